@@ -1,0 +1,591 @@
+#include "agent/agent.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "agent/resource_detection.hpp"
+#include "common/json.hpp"
+
+namespace clusternodes::agent {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+
+constexpr auto kMaxStatusBackoffFactor = 32;
+
+}  // namespace
+
+struct Agent::Run {
+  FrameworkID frameworkId;
+  FrameworkInfo frameworkInfo;
+  TaskInfo task;
+  TaskState state = TaskState::kStaging;
+  std::string sandbox;
+  uv_process_t* process = nullptr;  // closed and freed when the executor exits
+  int pid = 0;
+  std::string executorPeer;
+  bool executorExited = false;
+  bool killRequested = false;
+  int64_t killGraceMs = -1;
+};
+
+struct Agent::UpdateStream {
+  explicit UpdateStream(Loop& loop) : retry(loop) {}
+  FrameworkID frameworkId;
+  std::deque<TaskStatus> pending;
+  std::chrono::nanoseconds backoff{};
+  Timer retry;
+};
+
+namespace {
+
+// What a process exit callback needs; owned by the uv_process_t.
+struct ExitContext {
+  std::function<void(int64_t, int)> onExit;
+};
+
+}  // namespace
+
+Agent::Agent(Loop& loop, zmq::context_t& context, AgentFlags flags)
+    : loop_(loop),
+      context_(context),
+      flags_(std::move(flags)),
+      backoff_(flags_.registrationBackoff),
+      registrationTimer_(loop),
+      masterWatchTimer_(loop) {}
+
+Agent::~Agent() {
+  for (auto& [key, run] : runs_) {
+    if (run->process != nullptr) {
+      auto* process = run->process;
+      delete static_cast<ExitContext*>(process->data);
+      process->data = nullptr;
+      closeHandle(reinterpret_cast<uv_handle_t*>(process), [process] { delete process; });
+    }
+  }
+}
+
+Result<void> Agent::start() {
+  std::error_code ec;
+  std::filesystem::create_directories(flags_.workDir + "/sandboxes", ec);
+  if (ec) return internalError("cannot create the work dir " + flags_.workDir + ": " + ec.message());
+
+  auto resources = detectResources(flags_.workDir, flags_.resources);
+  if (!resources) return resources.error();
+  auto attributes = parseAttributes(flags_.attributes);
+  if (!attributes) return attributes.error();
+  if (flags_.hostname.empty()) {
+    char name[256] = {};
+    gethostname(name, sizeof name - 1);
+    flags_.hostname = name;
+  }
+  if (flags_.launcherDir.empty()) {
+    flags_.launcherDir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string();
+  }
+  if (!std::filesystem::exists(flags_.launcherDir + "/clusternodes-executor")) {
+    return invalid("no clusternodes-executor in " + flags_.launcherDir + " (set --launcher-dir)");
+  }
+  info_.hostname = flags_.hostname;
+  info_.resources = *resources;
+  info_.attributes = *attributes;
+  info_.bootId = bootId();
+
+  executors_ = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kRouter);
+  executors_->onMessage([this](std::string_view peer, std::string_view bytes) { onExecutorMessage(peer, bytes); });
+  auto bound = executors_->bind("tcp://" + flags_.ip + ":" + std::to_string(flags_.port));
+  if (!bound) return bound.error();
+  executorEndpoint_ = *bound;
+
+  http_ = std::make_unique<HttpServer>(loop_);
+  installEndpoints();
+  auto httpBound = http_->listen(flags_.ip, flags_.httpPort);
+  if (!httpBound) return httpBound.error();
+  httpPort_ = *httpBound;
+  info_.httpPort = httpPort_;
+
+  master_ = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kDealer, "agent-" + randomUuid());
+  master_->onMessage([this](std::string_view, std::string_view bytes) { onMasterMessage(bytes); });
+  if (auto connected = master_->connect("tcp://" + flags_.master); !connected) return connected.error();
+
+  spdlog::info("agent on {} ({}) with {}; executors connect to {}", info_.hostname, flags_.ip,
+               info_.resources.toString(), executorEndpoint_);
+  registerWithMaster();
+  return {};
+}
+
+// ------------------------------------------------------------ master
+
+void Agent::dropMessage(const std::string& reason) {
+  ++metrics_.messagesDropped;
+  spdlog::warn("dropped a malformed message ({} so far): {}", metrics_.messagesDropped, reason);
+}
+
+void Agent::sendToMaster(capnp::MallocMessageBuilder& message) { master_->send(wire::encode(message)); }
+
+void Agent::onMasterMessage(std::string_view bytes) {
+  ++metrics_.messagesReceived;
+  auto decoded = wire::decode(bytes);
+  if (!decoded) return dropMessage(decoded.error().message);
+  auto envelope = (*decoded)->envelope();
+  wire::dispatchSafely([&] { dispatchFromMaster(envelope); },
+                       [&](const std::string& reason) { dropMessage(reason); });
+}
+
+void Agent::dispatchFromMaster(const wire::Envelope::Reader& envelope) {
+  switch (envelope.which()) {
+    case wire::Envelope::AGENT_REGISTERED: return onRegistered(envelope.getAgentRegistered());
+    case wire::Envelope::PING: {
+      lastPing_ = std::chrono::steady_clock::now();
+      if (!registered_) return;
+      capnp::MallocMessageBuilder pong;
+      pong.initRoot<wire::Envelope>().initPong().setSequence(envelope.getPing().getSequence());
+      sendToMaster(pong);
+      return;
+    }
+    case wire::Envelope::RUN_TASK: return runTask(envelope.getRunTask());
+    case wire::Envelope::KILL_TASK: {
+      auto kill = envelope.getKillTask();
+      return killTask(FrameworkID{text(kill.getFrameworkId())}, TaskID{text(kill.getTaskId())},
+                      kill.getKillGracePeriodMs());
+    }
+    case wire::Envelope::STATUS_UPDATE_ACK: return onAck(envelope.getStatusUpdateAck());
+    case wire::Envelope::SHUTDOWN_FRAMEWORK:
+      return shutdownFramework(FrameworkID{text(envelope.getShutdownFramework().getFrameworkId())});
+    case wire::Envelope::REREGISTER:
+      return masterLost("the master asked: " + text(envelope.getReregister().getReason()));
+    case wire::Envelope::SHUTDOWN_AGENT:
+      spdlog::warn("the master asked this agent to shut down: {}", text(envelope.getShutdownAgent().getReason()));
+      return;
+    default:
+      throw wire::MalformedMessage(std::string("the agent does not accept ") + wire::name(envelope.which()) +
+                                   " from the master");
+  }
+}
+
+void Agent::registerWithMaster() {
+  capnp::MallocMessageBuilder message;
+  auto reg = message.initRoot<wire::Envelope>().initRegisterAgent();
+  reg.setAgentId(agentId_.value);
+  wire::toWire(info_, reg.initInfo());
+  std::vector<const Run*> live;
+  for (const auto& [key, run] : runs_) {
+    if (!isTerminal(run->state)) live.push_back(run.get());
+  }
+  auto tasks = reg.initTasks(static_cast<unsigned>(live.size()));
+  for (unsigned i = 0; i < live.size(); ++i) {
+    tasks[i].setFrameworkId(live[i]->frameworkId.value);
+    wire::toWire(live[i]->task, tasks[i].initTask());
+    tasks[i].setState(toString(live[i]->state));
+    wire::toWire(live[i]->frameworkInfo, tasks[i].initFrameworkInfo());
+  }
+  sendToMaster(message);
+  ++metrics_.registrations;
+
+  registrationTimer_.start(backoff_, [this] {
+    if (!registered_) registerWithMaster();
+  });
+  backoff_ = std::min(backoff_ * 2, std::chrono::nanoseconds(std::chrono::seconds(4)));
+}
+
+void Agent::onRegistered(wire::AgentRegistered::Reader message) {
+  AgentID id{text(message.getAgentId())};
+  if (id.empty()) throw wire::MalformedMessage("registration reply without an agent id");
+  if (registered_ && id == agentId_) return;  // a duplicate reply
+  if (!agentId_.empty() && id != agentId_) {
+    spdlog::warn("the master gave a new agent id {} (was {})", id.value, agentId_.value);
+  }
+  agentId_ = id;
+  registered_ = true;
+  registrationTimer_.stop();
+  backoff_ = flags_.registrationBackoff;
+  pingInterval_ = std::chrono::milliseconds(std::max<int64_t>(1, message.getPingIntervalMs()));
+  maxPingTimeouts_ = static_cast<int>(std::max<uint32_t>(1, message.getMaxPingTimeouts()));
+  lastPing_ = std::chrono::steady_clock::now();
+  spdlog::info("{} with the master as agent {}", message.getReregistered() ? "re-registered" : "registered",
+               agentId_.value);
+
+  // The master pings every interval; silence for longer than it allows means
+  // it failed over or restarted.
+  masterWatchTimer_.start(
+      pingInterval_,
+      [this] {
+        auto silent = std::chrono::steady_clock::now() - lastPing_;
+        if (registered_ && silent > pingInterval_ * (maxPingTimeouts_ + 1)) {
+          masterLost("no ping for " + std::to_string(duration_cast<milliseconds>(silent).count()) + " ms");
+        }
+      },
+      pingInterval_);
+  resendAll();
+}
+
+void Agent::masterLost(const std::string& why) {
+  spdlog::warn("re-registering with the master: {}", why);
+  registered_ = false;
+  masterWatchTimer_.stop();
+  backoff_ = flags_.registrationBackoff;
+  registerWithMaster();
+}
+
+void Agent::runTask(wire::RunTask::Reader message) {
+  if (!registered_) return;  // the master re-sends nothing; it sees the task missing at re-registration
+  auto run = std::make_unique<Run>();
+  run->frameworkId.value = text(message.getFrameworkId());
+  run->frameworkInfo = wire::fromWire(message.getFrameworkInfo());
+  run->task = wire::fromWire(message.getTask());
+  TaskKey key{run->frameworkId, run->task.taskId};
+  if (runs_.count(key) != 0) {
+    spdlog::warn("ignoring a second launch of task {}", key.second.value);
+    return;
+  }
+  ++metrics_.tasksLaunched;
+  run->sandbox = flags_.workDir + "/sandboxes/" + run->frameworkId.value + "/" + run->task.taskId.value + "/" +
+                 randomUuid();
+  auto& stored = *(runs_[key] = std::move(run));
+  launchExecutor(stored);
+}
+
+void Agent::launchExecutor(Run& run) {
+  TaskKey key{run.frameworkId, run.task.taskId};
+  std::error_code ec;
+  std::filesystem::create_directories(run.sandbox, ec);
+  if (ec) {
+    run.state = TaskState::kFailed;
+    enqueueStatus(run.frameworkId, agentStatus(run, TaskState::kFailed, TaskReason::kExecutorFailedToStart,
+                                               "cannot create the sandbox " + run.sandbox + ": " + ec.message()));
+    run.executorExited = true;
+    return;
+  }
+
+  std::string executor = flags_.launcherDir + "/clusternodes-executor";
+  std::vector<std::string> args = {
+      executor,
+      "--agent=" + executorEndpoint_,
+      "--framework-id=" + run.frameworkId.value,
+      "--task-id=" + run.task.taskId.value,
+      "--recovery-timeout=" + std::to_string(duration_cast<milliseconds>(flags_.recoveryTimeout).count()) + "ms",
+  };
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  int logFd = ::open((run.sandbox + "/executor.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  uv_stdio_container_t stdio[3];
+  stdio[0].flags = UV_IGNORE;
+  stdio[1].flags = logFd >= 0 ? UV_INHERIT_FD : UV_IGNORE;
+  stdio[1].data.fd = logFd;
+  stdio[2] = stdio[1];
+
+  uv_process_options_t options{};
+  options.file = executor.c_str();
+  options.args = argv.data();
+  options.cwd = run.sandbox.c_str();
+  // Its own session: a signal to the agent's terminal does not reach it.
+  options.flags = UV_PROCESS_DETACHED;
+  options.stdio_count = 3;
+  options.stdio = stdio;
+  options.exit_cb = [](uv_process_t* process, int64_t exitStatus, int termSignal) {
+    auto* context = static_cast<ExitContext*>(process->data);
+    if (context == nullptr) return;
+    auto onExit = std::move(context->onExit);
+    delete context;
+    process->data = nullptr;
+    closeHandle(reinterpret_cast<uv_handle_t*>(process), [process] { delete process; });
+    onExit(exitStatus, termSignal);
+  };
+
+  auto* process = new uv_process_t;
+  process->data = new ExitContext{[this, key](int64_t status, int signal) { executorExited(key, status, signal); }};
+  int rc = uv_spawn(loop_.raw(), process, &options);
+  if (logFd >= 0) ::close(logFd);
+  if (rc != 0) {
+    delete static_cast<ExitContext*>(process->data);
+    process->data = nullptr;
+    closeHandle(reinterpret_cast<uv_handle_t*>(process), [process] { delete process; });
+    run.executorExited = true;
+    run.state = TaskState::kFailed;
+    enqueueStatus(run.frameworkId, agentStatus(run, TaskState::kFailed, TaskReason::kExecutorFailedToStart,
+                                               std::string("cannot start the executor: ") + uv_strerror(rc)));
+    return;
+  }
+  run.process = process;
+  run.pid = process->pid;
+}
+
+void Agent::executorExited(const TaskKey& key, int64_t exitStatus, int termSignal) {
+  auto it = runs_.find(key);
+  if (it == runs_.end()) return;
+  auto& run = *it->second;
+  run.process = nullptr;  // freed by the exit callback
+  run.executorExited = true;
+  if (!run.executorPeer.empty()) runsByPeer_.erase(run.executorPeer);
+  if (!isTerminal(run.state)) {
+    if (run.killRequested) {
+      run.state = TaskState::kKilled;
+      enqueueStatus(run.frameworkId,
+                    agentStatus(run, TaskState::kKilled, TaskReason::kKilledByFramework, "killed before it started"));
+    } else {
+      std::string how = termSignal != 0 ? "was killed by signal " + std::to_string(termSignal)
+                                        : "exited with status " + std::to_string(exitStatus);
+      run.state = TaskState::kFailed;
+      enqueueStatus(run.frameworkId, agentStatus(run, TaskState::kFailed, TaskReason::kExecutorTerminated,
+                                                 "the executor " + how + " before the task ended"));
+    }
+  }
+  forgetIfDone(key);
+}
+
+void Agent::killTask(const FrameworkID& frameworkId, const TaskID& taskId, int64_t gracePeriodMs) {
+  auto it = runs_.find({frameworkId, taskId});
+  if (it == runs_.end()) {
+    Run unknown;
+    unknown.frameworkId = frameworkId;
+    unknown.task.taskId = taskId;
+    enqueueStatus(frameworkId, agentStatus(unknown, TaskState::kLost, TaskReason::kTaskUnknown,
+                                           "cannot kill task " + taskId.value + ": the agent does not know it"));
+    return;
+  }
+  auto& run = *it->second;
+  if (isTerminal(run.state) || run.executorExited) return;
+  run.killRequested = true;
+  int64_t grace = gracePeriodMs;
+  if (grace < 0 && run.task.killGracePeriodSeconds) grace = static_cast<int64_t>(*run.task.killGracePeriodSeconds * 1000);
+  if (grace < 0) grace = duration_cast<milliseconds>(flags_.defaultGracePeriod).count();
+  run.killGraceMs = grace;
+  if (run.executorPeer.empty()) {
+    // Not registered yet: nothing has started; stop the executor itself.
+    if (run.pid > 0) ::kill(run.pid, SIGKILL);
+    return;
+  }
+  capnp::MallocMessageBuilder message;
+  message.initRoot<wire::Envelope>().initKillCommand().setKillGracePeriodMs(grace);
+  executors_->sendTo(run.executorPeer, wire::encode(message));
+}
+
+void Agent::shutdownFramework(const FrameworkID& frameworkId) {
+  std::vector<TaskID> tasks;
+  for (const auto& [key, run] : runs_) {
+    if (key.first == frameworkId) tasks.push_back(key.second);
+  }
+  spdlog::info("shutting down framework {} ({} task(s))", frameworkId.value, tasks.size());
+  for (const auto& taskId : tasks) killTask(frameworkId, taskId, -1);
+}
+
+// ------------------------------------------------------------ executors
+
+void Agent::onExecutorMessage(std::string_view peerView, std::string_view bytes) {
+  ++metrics_.messagesReceived;
+  std::string peer(peerView);
+  auto decoded = wire::decode(bytes);
+  if (!decoded) return dropMessage(decoded.error().message);
+  auto envelope = (*decoded)->envelope();
+  wire::dispatchSafely(
+      [&] {
+        switch (envelope.which()) {
+          case wire::Envelope::REGISTER_EXECUTOR: return executorRegistered(peer, envelope.getRegisterExecutor());
+          case wire::Envelope::EXECUTOR_STATUS: return executorStatus(peer, envelope.getExecutorStatus());
+          default:
+            throw wire::MalformedMessage(std::string("the agent does not accept ") + wire::name(envelope.which()) +
+                                         " from an executor");
+        }
+      },
+      [&](const std::string& reason) { dropMessage(reason); });
+}
+
+void Agent::executorRegistered(const std::string& peer, wire::RegisterExecutor::Reader message) {
+  TaskKey key{FrameworkID{text(message.getFrameworkId())}, TaskID{text(message.getTaskId())}};
+  auto it = runs_.find(key);
+  capnp::MallocMessageBuilder reply;
+  auto envelope = reply.initRoot<wire::Envelope>();
+  if (it == runs_.end() || it->second->executorExited || it->second->killRequested) {
+    envelope.setShutdownExecutor();
+    executors_->sendTo(peer, wire::encode(reply));
+    return;
+  }
+  auto& run = *it->second;
+  if (!run.executorPeer.empty() && run.executorPeer != peer) runsByPeer_.erase(run.executorPeer);
+  run.executorPeer = peer;
+  runsByPeer_[peer] = key;
+  auto launch = envelope.initLaunchCommand();
+  wire::toWire(run.task, launch.initTask());
+  launch.setSandbox(run.sandbox);
+  int64_t grace = run.task.killGracePeriodSeconds
+                      ? static_cast<int64_t>(*run.task.killGracePeriodSeconds * 1000)
+                      : duration_cast<milliseconds>(flags_.defaultGracePeriod).count();
+  launch.setKillGracePeriodMs(grace);
+  executors_->sendTo(peer, wire::encode(reply));
+}
+
+void Agent::executorStatus(const std::string& peer, wire::ExecutorStatus::Reader message) {
+  auto byPeer = runsByPeer_.find(peer);
+  if (byPeer == runsByPeer_.end()) throw wire::MalformedMessage("status from an unknown executor");
+  auto& run = *runs_.at(byPeer->second);
+  TaskStatus status = wire::fromWire(message.getStatus());
+  if (status.taskId != run.task.taskId) throw wire::MalformedMessage("an executor reported another task");
+  if (status.uuid.empty()) throw wire::MalformedMessage("an executor status without a uuid");
+
+  // Acknowledge to the executor once the update is queued here; duplicates
+  // (a retried send) are acknowledged again but queued once.
+  bool duplicate = isTerminal(run.state) && isTerminal(status.state);
+  if (auto stream = streams_.find(byPeer->second); stream != streams_.end()) {
+    for (const auto& pending : stream->second->pending) duplicate |= pending.uuid == status.uuid;
+  }
+  if (!duplicate) {
+    run.state = status.state;
+    status.agentId = agentId_;
+    status.source = TaskSource::kExecutor;
+    enqueueStatus(run.frameworkId, status);
+  }
+  capnp::MallocMessageBuilder ack;
+  ack.initRoot<wire::Envelope>().initExecutorAck().setUuid(status.uuid);
+  executors_->sendTo(peer, wire::encode(ack));
+}
+
+// ------------------------------------------------------------ status updates
+
+TaskStatus Agent::agentStatus(const Run& run, TaskState state, TaskReason reason, const std::string& message) {
+  TaskStatus status;
+  status.taskId = run.task.taskId;
+  status.agentId = agentId_;
+  status.state = state;
+  status.reason = reason;
+  status.message = message;
+  status.source = TaskSource::kAgent;
+  status.timestamp = Loop::wallSeconds();
+  status.uuid = randomUuid();
+  return status;
+}
+
+void Agent::enqueueStatus(const FrameworkID& frameworkId, TaskStatus status) {
+  TaskKey key{frameworkId, status.taskId};
+  auto& stream = streams_[key];
+  if (!stream) {
+    stream = std::make_unique<UpdateStream>(loop_);
+    stream->frameworkId = frameworkId;
+  }
+  stream->pending.push_back(std::move(status));
+  if (stream->pending.size() == 1) {
+    stream->backoff = flags_.statusUpdateRetry;
+    sendHead(*stream, key);
+  }
+}
+
+void Agent::sendHead(UpdateStream& stream, const TaskKey& key) {
+  if (stream.pending.empty()) return;
+  if (registered_) {
+    capnp::MallocMessageBuilder message;
+    auto update = message.initRoot<wire::Envelope>().initStatusUpdate();
+    update.setFrameworkId(stream.frameworkId.value);
+    wire::toWire(stream.pending.front(), stream.frameworkId, update.initStatus());
+    sendToMaster(message);
+    ++metrics_.statusUpdatesSent;
+  }
+  stream.retry.start(stream.backoff, [this, key] {
+    auto it = streams_.find(key);
+    if (it == streams_.end()) return;
+    auto& s = *it->second;
+    ++metrics_.statusUpdateRetries;
+    s.backoff = std::min(s.backoff * 2, flags_.statusUpdateRetry * kMaxStatusBackoffFactor);
+    sendHead(s, key);
+  });
+}
+
+void Agent::resendAll() {
+  for (auto& [key, stream] : streams_) {
+    stream->backoff = flags_.statusUpdateRetry;
+    sendHead(*stream, key);
+  }
+}
+
+void Agent::onAck(wire::StatusUpdateAck::Reader message) {
+  TaskKey key{FrameworkID{text(message.getFrameworkId())}, TaskID{text(message.getTaskId())}};
+  auto it = streams_.find(key);
+  if (it == streams_.end()) return;
+  auto& stream = *it->second;
+  if (stream.pending.empty() || stream.pending.front().uuid != text(message.getUuid())) return;
+  stream.pending.pop_front();
+  stream.retry.stop();
+  if (!stream.pending.empty()) {
+    stream.backoff = flags_.statusUpdateRetry;
+    sendHead(stream, key);
+    return;
+  }
+  forgetIfDone(key);
+}
+
+void Agent::forgetIfDone(const TaskKey& key) {
+  auto stream = streams_.find(key);
+  bool streamEmpty = stream == streams_.end() || stream->second->pending.empty();
+  if (!streamEmpty) return;
+  auto run = runs_.find(key);
+  if (run != runs_.end()) {
+    if (!isTerminal(run->second->state) || !run->second->executorExited) return;
+    runs_.erase(run);
+  }
+  if (stream != streams_.end()) streams_.erase(stream);
+}
+
+// ------------------------------------------------------------ http
+
+void Agent::installEndpoints() {
+  http_->route("GET", "/health", [](const HttpRequest&) { return HttpResponse::text(200, "ok\n"); });
+  http_->route("GET", "/state", [this](const HttpRequest&) {
+    nlohmann::json j;
+    j["id"] = agentId_.value;
+    j["hostname"] = info_.hostname;
+    j["registered"] = registered_;
+    j["master"] = flags_.master;
+    j["resources"] = toJson(info_.resources);
+    j["tasks"] = nlohmann::json::array();
+    Resources used;
+    for (const auto& [key, run] : runs_) {
+      if (!isTerminal(run->state)) used += run->task.resources;
+      j["tasks"].push_back({{"id", key.second.value},
+                            {"framework_id", key.first.value},
+                            {"state", toString(run->state)},
+                            {"sandbox", run->sandbox},
+                            {"executor_pid", run->pid},
+                            {"resources", toJson(run->task.resources)}});
+    }
+    j["used_resources"] = toJson(used);
+    size_t pending = 0;
+    for (const auto& [key, stream] : streams_) pending += stream->pending.size();
+    j["pending_status_updates"] = pending;
+    j["metrics"] = {{"messages_received", metrics_.messagesReceived},
+                    {"messages_dropped", metrics_.messagesDropped},
+                    {"tasks_launched", metrics_.tasksLaunched},
+                    {"status_updates_sent", metrics_.statusUpdatesSent},
+                    {"status_update_retries", metrics_.statusUpdateRetries}};
+    return HttpResponse::json(200, j.dump());
+  });
+  http_->route("GET", "/metrics", [this](const HttpRequest&) {
+    std::string out;
+    auto counter = [&](const char* name, const char* help, uint64_t value) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
+             std::to_string(value) + "\n";
+    };
+    counter("clusternodes_agent_messages_received_total", "Messages received by the agent.", metrics_.messagesReceived);
+    counter("clusternodes_agent_messages_dropped_total", "Malformed, truncated or unknown messages dropped.",
+            metrics_.messagesDropped);
+    counter("clusternodes_agent_tasks_launched_total", "Tasks launched.", metrics_.tasksLaunched);
+    counter("clusternodes_agent_status_updates_sent_total", "Status updates sent to the master.",
+            metrics_.statusUpdatesSent);
+    counter("clusternodes_agent_status_update_retries_total", "Status updates re-sent for lack of an acknowledgement.",
+            metrics_.statusUpdateRetries);
+    out += "# HELP clusternodes_agent_registered Whether the agent is registered with a master.\n"
+           "# TYPE clusternodes_agent_registered gauge\nclusternodes_agent_registered " +
+           std::to_string(registered_ ? 1 : 0) + "\n";
+    auto response = HttpResponse::text(200, out);
+    response.contentType = "text/plain; version=0.0.4; charset=utf-8";
+    return response;
+  });
+}
+
+}  // namespace clusternodes::agent

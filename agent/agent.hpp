@@ -1,0 +1,127 @@
+// Agent: one per host. Registers with the master, advertises resources,
+// runs tasks through clusternodes-executor and delivers their status updates
+// reliably.
+//
+// Sockets: a DEALER to the master, and a ROUTER (--port) that the executors
+// it launches connect back to. Every task runs under its own executor process
+// in its own sandbox directory; the executor runs the command in its own
+// process group with stdout and stderr captured to files in the sandbox.
+//
+// Status updates form one ordered stream per task: the head is sent to the
+// master and re-sent with exponential backoff until the framework's
+// acknowledgement (relayed by the master) names its uuid; then the next goes.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "common/http_server.hpp"
+#include "common/loop.hpp"
+#include "common/transport.hpp"
+#include "common/wire.hpp"
+
+namespace clusternodes::agent {
+
+struct AgentFlags {
+  std::string master = "127.0.0.1:5050";  // HOST:PORT of the master's socket
+  std::string ip = "127.0.0.1";           // address the agent listens on
+  int port = 5051;                        // ZeroMQ port for executors
+  int httpPort = 5052;
+  std::string hostname;                   // advertised; default: gethostname()
+  std::string workDir = "/var/lib/clusternodes/agent";
+  std::string resources;                  // overrides of detected resources
+  std::string attributes;
+  std::string launcherDir;                // where clusternodes-executor lives
+  std::chrono::nanoseconds defaultGracePeriod = std::chrono::seconds(3);
+  std::chrono::nanoseconds registrationBackoff = std::chrono::milliseconds(250);
+  std::chrono::nanoseconds statusUpdateRetry = std::chrono::seconds(1);
+  // How long an executor waits for a vanished agent before it kills its task.
+  std::chrono::nanoseconds recoveryTimeout = std::chrono::minutes(15);
+};
+
+struct AgentMetrics {
+  uint64_t messagesReceived = 0;
+  uint64_t messagesDropped = 0;
+  uint64_t tasksLaunched = 0;
+  uint64_t statusUpdatesSent = 0;
+  uint64_t statusUpdateRetries = 0;
+  uint64_t registrations = 0;
+};
+
+class Agent {
+ public:
+  Agent(Loop& loop, zmq::context_t& context, AgentFlags flags);
+  ~Agent();
+
+  // Detects resources, binds the executor socket and the HTTP port, and
+  // starts registering with the master.
+  Result<void> start();
+
+  const AgentFlags& flags() const { return flags_; }
+  int httpPort() const { return httpPort_; }
+
+ private:
+  struct Run;            // one task and its executor
+  struct UpdateStream;   // the pending status updates of one task
+  using TaskKey = std::pair<FrameworkID, TaskID>;
+
+  // ---- master
+  void onMasterMessage(std::string_view bytes);
+  void dispatchFromMaster(const wire::Envelope::Reader& envelope);
+  void sendToMaster(capnp::MallocMessageBuilder& message);
+  void registerWithMaster();
+  void onRegistered(wire::AgentRegistered::Reader message);
+  void masterLost(const std::string& why);
+  void runTask(wire::RunTask::Reader message);
+  void killTask(const FrameworkID& frameworkId, const TaskID& taskId, int64_t gracePeriodMs);
+  void shutdownFramework(const FrameworkID& frameworkId);
+  void onAck(wire::StatusUpdateAck::Reader message);
+
+  // ---- executors
+  void onExecutorMessage(std::string_view peer, std::string_view bytes);
+  void executorRegistered(const std::string& peer, wire::RegisterExecutor::Reader message);
+  void executorStatus(const std::string& peer, wire::ExecutorStatus::Reader message);
+  void launchExecutor(Run& run);
+  void executorExited(const TaskKey& key, int64_t exitStatus, int termSignal);
+
+  // ---- status updates
+  void enqueueStatus(const FrameworkID& frameworkId, TaskStatus status);
+  void sendHead(UpdateStream& stream, const TaskKey& key);
+  void resendAll();
+  void forgetIfDone(const TaskKey& key);
+  TaskStatus agentStatus(const Run& run, TaskState state, TaskReason reason, const std::string& message);
+
+  void dropMessage(const std::string& reason);
+  void installEndpoints();
+
+  Loop& loop_;
+  zmq::context_t& context_;
+  AgentFlags flags_;
+  wire::AgentInfoValue info_;
+  std::unique_ptr<ZmqSocket> master_;
+  std::unique_ptr<ZmqSocket> executors_;
+  std::unique_ptr<HttpServer> http_;
+  std::string executorEndpoint_;
+  int httpPort_ = 0;
+
+  AgentID agentId_;
+  bool registered_ = false;
+  std::chrono::nanoseconds backoff_;
+  std::chrono::nanoseconds pingInterval_ = std::chrono::seconds(15);
+  int maxPingTimeouts_ = 5;
+  std::chrono::steady_clock::time_point lastPing_;
+  Timer registrationTimer_;
+  Timer masterWatchTimer_;
+
+  std::map<TaskKey, std::unique_ptr<Run>> runs_;
+  std::map<std::string, TaskKey> runsByPeer_;
+  std::map<TaskKey, std::unique_ptr<UpdateStream>> streams_;
+  AgentMetrics metrics_;
+};
+
+}  // namespace clusternodes::agent

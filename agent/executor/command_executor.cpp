@@ -1,0 +1,304 @@
+#include "agent/executor/command_executor.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <map>
+#include <vector>
+
+extern char** environ;
+
+namespace clusternodes::executor {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr auto kRetryInterval = milliseconds(500);
+
+std::string signalName(int signal) {
+  const char* name = sigabbrev_np(signal);
+  const char* description = strsignal(signal);
+  std::string out = "signal " + std::to_string(signal);
+  if (name != nullptr) out += " (SIG" + std::string(name);
+  if (description != nullptr) out += std::string(name != nullptr ? ": " : " (") + description;
+  if (name != nullptr || description != nullptr) out += ")";
+  return out;
+}
+
+}  // namespace
+
+CommandExecutor::CommandExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags)
+    : loop_(loop),
+      flags_(std::move(flags)),
+      socket_(std::make_unique<ZmqSocket>(loop, context, ZmqSocket::Kind::kDealer)),
+      registrationTimer_(loop),
+      retryTimer_(loop),
+      graceTimer_(loop),
+      agentWatchTimer_(loop) {}
+
+CommandExecutor::~CommandExecutor() {
+  if (process_ != nullptr) {
+    auto* process = process_;
+    process->data = nullptr;
+    closeHandle(reinterpret_cast<uv_handle_t*>(process), [process] { delete process; });
+  }
+}
+
+Result<void> CommandExecutor::start() {
+  parent_ = getppid();
+  socket_->onMessage([this](std::string_view, std::string_view bytes) { onMessage(bytes); });
+  if (auto connected = socket_->connect(flags_.agent); !connected) return connected.error();
+  sendRegistration();
+  agentWatchTimer_.start(milliseconds(500), [this] { checkAgent(); }, milliseconds(500));
+  return {};
+}
+
+void CommandExecutor::sendRegistration() {
+  capnp::MallocMessageBuilder message;
+  auto reg = message.initRoot<wire::Envelope>().initRegisterExecutor();
+  reg.setTaskId(flags_.taskId.value);
+  reg.setFrameworkId(flags_.frameworkId.value);
+  reg.setPid(getpid());
+  socket_->send(wire::encode(message));
+  registrationTimer_.start(kRetryInterval, [this] {
+    if (!launched_ && !shuttingDown_) sendRegistration();
+  });
+}
+
+void CommandExecutor::onMessage(std::string_view bytes) {
+  auto decoded = wire::decode(bytes);
+  if (!decoded) {
+    spdlog::warn("dropped a malformed message: {}", decoded.error().message);
+    return;
+  }
+  auto envelope = (*decoded)->envelope();
+  wire::dispatchSafely(
+      [&] {
+        switch (envelope.which()) {
+          case wire::Envelope::LAUNCH_COMMAND: return launch(envelope.getLaunchCommand());
+          case wire::Envelope::KILL_COMMAND: return kill(envelope.getKillCommand().getKillGracePeriodMs());
+          case wire::Envelope::EXECUTOR_ACK: return onAck(envelope.getExecutorAck().getUuid().cStr());
+          case wire::Envelope::SHUTDOWN_EXECUTOR:
+            shuttingDown_ = true;
+            if (!launched_) return finish(0);
+            return kill(defaultGraceMs_);
+          default:
+            throw wire::MalformedMessage(std::string("unexpected ") + wire::name(envelope.which()));
+        }
+      },
+      [&](const std::string& reason) { spdlog::warn("dropped a message: {}", reason); });
+}
+
+void CommandExecutor::launch(wire::LaunchCommand::Reader message) {
+  if (launched_) return;  // a duplicate reply to a retried registration
+  launched_ = true;
+  registrationTimer_.stop();
+  task_ = wire::fromWire(message.getTask());
+  sandbox_ = message.getSandbox().cStr();
+  defaultGraceMs_ = message.getKillGracePeriodMs();
+  report(TaskState::kStarting, TaskReason::kNone, "");
+
+  // Environment: the executor's own, the task's, and where it runs.
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry(*e);
+    auto eq = entry.find('=');
+    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  for (const auto& [k, v] : task_.command.environment) env[k] = v;
+  env["CLUSTERNODES_SANDBOX"] = sandbox_;
+  env["CLUSTERNODES_TASK_ID"] = task_.taskId.value;
+  env["CLUSTERNODES_AGENT_ID"] = task_.agentId.value;
+  env["CLUSTERNODES_FRAMEWORK_ID"] = flags_.frameworkId.value;
+  std::string ports;
+  int index = 0;
+  RangeSet taskPorts = task_.resources.ports();
+  for (const auto& range : taskPorts.ranges()) {
+    for (uint64_t p = range.begin; p <= range.end && index < 1024; ++p, ++index) {
+      env["PORT" + std::to_string(index)] = std::to_string(p);
+      ports += (ports.empty() ? "" : ",") + std::to_string(p);
+    }
+  }
+  if (!ports.empty()) env["CLUSTERNODES_PORTS"] = ports;
+  std::vector<std::string> envStrings;
+  for (const auto& [k, v] : env) envStrings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : envStrings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+
+  std::vector<std::string> args;
+  std::string file;
+  if (task_.command.shell) {
+    file = "/bin/sh";
+    args = {"sh", "-c", task_.command.value};
+  } else {
+    args = task_.command.arguments;
+    file = task_.command.value.empty() ? args.front() : task_.command.value;
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  int out = ::open((sandbox_ + "/stdout").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int err = ::open((sandbox_ + "/stderr").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  uv_stdio_container_t stdio[3];
+  stdio[0].flags = UV_IGNORE;
+  stdio[1].flags = out >= 0 ? UV_INHERIT_FD : UV_IGNORE;
+  stdio[1].data.fd = out;
+  stdio[2].flags = err >= 0 ? UV_INHERIT_FD : UV_IGNORE;
+  stdio[2].data.fd = err;
+
+  uv_process_options_t options{};
+  options.file = file.c_str();
+  options.args = argv.data();
+  options.env = envp.data();
+  options.cwd = sandbox_.c_str();
+  options.flags = UV_PROCESS_DETACHED;  // setsid: its own session and process group
+  options.stdio_count = 3;
+  options.stdio = stdio;
+  options.exit_cb = [](uv_process_t* process, int64_t exitStatus, int termSignal) {
+    auto* self = static_cast<CommandExecutor*>(process->data);
+    process->data = nullptr;
+    closeHandle(reinterpret_cast<uv_handle_t*>(process), [process] { delete process; });
+    if (self == nullptr) return;
+    self->process_ = nullptr;
+    self->commandExited(exitStatus, termSignal);
+  };
+
+  process_ = new uv_process_t;
+  process_->data = this;
+  int rc = uv_spawn(loop_.raw(), process_, &options);
+  if (out >= 0) ::close(out);
+  if (err >= 0) ::close(err);
+  if (rc != 0) {
+    auto* process = process_;
+    process_ = nullptr;
+    process->data = nullptr;
+    closeHandle(reinterpret_cast<uv_handle_t*>(process), [process] { delete process; });
+    report(TaskState::kFailed, TaskReason::kExecutorFailedToStart,
+           "cannot start '" + file + "': " + uv_strerror(rc));
+    return;
+  }
+  pid_ = process_->pid;
+  spdlog::info("started task {} as pid {}: {}", task_.taskId.value, pid_,
+               task_.command.shell ? task_.command.value : file);
+  report(TaskState::kRunning, TaskReason::kNone, "");
+}
+
+void CommandExecutor::kill(int64_t gracePeriodMs) {
+  if (!launched_ || terminalReported_) return;
+  if (process_ == nullptr) return;  // already exited; the status is on its way
+  if (killing_) {
+    // A second kill may shorten the grace period, never lengthen it.
+    if (gracePeriodMs == 0) ::kill(-pid_, SIGKILL);
+    return;
+  }
+  killing_ = true;
+  spdlog::info("killing task {}: SIGTERM to process group {}, SIGKILL after {} ms", task_.taskId.value, pid_,
+               gracePeriodMs);
+  if (gracePeriodMs <= 0) {
+    ::kill(-pid_, SIGKILL);
+    return;
+  }
+  ::kill(-pid_, SIGTERM);
+  graceTimer_.start(milliseconds(gracePeriodMs), [this] {
+    if (pid_ > 0) ::kill(-pid_, SIGKILL);
+  });
+}
+
+void CommandExecutor::commandExited(int64_t exitStatus, int termSignal) {
+  graceTimer_.stop();
+  // Nothing of the task may outlive it: take down the rest of its group.
+  if (pid_ > 0) ::kill(-pid_, SIGKILL);
+  if (killing_) {
+    report(TaskState::kKilled, TaskReason::kKilledByFramework,
+           termSignal != 0 ? "killed by " + signalName(termSignal) : "killed; exited with status " + std::to_string(exitStatus),
+           termSignal == 0 ? std::optional<int>(static_cast<int>(exitStatus)) : std::nullopt,
+           termSignal != 0 ? std::optional<int>(termSignal) : std::nullopt);
+  } else if (termSignal != 0) {
+    report(TaskState::kFailed, TaskReason::kCommandSignaled, "command was killed by " + signalName(termSignal),
+           std::nullopt, termSignal);
+  } else if (exitStatus == 0) {
+    report(TaskState::kFinished, TaskReason::kCommandExited, "command exited with status 0", 0);
+  } else {
+    report(TaskState::kFailed, TaskReason::kCommandExited,
+           "command exited with status " + std::to_string(exitStatus), static_cast<int>(exitStatus));
+  }
+  pid_ = 0;
+}
+
+void CommandExecutor::report(TaskState state, TaskReason reason, const std::string& message,
+                             std::optional<int> exitCode, std::optional<int> signal) {
+  TaskStatus status;
+  status.taskId = task_.taskId;
+  status.agentId = task_.agentId;
+  status.state = state;
+  status.reason = reason;
+  status.message = message;
+  status.source = TaskSource::kExecutor;
+  status.exitCode = exitCode;
+  status.signal = signal;
+  status.timestamp = Loop::wallSeconds();
+  status.uuid = randomUuid();
+  if (isTerminal(state)) terminalReported_ = true;
+  unacked_.push_back(status);
+  sendPending();
+}
+
+void CommandExecutor::sendPending() {
+  for (const auto& status : unacked_) {
+    capnp::MallocMessageBuilder message;
+    wire::toWire(status, flags_.frameworkId, message.initRoot<wire::Envelope>().initExecutorStatus().initStatus());
+    socket_->send(wire::encode(message));
+  }
+  if (unacked_.empty()) {
+    retryTimer_.stop();
+  } else if (!retryTimer_.active()) {
+    retryTimer_.start(kRetryInterval, [this] { sendPending(); });
+  }
+}
+
+void CommandExecutor::onAck(const std::string& uuid) {
+  for (auto it = unacked_.begin(); it != unacked_.end(); ++it) {
+    if (it->uuid == uuid) {
+      unacked_.erase(it);
+      break;
+    }
+  }
+  if (unacked_.empty()) retryTimer_.stop();
+  if (terminalReported_ && unacked_.empty()) finish(0);
+}
+
+void CommandExecutor::checkAgent() {
+  if (getppid() == parent_) {
+    agentGoneSince_.reset();
+    return;
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (!agentGoneSince_) {
+    agentGoneSince_ = now;
+    spdlog::warn("the agent that launched this executor is gone; waiting {} ms for it to recover",
+                 std::chrono::duration_cast<milliseconds>(flags_.recoveryTimeout).count());
+  }
+  if (now - *agentGoneSince_ >= flags_.recoveryTimeout) {
+    spdlog::error("the agent did not come back; killing task {} and exiting", task_.taskId.value);
+    if (pid_ > 0) ::kill(-pid_, SIGKILL);
+    finish(1);
+  }
+}
+
+void CommandExecutor::finish(int code) {
+  exitCode_ = code;
+  registrationTimer_.stop();
+  retryTimer_.stop();
+  graceTimer_.stop();
+  agentWatchTimer_.stop();
+  loop_.stop();
+}
+
+}  // namespace clusternodes::executor

@@ -1,0 +1,81 @@
+// CommandExecutor: the built-in executor that runs one native task.
+//
+// Launched by the agent in the task's sandbox, it connects back to the
+// agent's executor socket, registers, receives the task, and runs its command
+// in a new session and process group with stdout and stderr appended to
+// `stdout` and `stderr` in the sandbox. It reports TASK_STARTING,
+// TASK_RUNNING and a terminal state, each re-sent until the agent
+// acknowledges it, and exits once the terminal update is acknowledged.
+//
+// A kill sends SIGTERM to the whole process group, waits the grace period,
+// then sends SIGKILL. When the command's main process ends, whatever is left
+// of its process group is killed too.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "common/loop.hpp"
+#include "common/transport.hpp"
+#include "common/wire.hpp"
+
+namespace clusternodes::executor {
+
+struct ExecutorFlags {
+  std::string agent;  // the agent's executor endpoint, tcp://host:port
+  FrameworkID frameworkId;
+  TaskID taskId;
+  // Kill the task and exit when the agent has been gone this long.
+  std::chrono::nanoseconds recoveryTimeout = std::chrono::minutes(15);
+};
+
+class CommandExecutor {
+ public:
+  CommandExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags);
+  ~CommandExecutor();
+
+  Result<void> start();
+  // The process exit code once the loop returns.
+  int exitCode() const { return exitCode_; }
+
+ private:
+  void onMessage(std::string_view bytes);
+  void sendRegistration();
+  void launch(wire::LaunchCommand::Reader message);
+  void kill(int64_t gracePeriodMs);
+  void commandExited(int64_t exitStatus, int termSignal);
+  void report(TaskState state, TaskReason reason, const std::string& message,
+              std::optional<int> exitCode = std::nullopt, std::optional<int> signal = std::nullopt);
+  void sendPending();
+  void onAck(const std::string& uuid);
+  void checkAgent();
+  void finish(int code);
+
+  Loop& loop_;
+  ExecutorFlags flags_;
+  std::unique_ptr<ZmqSocket> socket_;
+  Timer registrationTimer_;
+  Timer retryTimer_;
+  Timer graceTimer_;
+  Timer agentWatchTimer_;
+  bool launched_ = false;
+  bool shuttingDown_ = false;
+  bool killing_ = false;
+  bool terminalReported_ = false;
+  TaskInfo task_;
+  std::string sandbox_;
+  uv_process_t* process_ = nullptr;
+  int pid_ = 0;
+  int64_t defaultGraceMs_ = 3000;
+  std::deque<TaskStatus> unacked_;
+  pid_t parent_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> agentGoneSince_;
+  int exitCode_ = 0;
+};
+
+}  // namespace clusternodes::executor

@@ -1,0 +1,41 @@
+// clusternodes-executor: the built-in executor for native tasks. The agent
+// starts it; it is not meant to be run by hand.
+#include <iostream>
+
+#include "agent/executor/command_executor.hpp"
+#include "common/flags.hpp"
+#include "common/logging.hpp"
+
+using namespace clusternodes;
+
+int main(int argc, char** argv) {
+  executor::ExecutorFlags flags;
+  std::string logLevel = "info";
+  CLI::App app("Clusternodes command executor: runs one native task for the agent that launched it.",
+               "clusternodes-executor");
+  app.add_option("--agent", flags.agent, "The agent's executor endpoint (tcp://HOST:PORT)")->required();
+  app.add_option("--framework-id", flags.frameworkId.value, "Framework of the task")->required();
+  app.add_option("--task-id", flags.taskId.value, "The task to run")->required();
+  addDurationOption(app, "--recovery-timeout", flags.recoveryTimeout,
+                    "Kill the task and exit after the agent is gone this long");
+  app.add_option("--log-level", logLevel, "trace, debug, info, warn or error")->capture_default_str();
+  if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
+  if (auto logging = setupLogging("executor", logLevel); !logging) {
+    std::cerr << "clusternodes-executor: " << logging.error().message << "\n";
+    return 2;
+  }
+
+  Loop loop;
+  zmq::context_t context(1);
+  int code = 0;
+  {
+    executor::CommandExecutor executor(loop, context, flags);
+    if (auto started = executor.start(); !started) {
+      std::cerr << "clusternodes-executor: " << started.error().message << "\n";
+      return 1;
+    }
+    loop.run();
+    code = executor.exitCode();
+  }
+  return code;
+}

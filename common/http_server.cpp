@@ -1,0 +1,676 @@
+#include "common/http_server.hpp"
+
+#include <http_parser.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cctype>
+#include <exception>
+#include <mutex>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+
+namespace clusternodes {
+
+std::string HttpRequest::param(const std::string& name, const std::string& fallback) const {
+  auto it = query.find(name);
+  return it == query.end() ? fallback : it->second;
+}
+
+HttpResponse HttpResponse::text(int status, std::string body) {
+  HttpResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  return response;
+}
+
+HttpResponse HttpResponse::json(int status, std::string body) {
+  HttpResponse response;
+  response.status = status;
+  response.contentType = "application/json";
+  response.body = std::move(body);
+  return response;
+}
+
+namespace {
+
+constexpr size_t kReadBufferBytes = 16 * 1024;
+// Reading pauses while more than this much response data is queued.
+constexpr size_t kMaxQueuedWriteBytes = 4 * 1024 * 1024;
+// How long a closing connection keeps draining input before it is dropped.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+// Any non-zero, non-1, non-2 value aborts http_parser from every callback.
+constexpr int kParseAbort = -1;
+
+template <typename Fn>
+void guarded(const char* where, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    spdlog::error("HttpServer {}: uncaught exception: {}", where, e.what());
+  } catch (...) {
+    spdlog::error("HttpServer {}: uncaught non-standard exception", where);
+  }
+}
+
+const char* reasonPhrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+  }
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes %XX escapes (and '+' as a space when asked). A malformed escape is
+// kept literally.
+std::string urlDecode(std::string_view in, bool plusIsSpace) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%' && i + 2 < in.size()) {
+      int hi = hexValue(in[i + 1]);
+      int lo = hexValue(in[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(plusIsSpace && c == '+' ? ' ' : c);
+  }
+  return out;
+}
+
+void parseQuery(std::string_view query, std::map<std::string, std::string>& out) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    size_t eq = pair.find('=');
+    std::string key = urlDecode(pair.substr(0, eq), true);
+    std::string value =
+        eq == std::string_view::npos ? std::string() : urlDecode(pair.substr(eq + 1), true);
+    out.emplace(std::move(key), std::move(value));
+  }
+}
+
+std::string lowerCase(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Header text without CR/LF, so a value cannot inject response lines.
+std::string headerSafe(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c != '\r' && c != '\n') out.push_back(c);
+  }
+  return out;
+}
+
+std::string serialize(const HttpResponse& response, bool keepAlive, bool http10,
+                      bool omitBody) {
+  int status = response.status >= 100 && response.status <= 999 ? response.status : 500;
+  std::string out;
+  out.reserve(response.body.size() + 256);
+  out += "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  out += reasonPhrase(status);
+  out += "\r\nContent-Type: ";
+  out += headerSafe(response.contentType);
+  out += "\r\nContent-Length: ";
+  out += std::to_string(response.body.size());
+  out += "\r\n";
+  for (const auto& [name, value] : response.headers) {
+    std::string lower = lowerCase(name);
+    if (lower == "content-length" || lower == "content-type" || lower == "connection") continue;
+    out += headerSafe(name);
+    out += ": ";
+    out += headerSafe(value);
+    out += "\r\n";
+  }
+  if (!keepAlive) {
+    out += "Connection: close\r\n";
+  } else if (http10) {
+    out += "Connection: keep-alive\r\n";
+  }
+  out += "\r\n";
+  if (!omitBody) out += response.body;
+  return out;
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  struct Connection {
+    uv_tcp_t tcp{};
+    http_parser parser{};
+    Impl* server = nullptr;  // null once closed or the server is gone
+    Loop* loop = nullptr;
+    std::unique_ptr<char[]> readBuffer{new char[kReadBufferBytes]};
+
+    // The request being parsed.
+    HttpRequest request;
+    std::string url;
+    std::string field;
+    std::string value;
+    bool inValue = false;
+    size_t headerBytes = 0;
+    int errorStatus = 0;  // set by a parser callback that rejects the request
+    std::string errorMessage;
+
+    bool closed = false;    // uv_close called; freed in its callback
+    bool draining = false;  // last response queued; shutting down
+    bool shutdownPending = false;
+    bool eof = false;
+    bool readPaused = false;
+    size_t writesInFlight = 0;
+    uv_shutdown_t shutdownReq{};
+    std::unique_ptr<Timer> linger;
+
+    uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp); }
+  };
+
+  // A queued write; owns its bytes until libuv calls back.
+  struct WriteRequest {
+    uv_write_t req{};
+    std::string data;
+    Connection* conn = nullptr;
+  };
+
+  Impl(Loop& l, HttpServerLimits lim) : loop(l), limits(lim) {}
+
+  // Static, so parsing survives a handler that destroys the server.
+  static const http_parser_settings& parserSettings() {
+    static const http_parser_settings settings = [] {
+      http_parser_settings s;
+      http_parser_settings_init(&s);
+      s.on_message_begin = &Impl::onMessageBegin;
+      s.on_url = &Impl::onUrl;
+      s.on_header_field = &Impl::onHeaderField;
+      s.on_header_value = &Impl::onHeaderValue;
+      s.on_headers_complete = &Impl::onHeadersComplete;
+      s.on_body = &Impl::onBody;
+      s.on_message_complete = &Impl::onMessageComplete;
+      return s;
+    }();
+    return settings;
+  }
+
+  Loop& loop;
+  HttpServerLimits limits;
+  uv_tcp_t* listener = nullptr;
+  std::map<std::string, std::map<std::string, std::shared_ptr<HttpHandler>>> routes;
+  std::shared_ptr<HttpHandler> fallbackHandler;
+  std::unordered_set<Connection*> connections;
+  uint64_t malformed = 0;
+
+  // --- routing ------------------------------------------------------------
+
+  HttpResponse dispatch(const HttpRequest& request) {
+    std::shared_ptr<HttpHandler> handler;
+    auto route = routes.find(request.path);
+    if (route != routes.end()) {
+      auto method = route->second.find(request.method);
+      if (method == route->second.end()) {
+        HttpResponse response = HttpResponse::text(405, "method not allowed\n");
+        std::string allow;
+        for (const auto& entry : route->second) {
+          if (!allow.empty()) allow += ", ";
+          allow += entry.first;
+        }
+        response.headers["Allow"] = allow;
+        return response;
+      }
+      handler = method->second;
+    } else if (fallbackHandler) {
+      handler = fallbackHandler;
+    } else {
+      return HttpResponse::text(404, "not found\n");
+    }
+    // `handler` is held locally: the handler may destroy the server.
+    try {
+      return (*handler)(request);
+    } catch (const std::exception& e) {
+      spdlog::warn("HTTP {} {}: handler threw: {}", request.method, request.path, e.what());
+      return HttpResponse::text(500, std::string(e.what()) + "\n");
+    } catch (...) {
+      spdlog::warn("HTTP {} {}: handler threw", request.method, request.path);
+      return HttpResponse::text(500, "internal error\n");
+    }
+  }
+
+  // --- connection lifecycle ------------------------------------------------
+
+  static void closeNow(Connection* c) {
+    if (c->closed) return;
+    c->closed = true;
+    if (c->server != nullptr) {
+      c->server->connections.erase(c);
+      c->server = nullptr;
+    }
+    c->linger.reset();
+    closeHandle(reinterpret_cast<uv_handle_t*>(&c->tcp), [c] { delete c; });
+  }
+
+  // Queues bytes; closes the connection when libuv refuses them.
+  static bool send(Connection* c, std::string data) {
+    if (c->closed) return false;
+    auto* w = new WriteRequest;
+    w->data = std::move(data);
+    w->conn = c;
+    w->req.data = w;
+    uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned int>(w->data.size()));
+    int rc = uv_write(&w->req, c->stream(), &buf, 1, &Impl::onWrite);
+    if (rc != 0) {
+      delete w;
+      closeNow(c);
+      return false;
+    }
+    ++c->writesInFlight;
+    return true;
+  }
+
+  // Closes after the queued responses are written: half-close, then drain the
+  // peer's input until it closes too or the linger time passes.
+  static void finish(Connection* c) {
+    if (c->closed || c->draining) return;
+    c->draining = true;
+    if (c->readPaused && !c->eof) {
+      uv_read_start(c->stream(), &Impl::onAlloc, &Impl::onRead);
+      c->readPaused = false;
+    }
+    c->shutdownReq.data = c;
+    int rc = uv_shutdown(&c->shutdownReq, c->stream(), &Impl::onShutdown);
+    if (rc != 0) {
+      closeNow(c);
+      return;
+    }
+    c->shutdownPending = true;
+  }
+
+  // Answers an unparseable or over-limit request and closes.
+  static void reject(Connection* c, int status, const std::string& message) {
+    if (c->server != nullptr) ++c->server->malformed;
+    HttpResponse response = HttpResponse::text(status, message);
+    if (send(c, serialize(response, false, false, false))) finish(c);
+  }
+
+  // --- libuv callbacks -----------------------------------------------------
+
+  static void onConnection(uv_stream_t* listenerStream, int status) {
+    auto* self = static_cast<Impl*>(listenerStream->data);
+    guarded("accept", [&] {
+      if (status < 0) {
+        spdlog::warn("HttpServer: accept failed: {}", uv_strerror(status));
+        return;
+      }
+      auto* c = new Connection;
+      int rc = uv_tcp_init(self->loop.raw(), &c->tcp);
+      if (rc != 0) {
+        delete c;
+        spdlog::error("HttpServer: uv_tcp_init: {}", uv_strerror(rc));
+        return;
+      }
+      c->tcp.data = c;
+      c->loop = &self->loop;
+      rc = uv_accept(listenerStream, c->stream());
+      if (rc != 0) {
+        spdlog::warn("HttpServer: uv_accept: {}", uv_strerror(rc));
+        closeNow(c);
+        return;
+      }
+      if (self->connections.size() >= self->limits.maxConnections) {
+        spdlog::warn("HttpServer: refusing connection: {} connections open",
+                     self->connections.size());
+        closeNow(c);
+        return;
+      }
+      http_parser_init(&c->parser, HTTP_REQUEST);
+      c->parser.data = c;
+      uv_tcp_nodelay(&c->tcp, 1);
+      rc = uv_read_start(c->stream(), &Impl::onAlloc, &Impl::onRead);
+      if (rc != 0) {
+        closeNow(c);
+        return;
+      }
+      c->server = self;
+      self->connections.insert(c);
+    });
+  }
+
+  static void onAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
+    auto* c = static_cast<Connection*>(handle->data);
+    *buf = uv_buf_init(c->readBuffer.get(), static_cast<unsigned int>(kReadBufferBytes));
+  }
+
+  static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+    auto* c = static_cast<Connection*>(stream->data);
+    guarded("read", [&] {
+      if (nread == UV_EOF) {
+        c->eof = true;
+        if (c->writesInFlight == 0 && !c->shutdownPending) {
+          closeNow(c);
+        } else {
+          finish(c);  // write what is queued, then close (see onShutdown)
+        }
+        return;
+      }
+      if (nread < 0) {
+        closeNow(c);
+        return;
+      }
+      if (nread == 0 || c->draining || c->server == nullptr) return;
+      size_t len = static_cast<size_t>(nread);
+      size_t parsed = http_parser_execute(&c->parser, &parserSettings(), buf->base, len);
+      if (c->closed) return;
+      http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+      if (err == HPE_PAUSED) {
+        finish(c);  // the last request asked to close
+      } else if (err != HPE_OK) {
+        int status = c->errorStatus != 0 ? c->errorStatus : 400;
+        std::string message = c->errorMessage;
+        if (message.empty()) {
+          message = std::string("bad request: ") + http_errno_description(err) + "\n";
+        }
+        reject(c, status, message);
+      } else if (c->parser.upgrade || parsed != len) {
+        finish(c);  // protocol upgrades are not supported
+      } else if (uv_stream_get_write_queue_size(stream) > kMaxQueuedWriteBytes) {
+        uv_read_stop(stream);
+        c->readPaused = true;
+      }
+    });
+  }
+
+  static void onWrite(uv_write_t* req, int status) {
+    auto* w = static_cast<WriteRequest*>(req->data);
+    Connection* c = w->conn;
+    delete w;
+    --c->writesInFlight;
+    guarded("write", [&] {
+      if (c->closed) return;
+      if (status < 0) {
+        closeNow(c);
+        return;
+      }
+      if (c->readPaused && !c->draining && !c->eof &&
+          uv_stream_get_write_queue_size(c->stream()) <= kMaxQueuedWriteBytes / 2) {
+        c->readPaused = false;
+        uv_read_start(c->stream(), &Impl::onAlloc, &Impl::onRead);
+      }
+    });
+  }
+
+  static void onShutdown(uv_shutdown_t* req, int status) {
+    auto* c = static_cast<Connection*>(req->data);
+    c->shutdownPending = false;
+    guarded("shutdown", [&] {
+      if (c->closed) return;
+      if (status < 0 || c->eof) {
+        closeNow(c);
+        return;
+      }
+      c->linger = std::make_unique<Timer>(*c->loop);
+      c->linger->start(kLingerTime, [c] { closeNow(c); });
+    });
+  }
+
+  // --- http_parser callbacks ------------------------------------------------
+
+  static Connection* conn(http_parser* p) { return static_cast<Connection*>(p->data); }
+
+  // Runs a parser callback body; an exception aborts the request with a 500.
+  template <typename Fn>
+  static int parserStep(http_parser* p, Fn&& fn) {
+    Connection* c = conn(p);
+    try {
+      return fn(c);
+    } catch (const std::exception& e) {
+      spdlog::error("HttpServer: parser callback threw: {}", e.what());
+    } catch (...) {
+      spdlog::error("HttpServer: parser callback threw");
+    }
+    c->errorStatus = 500;
+    c->errorMessage = "internal error\n";
+    return kParseAbort;
+  }
+
+  static int addHeaderBytes(Connection* c, size_t len) {
+    c->headerBytes += len;
+    if (c->server == nullptr || c->headerBytes > c->server->limits.maxHeaderBytes) {
+      c->errorStatus = 400;
+      c->errorMessage = "request headers too large\n";
+      return kParseAbort;
+    }
+    return 0;
+  }
+
+  static void commitHeader(Connection* c) {
+    if (!c->field.empty()) {
+      std::string name = lowerCase(c->field);
+      auto [it, inserted] = c->request.headers.emplace(name, c->value);
+      if (!inserted) it->second += ", " + c->value;
+    }
+    c->field.clear();
+    c->value.clear();
+    c->inValue = false;
+  }
+
+  static int onMessageBegin(http_parser* p) {
+    return parserStep(p, [](Connection* c) {
+      c->request = HttpRequest{};
+      c->url.clear();
+      c->field.clear();
+      c->value.clear();
+      c->inValue = false;
+      c->headerBytes = 0;
+      c->errorStatus = 0;
+      c->errorMessage.clear();
+      return 0;
+    });
+  }
+
+  static int onUrl(http_parser* p, const char* at, size_t len) {
+    return parserStep(p, [&](Connection* c) {
+      if (addHeaderBytes(c, len) != 0) return kParseAbort;
+      c->url.append(at, len);
+      return 0;
+    });
+  }
+
+  static int onHeaderField(http_parser* p, const char* at, size_t len) {
+    return parserStep(p, [&](Connection* c) {
+      if (c->inValue) commitHeader(c);
+      if (addHeaderBytes(c, len) != 0) return kParseAbort;
+      c->field.append(at, len);
+      return 0;
+    });
+  }
+
+  static int onHeaderValue(http_parser* p, const char* at, size_t len) {
+    return parserStep(p, [&](Connection* c) {
+      c->inValue = true;
+      if (addHeaderBytes(c, len) != 0) return kParseAbort;
+      c->value.append(at, len);
+      return 0;
+    });
+  }
+
+  static int onHeadersComplete(http_parser* p) {
+    return parserStep(p, [&](Connection* c) {
+      if (c->inValue || !c->field.empty()) commitHeader(c);
+      c->request.method = http_method_str(static_cast<http_method>(p->method));
+      http_parser_url u;
+      http_parser_url_init(&u);
+      bool isConnect = p->method == HTTP_CONNECT;
+      if (http_parser_parse_url(c->url.data(), c->url.size(), isConnect ? 1 : 0, &u) != 0) {
+        c->errorStatus = 400;
+        c->errorMessage = "bad request: invalid URL\n";
+        return kParseAbort;
+      }
+      auto part = [&](int field) {
+        return std::string_view(c->url).substr(u.field_data[field].off, u.field_data[field].len);
+      };
+      if (u.field_set & (1 << UF_PATH)) {
+        c->request.path = urlDecode(part(UF_PATH), false);
+      } else if (!isConnect) {
+        c->request.path = "/";
+      }
+      if (u.field_set & (1 << UF_QUERY)) parseQuery(part(UF_QUERY), c->request.query);
+      if ((p->flags & F_CONTENTLENGTH) && c->server != nullptr &&
+          p->content_length > c->server->limits.maxBodyBytes) {
+        c->errorStatus = 413;
+        c->errorMessage = "request body too large\n";
+        return kParseAbort;
+      }
+      return 0;
+    });
+  }
+
+  static int onBody(http_parser* p, const char* at, size_t len) {
+    return parserStep(p, [&](Connection* c) {
+      if (c->server == nullptr || c->request.body.size() + len > c->server->limits.maxBodyBytes) {
+        c->errorStatus = 413;
+        c->errorMessage = "request body too large\n";
+        return kParseAbort;
+      }
+      c->request.body.append(at, len);
+      return 0;
+    });
+  }
+
+  static int onMessageComplete(http_parser* p) {
+    return parserStep(p, [&](Connection* c) {
+      if (c->closed || c->server == nullptr) return kParseAbort;
+      bool keepAlive = http_should_keep_alive(p) != 0;
+      bool http10 = p->http_major == 1 && p->http_minor == 0;
+      bool head = p->method == HTTP_HEAD;
+      HttpResponse response = c->server->dispatch(c->request);
+      // The handler may have destroyed the server, closing this connection.
+      if (c->closed) return kParseAbort;
+      c->request = HttpRequest{};
+      if (!send(c, serialize(response, keepAlive, http10, head))) return kParseAbort;
+      if (!keepAlive) http_parser_pause(p, 1);
+      return 0;
+    });
+  }
+};
+
+HttpServer::HttpServer(Loop& loop, HttpServerLimits limits)
+    : impl_(std::make_unique<Impl>(loop, limits)) {
+  // A peer that resets mid-response must not kill the process with SIGPIPE.
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction current {};
+    if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+      std::signal(SIGPIPE, SIG_IGN);
+    }
+  });
+}
+
+HttpServer::~HttpServer() {
+  if (impl_->listener != nullptr) {
+    uv_tcp_t* listener = impl_->listener;
+    impl_->listener = nullptr;
+    closeHandle(reinterpret_cast<uv_handle_t*>(listener), [listener] { delete listener; });
+  }
+  auto connections = std::move(impl_->connections);
+  impl_->connections.clear();
+  for (Impl::Connection* c : connections) {
+    c->server = nullptr;
+    Impl::closeNow(c);
+  }
+}
+
+void HttpServer::route(const std::string& method, const std::string& path, HttpHandler handler) {
+  impl_->routes[path][method] = std::make_shared<HttpHandler>(std::move(handler));
+}
+
+void HttpServer::fallback(HttpHandler handler) {
+  impl_->fallbackHandler = std::make_shared<HttpHandler>(std::move(handler));
+}
+
+Result<int> HttpServer::listen(const std::string& ip, int port) {
+  bool v6 = ip.find(':') != std::string::npos;
+  std::string where = (v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
+  if (impl_->listener != nullptr) {
+    return Error{ErrorCode::kConflict, "cannot listen on " + where + ": already listening"};
+  }
+  if (port < 0 || port > 65535) {
+    return invalid("cannot listen on " + where + ": invalid port");
+  }
+  sockaddr_storage addr{};
+  int rc = v6 ? uv_ip6_addr(ip.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr))
+              : uv_ip4_addr(ip.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr));
+  if (rc != 0) return invalid("cannot listen on " + where + ": invalid address");
+
+  auto* listener = new uv_tcp_t{};
+  rc = uv_tcp_init(impl_->loop.raw(), listener);
+  if (rc != 0) {
+    delete listener;
+    return Error{ErrorCode::kUnavailable,
+                 "cannot listen on " + where + ": " + uv_strerror(rc)};
+  }
+  listener->data = impl_.get();
+  rc = uv_tcp_bind(listener, reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (rc == 0) {
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener), 511, &Impl::onConnection);
+  }
+  sockaddr_storage bound{};
+  int boundLen = sizeof(bound);
+  if (rc == 0) {
+    rc = uv_tcp_getsockname(listener, reinterpret_cast<sockaddr*>(&bound), &boundLen);
+  }
+  if (rc != 0) {
+    closeHandle(reinterpret_cast<uv_handle_t*>(listener), [listener] { delete listener; });
+    return Error{ErrorCode::kUnavailable,
+                 "cannot listen on " + where + ": " + uv_strerror(rc)};
+  }
+  impl_->listener = listener;
+  if (bound.ss_family == AF_INET6) {
+    return static_cast<int>(ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port));
+  }
+  return static_cast<int>(ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port));
+}
+
+uint64_t HttpServer::malformedRequests() const { return impl_->malformed; }
+
+}  // namespace clusternodes

@@ -1,0 +1,120 @@
+// Resources: what an agent offers and what a task asks for.
+//
+// A Resources value is a bag of named resources. Scalars (cpus, mem, disk,
+// gpus, ...) add up; ranges (ports) are sets of unsigned integers kept as
+// sorted, merged, inclusive intervals. Every resource carries a role: "*" for
+// unreserved resources, or the role that holds a reservation ("cpus(ml):2").
+//
+//   auto offer = Resources::parse("cpus:4;mem:8192;ports:[31000-32000]");
+//   auto task  = Resources::parse("cpus:1;mem:512;ports:[31000-31000]");
+//   if (offer->contains(*task)) { Resources left = *offer - *task; }
+//
+// Scalar arithmetic is fixed-point to three decimals (as in Mesos), so that
+// adding and subtracting 0.1 cpus a thousand times returns exactly to zero.
+// Values never go negative: subtracting more than is present leaves zero
+// (use contains() first when that matters).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "clusternodes/result.hpp"
+
+namespace clusternodes {
+
+// An inclusive interval [begin, end] of unsigned integers.
+struct Range {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  bool operator==(const Range&) const = default;
+};
+
+// A sorted list of disjoint, non-adjacent inclusive intervals.
+class RangeSet {
+ public:
+  RangeSet() = default;
+  explicit RangeSet(std::vector<Range> ranges);  // normalises (sorts, merges)
+
+  const std::vector<Range>& ranges() const { return ranges_; }
+  bool empty() const { return ranges_.empty(); }
+  uint64_t size() const;  // number of integers covered
+  bool contains(const RangeSet& other) const;
+  bool contains(uint64_t value) const;
+  RangeSet& operator+=(const RangeSet& other);
+  RangeSet& operator-=(const RangeSet& other);
+  bool operator==(const RangeSet&) const = default;
+  std::string toString() const;  // "[31000-31005,31010-31010]"
+
+ private:
+  std::vector<Range> ranges_;
+};
+
+inline constexpr const char* kDefaultRole = "*";
+
+class Resources {
+ public:
+  Resources() = default;
+
+  // Parses "name:value;name(role):value;ports:[a-b,c-d]". Scalars must be
+  // finite and non-negative; range bounds must satisfy begin <= end. A name
+  // may appear more than once (the amounts add up).
+  static Result<Resources> parse(std::string_view text);
+
+  // Builders.
+  Resources& addScalar(const std::string& name, double value,
+                       const std::string& role = kDefaultRole);
+  Resources& addRanges(const std::string& name, const RangeSet& ranges,
+                       const std::string& role = kDefaultRole);
+
+  // Amount of a scalar summed over every role, or for one role.
+  double scalar(const std::string& name) const;
+  double scalar(const std::string& name, const std::string& role) const;
+  RangeSet ranges(const std::string& name) const;  // union over roles
+  RangeSet ranges(const std::string& name, const std::string& role) const;
+
+  double cpus() const { return scalar("cpus"); }
+  double mem() const { return scalar("mem"); }
+  double disk() const { return scalar("disk"); }
+  RangeSet ports() const { return ranges("ports"); }
+
+  bool empty() const;
+  // True when every resource of `other` (name, role and amount) is here.
+  bool contains(const Resources& other) const;
+
+  Resources& operator+=(const Resources& other);
+  Resources& operator-=(const Resources& other);
+  friend Resources operator+(Resources a, const Resources& b) { return a += b; }
+  friend Resources operator-(Resources a, const Resources& b) { return a -= b; }
+  bool operator==(const Resources& other) const;
+  bool operator!=(const Resources& other) const { return !(*this == other); }
+
+  // Only the resources reserved for `role` / only the unreserved ones.
+  Resources reserved(const std::string& role) const;
+  Resources unreserved() const;
+  // The roles that hold a reservation here (never "*").
+  std::vector<std::string> reservationRoles() const;
+
+  // The canonical text form, parseable by parse(): sorted by name then role,
+  // scalars with up to three decimals, e.g. "cpus:2;mem:1024;ports:[1-5]".
+  std::string toString() const;
+
+  // Visits each (name, role) entry.
+  struct Entry {
+    std::string name;
+    std::string role;
+    bool isRanges = false;
+    double scalar = 0;
+    RangeSet ranges;
+  };
+  std::vector<Entry> entries() const;
+
+ private:
+  using Key = std::pair<std::string, std::string>;  // name, role
+  std::map<Key, int64_t> scalars_;                   // in thousandths
+  std::map<Key, RangeSet> ranges_;
+};
+
+}  // namespace clusternodes

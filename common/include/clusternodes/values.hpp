@@ -1,0 +1,144 @@
+// Plain value types shared by the framework SDK, the master and the agent.
+//
+// These are what a framework author handles: ids, FrameworkInfo, Offer,
+// TaskInfo, TaskStatus, Filters. They hide the wire format (Cap'n Proto)
+// entirely; conversion lives in the daemons and the SDK, not here.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "clusternodes/resources.hpp"
+
+namespace clusternodes {
+
+// Typed string ids, so an AgentID cannot be passed where a TaskID is meant.
+template <typename Tag>
+struct Id {
+  std::string value;
+  bool empty() const { return value.empty(); }
+  auto operator<=>(const Id&) const = default;
+};
+struct FrameworkIdTag;
+struct AgentIdTag;
+struct TaskIdTag;
+struct OfferIdTag;
+struct ExecutorIdTag;
+using FrameworkID = Id<FrameworkIdTag>;
+using AgentID = Id<AgentIdTag>;
+using TaskID = Id<TaskIdTag>;
+using OfferID = Id<OfferIdTag>;
+using ExecutorID = Id<ExecutorIdTag>;
+
+// Task states, as in Mesos. Terminal: FINISHED, FAILED, KILLED, ERROR, LOST,
+// DROPPED, GONE, UNKNOWN.
+enum class TaskState {
+  kStaging,
+  kStarting,
+  kRunning,
+  kKilling,
+  kFinished,
+  kFailed,
+  kKilled,
+  kError,
+  kLost,
+  kDropped,
+  kUnreachable,
+  kGone,
+  kUnknown,
+};
+const char* toString(TaskState state);  // "TASK_RUNNING"
+bool isTerminal(TaskState state);
+
+// Why a status update was sent; machine readable, beside the message.
+enum class TaskReason {
+  kNone,
+  kCommandExited,          // the command exited (code in TaskStatus::exitCode)
+  kCommandSignaled,        // the command was killed by a signal
+  kKilledByFramework,
+  kInvalidTask,            // TASK_ERROR: the task failed validation
+  kExecutorTerminated,     // the executor died before the task ended
+  kExecutorFailedToStart,
+  kAgentRemoved,           // the agent was lost or removed
+  kAgentUnreachable,
+  kAgentRestarted,
+  kFrameworkRemoved,
+  kReconciliation,
+  kTaskUnknown,
+  kInvalidOffers,
+  kMemoryLimit,
+};
+const char* toString(TaskReason reason);  // "REASON_COMMAND_EXITED"
+// Inverses of the two toString functions above; nullopt for unknown text.
+std::optional<TaskState> parseTaskState(std::string_view text);
+std::optional<TaskReason> parseTaskReason(std::string_view text);
+
+enum class TaskSource { kMaster, kAgent, kExecutor };
+
+struct FrameworkInfo {
+  std::string name;
+  std::string user;       // the user tasks run as (informational today)
+  std::string role = "*";  // the role the framework's offers come from
+  std::string principal;
+  FrameworkID id;          // set when re-registering after a failover
+  double failoverTimeoutSeconds = 0;  // keep tasks this long after a disconnect
+  bool partitionAware = false;  // wants TASK_UNREACHABLE rather than TASK_LOST
+  std::string hostname;
+};
+
+struct Attribute {
+  std::string name;
+  std::string value;
+};
+
+struct Offer {
+  OfferID id;
+  FrameworkID frameworkId;
+  AgentID agentId;
+  std::string hostname;
+  Resources resources;
+  std::vector<Attribute> attributes;
+};
+
+struct CommandInfo {
+  std::string value;                         // run with /bin/sh -c when shell
+  bool shell = true;
+  std::vector<std::string> arguments;        // argv when !shell (argv[0] first)
+  std::map<std::string, std::string> environment;
+};
+
+struct TaskInfo {
+  std::string name;
+  TaskID taskId;
+  AgentID agentId;
+  Resources resources;
+  CommandInfo command;
+  // How long a kill waits between SIGTERM and SIGKILL; unset: the agent's
+  // default (3 s).
+  std::optional<double> killGracePeriodSeconds;
+};
+
+struct TaskStatus {
+  TaskID taskId;
+  TaskState state = TaskState::kStaging;
+  std::string message;
+  TaskReason reason = TaskReason::kNone;
+  TaskSource source = TaskSource::kMaster;
+  AgentID agentId;
+  std::optional<int> exitCode;   // the command's exit status, when it exited
+  std::optional<int> signal;     // the signal that ended it, when signaled
+  double timestamp = 0;          // seconds since the epoch
+  std::string uuid;  // set when the update must be acknowledged; empty otherwise
+};
+
+// Decline and accept filters: do not re-offer the refused resources on that
+// agent to this framework for refuseSeconds (default 5; 0 means no filter).
+struct Filters {
+  double refuseSeconds = 5.0;
+};
+
+}  // namespace clusternodes

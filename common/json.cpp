@@ -1,0 +1,34 @@
+#include "common/json.hpp"
+
+namespace clusternodes {
+
+nlohmann::json toJson(const Resources& resources) {
+  nlohmann::json out = nlohmann::json::object();
+  out["cpus"] = 0.0;
+  out["mem"] = 0.0;
+  out["disk"] = 0.0;
+  for (const auto& e : resources.entries()) {
+    if (e.isRanges) {
+      out[e.name] = resources.ranges(e.name).toString();
+    } else {
+      out[e.name] = resources.scalar(e.name);
+    }
+  }
+  return out;
+}
+
+Resources resourcesFromJson(const nlohmann::json& j) {
+  Resources out;
+  if (!j.is_object()) return out;
+  for (const auto& [name, value] : j.items()) {
+    if (value.is_number()) {
+      out.addScalar(name, value.get<double>());
+    } else if (value.is_string()) {
+      auto parsed = Resources::parse(name + ":" + value.get<std::string>());
+      if (parsed) out += *parsed;
+    }
+  }
+  return out;
+}
+
+}  // namespace clusternodes

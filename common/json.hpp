@@ -1,0 +1,17 @@
+// JSON forms of the value types, for /state and the CLI.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "clusternodes/resources.hpp"
+#include "clusternodes/values.hpp"
+
+namespace clusternodes {
+
+// {"cpus": 2, "mem": 1024, "disk": 0, "ports": "[31000-32000]"} summed over
+// roles; every scalar present is listed, ports only when present.
+nlohmann::json toJson(const Resources& resources);
+// Inverse of toJson() for the CLI (ports from their text form).
+Resources resourcesFromJson(const nlohmann::json& j);
+
+}  // namespace clusternodes

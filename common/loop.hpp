@@ -1,0 +1,93 @@
+// Loop: the one libuv event loop each daemon runs, with RAII wrappers.
+//
+// Everything a daemon does happens in callbacks on this loop: ZeroMQ
+// readiness, timers, child exits, signals and HTTP. Other threads hand work
+// to it with post(), which is the only thread-safe method.
+//
+//   Loop loop;
+//   Timer t(loop);
+//   t.start(std::chrono::milliseconds(100), [&] { ... });  // once
+//   loop.run();
+//
+// No exception may cross a libuv callback: the wrappers catch and log.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace clusternodes {
+
+using Duration = std::chrono::nanoseconds;
+
+class Loop {
+ public:
+  Loop();
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  uv_loop_t* raw() { return &loop_; }
+
+  // Runs until stop() or until nothing is left to do.
+  void run();
+  // Makes run() return after the current iteration. Loop thread only.
+  void stop();
+
+  // Thread-safe: runs `fn` on the loop thread soon. Callable before run().
+  void post(std::function<void()> fn);
+
+  // Seconds since the epoch (wall clock) and a monotonic reading.
+  static double wallSeconds();
+  std::chrono::steady_clock::time_point now() const { return std::chrono::steady_clock::now(); }
+
+ private:
+  static void onAsync(uv_async_t* handle);
+
+  uv_loop_t loop_{};
+  uv_async_t async_{};
+  std::mutex mutex_;
+  std::vector<std::function<void()>> posted_;
+};
+
+// Closes a uv handle owned by a heap block and frees the block once libuv is
+// done with it. Used by every handle wrapper.
+void closeHandle(uv_handle_t* handle, std::function<void()> onClosed);
+
+// A one-shot or repeating timer. Destroying it stops it.
+class Timer {
+ public:
+  explicit Timer(Loop& loop);
+  ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  // Starts (or restarts) the timer: `fn` runs after `delay`, then every
+  // `repeat` when repeat is non-zero.
+  void start(Duration delay, std::function<void()> fn, Duration repeat = Duration::zero());
+  void stop();
+  bool active() const;
+
+ private:
+  struct State;
+  State* state_;  // owned; freed after uv_close completes
+};
+
+// Calls `fn` when the process receives `signum` (SIGINT, SIGTERM, ...).
+class SignalWatcher {
+ public:
+  SignalWatcher(Loop& loop, int signum, std::function<void()> fn);
+  ~SignalWatcher();
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+
+ private:
+  struct State;
+  State* state_;
+};
+
+}  // namespace clusternodes

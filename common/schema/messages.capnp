@@ -1,0 +1,294 @@
+@0xd0c10036be02a7d9;
+# Every message Clusternodes processes exchange. One ZeroMQ message carries
+# one Envelope; dispatch is a switch over its union. Fields are only ever
+# added (never renumbered), so old and new processes keep talking.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("clusternodes::wire");
+
+# ---------------------------------------------------------------- values
+
+struct Range {
+  begin @0 :UInt64;
+  end @1 :UInt64;
+}
+
+struct Resource {
+  name @0 :Text;
+  role @1 :Text;             # "*" when unreserved
+  scalarMilli @2 :Int64;     # scalar amount in thousandths
+  ranges @3 :List(Range);    # set for range resources (ports)
+  isRanges @4 :Bool;
+}
+
+struct Attribute {
+  name @0 :Text;
+  value @1 :Text;
+}
+
+struct FrameworkInfo {
+  name @0 :Text;
+  user @1 :Text;
+  role @2 :Text;
+  principal @3 :Text;
+  id @4 :Text;
+  failoverTimeoutSeconds @5 :Float64;
+  partitionAware @6 :Bool;
+  hostname @7 :Text;
+}
+
+struct AgentInfo {
+  hostname @0 :Text;
+  resources @1 :List(Resource);
+  attributes @2 :List(Attribute);
+  httpPort @3 :UInt16;
+  bootId @4 :Text;
+}
+
+struct EnvVar {
+  name @0 :Text;
+  value @1 :Text;
+}
+
+struct CommandInfo {
+  value @0 :Text;
+  shell @1 :Bool;
+  arguments @2 :List(Text);
+  environment @3 :List(EnvVar);
+}
+
+struct TaskInfo {
+  name @0 :Text;
+  taskId @1 :Text;
+  agentId @2 :Text;
+  resources @3 :List(Resource);
+  command @4 :CommandInfo;
+  killGracePeriodMs @5 :Int64;   # -1: the agent's default
+}
+
+struct TaskStatus {
+  taskId @0 :Text;
+  state @1 :Text;          # "TASK_RUNNING", ...
+  message @2 :Text;
+  reason @3 :Text;         # "REASON_COMMAND_EXITED", ...
+  source @4 :UInt8;        # 0 master, 1 agent, 2 executor
+  agentId @5 :Text;
+  hasExitCode @6 :Bool;
+  exitCode @7 :Int32;
+  hasSignal @8 :Bool;
+  signal @9 :Int32;
+  timestamp @10 :Float64;
+  uuid @11 :Text;
+  frameworkId @12 :Text;
+}
+
+struct Offer {
+  id @0 :Text;
+  frameworkId @1 :Text;
+  agentId @2 :Text;
+  hostname @3 :Text;
+  resources @4 :List(Resource);
+  attributes @5 :List(Attribute);
+}
+
+struct RunningTask {
+  frameworkId @0 :Text;
+  task @1 :TaskInfo;
+  state @2 :Text;
+  frameworkInfo @3 :FrameworkInfo;
+}
+
+# ---------------------------------------------------------- agent <-> master
+
+struct RegisterAgent {
+  agentId @0 :Text;          # empty on first registration
+  info @1 :AgentInfo;
+  tasks @2 :List(RunningTask);  # on re-registration: every task it runs
+}
+
+struct AgentRegistered {
+  agentId @0 :Text;
+  pingIntervalMs @1 :Int64;
+  maxPingTimeouts @2 :UInt32;
+  reregistered @3 :Bool;
+}
+
+struct Ping {
+  sequence @0 :UInt64;
+}
+
+struct RunTask {
+  frameworkId @0 :Text;
+  frameworkInfo @1 :FrameworkInfo;
+  task @2 :TaskInfo;
+}
+
+struct KillTask {
+  frameworkId @0 :Text;
+  taskId @1 :Text;
+  killGracePeriodMs @2 :Int64;  # -1: the task's own or the agent's default
+}
+
+struct StatusUpdate {
+  frameworkId @0 :Text;
+  status @1 :TaskStatus;   # status.uuid identifies the update
+}
+
+struct StatusUpdateAck {
+  frameworkId @0 :Text;
+  agentId @1 :Text;
+  taskId @2 :Text;
+  uuid @3 :Text;
+}
+
+struct ShutdownFramework {
+  frameworkId @0 :Text;
+}
+
+struct Reregister {
+  reason @0 :Text;          # why the master does not know the sender
+}
+
+struct ShutdownAgent {
+  reason @0 :Text;
+}
+
+# ------------------------------------------------------ framework <-> master
+
+struct Subscribe {
+  info @0 :FrameworkInfo;   # info.id set when re-registering
+}
+
+struct Subscribed {
+  frameworkId @0 :Text;
+  heartbeatIntervalMs @1 :Int64;
+  reregistered @2 :Bool;
+}
+
+struct ResourceOffers {
+  offers @0 :List(Offer);
+}
+
+struct RescindOffer {
+  offerId @0 :Text;
+}
+
+struct Operation {
+  union {
+    launch @0 :List(TaskInfo);
+    unknown @1 :Void;
+  }
+}
+
+struct Accept {
+  frameworkId @0 :Text;
+  offerIds @1 :List(Text);
+  operations @2 :List(Operation);
+  refuseSeconds @3 :Float64;
+}
+
+struct Decline {
+  frameworkId @0 :Text;
+  offerIds @1 :List(Text);
+  refuseSeconds @2 :Float64;
+}
+
+struct FrameworkCall {
+  frameworkId @0 :Text;
+}
+
+struct Kill {
+  frameworkId @0 :Text;
+  taskId @1 :Text;
+  agentId @2 :Text;
+  killGracePeriodMs @3 :Int64;
+}
+
+struct Reconcile {
+  frameworkId @0 :Text;
+  tasks @1 :List(ReconcileTask);
+}
+
+struct ReconcileTask {
+  taskId @0 :Text;
+  agentId @1 :Text;
+}
+
+struct FrameworkError {
+  message @0 :Text;
+}
+
+struct AgentLost {
+  agentId @0 :Text;
+}
+
+struct Teardown {
+  frameworkId @0 :Text;
+}
+
+# ------------------------------------------------------ executor <-> agent
+
+struct RegisterExecutor {
+  taskId @0 :Text;
+  frameworkId @1 :Text;
+  pid @2 :Int32;
+}
+
+struct LaunchCommand {
+  task @0 :TaskInfo;
+  sandbox @1 :Text;
+  killGracePeriodMs @2 :Int64;
+}
+
+struct KillCommand {
+  killGracePeriodMs @0 :Int64;
+}
+
+struct ExecutorStatus {
+  status @0 :TaskStatus;
+}
+
+struct ExecutorAck {
+  uuid @0 :Text;
+}
+
+# ------------------------------------------------------------- envelope
+
+struct Envelope {
+  union {
+    registerAgent @0 :RegisterAgent;
+    agentRegistered @1 :AgentRegistered;
+    ping @2 :Ping;
+    pong @3 :Ping;
+    runTask @4 :RunTask;
+    killTask @5 :KillTask;
+    statusUpdate @6 :StatusUpdate;
+    statusUpdateAck @7 :StatusUpdateAck;
+    shutdownFramework @8 :ShutdownFramework;
+    reregister @9 :Reregister;
+    shutdownAgent @10 :ShutdownAgent;
+
+    subscribe @11 :Subscribe;
+    subscribed @12 :Subscribed;
+    resourceOffers @13 :ResourceOffers;
+    rescindOffer @14 :RescindOffer;
+    accept @15 :Accept;
+    decline @16 :Decline;
+    revive @17 :FrameworkCall;
+    suppress @18 :FrameworkCall;
+    kill @19 :Kill;
+    acknowledge @20 :StatusUpdateAck;
+    reconcile @21 :Reconcile;
+    frameworkError @22 :FrameworkError;
+    agentLost @23 :AgentLost;
+    teardown @24 :Teardown;
+    heartbeat @25 :FrameworkCall;
+
+    registerExecutor @26 :RegisterExecutor;
+    launchCommand @27 :LaunchCommand;
+    killCommand @28 :KillCommand;
+    executorStatus @29 :ExecutorStatus;
+    executorAck @30 :ExecutorAck;
+    shutdownExecutor @31 :Void;
+  }
+}

@@ -1,0 +1,200 @@
+#include "common/transport.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+#include <vector>
+
+namespace clusternodes {
+
+ZmqSocket::ZmqSocket(Loop& loop, zmq::context_t& context, Kind kind, const std::string& identity)
+    : loop_(loop),
+      kind_(kind),
+      socket_(context, kind == Kind::kRouter ? zmq::socket_type::router : zmq::socket_type::dealer) {
+  socket_.set(zmq::sockopt::linger, 0);
+  socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(64) * 1024 * 1024);
+  socket_.set(zmq::sockopt::sndhwm, 100000);
+  socket_.set(zmq::sockopt::rcvhwm, 100000);
+  if (kind == Kind::kRouter) {
+    // A peer that reconnects with the same identity takes over its old slot.
+    socket_.set(zmq::sockopt::router_handover, 1);
+  } else {
+    socket_.set(zmq::sockopt::routing_id, identity.empty() ? randomUuid() : identity);
+    socket_.set(zmq::sockopt::reconnect_ivl, 100);
+    socket_.set(zmq::sockopt::reconnect_ivl_max, 2000);
+  }
+
+  poll_ = new uv_poll_t;
+  int fd = socket_.get(zmq::sockopt::fd);
+  uv_poll_init(loop.raw(), poll_, fd);
+  poll_->data = this;
+  uv_poll_start(poll_, UV_READABLE, &ZmqSocket::onPoll);
+
+  idle_ = new uv_idle_t;
+  uv_idle_init(loop.raw(), idle_);
+  idle_->data = this;
+}
+
+ZmqSocket::~ZmqSocket() {
+  uv_poll_stop(poll_);
+  poll_->data = nullptr;
+  auto* poll = poll_;
+  closeHandle(reinterpret_cast<uv_handle_t*>(poll), [poll] { delete poll; });
+  uv_idle_stop(idle_);
+  idle_->data = nullptr;
+  auto* idle = idle_;
+  closeHandle(reinterpret_cast<uv_handle_t*>(idle), [idle] { delete idle; });
+  // socket_ closes here; the uv handles above no longer point at it.
+}
+
+void ZmqSocket::setLinger(std::chrono::milliseconds linger) {
+  socket_.set(zmq::sockopt::linger, static_cast<int>(linger.count()));
+}
+
+void ZmqSocket::onMessage(Handler handler) { handler_ = std::move(handler); }
+
+Result<std::string> ZmqSocket::bind(const std::string& endpoint) {
+  try {
+    socket_.bind(endpoint);
+    return socket_.get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    return Error{ErrorCode::kUnavailable, "cannot bind " + endpoint + ": " + e.what()};
+  }
+}
+
+Result<void> ZmqSocket::connect(const std::string& endpoint) {
+  try {
+    socket_.connect(endpoint);
+    return {};
+  } catch (const zmq::error_t& e) {
+    return Error{ErrorCode::kInvalid, "cannot connect to " + endpoint + ": " + e.what()};
+  }
+}
+
+Result<void> ZmqSocket::disconnect(const std::string& endpoint) {
+  try {
+    socket_.disconnect(endpoint);
+    return {};
+  } catch (const zmq::error_t& e) {
+    return Error{ErrorCode::kInvalid, "cannot disconnect from " + endpoint + ": " + e.what()};
+  }
+}
+
+bool ZmqSocket::send(std::string_view payload) {
+  bool ok = false;
+  try {
+    auto r = socket_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
+    ok = r.has_value();
+  } catch (const zmq::error_t& e) {
+    spdlog::debug("zmq send failed: {}", e.what());
+  }
+  ok ? ++sent_ : ++droppedSends_;
+  scheduleDrain();
+  return ok;
+}
+
+bool ZmqSocket::sendTo(std::string_view peer, std::string_view payload) {
+  bool ok = false;
+  try {
+    auto r = socket_.send(zmq::const_buffer(peer.data(), peer.size()),
+                          zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    if (r.has_value()) {
+      r = socket_.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
+      ok = r.has_value();
+    }
+  } catch (const zmq::error_t& e) {
+    spdlog::debug("zmq send failed: {}", e.what());
+  }
+  ok ? ++sent_ : ++droppedSends_;
+  scheduleDrain();
+  return ok;
+}
+
+void ZmqSocket::onPoll(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<ZmqSocket*>(handle->data);
+  if (self == nullptr) return;
+  self->drain();
+}
+
+void ZmqSocket::onIdle(uv_idle_t* handle) {
+  auto* self = static_cast<ZmqSocket*>(handle->data);
+  if (self == nullptr) return;
+  uv_idle_stop(handle);
+  self->drainScheduled_ = false;
+  self->drain();
+}
+
+void ZmqSocket::scheduleDrain() {
+  // A send may consume the edge that announced pending input; look again
+  // from the loop, never re-entrantly from inside the caller's code.
+  if (draining_ || drainScheduled_) return;
+  drainScheduled_ = true;
+  uv_idle_start(idle_, &ZmqSocket::onIdle);
+}
+
+void ZmqSocket::drain() {
+  if (draining_) return;
+  draining_ = true;
+  std::vector<zmq::message_t> parts;
+  // Bounded per call so one busy peer cannot starve the loop's other work.
+  for (int budget = 10000; budget > 0; --budget) {
+    uint32_t events = 0;
+    try {
+      events = socket_.get(zmq::sockopt::events);
+    } catch (const zmq::error_t&) {
+      break;
+    }
+    if ((events & ZMQ_POLLIN) == 0) break;
+
+    parts.clear();
+    bool more = true;
+    try {
+      while (more) {
+        zmq::message_t part;
+        auto r = socket_.recv(part, zmq::recv_flags::dontwait);
+        if (!r.has_value()) break;
+        more = part.more();
+        if (parts.size() < 8) parts.push_back(std::move(part));
+      }
+    } catch (const zmq::error_t& e) {
+      spdlog::debug("zmq recv failed: {}", e.what());
+      break;
+    }
+
+    size_t expected = kind_ == Kind::kRouter ? 2 : 1;
+    if (parts.size() != expected) {
+      ++malformedFrames_;
+      continue;
+    }
+    if (!handler_) continue;
+    std::string_view peer = kind_ == Kind::kRouter ? parts[0].to_string_view() : std::string_view();
+    std::string_view payload = parts.back().to_string_view();
+    try {
+      handler_(peer, payload);
+    } catch (const std::exception& e) {
+      spdlog::error("message handler failed: {}", e.what());
+    } catch (...) {
+      spdlog::error("message handler failed");
+    }
+  }
+  draining_ = false;
+  // If the budget ran out with input pending, continue on the next turn.
+  try {
+    if (socket_.get(zmq::sockopt::events) & ZMQ_POLLIN) scheduleDrain();
+  } catch (const zmq::error_t&) {
+  }
+}
+
+std::string randomUuid() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  uint64_t a = rng(), b = rng();
+  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  char buf[37];
+  snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+           static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
+           static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+}  // namespace clusternodes

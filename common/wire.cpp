@@ -1,0 +1,318 @@
+#include "common/wire.hpp"
+
+#include <kj/exception.h>
+
+#include <cmath>
+#include <cstring>
+
+namespace clusternodes::wire {
+
+namespace {
+
+[[noreturn]] void malformed(const std::string& what) { throw MalformedMessage(what); }
+
+std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+
+}  // namespace
+
+Result<std::unique_ptr<Decoded>> decode(std::string_view bytes) {
+  if (bytes.size() < sizeof(capnp::word) || bytes.size() % sizeof(capnp::word) != 0) {
+    return invalid("message size " + std::to_string(bytes.size()) + " is not a whole number of words");
+  }
+  if (bytes.size() > kMaxMessageBytes) {
+    return invalid("message of " + std::to_string(bytes.size()) + " bytes exceeds the limit");
+  }
+  auto decoded = std::unique_ptr<Decoded>(new Decoded());
+  decoded->words_ = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+  std::memcpy(decoded->words_.begin(), bytes.data(), bytes.size());
+  capnp::ReaderOptions options;
+  // Generous for any honest message, bounded for a hostile one: a reader can
+  // visit at most four times the words it was given.
+  options.traversalLimitInWords = decoded->words_.size() * 4 + 1024;
+  options.nestingLimit = kNestingLimit;
+  try {
+    decoded->reader_ = std::make_unique<capnp::FlatArrayMessageReader>(decoded->words_.asPtr(), options);
+    decoded->envelope_ = decoded->reader_->getRoot<Envelope>();
+    decoded->which_ = decoded->envelope_.which();
+  } catch (const kj::Exception& e) {
+    return invalid(std::string("undecodable message: ") + e.getDescription().cStr());
+  } catch (const std::exception& e) {
+    return invalid(std::string("undecodable message: ") + e.what());
+  }
+  if (static_cast<unsigned>(decoded->which_) > static_cast<unsigned>(Envelope::SHUTDOWN_EXECUTOR)) {
+    return invalid("unknown message kind " + std::to_string(static_cast<unsigned>(decoded->which_)));
+  }
+  return decoded;
+}
+
+std::string encode(capnp::MessageBuilder& message) {
+  auto words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+bool dispatchSafely(const std::function<void()>& handler,
+                    const std::function<void(const std::string&)>& onDropped) {
+  try {
+    handler();
+    return true;
+  } catch (const kj::Exception& e) {
+    onDropped(e.getDescription().cStr());
+  } catch (const std::exception& e) {
+    onDropped(e.what());
+  } catch (...) {
+    onDropped("unknown exception");
+  }
+  return false;
+}
+
+const char* name(Envelope::Which which) {
+  switch (which) {
+    case Envelope::REGISTER_AGENT: return "registerAgent";
+    case Envelope::AGENT_REGISTERED: return "agentRegistered";
+    case Envelope::PING: return "ping";
+    case Envelope::PONG: return "pong";
+    case Envelope::RUN_TASK: return "runTask";
+    case Envelope::KILL_TASK: return "killTask";
+    case Envelope::STATUS_UPDATE: return "statusUpdate";
+    case Envelope::STATUS_UPDATE_ACK: return "statusUpdateAck";
+    case Envelope::SHUTDOWN_FRAMEWORK: return "shutdownFramework";
+    case Envelope::REREGISTER: return "reregister";
+    case Envelope::SHUTDOWN_AGENT: return "shutdownAgent";
+    case Envelope::SUBSCRIBE: return "subscribe";
+    case Envelope::SUBSCRIBED: return "subscribed";
+    case Envelope::RESOURCE_OFFERS: return "resourceOffers";
+    case Envelope::RESCIND_OFFER: return "rescindOffer";
+    case Envelope::ACCEPT: return "accept";
+    case Envelope::DECLINE: return "decline";
+    case Envelope::REVIVE: return "revive";
+    case Envelope::SUPPRESS: return "suppress";
+    case Envelope::KILL: return "kill";
+    case Envelope::ACKNOWLEDGE: return "acknowledge";
+    case Envelope::RECONCILE: return "reconcile";
+    case Envelope::FRAMEWORK_ERROR: return "frameworkError";
+    case Envelope::AGENT_LOST: return "agentLost";
+    case Envelope::TEARDOWN: return "teardown";
+    case Envelope::HEARTBEAT: return "heartbeat";
+    case Envelope::REGISTER_EXECUTOR: return "registerExecutor";
+    case Envelope::LAUNCH_COMMAND: return "launchCommand";
+    case Envelope::KILL_COMMAND: return "killCommand";
+    case Envelope::EXECUTOR_STATUS: return "executorStatus";
+    case Envelope::EXECUTOR_ACK: return "executorAck";
+    case Envelope::SHUTDOWN_EXECUTOR: return "shutdownExecutor";
+  }
+  return "unknown";
+}
+
+// ------------------------------------------------------------ resources
+
+void fill(const std::vector<Resources::Entry>& in, capnp::List<Resource>::Builder out) {
+  for (unsigned i = 0; i < in.size(); ++i) {
+    const auto& e = in[i];
+    auto r = out[i];
+    r.setName(e.name);
+    r.setRole(e.role);
+    r.setIsRanges(e.isRanges);
+    if (e.isRanges) {
+      const auto& ranges = e.ranges.ranges();
+      auto list = r.initRanges(static_cast<unsigned>(ranges.size()));
+      for (unsigned j = 0; j < ranges.size(); ++j) {
+        list[j].setBegin(ranges[j].begin);
+        list[j].setEnd(ranges[j].end);
+      }
+    } else {
+      r.setScalarMilli(std::llround(e.scalar * 1000.0));
+    }
+  }
+}
+
+Resources fromWire(capnp::List<Resource>::Reader in) {
+  Resources out;
+  for (auto r : in) {
+    std::string name = text(r.getName());
+    std::string role = text(r.getRole());
+    if (name.empty()) malformed("resource without a name");
+    if (role.empty()) role = kDefaultRole;
+    if (r.getIsRanges()) {
+      std::vector<clusternodes::Range> ranges;
+      for (auto range : r.getRanges()) {
+        if (range.getBegin() > range.getEnd()) malformed("resource " + name + " has a range with begin > end");
+        ranges.push_back({range.getBegin(), range.getEnd()});
+      }
+      out.addRanges(name, RangeSet(std::move(ranges)), role);
+    } else {
+      int64_t milli = r.getScalarMilli();
+      if (milli < 0) malformed("resource " + name + " is negative");
+      out.addScalar(name, static_cast<double>(milli) / 1000.0, role);
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------ values
+
+void toWire(const clusternodes::FrameworkInfo& in, wire::FrameworkInfo::Builder out) {
+  out.setName(in.name);
+  out.setUser(in.user);
+  out.setRole(in.role);
+  out.setPrincipal(in.principal);
+  out.setId(in.id.value);
+  out.setFailoverTimeoutSeconds(in.failoverTimeoutSeconds);
+  out.setPartitionAware(in.partitionAware);
+  out.setHostname(in.hostname);
+}
+
+clusternodes::FrameworkInfo fromWire(wire::FrameworkInfo::Reader in) {
+  clusternodes::FrameworkInfo out;
+  out.name = text(in.getName());
+  out.user = text(in.getUser());
+  out.role = text(in.getRole());
+  if (out.role.empty()) out.role = kDefaultRole;
+  out.principal = text(in.getPrincipal());
+  out.id.value = text(in.getId());
+  out.failoverTimeoutSeconds = in.getFailoverTimeoutSeconds();
+  if (!std::isfinite(out.failoverTimeoutSeconds) || out.failoverTimeoutSeconds < 0) {
+    malformed("failover timeout must be a non-negative number");
+  }
+  out.partitionAware = in.getPartitionAware();
+  out.hostname = text(in.getHostname());
+  return out;
+}
+
+void toWire(const clusternodes::CommandInfo& in, wire::CommandInfo::Builder out) {
+  out.setValue(in.value);
+  out.setShell(in.shell);
+  auto args = out.initArguments(static_cast<unsigned>(in.arguments.size()));
+  for (unsigned i = 0; i < in.arguments.size(); ++i) args.set(i, in.arguments[i]);
+  auto env = out.initEnvironment(static_cast<unsigned>(in.environment.size()));
+  unsigned i = 0;
+  for (const auto& [k, v] : in.environment) {
+    env[i].setName(k);
+    env[i].setValue(v);
+    ++i;
+  }
+}
+
+clusternodes::CommandInfo fromWire(wire::CommandInfo::Reader in) {
+  clusternodes::CommandInfo out;
+  out.value = text(in.getValue());
+  out.shell = in.getShell();
+  for (auto a : in.getArguments()) out.arguments.push_back(text(a));
+  for (auto e : in.getEnvironment()) out.environment[text(e.getName())] = text(e.getValue());
+  return out;
+}
+
+void toWire(const clusternodes::TaskInfo& in, wire::TaskInfo::Builder out) {
+  out.setName(in.name);
+  out.setTaskId(in.taskId.value);
+  out.setAgentId(in.agentId.value);
+  setResources(in.resources, [&](unsigned n) { return out.initResources(n); });
+  toWire(in.command, out.initCommand());
+  out.setKillGracePeriodMs(in.killGracePeriodSeconds
+                               ? static_cast<int64_t>(std::llround(*in.killGracePeriodSeconds * 1000))
+                               : -1);
+}
+
+clusternodes::TaskInfo fromWire(wire::TaskInfo::Reader in) {
+  clusternodes::TaskInfo out;
+  out.name = text(in.getName());
+  out.taskId.value = text(in.getTaskId());
+  out.agentId.value = text(in.getAgentId());
+  out.resources = fromWire(in.getResources());
+  out.command = fromWire(in.getCommand());
+  int64_t grace = in.getKillGracePeriodMs();
+  if (grace >= 0) out.killGracePeriodSeconds = static_cast<double>(grace) / 1000.0;
+  return out;
+}
+
+void toWire(const clusternodes::TaskStatus& in, const FrameworkID& frameworkId,
+            wire::TaskStatus::Builder out) {
+  out.setTaskId(in.taskId.value);
+  out.setState(toString(in.state));
+  out.setMessage(in.message);
+  out.setReason(toString(in.reason));
+  out.setSource(static_cast<uint8_t>(in.source));
+  out.setAgentId(in.agentId.value);
+  out.setHasExitCode(in.exitCode.has_value());
+  out.setExitCode(in.exitCode.value_or(0));
+  out.setHasSignal(in.signal.has_value());
+  out.setSignal(in.signal.value_or(0));
+  out.setTimestamp(in.timestamp);
+  out.setUuid(in.uuid);
+  out.setFrameworkId(frameworkId.value);
+}
+
+clusternodes::TaskStatus fromWire(wire::TaskStatus::Reader in) {
+  clusternodes::TaskStatus out;
+  out.taskId.value = text(in.getTaskId());
+  auto state = parseTaskState(text(in.getState()));
+  if (!state) malformed("unknown task state '" + text(in.getState()) + "'");
+  out.state = *state;
+  out.message = text(in.getMessage());
+  auto reason = parseTaskReason(text(in.getReason()));
+  out.reason = reason.value_or(TaskReason::kNone);
+  uint8_t source = in.getSource();
+  if (source > 2) malformed("unknown status source");
+  out.source = static_cast<TaskSource>(source);
+  out.agentId.value = text(in.getAgentId());
+  if (in.getHasExitCode()) out.exitCode = in.getExitCode();
+  if (in.getHasSignal()) out.signal = in.getSignal();
+  out.timestamp = in.getTimestamp();
+  out.uuid = text(in.getUuid());
+  return out;
+}
+
+void setAttributes(const std::vector<clusternodes::Attribute>& in,
+                   std::function<capnp::List<wire::Attribute>::Builder(unsigned)> init) {
+  auto list = init(static_cast<unsigned>(in.size()));
+  for (unsigned i = 0; i < in.size(); ++i) {
+    list[i].setName(in[i].name);
+    list[i].setValue(in[i].value);
+  }
+}
+
+std::vector<clusternodes::Attribute> fromWire(capnp::List<wire::Attribute>::Reader in) {
+  std::vector<clusternodes::Attribute> out;
+  for (auto a : in) out.push_back({text(a.getName()), text(a.getValue())});
+  return out;
+}
+
+void toWire(const clusternodes::Offer& in, wire::Offer::Builder out) {
+  out.setId(in.id.value);
+  out.setFrameworkId(in.frameworkId.value);
+  out.setAgentId(in.agentId.value);
+  out.setHostname(in.hostname);
+  setResources(in.resources, [&](unsigned n) { return out.initResources(n); });
+  setAttributes(in.attributes, [&](unsigned n) { return out.initAttributes(n); });
+}
+
+clusternodes::Offer fromWire(wire::Offer::Reader in) {
+  clusternodes::Offer out;
+  out.id.value = text(in.getId());
+  out.frameworkId.value = text(in.getFrameworkId());
+  out.agentId.value = text(in.getAgentId());
+  out.hostname = text(in.getHostname());
+  out.resources = fromWire(in.getResources());
+  out.attributes = fromWire(in.getAttributes());
+  return out;
+}
+
+void toWire(const AgentInfoValue& in, wire::AgentInfo::Builder out) {
+  out.setHostname(in.hostname);
+  setResources(in.resources, [&](unsigned n) { return out.initResources(n); });
+  setAttributes(in.attributes, [&](unsigned n) { return out.initAttributes(n); });
+  out.setHttpPort(static_cast<uint16_t>(in.httpPort));
+  out.setBootId(in.bootId);
+}
+
+AgentInfoValue fromWire(wire::AgentInfo::Reader in) {
+  AgentInfoValue out;
+  out.hostname = text(in.getHostname());
+  out.resources = fromWire(in.getResources());
+  out.attributes = fromWire(in.getAttributes());
+  out.httpPort = in.getHttpPort();
+  out.bootId = text(in.getBootId());
+  return out;
+}
+
+}  // namespace clusternodes::wire

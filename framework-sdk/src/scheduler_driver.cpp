@@ -1,0 +1,432 @@
+// The scheduler driver: a thread running a libuv loop with a DEALER socket to
+// the master. Public calls from any thread are posted to that loop.
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_set>
+
+#include "clusternodes/scheduler.hpp"
+#include "common/loop.hpp"
+#include "common/transport.hpp"
+#include "common/wire.hpp"
+
+namespace clusternodes {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+
+// Remembers the last uuids seen, so a re-sent update reaches the scheduler once.
+class SeenUuids {
+ public:
+  bool insert(const std::string& uuid) {
+    if (!set_.insert(uuid).second) return false;
+    order_.push_back(uuid);
+    if (order_.size() > kCapacity) {
+      set_.erase(order_.front());
+      order_.pop_front();
+    }
+    return true;
+  }
+
+ private:
+  static constexpr size_t kCapacity = 100000;
+  std::unordered_set<std::string> set_;
+  std::deque<std::string> order_;
+};
+
+class Driver final : public SchedulerDriver {
+ public:
+  Driver(Scheduler* scheduler, FrameworkInfo info, SchedulerDriverOptions options)
+      : scheduler_(scheduler), info_(std::move(info)), options_(std::move(options)) {
+    if (info_.role.empty()) info_.role = kDefaultRole;
+  }
+
+  ~Driver() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (status_ == DriverStatus::kRunning) status_ = DriverStatus::kStopped;
+    }
+    shutdownLoop();
+  }
+
+  DriverStatus start() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (status_ != DriverStatus::kNotStarted) return status_;
+    if (options_.master.find(':') == std::string::npos) {
+      status_ = DriverStatus::kAborted;
+      spdlog::error("scheduler driver: master '{}' is not HOST:PORT", options_.master);
+      return status_;
+    }
+    try {
+      loop_ = std::make_unique<Loop>();
+      context_ = std::make_unique<zmq::context_t>(1);
+    } catch (const std::exception& e) {
+      status_ = DriverStatus::kAborted;
+      spdlog::error("scheduler driver: {}", e.what());
+      return status_;
+    }
+    status_ = DriverStatus::kRunning;
+    // begin() opens the socket before the loop runs, so the loop has a live
+    // handle from its first turn.
+    thread_ = std::thread([this] {
+      begin();
+      loop_->run();
+    });
+    return status_;
+  }
+
+  DriverStatus stop(bool failover) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (status_ != DriverStatus::kRunning) return status_;
+    status_ = DriverStatus::kStopped;
+    loop_->post([this, failover] {
+      if (!failover && !frameworkId_.empty() && socket_) {
+        capnp::MallocMessageBuilder message;
+        message.initRoot<wire::Envelope>().initTeardown().setFrameworkId(frameworkId_.value);
+        socket_->send(wire::encode(message));
+        socket_->setLinger(milliseconds(2000));  // let the teardown leave before the socket closes
+      }
+      end();
+    });
+    stopped_.notify_all();
+    return status_;
+  }
+
+  DriverStatus abort() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (status_ != DriverStatus::kRunning) return status_;
+    status_ = DriverStatus::kAborted;
+    loop_->post([this] { end(); });
+    stopped_.notify_all();
+    return status_;
+  }
+
+  DriverStatus join() override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    stopped_.wait(lock, [this] { return status_ != DriverStatus::kRunning; });
+    auto status = status_;
+    lock.unlock();
+    shutdownLoop();
+    return status;
+  }
+
+  DriverStatus run() override {
+    auto status = start();
+    return status == DriverStatus::kRunning ? join() : status;
+  }
+
+  DriverStatus launchTasks(const std::vector<OfferID>& offerIds, const std::vector<TaskInfo>& tasks,
+                           const Filters& filters) override {
+    return acceptOffers(offerIds, {Operation{Operation::Type::kLaunch, tasks}}, filters);
+  }
+
+  DriverStatus acceptOffers(const std::vector<OfferID>& offerIds, const std::vector<Operation>& operations,
+                            const Filters& filters) override {
+    return call([=, this] {
+      capnp::MallocMessageBuilder message;
+      auto accept = message.initRoot<wire::Envelope>().initAccept();
+      accept.setFrameworkId(frameworkId_.value);
+      auto ids = accept.initOfferIds(static_cast<unsigned>(offerIds.size()));
+      for (unsigned i = 0; i < offerIds.size(); ++i) ids.set(i, offerIds[i].value);
+      auto ops = accept.initOperations(static_cast<unsigned>(operations.size()));
+      for (unsigned i = 0; i < operations.size(); ++i) {
+        const auto& tasks = operations[i].tasks;
+        auto launch = ops[i].initLaunch(static_cast<unsigned>(tasks.size()));
+        for (unsigned j = 0; j < tasks.size(); ++j) wire::toWire(tasks[j], launch[j]);
+      }
+      accept.setRefuseSeconds(filters.refuseSeconds);
+      send(message);
+    });
+  }
+
+  DriverStatus declineOffer(const OfferID& offerId, const Filters& filters) override {
+    return call([=, this] {
+      capnp::MallocMessageBuilder message;
+      auto decline = message.initRoot<wire::Envelope>().initDecline();
+      decline.setFrameworkId(frameworkId_.value);
+      decline.initOfferIds(1).set(0, offerId.value);
+      decline.setRefuseSeconds(filters.refuseSeconds);
+      send(message);
+    });
+  }
+
+  DriverStatus reviveOffers() override {
+    return call([this] {
+      capnp::MallocMessageBuilder message;
+      message.initRoot<wire::Envelope>().initRevive().setFrameworkId(frameworkId_.value);
+      send(message);
+    });
+  }
+
+  DriverStatus suppressOffers() override {
+    return call([this] {
+      capnp::MallocMessageBuilder message;
+      message.initRoot<wire::Envelope>().initSuppress().setFrameworkId(frameworkId_.value);
+      send(message);
+    });
+  }
+
+  DriverStatus killTask(const TaskID& taskId) override {
+    return call([=, this] {
+      capnp::MallocMessageBuilder message;
+      auto kill = message.initRoot<wire::Envelope>().initKill();
+      kill.setFrameworkId(frameworkId_.value);
+      kill.setTaskId(taskId.value);
+      kill.setKillGracePeriodMs(-1);
+      send(message);
+    });
+  }
+
+  DriverStatus acknowledgeStatusUpdate(const TaskStatus& status) override {
+    return call([=, this] { acknowledge(status); });
+  }
+
+  DriverStatus reconcileTasks(const std::vector<TaskStatus>& statuses) override {
+    return call([=, this] {
+      capnp::MallocMessageBuilder message;
+      auto reconcile = message.initRoot<wire::Envelope>().initReconcile();
+      reconcile.setFrameworkId(frameworkId_.value);
+      auto tasks = reconcile.initTasks(static_cast<unsigned>(statuses.size()));
+      for (unsigned i = 0; i < statuses.size(); ++i) {
+        tasks[i].setTaskId(statuses[i].taskId.value);
+        tasks[i].setAgentId(statuses[i].agentId.value);
+      }
+      send(message);
+    });
+  }
+
+ private:
+  // Runs `fn` on the loop thread if the driver is running.
+  DriverStatus call(std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (status_ != DriverStatus::kRunning) return status_;
+    loop_->post([this, fn = std::move(fn)] {
+      if (!running()) return;
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        spdlog::error("scheduler driver: {}", e.what());
+      }
+    });
+    return status_;
+  }
+
+  bool running() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return status_ == DriverStatus::kRunning;
+  }
+
+  void shutdownLoop() {
+    if (thread_.joinable()) {
+      if (std::this_thread::get_id() == thread_.get_id()) {
+        thread_.detach();  // destroyed from a callback: let the thread end by itself
+        return;
+      }
+      loop_->post([this] { end(); });
+      thread_.join();
+    }
+  }
+
+  // ---- loop thread
+
+  void begin() {
+    socket_ = std::make_unique<ZmqSocket>(*loop_, *context_, ZmqSocket::Kind::kDealer, "framework-" + randomUuid());
+    socket_->onMessage([this](std::string_view, std::string_view bytes) { onMessage(bytes); });
+    if (auto connected = socket_->connect("tcp://" + options_.master); !connected) {
+      fail(connected.error().message);
+      return;
+    }
+    subscribeTimer_ = std::make_unique<Timer>(*loop_);
+    watchTimer_ = std::make_unique<Timer>(*loop_);
+    subscribe();
+  }
+
+  void end() {
+    subscribeTimer_.reset();
+    watchTimer_.reset();
+    socket_.reset();
+    loop_->stop();
+  }
+
+  void fail(const std::string& message) {
+    spdlog::error("scheduler driver: {}", message);
+    invoke([&] { scheduler_->error(this, message); });
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (status_ == DriverStatus::kRunning) status_ = DriverStatus::kAborted;
+    }
+    stopped_.notify_all();
+    end();
+  }
+
+  void send(capnp::MallocMessageBuilder& message) {
+    if (socket_) socket_->send(wire::encode(message));
+  }
+
+  // Calls into user code; nothing it throws escapes into the loop.
+  template <typename Fn>
+  void invoke(Fn&& fn) {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      spdlog::error("scheduler callback threw: {}", e.what());
+    } catch (...) {
+      spdlog::error("scheduler callback threw");
+    }
+  }
+
+  void subscribe() {
+    if (!running()) return;
+    FrameworkInfo info = info_;
+    info.id = frameworkId_;
+    capnp::MallocMessageBuilder message;
+    wire::toWire(info, message.initRoot<wire::Envelope>().initSubscribe().initInfo());
+    send(message);
+    subscribeTimer_->start(backoff_, [this] {
+      if (!subscribed_) subscribe();
+    });
+    backoff_ = std::min(backoff_ * 2, std::chrono::nanoseconds(std::chrono::seconds(4)));
+  }
+
+  void connectionLost(const std::string& why) {
+    spdlog::warn("scheduler driver: re-subscribing: {}", why);
+    if (subscribed_) {
+      subscribed_ = false;
+      invoke([&] { scheduler_->disconnected(this); });
+    }
+    backoff_ = milliseconds(250);
+    subscribe();
+  }
+
+  void onMessage(std::string_view bytes) {
+    if (!running()) return;
+    auto decoded = wire::decode(bytes);
+    if (!decoded) {
+      spdlog::warn("scheduler driver: dropped a malformed message: {}", decoded.error().message);
+      return;
+    }
+    lastHeard_ = std::chrono::steady_clock::now();
+    auto envelope = (*decoded)->envelope();
+    wire::dispatchSafely([&] { dispatch(envelope); },
+                         [](const std::string& reason) { spdlog::warn("scheduler driver: dropped: {}", reason); });
+  }
+
+  void dispatch(const wire::Envelope::Reader& envelope) {
+    switch (envelope.which()) {
+      case wire::Envelope::SUBSCRIBED: return onSubscribed(envelope.getSubscribed());
+      case wire::Envelope::RESOURCE_OFFERS: {
+        std::vector<Offer> offers;
+        for (auto o : envelope.getResourceOffers().getOffers()) offers.push_back(wire::fromWire(o));
+        if (subscribed_) invoke([&] { scheduler_->resourceOffers(this, offers); });
+        return;
+      }
+      case wire::Envelope::RESCIND_OFFER: {
+        OfferID id{text(envelope.getRescindOffer().getOfferId())};
+        invoke([&] { scheduler_->offerRescinded(this, id); });
+        return;
+      }
+      case wire::Envelope::STATUS_UPDATE: return onStatus(wire::fromWire(envelope.getStatusUpdate().getStatus()));
+      case wire::Envelope::AGENT_LOST: {
+        AgentID id{text(envelope.getAgentLost().getAgentId())};
+        invoke([&] { scheduler_->agentLost(this, id); });
+        return;
+      }
+      case wire::Envelope::HEARTBEAT: {
+        capnp::MallocMessageBuilder reply;
+        reply.initRoot<wire::Envelope>().initHeartbeat().setFrameworkId(frameworkId_.value);
+        send(reply);
+        return;
+      }
+      case wire::Envelope::REREGISTER:
+        return connectionLost("the master asked: " + text(envelope.getReregister().getReason()));
+      case wire::Envelope::FRAMEWORK_ERROR:
+        return fail("the master refused the framework: " + text(envelope.getFrameworkError().getMessage()));
+      default:
+        throw wire::MalformedMessage(std::string("unexpected ") + wire::name(envelope.which()));
+    }
+  }
+
+  void onSubscribed(wire::Subscribed::Reader message) {
+    FrameworkID id{text(message.getFrameworkId())};
+    if (id.empty()) throw wire::MalformedMessage("subscription reply without a framework id");
+    if (subscribed_ && id == frameworkId_) return;  // a reply to a retried subscription
+    bool again = !frameworkId_.empty();
+    frameworkId_ = id;
+    subscribed_ = true;
+    subscribeTimer_->stop();
+    backoff_ = milliseconds(250);
+    heartbeat_ = milliseconds(std::max<int64_t>(10, message.getHeartbeatIntervalMs()));
+    lastHeard_ = std::chrono::steady_clock::now();
+    watchTimer_->start(
+        heartbeat_,
+        [this] {
+          auto silent = std::chrono::steady_clock::now() - lastHeard_;
+          if (subscribed_ && silent > heartbeat_ * 6) connectionLost("the master has been silent");
+        },
+        heartbeat_);
+    MasterInfo master{options_.master};
+    if (again) {
+      invoke([&] { scheduler_->reregistered(this, master); });
+    } else {
+      invoke([&] { scheduler_->registered(this, frameworkId_, master); });
+    }
+  }
+
+  void onStatus(const TaskStatus& status) {
+    if (!status.uuid.empty() && !seen_.insert(status.uuid)) {
+      // A re-sent update: the scheduler saw it already; acknowledge again.
+      if (options_.implicitAcknowledgements) acknowledge(status);
+      return;
+    }
+    invoke([&] { scheduler_->statusUpdate(this, status); });
+    if (options_.implicitAcknowledgements && running()) acknowledge(status);
+  }
+
+  void acknowledge(const TaskStatus& status) {
+    if (status.uuid.empty()) return;  // generated by the master: nothing to acknowledge
+    capnp::MallocMessageBuilder message;
+    auto ack = message.initRoot<wire::Envelope>().initAcknowledge();
+    ack.setFrameworkId(frameworkId_.value);
+    ack.setAgentId(status.agentId.value);
+    ack.setTaskId(status.taskId.value);
+    ack.setUuid(status.uuid);
+    send(message);
+  }
+
+  Scheduler* scheduler_;
+  FrameworkInfo info_;
+  SchedulerDriverOptions options_;
+
+  std::mutex mutex_;
+  std::condition_variable stopped_;
+  DriverStatus status_ = DriverStatus::kNotStarted;
+  std::unique_ptr<Loop> loop_;
+  std::unique_ptr<zmq::context_t> context_;
+  std::thread thread_;
+
+  // Loop thread only.
+  std::unique_ptr<ZmqSocket> socket_;
+  std::unique_ptr<Timer> subscribeTimer_;
+  std::unique_ptr<Timer> watchTimer_;
+  FrameworkID frameworkId_;
+  bool subscribed_ = false;
+  std::chrono::nanoseconds backoff_ = milliseconds(250);
+  std::chrono::nanoseconds heartbeat_ = std::chrono::seconds(1);
+  std::chrono::steady_clock::time_point lastHeard_;
+  SeenUuids seen_;
+};
+
+}  // namespace
+
+std::unique_ptr<SchedulerDriver> SchedulerDriver::create(Scheduler* scheduler, const FrameworkInfo& info,
+                                                         const SchedulerDriverOptions& options) {
+  return std::make_unique<Driver>(scheduler, info, options);
+}
+
+}  // namespace clusternodes

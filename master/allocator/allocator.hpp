@@ -1,0 +1,104 @@
+// Allocator: decides which framework is offered which resources.
+//
+// The master tells the allocator about every change (agents and frameworks
+// coming and going, resources handed back, filters, suppress and revive) and
+// calls allocate() soon after changes; the allocator answers through the
+// offer callback with the resources each framework is offered, per agent and
+// role. Offered resources count as allocated to the framework until the master
+// hands them back with recoverResources() (declined, rescinded, or a task's
+// resources freed) or the agent is removed.
+//
+// Loop thread only. Time comes from the injected Clock, so filters and
+// timeouts are testable without sleeping.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "clusternodes/resources.hpp"
+#include "clusternodes/values.hpp"
+#include "common/clock.hpp"
+
+namespace clusternodes::master {
+
+// One offer's worth: resources on one agent, allocated to one of the
+// framework's roles.
+struct Allocation {
+  AgentID agentId;
+  std::string role;
+  Resources resources;
+};
+
+using OfferCallback = std::function<void(const FrameworkID&, std::vector<Allocation>)>;
+
+struct FrameworkOptions {
+  std::vector<std::string> roles;  // the roles the framework subscribes to
+  bool active = true;              // inactive frameworks get no offers
+};
+
+struct Quota {
+  Resources guarantee;  // met first under contention
+  Resources limit;      // never exceeded; empty: no limit
+};
+
+// Read-only figures for /state and /metrics.
+struct RoleSummary {
+  std::string role;
+  double weight = 1;
+  double share = 0;      // dominant share of the cluster
+  Resources allocated;
+};
+struct FrameworkSummary {
+  FrameworkID id;
+  double share = 0;             // dominant share of the cluster
+  bool suppressed = false;
+  double waitingSeconds = 0;    // time since it last got an offer while it wanted one
+  Resources allocated;
+};
+
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+
+  virtual void initialize(OfferCallback offerCallback) = 0;
+
+  virtual void addFramework(const FrameworkID& id, const FrameworkOptions& options,
+                            const std::map<AgentID, Resources>& used) = 0;
+  virtual void removeFramework(const FrameworkID& id) = 0;
+  virtual void activateFramework(const FrameworkID& id) = 0;
+  virtual void deactivateFramework(const FrameworkID& id) = 0;
+
+  // `used` are resources already held by frameworks on that agent (tasks that
+  // survived a master restart).
+  virtual void addAgent(const AgentID& id, const std::string& hostname, const Resources& total,
+                        const std::map<FrameworkID, Resources>& used) = 0;
+  virtual void removeAgent(const AgentID& id) = 0;
+
+  // Hands resources back. With a filter, they are not re-offered to that
+  // framework on that agent for filters->refuseSeconds.
+  virtual void recoverResources(const FrameworkID& frameworkId, const AgentID& agentId,
+                                const Resources& resources, const std::optional<Filters>& filters) = 0;
+
+  // Empty `roles` means every role of the framework.
+  virtual void suppressOffers(const FrameworkID& id, const std::set<std::string>& roles) = 0;
+  virtual void reviveOffers(const FrameworkID& id, const std::set<std::string>& roles) = 0;
+
+  virtual void updateWeights(const std::map<std::string, double>& weights) = 0;
+  virtual void updateQuota(const std::string& role, const Quota& quota) = 0;
+
+  // Offers what is free now, through the offer callback.
+  virtual void allocate() = 0;
+
+  virtual std::vector<RoleSummary> roleSummaries() const = 0;
+  virtual std::vector<FrameworkSummary> frameworkSummaries() const = 0;
+};
+
+// The hierarchical DRF allocator.
+std::unique_ptr<Allocator> makeDrfAllocator(const Clock& clock);
+
+}  // namespace clusternodes::master

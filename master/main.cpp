@@ -1,0 +1,92 @@
+// clusternodes-master: parses flags, wires the master to a loop, runs it.
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "common/flags.hpp"
+#include "common/logging.hpp"
+#include "master/master.hpp"
+
+using namespace clusternodes;
+
+namespace {
+
+Result<std::map<std::string, double>> parseWeights(const std::string& text) {
+  std::map<std::string, double> weights;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    std::string item = text.substr(start, end - start);
+    start = end + 1;
+    if (item.empty()) continue;
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) return invalid("weight '" + item + "' is not ROLE=WEIGHT");
+    try {
+      size_t used = 0;
+      double w = std::stod(item.substr(eq + 1), &used);
+      if (used != item.size() - eq - 1 || !(w > 0)) throw std::invalid_argument("bad");
+      weights[item.substr(0, eq)] = w;
+    } catch (const std::exception&) {
+      return invalid("weight '" + item + "' needs a positive number after '='");
+    }
+  }
+  return weights;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  master::MasterFlags flags;
+  std::string logLevel = "info";
+  std::string weights;
+
+  CLI::App app("Clusternodes master: keeps the cluster's state and offers agents' resources to frameworks.",
+               "clusternodes-master");
+  addConfigOption(app);
+  app.add_option("--ip", flags.ip, "Address to listen on")->capture_default_str();
+  app.add_option("--port", flags.port, "ZeroMQ port for agents and frameworks")->capture_default_str()->check(CLI::Range(0, 65535));
+  app.add_option("--http-port", flags.httpPort, "HTTP port (/state, /metrics, web UI)")->capture_default_str()->check(CLI::Range(0, 65535));
+  app.add_option("--work-dir", flags.workDir, "Directory for the registry")->capture_default_str();
+  addDurationOption(app, "--allocation-interval", flags.allocationInterval,
+                    "Batching window between an allocation trigger and the allocation");
+  addDurationOption(app, "--offer-timeout", flags.offerTimeout, "Rescind offers unanswered this long (0: never)");
+  addDurationOption(app, "--agent-ping-timeout", flags.agentPingTimeout, "Time an agent has to answer a ping");
+  app.add_option("--max-agent-ping-timeouts", flags.maxAgentPingTimeouts,
+                 "Missed pings before an agent is unreachable")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  addDurationOption(app, "--framework-heartbeat-interval", flags.frameworkHeartbeatInterval,
+                    "Heartbeat interval between master and frameworks");
+  app.add_option("--weights", weights, "Role weights, e.g. eng=2,ops=1");
+  app.add_option("--log-level", logLevel, "trace, debug, info, warn or error")->capture_default_str();
+  if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
+
+  auto parsedWeights = parseWeights(weights);
+  if (!parsedWeights) {
+    std::cerr << "clusternodes-master: --weights: " << parsedWeights.error().message << "\n";
+    return 2;
+  }
+  flags.weights = *parsedWeights;
+  if (auto logging = setupLogging("master", logLevel); !logging) {
+    std::cerr << "clusternodes-master: --log-level: " << logging.error().message << "\n";
+    return 2;
+  }
+
+  Loop loop;
+  zmq::context_t context(1);
+  auto master = std::make_unique<master::Master>(loop, context, flags);
+  if (auto started = master->start(); !started) {
+    std::cerr << "clusternodes-master: " << started.error().message << "\n";
+    return 1;
+  }
+  auto shutdown = [&] {
+    spdlog::info("shutting down");
+    master.reset();
+    loop.stop();
+  };
+  SignalWatcher sigterm(loop, SIGTERM, shutdown);
+  SignalWatcher sigint(loop, SIGINT, shutdown);
+  loop.run();
+  return 0;
+}

@@ -1,0 +1,848 @@
+#include "master/master.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "master/validation.hpp"
+
+namespace clusternodes::master {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+
+int64_t toMs(std::chrono::nanoseconds d) { return duration_cast<milliseconds>(d).count(); }
+
+}  // namespace
+
+Master::Master(Loop& loop, zmq::context_t& context, MasterFlags flags)
+    : loop_(loop),
+      flags_(std::move(flags)),
+      registry_(makeFileStore(flags_.workDir)),
+      allocator_(makeDrfAllocator(clock_)),
+      socket_(std::make_unique<ZmqSocket>(loop, context, ZmqSocket::Kind::kRouter)),
+      allocationTimer_(loop),
+      periodicAllocationTimer_(loop),
+      pingTimer_(loop),
+      heartbeatTimer_(loop) {
+  state_.masterId = randomUuid();
+  state_.startedAt = Loop::wallSeconds();
+}
+
+Master::~Master() = default;
+
+Result<void> Master::start() {
+  if (auto recovered = registry_.recover(); !recovered) return recovered.error();
+  if (!registry_.agents().empty()) {
+    spdlog::info("recovered {} agent(s) from the registry in {}", registry_.agents().size(), flags_.workDir);
+  }
+
+  allocator_->initialize([this](const FrameworkID& id, std::vector<Allocation> allocations) {
+    sendOffers(id, std::move(allocations));
+  });
+  allocator_->updateWeights(flags_.weights);
+
+  socket_->onMessage([this](std::string_view peer, std::string_view bytes) { onMessage(peer, bytes); });
+  auto bound = socket_->bind("tcp://" + flags_.ip + ":" + std::to_string(flags_.port));
+  if (!bound) return bound.error();
+  endpoint_ = *bound;
+
+  http_ = std::make_unique<HttpServer>(loop_);
+  installMasterEndpoints(*http_, *this);
+  auto httpBound = http_->listen(flags_.ip, flags_.httpPort);
+  if (!httpBound) return httpBound.error();
+  httpPort_ = *httpBound;
+
+  auto pingEvery = std::max(flags_.agentPingTimeout, std::chrono::nanoseconds(milliseconds(10)));
+  pingTimer_.start(pingEvery, [this] { pingAgents(); }, pingEvery);
+  auto heartbeatEvery = std::max(flags_.frameworkHeartbeatInterval, std::chrono::nanoseconds(milliseconds(10)));
+  heartbeatTimer_.start(heartbeatEvery, [this] { heartbeatFrameworks(); }, heartbeatEvery);
+  // The periodic pass only catches expired filters and offer timeouts;
+  // everything else allocates on its event.
+  periodicAllocationTimer_.start(
+      std::chrono::seconds(1),
+      [this] {
+        expireOffers();
+        requestAllocation();
+      },
+      std::chrono::seconds(1));
+
+  spdlog::info("master {} listening on {} (http {}:{}), work dir {}", state_.masterId, endpoint_, flags_.ip,
+               httpPort_, flags_.workDir);
+  return {};
+}
+
+// ------------------------------------------------------------ transport
+
+void Master::onMessage(std::string_view peerView, std::string_view bytes) {
+  ++state_.metrics.messagesReceived;
+  std::string peer(peerView);
+  auto decoded = wire::decode(bytes);
+  if (!decoded) {
+    dropMessage(peer, decoded.error().message);
+    return;
+  }
+  auto envelope = (*decoded)->envelope();
+  wire::dispatchSafely([&] { dispatch(peer, envelope); },
+                       [&](const std::string& reason) {
+                         dropMessage(peer, std::string(wire::name((*decoded)->which())) + ": " + reason);
+                       });
+}
+
+void Master::dropMessage(const std::string& peer, const std::string& reason) {
+  ++state_.metrics.messagesDropped;
+  spdlog::warn("dropped a malformed message ({} so far): {}", state_.metrics.messagesDropped, reason);
+}
+
+void Master::sendTo(const std::string& peer, capnp::MallocMessageBuilder& message) {
+  socket_->sendTo(peer, wire::encode(message));
+}
+
+void Master::dispatch(const std::string& peer, const wire::Envelope::Reader& envelope) {
+  switch (envelope.which()) {
+    case wire::Envelope::REGISTER_AGENT: return registerAgent(peer, envelope.getRegisterAgent());
+    case wire::Envelope::PONG: return onPong(peer);
+    case wire::Envelope::STATUS_UPDATE: return statusUpdate(peer, envelope.getStatusUpdate());
+    case wire::Envelope::SUBSCRIBE: return subscribe(peer, envelope.getSubscribe());
+    case wire::Envelope::ACCEPT: return accept(peer, envelope.getAccept());
+    case wire::Envelope::DECLINE: return decline(peer, envelope.getDecline());
+    case wire::Envelope::REVIVE: return revive(peer, envelope.getRevive());
+    case wire::Envelope::SUPPRESS: return suppress(peer, envelope.getSuppress());
+    case wire::Envelope::KILL: return kill(peer, envelope.getKill());
+    case wire::Envelope::ACKNOWLEDGE: return acknowledge(peer, envelope.getAcknowledge());
+    case wire::Envelope::RECONCILE: return reconcile(peer, envelope.getReconcile());
+    case wire::Envelope::TEARDOWN: return teardown(peer, FrameworkID{text(envelope.getTeardown().getFrameworkId())});
+    case wire::Envelope::HEARTBEAT: {
+      callingFramework(peer, text(envelope.getHeartbeat().getFrameworkId()));
+      return;
+    }
+    default:
+      throw wire::MalformedMessage(std::string("the master does not accept ") + wire::name(envelope.which()));
+  }
+}
+
+// ------------------------------------------------------------ agents
+
+AgentEntry* Master::agentByPeer(const std::string& peer) {
+  auto it = state_.agentsByPeer.find(peer);
+  if (it == state_.agentsByPeer.end()) return nullptr;
+  auto agent = state_.agents.find(it->second);
+  if (agent == state_.agents.end() || !agent->second.reachable) return nullptr;
+  return &agent->second;
+}
+
+void Master::askToReregister(const std::string& peer, const std::string& reason) {
+  capnp::MallocMessageBuilder message;
+  message.initRoot<wire::Envelope>().initReregister().setReason(reason);
+  sendTo(peer, message);
+}
+
+void Master::registerAgent(const std::string& peer, wire::RegisterAgent::Reader message) {
+  AgentID claimed{text(message.getAgentId())};
+  if (!claimed.empty()) return reregisterAgent(peer, claimed, message);
+
+  // A retried registration whose reply was lost: answer with the same id.
+  if (auto* existing = agentByPeer(peer)) return replyAgentRegistered(peer, existing->id, false);
+
+  AgentEntry agent;
+  agent.id.value = state_.masterId + "-S" + std::to_string(nextAgent_++);
+  agent.peer = peer;
+  agent.info = wire::fromWire(message.getInfo());
+  agent.registeredAt = Loop::wallSeconds();
+  if (agent.info.resources.empty()) throw wire::MalformedMessage("agent advertises no resources");
+
+  if (auto admitted = registry_.admit({agent.id, agent.info.hostname, AgentMark::kAdmitted, agent.registeredAt});
+      !admitted) {
+    spdlog::error("cannot admit agent {}: {}", agent.id.value, admitted.error().message);
+    return;  // the agent retries
+  }
+  ++state_.metrics.agentsRegistered;
+  spdlog::info("registered agent {} at {} with {}", agent.id.value, agent.info.hostname,
+               agent.info.resources.toString());
+  state_.agentsByPeer[peer] = agent.id;
+  auto& stored = state_.agents[agent.id] = std::move(agent);
+  addAgentToAllocator(stored);
+  replyAgentRegistered(peer, stored.id, false);
+  requestAllocation();
+}
+
+void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::RegisterAgent::Reader message) {
+  auto info = wire::fromWire(message.getInfo());
+  if (info.resources.empty()) throw wire::MalformedMessage("agent advertises no resources");
+
+  auto existing = state_.agents.find(id);
+  bool wasUnreachable = false;
+  if (existing != state_.agents.end()) {
+    wasUnreachable = !existing->second.reachable;
+    if (!wasUnreachable) {
+      // Already registered (a retried message, or the agent restarted):
+      // take the new connection, forget the old offers.
+      for (auto offer : std::set<OfferID>(existing->second.offers)) rescindOffer(offer, false);
+      allocator_->removeAgent(id);
+    }
+    state_.agentsByPeer.erase(existing->second.peer);
+    // Tasks are rebuilt from the agent's report below.
+    for (const auto& [frameworkId, taskId] : existing->second.tasks) {
+      auto fw = state_.frameworks.find(frameworkId);
+      if (fw != state_.frameworks.end()) fw->second.tasks.erase(taskId);
+    }
+    state_.agents.erase(existing);
+  } else if (const auto* record = registry_.agent(id)) {
+    wasUnreachable = record->mark == AgentMark::kUnreachable;
+  }
+
+  AgentEntry agent;
+  agent.id = id;
+  agent.peer = peer;
+  agent.info = std::move(info);
+  agent.registeredAt = Loop::wallSeconds();
+  if (auto admitted = registry_.admit({id, agent.info.hostname, AgentMark::kAdmitted, agent.registeredAt});
+      !admitted) {
+    spdlog::error("cannot re-admit agent {}: {}", id.value, admitted.error().message);
+    return;
+  }
+
+  std::vector<std::pair<FrameworkID, TaskID>> toKill;
+  for (auto reported : message.getTasks()) {
+    FrameworkID frameworkId{text(reported.getFrameworkId())};
+    TaskInfo taskInfo = wire::fromWire(reported.getTask());
+    auto taskState = parseTaskState(text(reported.getState()));
+    if (!taskState || isTerminal(*taskState)) continue;
+    auto fw = state_.frameworks.find(frameworkId);
+    if (fw == state_.frameworks.end()) {
+      // A framework this master has not seen yet (the master restarted): keep
+      // its tasks until it re-subscribes.
+      FrameworkEntry entry;
+      entry.id = frameworkId;
+      entry.info = wire::fromWire(reported.getFrameworkInfo());
+      entry.info.id = frameworkId;
+      entry.recovered = true;
+      entry.disconnectedAt = clock_.now();
+      entry.registeredAt = Loop::wallSeconds();
+      fw = state_.frameworks.emplace(frameworkId, std::move(entry)).first;
+      allocator_->addFramework(frameworkId, {{fw->second.info.role}, false}, {});
+    }
+    if (wasUnreachable && !fw->second.info.partitionAware) {
+      // Its tasks were reported LOST when the agent went away; they must not
+      // come back to life.
+      toKill.emplace_back(frameworkId, taskInfo.taskId);
+      continue;
+    }
+    Task task;
+    task.info = taskInfo;
+    task.info.agentId = id;
+    task.frameworkId = frameworkId;
+    task.state = *taskState;
+    task.createdAt = Loop::wallSeconds();
+    task.lastStatus.taskId = taskInfo.taskId;
+    task.lastStatus.state = *taskState;
+    task.lastStatus.agentId = id;
+    agent.used += taskInfo.resources;
+    agent.tasks.emplace(frameworkId, taskInfo.taskId);
+    bool tellFramework = wasUnreachable;
+    auto& stored = fw->second.tasks[taskInfo.taskId] = std::move(task);
+    if (tellFramework) {
+      sendStatus(fw->second, masterStatus(stored, stored.state, TaskReason::kReconciliation,
+                                          "the agent is reachable again"));
+    }
+  }
+
+  ++state_.metrics.agentsReregistered;
+  spdlog::info("re-registered agent {} at {} with {} task(s)", id.value, agent.info.hostname, agent.tasks.size());
+  state_.agentsByPeer[peer] = id;
+  auto& stored = state_.agents[id] = std::move(agent);
+  addAgentToAllocator(stored);
+  replyAgentRegistered(peer, id, true);
+  for (const auto& [frameworkId, taskId] : toKill) killTaskOnAgent(stored, frameworkId, taskId, 0);
+  requestAllocation();
+}
+
+void Master::addAgentToAllocator(const AgentEntry& agent) {
+  std::map<FrameworkID, Resources> used;
+  for (const auto& [frameworkId, taskId] : agent.tasks) {
+    used[frameworkId] += state_.frameworks.at(frameworkId).tasks.at(taskId).info.resources;
+  }
+  allocator_->addAgent(agent.id, agent.info.hostname, agent.info.resources, used);
+}
+
+void Master::replyAgentRegistered(const std::string& peer, const AgentID& id, bool reregistered) {
+  capnp::MallocMessageBuilder message;
+  auto reply = message.initRoot<wire::Envelope>().initAgentRegistered();
+  reply.setAgentId(id.value);
+  reply.setPingIntervalMs(toMs(flags_.agentPingTimeout));
+  reply.setMaxPingTimeouts(static_cast<uint32_t>(flags_.maxAgentPingTimeouts));
+  reply.setReregistered(reregistered);
+  sendTo(peer, message);
+}
+
+void Master::onPong(const std::string& peer) {
+  if (auto* agent = agentByPeer(peer)) {
+    agent->pongSeen = true;
+    agent->missedPings = 0;
+  } else {
+    askToReregister(peer, "the master does not know this agent");
+  }
+}
+
+void Master::pingAgents() {
+  std::vector<AgentID> lost;
+  for (auto& [id, agent] : state_.agents) {
+    if (!agent.reachable) continue;
+    if (!agent.pongSeen && ++agent.missedPings >= flags_.maxAgentPingTimeouts) {
+      lost.push_back(id);
+      continue;
+    }
+    agent.pongSeen = false;
+    capnp::MallocMessageBuilder message;
+    message.initRoot<wire::Envelope>().initPing().setSequence(++pingSequence_);
+    sendTo(agent.peer, message);
+  }
+  for (const auto& id : lost) {
+    agentUnreachable(id, "missed " + std::to_string(flags_.maxAgentPingTimeouts) + " pings");
+  }
+}
+
+void Master::agentUnreachable(const AgentID& id, const std::string& why) {
+  auto it = state_.agents.find(id);
+  if (it == state_.agents.end() || !it->second.reachable) return;
+  auto& agent = it->second;
+  spdlog::warn("agent {} at {} is unreachable: {}", id.value, agent.info.hostname, why);
+  ++state_.metrics.agentsLost;
+  agent.reachable = false;
+  agent.unreachableSince = Loop::wallSeconds();
+  if (auto marked = registry_.mark(id, AgentMark::kUnreachable, agent.unreachableSince); !marked) {
+    spdlog::error("cannot mark agent {} unreachable in the registry: {}", id.value, marked.error().message);
+  }
+  for (auto offer : std::set<OfferID>(agent.offers)) rescindOffer(offer, false);
+  allocator_->removeAgent(id);
+  state_.agentsByPeer.erase(agent.peer);
+
+  for (const auto& [frameworkId, taskId] : agent.tasks) {
+    auto fw = state_.frameworks.find(frameworkId);
+    if (fw == state_.frameworks.end()) continue;
+    auto task = fw->second.tasks.find(taskId);
+    if (task == fw->second.tasks.end()) continue;
+    bool aware = fw->second.info.partitionAware;
+    auto status = masterStatus(task->second, aware ? TaskState::kUnreachable : TaskState::kLost,
+                               TaskReason::kAgentUnreachable, "agent " + id.value + " is unreachable: " + why);
+    task->second.state = status.state;
+    task->second.lastStatus = status;
+    sendStatus(fw->second, status);
+    if (!aware) {
+      ++state_.metrics.tasksTerminal[toString(TaskState::kLost)];
+      ++fw->second.completedTasks;
+      fw->second.tasks.erase(task);
+    }
+  }
+  // Partition-aware frameworks' tasks stay listed as unreachable until the
+  // agent returns; the others' were removed above.
+  for (auto t = agent.tasks.begin(); t != agent.tasks.end();) {
+    auto fw = state_.frameworks.find(t->first);
+    if (fw == state_.frameworks.end() || fw->second.tasks.count(t->second) == 0) {
+      t = agent.tasks.erase(t);
+    } else {
+      ++t;
+    }
+  }
+  agent.used = Resources();
+
+  for (auto& [frameworkId, fw] : state_.frameworks) {
+    if (!fw.connected) continue;
+    capnp::MallocMessageBuilder message;
+    message.initRoot<wire::Envelope>().initAgentLost().setAgentId(id.value);
+    sendTo(fw.peer, message);
+  }
+}
+
+void Master::statusUpdate(const std::string& peer, wire::StatusUpdate::Reader message) {
+  auto* agent = agentByPeer(peer);
+  if (agent == nullptr) return askToReregister(peer, "the master does not know this agent");
+  FrameworkID frameworkId{text(message.getFrameworkId())};
+  TaskStatus status = wire::fromWire(message.getStatus());
+  status.agentId = agent->id;
+  ++state_.metrics.statusUpdates;
+
+  auto fw = state_.frameworks.find(frameworkId);
+  if (fw == state_.frameworks.end()) {
+    // Nobody will acknowledge this update: acknowledge it for the framework
+    // so the agent stops retrying.
+    capnp::MallocMessageBuilder ack;
+    auto a = ack.initRoot<wire::Envelope>().initStatusUpdateAck();
+    a.setFrameworkId(frameworkId.value);
+    a.setAgentId(agent->id.value);
+    a.setTaskId(status.taskId.value);
+    a.setUuid(status.uuid);
+    sendTo(peer, ack);
+    return;
+  }
+  auto task = fw->second.tasks.find(status.taskId);
+  if (task != fw->second.tasks.end() && !isTerminal(task->second.state)) {
+    task->second.state = status.state;
+    task->second.lastStatus = status;
+    if (isTerminal(status.state)) taskTerminated(fw->second, task->second);
+  }
+  sendStatus(fw->second, status);
+}
+
+// ------------------------------------------------------------ frameworks
+
+FrameworkEntry* Master::callingFramework(const std::string& peer, const std::string& claimed) {
+  auto byPeer = state_.frameworksByPeer.find(peer);
+  if (byPeer != state_.frameworksByPeer.end() && byPeer->second.value == claimed) {
+    auto& fw = state_.frameworks.at(byPeer->second);
+    fw.lastSeen = clock_.now();
+    return &fw;
+  }
+  capnp::MallocMessageBuilder message;
+  message.initRoot<wire::Envelope>().initReregister().setReason("framework '" + claimed +
+                                                               "' is not subscribed on this connection");
+  sendTo(peer, message);
+  return nullptr;
+}
+
+void Master::subscribe(const std::string& peer, wire::Subscribe::Reader message) {
+  FrameworkInfo info = wire::fromWire(message.getInfo());
+  if (auto valid = validateFrameworkInfo(info); !valid) {
+    capnp::MallocMessageBuilder error;
+    error.initRoot<wire::Envelope>().initFrameworkError().setMessage(valid.error().message);
+    sendTo(peer, error);
+    return;
+  }
+
+  bool reregistered = false;
+  FrameworkEntry* fw = nullptr;
+  if (!info.id.empty()) {
+    auto it = state_.frameworks.find(info.id);
+    if (it != state_.frameworks.end()) {
+      fw = &it->second;
+      reregistered = true;
+      if (!fw->peer.empty() && fw->peer != peer) state_.frameworksByPeer.erase(fw->peer);
+      fw->info = info;
+    }
+  } else if (auto byPeer = state_.frameworksByPeer.find(peer); byPeer != state_.frameworksByPeer.end()) {
+    // A retried subscription whose reply was lost.
+    fw = &state_.frameworks.at(byPeer->second);
+  }
+
+  if (fw == nullptr) {
+    FrameworkEntry entry;
+    entry.id = info.id.empty() ? FrameworkID{state_.masterId + "-" + std::to_string(nextFramework_++)} : info.id;
+    reregistered = !info.id.empty();
+    info.id = entry.id;
+    entry.info = info;
+    entry.registeredAt = Loop::wallSeconds();
+    fw = &state_.frameworks.emplace(entry.id, std::move(entry)).first->second;
+    allocator_->addFramework(fw->id, {{info.role}, true}, {});
+    ++state_.metrics.frameworksRegistered;
+  }
+  fw->peer = peer;
+  fw->connected = true;
+  fw->recovered = false;
+  fw->lastSeen = clock_.now();
+  state_.frameworksByPeer[peer] = fw->id;
+  allocator_->activateFramework(fw->id);
+  spdlog::info("{} framework {} ({}) role {} principal '{}'", reregistered ? "re-registered" : "registered",
+               fw->id.value, fw->info.name, fw->info.role, fw->info.principal);
+
+  capnp::MallocMessageBuilder reply;
+  auto subscribed = reply.initRoot<wire::Envelope>().initSubscribed();
+  subscribed.setFrameworkId(fw->id.value);
+  subscribed.setHeartbeatIntervalMs(toMs(flags_.frameworkHeartbeatInterval));
+  subscribed.setReregistered(reregistered);
+  sendTo(peer, reply);
+  requestAllocation();
+}
+
+void Master::sendStatus(FrameworkEntry& framework, const TaskStatus& status) {
+  if (!framework.connected) return;  // agents retry acknowledged updates
+  capnp::MallocMessageBuilder message;
+  auto update = message.initRoot<wire::Envelope>().initStatusUpdate();
+  update.setFrameworkId(framework.id.value);
+  wire::toWire(status, framework.id, update.initStatus());
+  sendTo(framework.peer, message);
+}
+
+TaskStatus Master::masterStatus(const Task& task, TaskState state, TaskReason reason, const std::string& message) {
+  TaskStatus status;
+  status.taskId = task.info.taskId;
+  status.agentId = task.info.agentId;
+  status.state = state;
+  status.reason = reason;
+  status.message = message;
+  status.source = TaskSource::kMaster;
+  status.timestamp = Loop::wallSeconds();
+  return status;
+}
+
+void Master::accept(const std::string& peer, wire::Accept::Reader message) {
+  auto* fw = callingFramework(peer, text(message.getFrameworkId()));
+  if (fw == nullptr) return;
+
+  // Collect the offers; they must all be this framework's and on one agent.
+  std::vector<OfferEntry> offers;
+  std::string offerError;
+  for (auto idText : message.getOfferIds()) {
+    OfferID id{text(idText)};
+    auto it = state_.offers.find(id);
+    if (it == state_.offers.end()) {
+      offerError = "offer " + id.value + " is no longer valid";
+      continue;
+    }
+    if (it->second.frameworkId != fw->id) {
+      offerError = "offer " + id.value + " belongs to another framework";
+      continue;
+    }
+    if (!offers.empty() && offers.front().agentId != it->second.agentId) {
+      offerError = "offers span more than one agent";
+      continue;
+    }
+    offers.push_back(it->second);
+  }
+  if (offers.empty() && offerError.empty()) offerError = "no offers given";
+
+  // Offers are used up by an ACCEPT whatever happens below.
+  Resources remaining;
+  for (const auto& offer : offers) {
+    remaining += offer.resources;
+    removeOffer(offer.id);
+  }
+  ++state_.metrics.offersAccepted;
+
+  std::set<TaskID> used;
+  for (const auto& [id, task] : fw->tasks) used.insert(id);
+
+  AgentEntry* agent = nullptr;
+  if (!offers.empty()) {
+    auto it = state_.agents.find(offers.front().agentId);
+    if (it != state_.agents.end() && it->second.reachable) agent = &it->second;
+  }
+
+  for (auto operation : message.getOperations()) {
+    if (!operation.isLaunch()) continue;
+    for (auto taskReader : operation.getLaunch()) {
+      TaskInfo task = wire::fromWire(taskReader);
+      Task record;
+      record.info = task;
+      record.frameworkId = fw->id;
+      if (!offerError.empty() || agent == nullptr) {
+        std::string why = offerError.empty() ? "the offers' agent is gone" : offerError;
+        sendStatus(*fw, masterStatus(record, TaskState::kDropped, TaskReason::kInvalidOffers,
+                                     "task " + task.taskId.value + " not launched: " + why));
+        ++state_.metrics.tasksInvalid;
+        continue;
+      }
+      auto valid = validateTask(task, agent->id, remaining, used);
+      if (!valid) {
+        ++state_.metrics.tasksInvalid;
+        sendStatus(*fw, masterStatus(record, TaskState::kError, TaskReason::kInvalidTask, valid.error().message));
+        continue;
+      }
+      remaining -= task.resources;
+      used.insert(task.taskId);
+      launch(*fw, *agent, task);
+    }
+  }
+
+  // What the tasks did not use goes back, filtered as the framework asked.
+  if (agent != nullptr && !remaining.empty()) {
+    double refuse = message.getRefuseSeconds();
+    std::optional<Filters> filters;
+    if (refuse > 0) filters = Filters{refuse};
+    allocator_->recoverResources(fw->id, agent->id, remaining, filters);
+    requestAllocation();
+  }
+}
+
+void Master::launch(FrameworkEntry& framework, AgentEntry& agent, const TaskInfo& taskInfo) {
+  Task task;
+  task.info = taskInfo;
+  task.frameworkId = framework.id;
+  task.state = TaskState::kStaging;
+  task.createdAt = Loop::wallSeconds();
+  task.lastStatus = masterStatus(task, TaskState::kStaging, TaskReason::kNone, "");
+  framework.tasks[taskInfo.taskId] = task;
+  agent.tasks.emplace(framework.id, taskInfo.taskId);
+  agent.used += taskInfo.resources;
+  ++state_.metrics.tasksLaunched;
+
+  capnp::MallocMessageBuilder message;
+  auto run = message.initRoot<wire::Envelope>().initRunTask();
+  run.setFrameworkId(framework.id.value);
+  wire::toWire(framework.info, run.initFrameworkInfo());
+  wire::toWire(taskInfo, run.initTask());
+  sendTo(agent.peer, message);
+}
+
+void Master::taskTerminated(FrameworkEntry& framework, Task& task) {
+  ++state_.metrics.tasksTerminal[toString(task.state)];
+  ++framework.completedTasks;
+  auto agent = state_.agents.find(task.info.agentId);
+  if (agent != state_.agents.end()) {
+    agent->second.used -= task.info.resources;
+    agent->second.tasks.erase({framework.id, task.info.taskId});
+    if (agent->second.reachable) {
+      allocator_->recoverResources(framework.id, agent->first, task.info.resources, std::nullopt);
+      requestAllocation();
+    }
+  }
+  // Keep terminal tasks until the framework is gone? No: the status has been
+  // relayed; the master forgets the task (the agent keeps the update until
+  // acknowledged).
+  framework.tasks.erase(task.info.taskId);
+}
+
+void Master::decline(const std::string& peer, wire::Decline::Reader message) {
+  auto* fw = callingFramework(peer, text(message.getFrameworkId()));
+  if (fw == nullptr) return;
+  double refuse = message.getRefuseSeconds();
+  for (auto idText : message.getOfferIds()) {
+    auto it = state_.offers.find(OfferID{text(idText)});
+    if (it == state_.offers.end() || it->second.frameworkId != fw->id) continue;
+    auto offer = it->second;
+    removeOffer(offer.id);
+    ++state_.metrics.offersDeclined;
+    std::optional<Filters> filters;
+    if (refuse > 0) filters = Filters{refuse};
+    allocator_->recoverResources(fw->id, offer.agentId, offer.resources, filters);
+  }
+  requestAllocation();
+}
+
+void Master::revive(const std::string& peer, wire::FrameworkCall::Reader message) {
+  auto* fw = callingFramework(peer, text(message.getFrameworkId()));
+  if (fw == nullptr) return;
+  allocator_->reviveOffers(fw->id, {});
+  requestAllocation();
+}
+
+void Master::suppress(const std::string& peer, wire::FrameworkCall::Reader message) {
+  auto* fw = callingFramework(peer, text(message.getFrameworkId()));
+  if (fw == nullptr) return;
+  allocator_->suppressOffers(fw->id, {});
+}
+
+void Master::kill(const std::string& peer, wire::Kill::Reader message) {
+  auto* fw = callingFramework(peer, text(message.getFrameworkId()));
+  if (fw == nullptr) return;
+  TaskID taskId{text(message.getTaskId())};
+  auto task = fw->tasks.find(taskId);
+  if (task == fw->tasks.end()) {
+    Task unknown;
+    unknown.info.taskId = taskId;
+    unknown.info.agentId.value = text(message.getAgentId());
+    sendStatus(*fw, masterStatus(unknown, fw->info.partitionAware ? TaskState::kUnknown : TaskState::kLost,
+                                 TaskReason::kTaskUnknown, "cannot kill task " + taskId.value + ": it is unknown"));
+    return;
+  }
+  auto agent = state_.agents.find(task->second.info.agentId);
+  if (agent == state_.agents.end() || !agent->second.reachable) {
+    // The agent is away; the kill is re-sent when it re-registers.
+    return;
+  }
+  killTaskOnAgent(agent->second, fw->id, taskId, message.getKillGracePeriodMs());
+}
+
+void Master::killTaskOnAgent(const AgentEntry& agent, const FrameworkID& frameworkId, const TaskID& taskId,
+                             int64_t gracePeriodMs) {
+  capnp::MallocMessageBuilder message;
+  auto kill = message.initRoot<wire::Envelope>().initKillTask();
+  kill.setFrameworkId(frameworkId.value);
+  kill.setTaskId(taskId.value);
+  kill.setKillGracePeriodMs(gracePeriodMs);
+  sendTo(agent.peer, message);
+}
+
+void Master::acknowledge(const std::string& peer, wire::StatusUpdateAck::Reader message) {
+  auto* fw = callingFramework(peer, text(message.getFrameworkId()));
+  if (fw == nullptr) return;
+  AgentID agentId{text(message.getAgentId())};
+  auto agent = state_.agents.find(agentId);
+  if (agent == state_.agents.end() || !agent->second.reachable) return;
+  capnp::MallocMessageBuilder relay;
+  auto ack = relay.initRoot<wire::Envelope>().initStatusUpdateAck();
+  ack.setFrameworkId(fw->id.value);
+  ack.setAgentId(agentId.value);
+  ack.setTaskId(message.getTaskId());
+  ack.setUuid(message.getUuid());
+  sendTo(agent->second.peer, relay);
+}
+
+void Master::reconcile(const std::string& peer, wire::Reconcile::Reader message) {
+  auto* fw = callingFramework(peer, text(message.getFrameworkId()));
+  if (fw == nullptr) return;
+  auto answer = [&](const Task& task) {
+    sendStatus(*fw, masterStatus(task, task.state, TaskReason::kReconciliation, "reconciliation"));
+  };
+  if (message.getTasks().size() == 0) {
+    for (const auto& [id, task] : fw->tasks) answer(task);
+    return;
+  }
+  for (auto asked : message.getTasks()) {
+    TaskID taskId{text(asked.getTaskId())};
+    auto task = fw->tasks.find(taskId);
+    if (task != fw->tasks.end()) {
+      answer(task->second);
+      continue;
+    }
+    Task unknown;
+    unknown.info.taskId = taskId;
+    unknown.info.agentId.value = text(asked.getAgentId());
+    sendStatus(*fw, masterStatus(unknown, fw->info.partitionAware ? TaskState::kUnknown : TaskState::kLost,
+                                 TaskReason::kReconciliation, "task is unknown to the master"));
+  }
+}
+
+void Master::teardown(const std::string& peer, const FrameworkID& id) {
+  auto* fw = callingFramework(peer, id.value);
+  if (fw == nullptr) return;
+  removeFramework(id, "the framework tore itself down");
+}
+
+void Master::heartbeatFrameworks() {
+  double now = clock_.now();
+  double silentLimit = std::chrono::duration<double>(flags_.frameworkHeartbeatInterval).count() *
+                       std::max(1, flags_.maxAgentPingTimeouts);
+  std::vector<FrameworkID> toRemove;
+  for (auto& [id, fw] : state_.frameworks) {
+    if (fw.connected) {
+      if (now - fw.lastSeen > silentLimit) {
+        frameworkDisconnected(fw);
+      } else {
+        capnp::MallocMessageBuilder message;
+        message.initRoot<wire::Envelope>().initHeartbeat().setFrameworkId(id.value);
+        sendTo(fw.peer, message);
+      }
+    }
+    // A framework recovered from agents' reports after a master restart gets
+    // a window to re-subscribe even with no failover timeout of its own.
+    double timeout = fw.info.failoverTimeoutSeconds;
+    if (fw.recovered) timeout = std::max(timeout, 2 * silentLimit);
+    if (!fw.connected && now - fw.disconnectedAt > timeout) toRemove.push_back(id);
+  }
+  for (const auto& id : toRemove) removeFramework(id, "its failover timeout passed");
+}
+
+void Master::frameworkDisconnected(FrameworkEntry& framework) {
+  spdlog::info("framework {} ({}) disconnected", framework.id.value, framework.info.name);
+  framework.connected = false;
+  framework.disconnectedAt = clock_.now();
+  state_.frameworksByPeer.erase(framework.peer);
+  framework.peer.clear();
+  allocator_->deactivateFramework(framework.id);
+  for (auto offer : std::set<OfferID>(framework.offers)) rescindOffer(offer, true);
+}
+
+void Master::removeFramework(const FrameworkID& id, const std::string& why) {
+  auto it = state_.frameworks.find(id);
+  if (it == state_.frameworks.end()) return;
+  auto& fw = it->second;
+  spdlog::info("removing framework {} ({}): {}", id.value, fw.info.name, why);
+  for (auto offer : std::set<OfferID>(fw.offers)) rescindOffer(offer, false);
+  std::set<AgentID> agents;
+  for (const auto& [taskId, task] : fw.tasks) {
+    auto agent = state_.agents.find(task.info.agentId);
+    if (agent == state_.agents.end()) continue;
+    agent->second.used -= task.info.resources;
+    agent->second.tasks.erase({id, taskId});
+    agents.insert(agent->first);
+  }
+  for (const auto& agentId : agents) {
+    auto& agent = state_.agents.at(agentId);
+    if (!agent.reachable) continue;
+    capnp::MallocMessageBuilder message;
+    message.initRoot<wire::Envelope>().initShutdownFramework().setFrameworkId(id.value);
+    sendTo(agent.peer, message);
+  }
+  if (!fw.peer.empty()) state_.frameworksByPeer.erase(fw.peer);
+  allocator_->removeFramework(id);
+  state_.frameworks.erase(it);
+  requestAllocation();
+}
+
+// ------------------------------------------------------------ offers
+
+void Master::sendOffers(const FrameworkID& frameworkId, std::vector<Allocation> allocations) {
+  auto fw = state_.frameworks.find(frameworkId);
+  if (fw == state_.frameworks.end() || !fw->second.connected) {
+    for (const auto& a : allocations) allocator_->recoverResources(frameworkId, a.agentId, a.resources, std::nullopt);
+    return;
+  }
+  capnp::MallocMessageBuilder message;
+  auto list = message.initRoot<wire::Envelope>().initResourceOffers().initOffers(
+      static_cast<unsigned>(allocations.size()));
+  unsigned i = 0;
+  for (auto& allocation : allocations) {
+    auto& agent = state_.agents.at(allocation.agentId);
+    OfferEntry offer;
+    offer.id.value = state_.masterId + "-O" + std::to_string(nextOffer_++);
+    offer.frameworkId = frameworkId;
+    offer.agentId = allocation.agentId;
+    offer.role = allocation.role;
+    offer.resources = allocation.resources;
+    offer.createdAt = clock_.now();
+    Offer value{offer.id, frameworkId, offer.agentId, agent.info.hostname, offer.resources, agent.info.attributes};
+    wire::toWire(value, list[i++]);
+    agent.offers.insert(offer.id);
+    fw->second.offers.insert(offer.id);
+    state_.offers.emplace(offer.id, std::move(offer));
+    ++state_.metrics.offersSent;
+  }
+  sendTo(fw->second.peer, message);
+}
+
+void Master::removeOffer(const OfferID& id) {
+  auto it = state_.offers.find(id);
+  if (it == state_.offers.end()) return;
+  if (auto agent = state_.agents.find(it->second.agentId); agent != state_.agents.end()) {
+    agent->second.offers.erase(id);
+  }
+  if (auto fw = state_.frameworks.find(it->second.frameworkId); fw != state_.frameworks.end()) {
+    fw->second.offers.erase(id);
+  }
+  state_.offers.erase(it);
+}
+
+void Master::rescindOffer(const OfferID& id, bool recover) {
+  auto it = state_.offers.find(id);
+  if (it == state_.offers.end()) return;
+  auto offer = it->second;
+  removeOffer(id);
+  ++state_.metrics.offersRescinded;
+  auto fw = state_.frameworks.find(offer.frameworkId);
+  if (fw != state_.frameworks.end() && fw->second.connected) {
+    capnp::MallocMessageBuilder message;
+    message.initRoot<wire::Envelope>().initRescindOffer().setOfferId(id.value);
+    sendTo(fw->second.peer, message);
+  }
+  if (recover) {
+    allocator_->recoverResources(offer.frameworkId, offer.agentId, offer.resources, std::nullopt);
+    requestAllocation();
+  }
+}
+
+void Master::expireOffers() {
+  if (flags_.offerTimeout <= std::chrono::nanoseconds::zero()) return;
+  double limit = std::chrono::duration<double>(flags_.offerTimeout).count();
+  double now = clock_.now();
+  std::vector<OfferID> expired;
+  for (const auto& [id, offer] : state_.offers) {
+    if (now - offer.createdAt >= limit) expired.push_back(id);
+  }
+  for (const auto& id : expired) rescindOffer(id, true);
+}
+
+void Master::requestAllocation() {
+  if (allocationTimer_.active()) return;
+  allocationTimer_.start(flags_.allocationInterval, [this] {
+    auto started = std::chrono::steady_clock::now();
+    allocator_->allocate();
+    ++state_.metrics.allocationRuns;
+    state_.metrics.allocationSecondsTotal +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  });
+}
+
+}  // namespace clusternodes::master

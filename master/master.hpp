@@ -1,0 +1,136 @@
+// Master: the cluster's state, the allocator's driver and the relay between
+// frameworks and agents.
+//
+// One Master runs on one libuv loop. Agents and framework drivers connect
+// DEALER sockets to its ROUTER; every message is one wire::Envelope. The
+// master never blocks: persistence (registry) is the only synchronous I/O,
+// and it happens only when the set of admitted agents changes.
+//
+//   Loop loop;
+//   zmq::context_t context;
+//   Master master(loop, context, flags);
+//   if (auto started = master.start(); !started) { ...started.error()... }
+//   loop.run();
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "common/clock.hpp"
+#include "common/http_server.hpp"
+#include "common/loop.hpp"
+#include "common/transport.hpp"
+#include "master/allocator/allocator.hpp"
+#include "master/registry/registry.hpp"
+#include "master/state.hpp"
+
+namespace clusternodes::master {
+
+struct MasterFlags {
+  std::string ip = "127.0.0.1";
+  int port = 5050;
+  int httpPort = 8081;
+  std::string workDir = "/var/lib/clusternodes/master";
+  // Window that batches allocation triggers (agent added, resources freed...).
+  std::chrono::nanoseconds allocationInterval = std::chrono::milliseconds(5);
+  // Rescind offers unanswered for this long; zero: never.
+  std::chrono::nanoseconds offerTimeout = std::chrono::nanoseconds::zero();
+  std::chrono::nanoseconds agentPingTimeout = std::chrono::seconds(15);
+  int maxAgentPingTimeouts = 5;
+  // Frameworks are sent a heartbeat this often and are considered
+  // disconnected after maxAgentPingTimeouts silent intervals.
+  std::chrono::nanoseconds frameworkHeartbeatInterval = std::chrono::seconds(1);
+  std::map<std::string, double> weights;
+};
+
+class Master {
+ public:
+  Master(Loop& loop, zmq::context_t& context, MasterFlags flags);
+  ~Master();
+
+  // Recovers the registry, binds the sockets and starts the timers.
+  Result<void> start();
+
+  const MasterState& state() const { return state_; }
+  const MasterFlags& flags() const { return flags_; }
+  const Allocator& allocator() const { return *allocator_; }
+  std::string endpoint() const { return endpoint_; }
+  int httpPort() const { return httpPort_; }
+  const Registry& registry() const { return registry_; }
+
+ private:
+  // ---- transport
+  void onMessage(std::string_view peer, std::string_view bytes);
+  void dispatch(const std::string& peer, const wire::Envelope::Reader& envelope);
+  void dropMessage(const std::string& peer, const std::string& reason);
+  void sendTo(const std::string& peer, capnp::MallocMessageBuilder& message);
+
+  // ---- agents
+  void registerAgent(const std::string& peer, wire::RegisterAgent::Reader message);
+  void reregisterAgent(const std::string& peer, const AgentID& id, wire::RegisterAgent::Reader message);
+  void addAgentToAllocator(const AgentEntry& agent);
+  void replyAgentRegistered(const std::string& peer, const AgentID& id, bool reregistered);
+  void onPong(const std::string& peer);
+  void statusUpdate(const std::string& peer, wire::StatusUpdate::Reader message);
+  void pingAgents();
+  void agentUnreachable(const AgentID& id, const std::string& why);
+  void askToReregister(const std::string& peer, const std::string& reason);
+  AgentEntry* agentByPeer(const std::string& peer);
+
+  // ---- frameworks
+  void subscribe(const std::string& peer, wire::Subscribe::Reader message);
+  void accept(const std::string& peer, wire::Accept::Reader message);
+  void decline(const std::string& peer, wire::Decline::Reader message);
+  void revive(const std::string& peer, wire::FrameworkCall::Reader message);
+  void suppress(const std::string& peer, wire::FrameworkCall::Reader message);
+  void kill(const std::string& peer, wire::Kill::Reader message);
+  void acknowledge(const std::string& peer, wire::StatusUpdateAck::Reader message);
+  void reconcile(const std::string& peer, wire::Reconcile::Reader message);
+  void teardown(const std::string& peer, const FrameworkID& id);
+  void heartbeatFrameworks();
+  void frameworkDisconnected(FrameworkEntry& framework);
+  void removeFramework(const FrameworkID& id, const std::string& why);
+  // The registered framework behind `peer` whose id is `claimed`, or nullptr
+  // (and the peer is told to re-subscribe).
+  FrameworkEntry* callingFramework(const std::string& peer, const std::string& claimed);
+  void sendStatus(FrameworkEntry& framework, const TaskStatus& status);
+  TaskStatus masterStatus(const Task& task, TaskState state, TaskReason reason, const std::string& message);
+
+  // ---- tasks and offers
+  void launch(FrameworkEntry& framework, AgentEntry& agent, const TaskInfo& task);
+  void taskTerminated(FrameworkEntry& framework, Task& task);
+  void killTaskOnAgent(const AgentEntry& agent, const FrameworkID& frameworkId, const TaskID& taskId,
+                       int64_t gracePeriodMs);
+  void sendOffers(const FrameworkID& frameworkId, std::vector<Allocation> allocations);
+  void rescindOffer(const OfferID& id, bool recover);
+  void removeOffer(const OfferID& id);
+  void expireOffers();
+  void requestAllocation();
+
+  Loop& loop_;
+  MasterFlags flags_;
+  SteadyClock clock_;
+  MasterState state_;
+  Registry registry_;
+  std::unique_ptr<Allocator> allocator_;
+  std::unique_ptr<ZmqSocket> socket_;
+  std::unique_ptr<HttpServer> http_;
+  Timer allocationTimer_;
+  Timer periodicAllocationTimer_;
+  Timer pingTimer_;
+  Timer heartbeatTimer_;
+  std::string endpoint_;
+  int httpPort_ = 0;
+  uint64_t nextAgent_ = 0;
+  uint64_t nextFramework_ = 0;
+  uint64_t nextOffer_ = 0;
+  uint64_t pingSequence_ = 0;
+};
+
+// Adds /state, /health and /metrics to `http` (master/http/master_http.cpp).
+void installMasterEndpoints(HttpServer& http, const Master& master);
+
+}  // namespace clusternodes::master

@@ -1,0 +1,64 @@
+// Registry: what the master must remember across a restart.
+//
+// Today: the admitted agents and their marks (admitted, unreachable). Tasks
+// are not kept here: agents report them when they re-register. Every change
+// is written through to the store before the call returns, so a master
+// killed at any moment restarts with what it had acknowledged.
+//
+// The store is behind RegistryStore (a whole-document load/save), so the
+// embedded file store and a ZooKeeper store are interchangeable.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "clusternodes/result.hpp"
+#include "clusternodes/values.hpp"
+
+namespace clusternodes::master {
+
+class RegistryStore {
+ public:
+  virtual ~RegistryStore() = default;
+  // The last saved document, or "" when nothing was saved yet.
+  virtual Result<std::string> load() = 0;
+  // Replaces the document atomically.
+  virtual Result<void> save(const std::string& document) = 0;
+};
+
+// A file in the work dir, replaced atomically (write, fsync, rename, fsync dir).
+std::unique_ptr<RegistryStore> makeFileStore(const std::string& workDir);
+
+enum class AgentMark { kAdmitted, kUnreachable };
+
+struct AgentRecord {
+  AgentID id;
+  std::string hostname;
+  AgentMark mark = AgentMark::kAdmitted;
+  double markedAt = 0;  // wall-clock seconds of the last mark change
+};
+
+class Registry {
+ public:
+  explicit Registry(std::unique_ptr<RegistryStore> store);
+
+  // Loads the saved state. Fails on an unreadable or corrupt document (the
+  // master refuses to start rather than forget its agents).
+  Result<void> recover();
+
+  const std::map<AgentID, AgentRecord>& agents() const { return agents_; }
+  const AgentRecord* agent(const AgentID& id) const;
+
+  Result<void> admit(const AgentRecord& record);
+  Result<void> mark(const AgentID& id, AgentMark mark, double at);
+  Result<void> remove(const AgentID& id);
+
+ private:
+  Result<void> persist();
+
+  std::unique_ptr<RegistryStore> store_;
+  std::map<AgentID, AgentRecord> agents_;
+};
+
+}  // namespace clusternodes::master

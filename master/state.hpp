@@ -1,0 +1,90 @@
+// The master's in-memory model of the cluster: agents, frameworks, tasks and
+// outstanding offers. Owned by Master; read by the HTTP endpoints.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+
+#include "clusternodes/values.hpp"
+#include "common/wire.hpp"
+
+namespace clusternodes::master {
+
+struct Task {
+  TaskInfo info;
+  FrameworkID frameworkId;
+  TaskState state = TaskState::kStaging;
+  TaskStatus lastStatus;
+  double createdAt = 0;  // wall clock
+};
+
+struct AgentEntry {
+  AgentID id;
+  std::string peer;  // ZeroMQ identity of the agent's connection
+  wire::AgentInfoValue info;
+  Resources used;    // held by non-terminal tasks
+  std::set<std::pair<FrameworkID, TaskID>> tasks;
+  std::set<OfferID> offers;
+  int missedPings = 0;
+  bool pongSeen = true;
+  double registeredAt = 0;  // wall clock
+  bool reachable = true;
+  double unreachableSince = 0;
+};
+
+struct FrameworkEntry {
+  FrameworkID id;
+  FrameworkInfo info;
+  std::string peer;  // empty while disconnected
+  bool connected = false;
+  bool recovered = false;  // known only from agents' reports, not subscribed yet
+  double lastSeen = 0;     // monotonic
+  double registeredAt = 0;  // wall clock
+  double disconnectedAt = 0;  // monotonic
+  std::map<TaskID, Task> tasks;
+  std::set<OfferID> offers;
+  uint64_t completedTasks = 0;
+};
+
+struct OfferEntry {
+  OfferID id;
+  FrameworkID frameworkId;
+  AgentID agentId;
+  std::string role;
+  Resources resources;
+  double createdAt = 0;  // monotonic
+};
+
+struct MasterMetrics {
+  uint64_t messagesReceived = 0;
+  uint64_t messagesDropped = 0;  // malformed, truncated or unknown
+  uint64_t agentsRegistered = 0;
+  uint64_t agentsReregistered = 0;
+  uint64_t agentsLost = 0;
+  uint64_t frameworksRegistered = 0;
+  uint64_t offersSent = 0;
+  uint64_t offersDeclined = 0;
+  uint64_t offersRescinded = 0;
+  uint64_t offersAccepted = 0;
+  uint64_t tasksLaunched = 0;
+  uint64_t tasksInvalid = 0;
+  uint64_t statusUpdates = 0;
+  std::map<std::string, uint64_t> tasksTerminal;  // by state name
+  uint64_t allocationRuns = 0;
+  double allocationSecondsTotal = 0;
+};
+
+struct MasterState {
+  std::string masterId;
+  double startedAt = 0;  // wall clock
+  std::map<AgentID, AgentEntry> agents;  // reachable and unreachable
+  std::map<std::string, AgentID> agentsByPeer;
+  std::map<FrameworkID, FrameworkEntry> frameworks;
+  std::map<std::string, FrameworkID> frameworksByPeer;
+  std::map<OfferID, OfferEntry> offers;
+  MasterMetrics metrics;
+};
+
+}  // namespace clusternodes::master

@@ -1,0 +1,56 @@
+#include "master/validation.hpp"
+
+#include <cctype>
+
+namespace clusternodes::master {
+namespace {
+
+bool printableId(const std::string& id) {
+  for (unsigned char c : id) {
+    if (!std::isprint(c) || c == '/' || c == ' ') return false;
+  }
+  return id != "." && id != "..";
+}
+
+}  // namespace
+
+Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, const Resources& remaining,
+                          const std::set<TaskID>& usedIds) {
+  const std::string& id = task.taskId.value;
+  if (id.empty()) return invalid("task id is empty");
+  if (id.size() > 256) return invalid("task id is longer than 256 characters");
+  if (!printableId(id)) return invalid("task id '" + id + "' has a space, a '/' or a non-printable character");
+  if (usedIds.count(task.taskId) != 0) return invalid("task id '" + id + "' is already in use");
+  if (task.agentId != offersAgent) {
+    return invalid("task names agent '" + task.agentId.value + "' but its offers are for agent '" +
+                   offersAgent.value + "'");
+  }
+  if (task.command.shell ? task.command.value.empty() : task.command.arguments.empty()) {
+    return invalid("task has an empty command");
+  }
+  if (task.resources.empty()) return invalid("task asks for no resources");
+  if (task.resources.cpus() <= 0 && task.resources.mem() <= 0) {
+    return invalid("task asks for neither cpus nor mem");
+  }
+  if (!remaining.contains(task.resources)) {
+    return invalid("task asks for " + task.resources.toString() + " but the offers hold only " +
+                   remaining.toString());
+  }
+  if (task.killGracePeriodSeconds && *task.killGracePeriodSeconds < 0) {
+    return invalid("kill grace period is negative");
+  }
+  return {};
+}
+
+Result<void> validateFrameworkInfo(const FrameworkInfo& info) {
+  if (info.name.empty()) return invalid("framework name is empty");
+  if (info.role.empty()) return invalid("framework role is empty");
+  for (unsigned char c : info.role) {
+    if (!(std::isalnum(c) || c == '_' || c == '-' || c == '.' || c == '/' || c == '*')) {
+      return invalid("framework role '" + info.role + "' has a character outside [A-Za-z0-9_./-]");
+    }
+  }
+  return {};
+}
+
+}  // namespace clusternodes::master

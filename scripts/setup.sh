@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what Clusternodes needs to build and test on Debian 12, from Debian's
+# own packages. Idempotent: packages already present are skipped.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git curl procps psmisc
+  libzmq3-dev cppzmq-dev libcapnp-dev capnproto libuv1-dev libfmt-dev
+  doctest-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
+  libcurl4-openssl-dev libhttp-parser-dev libtomlplusplus-dev
+  libzookeeper-mt-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: missing packages (${missing[*]}); run as root or install them" >&2
+  exit 1
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done"
