@@ -1,5 +1,7 @@
 #include "clusternodes/values.hpp"
 
+#include <ostream>
+
 #include <array>
 #include <utility>
 
@@ -98,5 +100,8 @@ std::optional<TaskState> parseTaskState(std::string_view text) {
 std::optional<TaskReason> parseTaskReason(std::string_view text) {
   return valueOf(kReasonNames, text);
 }
+
+std::ostream& operator<<(std::ostream& out, TaskState state) { return out << toString(state); }
+std::ostream& operator<<(std::ostream& out, TaskReason reason) { return out << toString(reason); }
 
 }  // namespace clusternodes

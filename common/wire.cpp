@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <utility>
+#include <vector>
 
 namespace clusternodes::wire {
 
@@ -39,7 +42,7 @@ Result<std::unique_ptr<Decoded>> decode(std::string_view bytes) {
   } catch (const std::exception& e) {
     return invalid(std::string("undecodable message: ") + e.what());
   }
-  if (static_cast<unsigned>(decoded->which_) > static_cast<unsigned>(Envelope::SHUTDOWN_EXECUTOR)) {
+  if (static_cast<unsigned>(decoded->which_) > static_cast<unsigned>(Envelope::MASTER_INFO)) {
     return invalid("unknown message kind " + std::to_string(static_cast<unsigned>(decoded->which_)));
   }
   return decoded;
@@ -100,6 +103,8 @@ const char* name(Envelope::Which which) {
     case Envelope::EXECUTOR_STATUS: return "executorStatus";
     case Envelope::EXECUTOR_ACK: return "executorAck";
     case Envelope::SHUTDOWN_EXECUTOR: return "shutdownExecutor";
+    case Envelope::GET_MASTER_INFO: return "getMasterInfo";
+    case Envelope::MASTER_INFO: return "masterInfo";
   }
   return "unknown";
 }
@@ -128,24 +133,28 @@ void fill(const std::vector<Resources::Entry>& in, capnp::List<Resource>::Builde
 
 Resources fromWire(capnp::List<Resource>::Reader in) {
   Resources out;
+  // Ranges are gathered per (name, role) and normalised once: adding them
+  // entry by entry re-sorts the whole set each time, which a hostile list of
+  // many one-port entries turns into quadratic work.
+  std::map<std::pair<std::string, std::string>, std::vector<clusternodes::Range>> ranges;
   for (auto r : in) {
     std::string name = text(r.getName());
     std::string role = text(r.getRole());
     if (name.empty()) malformed("resource without a name");
     if (role.empty()) role = kDefaultRole;
     if (r.getIsRanges()) {
-      std::vector<clusternodes::Range> ranges;
+      auto& gathered = ranges[{name, role}];
       for (auto range : r.getRanges()) {
         if (range.getBegin() > range.getEnd()) malformed("resource " + name + " has a range with begin > end");
-        ranges.push_back({range.getBegin(), range.getEnd()});
+        gathered.push_back({range.getBegin(), range.getEnd()});
       }
-      out.addRanges(name, RangeSet(std::move(ranges)), role);
     } else {
       int64_t milli = r.getScalarMilli();
       if (milli < 0) malformed("resource " + name + " is negative");
       out.addScalar(name, static_cast<double>(milli) / 1000.0, role);
     }
   }
+  for (auto& [key, list] : ranges) out.addRanges(key.first, RangeSet(std::move(list)), key.second);
   return out;
 }
 

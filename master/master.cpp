@@ -115,6 +115,15 @@ void Master::dispatch(const std::string& peer, const wire::Envelope::Reader& env
     case wire::Envelope::ACKNOWLEDGE: return acknowledge(peer, envelope.getAcknowledge());
     case wire::Envelope::RECONCILE: return reconcile(peer, envelope.getReconcile());
     case wire::Envelope::TEARDOWN: return teardown(peer, FrameworkID{text(envelope.getTeardown().getFrameworkId())});
+    case wire::Envelope::GET_MASTER_INFO: {
+      capnp::MallocMessageBuilder reply;
+      auto info = reply.initRoot<wire::Envelope>().initMasterInfo();
+      info.setId(state_.masterId);
+      info.setIp(flags_.ip);
+      info.setHttpPort(static_cast<uint16_t>(httpPort_));
+      sendTo(peer, reply);
+      return;
+    }
     case wire::Envelope::HEARTBEAT: {
       callingFramework(peer, text(envelope.getHeartbeat().getFrameworkId()));
       return;

@@ -45,8 +45,10 @@ Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, cons
 Result<void> validateFrameworkInfo(const FrameworkInfo& info) {
   if (info.name.empty()) return invalid("framework name is empty");
   if (info.role.empty()) return invalid("framework role is empty");
+  if (info.role == kDefaultRole) return {};
+  // '*' is the default role only as a whole, as in Resources::parse.
   for (unsigned char c : info.role) {
-    if (!(std::isalnum(c) || c == '_' || c == '-' || c == '.' || c == '/' || c == '*')) {
+    if (!(std::isalnum(c) || c == '_' || c == '-' || c == '.' || c == '/')) {
       return invalid("framework role '" + info.role + "' has a character outside [A-Za-z0-9_./-]");
     }
   }

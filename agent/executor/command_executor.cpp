@@ -8,6 +8,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <map>
 #include <vector>
 
@@ -213,23 +216,66 @@ void CommandExecutor::kill(int64_t gracePeriodMs) {
 
 void CommandExecutor::commandExited(int64_t exitStatus, int termSignal) {
   graceTimer_.stop();
-  // Nothing of the task may outlive it: take down the rest of its group.
-  if (pid_ > 0) ::kill(-pid_, SIGKILL);
-  if (killing_) {
-    report(TaskState::kKilled, TaskReason::kKilledByFramework,
-           termSignal != 0 ? "killed by " + signalName(termSignal) : "killed; exited with status " + std::to_string(exitStatus),
-           termSignal == 0 ? std::optional<int>(static_cast<int>(exitStatus)) : std::nullopt,
-           termSignal != 0 ? std::optional<int>(termSignal) : std::nullopt);
-  } else if (termSignal != 0) {
-    report(TaskState::kFailed, TaskReason::kCommandSignaled, "command was killed by " + signalName(termSignal),
-           std::nullopt, termSignal);
-  } else if (exitStatus == 0) {
-    report(TaskState::kFinished, TaskReason::kCommandExited, "command exited with status 0", 0);
-  } else {
-    report(TaskState::kFailed, TaskReason::kCommandExited,
-           "command exited with status " + std::to_string(exitStatus), static_cast<int>(exitStatus));
-  }
+  // Nothing of the task may outlive it: take down the rest of its group, and
+  // report only once no live process of the group is left.
+  int group = pid_;
+  if (group > 0) ::kill(-group, SIGKILL);
+  auto reportExit = [this, exitStatus, termSignal] {
+    if (killing_) {
+      report(TaskState::kKilled, TaskReason::kKilledByFramework,
+             termSignal != 0 ? "killed by " + signalName(termSignal)
+                             : "killed; exited with status " + std::to_string(exitStatus),
+             termSignal == 0 ? std::optional<int>(static_cast<int>(exitStatus)) : std::nullopt,
+             termSignal != 0 ? std::optional<int>(termSignal) : std::nullopt);
+    } else if (termSignal != 0) {
+      report(TaskState::kFailed, TaskReason::kCommandSignaled, "command was killed by " + signalName(termSignal),
+             std::nullopt, termSignal);
+    } else if (exitStatus == 0) {
+      report(TaskState::kFinished, TaskReason::kCommandExited, "command exited with status 0", 0);
+    } else {
+      report(TaskState::kFailed, TaskReason::kCommandExited,
+             "command exited with status " + std::to_string(exitStatus), static_cast<int>(exitStatus));
+    }
+  };
   pid_ = 0;
+  if (group <= 0 || !groupHasLiveProcess(group)) {
+    reportExit();
+    return;
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  graceTimer_.start(
+      milliseconds(5),
+      [this, group, deadline, reportExit] {
+        if (groupHasLiveProcess(group) && std::chrono::steady_clock::now() < deadline) {
+          ::kill(-group, SIGKILL);
+          return;
+        }
+        graceTimer_.stop();
+        reportExit();
+      },
+      milliseconds(5));
+}
+
+bool CommandExecutor::groupHasLiveProcess(int group) {
+  if (::kill(-group, 0) != 0) return false;  // ESRCH: the group is empty
+  // The group still has members; zombies awaiting their reaper do not count.
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const auto name = entry.path().filename().string();
+    if (name.empty() || name[0] < '0' || name[0] > '9') continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat;
+    std::getline(in, stat);
+    // pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 1));
+    char state = 0;
+    int ppid = 0;
+    int pgrp = 0;
+    fields >> state >> ppid >> pgrp;
+    if (pgrp == group && state != 'Z' && state != 'X') return true;
+  }
+  return false;
 }
 
 void CommandExecutor::report(TaskState state, TaskReason reason, const std::string& message,

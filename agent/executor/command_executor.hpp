@@ -49,6 +49,8 @@ class CommandExecutor {
   void launch(wire::LaunchCommand::Reader message);
   void kill(int64_t gracePeriodMs);
   void commandExited(int64_t exitStatus, int termSignal);
+  // Whether a process of group `group` is still alive (not a zombie).
+  static bool groupHasLiveProcess(int group);
   void report(TaskState state, TaskReason reason, const std::string& message,
               std::optional<int> exitCode = std::nullopt, std::optional<int> signal = std::nullopt);
   void sendPending();

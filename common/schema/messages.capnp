@@ -252,6 +252,14 @@ struct ExecutorAck {
   uuid @0 :Text;
 }
 
+# ------------------------------------------------------ tools <-> master
+
+struct MasterInfo {
+  id @0 :Text;
+  httpPort @1 :UInt16;
+  ip @2 :Text;
+}
+
 # ------------------------------------------------------------- envelope
 
 struct Envelope {
@@ -290,5 +298,8 @@ struct Envelope {
     executorStatus @29 :ExecutorStatus;
     executorAck @30 :ExecutorAck;
     shutdownExecutor @31 :Void;
+
+    getMasterInfo @32 :Void;
+    masterInfo @33 :MasterInfo;
   }
 }

@@ -8,6 +8,7 @@
 // plus reserved for the role). Quota limits cap what a role is offered.
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <unordered_map>
 
 #include "master/allocator/allocator.hpp"
@@ -41,6 +42,8 @@ struct FrameworkState {
   FrameworkOptions options;
   std::set<std::string> suppressedRoles;
   std::map<AgentID, Resources> allocated;
+  // The same, split by the role each part is accounted to.
+  std::map<AgentID, std::map<std::string, Resources>> allocatedByRole;
   Resources allocatedTotal;
   std::map<AgentID, Filter> filters;
   double lastOffered = 0;
@@ -67,7 +70,9 @@ class DrfAllocator final : public Allocator {
     for (const auto& [agentId, resources] : it->second.allocated) {
       auto agent = agents_.find(agentId);
       if (agent != agents_.end()) agent->second.allocated -= resources;
-      roleAllocated(it->second) -= resources;
+    }
+    for (const auto& [agentId, byRole] : it->second.allocatedByRole) {
+      for (const auto& [role, resources] : byRole) roleAllocated_[role] -= resources;
     }
     frameworks_.erase(it);
   }
@@ -107,8 +112,12 @@ class DrfAllocator final : public Allocator {
       auto held = fw.allocated.find(id);
       if (held != fw.allocated.end()) {
         fw.allocatedTotal -= held->second;
-        roleAllocated(fw) -= held->second;
         fw.allocated.erase(held);
+      }
+      auto byRole = fw.allocatedByRole.find(id);
+      if (byRole != fw.allocatedByRole.end()) {
+        for (const auto& [role, resources] : byRole->second) roleAllocated_[role] -= resources;
+        fw.allocatedByRole.erase(byRole);
       }
       fw.filters.erase(id);
     }
@@ -128,7 +137,7 @@ class DrfAllocator final : public Allocator {
         if (held->second.empty()) fw->allocated.erase(held);
       }
       fw->allocatedTotal -= recovered;
-      roleAllocated(*fw) -= recovered;
+      unchargeRoles(*fw, agentId, recovered);
       if (filters && filters->refuseSeconds > 0) {
         auto& filter = fw->filters[agentId];
         double expires = clock_.now() + filters->refuseSeconds;
@@ -176,7 +185,7 @@ class DrfAllocator final : public Allocator {
       Resources available = agent.total - agent.allocated;
       if (available.empty()) continue;
       for (const auto& role : sortedRoles()) {
-        Resources offerable = available.unreserved() + available.reserved(role);
+        Resources offerable = role == kDefaultRole ? available.unreserved() : available.unreserved() + available.reserved(role);
         offerable = clipToLimit(role, offerable);
         if (offerable.empty()) continue;
         std::optional<FrameworkID> chosen;
@@ -240,20 +249,31 @@ class DrfAllocator final : public Allocator {
     return it == frameworks_.end() ? nullptr : &it->second;
   }
 
-  // The role a framework's allocation is accounted to (its first role).
-  Resources& roleAllocated(const FrameworkState& fw) { return roleAllocated_[fw.options.roles.front()]; }
-
+  // Allocations without an offer's role (used resources at recovery) are
+  // accounted to the framework's first role.
   void allocate(const FrameworkID& id, FrameworkState& fw, const AgentID& agentId, const Resources& resources,
                 const std::string& role = "") {
     auto agent = agents_.find(agentId);
     if (agent != agents_.end()) agent->second.allocated += resources;
     fw.allocated[agentId] += resources;
     fw.allocatedTotal += resources;
-    if (role.empty()) {
-      roleAllocated(fw) += resources;
-    } else {
-      roleAllocated_[role] += resources;
+    const std::string& accountedTo = role.empty() ? fw.options.roles.front() : role;
+    fw.allocatedByRole[agentId][accountedTo] += resources;
+    roleAllocated_[accountedTo] += resources;
+  }
+
+  // Takes `resources` handed back on `agentId` off the roles that hold them.
+  void unchargeRoles(FrameworkState& fw, const AgentID& agentId, Resources resources) {
+    auto byRole = fw.allocatedByRole.find(agentId);
+    if (byRole == fw.allocatedByRole.end()) return;
+    for (auto it = byRole->second.begin(); it != byRole->second.end() && !resources.empty();) {
+      Resources part = it->second - (it->second - resources);  // what of `resources` this role holds
+      it->second -= part;
+      resources -= part;
+      roleAllocated_[it->first] -= part;
+      it = it->second.empty() ? byRole->second.erase(it) : std::next(it);
     }
+    if (byRole->second.empty()) fw.allocatedByRole.erase(byRole);
   }
 
   double weight(const std::string& role) const {
@@ -272,9 +292,10 @@ class DrfAllocator final : public Allocator {
         clipped.addRanges(e.name, e.ranges, e.role);
         continue;
       }
-      // A kind the limit does not name is unlimited.
+      // A kind the limit does not name is unlimited. The room is shared by
+      // every role's entry of the kind (reserved and unreserved cpus alike).
       double limit = quota->second.limit.scalar(e.name);
-      double room = limit > 0 ? std::max(0.0, limit - allocated.scalar(e.name)) : e.scalar;
+      double room = limit > 0 ? std::max(0.0, limit - allocated.scalar(e.name) - clipped.scalar(e.name)) : e.scalar;
       clipped.addScalar(e.name, std::min(room, e.scalar), e.role);
     }
     return clipped;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -20,8 +21,9 @@ class FileStore final : public RegistryStore {
   Result<std::string> load() override {
     std::ifstream in(path_, std::ios::binary);
     if (!in) {
+      int err = errno;  // before exists() can change it
       if (!std::filesystem::exists(path_)) return std::string();
-      return internalError("cannot read " + path_ + ": " + std::strerror(errno));
+      return internalError("cannot read " + path_ + ": " + std::strerror(err));
     }
     std::stringstream buffer;
     buffer << in.rdbuf();
@@ -35,21 +37,23 @@ class FileStore final : public RegistryStore {
     std::string tmp = path_ + ".tmp";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return internalError("cannot write " + tmp + ": " + std::strerror(errno));
+    // On any failure the descriptor is closed and the temporary file removed.
+    auto fail = [&tmp](int fdToClose, const char* what, const std::string& path) -> Result<void> {
+      int err = errno;
+      if (fdToClose >= 0) ::close(fdToClose);
+      ::unlink(tmp.c_str());
+      return internalError(std::string(what) + " " + path + ": " + std::strerror(err));
+    };
     size_t done = 0;
     while (done < document.size()) {
       ssize_t n = ::write(fd, document.data() + done, document.size() - done);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        int err = errno;
-        ::close(fd);
-        return internalError("cannot write " + tmp + ": " + std::strerror(err));
-      }
+      if (n < 0) return fail(fd, "cannot write", tmp);
       done += static_cast<size_t>(n);
     }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) return internalError("cannot sync " + tmp);
-    if (::rename(tmp.c_str(), path_.c_str()) != 0) {
-      return internalError("cannot replace " + path_ + ": " + std::strerror(errno));
-    }
+    if (::fsync(fd) != 0) return fail(fd, "cannot sync", tmp);
+    if (::close(fd) != 0) return fail(-1, "cannot sync", tmp);
+    if (::rename(tmp.c_str(), path_.c_str()) != 0) return fail(-1, "cannot replace", path_);
     int dirFd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirFd >= 0) {
       ::fsync(dirFd);
@@ -101,22 +105,43 @@ const AgentRecord* Registry::agent(const AgentID& id) const {
   return it == agents_.end() ? nullptr : &it->second;
 }
 
+// A change that cannot be saved is undone, so that memory never holds what
+// the store does not (a later save would otherwise persist it).
 Result<void> Registry::admit(const AgentRecord& record) {
+  auto it = agents_.find(record.id);
+  std::optional<AgentRecord> before;
+  if (it != agents_.end()) before = it->second;
   agents_[record.id] = record;
-  return persist();
+  auto saved = persist();
+  if (!saved) {
+    if (before) {
+      agents_[record.id] = std::move(*before);
+    } else {
+      agents_.erase(record.id);
+    }
+  }
+  return saved;
 }
 
 Result<void> Registry::mark(const AgentID& id, AgentMark mark, double at) {
   auto it = agents_.find(id);
   if (it == agents_.end()) return notFound("agent " + id.value + " is not in the registry");
+  AgentRecord before = it->second;
   it->second.mark = mark;
   it->second.markedAt = at;
-  return persist();
+  auto saved = persist();
+  if (!saved) it->second = std::move(before);
+  return saved;
 }
 
 Result<void> Registry::remove(const AgentID& id) {
-  agents_.erase(id);
-  return persist();
+  auto it = agents_.find(id);
+  if (it == agents_.end()) return persist();
+  AgentRecord before = std::move(it->second);
+  agents_.erase(it);
+  auto saved = persist();
+  if (!saved) agents_.emplace(id, std::move(before));
+  return saved;
 }
 
 Result<void> Registry::persist() {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <map>
 #include <optional>
 #include <string>
@@ -76,6 +77,8 @@ const char* toString(TaskReason reason);  // "REASON_COMMAND_EXITED"
 // Inverses of the two toString functions above; nullopt for unknown text.
 std::optional<TaskState> parseTaskState(std::string_view text);
 std::optional<TaskReason> parseTaskReason(std::string_view text);
+std::ostream& operator<<(std::ostream& out, TaskState state);
+std::ostream& operator<<(std::ostream& out, TaskReason reason);
 
 enum class TaskSource { kMaster, kAgent, kExecutor };
 

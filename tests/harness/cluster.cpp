@@ -1,0 +1,271 @@
+#include "tests/harness/cluster.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "common/http_client.hpp"
+
+extern char** environ;
+
+namespace clusternodes::testing {
+
+namespace fs = std::filesystem;
+
+std::string binary(const std::string& name) { return std::string(CN_BIN_DIR) + "/" + name; }
+
+int freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+namespace {
+
+pid_t spawnInGroup(const std::vector<std::string>& argv, const std::string& logFile) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, logFile.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
+  return pid;
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+Process::Process(std::vector<std::string> argv, const std::string& logFile) : logFile_(logFile) {
+  pid_ = spawnInGroup(argv, logFile);
+}
+
+Process::~Process() {
+  if (!reaped_ && pid_ > 0) {
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+bool Process::alive() {
+  if (reaped_) return false;
+  int status = 0;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    reaped_ = true;
+    return false;
+  }
+  return true;
+}
+
+void Process::signal(int signum) {
+  if (!reaped_) ::kill(pid_, signum);
+}
+
+void Process::signalGroup(int signum) {
+  if (!reaped_) ::kill(-pid_, signum);
+}
+
+int Process::wait(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!reaped_) {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      reaped_ = true;
+      return status;
+    }
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return 0;
+}
+
+ProgramResult runProgram(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  char path[] = "/tmp/cn-run-XXXXXX";
+  int fd = ::mkstemp(path);
+  ::close(fd);
+  ProgramResult result;
+  {
+    Process process(argv, path);
+    int status = process.wait(timeout);
+    if (status >= 0 && WIFEXITED(status)) result.exitCode = WEXITSTATUS(status);
+  }
+  result.output = readFile(path);
+  ::unlink(path);
+  return result;
+}
+
+bool eventually(const std::function<bool()>& predicate, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (predicate()) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+std::vector<pid_t> processesMatching(const std::string& needle, bool exact) {
+  std::vector<pid_t> out;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const auto name = entry.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::string cmdline = readFile(entry.path().string() + "/cmdline");
+    while (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
+    for (auto& c : cmdline) {
+      if (c == '\0') c = ' ';
+    }
+    pid_t pid = std::stoi(name);
+    bool match = exact ? cmdline == needle : cmdline.find(needle) != std::string::npos;
+    if (pid != getpid() && match) out.push_back(pid);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------ cluster
+
+TestCluster::TestCluster() {
+  char path[] = "/tmp/cn-test-XXXXXX";
+  if (::mkdtemp(path) == nullptr) throw std::runtime_error("mkdtemp failed");
+  dir_ = path;
+}
+
+TestCluster::~TestCluster() {
+  for (auto& a : agents_) a.process.reset();
+  master_.reset();
+  // Executors and tasks run in their own sessions inside the directory.
+  for (int round = 0; round < 3; ++round) {
+    bool any = false;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+      const auto name = entry.path().filename().string();
+      if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+      std::error_code ec;
+      auto cwd = fs::read_symlink(entry.path() / "cwd", ec).string();
+      if (ec || cwd.rfind(dir_, 0) != 0) continue;
+      pid_t pid = std::stoi(name);
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+      any = true;
+    }
+    if (!any) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::error_code ec;
+  if (std::getenv("CN_KEEP_TEST_DIRS") == nullptr) fs::remove_all(dir_, ec);
+}
+
+void TestCluster::startMaster(const std::vector<std::string>& flags) {
+  if (masterPort_ == 0) {
+    masterPort_ = freePort();
+    masterHttpPort_ = freePort();
+    masterFlags_ = flags;
+  }
+  std::vector<std::string> argv = {binary("clusternodes-master"),
+                                   "--ip=127.0.0.1",
+                                   "--port=" + std::to_string(masterPort_),
+                                   "--http-port=" + std::to_string(masterHttpPort_),
+                                   "--work-dir=" + dir_ + "/master",
+                                   "--agent-ping-timeout=200ms",
+                                   "--max-agent-ping-timeouts=3",
+                                   "--framework-heartbeat-interval=200ms"};
+  for (const auto& f : masterFlags_) argv.push_back(f);
+  master_ = std::make_unique<Process>(argv, dir_ + "/master.log");
+  bool up = eventually([&] { return httpGet(masterHttp() + "/health", 1).ok(); }, std::chrono::seconds(20));
+  if (!up) throw std::runtime_error("the master did not come up; see " + dir_ + "/master.log");
+}
+
+void TestCluster::stopMaster(int signum) {
+  master_->signal(signum);
+  master_->wait(std::chrono::seconds(10));
+  master_.reset();
+}
+
+size_t TestCluster::startAgent(const std::string& resources, const std::vector<std::string>& flags) {
+  size_t index = agents_.size();
+  AgentProcess a;
+  a.port = freePort();
+  a.httpPort = freePort();
+  a.argv = {binary("clusternodes-agent"),
+            "--master=" + master(),
+            "--ip=127.0.0.1",
+            "--port=" + std::to_string(a.port),
+            "--http-port=" + std::to_string(a.httpPort),
+            "--work-dir=" + dir_ + "/agent-" + std::to_string(index),
+            "--resources=" + resources,
+            "--registration-backoff=100ms",
+            "--status-update-retry-interval=200ms",
+            "--recovery-timeout=2s"};
+  for (const auto& f : flags) a.argv.push_back(f);
+  a.process = std::make_unique<Process>(a.argv, dir_ + "/agent-" + std::to_string(index) + ".log");
+  agents_.push_back(std::move(a));
+  return index;
+}
+
+std::string TestCluster::agentHttp(size_t index) const {
+  return "http://127.0.0.1:" + std::to_string(agents_.at(index).httpPort);
+}
+
+std::string TestCluster::masterGet(const std::string& path) const {
+  auto r = httpGet(masterHttp() + path, 5);
+  return r && r->status == 200 ? r->body : std::string();
+}
+
+nlohmann::json TestCluster::state() const {
+  auto body = masterGet("/state");
+  if (body.empty()) return nullptr;
+  return nlohmann::json::parse(body, nullptr, false);
+}
+
+nlohmann::json TestCluster::agentState(size_t index) const {
+  auto r = httpGet(agentHttp(index) + "/state", 5);
+  if (!r || r->status != 200) return nullptr;
+  return nlohmann::json::parse(r->body, nullptr, false);
+}
+
+void TestCluster::waitForAgents(size_t count) {
+  bool ok = eventually([&] {
+    auto s = state();
+    if (!s.is_object()) return false;
+    size_t reachable = 0;
+    for (const auto& a : s["agents"]) reachable += a.value("reachable", false) ? 1 : 0;
+    return reachable >= count;
+  });
+  if (!ok) throw std::runtime_error("agents did not register; see logs in " + dir_);
+}
+
+}  // namespace clusternodes::testing

@@ -1,0 +1,347 @@
+// Unit tests for the registry: its logic over an in-memory store, and the
+// file store on a temporary directory.
+#include <doctest/doctest.h>
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "clusternodes/result.hpp"
+#include "master/registry/registry.hpp"
+
+using namespace clusternodes;
+using namespace clusternodes::master;
+namespace fs = std::filesystem;
+
+namespace {
+
+// ------------------------------------------------------------ in-memory store
+
+// What a MemoryStore keeps; shared so that a test can look at it (and hand it
+// to a second Registry) after the first one took ownership of its store.
+struct MemoryDocument {
+  std::string document;
+  int saves = 0;
+  int failSaves = 0;  // this many next saves fail
+  bool failLoad = false;
+};
+
+class MemoryStore final : public RegistryStore {
+ public:
+  explicit MemoryStore(std::shared_ptr<MemoryDocument> doc) : doc_(std::move(doc)) {}
+
+  Result<std::string> load() override {
+    if (doc_->failLoad) return internalError("load failed: disk on fire");
+    return doc_->document;
+  }
+
+  Result<void> save(const std::string& document) override {
+    if (doc_->failSaves > 0) {
+      --doc_->failSaves;
+      return internalError("save failed: disk full");
+    }
+    doc_->document = document;
+    ++doc_->saves;
+    return {};
+  }
+
+ private:
+  std::shared_ptr<MemoryDocument> doc_;
+};
+
+std::unique_ptr<RegistryStore> memoryStore(const std::shared_ptr<MemoryDocument>& doc) {
+  return std::make_unique<MemoryStore>(doc);
+}
+
+AgentRecord record(const std::string& id, const std::string& hostname, double at = 100) {
+  return AgentRecord{AgentID{id}, hostname, AgentMark::kAdmitted, at};
+}
+
+// ------------------------------------------------------------ temporary directory
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "cn-registry-test-XXXXXX").string();
+    char* made = ::mkdtemp(pattern.data());
+    REQUIRE(made != nullptr);
+    path_ = made;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+  std::vector<std::string> entries() const {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
+    return out;
+  }
+
+ private:
+  std::string path_;
+};
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void writeFile(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ logic (in-memory store)
+
+TEST_CASE("a registry on an empty store recovers no agents and saves an empty document") {
+  auto doc = std::make_shared<MemoryDocument>();
+  Registry registry(memoryStore(doc));
+  REQUIRE(registry.recover().ok());
+  CHECK(registry.agents().empty());
+  CHECK(doc->saves == 1);
+  auto saved = nlohmann::json::parse(doc->document);
+  CHECK(saved.at("agents").empty());
+}
+
+TEST_CASE("admitted and marked agents are saved and recovered by a new registry") {
+  auto doc = std::make_shared<MemoryDocument>();
+  {
+    Registry registry(memoryStore(doc));
+    REQUIRE(registry.recover().ok());
+    REQUIRE(registry.admit(record("agent-1", "node-1.example.org", 100)).ok());
+    REQUIRE(registry.admit(record("agent-2", "node-2.example.org", 101)).ok());
+    REQUIRE(registry.mark(AgentID{"agent-2"}, AgentMark::kUnreachable, 250.5).ok());
+    CHECK(registry.agents().size() == 2);
+  }
+  Registry again(memoryStore(doc));
+  REQUIRE(again.recover().ok());
+  REQUIRE(again.agents().size() == 2);
+  const AgentRecord* one = again.agent(AgentID{"agent-1"});
+  const AgentRecord* two = again.agent(AgentID{"agent-2"});
+  REQUIRE(one != nullptr);
+  REQUIRE(two != nullptr);
+  CHECK(one->hostname == "node-1.example.org");
+  CHECK(one->mark == AgentMark::kAdmitted);
+  CHECK(one->markedAt == 100);
+  CHECK(two->mark == AgentMark::kUnreachable);
+  CHECK(two->markedAt == 250.5);
+}
+
+TEST_CASE("every change is written through to the store before the call returns") {
+  auto doc = std::make_shared<MemoryDocument>();
+  Registry registry(memoryStore(doc));
+  REQUIRE(registry.recover().ok());
+  int saves = doc->saves;
+  REQUIRE(registry.admit(record("agent-1", "h1")).ok());
+  CHECK(doc->saves == saves + 1);
+  CHECK(doc->document.find("agent-1") != std::string::npos);
+  REQUIRE(registry.mark(AgentID{"agent-1"}, AgentMark::kUnreachable, 5).ok());
+  CHECK(doc->saves == saves + 2);
+  REQUIRE(registry.remove(AgentID{"agent-1"}).ok());
+  CHECK(doc->saves == saves + 3);
+  CHECK(doc->document.find("agent-1") == std::string::npos);
+}
+
+TEST_CASE("admitting a known agent again replaces its record") {
+  auto doc = std::make_shared<MemoryDocument>();
+  Registry registry(memoryStore(doc));
+  REQUIRE(registry.recover().ok());
+  REQUIRE(registry.admit(record("agent-1", "old-host")).ok());
+  REQUIRE(registry.mark(AgentID{"agent-1"}, AgentMark::kUnreachable, 10).ok());
+  REQUIRE(registry.admit(record("agent-1", "new-host", 20)).ok());
+  CHECK(registry.agents().size() == 1);
+  CHECK(registry.agent(AgentID{"agent-1"})->hostname == "new-host");
+  CHECK(registry.agent(AgentID{"agent-1"})->mark == AgentMark::kAdmitted);
+}
+
+TEST_CASE("marking an unknown agent fails with not found and saves nothing") {
+  auto doc = std::make_shared<MemoryDocument>();
+  Registry registry(memoryStore(doc));
+  REQUIRE(registry.recover().ok());
+  int saves = doc->saves;
+  auto result = registry.mark(AgentID{"ghost"}, AgentMark::kUnreachable, 1);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kNotFound);
+  CHECK(result.error().message.find("ghost") != std::string::npos);
+  CHECK(doc->saves == saves);
+}
+
+TEST_CASE("removing an agent forgets it, and removing an unknown agent is harmless") {
+  auto doc = std::make_shared<MemoryDocument>();
+  Registry registry(memoryStore(doc));
+  REQUIRE(registry.recover().ok());
+  REQUIRE(registry.admit(record("agent-1", "h1")).ok());
+  REQUIRE(registry.remove(AgentID{"agent-1"}).ok());
+  CHECK(registry.agent(AgentID{"agent-1"}) == nullptr);
+  CHECK(registry.remove(AgentID{"never-seen"}).ok());
+
+  Registry again(memoryStore(doc));
+  REQUIRE(again.recover().ok());
+  CHECK(again.agents().empty());
+}
+
+TEST_CASE("a failed save reports the store's error and leaves the registry unchanged") {
+  auto doc = std::make_shared<MemoryDocument>();
+  Registry registry(memoryStore(doc));
+  REQUIRE(registry.recover().ok());
+  REQUIRE(registry.admit(record("agent-1", "h1", 10)).ok());
+
+  doc->failSaves = 1;
+  auto admitted = registry.admit(record("agent-2", "h2"));
+  REQUIRE_FALSE(admitted.ok());
+  CHECK(admitted.error().message.find("disk full") != std::string::npos);
+  CHECK(registry.agent(AgentID{"agent-2"}) == nullptr);
+
+  doc->failSaves = 1;
+  REQUIRE_FALSE(registry.mark(AgentID{"agent-1"}, AgentMark::kUnreachable, 20).ok());
+  CHECK(registry.agent(AgentID{"agent-1"})->mark == AgentMark::kAdmitted);
+  CHECK(registry.agent(AgentID{"agent-1"})->markedAt == 10);
+
+  doc->failSaves = 1;
+  REQUIRE_FALSE(registry.remove(AgentID{"agent-1"}).ok());
+  CHECK(registry.agent(AgentID{"agent-1"}) != nullptr);
+
+  // The next successful change must not persist what was never acknowledged.
+  REQUIRE(registry.admit(record("agent-3", "h3")).ok());
+  Registry again(memoryStore(doc));
+  REQUIRE(again.recover().ok());
+  CHECK(again.agent(AgentID{"agent-2"}) == nullptr);
+  CHECK(again.agent(AgentID{"agent-1"}) != nullptr);
+  CHECK(again.agent(AgentID{"agent-3"}) != nullptr);
+}
+
+TEST_CASE("recover fails when the store cannot be read") {
+  auto doc = std::make_shared<MemoryDocument>();
+  doc->failLoad = true;
+  Registry registry(memoryStore(doc));
+  auto result = registry.recover();
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().message.find("disk on fire") != std::string::npos);
+}
+
+TEST_CASE("recover fails on a corrupt document") {
+  const std::vector<std::string> corrupt = {
+      "{not json",
+      "[]",
+      "{}",
+      R"({"agents": 5})",
+      R"({"agents": [{"hostname": "h"}]})",
+      R"({"agents": [{"id": 7}]})",
+      R"({"agents": [{"id": "a", "hostname": 3}]})",
+      R"({"agents": [{"id": "a", "marked_at": "yesterday"}]})",
+  };
+  for (const auto& text : corrupt) {
+    INFO("document: " << text);
+    auto doc = std::make_shared<MemoryDocument>();
+    doc->document = text;
+    Registry registry(memoryStore(doc));
+    auto result = registry.recover();
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().message.find("corrupt") != std::string::npos);
+    CHECK(doc->document == text);  // never overwritten
+  }
+}
+
+// ------------------------------------------------------------ file store
+
+TEST_CASE("recover on a fresh directory writes registry.json") {
+  TempDir dir;
+  Registry registry(makeFileStore(dir.path()));
+  REQUIRE(registry.recover().ok());
+  CHECK(registry.agents().empty());
+  REQUIRE(fs::exists(dir.file("registry.json")));
+  auto saved = nlohmann::json::parse(readFile(dir.file("registry.json")));
+  CHECK(saved.at("agents").empty());
+}
+
+TEST_CASE("recover creates a work directory that does not exist yet") {
+  TempDir dir;
+  std::string work = dir.file("a/b/work");
+  Registry registry(makeFileStore(work));
+  REQUIRE(registry.recover().ok());
+  CHECK(fs::exists(work + "/registry.json"));
+}
+
+TEST_CASE("admit, mark and remove persist across a new registry on the same directory") {
+  TempDir dir;
+  {
+    Registry registry(makeFileStore(dir.path()));
+    REQUIRE(registry.recover().ok());
+    REQUIRE(registry.admit(record("agent-1", "node-1", 1)).ok());
+    REQUIRE(registry.admit(record("agent-2", "node-2", 2)).ok());
+    REQUIRE(registry.admit(record("agent-3", "node-3", 3)).ok());
+    REQUIRE(registry.mark(AgentID{"agent-2"}, AgentMark::kUnreachable, 42.25).ok());
+    REQUIRE(registry.remove(AgentID{"agent-3"}).ok());
+  }
+  Registry again(makeFileStore(dir.path()));
+  REQUIRE(again.recover().ok());
+  REQUIRE(again.agents().size() == 2);
+  CHECK(again.agent(AgentID{"agent-1"})->hostname == "node-1");
+  CHECK(again.agent(AgentID{"agent-1"})->mark == AgentMark::kAdmitted);
+  CHECK(again.agent(AgentID{"agent-2"})->mark == AgentMark::kUnreachable);
+  CHECK(again.agent(AgentID{"agent-2"})->markedAt == 42.25);
+  CHECK(again.agent(AgentID{"agent-3"}) == nullptr);
+}
+
+TEST_CASE("a save leaves only registry.json in the directory") {
+  TempDir dir;
+  Registry registry(makeFileStore(dir.path()));
+  REQUIRE(registry.recover().ok());
+  for (int i = 0; i < 5; ++i) REQUIRE(registry.admit(record("agent-" + std::to_string(i), "h")).ok());
+  CHECK(dir.entries() == std::vector<std::string>{"registry.json"});
+  CHECK_FALSE(fs::exists(dir.file("registry.json.tmp")));
+}
+
+TEST_CASE("a corrupt registry.json makes recover fail with a message and is left alone") {
+  TempDir dir;
+  writeFile(dir.file("registry.json"), "{\"agents\": [ truncated");
+  Registry registry(makeFileStore(dir.path()));
+  auto result = registry.recover();
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kInvalid);
+  CHECK(result.error().message.find("corrupt") != std::string::npos);
+  CHECK(readFile(dir.file("registry.json")) == "{\"agents\": [ truncated");
+}
+
+TEST_CASE("an unwritable work directory makes recover fail with a clear error") {
+  TempDir dir;
+  writeFile(dir.file("plain-file"), "x");
+  std::string work = dir.file("plain-file/work");  // a path under a regular file
+  Registry registry(makeFileStore(work));
+  auto result = registry.recover();
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kInternal);
+  INFO("message: " << result.error().message);
+  CHECK(result.error().message.find(work) != std::string::npos);
+  CHECK(result.error().message.find("Not a directory") != std::string::npos);
+}
+
+TEST_CASE("a save that cannot replace registry.json fails and leaves no temporary file") {
+  TempDir dir;
+  Registry registry(makeFileStore(dir.path()));
+  REQUIRE(registry.recover().ok());
+  REQUIRE(registry.admit(record("agent-1", "h1")).ok());
+
+  // Something else took the name: a directory cannot be replaced by rename().
+  fs::remove(dir.file("registry.json"));
+  fs::create_directory(dir.file("registry.json"));
+  auto result = registry.admit(record("agent-2", "h2"));
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kInternal);
+  CHECK(result.error().message.find("registry.json") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.file("registry.json.tmp")));
+}

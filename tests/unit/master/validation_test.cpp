@@ -1,0 +1,229 @@
+// Unit tests for the validation of LAUNCH tasks and subscriptions.
+#include <doctest/doctest.h>
+
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "clusternodes/resources.hpp"
+#include "clusternodes/values.hpp"
+#include "master/validation.hpp"
+
+using namespace clusternodes;
+using namespace clusternodes::master;
+
+namespace {
+
+Resources res(std::string_view text) {
+  auto parsed = Resources::parse(text);
+  INFO("parsing: " << std::string(text));
+  REQUIRE(parsed.ok());
+  return *parsed;
+}
+
+const AgentID kAgent{"agent-1"};
+
+// What the offers of the ACCEPT still hold.
+Resources offered() { return res("cpus:4;mem:1024;disk:500;ports:[31000-31010]"); }
+
+TaskInfo validTask() {
+  TaskInfo task;
+  task.name = "web";
+  task.taskId = TaskID{"web-1"};
+  task.agentId = kAgent;
+  task.resources = res("cpus:1;mem:128");
+  task.command.value = "sleep 10";
+  return task;
+}
+
+Result<void> check(const TaskInfo& task, const std::set<TaskID>& used = {}) {
+  return validateTask(task, kAgent, offered(), used);
+}
+
+// Asserts that `result` failed as invalid with a message naming `fragment`.
+void expectInvalid(const Result<void>& result, std::string_view fragment) {
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == ErrorCode::kInvalid);
+  INFO("message: " << result.error().message);
+  CHECK(result.error().message.find(fragment) != std::string::npos);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ validateTask
+
+TEST_CASE("a well-formed task that fits the offers is valid") {
+  CHECK(check(validTask()).ok());
+
+  TaskInfo argv = validTask();
+  argv.command.shell = false;
+  argv.command.value.clear();
+  argv.command.arguments = {"/bin/echo", "hello"};
+  CHECK(check(argv).ok());
+
+  TaskInfo withPorts = validTask();
+  withPorts.resources = res("cpus:0.5;ports:[31000-31001]");
+  CHECK(check(withPorts).ok());
+
+  TaskInfo memOnly = validTask();
+  memOnly.resources = res("mem:64");
+  CHECK(check(memOnly).ok());
+}
+
+TEST_CASE("a task that takes exactly what the offers hold is valid") {
+  TaskInfo task = validTask();
+  task.resources = offered();
+  CHECK(check(task).ok());
+}
+
+TEST_CASE("a task id must not be empty") {
+  TaskInfo task = validTask();
+  task.taskId = TaskID{""};
+  expectInvalid(check(task), "task id is empty");
+}
+
+TEST_CASE("a task id with a space, a slash or a non-printable character is rejected") {
+  const std::vector<std::string> ids = {"web 1", "web/1", "web\t1", std::string("web\x01", 4), "\x7f", "..", "."};
+  for (const auto& id : ids) {
+    INFO("id: " << id);
+    TaskInfo task = validTask();
+    task.taskId = TaskID{id};
+    expectInvalid(check(task), "task id");
+  }
+}
+
+TEST_CASE("task ids with ordinary punctuation are accepted") {
+  for (const std::string id : {"web-1", "web_1.a", "job:42@batch", "a..b", "x+y=z"}) {
+    INFO("id: " << id);
+    TaskInfo task = validTask();
+    task.taskId = TaskID{id};
+    CHECK(check(task).ok());
+  }
+}
+
+TEST_CASE("a task id longer than 256 characters is rejected") {
+  TaskInfo task = validTask();
+  task.taskId = TaskID{std::string(256, 'a')};
+  CHECK(check(task).ok());
+  task.taskId = TaskID{std::string(257, 'a')};
+  expectInvalid(check(task), "longer than 256");
+}
+
+TEST_CASE("a task id already in use is rejected") {
+  TaskInfo task = validTask();
+  expectInvalid(check(task, {TaskID{"web-1"}}), "already in use");
+  CHECK(check(task, {TaskID{"web-2"}}).ok());
+}
+
+TEST_CASE("a task must name the agent its offers are for") {
+  TaskInfo task = validTask();
+  task.agentId = AgentID{"agent-2"};
+  auto result = check(task);
+  expectInvalid(result, "agent-2");
+  CHECK(result.error().message.find("agent-1") != std::string::npos);
+
+  task.agentId = AgentID{""};
+  expectInvalid(check(task), "agent-1");
+}
+
+TEST_CASE("a shell task needs a command") {
+  TaskInfo task = validTask();
+  task.command.value.clear();
+  task.command.arguments = {"ignored", "for", "shell"};
+  expectInvalid(check(task), "empty command");
+}
+
+TEST_CASE("an argv task needs arguments, whatever its shell value says") {
+  TaskInfo task = validTask();
+  task.command.shell = false;
+  task.command.value = "sleep 10";  // not used in argv form
+  task.command.arguments.clear();
+  expectInvalid(check(task), "empty command");
+}
+
+TEST_CASE("a task must ask for resources") {
+  TaskInfo task = validTask();
+  task.resources = Resources();
+  expectInvalid(check(task), "no resources");
+
+  task.resources = res("disk:10");
+  expectInvalid(check(task), "neither cpus nor mem");
+}
+
+TEST_CASE("a task asking for more than the offers hold names both amounts") {
+  TaskInfo task = validTask();
+  task.resources = res("cpus:8;mem:128");
+  auto result = check(task);
+  expectInvalid(result, task.resources.toString());
+  CHECK(result.error().message.find(offered().toString()) != std::string::npos);
+}
+
+TEST_CASE("a task asking for ports or a reservation the offers lack is rejected") {
+  TaskInfo ports = validTask();
+  ports.resources = res("cpus:1;ports:[32000-32000]");
+  expectInvalid(check(ports), "ports:[32000-32000]");
+
+  TaskInfo reserved = validTask();
+  reserved.resources = res("cpus(ml):1;mem:128");
+  expectInvalid(check(reserved), "cpus(ml):1");
+
+  TaskInfo gpus = validTask();
+  gpus.resources = res("cpus:1;gpus:1");
+  expectInvalid(check(gpus), "gpus:1");
+}
+
+TEST_CASE("a negative kill grace period is rejected, zero is accepted") {
+  TaskInfo task = validTask();
+  task.killGracePeriodSeconds = -1.0;
+  expectInvalid(check(task), "grace period");
+
+  task.killGracePeriodSeconds = 0.0;
+  CHECK(check(task).ok());
+  task.killGracePeriodSeconds = 30.0;
+  CHECK(check(task).ok());
+}
+
+// ------------------------------------------------------------ validateFrameworkInfo
+
+namespace {
+
+FrameworkInfo validFramework() {
+  FrameworkInfo info;
+  info.name = "web-scheduler";
+  info.user = "nobody";
+  return info;
+}
+
+}  // namespace
+
+TEST_CASE("a framework with a name and the default role is valid") {
+  CHECK(validateFrameworkInfo(validFramework()).ok());
+}
+
+TEST_CASE("a framework needs a name") {
+  FrameworkInfo info = validFramework();
+  info.name.clear();
+  expectInvalid(validateFrameworkInfo(info), "name is empty");
+}
+
+TEST_CASE("a framework role may use letters, digits and _ . / -") {
+  for (const std::string role : {"*", "ml", "team/ml-1", "a_b.c", "ML2"}) {
+    INFO("role: " << role);
+    FrameworkInfo info = validFramework();
+    info.role = role;
+    CHECK(validateFrameworkInfo(info).ok());
+  }
+}
+
+TEST_CASE("a framework role that is empty or has other characters is rejected") {
+  FrameworkInfo info = validFramework();
+  info.role.clear();
+  expectInvalid(validateFrameworkInfo(info), "role is empty");
+
+  for (const std::string role : {"m l", "ml;x", "ml(x)", "ml:1", "r\xc3\xb4le", "ml*", "**"}) {
+    INFO("role: " << role);
+    info.role = role;
+    expectInvalid(validateFrameworkInfo(info), "role");
+  }
+}
