@@ -235,7 +235,9 @@ void Agent::masterLost(const std::string& why) {
 }
 
 void Agent::runTask(wire::RunTask::Reader message) {
-  if (!registered_) return;  // the master re-sends nothing; it sees the task missing at re-registration
+  // Between a lost master and the re-registration the task still runs: the
+  // re-registration reports it.
+  if (agentId_.empty()) return;
   auto run = std::make_unique<Run>();
   run->frameworkId.value = text(message.getFrameworkId());
   run->frameworkInfo = wire::fromWire(message.getFrameworkInfo());
@@ -534,6 +536,12 @@ void Agent::forgetIfDone(const TaskKey& key) {
 
 // ------------------------------------------------------------ http
 
+uint64_t Agent::droppedMessages() const {
+  uint64_t frames = executors_ ? executors_->malformedFrames() : 0;
+  if (master_) frames += master_->malformedFrames();
+  return metrics_.messagesDropped + frames;
+}
+
 void Agent::installEndpoints() {
   http_->route("GET", "/health", [](const HttpRequest&) { return HttpResponse::text(200, "ok\n"); });
   http_->route("GET", "/state", [this](const HttpRequest&) {
@@ -559,7 +567,7 @@ void Agent::installEndpoints() {
     for (const auto& [key, stream] : streams_) pending += stream->pending.size();
     j["pending_status_updates"] = pending;
     j["metrics"] = {{"messages_received", metrics_.messagesReceived},
-                    {"messages_dropped", metrics_.messagesDropped},
+                    {"messages_dropped", droppedMessages()},
                     {"tasks_launched", metrics_.tasksLaunched},
                     {"status_updates_sent", metrics_.statusUpdatesSent},
                     {"status_update_retries", metrics_.statusUpdateRetries}};
@@ -573,7 +581,7 @@ void Agent::installEndpoints() {
     };
     counter("clusternodes_agent_messages_received_total", "Messages received by the agent.", metrics_.messagesReceived);
     counter("clusternodes_agent_messages_dropped_total", "Malformed, truncated or unknown messages dropped.",
-            metrics_.messagesDropped);
+            droppedMessages());
     counter("clusternodes_agent_tasks_launched_total", "Tasks launched.", metrics_.tasksLaunched);
     counter("clusternodes_agent_status_updates_sent_total", "Status updates sent to the master.",
             metrics_.statusUpdatesSent);

@@ -97,6 +97,7 @@ class Agent {
   TaskStatus agentStatus(const Run& run, TaskState state, TaskReason reason, const std::string& message);
 
   void dropMessage(const std::string& reason);
+  uint64_t droppedMessages() const;
   void installEndpoints();
 
   Loop& loop_;

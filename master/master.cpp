@@ -184,6 +184,7 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
 
   auto existing = state_.agents.find(id);
   bool wasUnreachable = false;
+  std::map<std::pair<FrameworkID, TaskID>, Task> previous;
   if (existing != state_.agents.end()) {
     wasUnreachable = !existing->second.reachable;
     if (!wasUnreachable) {
@@ -193,10 +194,15 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
       allocator_->removeAgent(id);
     }
     state_.agentsByPeer.erase(existing->second.peer);
-    // Tasks are rebuilt from the agent's report below.
+    // Tasks are rebuilt from the agent's report below; remember what was
+    // known, to account for tasks the agent no longer has.
     for (const auto& [frameworkId, taskId] : existing->second.tasks) {
       auto fw = state_.frameworks.find(frameworkId);
-      if (fw != state_.frameworks.end()) fw->second.tasks.erase(taskId);
+      if (fw == state_.frameworks.end()) continue;
+      auto task = fw->second.tasks.find(taskId);
+      if (task == fw->second.tasks.end()) continue;
+      previous.emplace(std::make_pair(frameworkId, taskId), std::move(task->second));
+      fw->second.tasks.erase(task);
     }
     state_.agents.erase(existing);
   } else if (const auto* record = registry_.agent(id)) {
@@ -241,11 +247,17 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
       continue;
     }
     Task task;
+    if (auto known = previous.find({frameworkId, taskInfo.taskId}); known != previous.end()) {
+      task = std::move(known->second);
+      previous.erase(known);
+      if (task.killPending) toKill.emplace_back(frameworkId, taskInfo.taskId);
+      task.killPending = false;
+    }
     task.info = taskInfo;
     task.info.agentId = id;
     task.frameworkId = frameworkId;
     task.state = *taskState;
-    task.createdAt = Loop::wallSeconds();
+    if (task.createdAt == 0) task.createdAt = Loop::wallSeconds();
     task.lastStatus.taskId = taskInfo.taskId;
     task.lastStatus.state = *taskState;
     task.lastStatus.agentId = id;
@@ -257,6 +269,17 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
       sendStatus(fw->second, masterStatus(stored, stored.state, TaskReason::kReconciliation,
                                           "the agent is reachable again"));
     }
+  }
+
+  // Tasks the master sent there that the agent does not report never ran.
+  for (auto& [key, task] : previous) {
+    auto fw = state_.frameworks.find(key.first);
+    if (fw == state_.frameworks.end() || isTerminal(task.state)) continue;
+    auto status = masterStatus(task, fw->second.info.partitionAware ? TaskState::kDropped : TaskState::kLost,
+                               TaskReason::kAgentRestarted, "the agent re-registered without this task");
+    sendStatus(fw->second, status);
+    ++state_.metrics.tasksTerminal[toString(status.state)];
+    ++fw->second.completedTasks;
   }
 
   ++state_.metrics.agentsReregistered;
@@ -648,7 +671,8 @@ void Master::kill(const std::string& peer, wire::Kill::Reader message) {
   }
   auto agent = state_.agents.find(task->second.info.agentId);
   if (agent == state_.agents.end() || !agent->second.reachable) {
-    // The agent is away; the kill is re-sent when it re-registers.
+    // The agent is away; the kill is sent when it re-registers.
+    task->second.killPending = true;
     return;
   }
   killTaskOnAgent(agent->second, fw->id, taskId, message.getKillGracePeriodMs());

@@ -60,6 +60,9 @@ class Master {
   std::string endpoint() const { return endpoint_; }
   int httpPort() const { return httpPort_; }
   const Registry& registry() const { return registry_; }
+  // Malformed, truncated or unknown messages dropped, including frames the
+  // transport refused.
+  uint64_t droppedMessages() const { return state_.metrics.messagesDropped + socket_->malformedFrames(); }
 
  private:
   // ---- transport

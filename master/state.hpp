@@ -18,6 +18,8 @@ struct Task {
   TaskState state = TaskState::kStaging;
   TaskStatus lastStatus;
   double createdAt = 0;  // wall clock
+  // A kill asked for while the agent was unreachable, sent when it returns.
+  bool killPending = false;
 };
 
 struct AgentEntry {

@@ -385,7 +385,8 @@ class Driver final : public SchedulerDriver {
       return;
     }
     invoke([&] { scheduler_->statusUpdate(this, status); });
-    if (options_.implicitAcknowledgements && running()) acknowledge(status);
+    // Even when the callback stopped the driver: the update was seen.
+    if (options_.implicitAcknowledgements) acknowledge(status);
   }
 
   void acknowledge(const TaskStatus& status) {

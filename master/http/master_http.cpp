@@ -96,7 +96,7 @@ nlohmann::json stateJson(const Master& master) {
 
   const auto& m = state.metrics;
   j["metrics"] = {
-      {"messages_received", m.messagesReceived}, {"messages_dropped", m.messagesDropped},
+      {"messages_received", m.messagesReceived}, {"messages_dropped", master.droppedMessages()},
       {"offers_sent", m.offersSent},             {"offers_declined", m.offersDeclined},
       {"offers_rescinded", m.offersRescinded},   {"tasks_launched", m.tasksLaunched},
       {"tasks_invalid", m.tasksInvalid},         {"agents_lost", m.agentsLost},
@@ -123,7 +123,7 @@ std::string metricsText(const Master& master) {
   out += fmt::format("clusternodes_master_messages_received_total {}\n", m.messagesReceived);
   metric("clusternodes_master_messages_dropped_total", "counter",
          "Malformed, truncated or unknown messages dropped.");
-  out += fmt::format("clusternodes_master_messages_dropped_total {}\n", m.messagesDropped);
+  out += fmt::format("clusternodes_master_messages_dropped_total {}\n", master.droppedMessages());
   metric("clusternodes_master_offers_total", "counter", "Offers, by what happened to them.");
   out += fmt::format("clusternodes_master_offers_total{{event=\"sent\"}} {}\n", m.offersSent);
   out += fmt::format("clusternodes_master_offers_total{{event=\"declined\"}} {}\n", m.offersDeclined);

@@ -89,6 +89,10 @@ class TestCluster {
                     const std::vector<std::string>& flags = {});
   Process& agent(size_t index) { return *agents_.at(index).process; }
   std::string agentHttp(size_t index) const;
+  // The agent's ZeroMQ endpoint for executors.
+  std::string agentEndpoint(size_t index) const {
+    return "tcp://127.0.0.1:" + std::to_string(agents_.at(index).port);
+  }
 
   // Master /state (null on failure) and a wait for N reachable agents.
   nlohmann::json state() const;

@@ -1,0 +1,45 @@
+// The `clusternodes` command line: one CLI11 subcommand per command.
+#include "cli/commands.hpp"
+#include "common/flags.hpp"
+
+namespace clusternodes::cli {
+
+int runCli(int argc, char** argv) {
+  CLI::App app("Clusternodes operator CLI: start, inspect and stop a local cluster.", "clusternodes");
+  addConfigOption(app);
+  app.require_subcommand(1);
+  const std::string workDirHelp =
+      "Directory of the local cluster (default: $CLUSTERNODES_HOME, else $HOME/.clusternodes)";
+
+  StartOptions start;
+  auto* startCommand = app.add_subcommand("start", "Start a local master and agents in the background");
+  startCommand->add_option("--agents", start.agents, "Number of agents")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  startCommand->add_option("--work-dir", start.workDir, workDirHelp);
+  startCommand->add_option("--port", start.port, "The master's ZeroMQ port (0: pick a free one)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  startCommand->add_option("--http-port", start.httpPort, "The master's HTTP port (0: pick a free one)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  startCommand->add_option("--resources", start.resources,
+                           "Every agent's resources, e.g. \"cpus:2;mem:2048\" (default: a share of this machine each)");
+
+  StatusOptions status;
+  auto* statusCommand = app.add_subcommand("status", "Show the agents, frameworks and running tasks of a master");
+  statusCommand->add_option("--master", status.master, "The master's address, HOST:PORT (default: the local cluster)");
+  statusCommand->add_option("--work-dir", status.workDir, workDirHelp);
+  statusCommand->add_flag("--json", status.json, "Print the master's /state JSON as it is");
+
+  StopOptions stop;
+  auto* stopCommand = app.add_subcommand("stop", "Stop the local cluster and every task it runs");
+  stopCommand->add_option("--work-dir", stop.workDir, workDirHelp);
+
+  if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
+  if (startCommand->parsed()) return runStart(start);
+  if (statusCommand->parsed()) return runStatus(status);
+  return runStop(stop);
+}
+
+}  // namespace clusternodes::cli

@@ -1,0 +1,50 @@
+// The record of a local cluster that `clusternodes start` keeps in
+// WORK_DIR/cluster.json, and where WORK_DIR is.
+//
+//   {"master": "127.0.0.1:5050", "http": "http://127.0.0.1:8081",
+//    "work_dir": "/home/me/.clusternodes",
+//    "pids": {"master": 4242, "agents": [4243, 4244]}}
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "clusternodes/result.hpp"
+
+namespace clusternodes::cli {
+
+inline constexpr const char* kClusterRecordFile = "cluster.json";
+
+struct ClusterRecord {
+  std::string master;  // the master's ZeroMQ address, HOST:PORT
+  std::string http;    // the master's HTTP base URL, without a trailing '/'
+  std::string workDir;
+  int masterPid = 0;
+  std::vector<int> agentPids;
+
+  // The web UI's address as printed by `start`: http + "/".
+  std::string webUrl() const { return http + "/"; }
+};
+
+// The record as JSON text (one object, ending in a newline).
+std::string serializeClusterRecord(const ClusterRecord& record);
+
+// Parses serializeClusterRecord()'s output. Fails (kInvalid) on malformed
+// JSON, a missing or mistyped field, or a pid that is not positive.
+Result<ClusterRecord> parseClusterRecord(std::string_view text);
+
+// Reads and parses `path`. Fails with kNotFound when the file does not exist,
+// kInvalid when it does not parse, kInternal when it cannot be read.
+Result<ClusterRecord> loadClusterRecord(const std::string& path);
+
+// Writes `path` atomically (a temporary file renamed over it).
+Result<void> saveClusterRecord(const std::string& path, const ClusterRecord& record);
+
+// The work dir a command uses: `flag` when given, else $CLUSTERNODES_HOME,
+// else $HOME/.clusternodes (unset and empty variables count as absent; pass
+// the variables' values, or nullptr). Fails (kInvalid) when none is set.
+// Pure: the result is not made absolute nor checked.
+Result<std::string> resolveWorkDir(const std::string& flag, const char* clusternodesHome, const char* home);
+
+}  // namespace clusternodes::cli

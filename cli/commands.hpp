@@ -1,0 +1,45 @@
+// The `clusternodes` subcommands. Each returns the process's exit code: 0 on
+// success, 1 when the work failed (with a one-line reason on stderr), 2 for
+// an invalid option value.
+#pragma once
+
+#include <string>
+
+namespace clusternodes::cli {
+
+struct StartOptions {
+  int agents = 2;
+  std::string workDir;    // "" = $CLUSTERNODES_HOME or $HOME/.clusternodes
+  int port = 5050;        // the master's ZeroMQ port; 0 = pick a free one
+  int httpPort = 8081;    // the master's HTTP port; 0 = pick a free one
+  std::string resources;  // every agent's --resources; "" = a share of the host each
+};
+
+// Starts a master and `agents` agents as daemons, waits until all agents are
+// registered, prints "master: 127.0.0.1:P" and "web: http://127.0.0.1:H/",
+// and records them in WORK_DIR/cluster.json. When the recorded cluster still
+// runs, prints the same two lines and starts nothing.
+int runStart(const StartOptions& options);
+
+struct StatusOptions {
+  std::string master;   // HOST:PORT; "" = the local cluster of workDir
+  std::string workDir;
+  bool json = false;    // print /state as it is
+};
+
+// Prints the agents, frameworks and running tasks of a master's /state.
+int runStatus(const StatusOptions& options);
+
+struct StopOptions {
+  std::string workDir;
+};
+
+// Stops the local cluster of WORK_DIR/cluster.json and every executor and
+// task it left, removes the record and prints "stopped"; without a record,
+// prints "no local cluster is running". Both exit 0.
+int runStop(const StopOptions& options);
+
+// Parses argv and runs the chosen subcommand.
+int runCli(int argc, char** argv);
+
+}  // namespace clusternodes::cli

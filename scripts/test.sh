@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine (as root) or an
+# existing checkout: installs what is missing, builds, and runs every test
+# (unit and integration with real processes) twice: in the normal build and
+# in the AddressSanitizer + UndefinedBehaviorSanitizer build.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+"$root/scripts/setup.sh"
+
+echo "== build (RelWithDebInfo) =="
+"$root/scripts/build.sh" build
+echo "== tests (RelWithDebInfo) =="
+ctest --test-dir build --output-on-failure -j 2 --timeout 300
+
+echo "== build (address + undefined sanitizers) =="
+"$root/scripts/build.sh" build-asan -DCLUSTERNODES_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DCLUSTERNODES_BENCHMARKS=OFF
+echo "== tests (address + undefined sanitizers) =="
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+ctest --test-dir build-asan --output-on-failure -j 2 --timeout 600

@@ -1,0 +1,323 @@
+// The `clusternodes` CLI against real processes: start a local cluster in a
+// temporary work dir, run tasks on it, inspect it, stop it. Never uses the
+// default ports (--port=0 --http-port=0), so it can run beside other tests.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/http_client.hpp"
+
+extern char** environ;
+
+using namespace clusternodes;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kBinDir = CN_BIN_DIR;
+
+struct CommandResult {
+  int exitCode = -1;
+  std::string output;  // stdout only
+};
+
+std::string shellQuote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+// Runs a shell command, collecting its stdout; its stderr is appended to
+// `stderrLog`.
+CommandResult run(const std::string& command, const std::string& stderrLog) {
+  CommandResult result;
+  std::string full = command + " 2>>" + shellQuote(stderrLog);
+  FILE* pipe = ::popen(full.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
+  int status = ::pclose(pipe);
+  result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(line);
+  return out;
+}
+
+// True while `pid` exists and has not ended (a zombie has ended).
+bool processAlive(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string content;
+  if (!std::getline(stat, content)) return false;
+  auto close = content.rfind(')');
+  if (close == std::string::npos || close + 2 >= content.size()) return false;
+  char state = content[close + 2];
+  return state != 'Z' && state != 'X';
+}
+
+// Live processes whose working directory lies in `dir`.
+std::vector<int> processesUnder(const std::string& dir) {
+  std::vector<int> out;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::error_code ec;
+    auto cwd = fs::read_symlink(entry.path() / "cwd", ec).string();
+    if (ec) continue;
+    if ((cwd == dir || cwd.rfind(dir + "/", 0) == 0) && processAlive(std::stoi(name))) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+// A fresh work dir for one test. On destruction, stops whatever cluster it
+// holds (even after a failed assertion) and removes it.
+class LocalClusterGuard {
+ public:
+  LocalClusterGuard() {
+    char pattern[] = "/tmp/cn-cli-it-XXXXXX";
+    char* made = ::mkdtemp(pattern);
+    REQUIRE(made != nullptr);
+    dir_ = fs::canonical(made).string();
+    stderrLog_ = dir_ + "/cli-stderr.log";
+  }
+  ~LocalClusterGuard() {
+    run(cli() + " stop --work-dir=" + shellQuote(dir_), stderrLog_);
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  LocalClusterGuard(const LocalClusterGuard&) = delete;
+  LocalClusterGuard& operator=(const LocalClusterGuard&) = delete;
+
+  const std::string& dir() const { return dir_; }
+  std::string cli() const { return shellQuote(kBinDir + "/clusternodes"); }
+  CommandResult clusternodes(const std::string& arguments) const { return run(cli() + " " + arguments, stderrLog_); }
+  CommandResult shell(const std::string& command) const { return run(command, stderrLog_); }
+  std::string stderrText() const { return readFile(stderrLog_); }
+  std::string workDirFlag() const { return "--work-dir=" + shellQuote(dir_); }
+
+ private:
+  std::string dir_;
+  std::string stderrLog_;
+};
+
+}  // namespace
+
+TEST_CASE("cli: clusternodes start, status, launch-tasks and stop drive a local cluster") {
+  LocalClusterGuard cluster;
+  const std::string workDir = cluster.workDirFlag();
+
+  auto started = cluster.clusternodes("start --agents=2 " + workDir + " --port=0 --http-port=0");
+  INFO("stderr of the CLI:\n", cluster.stderrText());
+  REQUIRE(started.exitCode == 0);
+  auto startLines = lines(started.output);
+  REQUIRE(startLines.size() == 2);
+  REQUIRE(startLines[0].rfind("master: 127.0.0.1:", 0) == 0);
+  REQUIRE(startLines[1].rfind("web: http://127.0.0.1:", 0) == 0);
+  REQUIRE(startLines[1].back() == '/');
+  const std::string master = startLines[0].substr(std::string("master: ").size());
+  const std::string web = startLines[1].substr(std::string("web: ").size());
+  CHECK(master != "127.0.0.1:5050");
+  CHECK(web != "http://127.0.0.1:8081/");
+
+  auto record = nlohmann::json::parse(readFile(cluster.dir() + "/cluster.json"));
+  CHECK(record["master"] == master);
+  CHECK(record["http"].get<std::string>() + "/" == web);
+  CHECK(record["work_dir"] == cluster.dir());
+  const int masterPid = record["pids"]["master"].get<int>();
+  CHECK(processAlive(masterPid));
+  REQUIRE(record["pids"]["agents"].size() == 2);
+
+  // Two reachable agents that together advertise no more cpus than the host
+  // (each gets at least one, so a one-cpu host allows two).
+  auto state = httpGet(web + "state");
+  REQUIRE(state);
+  REQUIRE(state->status == 200);
+  auto stateJson = nlohmann::json::parse(state->body);
+  REQUIRE(stateJson["agents"].size() == 2);
+  double cpus = 0;
+  std::vector<std::string> agentIds;
+  for (const auto& agent : stateJson["agents"]) {
+    CHECK(agent["reachable"] == true);
+    cpus += agent["resources"]["cpus"].get<double>();
+    agentIds.push_back(agent["id"].get<std::string>());
+  }
+  long processors = sysconf(_SC_NPROCESSORS_ONLN);
+  CHECK(cpus <= std::max<double>(static_cast<double>(processors), 2.0) + 1e-9);
+
+  // A second start changes nothing and prints the same addresses.
+  auto again = cluster.clusternodes("start --agents=2 " + workDir + " --port=0 --http-port=0");
+  CHECK(again.exitCode == 0);
+  CHECK(again.output == started.output);
+  CHECK(cluster.stderrText().find("already running") != std::string::npos);
+  CHECK(nlohmann::json::parse(readFile(cluster.dir() + "/cluster.json")) == record);
+
+  auto launched = cluster.shell(shellQuote(kBinDir + "/launch-tasks") + " --master=" + master +
+                                " --tasks=20 --cpus=0.1 --mem=16 --command='true' --timeout=60");
+  CHECK(launched.exitCode == 0);
+  CHECK(launched.output.find("finished 20/20") != std::string::npos);
+
+  auto status = cluster.clusternodes("status " + workDir);
+  CHECK(status.exitCode == 0);
+  CHECK(status.output.find("AGENTS") != std::string::npos);
+  for (const auto& id : agentIds) CHECK(status.output.find(id) != std::string::npos);
+  CHECK(status.output.find("reachable") != std::string::npos);
+
+  auto byMaster = cluster.clusternodes("status --master=" + master);
+  CHECK(byMaster.exitCode == 0);
+  for (const auto& id : agentIds) CHECK(byMaster.output.find(id) != std::string::npos);
+
+  auto json = cluster.clusternodes("status --json " + workDir);
+  CHECK(json.exitCode == 0);
+  auto parsed = nlohmann::json::parse(json.output, nullptr, false);
+  REQUIRE(!parsed.is_discarded());
+  CHECK(parsed["agents"].size() == 2);
+
+  auto stopped = cluster.clusternodes("stop " + workDir);
+  CHECK(stopped.exitCode == 0);
+  CHECK(stopped.output == "stopped\n");
+  CHECK(processesUnder(cluster.dir()).empty());
+  CHECK(!processAlive(masterPid));
+  for (const auto& pid : record["pids"]["agents"]) CHECK(!processAlive(pid.get<int>()));
+  CHECK(!fs::exists(cluster.dir() + "/cluster.json"));
+
+  auto stoppedAgain = cluster.clusternodes("stop " + workDir);
+  CHECK(stoppedAgain.exitCode == 0);
+  CHECK(stoppedAgain.output == "no local cluster is running\n");
+}
+
+TEST_CASE("cli: clusternodes stop kills the tasks a local cluster still runs") {
+  LocalClusterGuard cluster;
+  const std::string workDir = cluster.workDirFlag();
+  auto started = cluster.clusternodes("start --agents=1 " + workDir + " --port=0 --http-port=0");
+  INFO("stderr of the CLI:\n", cluster.stderrText());
+  REQUIRE(started.exitCode == 0);
+  const std::string master = lines(started.output).at(0).substr(std::string("master: ").size());
+
+  // Long tasks whose framework vanishes without tearing down: they keep
+  // running, as they would for a framework about to fail over.
+  std::string launcher = kBinDir + "/launch-tasks";
+  std::vector<std::string> args = {launcher, "--master=" + master, "--tasks=3", "--cpus=0.1", "--mem=16",
+                                   "--command=sleep 300", "--timeout=120"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  pid_t framework = 0;
+  int spawned = posix_spawn(&framework, launcher.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  REQUIRE(spawned == 0);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  size_t sleeping = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    sleeping = 0;
+    for (int pid : processesUnder(cluster.dir())) {
+      if (readFile("/proc/" + std::to_string(pid) + "/cmdline").find("sleep") != std::string::npos) ++sleeping;
+    }
+    if (sleeping >= 3) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(framework, SIGKILL);
+  ::waitpid(framework, nullptr, 0);
+  REQUIRE(sleeping >= 3);
+
+  auto stopped = cluster.clusternodes("stop " + workDir);
+  CHECK(stopped.exitCode == 0);
+  CHECK(stopped.output == "stopped\n");
+  CHECK(processesUnder(cluster.dir()).empty());
+}
+
+TEST_CASE("cli: clusternodes start reports a master that cannot start and leaves nothing behind") {
+  LocalClusterGuard cluster;
+  // Hold a port so that the master cannot bind it.
+  int busy = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(busy >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  REQUIRE(::bind(busy, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(::listen(busy, 1) == 0);
+  REQUIRE(::getsockname(busy, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  int port = ntohs(address.sin_port);
+
+  auto started = cluster.clusternodes("start --agents=1 " + cluster.workDirFlag() + " --port=" +
+                                      std::to_string(port) + " --http-port=0");
+  ::close(busy);
+  auto errors = cluster.stderrText();
+  INFO("stderr of the CLI:\n", errors);
+  CHECK(started.exitCode == 1);
+  CHECK(started.output.empty());
+  CHECK(errors.find("master.log") != std::string::npos);
+  CHECK(errors.find("the master exited") != std::string::npos);
+  CHECK(!fs::exists(cluster.dir() + "/cluster.json"));
+  CHECK(processesUnder(cluster.dir()).empty());
+}
+
+TEST_CASE("cli: clusternodes without a local cluster tells what to do") {
+  LocalClusterGuard cluster;
+  auto status = cluster.clusternodes("status " + cluster.workDirFlag());
+  CHECK(status.exitCode == 1);
+  CHECK(cluster.stderrText().find("clusternodes start") != std::string::npos);
+
+  auto stopped = cluster.clusternodes("stop " + cluster.workDirFlag());
+  CHECK(stopped.exitCode == 0);
+  CHECK(stopped.output == "no local cluster is running\n");
+}
+
+TEST_CASE("cli: clusternodes refuses bad flags with one line and exit status 2") {
+  LocalClusterGuard cluster;
+  for (const char* arguments : {"start --agents=0", "start --no-such-flag", "status --port=x", "frobnicate",
+                                "start --resources=cpus:x"}) {
+    CAPTURE(arguments);
+    auto before = cluster.stderrText().size();
+    auto result = cluster.clusternodes(std::string(arguments) + " " + cluster.workDirFlag());
+    CHECK(result.exitCode == 2);
+    auto message = cluster.stderrText().substr(before);
+    CHECK(lines(message).size() == 1);
+    CHECK(!fs::exists(cluster.dir() + "/cluster.json"));
+  }
+
+  auto help = cluster.clusternodes("--help");
+  CHECK(help.exitCode == 0);
+  for (const char* name : {"start", "status", "stop"}) CHECK(help.output.find(name) != std::string::npos);
+}
