@@ -11,8 +11,10 @@ cd "$root"
 bin="$root/build/bin"
 
 echo "== starting a local cluster =="
-"$bin/clusternodes" start --agents=2
-master="$("$bin/clusternodes" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["endpoint"].replace("tcp://",""))' 2>/dev/null || echo 127.0.0.1:5050)"
+# Prints "master: HOST:PORT" and "web: URL", also when the cluster already runs.
+started="$("$bin/clusternodes" start --agents=2)"
+echo "$started"
+master="$(echo "$started" | sed -n 's/^master: //p')"
 
 echo "== running a job: 100 tasks, each writing to its sandbox =="
 "$bin/launch-tasks" --master="$master" --tasks=100 --cpus=0.1 --mem=16 \

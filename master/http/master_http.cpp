@@ -151,6 +151,21 @@ std::string metricsText(const Master& master) {
 }  // namespace
 
 void installMasterEndpoints(HttpServer& http, const Master& master) {
+  http.route("GET", "/", [&master](const HttpRequest&) {
+    const auto& state = master.state();
+    size_t reachable = 0;
+    for (const auto& [id, agent] : state.agents) reachable += agent.reachable ? 1 : 0;
+    auto response = HttpResponse::text(
+        200, fmt::format("<!doctype html><title>Clusternodes master</title>"
+                         "<h1>Clusternodes master {}</h1>"
+                         "<p>{} agent(s) registered, {} framework(s), {} outstanding offer(s).</p>"
+                         "<ul><li><a href=\"/state\">/state</a> (JSON)</li>"
+                         "<li><a href=\"/metrics\">/metrics</a> (Prometheus)</li>"
+                         "<li><a href=\"/health\">/health</a></li></ul>",
+                         state.masterId, reachable, state.frameworks.size(), state.offers.size()));
+    response.contentType = "text/html; charset=utf-8";
+    return response;
+  });
   http.route("GET", "/health", [](const HttpRequest&) { return HttpResponse::text(200, "ok\n"); });
   http.route("GET", "/state", [&master](const HttpRequest&) {
     return HttpResponse::json(200, stateJson(master).dump());
