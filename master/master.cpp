@@ -183,6 +183,12 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
   if (info.resources.empty()) throw wire::MalformedMessage("agent advertises no resources");
 
   auto existing = state_.agents.find(id);
+  if (existing != state_.agents.end() && existing->second.reachable && existing->second.peer == peer) {
+    // A retried registration from the connection that is registered already
+    // (its reply crossed it): answer again, and change nothing, least of all
+    // the tasks, which the first registration settled.
+    return replyAgentRegistered(peer, id, true);
+  }
   bool wasUnreachable = false;
   std::map<std::pair<FrameworkID, TaskID>, Task> previous;
   if (existing != state_.agents.end()) {
@@ -398,9 +404,15 @@ void Master::statusUpdate(const std::string& peer, wire::StatusUpdate::Reader me
   ++state_.metrics.statusUpdates;
 
   auto fw = state_.frameworks.find(frameworkId);
-  if (fw == state_.frameworks.end()) {
-    // Nobody will acknowledge this update: acknowledge it for the framework
-    // so the agent stops retrying.
+  Task* task = nullptr;
+  if (fw != state_.frameworks.end()) {
+    auto it = fw->second.tasks.find(status.taskId);
+    if (it != fw->second.tasks.end()) task = &it->second;
+  }
+  if (task == nullptr) {
+    // The framework is gone, or the task was already reported ended (lost
+    // with its agent, say): nobody will acknowledge this update, so the
+    // master does, and the agent stops re-sending it.
     capnp::MallocMessageBuilder ack;
     auto a = ack.initRoot<wire::Envelope>().initStatusUpdateAck();
     a.setFrameworkId(frameworkId.value);
@@ -410,12 +422,12 @@ void Master::statusUpdate(const std::string& peer, wire::StatusUpdate::Reader me
     sendTo(peer, ack);
     return;
   }
-  auto task = fw->second.tasks.find(status.taskId);
-  if (task != fw->second.tasks.end() && !isTerminal(task->second.state)) {
-    task->second.state = status.state;
-    task->second.lastStatus = status;
-    if (isTerminal(status.state)) taskTerminated(fw->second, task->second);
+  if (!isTerminal(task->state)) {
+    task->state = status.state;
+    task->lastStatus = status;
+    if (isTerminal(status.state)) taskTerminated(fw->second, *task);
   }
+  // A re-sent update is relayed again: the framework may not have seen it.
   sendStatus(fw->second, status);
 }
 
@@ -620,10 +632,8 @@ void Master::taskTerminated(FrameworkEntry& framework, Task& task) {
       requestAllocation();
     }
   }
-  // Keep terminal tasks until the framework is gone? No: the status has been
-  // relayed; the master forgets the task (the agent keeps the update until
-  // acknowledged).
-  framework.tasks.erase(task.info.taskId);
+  // The record stays, in its terminal state, until the framework
+  // acknowledges the terminal update (see acknowledge()).
 }
 
 void Master::decline(const std::string& peer, wire::Decline::Reader message) {
@@ -669,6 +679,7 @@ void Master::kill(const std::string& peer, wire::Kill::Reader message) {
                                  TaskReason::kTaskUnknown, "cannot kill task " + taskId.value + ": it is unknown"));
     return;
   }
+  if (isTerminal(task->second.state)) return;  // its end is on the way
   auto agent = state_.agents.find(task->second.info.agentId);
   if (agent == state_.agents.end() || !agent->second.reachable) {
     // The agent is away; the kill is sent when it re-registers.
@@ -692,6 +703,12 @@ void Master::acknowledge(const std::string& peer, wire::StatusUpdateAck::Reader 
   auto* fw = callingFramework(peer, text(message.getFrameworkId()));
   if (fw == nullptr) return;
   AgentID agentId{text(message.getAgentId())};
+  TaskID taskId{text(message.getTaskId())};
+  auto task = fw->tasks.find(taskId);
+  if (task != fw->tasks.end() && isTerminal(task->second.state) &&
+      task->second.lastStatus.uuid == text(message.getUuid())) {
+    fw->tasks.erase(task);
+  }
   auto agent = state_.agents.find(agentId);
   if (agent == state_.agents.end() || !agent->second.reachable) return;
   capnp::MallocMessageBuilder relay;
@@ -776,6 +793,7 @@ void Master::removeFramework(const FrameworkID& id, const std::string& why) {
   for (auto offer : std::set<OfferID>(fw.offers)) rescindOffer(offer, false);
   std::set<AgentID> agents;
   for (const auto& [taskId, task] : fw.tasks) {
+    if (isTerminal(task.state)) continue;  // its resources are already free
     auto agent = state_.agents.find(task.info.agentId);
     if (agent == state_.agents.end()) continue;
     agent->second.used -= task.info.resources;

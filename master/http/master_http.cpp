@@ -56,7 +56,7 @@ nlohmann::json stateJson(const Master& master) {
   for (const auto& [id, fw] : state.frameworks) {
     Resources used;
     for (const auto& [taskId, task] : fw.tasks) {
-      if (task.state != TaskState::kUnreachable) used += task.info.resources;
+      if (task.state != TaskState::kUnreachable && !isTerminal(task.state)) used += task.info.resources;
       j["tasks"].push_back({
           {"id", taskId.value},
           {"name", task.info.name},

@@ -200,9 +200,9 @@ void TestCluster::startMaster(const std::vector<std::string>& flags) {
                                    "--port=" + std::to_string(masterPort_),
                                    "--http-port=" + std::to_string(masterHttpPort_),
                                    "--work-dir=" + dir_ + "/master",
-                                   "--agent-ping-timeout=200ms",
-                                   "--max-agent-ping-timeouts=3",
-                                   "--framework-heartbeat-interval=200ms"};
+                                   "--agent-ping-timeout=500ms",
+                                   "--max-agent-ping-timeouts=4",
+                                   "--framework-heartbeat-interval=500ms"};
   for (const auto& f : masterFlags_) argv.push_back(f);
   master_ = std::make_unique<Process>(argv, dir_ + "/master.log");
   bool up = eventually([&] { return httpGet(masterHttp() + "/health", 1).ok(); }, std::chrono::seconds(20));

@@ -78,7 +78,7 @@ class TestCluster {
   std::string master() const { return "127.0.0.1:" + std::to_string(masterPort_); }
   std::string masterHttp() const { return "http://127.0.0.1:" + std::to_string(masterHttpPort_); }
 
-  // Starts the master with fast pings (ping timeout 200 ms, 3 misses) unless
+  // Starts the master with fast pings (ping timeout 500 ms, 4 misses) unless
   // `flags` says otherwise. Returns once its /health answers.
   void startMaster(const std::vector<std::string>& flags = {});
   void stopMaster(int signum = SIGKILL);

@@ -200,7 +200,7 @@ TEST_CASE("an agent killed with SIGKILL turns its tasks LOST or UNREACHABLE and 
   cluster.waitForAgents(2);
   cluster.agent(doomed).signal(SIGKILL);
 
-  // Ping timeout 200 ms x 3 misses: the master notices within a second or so.
+  // Ping timeout 500 ms x 4 misses: the master notices within about two seconds.
   auto lost = plain.waitForState(TaskID{"plain-task"}, TaskState::kLost, 10s);
   REQUIRE(lost);
   CHECK(std::string(toString(lost->reason)) == "REASON_AGENT_UNREACHABLE");
