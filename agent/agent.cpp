@@ -427,7 +427,12 @@ void Agent::executorRegistered(const std::string& peer, wire::RegisterExecutor::
 
 void Agent::executorStatus(const std::string& peer, wire::ExecutorStatus::Reader message) {
   auto byPeer = runsByPeer_.find(peer);
-  if (byPeer == runsByPeer_.end()) throw wire::MalformedMessage("status from an unknown executor");
+  if (byPeer == runsByPeer_.end()) {
+    // A re-send from an executor that has since exited: its update is queued
+    // already (or was settled by its exit). Not malformed; nothing to do.
+    spdlog::debug("ignoring a status from an executor that is gone");
+    return;
+  }
   auto& run = *runs_.at(byPeer->second);
   TaskStatus status = wire::fromWire(message.getStatus());
   if (status.taskId != run.task.taskId) throw wire::MalformedMessage("an executor reported another task");
