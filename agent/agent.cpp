@@ -17,7 +17,7 @@ namespace {
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
-std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+using wire::text;
 
 constexpr auto kMaxStatusBackoffFactor = 32;
 

@@ -14,7 +14,6 @@ namespace {
 
 [[noreturn]] void malformed(const std::string& what) { throw MalformedMessage(what); }
 
-std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
 
 }  // namespace
 

@@ -54,6 +54,9 @@ class Decoded {
 // tables, and unions this build does not know.
 Result<std::unique_ptr<Decoded>> decode(std::string_view bytes);
 
+// A Cap'n Proto text field as a std::string.
+inline std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+
 // Serialises a builder into bytes ready to send.
 std::string encode(capnp::MessageBuilder& message);
 

@@ -12,7 +12,7 @@ namespace {
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
-std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+using wire::text;
 
 int64_t toMs(std::chrono::nanoseconds d) { return duration_cast<milliseconds>(d).count(); }
 

@@ -19,7 +19,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+using wire::text;
 
 // Remembers the last uuids seen, so a re-sent update reaches the scheduler once.
 class SeenUuids {
