@@ -10,6 +10,7 @@
 
 #include "agent/resource_detection.hpp"
 #include "common/json.hpp"
+#include "common/process.hpp"
 
 namespace clusternodes::agent {
 namespace {
@@ -29,7 +30,7 @@ struct Agent::Run {
   TaskInfo task;
   TaskState state = TaskState::kStaging;
   std::string sandbox;
-  uv_process_t* process = nullptr;  // closed and freed when the executor exits
+  std::unique_ptr<ChildProcess> process;  // the executor
   int pid = 0;
   std::string executorPeer;
   bool executorExited = false;
@@ -45,15 +46,6 @@ struct Agent::UpdateStream {
   Timer retry;
 };
 
-namespace {
-
-// What a process exit callback needs; owned by the uv_process_t.
-struct ExitContext {
-  std::function<void(int64_t, int)> onExit;
-};
-
-}  // namespace
-
 Agent::Agent(Loop& loop, zmq::context_t& context, AgentFlags flags)
     : loop_(loop),
       context_(context),
@@ -62,16 +54,7 @@ Agent::Agent(Loop& loop, zmq::context_t& context, AgentFlags flags)
       registrationTimer_(loop),
       masterWatchTimer_(loop) {}
 
-Agent::~Agent() {
-  for (auto& [key, run] : runs_) {
-    if (run->process != nullptr) {
-      auto* process = run->process;
-      delete static_cast<ExitContext*>(process->data);
-      process->data = nullptr;
-      closeHandle(reinterpret_cast<uv_handle_t*>(process), [process] { delete process; });
-    }
-  }
-}
+Agent::~Agent() = default;
 
 Result<void> Agent::start() {
   std::error_code ec;
@@ -274,58 +257,34 @@ void Agent::launchExecutor(Run& run) {
       "--task-id=" + run.task.taskId.value,
       "--recovery-timeout=" + std::to_string(duration_cast<milliseconds>(flags_.recoveryTimeout).count()) + "ms",
   };
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
   int logFd = ::open((run.sandbox + "/executor.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  uv_stdio_container_t stdio[3];
-  stdio[0].flags = UV_IGNORE;
-  stdio[1].flags = logFd >= 0 ? UV_INHERIT_FD : UV_IGNORE;
-  stdio[1].data.fd = logFd;
-  stdio[2] = stdio[1];
-
-  uv_process_options_t options{};
-  options.file = executor.c_str();
-  options.args = argv.data();
-  options.cwd = run.sandbox.c_str();
+  SpawnOptions options;
+  options.file = executor;
+  options.args = std::move(args);
+  options.workingDirectory = run.sandbox;
+  options.stdoutFd = logFd;
+  options.stderrFd = logFd;
   // Its own session: a signal to the agent's terminal does not reach it.
-  options.flags = UV_PROCESS_DETACHED;
-  options.stdio_count = 3;
-  options.stdio = stdio;
-  options.exit_cb = [](uv_process_t* process, int64_t exitStatus, int termSignal) {
-    auto* context = static_cast<ExitContext*>(process->data);
-    if (context == nullptr) return;
-    auto onExit = std::move(context->onExit);
-    delete context;
-    process->data = nullptr;
-    closeHandle(reinterpret_cast<uv_handle_t*>(process), [process] { delete process; });
-    onExit(exitStatus, termSignal);
-  };
-
-  auto* process = new uv_process_t;
-  process->data = new ExitContext{[this, key](int64_t status, int signal) { executorExited(key, status, signal); }};
-  int rc = uv_spawn(loop_.raw(), process, &options);
+  options.newSession = true;
+  auto child = ChildProcess::spawn(loop_, options, [this, key](const ExitStatus& exit) {
+    executorExited(key, exit.code, exit.signal);
+  });
   if (logFd >= 0) ::close(logFd);
-  if (rc != 0) {
-    delete static_cast<ExitContext*>(process->data);
-    process->data = nullptr;
-    closeHandle(reinterpret_cast<uv_handle_t*>(process), [process] { delete process; });
+  if (!child) {
     run.executorExited = true;
     run.state = TaskState::kFailed;
     enqueueStatus(run.frameworkId, agentStatus(run, TaskState::kFailed, TaskReason::kExecutorFailedToStart,
-                                               std::string("cannot start the executor: ") + uv_strerror(rc)));
+                                               "cannot start the executor: " + child.error().message));
     return;
   }
-  run.process = process;
-  run.pid = process->pid;
+  run.process = std::move(child.value());
+  run.pid = run.process->pid();
 }
 
 void Agent::executorExited(const TaskKey& key, int64_t exitStatus, int termSignal) {
   auto it = runs_.find(key);
   if (it == runs_.end()) return;
   auto& run = *it->second;
-  run.process = nullptr;  // freed by the exit callback
   run.executorExited = true;
   if (!run.executorPeer.empty()) runsByPeer_.erase(run.executorPeer);
   if (!isTerminal(run.state)) {

@@ -1,5 +1,7 @@
 #include "common/transport.hpp"
 
+#include <sys/random.h>
+
 #include <spdlog/spdlog.h>
 
 #include <random>
@@ -185,8 +187,23 @@ void ZmqSocket::drain() {
   }
 }
 
+namespace {
+
+// Seeds from getrandom(2): std::random_device's default source probes the CPU
+// (cpuid) first, which in a virtual machine traps to the hypervisor, and the
+// executor pays it once per task.
+uint64_t randomSeed() {
+  uint64_t seed = 0;
+  if (::getrandom(&seed, sizeof seed, 0) != static_cast<ssize_t>(sizeof seed)) {
+    seed = std::random_device("/dev/urandom")();
+  }
+  return seed;
+}
+
+}  // namespace
+
 std::string randomUuid() {
-  thread_local std::mt19937_64 rng(std::random_device{}());
+  thread_local std::mt19937_64 rng(randomSeed());
   uint64_t a = rng(), b = rng();
   a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
   b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;

@@ -44,13 +44,7 @@ CommandExecutor::CommandExecutor(Loop& loop, zmq::context_t& context, ExecutorFl
       graceTimer_(loop),
       agentWatchTimer_(loop) {}
 
-CommandExecutor::~CommandExecutor() {
-  if (process_ != nullptr) {
-    auto* process = process_;
-    process->data = nullptr;
-    closeHandle(reinterpret_cast<uv_handle_t*>(process), [process] { delete process; });
-  }
-}
+CommandExecutor::~CommandExecutor() = default;
 
 Result<void> CommandExecutor::start() {
   parent_ = getppid();
@@ -130,9 +124,6 @@ void CommandExecutor::launch(wire::LaunchCommand::Reader message) {
   if (!ports.empty()) env["CLUSTERNODES_PORTS"] = ports;
   std::vector<std::string> envStrings;
   for (const auto& [k, v] : env) envStrings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : envStrings) envp.push_back(s.data());
-  envp.push_back(nullptr);
 
   std::vector<std::string> args;
   std::string file;
@@ -143,51 +134,27 @@ void CommandExecutor::launch(wire::LaunchCommand::Reader message) {
     args = task_.command.arguments;
     file = task_.command.value.empty() ? args.front() : task_.command.value;
   }
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
   int out = ::open((sandbox_ + "/stdout").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   int err = ::open((sandbox_ + "/stderr").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  uv_stdio_container_t stdio[3];
-  stdio[0].flags = UV_IGNORE;
-  stdio[1].flags = out >= 0 ? UV_INHERIT_FD : UV_IGNORE;
-  stdio[1].data.fd = out;
-  stdio[2].flags = err >= 0 ? UV_INHERIT_FD : UV_IGNORE;
-  stdio[2].data.fd = err;
-
-  uv_process_options_t options{};
-  options.file = file.c_str();
-  options.args = argv.data();
-  options.env = envp.data();
-  options.cwd = sandbox_.c_str();
-  options.flags = UV_PROCESS_DETACHED;  // setsid: its own session and process group
-  options.stdio_count = 3;
-  options.stdio = stdio;
-  options.exit_cb = [](uv_process_t* process, int64_t exitStatus, int termSignal) {
-    auto* self = static_cast<CommandExecutor*>(process->data);
-    process->data = nullptr;
-    closeHandle(reinterpret_cast<uv_handle_t*>(process), [process] { delete process; });
-    if (self == nullptr) return;
-    self->process_ = nullptr;
-    self->commandExited(exitStatus, termSignal);
-  };
-
-  process_ = new uv_process_t;
-  process_->data = this;
-  int rc = uv_spawn(loop_.raw(), process_, &options);
+  SpawnOptions options;
+  options.file = file;
+  options.args = std::move(args);
+  options.environment = std::move(envStrings);
+  options.workingDirectory = sandbox_;
+  options.stdoutFd = out;
+  options.stderrFd = err;
+  options.newSession = true;  // its own session and process group
+  auto child = ChildProcess::spawn(loop_, options, [this](const ExitStatus& exit) {
+    commandExited(exit.code, exit.signal);
+  });
   if (out >= 0) ::close(out);
   if (err >= 0) ::close(err);
-  if (rc != 0) {
-    auto* process = process_;
-    process_ = nullptr;
-    process->data = nullptr;
-    closeHandle(reinterpret_cast<uv_handle_t*>(process), [process] { delete process; });
-    report(TaskState::kFailed, TaskReason::kExecutorFailedToStart,
-           "cannot start '" + file + "': " + uv_strerror(rc));
+  if (!child) {
+    report(TaskState::kFailed, TaskReason::kExecutorFailedToStart, child.error().message);
     return;
   }
-  pid_ = process_->pid;
+  process_ = std::move(child.value());
+  pid_ = process_->pid();
   spdlog::info("started task {} as pid {}: {}", task_.taskId.value, pid_,
                task_.command.shell ? task_.command.value : file);
   report(TaskState::kRunning, TaskReason::kNone, "");
@@ -195,7 +162,7 @@ void CommandExecutor::launch(wire::LaunchCommand::Reader message) {
 
 void CommandExecutor::kill(int64_t gracePeriodMs) {
   if (!launched_ || terminalReported_) return;
-  if (process_ == nullptr) return;  // already exited; the status is on its way
+  if (process_ == nullptr || process_->exited()) return;  // already exited; the status is on its way
   if (killing_) {
     // A second kill may shorten the grace period, never lengthen it.
     if (gracePeriodMs == 0) ::kill(-pid_, SIGKILL);

@@ -21,6 +21,7 @@
 #include <zmq.hpp>
 
 #include "common/loop.hpp"
+#include "common/process.hpp"
 #include "common/transport.hpp"
 #include "common/wire.hpp"
 
@@ -71,7 +72,7 @@ class CommandExecutor {
   bool terminalReported_ = false;
   TaskInfo task_;
   std::string sandbox_;
-  uv_process_t* process_ = nullptr;
+  std::unique_ptr<ChildProcess> process_;
   int pid_ = 0;
   int64_t defaultGraceMs_ = 3000;
   std::deque<TaskStatus> unacked_;

@@ -1,0 +1,217 @@
+#include "common/process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <exception>
+
+extern char** environ;
+
+namespace clusternodes {
+
+namespace {
+
+constexpr uint64_t kPollFallbackMs = 50;
+
+int openPidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// posix_spawn's file actions and attributes, released on every path.
+struct SpawnSetup {
+  posix_spawn_file_actions_t actions{};
+  posix_spawnattr_t attributes{};
+  std::vector<int> extraFds;  // duplicates made so that no descriptor is < 3
+
+  SpawnSetup() {
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attributes);
+  }
+  ~SpawnSetup() {
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+    for (int fd : extraFds) ::close(fd);
+  }
+  SpawnSetup(const SpawnSetup&) = delete;
+  SpawnSetup& operator=(const SpawnSetup&) = delete;
+
+  // Makes `target` (0, 1 or 2) a copy of `fd`, or /dev/null when fd is -1.
+  // A source below 3 is first copied above 2: dup2 onto itself would keep
+  // its close-on-exec flag, and a later dup2 could overwrite it.
+  int redirect(int target, int fd) {
+    if (fd < 0) {
+      return posix_spawn_file_actions_addopen(&actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0);
+    }
+    if (fd < 3) {
+      int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+      if (copy < 0) return errno;
+      extraFds.push_back(copy);
+      fd = copy;
+    }
+    return posix_spawn_file_actions_adddup2(&actions, fd, target);
+  }
+};
+
+}  // namespace
+
+struct ChildProcess::Watch {
+  pid_t pid = 0;
+  int pidfd = -1;
+  bool usePoll = false;
+  union {
+    uv_poll_t poll;
+    uv_timer_t timer;
+  } handle{};
+  ExitCallback onExit;
+  bool exited = false;
+
+  uv_handle_t* raw() { return usePoll ? reinterpret_cast<uv_handle_t*>(&handle.poll) : reinterpret_cast<uv_handle_t*>(&handle.timer); }
+
+  // Reaps the child if it has ended; runs the callback once. The callback may
+  // destroy the ChildProcess (and so this Watch): nothing is touched after it.
+  static void check(Watch* self) {
+    if (self->exited) return;
+    int status = 0;
+    pid_t rc;
+    do {
+      rc = ::waitpid(self->pid, &status, WNOHANG);
+    } while (rc < 0 && errno == EINTR);
+    if (rc == 0) return;  // still running
+    ExitStatus exit;
+    if (rc < 0) {
+      // Reaped by someone else (ECHILD): its status is lost.
+      spdlog::warn("lost the exit status of process {}: {}", self->pid, strerror(errno));
+      exit.code = -1;
+    } else if (WIFSIGNALED(status)) {
+      exit.signal = WTERMSIG(status);
+    } else {
+      exit.code = WEXITSTATUS(status);
+    }
+    self->exited = true;
+    if (self->usePoll) {
+      uv_poll_stop(&self->handle.poll);
+    } else {
+      uv_timer_stop(&self->handle.timer);
+    }
+    auto callback = std::move(self->onExit);
+    self->onExit = nullptr;
+    if (!callback) return;
+    try {
+      callback(exit);
+    } catch (const std::exception& e) {
+      spdlog::error("process exit callback: uncaught exception: {}", e.what());
+    } catch (...) {
+      spdlog::error("process exit callback: uncaught non-standard exception");
+    }
+  }
+};
+
+ChildProcess::ChildProcess(pid_t pid) : pid_(pid) {}
+
+ChildProcess::~ChildProcess() {
+  if (watch_ == nullptr) return;
+  auto* watch = watch_;
+  watch->onExit = nullptr;
+  if (watch->usePoll) uv_poll_stop(&watch->handle.poll);
+  closeHandle(watch->raw(), [watch] {
+    if (watch->pidfd >= 0) ::close(watch->pidfd);
+    delete watch;
+  });
+}
+
+bool ChildProcess::exited() const { return watch_ == nullptr || watch_->exited; }
+
+Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(Loop& loop, const SpawnOptions& options,
+                                                          ExitCallback onExit) {
+  if (options.file.empty() || options.args.empty()) return invalid("no program to run");
+
+  SpawnSetup setup;
+  int rc = 0;
+  if (rc == 0) rc = setup.redirect(0, options.stdinFd);
+  if (rc == 0) rc = setup.redirect(1, options.stdoutFd);
+  if (rc == 0) rc = setup.redirect(2, options.stderrFd);
+  if (rc == 0 && !options.workingDirectory.empty()) {
+    rc = posix_spawn_file_actions_addchdir_np(&setup.actions, options.workingDirectory.c_str());
+  }
+  // The child starts with every signal at its default and none blocked: a
+  // daemon ignores SIGPIPE, and a task must not inherit that.
+  sigset_t all;
+  sigset_t none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+  if (options.newSession) flags |= POSIX_SPAWN_SETSID;
+  if (rc == 0) rc = posix_spawnattr_setsigdefault(&setup.attributes, &all);
+  if (rc == 0) rc = posix_spawnattr_setsigmask(&setup.attributes, &none);
+  if (rc == 0) rc = posix_spawnattr_setflags(&setup.attributes, flags);
+  if (rc != 0) return internalError(std::string("cannot prepare to start a process: ") + strerror(rc));
+
+  std::vector<std::string> args = options.args;
+  auto argv = pointers(args);
+  std::vector<std::string> environment;
+  std::vector<char*> envp;
+  if (options.environment) {
+    environment = *options.environment;
+    envp = pointers(environment);
+  }
+  char** env = options.environment ? envp.data() : environ;
+
+  pid_t pid = 0;
+  bool search = options.file.find('/') == std::string::npos;
+  rc = search ? posix_spawnp(&pid, options.file.c_str(), &setup.actions, &setup.attributes, argv.data(), env)
+              : posix_spawn(&pid, options.file.c_str(), &setup.actions, &setup.attributes, argv.data(), env);
+  if (rc != 0) {
+    std::string reason = strerror(rc);
+    if (!options.workingDirectory.empty() && rc == ENOENT && ::access(options.workingDirectory.c_str(), X_OK) != 0) {
+      reason += " (working directory " + options.workingDirectory + ")";
+    }
+    return invalid("cannot run '" + options.file + "': " + reason);
+  }
+
+  std::unique_ptr<ChildProcess> child(new ChildProcess(pid));
+  auto* watch = new Watch;
+  watch->pid = pid;
+  watch->onExit = std::move(onExit);
+  watch->pidfd = openPidfd(pid);
+  if (watch->pidfd >= 0 && uv_poll_init(loop.raw(), &watch->handle.poll, watch->pidfd) == 0) {
+    watch->usePoll = true;
+    watch->handle.poll.data = watch;
+    uv_poll_start(&watch->handle.poll, UV_READABLE, [](uv_poll_t* handle, int, int) {
+      Watch::check(static_cast<Watch*>(handle->data));
+    });
+  } else {
+    if (watch->pidfd >= 0) ::close(watch->pidfd);
+    watch->pidfd = -1;
+    uv_timer_init(loop.raw(), &watch->handle.timer);
+    watch->handle.timer.data = watch;
+    uv_timer_start(
+        &watch->handle.timer, [](uv_timer_t* handle) { Watch::check(static_cast<Watch*>(handle->data)); },
+        kPollFallbackMs, kPollFallbackMs);
+  }
+  child->watch_ = watch;
+  return child;
+}
+
+}  // namespace clusternodes

@@ -1,0 +1,76 @@
+// ChildProcess: start a program and hear about its end on the loop.
+//
+// The agent starts one executor per task and each executor starts its task's
+// command, so starting a process sits on the launch path of every task. This
+// uses posix_spawn, which on Linux clones without copying the parent's page
+// tables and suspends the parent only until the child has exec'd, instead of
+// a full fork() of a daemon that then pays copy-on-write faults. The end of
+// the child is watched through a pidfd on the loop (a 50 ms waitpid poll on
+// kernels without pidfd_open), so no SIGCHLD handler is installed.
+//
+//   SpawnOptions options;
+//   options.file = "/bin/sh";
+//   options.args = {"sh", "-c", "exit 3"};
+//   auto child = ChildProcess::spawn(loop, options, [](const ExitStatus& s) { ... });
+//   if (!child) ... child.error().message ...
+//
+// Destroying a ChildProcess stops watching (the callback never runs); it does
+// not signal the child.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "clusternodes/result.hpp"
+#include "common/loop.hpp"
+
+namespace clusternodes {
+
+struct SpawnOptions {
+  std::string file;                // run as is if it holds a '/', else searched in PATH
+  std::vector<std::string> args;   // argv, args[0] included
+  std::optional<std::vector<std::string>> environment;  // "K=V" entries; nullopt inherits ours
+  std::string workingDirectory;    // empty: ours
+  // Descriptors the child gets as stdin, stdout and stderr; -1 gives /dev/null.
+  int stdinFd = -1;
+  int stdoutFd = -1;
+  int stderrFd = -1;
+  // Its own session and process group (setsid), so that it can be signalled
+  // as a group and a terminal's signals do not reach it.
+  bool newSession = true;
+};
+
+struct ExitStatus {
+  int code = 0;    // the exit code when it exited
+  int signal = 0;  // the signal that ended it, or 0 when it exited
+};
+
+class ChildProcess {
+ public:
+  using ExitCallback = std::function<void(const ExitStatus&)>;
+
+  // Starts the program. Fails, with the reason, when it cannot be executed
+  // (missing, not executable, bad working directory).
+  static Result<std::unique_ptr<ChildProcess>> spawn(Loop& loop, const SpawnOptions& options, ExitCallback onExit);
+
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool exited() const;
+
+ private:
+  ChildProcess(pid_t pid);
+  struct Watch;
+
+  pid_t pid_;
+  Watch* watch_ = nullptr;  // owned; freed after its uv handle closes
+};
+
+}  // namespace clusternodes

@@ -1,0 +1,153 @@
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include "common/loop.hpp"
+#include "common/process.hpp"
+
+using namespace clusternodes;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char name[] = "/tmp/cn-process-test-XXXXXX";
+    path = ::mkdtemp(name);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+// Runs `options` to its end on a fresh loop; returns how it ended.
+std::optional<ExitStatus> runToExit(const SpawnOptions& options) {
+  Loop loop;
+  std::optional<ExitStatus> result;
+  std::unique_ptr<ChildProcess> child;
+  auto spawned = ChildProcess::spawn(loop, options, [&](const ExitStatus& exit) {
+    result = exit;
+    child.reset();  // destroying it from its own callback is allowed
+  });
+  REQUIRE(spawned.ok());
+  child = std::move(spawned.value());
+  CHECK(child->pid() > 0);
+  loop.run();
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("ChildProcess: reports the exit code of the program") {
+  SpawnOptions options;
+  options.file = "/bin/sh";
+  options.args = {"sh", "-c", "exit 3"};
+  auto exit = runToExit(options);
+  REQUIRE(exit.has_value());
+  CHECK(exit->code == 3);
+  CHECK(exit->signal == 0);
+}
+
+TEST_CASE("ChildProcess: reports the signal that ended the program") {
+  SpawnOptions options;
+  options.file = "/bin/sh";
+  options.args = {"sh", "-c", "kill -KILL $$"};
+  auto exit = runToExit(options);
+  REQUIRE(exit.has_value());
+  CHECK(exit->signal == SIGKILL);
+}
+
+TEST_CASE("ChildProcess: runs in its directory with its environment, output to the given files, in a new session") {
+  TempDir dir;
+  int out = ::open((dir.path + "/out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  int err = ::open((dir.path + "/err").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  REQUIRE(out >= 0);
+  REQUIRE(err >= 0);
+  SpawnOptions options;
+  options.file = "sh";  // searched in PATH
+  options.args = {"sh", "-c", "pwd; echo \"$GREETING\"; cut -d' ' -f6 /proc/$$/stat; echo oops >&2; cat; echo end"};
+  options.environment = std::vector<std::string>{"GREETING=hello", "PATH=/usr/bin:/bin"};
+  options.workingDirectory = dir.path;
+  options.stdoutFd = out;
+  options.stderrFd = err;
+  auto exit = runToExit(options);
+  ::close(out);
+  ::close(err);
+  REQUIRE(exit.has_value());
+  CHECK(exit->code == 0);
+  std::istringstream lines(slurp(dir.path + "/out"));
+  std::string cwd, greeting, sid, end;
+  std::getline(lines, cwd);
+  std::getline(lines, greeting);
+  std::getline(lines, sid);
+  std::getline(lines, end);  // stdin was /dev/null: cat ended at once
+  CHECK(std::filesystem::equivalent(cwd, dir.path));
+  CHECK(greeting == "hello");
+  CHECK(sid != std::to_string(::getsid(0)));  // not our session
+  CHECK(end == "end");
+  CHECK(slurp(dir.path + "/err") == "oops\n");
+}
+
+TEST_CASE("ChildProcess: the program starts with default signal handling even when ours ignores SIGTERM") {
+  auto previous = ::signal(SIGTERM, SIG_IGN);
+  SpawnOptions options;
+  options.file = "/bin/sh";
+  options.args = {"sh", "-c", "kill -TERM $$; sleep 5"};
+  auto exit = runToExit(options);
+  ::signal(SIGTERM, previous);
+  REQUIRE(exit.has_value());
+  CHECK(exit->signal == SIGTERM);
+}
+
+TEST_CASE("ChildProcess: a program that cannot run is an error with the reason, not a child") {
+  Loop loop;
+  SpawnOptions options;
+  options.file = "/nonexistent/program";
+  options.args = {"program"};
+  bool called = false;
+  auto spawned = ChildProcess::spawn(loop, options, [&](const ExitStatus&) { called = true; });
+  REQUIRE_FALSE(spawned.ok());
+  CHECK(spawned.error().message.find("No such file or directory") != std::string::npos);
+  CHECK(spawned.error().message.find("/nonexistent/program") != std::string::npos);
+
+  options.file = "/bin/true";
+  options.args = {"true"};
+  options.workingDirectory = "/nonexistent/dir";
+  auto badDir = ChildProcess::spawn(loop, options, [&](const ExitStatus&) { called = true; });
+  REQUIRE_FALSE(badDir.ok());
+  CHECK(badDir.error().message.find("/nonexistent/dir") != std::string::npos);
+  loop.run();
+  CHECK_FALSE(called);
+}
+
+TEST_CASE("ChildProcess: destroying it before the program ends stops the callback, not the program") {
+  Loop loop;
+  SpawnOptions options;
+  options.file = "/bin/sleep";
+  options.args = {"sleep", "0.2"};
+  bool called = false;
+  auto spawned = ChildProcess::spawn(loop, options, [&](const ExitStatus&) { called = true; });
+  REQUIRE(spawned.ok());
+  pid_t pid = spawned.value()->pid();
+  spawned.value().reset();
+  CHECK(::kill(pid, 0) == 0);  // still running
+  loop.run();
+  CHECK_FALSE(called);
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
