@@ -5,7 +5,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "agent/resource_detection.hpp"
@@ -32,6 +34,9 @@ struct Agent::Run {
   std::string sandbox;
   std::unique_ptr<ChildProcess> process;  // the executor
   int pid = 0;
+  bool queued = false;     // waiting for a start slot
+  bool starting = false;   // holds a start slot
+  std::unique_ptr<Timer> registrationTimer;
   std::string executorPeer;
   bool executorExited = false;
   bool killRequested = false;
@@ -60,6 +65,10 @@ Result<void> Agent::start() {
   std::error_code ec;
   std::filesystem::create_directories(flags_.workDir + "/sandboxes", ec);
   if (ec) return internalError("cannot create the work dir " + flags_.workDir + ": " + ec.message());
+
+  maxStarting_ = flags_.maxStartingExecutors > 0
+                     ? flags_.maxStartingExecutors
+                     : std::max(8, 4 * static_cast<int>(std::thread::hardware_concurrency()));
 
   auto resources = detectResources(flags_.workDir, flags_.resources);
   if (!resources) return resources.error();
@@ -233,8 +242,53 @@ void Agent::runTask(wire::RunTask::Reader message) {
   ++metrics_.tasksLaunched;
   run->sandbox = flags_.workDir + "/sandboxes/" + run->frameworkId.value + "/" + run->task.taskId.value + "/" +
                  randomUuid();
-  auto& stored = *(runs_[key] = std::move(run));
-  launchExecutor(stored);
+  runs_[key] = std::move(run);
+  runs_[key]->queued = true;
+  launchQueue_.push_back(key);
+  if (starting_ >= maxStarting_) ++metrics_.launchesQueued;
+  launchQueued();
+}
+
+void Agent::launchQueued() {
+  while (starting_ < maxStarting_ && !launchQueue_.empty()) {
+    TaskKey key = launchQueue_.front();
+    launchQueue_.pop_front();
+    auto it = runs_.find(key);
+    if (it == runs_.end() || !it->second->queued) continue;  // killed while it waited
+    auto& run = *it->second;
+    run.queued = false;
+    launchExecutor(run);
+    if (run.process == nullptr) continue;  // failed to start; already reported
+    run.starting = true;
+    ++starting_;
+    run.registrationTimer = std::make_unique<Timer>(loop_);
+    run.registrationTimer->start(flags_.executorRegistrationTimeout, [this, key] {
+      auto found = runs_.find(key);
+      if (found == runs_.end()) return;
+      auto& late = *found->second;
+      if (!late.executorPeer.empty() || late.executorExited) return;
+      spdlog::warn("the executor of task {} did not register within {} ms; killing it", key.second.value,
+                   duration_cast<milliseconds>(flags_.executorRegistrationTimeout).count());
+      late.state = TaskState::kFailed;
+      enqueueStatus(late.frameworkId,
+                    agentStatus(late, TaskState::kFailed, TaskReason::kExecutorRegistrationTimeout,
+                                "the executor did not register within " +
+                                    std::to_string(duration_cast<milliseconds>(
+                                                       flags_.executorRegistrationTimeout)
+                                                       .count()) +
+                                    " ms"));
+      if (late.pid > 0) ::kill(-late.pid, SIGKILL);
+      doneStarting(late);
+    });
+  }
+}
+
+void Agent::doneStarting(Run& run) {
+  if (run.registrationTimer) run.registrationTimer->stop();
+  if (!run.starting) return;
+  run.starting = false;
+  --starting_;
+  launchQueued();  // starts other runs only; `run` stays as it is
 }
 
 void Agent::launchExecutor(Run& run) {
@@ -286,6 +340,7 @@ void Agent::executorExited(const TaskKey& key, int64_t exitStatus, int termSigna
   if (it == runs_.end()) return;
   auto& run = *it->second;
   run.executorExited = true;
+  doneStarting(run);
   if (!run.executorPeer.empty()) runsByPeer_.erase(run.executorPeer);
   if (!isTerminal(run.state)) {
     if (run.killRequested) {
@@ -320,6 +375,15 @@ void Agent::killTask(const FrameworkID& frameworkId, const TaskID& taskId, int64
   if (grace < 0 && run.task.killGracePeriodSeconds) grace = static_cast<int64_t>(*run.task.killGracePeriodSeconds * 1000);
   if (grace < 0) grace = duration_cast<milliseconds>(flags_.defaultGracePeriod).count();
   run.killGraceMs = grace;
+  if (run.queued) {
+    // Still waiting for a start slot: nothing was started.
+    run.queued = false;
+    run.executorExited = true;
+    run.state = TaskState::kKilled;
+    enqueueStatus(run.frameworkId,
+                  agentStatus(run, TaskState::kKilled, TaskReason::kKilledByFramework, "killed before it started"));
+    return;
+  }
   if (run.executorPeer.empty()) {
     // Not registered yet: nothing has started; stop the executor itself.
     if (run.pid > 0) ::kill(run.pid, SIGKILL);
@@ -365,7 +429,8 @@ void Agent::executorRegistered(const std::string& peer, wire::RegisterExecutor::
   auto it = runs_.find(key);
   capnp::MallocMessageBuilder reply;
   auto envelope = reply.initRoot<wire::Envelope>();
-  if (it == runs_.end() || it->second->executorExited || it->second->killRequested) {
+  if (it == runs_.end() || it->second->executorExited || it->second->killRequested ||
+      isTerminal(it->second->state)) {
     envelope.setShutdownExecutor();
     executors_->sendTo(peer, wire::encode(reply));
     return;
@@ -405,6 +470,7 @@ void Agent::executorStatus(const std::string& peer, wire::ExecutorStatus::Reader
   }
   if (!duplicate) {
     run.state = status.state;
+    if (status.state != TaskState::kStarting) doneStarting(run);
     status.agentId = agentId_;
     status.source = TaskSource::kExecutor;
     enqueueStatus(run.frameworkId, status);
@@ -533,6 +599,10 @@ void Agent::installEndpoints() {
     j["metrics"] = {{"messages_received", metrics_.messagesReceived},
                     {"messages_dropped", droppedMessages()},
                     {"tasks_launched", metrics_.tasksLaunched},
+                    {"launches_queued", metrics_.launchesQueued},
+                    {"executors_starting", starting_},
+                    {"launches_waiting", std::count_if(runs_.begin(), runs_.end(),
+                                                       [](const auto& entry) { return entry.second->queued; })},
                     {"status_updates_sent", metrics_.statusUpdatesSent},
                     {"status_update_retries", metrics_.statusUpdateRetries}};
     return HttpResponse::json(200, j.dump());
@@ -547,6 +617,11 @@ void Agent::installEndpoints() {
     counter("clusternodes_agent_messages_dropped_total", "Malformed, truncated or unknown messages dropped.",
             droppedMessages());
     counter("clusternodes_agent_tasks_launched_total", "Tasks launched.", metrics_.tasksLaunched);
+    counter("clusternodes_agent_launches_queued_total",
+            "Launches that waited for a start slot (--max-starting-executors).", metrics_.launchesQueued);
+    out += "# HELP clusternodes_agent_executors_starting Executors started whose task is not running yet.\n"
+           "# TYPE clusternodes_agent_executors_starting gauge\nclusternodes_agent_executors_starting " +
+           std::to_string(starting_) + "\n";
     counter("clusternodes_agent_status_updates_sent_total", "Status updates sent to the master.",
             metrics_.statusUpdatesSent);
     counter("clusternodes_agent_status_update_retries_total", "Status updates re-sent for lack of an acknowledgement.",

@@ -42,12 +42,21 @@ struct AgentFlags {
   std::chrono::nanoseconds statusUpdateRetry = std::chrono::seconds(1);
   // How long an executor waits for a vanished agent before it kills its task.
   std::chrono::nanoseconds recoveryTimeout = std::chrono::minutes(15);
+  // How many executors may be starting at once (spawned, task not yet
+  // running); further launches wait their turn in order. 0: 4 per core, at
+  // least 8. A burst of launches then keeps the machine busy without
+  // starving the agent's own loop, which relays every status update.
+  int maxStartingExecutors = 0;
+  // An executor that has not registered this long after its start is killed
+  // and its task fails (REASON_EXECUTOR_REGISTRATION_TIMEOUT).
+  std::chrono::nanoseconds executorRegistrationTimeout = std::chrono::minutes(1);
 };
 
 struct AgentMetrics {
   uint64_t messagesReceived = 0;
   uint64_t messagesDropped = 0;
   uint64_t tasksLaunched = 0;
+  uint64_t launchesQueued = 0;  // launches that had to wait for a start slot
   uint64_t statusUpdatesSent = 0;
   uint64_t statusUpdateRetries = 0;
   uint64_t registrations = 0;
@@ -86,7 +95,11 @@ class Agent {
   void onExecutorMessage(std::string_view peer, std::string_view bytes);
   void executorRegistered(const std::string& peer, wire::RegisterExecutor::Reader message);
   void executorStatus(const std::string& peer, wire::ExecutorStatus::Reader message);
+  void launchQueued();
   void launchExecutor(Run& run);
+  // The run's executor is no longer starting: its task runs, ended, or the
+  // executor is gone. Frees its start slot for the next queued launch.
+  void doneStarting(Run& run);
   void executorExited(const TaskKey& key, int64_t exitStatus, int termSignal);
 
   // ---- status updates
@@ -120,6 +133,9 @@ class Agent {
   Timer masterWatchTimer_;
 
   std::map<TaskKey, std::unique_ptr<Run>> runs_;
+  std::deque<TaskKey> launchQueue_;
+  int starting_ = 0;       // executors spawned whose task is not running yet
+  int maxStarting_ = 8;
   std::map<std::string, TaskKey> runsByPeer_;
   std::map<TaskKey, std::unique_ptr<UpdateStream>> streams_;
   AgentMetrics metrics_;

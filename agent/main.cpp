@@ -33,6 +33,12 @@ int main(int argc, char** argv) {
                     "First delay before re-sending an unacknowledged status update");
   addDurationOption(app, "--recovery-timeout", flags.recoveryTimeout,
                     "How long executors wait for a vanished agent before killing their task");
+  app.add_option("--max-starting-executors", flags.maxStartingExecutors,
+                 "How many executors may be starting at once; more launches wait in order (0: 4 per core, at least 8)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  addDurationOption(app, "--executor-registration-timeout", flags.executorRegistrationTimeout,
+                    "How long an executor may take to register before it is killed and its task fails");
   app.add_option("--log-level", logLevel, "trace, debug, info, warn or error")->capture_default_str();
   if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
   if (auto logging = setupLogging("agent", logLevel); !logging) {

@@ -25,7 +25,7 @@ constexpr std::array<std::pair<TaskState, const char*>, 13> kStateNames{{
     {TaskState::kUnknown, "TASK_UNKNOWN"},
 }};
 
-constexpr std::array<std::pair<TaskReason, const char*>, 15> kReasonNames{{
+constexpr std::array<std::pair<TaskReason, const char*>, 16> kReasonNames{{
     {TaskReason::kNone, "REASON_NONE"},
     {TaskReason::kCommandExited, "REASON_COMMAND_EXITED"},
     {TaskReason::kCommandSignaled, "REASON_COMMAND_SIGNALED"},
@@ -33,6 +33,7 @@ constexpr std::array<std::pair<TaskReason, const char*>, 15> kReasonNames{{
     {TaskReason::kInvalidTask, "REASON_INVALID_TASK"},
     {TaskReason::kExecutorTerminated, "REASON_EXECUTOR_TERMINATED"},
     {TaskReason::kExecutorFailedToStart, "REASON_EXECUTOR_FAILED_TO_START"},
+    {TaskReason::kExecutorRegistrationTimeout, "REASON_EXECUTOR_REGISTRATION_TIMEOUT"},
     {TaskReason::kAgentRemoved, "REASON_AGENT_REMOVED"},
     {TaskReason::kAgentUnreachable, "REASON_AGENT_UNREACHABLE"},
     {TaskReason::kAgentRestarted, "REASON_AGENT_RESTARTED"},

@@ -64,6 +64,7 @@ enum class TaskReason {
   kInvalidTask,            // TASK_ERROR: the task failed validation
   kExecutorTerminated,     // the executor died before the task ended
   kExecutorFailedToStart,
+  kExecutorRegistrationTimeout,  // the executor did not connect back in time
   kAgentRemoved,           // the agent was lost or removed
   kAgentUnreachable,
   kAgentRestarted,
