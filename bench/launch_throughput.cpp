@@ -5,16 +5,18 @@
 //   bench-launch-throughput [--tasks=1000] [--rounds=3] [--json]
 //
 // Each round does, in this order:
-//   1. Spawn loops: N times posix_spawn + waitpid, one child at a time, of
+//   1. Spawn loops: N/2 times posix_spawn + waitpid, one child at a time, of
 //      `/bin/true`, then of `/bin/sh -c true` (how a task's command runs),
-//      then of `clusternodes-executor --help` (what exec, dynamic linking and
-//      static initialisation of the executor cost before it does any work).
+//      then of `clusternodes-executor --help` (what exec, loading and static
+//      initialisation of the executor cost before it does any work).
 //   2. Cluster: a fresh master and two agents, real processes on loopback
 //      started with the daemons' default timings (see BenchCluster); an
 //      in-process SDK scheduler registers, then packs N tasks `true` (cpus
 //      0.1, mem 16) into the offers as they arrive. Timed from the first
 //      launchTasks() call to the last terminal status update. Starting the
 //      cluster and registering are not timed.
+//   3. The spawn loops again, the other N/2 times; each spawn rate is over
+//      both halves, so the loops bracket the cluster run.
 // Each figure is printed per round, then the median of each column over the
 // rounds. The ratios compare Clusternodes' tasks/s with the spawn rates.
 //
@@ -165,9 +167,20 @@ ProcessCpu processCpu(pid_t pid) {
 // ------------------------------------------------------------ spawn loop
 
 struct SpawnResult {
+  int count = 0;            // spawns
   double seconds = 0;       // wall time of the whole loop
   double perSecond = 0;     // spawns completed per second
   double cpuMsPerSpawn = 0;  // CPU of parent and child together, per spawn
+
+  // Two loops of the same command as one.
+  SpawnResult plus(const SpawnResult& other, int otherCount) const {
+    SpawnResult sum;
+    sum.count = count + otherCount;
+    sum.seconds = seconds + other.seconds;
+    sum.perSecond = sum.seconds > 0 ? sum.count / sum.seconds : 0;
+    sum.cpuMsPerSpawn = sum.count > 0 ? (cpuMsPerSpawn * count + other.cpuMsPerSpawn * otherCount) / sum.count : 0;
+    return sum;
+  }
 };
 
 // Runs `argv` (argv[0] an absolute path) `count` times, one child at a time:
@@ -696,19 +709,27 @@ int main(int argc, char** argv) {
     // removal) settle before timing spawns.
     if (i > 1) std::this_thread::sleep_for(kSettle);
     round.loadAverage = describeMachine().load;
+    // The spawn loops bracket the cluster run, half of each before it and
+    // half after, so that a change in the machine's speed during the round
+    // (it is shared) weighs on both sides of the ratio alike.
     std::fprintf(stderr, "round %d/%d: spawn loops (load average %s)\n", i, rounds, round.loadAverage.c_str());
-    auto spawnTrue = spawnLoop({"/bin/true"}, tasks);
-    auto spawnShell = spawnLoop({"/bin/sh", "-c", "true"}, tasks);
-    auto spawnExecutor = spawnLoop({testing::binary("clusternodes-executor"), "--help"}, tasks);
-    for (const auto* r : {&spawnTrue, &spawnShell, &spawnExecutor}) {
-      if (!*r) {
-        std::fprintf(stderr, "bench-launch-throughput: %s\n", r->error().message.c_str());
-        return 1;
+    const std::vector<std::vector<std::string>> loops = {
+        {"/bin/true"}, {"/bin/sh", "-c", "true"}, {testing::binary("clusternodes-executor"), "--help"}};
+    const int before = tasks / 2;
+    const int after = tasks - before;
+    std::vector<SpawnResult> spawned(loops.size());
+    auto runLoops = [&](int count) -> bool {
+      for (size_t l = 0; l < loops.size(); ++l) {
+        auto r = spawnLoop(loops[l], count);
+        if (!r) {
+          std::fprintf(stderr, "bench-launch-throughput: %s\n", r.error().message.c_str());
+          return false;
+        }
+        spawned[l] = spawned[l].plus(*r, count);
       }
-    }
-    round.spawnTrue = *spawnTrue;
-    round.spawnShell = *spawnShell;
-    round.spawnExecutor = *spawnExecutor;
+      return true;
+    };
+    if (!runLoops(before)) return 1;
 
     std::fprintf(stderr, "round %d/%d: cluster, %d tasks\n", i, rounds, tasks);
     Result<ClusterResult> cluster = internalError("not run");
@@ -721,6 +742,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bench-launch-throughput: %s\n", cluster.error().message.c_str());
       return 1;
     }
+    std::fprintf(stderr, "round %d/%d: spawn loops again\n", i, rounds);
+    if (!runLoops(after)) return 1;
+    round.spawnTrue = spawned[0];
+    round.spawnShell = spawned[1];
+    round.spawnExecutor = spawned[2];
     round.cluster = *cluster;
     if (round.cluster.finished != tasks) {
       // A round with a lost or failed task measured something else: report
