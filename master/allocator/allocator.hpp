@@ -50,8 +50,10 @@ struct Quota {
 struct RoleSummary {
   std::string role;
   double weight = 1;
-  double share = 0;      // dominant share of the cluster
-  Resources allocated;
+  double share = 0;      // dominant share of the cluster (its whole subtree)
+  Resources allocated;   // cpus, mem, disk and gpus of its subtree
+  Resources guarantee;   // quota; empty when none
+  Resources limit;
 };
 struct FrameworkSummary {
   FrameworkID id;
@@ -59,6 +61,13 @@ struct FrameworkSummary {
   bool suppressed = false;
   double waitingSeconds = 0;    // time since it last got an offer while it wanted one
   Resources allocated;
+};
+
+// What the allocator holds, for the benchmark's memory figure.
+struct AllocatorFootprint {
+  size_t agents = 0;
+  size_t filters = 0;   // live refuse filters (framework, role, agent)
+  size_t bytes = 0;     // per-agent state and filters, approximately
 };
 
 class Allocator {
@@ -84,6 +93,11 @@ class Allocator {
   virtual void recoverResources(const FrameworkID& frameworkId, const AgentID& agentId,
                                 const Resources& resources, const std::optional<Filters>& filters) = 0;
 
+  // The framework turned `from`, allocated to it on the agent, into `to`
+  // (RESERVE and UNRESERVE): the agent's total changes the same way.
+  virtual void transformAllocation(const FrameworkID& frameworkId, const AgentID& agentId, const Resources& from,
+                                   const Resources& to) = 0;
+
   // Empty `roles` means every role of the framework.
   virtual void suppressOffers(const FrameworkID& id, const std::set<std::string>& roles) = 0;
   virtual void reviveOffers(const FrameworkID& id, const std::set<std::string>& roles) = 0;
@@ -91,11 +105,15 @@ class Allocator {
   virtual void updateWeights(const std::map<std::string, double>& weights) = 0;
   virtual void updateQuota(const std::string& role, const Quota& quota) = 0;
 
-  // Offers what is free now, through the offer callback.
+  // Offers what is free now, through the offer callback, looking only at
+  // the agents whose resources, filters or candidates changed since the last
+  // call. allocateAll() looks at every agent, as a periodic allocator would.
   virtual void allocate() = 0;
+  virtual void allocateAll() = 0;
 
   virtual std::vector<RoleSummary> roleSummaries() const = 0;
   virtual std::vector<FrameworkSummary> frameworkSummaries() const = 0;
+  virtual AllocatorFootprint footprint() const = 0;
 };
 
 // The hierarchical DRF allocator.

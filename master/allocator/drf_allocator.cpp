@@ -1,52 +1,113 @@
-// A dominant-resource-fairness allocator.
+// The hierarchical DRF allocator.
 //
-// Each round walks the agents with free resources; for each, roles are taken
-// in order of weighted dominant share (share / weight, then name), and within
-// a role frameworks in order of dominant share (then id). The first framework
-// that is active, not suppressed for the role and not filtered on the agent
-// is offered everything free on the agent that the role may use (unreserved
-// plus reserved for the role). Quota limits cap what a role is offered.
+// What it keeps:
+// - Agents by dense index, each with its total, allocated and free resources,
+//   and its refuse filters: two bitsets by client (a *full* filter refuses all
+//   the client's role could ever be offered there; a *partial* one refuses
+//   less and is checked against what is free) and the filters themselves.
+// - Frameworks, each a client of the Sorter in every role it subscribes to.
+// - Filters grouped into generations: one generation per client, expiry time
+//   and refused resources, listing the agents it covers, so that a framework
+//   declining a thousand identical offers at once costs one generation, and
+//   an expiry or a revive touches exactly the filters it ends.
+// - The agents that changed since the last allocation (dirty).
+//
+// allocate() looks at the dirty agents only; allocateAll() at all of them.
+// For each agent, first the roles still short of their quota guarantee are
+// served (up to the guarantee), then every client in DRF order. A client is
+// offered everything on the agent its role may use: unreserved resources plus
+// those reserved for the role or an ancestor, within its roles' quota limits,
+// and leaving unallocated enough unreserved resources for the guarantees
+// other roles still miss (headroom).
 #include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <queue>
 #include <unordered_map>
 
 #include "master/allocator/allocator.hpp"
+#include "master/allocator/sorter.hpp"
 
 namespace clusternodes::master {
 namespace {
 
-const char* const kShareKinds[] = {"cpus", "mem", "disk", "gpus"};
+constexpr uint32_t kNone = UINT32_MAX;
 
-double dominantShare(const Resources& allocated, const Resources& total) {
-  double share = 0;
-  for (const char* kind : kShareKinds) {
-    double t = total.scalar(kind);
-    if (t > 0) share = std::max(share, allocated.scalar(kind) / t);
+// A growable bitset indexed by client.
+class Bits {
+ public:
+  bool test(uint32_t i) const {
+    size_t word = i / 64;
+    return word < words_.size() && ((words_[word] >> (i % 64)) & 1U) != 0;
   }
-  return share;
-}
+  void set(uint32_t i) {
+    size_t word = i / 64;
+    if (word >= words_.size()) words_.resize(word + 1, 0);
+    words_[word] |= uint64_t{1} << (i % 64);
+  }
+  void reset(uint32_t i) {
+    size_t word = i / 64;
+    if (word < words_.size()) words_[word] &= ~(uint64_t{1} << (i % 64));
+  }
+  void clear() { words_.clear(); }
+  size_t bytes() const { return words_.capacity() * sizeof(uint64_t); }
 
-struct Filter {
-  Resources refused;
+ private:
+  std::vector<uint64_t> words_;
+};
+
+struct FilterEntry {
+  uint32_t client = 0;
+  uint32_t generation = 0;
+  bool full = false;
+};
+
+struct Generation {
+  uint32_t client = kNone;  // kNone: free slot
+  uint64_t serial = 0;      // tells a live generation from an older one in the same slot
   double expires = 0;
+  Resources refused;
+  std::vector<uint32_t> agents;
 };
 
 struct AgentState {
+  bool used = false;
+  AgentID id;
   std::string hostname;
   Resources total;
   Resources allocated;
+  Resources free;            // total - allocated
+  bool hasReservations = false;  // in total
+  Bits fullFilters;
+  Bits partialFilters;
+  std::vector<FilterEntry> filters;  // sorted by client
+  uint32_t fullFilterCount = 0;
+  uint32_t rank = 0;  // position in id order
+  bool dirty = false;
+};
+
+struct ClientState {
+  uint32_t framework = kNone;
+  Sorter::RoleIndex role = Sorter::kRoot;
+  bool suppressed = false;
+  std::unordered_map<uint32_t, Resources> allocated;  // by agent
+  std::vector<uint32_t> generations;                  // live filter generations
+  uint32_t lastGeneration = kNone;
 };
 
 struct FrameworkState {
+  bool used = false;
+  FrameworkID id;
   FrameworkOptions options;
-  std::set<std::string> suppressedRoles;
-  std::map<AgentID, Resources> allocated;
-  // The same, split by the role each part is accounted to.
-  std::map<AgentID, std::map<std::string, Resources>> allocatedByRole;
+  std::vector<uint32_t> clients;  // one per role, in options.roles order
   Resources allocatedTotal;
-  std::map<AgentID, Filter> filters;
-  double lastOffered = 0;
+  double lastOffered = 0;  // when it last got an offer, or began to want one
+};
+
+struct RoleQuota {
+  Quota quota;
+  Scalars guarantee;
+  bool hasLimit = false;
 };
 
 class DrfAllocator final : public Allocator {
@@ -55,291 +116,747 @@ class DrfAllocator final : public Allocator {
 
   void initialize(OfferCallback offerCallback) override { offerCallback_ = std::move(offerCallback); }
 
+  // ---------------------------------------------------------- frameworks
+
   void addFramework(const FrameworkID& id, const FrameworkOptions& options,
                     const std::map<AgentID, Resources>& used) override {
-    auto& fw = frameworks_[id];
+    if (frameworkIndex_.count(id.value) != 0) removeFramework(id);
+    uint32_t index = takeSlot(frameworks_, freeFrameworks_);
+    auto& fw = frameworks_[index];
+    fw = FrameworkState();
+    fw.used = true;
+    fw.id = id;
     fw.options = options;
     if (fw.options.roles.empty()) fw.options.roles.push_back(kDefaultRole);
     fw.lastOffered = clock_.now();
-    for (const auto& [agentId, resources] : used) allocate(id, fw, agentId, resources);
+    frameworkIndex_[id.value] = index;
+    for (const auto& role : fw.options.roles) {
+      Sorter::RoleIndex roleIndex = sorter_.role(role);
+      uint32_t client = sorter_.addClient(id.value, roleIndex);
+      if (client >= clients_.size()) clients_.resize(client + 1);
+      clients_[client] = ClientState();
+      clients_[client].framework = index;
+      clients_[client].role = roleIndex;
+      sorter_.setActive(client, fw.options.active);
+      fw.clients.push_back(client);
+    }
+    if (limitedRoles_.size() != sorter_.roleCount()) refreshLimitedRoles();
+    for (const auto& [agentId, resources] : used) {
+      auto agent = agentIndex_.find(agentId.value);
+      if (agent == agentIndex_.end()) continue;
+      // Held already, counted in the agent's allocation at addAgent.
+      charge(fw.clients.front(), agent->second, resources, /*toAgent=*/false);
+    }
+    if (fw.options.active) markAllAgentsDirty();
   }
 
   void removeFramework(const FrameworkID& id) override {
-    auto it = frameworks_.find(id);
-    if (it == frameworks_.end()) return;
-    for (const auto& [agentId, resources] : it->second.allocated) {
-      auto agent = agents_.find(agentId);
-      if (agent != agents_.end()) agent->second.allocated -= resources;
+    auto found = frameworkIndex_.find(id.value);
+    if (found == frameworkIndex_.end()) return;
+    uint32_t index = found->second;
+    auto& fw = frameworks_[index];
+    for (uint32_t client : fw.clients) {
+      clearFilters(client);
+      auto& state = clients_[client];
+      for (auto& [agentIndex, resources] : state.allocated) {
+        roleAllocated_[state.role] -= resources;
+        auto& agent = agents_[agentIndex];
+        agent.allocated -= resources;
+        agent.free = agent.total - agent.allocated;
+        freeUnreserved_ += Scalars::of(resources.unreserved());
+        markDirty(agentIndex);
+      }
+      state = ClientState();
+      sorter_.removeClient(client);
     }
-    for (const auto& [agentId, byRole] : it->second.allocatedByRole) {
-      for (const auto& [role, resources] : byRole) roleAllocated_[role] -= resources;
-    }
-    frameworks_.erase(it);
+    frameworkIndex_.erase(found);
+    fw = FrameworkState();
+    freeFrameworks_.push_back(index);
   }
 
   void activateFramework(const FrameworkID& id) override {
-    if (auto* fw = find(id)) {
-      fw->options.active = true;
-      fw->lastOffered = clock_.now();
-    }
+    auto* fw = find(id);
+    if (fw == nullptr || fw->options.active) return;
+    fw->options.active = true;
+    fw->lastOffered = clock_.now();
+    for (uint32_t client : fw->clients) sorter_.setActive(client, !clients_[client].suppressed);
+    markAllAgentsDirty();
   }
 
   void deactivateFramework(const FrameworkID& id) override {
-    if (auto* fw = find(id)) fw->options.active = false;
+    auto* fw = find(id);
+    if (fw == nullptr) return;
+    fw->options.active = false;
+    for (uint32_t client : fw->clients) sorter_.setActive(client, false);
   }
+
+  // -------------------------------------------------------------- agents
 
   void addAgent(const AgentID& id, const std::string& hostname, const Resources& total,
                 const std::map<FrameworkID, Resources>& used) override {
-    auto& agent = agents_[id];
+    if (agentIndex_.count(id.value) != 0) removeAgent(id);
+    uint32_t index = takeSlot(agents_, freeAgents_);
+    auto& agent = agents_[index];
+    agent = AgentState();
+    agent.used = true;
+    agent.id = id;
     agent.hostname = hostname;
     agent.total = total;
-    agent.allocated = Resources();
-    clusterTotal_ += total;
+    agent.free = total;
+    agent.hasReservations = !total.reservationRoles().empty();
+    agentIndex_[id.value] = index;
+    orderStale_ = true;
+    clusterTotal_ += Scalars::of(total);
+    freeUnreserved_ += Scalars::of(total.unreserved());
+    sorter_.setTotal(clusterTotal_);
     for (const auto& [frameworkId, resources] : used) {
-      if (auto* fw = find(frameworkId)) {
-        allocate(frameworkId, *fw, id, resources);
+      auto* fw = find(frameworkId);
+      if (fw != nullptr) {
+        charge(fw->clients.front(), index, resources, /*toAgent=*/true);
       } else {
-        agent.allocated += resources;  // held by a framework not yet back
+        // Held by a framework that has not come back yet.
+        agent.allocated += resources;
+        agent.free = agent.total - agent.allocated;
+        freeUnreserved_ -= Scalars::of(resources.unreserved());
       }
     }
+    agent.dirty = true;
+    dirtyAgents_.push_back(index);
   }
 
   void removeAgent(const AgentID& id) override {
-    auto it = agents_.find(id);
-    if (it == agents_.end()) return;
-    clusterTotal_ -= it->second.total;
-    for (auto& [frameworkId, fw] : frameworks_) {
-      auto held = fw.allocated.find(id);
-      if (held != fw.allocated.end()) {
-        fw.allocatedTotal -= held->second;
-        fw.allocated.erase(held);
+    auto found = agentIndex_.find(id.value);
+    if (found == agentIndex_.end()) return;
+    uint32_t index = found->second;
+    auto& agent = agents_[index];
+    for (auto& fw : frameworks_) {
+      if (!fw.used) continue;
+      for (uint32_t client : fw.clients) {
+        auto held = clients_[client].allocated.find(index);
+        if (held == clients_[client].allocated.end()) continue;
+        Resources resources = held->second;
+        sorter_.subtract(client, Scalars::of(resources));
+        fw.allocatedTotal -= resources;
+        roleAllocated_[clients_[client].role] -= resources;
+        clients_[client].allocated.erase(held);
       }
-      auto byRole = fw.allocatedByRole.find(id);
-      if (byRole != fw.allocatedByRole.end()) {
-        for (const auto& [role, resources] : byRole->second) roleAllocated_[role] -= resources;
-        fw.allocatedByRole.erase(byRole);
-      }
-      fw.filters.erase(id);
     }
-    agents_.erase(it);
+    clusterTotal_ -= Scalars::of(agent.total);
+    freeUnreserved_ -= Scalars::of(agent.free.unreserved());
+    sorter_.setTotal(clusterTotal_);
+    // Its filters stay listed in their generations; the entries go with it.
+    agentIndex_.erase(found);
+    agent = AgentState();
+    freeAgents_.push_back(index);
+    orderStale_ = true;
   }
 
-  void recoverResources(const FrameworkID& frameworkId, const AgentID& agentId,
-                        const Resources& resources, const std::optional<Filters>& filters) override {
-    auto agent = agents_.find(agentId);
-    if (agent == agents_.end() || resources.empty()) return;
-    auto* fw = find(frameworkId);
+  // ----------------------------------------------------------- resources
+
+  void recoverResources(const FrameworkID& frameworkId, const AgentID& agentId, const Resources& resources,
+                        const std::optional<Filters>& filters) override {
+    auto found = agentIndex_.find(agentId.value);
+    if (found == agentIndex_.end() || resources.empty()) return;
+    uint32_t agentIndex = found->second;
+    auto& agent = agents_[agentIndex];
     Resources recovered = resources;
-    if (fw != nullptr) {
-      auto held = fw->allocated.find(agentId);
-      if (held != fw->allocated.end()) {
-        held->second -= recovered;
-        if (held->second.empty()) fw->allocated.erase(held);
-      }
-      fw->allocatedTotal -= recovered;
-      unchargeRoles(*fw, agentId, recovered);
-      if (filters && filters->refuseSeconds > 0) {
-        auto& filter = fw->filters[agentId];
-        double expires = clock_.now() + filters->refuseSeconds;
-        if (filter.expires < clock_.now()) filter.refused = Resources();
-        filter.refused += recovered;
-        filter.expires = std::max(filter.expires, expires);
+    std::vector<std::pair<uint32_t, Resources>> taken;  // by client
+    if (auto* fw = find(frameworkId)) {
+      for (uint32_t client : fw->clients) {
+        auto held = clients_[client].allocated.find(agentIndex);
+        if (held == clients_[client].allocated.end() || recovered.empty()) continue;
+        Resources part = held->second - (held->second - recovered);  // what of `recovered` it holds
+        if (part.empty()) continue;
+        uncharge(client, agentIndex, part);
+        recovered -= part;
+        taken.emplace_back(client, std::move(part));
       }
     }
-    agent->second.allocated -= recovered;
+    // Whatever no role of the framework held (a framework not back yet).
+    if (!recovered.empty()) {
+      Resources part = agent.allocated - (agent.allocated - recovered);
+      agent.allocated -= part;
+      agent.free = agent.total - agent.allocated;
+      freeUnreserved_ += Scalars::of(part.unreserved());
+    }
+    markDirty(agentIndex);
+    if (filters && filters->refuseSeconds > 0) {
+      double expires = clock_.now() + filters->refuseSeconds;
+      for (auto& [client, refused] : taken) addFilter(agentIndex, client, refused, expires);
+    }
   }
+
+  void transformAllocation(const FrameworkID& frameworkId, const AgentID& agentId, const Resources& from,
+                           const Resources& to) override {
+    auto found = agentIndex_.find(agentId.value);
+    auto* fw = find(frameworkId);
+    if (found == agentIndex_.end() || fw == nullptr) return;
+    uint32_t agentIndex = found->second;
+    auto& agent = agents_[agentIndex];
+    for (uint32_t client : fw->clients) {
+      auto held = clients_[client].allocated.find(agentIndex);
+      if (held == clients_[client].allocated.end() || !held->second.contains(from)) continue;
+      uncharge(client, agentIndex, from);
+      clusterTotal_ -= Scalars::of(agent.total);
+      freeUnreserved_ -= Scalars::of(agent.free.unreserved());
+      agent.total = agent.total - from + to;
+      agent.free = agent.total - agent.allocated;
+      agent.hasReservations = !agent.total.reservationRoles().empty();
+      clusterTotal_ += Scalars::of(agent.total);
+      freeUnreserved_ += Scalars::of(agent.free.unreserved());
+      sorter_.setTotal(clusterTotal_);
+      charge(client, agentIndex, to, /*toAgent=*/true);
+      refreshFullFilters(agentIndex);
+      markDirty(agentIndex);
+      return;
+    }
+  }
+
+  // ------------------------------------------------------ suppress, revive
 
   void suppressOffers(const FrameworkID& id, const std::set<std::string>& roles) override {
     auto* fw = find(id);
     if (fw == nullptr) return;
-    if (roles.empty()) {
-      fw->suppressedRoles.insert(fw->options.roles.begin(), fw->options.roles.end());
-    } else {
-      fw->suppressedRoles.insert(roles.begin(), roles.end());
+    for (uint32_t client : fw->clients) {
+      if (!roles.empty() && roles.count(sorter_.path(clients_[client].role)) == 0) continue;
+      clients_[client].suppressed = true;
+      sorter_.setActive(client, false);
     }
   }
 
   void reviveOffers(const FrameworkID& id, const std::set<std::string>& roles) override {
     auto* fw = find(id);
     if (fw == nullptr) return;
-    if (roles.empty()) {
-      fw->suppressedRoles.clear();
-    } else {
-      for (const auto& r : roles) fw->suppressedRoles.erase(r);
+    for (uint32_t client : fw->clients) {
+      if (!roles.empty() && roles.count(sorter_.path(clients_[client].role)) == 0) continue;
+      clients_[client].suppressed = false;
+      sorter_.setActive(client, fw->options.active);
+      clearFilters(client);
     }
-    fw->filters.clear();
     fw->lastOffered = clock_.now();
+    markAllAgentsDirty();
   }
+
+  // ---------------------------------------------------- weights and quota
 
   void updateWeights(const std::map<std::string, double>& weights) override {
-    for (const auto& [role, weight] : weights) weights_[role] = weight;
-  }
-
-  void updateQuota(const std::string& role, const Quota& quota) override { quotas_[role] = quota; }
-
-  void allocate() override {
-    if (!offerCallback_) return;
-    double now = clock_.now();
-    std::map<FrameworkID, std::vector<Allocation>> offers;
-    for (auto& [agentId, agent] : agents_) {
-      Resources available = agent.total - agent.allocated;
-      if (available.empty()) continue;
-      for (const auto& role : sortedRoles()) {
-        Resources offerable = role == kDefaultRole ? available.unreserved() : available.unreserved() + available.reserved(role);
-        offerable = clipToLimit(role, offerable);
-        if (offerable.empty()) continue;
-        std::optional<FrameworkID> chosen;
-        for (const auto& frameworkId : sortedFrameworks(role)) {
-          auto& fw = frameworks_.at(frameworkId);
-          if (!fw.options.active || fw.suppressedRoles.count(role) != 0) continue;
-          auto filter = fw.filters.find(agentId);
-          if (filter != fw.filters.end()) {
-            if (filter->second.expires <= now) {
-              fw.filters.erase(filter);
-            } else if (filter->second.refused.contains(offerable)) {
-              continue;
-            }
-          }
-          chosen = frameworkId;
-          break;
-        }
-        if (!chosen) continue;
-        auto& fw = frameworks_.at(*chosen);
-        allocate(*chosen, fw, agentId, offerable, role);
-        fw.lastOffered = now;
-        offers[*chosen].push_back({agentId, role, offerable});
-        break;
-      }
+    for (const auto& [role, weight] : weights) {
+      if (weight > 0) sorter_.setWeight(sorter_.role(role), weight);
     }
-    for (auto& [frameworkId, allocations] : offers) offerCallback_(frameworkId, std::move(allocations));
+    if (limitedRoles_.size() != sorter_.roleCount()) refreshLimitedRoles();
   }
+
+  void updateQuota(const std::string& role, const Quota& quota) override {
+    Sorter::RoleIndex index = sorter_.role(role);
+    if (quota.guarantee.empty() && quota.limit.empty()) {
+      quotas_.erase(index);
+    } else {
+      RoleQuota& q = quotas_[index];
+      q.quota = quota;
+      q.guarantee = Scalars::of(quota.guarantee);
+      q.hasLimit = !quota.limit.empty();
+    }
+    refreshLimitedRoles();
+    markAllAgentsDirty();
+  }
+
+  // ------------------------------------------------------------ allocate
+
+  void allocate() override { run(false); }
+  void allocateAll() override { run(true); }
+
+  // ----------------------------------------------------------- summaries
 
   std::vector<RoleSummary> roleSummaries() const override {
     std::vector<RoleSummary> out;
-    for (const auto& role : knownRoles()) {
+    for (Sorter::RoleIndex r = 1; r < sorter_.roleCount(); ++r) {
       RoleSummary s;
-      s.role = role;
-      s.weight = weight(role);
-      auto it = roleAllocated_.find(role);
-      if (it != roleAllocated_.end()) s.allocated = it->second;
-      s.share = dominantShare(s.allocated, clusterTotal_);
+      s.role = sorter_.path(r);
+      s.weight = sorter_.weight(r);
+      s.share = sorter_.roleShare(r);
+      for (Sorter::RoleIndex d = 1; d < sorter_.roleCount(); ++d) {
+        auto held = roleAllocated_.find(d);
+        if (held != roleAllocated_.end() && sorter_.within(d, r)) s.allocated += held->second;
+      }
+      if (auto q = quotas_.find(r); q != quotas_.end()) {
+        s.guarantee = q->second.quota.guarantee;
+        s.limit = q->second.quota.limit;
+      }
       out.push_back(std::move(s));
     }
+    std::sort(out.begin(), out.end(), [](const RoleSummary& a, const RoleSummary& b) { return a.role < b.role; });
     return out;
   }
 
   std::vector<FrameworkSummary> frameworkSummaries() const override {
     std::vector<FrameworkSummary> out;
     double now = clock_.now();
-    for (const auto& [id, fw] : frameworks_) {
+    for (const auto& fw : frameworks_) {
+      if (!fw.used) continue;
       FrameworkSummary s;
-      s.id = id;
-      s.share = dominantShare(fw.allocatedTotal, clusterTotal_);
-      s.suppressed = fw.suppressedRoles.size() >= fw.options.roles.size();
+      s.id = fw.id;
+      s.share = Scalars::of(fw.allocatedTotal).dominantShare(clusterTotal_);
+      s.suppressed = std::all_of(fw.clients.begin(), fw.clients.end(),
+                                 [&](uint32_t c) { return clients_[c].suppressed; });
       s.waitingSeconds = (fw.options.active && !s.suppressed) ? now - fw.lastOffered : 0;
       s.allocated = fw.allocatedTotal;
       out.push_back(std::move(s));
     }
+    std::sort(out.begin(), out.end(),
+              [](const FrameworkSummary& a, const FrameworkSummary& b) { return a.id.value < b.id.value; });
     return out;
+  }
+
+  AllocatorFootprint footprint() const override {
+    AllocatorFootprint f;
+    for (const auto& agent : agents_) {
+      if (!agent.used) continue;
+      ++f.agents;
+      f.filters += agent.filters.size();
+      f.bytes += sizeof(AgentState) + agent.fullFilters.bytes() + agent.partialFilters.bytes() +
+                 agent.filters.capacity() * sizeof(FilterEntry);
+    }
+    for (const auto& g : generations_) {
+      f.bytes += sizeof(Generation) + g.agents.capacity() * sizeof(uint32_t);
+    }
+    return f;
   }
 
  private:
-  FrameworkState* find(const FrameworkID& id) {
-    auto it = frameworks_.find(id);
-    return it == frameworks_.end() ? nullptr : &it->second;
-  }
-
-  // Allocations without an offer's role (used resources at recovery) are
-  // accounted to the framework's first role.
-  void allocate(const FrameworkID& id, FrameworkState& fw, const AgentID& agentId, const Resources& resources,
-                const std::string& role = "") {
-    auto agent = agents_.find(agentId);
-    if (agent != agents_.end()) agent->second.allocated += resources;
-    fw.allocated[agentId] += resources;
-    fw.allocatedTotal += resources;
-    const std::string& accountedTo = role.empty() ? fw.options.roles.front() : role;
-    fw.allocatedByRole[agentId][accountedTo] += resources;
-    roleAllocated_[accountedTo] += resources;
-  }
-
-  // Takes `resources` handed back on `agentId` off the roles that hold them.
-  void unchargeRoles(FrameworkState& fw, const AgentID& agentId, Resources resources) {
-    auto byRole = fw.allocatedByRole.find(agentId);
-    if (byRole == fw.allocatedByRole.end()) return;
-    for (auto it = byRole->second.begin(); it != byRole->second.end() && !resources.empty();) {
-      Resources part = it->second - (it->second - resources);  // what of `resources` this role holds
-      it->second -= part;
-      resources -= part;
-      roleAllocated_[it->first] -= part;
-      it = it->second.empty() ? byRole->second.erase(it) : std::next(it);
+  template <typename T>
+  static uint32_t takeSlot(std::vector<T>& slots, std::vector<uint32_t>& freeSlots) {
+    if (!freeSlots.empty()) {
+      uint32_t index = freeSlots.back();
+      freeSlots.pop_back();
+      return index;
     }
-    if (byRole->second.empty()) fw.allocatedByRole.erase(byRole);
+    slots.emplace_back();
+    return static_cast<uint32_t>(slots.size() - 1);
   }
 
-  double weight(const std::string& role) const {
-    auto it = weights_.find(role);
-    return it == weights_.end() ? 1.0 : it->second;
+  FrameworkState* find(const FrameworkID& id) {
+    auto it = frameworkIndex_.find(id.value);
+    return it == frameworkIndex_.end() ? nullptr : &frameworks_[it->second];
   }
 
-  Resources clipToLimit(const std::string& role, const Resources& offerable) const {
-    auto quota = quotas_.find(role);
-    if (quota == quotas_.end() || quota->second.limit.empty()) return offerable;
-    Resources allocated;
-    if (auto it = roleAllocated_.find(role); it != roleAllocated_.end()) allocated = it->second;
-    Resources clipped;
-    for (const auto& e : offerable.entries()) {
+  void markDirty(uint32_t agentIndex) {
+    auto& agent = agents_[agentIndex];
+    if (agent.dirty) return;
+    agent.dirty = true;
+    dirtyAgents_.push_back(agentIndex);
+  }
+
+  void markAllAgentsDirty() { allDirty_ = true; }
+
+  // Which roles have a quota limit on themselves or an ancestor; after roles
+  // or limits change.
+  void refreshLimitedRoles() {
+    limitedRoles_.assign(sorter_.roleCount(), false);
+    for (Sorter::RoleIndex r = 0; r < sorter_.roleCount(); ++r) {
+      for (Sorter::RoleIndex a = r;; a = sorter_.parent(a)) {
+        auto q = quotas_.find(a);
+        if (q != quotas_.end() && q->second.hasLimit) limitedRoles_[r] = true;
+        if (a == Sorter::kRoot) break;
+      }
+    }
+  }
+
+  // Counts `resources` as allocated to `client` on the agent (and, when
+  // toAgent, takes them out of the agent's free resources).
+  void charge(uint32_t client, uint32_t agentIndex, const Resources& resources, bool toAgent) {
+    auto& state = clients_[client];
+    auto& fw = frameworks_[state.framework];
+    state.allocated[agentIndex] += resources;
+    fw.allocatedTotal += resources;
+    roleAllocated_[state.role] += resources;
+    sorter_.add(client, Scalars::of(resources));
+    if (toAgent) {
+      auto& agent = agents_[agentIndex];
+      agent.allocated += resources;
+      agent.free = agent.total - agent.allocated;
+      freeUnreserved_ -= Scalars::of(resources.unreserved());
+    }
+  }
+
+  void uncharge(uint32_t client, uint32_t agentIndex, const Resources& resources) {
+    auto& state = clients_[client];
+    auto& fw = frameworks_[state.framework];
+    auto held = state.allocated.find(agentIndex);
+    if (held != state.allocated.end()) {
+      held->second -= resources;
+      if (held->second.empty()) state.allocated.erase(held);
+    }
+    fw.allocatedTotal -= resources;
+    roleAllocated_[state.role] -= resources;
+    sorter_.subtract(client, Scalars::of(resources));
+    auto& agent = agents_[agentIndex];
+    agent.allocated -= resources;
+    agent.free = agent.total - agent.allocated;
+    freeUnreserved_ += Scalars::of(resources.unreserved());
+  }
+
+  // ------------------------------------------------------------- filters
+
+  // Everything on the agent a client of `role` could be offered when all of
+  // it is free: the unreserved part and what is reserved for the role or an
+  // ancestor.
+  Resources usable(const AgentState& agent, const Resources& from, Sorter::RoleIndex role) const {
+    if (!agent.hasReservations) return from;
+    Resources out = from.unreserved();
+    for (Sorter::RoleIndex r = role; r != Sorter::kRoot; r = sorter_.parent(r)) {
+      if (sorter_.path(r) != kDefaultRole) out += from.reserved(sorter_.path(r));
+    }
+    return out;
+  }
+
+  void addFilter(uint32_t agentIndex, uint32_t client, const Resources& refused, double expires) {
+    auto& agent = agents_[agentIndex];
+    auto& state = clients_[client];
+    // One generation per client, expiry and refused resources.
+    uint32_t gen = state.lastGeneration;
+    if (gen == kNone || generations_[gen].client != client || generations_[gen].expires != expires ||
+        generations_[gen].refused != refused) {
+      gen = takeSlot(generations_, freeGenerations_);
+      auto& g = generations_[gen];
+      g.client = client;
+      g.serial = ++generationSerial_;
+      g.expires = expires;
+      g.refused = refused;
+      g.agents.clear();
+      state.generations.push_back(gen);
+      state.lastGeneration = gen;
+      expiries_.push({expires, gen, g.serial});
+    }
+    generations_[gen].agents.push_back(agentIndex);
+    bool full = refused.contains(limited(usable(agent, agent.total, state.role), state.role));
+    auto it = std::lower_bound(agent.filters.begin(), agent.filters.end(), client,
+                               [](const FilterEntry& e, uint32_t c) { return e.client < c; });
+    if (it != agent.filters.end() && it->client == client) {
+      if (it->full) --agent.fullFilterCount;
+      *it = FilterEntry{client, gen, full};
+    } else {
+      agent.filters.insert(it, FilterEntry{client, gen, full});
+    }
+    if (full) {
+      agent.fullFilters.set(client);
+      agent.partialFilters.reset(client);
+      ++agent.fullFilterCount;
+    } else {
+      agent.partialFilters.set(client);
+      agent.fullFilters.reset(client);
+    }
+  }
+
+  void removeFilterEntry(uint32_t agentIndex, uint32_t client, uint32_t gen) {
+    auto& agent = agents_[agentIndex];
+    if (!agent.used) return;
+    auto it = std::lower_bound(agent.filters.begin(), agent.filters.end(), client,
+                               [](const FilterEntry& e, uint32_t c) { return e.client < c; });
+    if (it == agent.filters.end() || it->client != client || it->generation != gen) return;
+    if (it->full) --agent.fullFilterCount;
+    agent.filters.erase(it);
+    agent.fullFilters.reset(client);
+    agent.partialFilters.reset(client);
+    markDirty(agentIndex);
+  }
+
+  void freeGeneration(uint32_t gen) {
+    auto& g = generations_[gen];
+    for (uint32_t agentIndex : g.agents) removeFilterEntry(agentIndex, g.client, gen);
+    auto& state = clients_[g.client];
+    if (state.lastGeneration == gen) state.lastGeneration = kNone;
+    g.client = kNone;
+    g.agents = {};
+    g.refused = Resources();
+    freeGenerations_.push_back(gen);
+  }
+
+  void clearFilters(uint32_t client) {
+    auto gens = std::move(clients_[client].generations);
+    clients_[client].generations.clear();
+    for (uint32_t gen : gens) {
+      if (generations_[gen].client == client) freeGeneration(gen);
+    }
+  }
+
+  void expireFilters(double now) {
+    while (!expiries_.empty() && expiries_.top().expires <= now) {
+      auto top = expiries_.top();
+      expiries_.pop();
+      auto& g = generations_[top.generation];
+      if (g.client == kNone || g.serial != top.serial) continue;  // revived or reused since
+      uint32_t client = g.client;
+      auto& gens = clients_[client].generations;
+      gens.erase(std::remove(gens.begin(), gens.end(), top.generation), gens.end());
+      freeGeneration(top.generation);
+    }
+  }
+
+  // After the agent's total changed: which filters still refuse everything.
+  void refreshFullFilters(uint32_t agentIndex) {
+    auto& agent = agents_[agentIndex];
+    agent.fullFilterCount = 0;
+    for (auto& entry : agent.filters) {
+      const auto& g = generations_[entry.generation];
+      entry.full = g.refused.contains(limited(usable(agent, agent.total, clients_[entry.client].role),
+                                              clients_[entry.client].role));
+      if (entry.full) {
+        agent.fullFilters.set(entry.client);
+        agent.partialFilters.reset(entry.client);
+        ++agent.fullFilterCount;
+      } else {
+        agent.partialFilters.set(entry.client);
+        agent.fullFilters.reset(entry.client);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- quota
+
+  // `offer` cut down to the quota limits of the role and its ancestors.
+  Resources limited(const Resources& offer, Sorter::RoleIndex role) const {
+    if (role >= limitedRoles_.size() || !limitedRoles_[role]) return offer;
+    Resources out = offer;
+    for (Sorter::RoleIndex r = role;; r = sorter_.parent(r)) {
+      auto q = quotas_.find(r);
+      if (q != quotas_.end() && q->second.hasLimit) {
+        Scalars room;
+        const Scalars& used = sorter_.allocation(r, true);
+        Scalars limit = Scalars::of(q->second.quota.limit);
+        for (size_t k = 0; k < Scalars::kKinds; ++k) {
+          bool named = q->second.quota.limit.scalar(Scalars::names()[k]) > 0 ||
+                       hasKind(q->second.quota.limit, Scalars::names()[k]);
+          room.value[k] = named ? std::max<int64_t>(0, limit.value[k] - used.value[k]) : INT64_MAX;
+        }
+        out = clip(out, room);
+      }
+      if (r == Sorter::kRoot) break;
+    }
+    return out;
+  }
+
+  static bool hasKind(const Resources& resources, const char* kind) {
+    for (const auto& e : resources.entries()) {
+      if (e.name == kind) return true;
+    }
+    return false;
+  }
+
+  // `resources` with each share kind cut to `room` (thousandths), taking
+  // from unreserved entries first.
+  static Resources clip(const Resources& resources, const Scalars& room) {
+    Resources out;
+    std::array<int64_t, Scalars::kKinds> left = room.value;
+    auto entries = resources.entries();
+    // Reserved entries first: they can go nowhere else.
+    std::stable_sort(entries.begin(), entries.end(), [](const Resources::Entry& a, const Resources::Entry& b) {
+      return (a.role != kDefaultRole) > (b.role != kDefaultRole);
+    });
+    for (const auto& e : entries) {
       if (e.isRanges) {
-        clipped.addRanges(e.name, e.ranges, e.role);
+        out.addRanges(e.name, e.ranges, e.role);
         continue;
       }
-      // A kind the limit does not name is unlimited. The room is shared by
-      // every role's entry of the kind (reserved and unreserved cpus alike).
-      double limit = quota->second.limit.scalar(e.name);
-      double room = limit > 0 ? std::max(0.0, limit - allocated.scalar(e.name) - clipped.scalar(e.name)) : e.scalar;
-      clipped.addScalar(e.name, std::min(room, e.scalar), e.role);
+      auto kind = std::find_if(Scalars::names().begin(), Scalars::names().end(),
+                               [&](const char* n) { return e.name == n; });
+      if (kind == Scalars::names().end()) {
+        out.addScalar(e.name, e.scalar, e.role);
+        continue;
+      }
+      size_t k = static_cast<size_t>(kind - Scalars::names().begin());
+      int64_t want = std::llround(e.scalar * 1000.0);
+      int64_t give = std::min(want, left[k]);
+      if (give > 0) out.addScalar(e.name, static_cast<double>(give) / 1000.0, e.role);
+      left[k] -= give;
     }
-    return clipped;
-  }
-
-  std::set<std::string> knownRoles() const {
-    std::set<std::string> roles;
-    for (const auto& [id, fw] : frameworks_) roles.insert(fw.options.roles.begin(), fw.options.roles.end());
-    return roles;
-  }
-
-  std::vector<std::string> sortedRoles() const {
-    std::vector<std::pair<double, std::string>> keyed;
-    for (const auto& role : knownRoles()) {
-      auto it = roleAllocated_.find(role);
-      double share = it == roleAllocated_.end() ? 0 : dominantShare(it->second, clusterTotal_);
-      keyed.emplace_back(share / weight(role), role);
-    }
-    std::sort(keyed.begin(), keyed.end());
-    std::vector<std::string> out;
-    for (auto& [share, role] : keyed) out.push_back(role);
     return out;
   }
 
-  std::vector<FrameworkID> sortedFrameworks(const std::string& role) const {
-    std::vector<std::pair<double, FrameworkID>> keyed;
-    for (const auto& [id, fw] : frameworks_) {
-      if (std::find(fw.options.roles.begin(), fw.options.roles.end(), role) == fw.options.roles.end()) continue;
-      keyed.emplace_back(dominantShare(fw.allocatedTotal, clusterTotal_), id);
+  // What the roles with a guarantee still miss, summed (thousandths).
+  Scalars unmetGuarantees() const {
+    Scalars out;
+    for (const auto& [role, q] : quotas_) {
+      const Scalars& used = sorter_.allocation(role, true);
+      for (size_t k = 0; k < Scalars::kKinds; ++k) {
+        out.value[k] += std::max<int64_t>(0, q.guarantee.value[k] - used.value[k]);
+      }
     }
-    std::sort(keyed.begin(), keyed.end());
-    std::vector<FrameworkID> out;
-    for (auto& [share, id] : keyed) out.push_back(id);
     return out;
   }
+
+  // ---------------------------------------------------------- allocation
+
+  using Offers = std::map<uint32_t, std::vector<Allocation>>;  // by framework
+
+  void run(bool all) {
+    if (!offerCallback_) return;
+    double now = clock_.now();
+    expireFilters(now);
+    // Agents are visited in id order, so that the same events give the
+    // same offers whatever order the agents arrived in.
+    if (orderStale_) {
+      agentOrder_.clear();
+      for (uint32_t i = 0; i < agents_.size(); ++i) {
+        if (agents_[i].used) agentOrder_.push_back(i);
+      }
+      std::sort(agentOrder_.begin(), agentOrder_.end(),
+                [&](uint32_t a, uint32_t b) { return agents_[a].id.value < agents_[b].id.value; });
+      for (uint32_t r = 0; r < agentOrder_.size(); ++r) agents_[agentOrder_[r]].rank = r;
+      orderStale_ = false;
+    }
+    std::vector<uint32_t> targets;
+    if (all || allDirty_) {
+      targets = agentOrder_;
+    } else {
+      for (uint32_t i : dirtyAgents_) {
+        if (agents_[i].used && agents_[i].dirty) targets.push_back(i);
+      }
+      std::sort(targets.begin(), targets.end(),
+                [&](uint32_t a, uint32_t b) { return agents_[a].rank < agents_[b].rank; });
+      targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+    }
+    for (uint32_t i : dirtyAgents_) {
+      if (i < agents_.size()) agents_[i].dirty = false;
+    }
+    dirtyAgents_.clear();
+    allDirty_ = false;
+
+    Offers offers;
+    if (!quotas_.empty()) {
+      for (uint32_t agentIndex : targets) allocateGuarantees(agentIndex, offers);
+    }
+    for (uint32_t agentIndex : targets) allocateAgent(agentIndex, offers);
+
+    // Delivered framework by framework, in id order.
+    std::vector<uint32_t> receivers;
+    for (const auto& [framework, allocations] : offers) receivers.push_back(framework);
+    std::sort(receivers.begin(), receivers.end(),
+              [&](uint32_t a, uint32_t b) { return frameworks_[a].id.value < frameworks_[b].id.value; });
+    for (uint32_t framework : receivers) {
+      auto& fw = frameworks_[framework];
+      fw.lastOffered = now;
+      offerCallback_(fw.id, std::move(offers[framework]));
+    }
+  }
+
+  // Whether `client` refuses what it would be offered on the agent.
+  bool filtered(const AgentState& agent, uint32_t client, const Resources& offerable) const {
+    if (agent.fullFilters.test(client)) return true;
+    if (!agent.partialFilters.test(client)) return false;
+    auto it = std::lower_bound(agent.filters.begin(), agent.filters.end(), client,
+                               [](const FilterEntry& e, uint32_t c) { return e.client < c; });
+    return it != agent.filters.end() && it->client == client &&
+           generations_[it->generation].refused.contains(offerable);
+  }
+
+  void offer(uint32_t client, uint32_t agentIndex, const Resources& resources, Offers& offers) {
+    charge(client, agentIndex, resources, /*toAgent=*/true);
+    auto& state = clients_[client];
+    offers[state.framework].push_back({agents_[agentIndex].id, sorter_.path(state.role), resources});
+  }
+
+  // Roles short of their guarantee get up to what they miss, first.
+  void allocateGuarantees(uint32_t agentIndex, Offers& offers) {
+    for (const auto& [role, q] : quotas_) {
+      auto& agent = agents_[agentIndex];
+      if (agent.free.empty()) return;
+      if (q.guarantee.empty()) continue;
+      const Scalars& used = sorter_.allocation(role, true);
+      Scalars missing;
+      bool short_ = false;
+      for (size_t k = 0; k < Scalars::kKinds; ++k) {
+        bool named = hasKind(q.quota.guarantee, Scalars::names()[k]);
+        missing.value[k] = named ? std::max<int64_t>(0, q.guarantee.value[k] - used.value[k]) : 0;
+        short_ |= missing.value[k] > 0;
+      }
+      if (!short_) continue;
+      sorter_.forEachIn(role, [&](Sorter::ClientIndex client) {
+        Resources offerable = limited(usable(agent, agent.free, clients_[client].role), clients_[client].role);
+        offerable = clip(offerable, missing);
+        if (Scalars::of(offerable).empty() || filtered(agent, client, offerable)) return true;
+        offer(client, agentIndex, offerable, offers);
+        return false;
+      });
+    }
+  }
+
+  void allocateAgent(uint32_t agentIndex, Offers& offers) {
+    Scalars headroom = unmetGuarantees();
+    bool holdBack = !headroom.empty();
+    for (;;) {
+      auto& agent = agents_[agentIndex];
+      if (agent.free.empty()) return;
+      if (agent.fullFilterCount >= sorter_.clientCount()) return;  // everyone refuses it
+      uint32_t chosen = kNone;
+      Resources chosenOffer;
+      sorter_.forEach([&](Sorter::ClientIndex client) {
+        if (agent.fullFilters.test(client)) return true;
+        Sorter::RoleIndex role = clients_[client].role;
+        Resources offerable = limited(usable(agent, agent.free, role), role);
+        if (holdBack) offerable = withoutHeadroom(offerable, role, headroom);
+        if (offerable.empty() || filtered(agent, client, offerable)) return true;
+        chosen = client;
+        chosenOffer = std::move(offerable);
+        return false;
+      });
+      if (chosen == kNone) return;
+      offer(chosen, agentIndex, chosenOffer, offers);
+    }
+  }
+
+  // `offerable` less the unreserved resources other roles' unmet guarantees
+  // need: the cluster keeps at least `headroom` unreserved resources free.
+  Resources withoutHeadroom(const Resources& offerable, Sorter::RoleIndex role, const Scalars& headroom) const {
+    // A role still short of its own guarantee is what the headroom is for.
+    for (Sorter::RoleIndex r = role;; r = sorter_.parent(r)) {
+      auto q = quotas_.find(r);
+      if (q != quotas_.end() && !q->second.guarantee.empty()) {
+        const Scalars& used = sorter_.allocation(r, true);
+        for (size_t k = 0; k < Scalars::kKinds; ++k) {
+          if (used.value[k] < q->second.guarantee.value[k]) return offerable;
+        }
+      }
+      if (r == Sorter::kRoot) break;
+    }
+    Scalars room;
+    for (size_t k = 0; k < Scalars::kKinds; ++k) {
+      room.value[k] = headroom.value[k] > 0 ? std::max<int64_t>(0, freeUnreserved_.value[k] - headroom.value[k])
+                                            : INT64_MAX;
+    }
+    Resources reserved = offerable - offerable.unreserved();
+    return reserved + clip(offerable.unreserved(), room);
+  }
+
+  struct Expiry {
+    double expires;
+    uint32_t generation;
+    uint64_t serial;
+    bool operator>(const Expiry& other) const { return expires > other.expires; }
+  };
 
   const Clock& clock_;
   OfferCallback offerCallback_;
-  std::map<AgentID, AgentState> agents_;
-  std::map<FrameworkID, FrameworkState> frameworks_;
-  std::map<std::string, Resources> roleAllocated_;
-  std::map<std::string, double> weights_;
-  std::map<std::string, Quota> quotas_;
-  Resources clusterTotal_;
+  Sorter sorter_;
+  std::vector<AgentState> agents_;
+  std::vector<uint32_t> freeAgents_;
+  std::unordered_map<std::string, uint32_t> agentIndex_;
+  std::vector<FrameworkState> frameworks_;
+  std::vector<uint32_t> freeFrameworks_;
+  std::unordered_map<std::string, uint32_t> frameworkIndex_;
+  std::vector<ClientState> clients_;  // by Sorter client index
+  std::vector<Generation> generations_;
+  std::vector<uint32_t> freeGenerations_;
+  uint64_t generationSerial_ = 0;
+  std::priority_queue<Expiry, std::vector<Expiry>, std::greater<Expiry>> expiries_;
+  std::map<Sorter::RoleIndex, RoleQuota> quotas_;
+  std::map<Sorter::RoleIndex, Resources> roleAllocated_;  // by role, its own clients
+  std::vector<bool> limitedRoles_;  // by role: it or an ancestor has a limit
+  Scalars clusterTotal_;
+  Scalars freeUnreserved_;  // unreserved resources not allocated, summed over agents
+  std::vector<uint32_t> dirtyAgents_;
+  bool allDirty_ = false;
+  std::vector<uint32_t> agentOrder_;  // used agents in id order
+  bool orderStale_ = false;
 };
 
 }  // namespace
