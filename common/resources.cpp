@@ -268,6 +268,11 @@ bool RangeSet::contains(uint64_t value) const {
 }
 
 RangeSet& RangeSet::operator+=(const RangeSet& other) {
+  if (other.ranges_.empty()) return *this;
+  if (ranges_.empty()) {
+    ranges_ = other.ranges_;
+    return *this;
+  }
   std::vector<Range> all = ranges_;
   all.insert(all.end(), other.ranges_.begin(), other.ranges_.end());
   *this = RangeSet(std::move(all));
@@ -404,6 +409,10 @@ Resources& Resources::operator+=(const Resources& other) {
     Resources copy = other;
     return *this += copy;
   }
+  if (empty()) {  // the common case of a fresh sum: one copy
+    *this = other;
+    return *this;
+  }
   for (const auto& [key, amount] : other.scalars_) {
     int64_t& slot = scalars_[key];
     slot = addCapped(slot, amount);
@@ -413,7 +422,7 @@ Resources& Resources::operator+=(const Resources& other) {
 }
 
 Resources& Resources::operator-=(const Resources& other) {
-  if (this == &other) {
+  if (this == &other || *this == other) {  // taking everything, as an offer of all that is free does
     scalars_.clear();
     ranges_.clear();
     return *this;

@@ -100,7 +100,6 @@ struct FrameworkState {
   FrameworkID id;
   FrameworkOptions options;
   std::vector<uint32_t> clients;  // one per role, in options.roles order
-  Resources allocatedTotal;
   double lastOffered = 0;  // when it last got an offer, or began to want one
 };
 
@@ -159,10 +158,9 @@ class DrfAllocator final : public Allocator {
       clearFilters(client);
       auto& state = clients_[client];
       for (auto& [agentIndex, resources] : state.allocated) {
-        roleAllocated_[state.role] -= resources;
         auto& agent = agents_[agentIndex];
         agent.allocated -= resources;
-        agent.free = agent.total - agent.allocated;
+        agent.free += resources;
         freeUnreserved_ += Scalars::of(resources.unreserved());
         markDirty(agentIndex);
       }
@@ -236,8 +234,6 @@ class DrfAllocator final : public Allocator {
         if (held == clients_[client].allocated.end()) continue;
         Resources resources = held->second;
         sorter_.subtract(client, Scalars::of(resources));
-        fw.allocatedTotal -= resources;
-        roleAllocated_[clients_[client].role] -= resources;
         clients_[client].allocated.erase(held);
       }
     }
@@ -374,9 +370,9 @@ class DrfAllocator final : public Allocator {
       s.role = sorter_.path(r);
       s.weight = sorter_.weight(r);
       s.share = sorter_.roleShare(r);
-      for (Sorter::RoleIndex d = 1; d < sorter_.roleCount(); ++d) {
-        auto held = roleAllocated_.find(d);
-        if (held != roleAllocated_.end() && sorter_.within(d, r)) s.allocated += held->second;
+      for (uint32_t c = 0; c < clients_.size(); ++c) {
+        if (clients_[c].framework == kNone || !sorter_.within(clients_[c].role, r)) continue;
+        for (const auto& [agentIndex, resources] : clients_[c].allocated) s.allocated += resources;
       }
       if (auto q = quotas_.find(r); q != quotas_.end()) {
         s.guarantee = q->second.quota.guarantee;
@@ -395,11 +391,12 @@ class DrfAllocator final : public Allocator {
       if (!fw.used) continue;
       FrameworkSummary s;
       s.id = fw.id;
-      s.share = Scalars::of(fw.allocatedTotal).dominantShare(clusterTotal_);
+      Resources allocated = allocatedTo(fw);
+      s.share = Scalars::of(allocated).dominantShare(clusterTotal_);
       s.suppressed = std::all_of(fw.clients.begin(), fw.clients.end(),
                                  [&](uint32_t c) { return clients_[c].suppressed; });
       s.waitingSeconds = (fw.options.active && !s.suppressed) ? now - fw.lastOffered : 0;
-      s.allocated = fw.allocatedTotal;
+      s.allocated = std::move(allocated);
       out.push_back(std::move(s));
     }
     std::sort(out.begin(), out.end(),
@@ -465,34 +462,39 @@ class DrfAllocator final : public Allocator {
   // toAgent, takes them out of the agent's free resources).
   void charge(uint32_t client, uint32_t agentIndex, const Resources& resources, bool toAgent) {
     auto& state = clients_[client];
-    auto& fw = frameworks_[state.framework];
     state.allocated[agentIndex] += resources;
-    fw.allocatedTotal += resources;
-    roleAllocated_[state.role] += resources;
-    sorter_.add(client, Scalars::of(resources));
+    Scalars amount = Scalars::of(resources);
+    sorter_.add(client, amount);
     if (toAgent) {
       auto& agent = agents_[agentIndex];
       agent.allocated += resources;
-      agent.free = agent.total - agent.allocated;
-      freeUnreserved_ -= Scalars::of(resources.unreserved());
+      agent.free -= resources;
+      freeUnreserved_ -= agent.hasReservations ? Scalars::of(resources.unreserved()) : amount;
     }
   }
 
   void uncharge(uint32_t client, uint32_t agentIndex, const Resources& resources) {
     auto& state = clients_[client];
-    auto& fw = frameworks_[state.framework];
     auto held = state.allocated.find(agentIndex);
     if (held != state.allocated.end()) {
       held->second -= resources;
       if (held->second.empty()) state.allocated.erase(held);
     }
-    fw.allocatedTotal -= resources;
-    roleAllocated_[state.role] -= resources;
-    sorter_.subtract(client, Scalars::of(resources));
+    Scalars amount = Scalars::of(resources);
+    sorter_.subtract(client, amount);
     auto& agent = agents_[agentIndex];
     agent.allocated -= resources;
-    agent.free = agent.total - agent.allocated;
-    freeUnreserved_ += Scalars::of(resources.unreserved());
+    agent.free += resources;
+    freeUnreserved_ += agent.hasReservations ? Scalars::of(resources.unreserved()) : amount;
+  }
+
+  // What the framework holds over all agents and roles.
+  Resources allocatedTo(const FrameworkState& fw) const {
+    Resources total;
+    for (uint32_t client : fw.clients) {
+      for (const auto& [agentIndex, resources] : clients_[client].allocated) total += resources;
+    }
+    return total;
   }
 
   // ------------------------------------------------------------- filters
@@ -749,10 +751,10 @@ class DrfAllocator final : public Allocator {
            generations_[it->generation].refused.contains(offerable);
   }
 
-  void offer(uint32_t client, uint32_t agentIndex, const Resources& resources, Offers& offers) {
+  void offer(uint32_t client, uint32_t agentIndex, Resources resources, Offers& offers) {
     charge(client, agentIndex, resources, /*toAgent=*/true);
     auto& state = clients_[client];
-    offers[state.framework].push_back({agents_[agentIndex].id, sorter_.path(state.role), resources});
+    offers[state.framework].push_back({agents_[agentIndex].id, sorter_.path(state.role), std::move(resources)});
   }
 
   // Roles short of their guarantee get up to what they miss, first.
@@ -792,15 +794,21 @@ class DrfAllocator final : public Allocator {
       sorter_.forEach([&](Sorter::ClientIndex client) {
         if (agent.fullFilters.test(client)) return true;
         Sorter::RoleIndex role = clients_[client].role;
-        Resources offerable = limited(usable(agent, agent.free, role), role);
-        if (holdBack) offerable = withoutHeadroom(offerable, role, headroom);
-        if (offerable.empty() || filtered(agent, client, offerable)) return true;
+        // Copies only when the role sees less than everything free.
+        const Resources* offerable = &agent.free;
+        Resources narrowed;
+        if (agent.hasReservations || (role < limitedRoles_.size() && limitedRoles_[role]) || holdBack) {
+          narrowed = limited(usable(agent, agent.free, role), role);
+          if (holdBack) narrowed = withoutHeadroom(narrowed, role, headroom);
+          offerable = &narrowed;
+        }
+        if (offerable->empty() || filtered(agent, client, *offerable)) return true;
         chosen = client;
-        chosenOffer = std::move(offerable);
+        chosenOffer = *offerable;
         return false;
       });
       if (chosen == kNone) return;
-      offer(chosen, agentIndex, chosenOffer, offers);
+      offer(chosen, agentIndex, std::move(chosenOffer), offers);
     }
   }
 
@@ -849,7 +857,6 @@ class DrfAllocator final : public Allocator {
   uint64_t generationSerial_ = 0;
   std::priority_queue<Expiry, std::vector<Expiry>, std::greater<Expiry>> expiries_;
   std::map<Sorter::RoleIndex, RoleQuota> quotas_;
-  std::map<Sorter::RoleIndex, Resources> roleAllocated_;  // by role, its own clients
   std::vector<bool> limitedRoles_;  // by role: it or an ancestor has a limit
   Scalars clusterTotal_;
   Scalars freeUnreserved_;  // unreserved resources not allocated, summed over agents

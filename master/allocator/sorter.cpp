@@ -45,8 +45,6 @@ double Scalars::dominantShare(const Scalars& total) const {
 
 // ------------------------------------------------------------------- Sorter
 
-const std::string Sorter::kOwnName = ".";
-
 Sorter::Sorter() {
   nodes_.emplace_back();  // the root, path ""
 }
@@ -68,8 +66,9 @@ Sorter::RoleIndex Sorter::role(const std::string& path) {
   node.path = path;
   node.name = slash == std::string::npos ? path : path.substr(slash + 1);
   node.parent = parentIndex;
+  renumberRoles();
   Node& parentNode = nodes_[parentIndex];
-  Entry entry{nodeKey(node), &node.name, index};
+  Entry entry{nodeKey(node), node.rank, index};
   parentNode.children.insert(std::upper_bound(parentNode.children.begin(), parentNode.children.end(), entry, before),
                              entry);
   return index;
@@ -107,12 +106,13 @@ Sorter::ClientIndex Sorter::addClient(const std::string& name, RoleIndex role) {
   client.allocation = Scalars();
   client.key = 0;
   ++clientCount_;
+  renumberClients();
 
   Node& node = nodes_[role];
-  Entry entry{0, &client.name, index};
+  Entry entry{0, client.rank, index};
   node.clients.insert(std::upper_bound(node.clients.begin(), node.clients.end(), entry, before), entry);
   if (node.ownClients++ == 0) {
-    Entry own{ownKey(node), &kOwnName, kOwnClients};
+    Entry own{ownKey(node), ownRank_, kOwnClients};
     node.children.insert(std::upper_bound(node.children.begin(), node.children.end(), own, before), own);
   }
   countActive(role, +1);
@@ -124,7 +124,7 @@ void Sorter::removeClient(ClientIndex index) {
   if (!client.used) return;
   if (!client.allocation.empty()) subtract(index, client.allocation);
   Node& node = nodes_[client.role];
-  auto it = std::lower_bound(node.clients.begin(), node.clients.end(), Entry{client.key, &client.name, index}, before);
+  auto it = std::lower_bound(node.clients.begin(), node.clients.end(), Entry{client.key, client.rank, index}, before);
   if (it != node.clients.end() && it->index == index) node.clients.erase(it);
   if (--node.ownClients == 0) {
     auto own = std::find_if(node.children.begin(), node.children.end(),
@@ -153,23 +153,24 @@ void Sorter::countActive(RoleIndex role, int delta) {
   }
 }
 
-void Sorter::reposition(std::vector<Entry>& entries, uint32_t index, const std::string* name, double oldKey,
-                        double newKey) {
+void Sorter::reposition(std::vector<Entry>& entries, uint32_t index, uint32_t rank, double oldKey, double newKey) {
   if (oldKey == newKey) return;
-  auto from = std::lower_bound(entries.begin(), entries.end(), Entry{oldKey, name, index}, before);
+  auto from = std::lower_bound(entries.begin(), entries.end(), Entry{oldKey, rank, index}, before);
   if (from == entries.end() || from->index != index) {
     // Not where its old key says (cannot happen unless stale): find it.
     from = std::find_if(entries.begin(), entries.end(), [&](const Entry& e) { return e.index == index; });
     if (from == entries.end()) return;
   }
-  Entry moved{newKey, name, index};
+  Entry moved{newKey, rank, index};
+  // Shift the entries in between by one slot (a memmove: Entry is trivially
+  // copyable) and drop the moved entry into its new place.
   if (newKey > oldKey) {
     auto to = std::upper_bound(from + 1, entries.end(), moved, before);
-    std::rotate(from, from + 1, to);
+    std::copy(from + 1, to, from);
     *(to - 1) = moved;
   } else {
     auto to = std::upper_bound(entries.begin(), from, moved, before);
-    std::rotate(to, from, from + 1);
+    std::copy_backward(to, from, from + 1);
     *to = moved;
   }
 }
@@ -200,15 +201,44 @@ void Sorter::updateAncestors(ClientIndex index, const Scalars& delta, bool add) 
     return;
   }
   double newKey = client.allocation.dominantShare(total_);
-  reposition(own.clients, index, &client.name, client.key, newKey);
+  reposition(own.clients, index, client.rank, client.key, newKey);
   client.key = newKey;
-  reposition(own.children, kOwnClients, &kOwnName, oldOwnKey, ownKey(own));
+  reposition(own.children, kOwnClients, ownRank_, oldOwnKey, ownKey(own));
   for (RoleIndex r = client.role;; r = nodes_[r].parent) {
     Node& node = nodes_[r];
     double oldKey = nodeKey(node);
     apply(node.allocation);
     if (r == kRoot) break;
-    reposition(nodes_[node.parent].children, r, &node.name, oldKey, nodeKey(node));
+    reposition(nodes_[node.parent].children, r, node.rank, oldKey, nodeKey(node));
+  }
+}
+
+void Sorter::renumberClients() {
+  std::vector<ClientIndex> order;
+  for (ClientIndex c = 0; c < clients_.size(); ++c) {
+    if (clients_[c].used) order.push_back(c);
+  }
+  std::sort(order.begin(), order.end(),
+            [&](ClientIndex a, ClientIndex b) { return clients_[a].name < clients_[b].name; });
+  for (uint32_t i = 0; i < order.size(); ++i) clients_[order[i]].rank = i;
+  // Renumbering keeps the order of names, so every vector stays sorted.
+  for (auto& node : nodes_) {
+    for (auto& entry : node.clients) entry.rank = clients_[entry.index].rank;
+  }
+}
+
+void Sorter::renumberRoles() {
+  std::vector<std::string> names = {"."};
+  for (const auto& node : nodes_) names.push_back(node.name);
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  auto rankOf = [&](const std::string& name) {
+    return static_cast<uint32_t>(std::lower_bound(names.begin(), names.end(), name) - names.begin());
+  };
+  ownRank_ = rankOf(".");
+  for (auto& node : nodes_) node.rank = rankOf(node.name);
+  for (auto& node : nodes_) {
+    for (auto& entry : node.children) entry.rank = entry.index == kOwnClients ? ownRank_ : nodes_[entry.index].rank;
   }
 }
 

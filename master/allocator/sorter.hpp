@@ -116,14 +116,18 @@ class Sorter {
  private:
   static constexpr uint32_t kOwnClients = UINT32_MAX;  // the "." sibling
 
+  // Ties between equal keys go by name; `rank` is the position of the name
+  // among all names (renumbered when one is added), so that comparing two
+  // entries never compares strings.
   struct Entry {
     double key = 0;
-    const std::string* name = nullptr;
+    uint32_t rank = 0;
     uint32_t index = 0;  // a role, a client, or kOwnClients
   };
   struct Node {
     std::string path;
     std::string name;  // last path segment; "." sorts its own clients' group
+    uint32_t rank = 0;
     RoleIndex parent = kRoot;
     double weight = 1;
     Scalars allocation;  // the whole subtree
@@ -135,6 +139,7 @@ class Sorter {
   };
   struct Client {
     std::string name;
+    uint32_t rank = 0;
     RoleIndex role = kRoot;
     bool used = false;
     bool active = true;
@@ -143,13 +148,16 @@ class Sorter {
   };
 
   static bool before(const Entry& a, const Entry& b) {
-    return a.key < b.key || (a.key == b.key && *a.name < *b.name);
+    if (a.key != b.key) return a.key < b.key;
+    if (a.rank != b.rank) return a.rank < b.rank;
+    return a.index < b.index;
   }
   double nodeKey(const Node& node) const { return node.allocation.dominantShare(total_) / node.weight; }
   double ownKey(const Node& node) const { return node.own.dominantShare(total_) / node.weight; }
   // Moves the entry `index` sorted under `oldKey` to `newKey`.
-  static void reposition(std::vector<Entry>& entries, uint32_t index, const std::string* name, double oldKey,
-                         double newKey);
+  static void reposition(std::vector<Entry>& entries, uint32_t index, uint32_t rank, double oldKey, double newKey);
+  void renumberClients();
+  void renumberRoles();
   void updateAncestors(RoleIndex role, const Scalars& delta, bool add);
   void countActive(RoleIndex role, int delta);
   void rebuild();
@@ -170,14 +178,13 @@ class Sorter {
     return true;
   }
 
-  // Deques: entries point at names inside them, which must not move.
   std::deque<Node> nodes_;
   std::deque<Client> clients_;
   std::vector<ClientIndex> freeClients_;
   size_t clientCount_ = 0;
   Scalars total_;
   bool stale_ = false;
-  static const std::string kOwnName;
+  uint32_t ownRank_ = 0;  // the rank of "." among role names
 };
 
 }  // namespace clusternodes::master

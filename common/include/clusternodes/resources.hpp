@@ -15,7 +15,9 @@
 // (use contains() first when that matters).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <utility>
 #include <map>
 #include <string>
 #include <string_view>
@@ -53,6 +55,61 @@ class RangeSet {
 };
 
 inline constexpr const char* kDefaultRole = "*";
+
+namespace detail {
+
+// A map kept as a sorted vector: a Resources value holds a handful of
+// entries, and copying or adding it then costs one allocation per map
+// instead of one per entry. The subset of std::map's interface Resources uses.
+template <typename K, typename V>
+class FlatMap {
+ public:
+  using value_type = std::pair<K, V>;
+  using iterator = typename std::vector<value_type>::iterator;
+  using const_iterator = typename std::vector<value_type>::const_iterator;
+
+  iterator begin() { return items_.begin(); }
+  iterator end() { return items_.end(); }
+  const_iterator begin() const { return items_.begin(); }
+  const_iterator end() const { return items_.end(); }
+  bool empty() const { return items_.empty(); }
+  size_t size() const { return items_.size(); }
+  void clear() { items_.clear(); }
+
+  iterator lower_bound(const K& key) {
+    return std::lower_bound(items_.begin(), items_.end(), key,
+                            [](const value_type& item, const K& k) { return item.first < k; });
+  }
+  const_iterator lower_bound(const K& key) const {
+    return std::lower_bound(items_.begin(), items_.end(), key,
+                            [](const value_type& item, const K& k) { return item.first < k; });
+  }
+  iterator find(const K& key) {
+    auto it = lower_bound(key);
+    return it != items_.end() && it->first == key ? it : items_.end();
+  }
+  const_iterator find(const K& key) const {
+    auto it = lower_bound(key);
+    return it != items_.end() && it->first == key ? it : items_.end();
+  }
+  V& operator[](const K& key) {
+    auto it = lower_bound(key);
+    if (it == items_.end() || it->first != key) it = items_.insert(it, value_type(key, V()));
+    return it->second;
+  }
+  // Inserts unless present; keys arrive in any order.
+  void emplace(const K& key, const V& value) {
+    auto it = lower_bound(key);
+    if (it == items_.end() || it->first != key) items_.insert(it, value_type(key, value));
+  }
+  iterator erase(iterator it) { return items_.erase(it); }
+  bool operator==(const FlatMap&) const = default;
+
+ private:
+  std::vector<value_type> items_;
+};
+
+}  // namespace detail
 
 class Resources {
  public:
@@ -113,8 +170,8 @@ class Resources {
 
  private:
   using Key = std::pair<std::string, std::string>;  // name, role
-  std::map<Key, int64_t> scalars_;                   // in thousandths
-  std::map<Key, RangeSet> ranges_;
+  detail::FlatMap<Key, int64_t> scalars_;    // in thousandths
+  detail::FlatMap<Key, RangeSet> ranges_;
 };
 
 }  // namespace clusternodes
