@@ -80,7 +80,7 @@ Result<HttpResult> httpGet(const std::string& url, double timeoutSeconds) {
   return perform(curl.get(), "GET", url, timeoutSeconds);
 }
 
-Result<HttpResult> httpPost(const std::string& url, const std::string& body,
+Result<HttpResult> httpSend(const std::string& method, const std::string& url, const std::string& body,
                             const std::string& contentType, double timeoutSeconds) {
   initCurlOnce();
   std::unique_ptr<CURL, EasyDeleter> curl(curl_easy_init());
@@ -95,11 +95,20 @@ Result<HttpResult> httpPost(const std::string& url, const std::string& body,
   };
   addHeader("Content-Type: " + contentType);
   addHeader("Expect:");  // no 100-continue round trip
-  curl_easy_setopt(curl.get(), CURLOPT_POST, 1L);
+  if (method == "POST") {
+    curl_easy_setopt(curl.get(), CURLOPT_POST, 1L);
+  } else {
+    curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method.c_str());
+  }
   curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.data());
   curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
-  return perform(curl.get(), "POST", url, timeoutSeconds);
+  return perform(curl.get(), method.c_str(), url, timeoutSeconds);
+}
+
+Result<HttpResult> httpPost(const std::string& url, const std::string& body, const std::string& contentType,
+                            double timeoutSeconds) {
+  return httpSend("POST", url, body, contentType, timeoutSeconds);
 }
 
 }  // namespace clusternodes

@@ -21,4 +21,8 @@ Result<HttpResult> httpPost(const std::string& url, const std::string& body,
                             const std::string& contentType = "application/json",
                             double timeoutSeconds = 10);
 
+// Any method with a body: "PUT", "DELETE", "POST".
+Result<HttpResult> httpSend(const std::string& method, const std::string& url, const std::string& body,
+                            const std::string& contentType = "application/json", double timeoutSeconds = 10);
+
 }  // namespace clusternodes

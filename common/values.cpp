@@ -105,4 +105,9 @@ std::optional<TaskReason> parseTaskReason(std::string_view text) {
 std::ostream& operator<<(std::ostream& out, TaskState state) { return out << toString(state); }
 std::ostream& operator<<(std::ostream& out, TaskReason reason) { return out << toString(reason); }
 
+std::vector<std::string> subscribedRoles(const FrameworkInfo& info) {
+  if (!info.roles.empty()) return info.roles;
+  return {info.role.empty() ? std::string(kDefaultRole) : info.role};
+}
+
 }  // namespace clusternodes

@@ -168,6 +168,8 @@ void toWire(const clusternodes::FrameworkInfo& in, wire::FrameworkInfo::Builder 
   out.setFailoverTimeoutSeconds(in.failoverTimeoutSeconds);
   out.setPartitionAware(in.partitionAware);
   out.setHostname(in.hostname);
+  auto roles = out.initRoles(static_cast<unsigned>(in.roles.size()));
+  for (unsigned i = 0; i < in.roles.size(); ++i) roles.set(i, in.roles[i]);
 }
 
 clusternodes::FrameworkInfo fromWire(wire::FrameworkInfo::Reader in) {
@@ -184,6 +186,7 @@ clusternodes::FrameworkInfo fromWire(wire::FrameworkInfo::Reader in) {
   }
   out.partitionAware = in.getPartitionAware();
   out.hostname = text(in.getHostname());
+  for (auto role : in.getRoles()) out.roles.push_back(text(role));
   return out;
 }
 
@@ -290,6 +293,7 @@ void toWire(const clusternodes::Offer& in, wire::Offer::Builder out) {
   out.setFrameworkId(in.frameworkId.value);
   out.setAgentId(in.agentId.value);
   out.setHostname(in.hostname);
+  out.setAllocationRole(in.allocationRole);
   setResources(in.resources, [&](unsigned n) { return out.initResources(n); });
   setAttributes(in.attributes, [&](unsigned n) { return out.initAttributes(n); });
 }
@@ -300,6 +304,8 @@ clusternodes::Offer fromWire(wire::Offer::Reader in) {
   out.frameworkId.value = text(in.getFrameworkId());
   out.agentId.value = text(in.getAgentId());
   out.hostname = text(in.getHostname());
+  out.allocationRole = text(in.getAllocationRole());
+  if (out.allocationRole.empty()) out.allocationRole = kDefaultRole;
   out.resources = fromWire(in.getResources());
   out.attributes = fromWire(in.getAttributes());
   return out;

@@ -6,6 +6,7 @@
 #include "common/flags.hpp"
 #include "common/logging.hpp"
 #include "master/master.hpp"
+#include "master/validation.hpp"
 
 using namespace clusternodes;
 
@@ -22,6 +23,7 @@ Result<std::map<std::string, double>> parseWeights(const std::string& text) {
     if (item.empty()) continue;
     size_t eq = item.find('=');
     if (eq == std::string::npos || eq == 0) return invalid("weight '" + item + "' is not ROLE=WEIGHT");
+    if (auto role = master::validateRole(item.substr(0, eq)); !role) return role.error();
     try {
       size_t used = 0;
       double w = std::stod(item.substr(eq + 1), &used);
@@ -58,7 +60,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   addDurationOption(app, "--framework-heartbeat-interval", flags.frameworkHeartbeatInterval,
                     "Heartbeat interval between master and frameworks");
-  app.add_option("--weights", weights, "Role weights, e.g. eng=2,ops=1");
+  app.add_option("--weights", weights, "Role weights, e.g. eng=2,ops=1 (the operator API's weights override these)");
+  addDurationOption(app, "--starvation-threshold", flags.starvationThreshold,
+                    "Report a framework starved once it has wanted offers this long while others hold resources");
   app.add_option("--log-level", logLevel, "trace, debug, info, warn or error")->capture_default_str();
   if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "master/validation.hpp"
 
@@ -44,6 +45,9 @@ Result<void> Master::start() {
     sendOffers(id, std::move(allocations));
   });
   allocator_->updateWeights(flags_.weights);
+  // What the operator set through the API overrides --weights.
+  allocator_->updateWeights(registry_.weights());
+  for (const auto& [role, quota] : registry_.quotas()) allocator_->updateQuota(role, quota);
 
   socket_->onMessage([this](std::string_view peer, std::string_view bytes) { onMessage(peer, bytes); });
   auto bound = socket_->bind("tcp://" + flags_.ip + ":" + std::to_string(flags_.port));
@@ -72,6 +76,47 @@ Result<void> Master::start() {
 
   spdlog::info("master {} listening on {} (http {}:{}), work dir {}", state_.masterId, endpoint_, flags_.ip,
                httpPort_, flags_.workDir);
+  return {};
+}
+
+// ------------------------------------------------------------ operator API
+
+Result<void> Master::setWeights(const std::map<std::string, double>& weights) {
+  if (weights.empty()) return invalid("no weights given");
+  for (const auto& [role, weight] : weights) {
+    if (auto valid = validateRole(role); !valid) return valid.error();
+    if (!std::isfinite(weight) || weight <= 0) {
+      return invalid("the weight of role '" + role + "' must be a positive number");
+    }
+  }
+  if (auto saved = registry_.setWeights(weights); !saved) return saved.error();
+  allocator_->updateWeights(weights);
+  spdlog::info("role weights updated: {} role(s)", weights.size());
+  requestAllocation();
+  return {};
+}
+
+Result<void> Master::setQuota(const std::string& role, const Quota& quota) {
+  if (auto valid = validateRole(role); !valid) return valid.error();
+  if (role == kDefaultRole) return invalid("role '*' cannot have a quota");
+  for (const auto* part : {&quota.guarantee, &quota.limit}) {
+    for (const auto& e : part->entries()) {
+      if (e.isRanges) return invalid("quota is for scalar resources only, not '" + e.name + "'");
+      if (e.role != kDefaultRole) return invalid("quota resources must be unreserved, not '" + e.name + "(" + e.role + ")'");
+    }
+  }
+  for (const auto& e : quota.guarantee.entries()) {
+    bool limited = false;
+    for (const auto& l : quota.limit.entries()) limited |= l.name == e.name;
+    if (limited && quota.limit.scalar(e.name) < e.scalar) {
+      return invalid("the guarantee of " + e.name + " exceeds its limit");
+    }
+  }
+  if (auto saved = registry_.setQuota(role, quota); !saved) return saved.error();
+  allocator_->updateQuota(role, quota);
+  spdlog::info("quota of role {}: guarantee '{}', limit '{}'", role, quota.guarantee.toString(),
+               quota.limit.toString());
+  requestAllocation();
   return {};
 }
 
@@ -244,7 +289,7 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
       entry.disconnectedAt = clock_.now();
       entry.registeredAt = Loop::wallSeconds();
       fw = state_.frameworks.emplace(frameworkId, std::move(entry)).first;
-      allocator_->addFramework(frameworkId, {{fw->second.info.role}, false}, {});
+      allocator_->addFramework(frameworkId, {subscribedRoles(fw->second.info), false}, {});
     }
     if (wasUnreachable && !fw->second.info.partitionAware) {
       // Its tasks were reported LOST when the agent went away; they must not
@@ -479,7 +524,7 @@ void Master::subscribe(const std::string& peer, wire::Subscribe::Reader message)
     entry.info = info;
     entry.registeredAt = Loop::wallSeconds();
     fw = &state_.frameworks.emplace(entry.id, std::move(entry)).first->second;
-    allocator_->addFramework(fw->id, {{info.role}, true}, {});
+    allocator_->addFramework(fw->id, {subscribedRoles(info), true}, {});
     ++state_.metrics.frameworksRegistered;
   }
   fw->peer = peer;
@@ -488,8 +533,8 @@ void Master::subscribe(const std::string& peer, wire::Subscribe::Reader message)
   fw->lastSeen = clock_.now();
   state_.frameworksByPeer[peer] = fw->id;
   allocator_->activateFramework(fw->id);
-  spdlog::info("{} framework {} ({}) role {} principal '{}'", reregistered ? "re-registered" : "registered",
-               fw->id.value, fw->info.name, fw->info.role, fw->info.principal);
+  spdlog::info("{} framework {} ({}) roles {} principal '{}'", reregistered ? "re-registered" : "registered",
+               fw->id.value, fw->info.name, fmt::join(subscribedRoles(fw->info), ","), fw->info.principal);
 
   capnp::MallocMessageBuilder reply;
   auto subscribed = reply.initRoot<wire::Envelope>().initSubscribed();
@@ -834,7 +879,8 @@ void Master::sendOffers(const FrameworkID& frameworkId, std::vector<Allocation> 
     offer.role = allocation.role;
     offer.resources = allocation.resources;
     offer.createdAt = clock_.now();
-    Offer value{offer.id, frameworkId, offer.agentId, agent.info.hostname, offer.resources, agent.info.attributes};
+    Offer value{offer.id,        frameworkId, offer.agentId, agent.info.hostname, offer.resources,
+                agent.info.attributes, offer.role};
     wire::toWire(value, list[i++]);
     agent.offers.insert(offer.id);
     fw->second.offers.insert(offer.id);

@@ -44,6 +44,9 @@ struct MasterFlags {
   // disconnected after maxAgentPingTimeouts silent intervals.
   std::chrono::nanoseconds frameworkHeartbeatInterval = std::chrono::seconds(1);
   std::map<std::string, double> weights;
+  // A framework that has wanted offers this long, while other frameworks
+  // hold resources, is reported starved in /state and /metrics.
+  std::chrono::nanoseconds starvationThreshold = std::chrono::seconds(10);
 };
 
 class Master {
@@ -60,6 +63,12 @@ class Master {
   std::string endpoint() const { return endpoint_; }
   int httpPort() const { return httpPort_; }
   const Registry& registry() const { return registry_; }
+
+  // The operator API. Each change is validated, written to the registry,
+  // then applied; a bad one changes nothing and says why.
+  Result<void> setWeights(const std::map<std::string, double>& weights);
+  // An empty guarantee and limit removes the role's quota.
+  Result<void> setQuota(const std::string& role, const Quota& quota);
   // Malformed, truncated or unknown messages dropped, including frames the
   // transport refused.
   uint64_t droppedMessages() const { return state_.metrics.messagesDropped + socket_->malformedFrames(); }
@@ -134,6 +143,6 @@ class Master {
 };
 
 // Adds /state, /health and /metrics to `http` (master/http/master_http.cpp).
-void installMasterEndpoints(HttpServer& http, const Master& master);
+void installMasterEndpoints(HttpServer& http, Master& master);
 
 }  // namespace clusternodes::master

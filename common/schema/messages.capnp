@@ -35,6 +35,7 @@ struct FrameworkInfo {
   failoverTimeoutSeconds @5 :Float64;
   partitionAware @6 :Bool;
   hostname @7 :Text;
+  roles @8 :List(Text);       # several roles; when set, `role` is ignored
 }
 
 struct AgentInfo {
@@ -89,6 +90,7 @@ struct Offer {
   hostname @3 :Text;
   resources @4 :List(Resource);
   attributes @5 :List(Attribute);
+  allocationRole @6 :Text;
 }
 
 struct RunningTask {

@@ -1,8 +1,11 @@
-// The master's HTTP endpoints: /state (JSON), /health and /metrics
-// (Prometheus text format).
+// The master's HTTP endpoints: /state (JSON), /health, /metrics (Prometheus
+// text format), and the operator API under /api/v1 (role weights, quotas).
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <set>
 
 #include "common/json.hpp"
 #include "master/master.hpp"
@@ -13,6 +16,24 @@ namespace {
 nlohmann::json attributesJson(const std::vector<Attribute>& attributes) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& a : attributes) out[a.name] = a.value;
+  return out;
+}
+
+// Frameworks that have waited past --starvation-threshold for an offer while
+// others hold resources, by id.
+std::set<FrameworkID> starvedFrameworks(const Master& master, const std::vector<FrameworkSummary>& summaries) {
+  double threshold = std::chrono::duration<double>(master.flags().starvationThreshold).count();
+  double heldCpus = 0;
+  double heldMem = 0;
+  for (const auto& s : summaries) {
+    heldCpus += s.allocated.cpus();
+    heldMem += s.allocated.mem();
+  }
+  std::set<FrameworkID> out;
+  for (const auto& s : summaries) {
+    bool othersHold = heldCpus - s.allocated.cpus() > 0 || heldMem - s.allocated.mem() > 0;
+    if (!s.suppressed && s.waitingSeconds >= threshold && othersHold) out.insert(s.id);
+  }
   return out;
 }
 
@@ -48,8 +69,23 @@ nlohmann::json stateJson(const Master& master) {
     });
   }
 
+  auto summaryList = master.allocator().frameworkSummaries();
+  auto starved = starvedFrameworks(master, summaryList);
   std::map<FrameworkID, FrameworkSummary> summaries;
-  for (auto& s : master.allocator().frameworkSummaries()) summaries[s.id] = s;
+  for (auto& s : summaryList) summaries[s.id] = s;
+
+  j["roles"] = nlohmann::json::array();
+  for (const auto& r : master.allocator().roleSummaries()) {
+    bool belowGuarantee = false;
+    for (const auto& e : r.guarantee.entries()) belowGuarantee |= r.allocated.scalar(e.name) < e.scalar;
+    j["roles"].push_back({{"role", r.role},
+                          {"weight", r.weight},
+                          {"dominant_share", r.share},
+                          {"allocated", toJson(r.allocated)},
+                          {"guarantee", r.guarantee.toString()},
+                          {"limit", r.limit.toString()},
+                          {"below_guarantee", belowGuarantee}});
+  }
 
   j["frameworks"] = nlohmann::json::array();
   j["tasks"] = nlohmann::json::array();
@@ -76,7 +112,8 @@ nlohmann::json stateJson(const Master& master) {
         {"id", id.value},
         {"name", fw.info.name},
         {"user", fw.info.user},
-        {"role", fw.info.role},
+        {"role", subscribedRoles(fw.info).front()},
+        {"roles", subscribedRoles(fw.info)},
         {"principal", fw.info.principal},
         {"hostname", fw.info.hostname},
         {"connected", fw.connected},
@@ -87,6 +124,7 @@ nlohmann::json stateJson(const Master& master) {
         {"dominant_share", share},
         {"suppressed", summary != summaries.end() && summary->second.suppressed},
         {"waiting_for_offers_seconds", waiting},
+        {"starved", starved.count(id) != 0},
         {"task_count", fw.tasks.size()},
         {"completed_task_count", fw.completedTasks},
         {"used_resources", toJson(used)},
@@ -139,18 +177,83 @@ std::string metricsText(const Master& master) {
   out += fmt::format("clusternodes_master_allocation_runs_total {}\n", m.allocationRuns);
   metric("clusternodes_master_allocation_seconds_total", "counter", "Time spent in allocation rounds.");
   out += fmt::format("clusternodes_master_allocation_seconds_total {:.6f}\n", m.allocationSecondsTotal);
+  auto summaries = master.allocator().frameworkSummaries();
+  metric("clusternodes_master_frameworks_starved", "gauge",
+         "Frameworks that have wanted offers for longer than --starvation-threshold while others hold resources.");
+  out += fmt::format("clusternodes_master_frameworks_starved {}\n", starvedFrameworks(master, summaries).size());
+  metric("clusternodes_master_role_dominant_share", "gauge", "Each role's dominant share of the cluster.");
+  auto roles = master.allocator().roleSummaries();
+  for (const auto& r : roles) {
+    out += fmt::format("clusternodes_master_role_dominant_share{{role=\"{}\"}} {:.6f}\n", r.role, r.share);
+  }
+  metric("clusternodes_master_role_weight", "gauge", "Each role's weight.");
+  for (const auto& r : roles) out += fmt::format("clusternodes_master_role_weight{{role=\"{}\"}} {}\n", r.role, r.weight);
   metric("clusternodes_master_framework_waiting_seconds", "gauge",
          "How long each framework that wants offers has waited for one.");
-  for (const auto& s : master.allocator().frameworkSummaries()) {
+  for (const auto& s : summaries) {
     out += fmt::format("clusternodes_master_framework_waiting_seconds{{framework_id=\"{}\"}} {:.3f}\n", s.id.value,
                        s.waitingSeconds);
   }
   return out;
 }
 
+HttpResponse errorJson(int status, const std::string& message) {
+  return HttpResponse::json(status, nlohmann::json{{"error", message}}.dump());
+}
+
+nlohmann::json weightsJson(const Master& master) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& r : master.allocator().roleSummaries()) out[r.role] = r.weight;
+  return out;
+}
+
+nlohmann::json quotasJson(const Master& master) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [role, q] : master.registry().quotas()) {
+    out[role] = {{"guarantee", q.guarantee.toString()}, {"limit", q.limit.toString()}};
+  }
+  return out;
+}
+
+// PUT /api/v1/weights {"eng": 2, "ops": 1}
+HttpResponse putWeights(Master& master, const HttpRequest& request) {
+  auto body = nlohmann::json::parse(request.body, nullptr, false);
+  if (!body.is_object()) return errorJson(400, "the body must be a JSON object of role: weight");
+  std::map<std::string, double> weights;
+  for (const auto& [role, weight] : body.items()) {
+    if (!weight.is_number()) return errorJson(400, "the weight of role '" + role + "' must be a number");
+    weights[role] = weight.get<double>();
+  }
+  if (auto done = master.setWeights(weights); !done) return errorJson(400, done.error().message);
+  return HttpResponse::json(200, nlohmann::json{{"weights", weightsJson(master)}}.dump());
+}
+
+// PUT /api/v1/quota {"role": "eng", "guarantee": "cpus:4;mem:4096", "limit": "cpus:8"}
+HttpResponse putQuota(Master& master, const HttpRequest& request) {
+  auto body = nlohmann::json::parse(request.body, nullptr, false);
+  if (!body.is_object() || !body.contains("role") || !body["role"].is_string()) {
+    return errorJson(400, "the body must be a JSON object with a \"role\" and a \"guarantee\" and/or \"limit\"");
+  }
+  Quota quota;
+  for (const char* part : {"guarantee", "limit"}) {
+    if (!body.contains(part)) continue;
+    if (!body[part].is_string()) return errorJson(400, std::string(part) + " must be a resources string, e.g. \"cpus:4;mem:4096\"");
+    auto parsed = Resources::parse(body[part].get<std::string>());
+    if (!parsed) return errorJson(400, std::string(part) + ": " + parsed.error().message);
+    (std::string(part) == "guarantee" ? quota.guarantee : quota.limit) = *parsed;
+  }
+  if (quota.guarantee.empty() && quota.limit.empty()) {
+    return errorJson(400, "give a guarantee or a limit (DELETE /api/v1/quota?role=R removes a quota)");
+  }
+  if (auto done = master.setQuota(body["role"].get<std::string>(), quota); !done) {
+    return errorJson(400, done.error().message);
+  }
+  return HttpResponse::json(200, nlohmann::json{{"quotas", quotasJson(master)}}.dump());
+}
+
 }  // namespace
 
-void installMasterEndpoints(HttpServer& http, const Master& master) {
+void installMasterEndpoints(HttpServer& http, Master& master) {
   http.route("GET", "/", [&master](const HttpRequest&) {
     const auto& state = master.state();
     size_t reachable = 0;
@@ -169,6 +272,21 @@ void installMasterEndpoints(HttpServer& http, const Master& master) {
   http.route("GET", "/health", [](const HttpRequest&) { return HttpResponse::text(200, "ok\n"); });
   http.route("GET", "/state", [&master](const HttpRequest&) {
     return HttpResponse::json(200, stateJson(master).dump());
+  });
+  http.route("GET", "/api/v1/weights", [&master](const HttpRequest&) {
+    return HttpResponse::json(200, nlohmann::json{{"weights", weightsJson(master)}}.dump());
+  });
+  http.route("PUT", "/api/v1/weights", [&master](const HttpRequest& r) { return putWeights(master, r); });
+  http.route("GET", "/api/v1/quota", [&master](const HttpRequest&) {
+    return HttpResponse::json(200, nlohmann::json{{"quotas", quotasJson(master)}}.dump());
+  });
+  http.route("PUT", "/api/v1/quota", [&master](const HttpRequest& r) { return putQuota(master, r); });
+  http.route("DELETE", "/api/v1/quota", [&master](const HttpRequest& r) {
+    std::string role = r.param("role");
+    if (role.empty()) return errorJson(400, "name the role: DELETE /api/v1/quota?role=R");
+    if (master.registry().quotas().count(role) == 0) return errorJson(404, "role '" + role + "' has no quota");
+    if (auto done = master.setQuota(role, Quota{}); !done) return errorJson(400, done.error().message);
+    return HttpResponse::json(200, nlohmann::json{{"quotas", quotasJson(master)}}.dump());
   });
   http.route("GET", "/metrics", [&master](const HttpRequest&) {
     auto response = HttpResponse::text(200, metricsText(master));

@@ -10,6 +10,7 @@
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 
 namespace clusternodes::master {
 namespace {
@@ -81,6 +82,8 @@ Result<void> Registry::recover() {
   auto document = store_->load();
   if (!document) return document.error();
   agents_.clear();
+  weights_.clear();
+  quotas_.clear();
   // A first start writes an empty registry, so that an unwritable work dir
   // is found now rather than at the first agent.
   if (document->empty()) return persist();
@@ -93,6 +96,17 @@ Result<void> Registry::recover() {
       r.mark = a.value("mark", "admitted") == "unreachable" ? AgentMark::kUnreachable : AgentMark::kAdmitted;
       r.markedAt = a.value("marked_at", 0.0);
       agents_[r.id] = r;
+    }
+    if (j.contains("weights")) {
+      for (const auto& [role, weight] : j.at("weights").items()) weights_[role] = weight.get<double>();
+    }
+    if (j.contains("quotas")) {
+      for (const auto& [role, q] : j.at("quotas").items()) {
+        auto guarantee = Resources::parse(q.value("guarantee", ""));
+        auto limit = Resources::parse(q.value("limit", ""));
+        if (!guarantee || !limit) throw std::runtime_error("the quota of role '" + role + "' does not parse");
+        quotas_[role] = Quota{*guarantee, *limit};
+      }
     }
   } catch (const std::exception& e) {
     return invalid(std::string("the registry is corrupt: ") + e.what());
@@ -144,6 +158,26 @@ Result<void> Registry::remove(const AgentID& id) {
   return saved;
 }
 
+Result<void> Registry::setWeights(const std::map<std::string, double>& weights) {
+  auto before = weights_;
+  for (const auto& [role, weight] : weights) weights_[role] = weight;
+  auto saved = persist();
+  if (!saved) weights_ = std::move(before);
+  return saved;
+}
+
+Result<void> Registry::setQuota(const std::string& role, const Quota& quota) {
+  auto before = quotas_;
+  if (quota.guarantee.empty() && quota.limit.empty()) {
+    quotas_.erase(role);
+  } else {
+    quotas_[role] = quota;
+  }
+  auto saved = persist();
+  if (!saved) quotas_ = std::move(before);
+  return saved;
+}
+
 Result<void> Registry::persist() {
   nlohmann::json j;
   j["version"] = 1;
@@ -151,6 +185,12 @@ Result<void> Registry::persist() {
   for (const auto& [id, r] : agents_) {
     j["agents"].push_back(
         {{"id", id.value}, {"hostname", r.hostname}, {"mark", markName(r.mark)}, {"marked_at", r.markedAt}});
+  }
+  j["weights"] = nlohmann::json::object();
+  for (const auto& [role, weight] : weights_) j["weights"][role] = weight;
+  j["quotas"] = nlohmann::json::object();
+  for (const auto& [role, q] : quotas_) {
+    j["quotas"][role] = {{"guarantee", q.guarantee.toString()}, {"limit", q.limit.toString()}};
   }
   return store_->save(j.dump(1));
 }

@@ -1,6 +1,7 @@
 // Registry: what the master must remember across a restart.
 //
-// Today: the admitted agents and their marks (admitted, unreachable). Tasks
+// The admitted agents and their marks (admitted, unreachable), and the
+// operator's role weights and quotas (set through the operator API). Tasks
 // are not kept here: agents report them when they re-register. Every change
 // is written through to the store before the call returns, so a master
 // killed at any moment restarts with what it had acknowledged.
@@ -15,6 +16,7 @@
 
 #include "clusternodes/result.hpp"
 #include "clusternodes/values.hpp"
+#include "master/allocator/allocator.hpp"
 
 namespace clusternodes::master {
 
@@ -54,11 +56,22 @@ class Registry {
   Result<void> mark(const AgentID& id, AgentMark mark, double at);
   Result<void> remove(const AgentID& id);
 
+  // Role weights set by the operator; they override --weights.
+  const std::map<std::string, double>& weights() const { return weights_; }
+  // Sets the weights named (others keep theirs).
+  Result<void> setWeights(const std::map<std::string, double>& weights);
+
+  const std::map<std::string, Quota>& quotas() const { return quotas_; }
+  // Sets a role's quota; an empty guarantee and limit removes it.
+  Result<void> setQuota(const std::string& role, const Quota& quota);
+
  private:
   Result<void> persist();
 
   std::unique_ptr<RegistryStore> store_;
   std::map<AgentID, AgentRecord> agents_;
+  std::map<std::string, double> weights_;
+  std::map<std::string, Quota> quotas_;
 };
 
 }  // namespace clusternodes::master

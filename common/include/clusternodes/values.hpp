@@ -87,6 +87,10 @@ struct FrameworkInfo {
   std::string name;
   std::string user;       // the user tasks run as (informational today)
   std::string role = "*";  // the role the framework's offers come from
+  // Several roles at once ("eng/ml", "ops"): when not empty this is the list
+  // and `role` is ignored. Each offer then comes from one of them
+  // (Offer::allocationRole).
+  std::vector<std::string> roles;
   std::string principal;
   FrameworkID id;          // set when re-registering after a failover
   double failoverTimeoutSeconds = 0;  // keep tasks this long after a disconnect
@@ -99,6 +103,9 @@ struct Attribute {
   std::string value;
 };
 
+// The roles a framework subscribes to: `roles`, or `role` alone.
+std::vector<std::string> subscribedRoles(const FrameworkInfo& info);
+
 struct Offer {
   OfferID id;
   FrameworkID frameworkId;
@@ -106,6 +113,7 @@ struct Offer {
   std::string hostname;
   Resources resources;
   std::vector<Attribute> attributes;
+  std::string allocationRole = "*";  // the framework's role this offer is for
 };
 
 struct CommandInfo {

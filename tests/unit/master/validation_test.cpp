@@ -227,3 +227,32 @@ TEST_CASE("a framework role that is empty or has other characters is rejected") 
     expectInvalid(validateFrameworkInfo(info), "role");
   }
 }
+
+TEST_CASE("a role is a path of non-empty segments, none of them . or ..") {
+  for (const std::string role : {"eng/ml", "a/b/c", "team.x/ml"}) {
+    INFO("role: " << role);
+    CHECK(validateRole(role).ok());
+  }
+  for (const std::string role : {"/eng", "eng/", "eng//ml", "./eng", "eng/..", ".", ""}) {
+    INFO("role: " << role);
+    CHECK_FALSE(validateRole(role).ok());
+  }
+  expectInvalid(validateRole("eng//ml"), "empty path segment");
+  expectInvalid(validateRole("eng/.."), "'..' segment");
+}
+
+TEST_CASE("a framework may subscribe to several roles, each valid and listed once") {
+  FrameworkInfo info = validFramework();
+  info.roles = {"eng/ml", "ops", "*"};
+  CHECK(validateFrameworkInfo(info).ok());
+  CHECK(subscribedRoles(info) == std::vector<std::string>{"eng/ml", "ops", "*"});
+
+  info.roles = {"eng", "ops", "eng"};
+  expectInvalid(validateFrameworkInfo(info), "listed twice");
+  info.roles = {"eng", "bad role"};
+  expectInvalid(validateFrameworkInfo(info), "character outside");
+
+  info.roles.clear();
+  info.role = "ml";
+  CHECK(subscribedRoles(info) == std::vector<std::string>{"ml"});
+}

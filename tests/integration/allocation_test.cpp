@@ -1,0 +1,237 @@
+// Allocation with real processes: freed resources come back as offers on the
+// event, frameworks with several roles, and the operator API for weights and
+// quotas, kept across a master restart.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "clusternodes/scheduler.hpp"
+#include "common/http_client.hpp"
+#include "tests/harness/cluster.hpp"
+#include "tests/harness/recording_scheduler.hpp"
+
+using namespace clusternodes;
+using namespace clusternodes::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::unique_ptr<SchedulerDriver> startDriver(RecordingScheduler& scheduler, const TestCluster& cluster,
+                                             FrameworkInfo info) {
+  info.user = "root";
+  auto driver = SchedulerDriver::create(&scheduler, info, {.master = cluster.master()});
+  REQUIRE(driver->start() == DriverStatus::kRunning);
+  REQUIRE(scheduler.waitForRegistration());
+  return driver;
+}
+
+nlohmann::json json(const Result<HttpResult>& r) {
+  REQUIRE(r.ok());
+  return nlohmann::json::parse(r->body, nullptr, false);
+}
+
+}  // namespace
+
+TEST_CASE("a finished task's resources are offered again within a second, on the event") {
+  TestCluster cluster;
+  cluster.startMaster();
+  cluster.startAgent("cpus:1;mem:256;disk:100");
+  cluster.waitForAgents(1);
+
+  // Each offer is used whole by one short task; the next offer can only come
+  // from the resources that task frees.
+  using SteadyTime = std::chrono::steady_clock::time_point;
+  std::mutex mutex;
+  std::vector<SteadyTime> offerTimes;
+  std::vector<SteadyTime> finishTimes;
+  std::atomic<int> launched{0};
+  RecordingScheduler scheduler;
+  scheduler.onOffer = [&](SchedulerDriver* driver, const Offer& offer) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      offerTimes.push_back(std::chrono::steady_clock::now());
+    }
+    if (launched >= 5) return;
+    int n = launched++;
+    driver->launchTasks({offer.id}, {makeTask("t" + std::to_string(n), offer, "sleep 0.2", "cpus:1;mem:256")});
+  };
+  scheduler.onStatus = [&](SchedulerDriver*, const TaskStatus& status) {
+    if (std::string(toString(status.state)) != "TASK_FINISHED") return;
+    std::lock_guard<std::mutex> lock(mutex);
+    finishTimes.push_back(std::chrono::steady_clock::now());
+  };
+  FrameworkInfo info;
+  info.name = "reoffer";
+  auto driver = startDriver(scheduler, cluster, info);
+
+  REQUIRE(eventually([&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return finishTimes.size() == 5 && offerTimes.size() >= 6;
+  }, 60s));
+  std::lock_guard<std::mutex> lock(mutex);
+  // Offer i+1 follows the end of task i: measure from the status the
+  // framework saw to the next offer it got.
+  for (size_t i = 0; i < 5; ++i) {
+    double latency = std::chrono::duration<double>(offerTimes[i + 1] - finishTimes[i]).count();
+    INFO("task " << i << ": re-offered " << latency * 1000 << " ms after TASK_FINISHED");
+    CHECK(latency < 1.0);
+  }
+  driver->stop();
+  driver->join();
+}
+
+TEST_CASE("a framework with two roles gets offers for each, and reserved resources only under their role") {
+  TestCluster cluster;
+  cluster.startMaster();
+  cluster.startAgent("cpus:2;mem:1024;cpus(b):1;mem(b):512");
+  cluster.waitForAgents(1);
+
+  RecordingScheduler scheduler;
+  std::mutex mutex;
+  std::vector<Offer> seen;
+  scheduler.onOffer = [&](SchedulerDriver* driver, const Offer& offer) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      seen.push_back(offer);
+    }
+    Filters filters;
+    filters.refuseSeconds = 0.05;
+    driver->declineOffer(offer.id, filters);
+  };
+  FrameworkInfo info;
+  info.name = "two-roles";
+  info.roles = {"a", "b"};
+  auto driver = startDriver(scheduler, cluster, info);
+
+  REQUIRE(eventually([&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    bool a = false;
+    bool b = false;
+    for (const auto& o : seen) {
+      a |= o.allocationRole == "a";
+      b |= o.allocationRole == "b";
+    }
+    return a && b;
+  }));
+  std::lock_guard<std::mutex> lock(mutex);
+  for (const auto& o : seen) {
+    INFO("offer for role " << o.allocationRole << ": " << o.resources.toString());
+    CHECK((o.allocationRole == "a" || o.allocationRole == "b"));
+    if (o.allocationRole == "a") CHECK(o.resources.reservationRoles().empty());
+  }
+  auto state = cluster.state();
+  REQUIRE(state.is_object());
+  REQUIRE(state["frameworks"].size() == 1);
+  CHECK(state["frameworks"][0]["roles"] == nlohmann::json::array({"a", "b"}));
+  driver->stop();
+  driver->join();
+}
+
+TEST_CASE("weights and quotas set through the operator API are validated, applied and kept across a restart") {
+  TestCluster cluster;
+  cluster.startMaster();
+  const std::string api = cluster.masterHttp() + "/api/v1";
+
+  auto put = httpSend("PUT", api + "/weights", R"({"eng": 2.5, "ops": 1})");
+  REQUIRE(put.ok());
+  CHECK(put->status == 200);
+  auto weights = json(httpGet(api + "/weights"));
+  CHECK(weights["weights"]["eng"] == 2.5);
+  CHECK(weights["weights"]["ops"] == 1);
+
+  // Bad input: a clear error, nothing changed.
+  for (const std::string body : {R"({"eng": -1})", R"({"eng": "two"})", R"({"bad role": 2})", "not json", "{}"}) {
+    auto bad = httpSend("PUT", api + "/weights", body);
+    REQUIRE(bad.ok());
+    INFO("body: " << body << " -> " << bad->body);
+    CHECK(bad->status == 400);
+    CHECK(json(bad).contains("error"));
+  }
+  CHECK(json(httpGet(api + "/weights"))["weights"]["eng"] == 2.5);
+
+  put = httpSend("PUT", api + "/quota", R"({"role": "eng", "guarantee": "cpus:2;mem:1024", "limit": "cpus:4"})");
+  REQUIRE(put.ok());
+  CHECK(put->status == 200);
+  for (const std::string body :
+       {R"({"role": "eng", "guarantee": "cpus:8", "limit": "cpus:4"})", R"({"role": "*", "limit": "cpus:4"})",
+        R"({"role": "eng", "limit": "ports:[1-2]"})", R"({"role": "eng", "limit": "cpus(eng):1"})",
+        R"({"role": "eng", "limit": "cpus:x"})", R"({"role": "eng"})", R"({"guarantee": "cpus:1"})"}) {
+    auto bad = httpSend("PUT", api + "/quota", body);
+    REQUIRE(bad.ok());
+    INFO("body: " << body << " -> " << bad->body);
+    CHECK(bad->status == 400);
+  }
+  auto quotas = json(httpGet(api + "/quota"));
+  CHECK(quotas["quotas"]["eng"]["guarantee"] == "cpus:2;mem:1024");
+  CHECK(quotas["quotas"]["eng"]["limit"] == "cpus:4");
+
+  // /state shows the roles with their weight and quota.
+  auto roleOf = [&](const nlohmann::json& state, const std::string& name) {
+    for (const auto& r : state["roles"]) {
+      if (r["role"] == name) return r;
+    }
+    return nlohmann::json();
+  };
+  auto eng = roleOf(cluster.state(), "eng");
+  CHECK(eng["weight"] == 2.5);
+  CHECK(eng["guarantee"] == "cpus:2;mem:1024");
+  CHECK(eng["below_guarantee"] == true);  // nothing is allocated to it yet
+
+  // A restarted master has them back from its registry.
+  cluster.stopMaster(SIGKILL);
+  cluster.startMaster();
+  CHECK(json(httpGet(api + "/weights"))["weights"]["eng"] == 2.5);
+  CHECK(json(httpGet(api + "/quota"))["quotas"]["eng"]["limit"] == "cpus:4");
+
+  auto removed = httpSend("DELETE", api + "/quota?role=eng", "");
+  REQUIRE(removed.ok());
+  CHECK(removed->status == 200);
+  CHECK(json(httpGet(api + "/quota"))["quotas"].empty());
+  auto again = httpSend("DELETE", api + "/quota?role=eng", "");
+  REQUIRE(again.ok());
+  CHECK(again->status == 404);
+}
+
+TEST_CASE("a framework kept from offers while another holds everything is reported starved") {
+  TestCluster cluster;
+  cluster.startMaster({"--starvation-threshold=300ms"});
+  cluster.startAgent("cpus:1;mem:256;disk:100");
+  cluster.waitForAgents(1);
+
+  // The first framework takes the whole agent with a long task.
+  RecordingScheduler greedy;
+  std::atomic<bool> launched{false};
+  greedy.onOffer = [&](SchedulerDriver* driver, const Offer& offer) {
+    if (launched.exchange(true)) return;
+    driver->launchTasks({offer.id}, {makeTask("hog", offer, "sleep 30", "cpus:1;mem:256")});
+  };
+  FrameworkInfo info;
+  info.name = "greedy";
+  auto first = startDriver(greedy, cluster, info);
+  REQUIRE(greedy.waitForState(TaskID{"hog"}, TaskState::kRunning));
+
+  RecordingScheduler waiting;
+  info.name = "waiting";
+  auto second = startDriver(waiting, cluster, info);
+  FrameworkID waitingId = waiting.frameworkId();
+
+  CHECK(eventually([&] {
+    auto state = cluster.state();
+    for (const auto& fw : state["frameworks"]) {
+      if (fw["id"] == waitingId.value) return fw["starved"] == true;
+    }
+    return false;
+  }));
+  CHECK(cluster.masterGet("/metrics").find("clusternodes_master_frameworks_starved 1") != std::string::npos);
+  auto state = cluster.state();
+  for (const auto& fw : state["frameworks"]) {
+    if (fw["name"] == "greedy") CHECK(fw["starved"] == false);
+  }
+  first->stop();
+  first->join();
+  second->stop();
+  second->join();
+}
