@@ -17,6 +17,19 @@ using wire::text;
 
 int64_t toMs(std::chrono::nanoseconds d) { return duration_cast<milliseconds>(d).count(); }
 
+// The same resources, unreserved.
+Resources asUnreserved(const Resources& resources) {
+  Resources out;
+  for (const auto& e : resources.entries()) {
+    if (e.isRanges) {
+      out.addRanges(e.name, e.ranges);
+    } else {
+      out.addScalar(e.name, e.scalar);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Master::Master(Loop& loop, zmq::context_t& context, MasterFlags flags)
@@ -264,6 +277,7 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
   agent.id = id;
   agent.peer = peer;
   agent.info = std::move(info);
+  applyReservations(agent);
   agent.registeredAt = Loop::wallSeconds();
   if (auto admitted = registry_.admit({id, agent.info.hostname, AgentMark::kAdmitted, agent.registeredAt});
       !admitted) {
@@ -341,6 +355,53 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
   replyAgentRegistered(peer, id, true);
   for (const auto& [frameworkId, taskId] : toKill) killTaskOnAgent(stored, frameworkId, taskId, 0);
   requestAllocation();
+}
+
+void Master::applyReservations(AgentEntry& agent) {
+  Resources reserved = registry_.reservations(agent.id);
+  if (reserved.empty()) return;
+  Resources from = asUnreserved(reserved);
+  if (!agent.info.resources.contains(from)) {
+    spdlog::warn("agent {} advertises {}, too little for its reservations {}; they are not applied",
+                 agent.id.value, agent.info.resources.toString(), reserved.toString());
+    return;
+  }
+  agent.info.resources = agent.info.resources - from + reserved;
+}
+
+Result<void> Master::reserveOrUnreserve(FrameworkEntry& framework, AgentEntry& agent, const std::string& role,
+                                        Resources& remaining, const Resources& resources, bool reserve) {
+  const char* what = reserve ? "RESERVE" : "UNRESERVE";
+  if (resources.empty()) return invalid(std::string(what) + " names no resources");
+  if (role == kDefaultRole) {
+    return invalid(std::string(what) + " needs an offer for a role other than '*'");
+  }
+  for (const auto& e : resources.entries()) {
+    if (e.role != role) {
+      return invalid(std::string(what) + " of " + resources.toString() + ": every resource must carry the offer's role '" +
+                     role + "'");
+    }
+  }
+  Resources from = reserve ? asUnreserved(resources) : resources;
+  Resources to = reserve ? resources : asUnreserved(resources);
+  if (!remaining.contains(from)) {
+    return invalid(std::string(what) + " of " + resources.toString() + ": the offers hold only " +
+                   remaining.toString());
+  }
+  Resources reserved = registry_.reservations(agent.id);
+  if (reserve) {
+    reserved += resources;
+  } else {
+    reserved -= resources;
+  }
+  if (auto saved = registry_.setReservations(agent.id, reserved); !saved) return saved.error();
+  remaining = remaining - from + to;
+  agent.info.resources = agent.info.resources - from + to;
+  allocator_->transformAllocation(framework.id, agent.id, from, to);
+  ++state_.metrics.reservationsChanged;
+  spdlog::info("framework {} {} {} on agent {}", framework.id.value, reserve ? "reserved" : "unreserved",
+               resources.toString(), agent.id.value);
+  return {};
 }
 
 void Master::addAgentToAllocator(const AgentEntry& agent) {
@@ -609,7 +670,20 @@ void Master::accept(const std::string& peer, wire::Accept::Reader message) {
     if (it != state_.agents.end() && it->second.reachable) agent = &it->second;
   }
 
+  const std::string role = offers.empty() ? std::string(kDefaultRole) : offers.front().role;
   for (auto operation : message.getOperations()) {
+    if (operation.isReserve() || operation.isUnreserve()) {
+      bool reserve = operation.isReserve();
+      Resources resources = wire::fromWire(reserve ? operation.getReserve() : operation.getUnreserve());
+      Result<void> done = !offerError.empty() ? Result<void>(invalid(offerError))
+                          : agent == nullptr  ? Result<void>(invalid("the offers' agent is gone"))
+                                              : reserveOrUnreserve(*fw, *agent, role, remaining, resources, reserve);
+      if (!done) {
+        ++state_.metrics.operationsDropped;
+        spdlog::warn("framework {}: dropped an operation: {}", fw->id.value, done.error().message);
+      }
+      continue;
+    }
     if (!operation.isLaunch()) continue;
     for (auto taskReader : operation.getLaunch()) {
       TaskInfo task = wire::fromWire(taskReader);

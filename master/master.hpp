@@ -84,6 +84,13 @@ class Master {
   void registerAgent(const std::string& peer, wire::RegisterAgent::Reader message);
   void reregisterAgent(const std::string& peer, const AgentID& id, wire::RegisterAgent::Reader message);
   void addAgentToAllocator(const AgentEntry& agent);
+  // Turns the unreserved resources the registry says were reserved on the
+  // agent into reserved ones in what it advertises.
+  void applyReservations(AgentEntry& agent);
+  // RESERVE (or UNRESERVE) `resources` out of the offers' `remaining`
+  // resources, for the offers' `role`; kept in the registry.
+  Result<void> reserveOrUnreserve(FrameworkEntry& framework, AgentEntry& agent, const std::string& role,
+                                  Resources& remaining, const Resources& resources, bool reserve);
   void replyAgentRegistered(const std::string& peer, const AgentID& id, bool reregistered);
   void onPong(const std::string& peer);
   void statusUpdate(const std::string& peer, wire::StatusUpdate::Reader message);

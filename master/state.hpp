@@ -70,6 +70,8 @@ struct MasterMetrics {
   uint64_t offersDeclined = 0;
   uint64_t offersRescinded = 0;
   uint64_t offersAccepted = 0;
+  uint64_t reservationsChanged = 0;  // RESERVE and UNRESERVE applied
+  uint64_t operationsDropped = 0;    // RESERVE and UNRESERVE that could not be
   uint64_t tasksLaunched = 0;
   uint64_t tasksInvalid = 0;
   uint64_t statusUpdates = 0;

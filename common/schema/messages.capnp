@@ -179,6 +179,8 @@ struct Operation {
   union {
     launch @0 :List(TaskInfo);
     unknown @1 :Void;
+    reserve @2 :List(Resource);     # resources with the role to reserve them for
+    unreserve @3 :List(Resource);   # reserved resources to give back
   }
 }
 

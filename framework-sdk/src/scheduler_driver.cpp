@@ -136,9 +136,20 @@ class Driver final : public SchedulerDriver {
       for (unsigned i = 0; i < offerIds.size(); ++i) ids.set(i, offerIds[i].value);
       auto ops = accept.initOperations(static_cast<unsigned>(operations.size()));
       for (unsigned i = 0; i < operations.size(); ++i) {
-        const auto& tasks = operations[i].tasks;
-        auto launch = ops[i].initLaunch(static_cast<unsigned>(tasks.size()));
-        for (unsigned j = 0; j < tasks.size(); ++j) wire::toWire(tasks[j], launch[j]);
+        const auto& op = operations[i];
+        switch (op.type) {
+          case Operation::Type::kLaunch: {
+            auto launch = ops[i].initLaunch(static_cast<unsigned>(op.tasks.size()));
+            for (unsigned j = 0; j < op.tasks.size(); ++j) wire::toWire(op.tasks[j], launch[j]);
+            break;
+          }
+          case Operation::Type::kReserve:
+            wire::setResources(op.resources, [&](unsigned n) { return ops[i].initReserve(n); });
+            break;
+          case Operation::Type::kUnreserve:
+            wire::setResources(op.resources, [&](unsigned n) { return ops[i].initUnreserve(n); });
+            break;
+        }
       }
       accept.setRefuseSeconds(filters.refuseSeconds);
       send(message);

@@ -139,6 +139,7 @@ nlohmann::json stateJson(const Master& master) {
       {"offers_rescinded", m.offersRescinded},   {"tasks_launched", m.tasksLaunched},
       {"tasks_invalid", m.tasksInvalid},         {"agents_lost", m.agentsLost},
       {"outstanding_offers", state.offers.size()},
+      {"operations_applied", m.reservationsChanged}, {"operations_dropped", m.operationsDropped},
   };
   return j;
 }
@@ -166,6 +167,9 @@ std::string metricsText(const Master& master) {
   out += fmt::format("clusternodes_master_offers_total{{event=\"sent\"}} {}\n", m.offersSent);
   out += fmt::format("clusternodes_master_offers_total{{event=\"declined\"}} {}\n", m.offersDeclined);
   out += fmt::format("clusternodes_master_offers_total{{event=\"rescinded\"}} {}\n", m.offersRescinded);
+  metric("clusternodes_master_operations_total", "counter", "RESERVE and UNRESERVE operations, by result.");
+  out += fmt::format("clusternodes_master_operations_total{{result=\"applied\"}} {}\n", m.reservationsChanged);
+  out += fmt::format("clusternodes_master_operations_total{{result=\"dropped\"}} {}\n", m.operationsDropped);
   metric("clusternodes_master_tasks_launched_total", "counter", "Tasks sent to agents.");
   out += fmt::format("clusternodes_master_tasks_launched_total {}\n", m.tasksLaunched);
   metric("clusternodes_master_tasks_terminal_total", "counter", "Tasks that reached a terminal state, by state.");

@@ -84,6 +84,7 @@ Result<void> Registry::recover() {
   agents_.clear();
   weights_.clear();
   quotas_.clear();
+  reservations_.clear();
   // A first start writes an empty registry, so that an unwritable work dir
   // is found now rather than at the first agent.
   if (document->empty()) return persist();
@@ -96,6 +97,13 @@ Result<void> Registry::recover() {
       r.mark = a.value("mark", "admitted") == "unreachable" ? AgentMark::kUnreachable : AgentMark::kAdmitted;
       r.markedAt = a.value("marked_at", 0.0);
       agents_[r.id] = r;
+    }
+    if (j.contains("reservations")) {
+      for (const auto& [agent, text] : j.at("reservations").items()) {
+        auto reserved = Resources::parse(text.get<std::string>());
+        if (!reserved) throw std::runtime_error("the reservations on agent " + agent + " do not parse");
+        reservations_[AgentID{agent}] = *reserved;
+      }
     }
     if (j.contains("weights")) {
       for (const auto& [role, weight] : j.at("weights").items()) weights_[role] = weight.get<double>();
@@ -153,8 +161,30 @@ Result<void> Registry::remove(const AgentID& id) {
   if (it == agents_.end()) return persist();
   AgentRecord before = std::move(it->second);
   agents_.erase(it);
+  auto reservationsBefore = reservations_;
+  reservations_.erase(id);
   auto saved = persist();
-  if (!saved) agents_.emplace(id, std::move(before));
+  if (!saved) {
+    agents_.emplace(id, std::move(before));
+    reservations_ = std::move(reservationsBefore);
+  }
+  return saved;
+}
+
+Resources Registry::reservations(const AgentID& id) const {
+  auto it = reservations_.find(id);
+  return it == reservations_.end() ? Resources() : it->second;
+}
+
+Result<void> Registry::setReservations(const AgentID& id, const Resources& reserved) {
+  auto before = reservations_;
+  if (reserved.empty()) {
+    reservations_.erase(id);
+  } else {
+    reservations_[id] = reserved;
+  }
+  auto saved = persist();
+  if (!saved) reservations_ = std::move(before);
   return saved;
 }
 
@@ -186,6 +216,8 @@ Result<void> Registry::persist() {
     j["agents"].push_back(
         {{"id", id.value}, {"hostname", r.hostname}, {"mark", markName(r.mark)}, {"marked_at", r.markedAt}});
   }
+  j["reservations"] = nlohmann::json::object();
+  for (const auto& [id, reserved] : reservations_) j["reservations"][id.value] = reserved.toString();
   j["weights"] = nlohmann::json::object();
   for (const auto& [role, weight] : weights_) j["weights"][role] = weight;
   j["quotas"] = nlohmann::json::object();

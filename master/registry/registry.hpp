@@ -1,7 +1,8 @@
 // Registry: what the master must remember across a restart.
 //
-// The admitted agents and their marks (admitted, unreachable), and the
-// operator's role weights and quotas (set through the operator API). Tasks
+// The admitted agents and their marks (admitted, unreachable), the
+// reservations frameworks made on them, and the operator's role weights and
+// quotas (set through the operator API). Tasks
 // are not kept here: agents report them when they re-register. Every change
 // is written through to the store before the call returns, so a master
 // killed at any moment restarts with what it had acknowledged.
@@ -61,6 +62,11 @@ class Registry {
   // Sets the weights named (others keep theirs).
   Result<void> setWeights(const std::map<std::string, double>& weights);
 
+  // Reservations frameworks made on an agent (RESERVE), as reserved
+  // resources; applied to what the agent advertises whenever it registers.
+  Resources reservations(const AgentID& id) const;
+  Result<void> setReservations(const AgentID& id, const Resources& reserved);
+
   const std::map<std::string, Quota>& quotas() const { return quotas_; }
   // Sets a role's quota; an empty guarantee and limit removes it.
   Result<void> setQuota(const std::string& role, const Quota& quota);
@@ -72,6 +78,7 @@ class Registry {
   std::map<AgentID, AgentRecord> agents_;
   std::map<std::string, double> weights_;
   std::map<std::string, Quota> quotas_;
+  std::map<AgentID, Resources> reservations_;
 };
 
 }  // namespace clusternodes::master

@@ -235,3 +235,110 @@ TEST_CASE("a framework kept from offers while another holds everything is report
   second->stop();
   second->join();
 }
+
+TEST_CASE("RESERVE turns offered resources into reservations for the role, kept across a master restart; "
+          "UNRESERVE gives them back") {
+  TestCluster cluster;
+  cluster.startMaster();
+  cluster.startAgent("cpus:2;mem:1024;disk:100");
+  cluster.waitForAgents(1);
+
+  // The framework of role ml reserves part of its first offer, tries a
+  // reservation for another role (dropped), and declines the rest briefly.
+  std::mutex mutex;
+  std::vector<Offer> seen;
+  std::atomic<int> step{0};
+  RecordingScheduler ml;
+  ml.onOffer = [&](SchedulerDriver* driver, const Offer& offer) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      seen.push_back(offer);
+    }
+    Filters brief;
+    brief.refuseSeconds = 0.05;
+    if (step == 0) {
+      step = 1;
+      Operation bad;
+      bad.type = Operation::Type::kReserve;
+      bad.resources = *Resources::parse("cpus(ops):0.5");
+      Operation reserve;
+      reserve.type = Operation::Type::kReserve;
+      reserve.resources = *Resources::parse("cpus(ml):1;mem(ml):256");
+      driver->acceptOffers({offer.id}, {bad, reserve}, brief);
+    } else if (step == 2 && offer.resources.contains(*Resources::parse("cpus(ml):1"))) {
+      step = 3;
+      Operation unreserve;
+      unreserve.type = Operation::Type::kUnreserve;
+      unreserve.resources = *Resources::parse("cpus(ml):1;mem(ml):256");
+      driver->acceptOffers({offer.id}, {unreserve}, brief);
+    } else {
+      driver->declineOffer(offer.id, brief);
+    }
+  };
+  FrameworkInfo info;
+  info.name = "reserver";
+  info.roles = {"ml"};
+  auto driver = startDriver(ml, cluster, info);
+
+  auto agentTotal = [&] {
+    auto state = cluster.state();
+    return state.is_object() && state["agents"].size() == 1 ? state["agents"][0]["resources"] : nlohmann::json();
+  };
+  auto offeredReserved = [&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return !seen.empty() && seen.back().resources.contains(*Resources::parse("cpus(ml):1;mem(ml):256"));
+  };
+  REQUIRE(eventually(offeredReserved));
+  CHECK(cluster.masterGet("/metrics").find("clusternodes_master_operations_total{result=\"dropped\"} 1") !=
+        std::string::npos);
+  CHECK(cluster.masterGet("/metrics").find("clusternodes_master_operations_total{result=\"applied\"} 1") !=
+        std::string::npos);
+
+  // Another role is never offered the reservation.
+  RecordingScheduler ops;
+  std::vector<Offer> opsSeen;
+  ops.onOffer = [&](SchedulerDriver* d, const Offer& offer) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      opsSeen.push_back(offer);
+    }
+    Filters brief;
+    brief.refuseSeconds = 0.05;
+    d->declineOffer(offer.id, brief);
+  };
+  info.name = "other";
+  info.roles = {"ops"};
+  auto other = startDriver(ops, cluster, info);
+  REQUIRE(eventually([&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return opsSeen.size() >= 3;
+  }));
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const auto& o : opsSeen) CHECK(o.resources.reservationRoles().empty());
+  }
+  other->stop();
+  other->join();
+
+  // A restarted master takes the reservation back from its registry.
+  cluster.stopMaster(SIGKILL);
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    seen.clear();
+  }
+  cluster.startMaster();
+  cluster.waitForAgents(1);
+  REQUIRE(eventually(offeredReserved, 30s));
+
+  // UNRESERVE: the role's offers come back unreserved.
+  step = 2;
+  REQUIRE(eventually([&] { return step == 3; }));
+  REQUIRE(eventually([&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return !seen.empty() && seen.back().resources.reservationRoles().empty() &&
+           seen.back().resources.contains(*Resources::parse("cpus:2;mem:1024"));
+  }));
+  INFO("agent total: " << agentTotal().dump());
+  driver->stop();
+  driver->join();
+}

@@ -77,10 +77,17 @@ class Scheduler {
 enum class DriverStatus { kNotStarted, kRunning, kAborted, kStopped };
 
 // One operation of an ACCEPT.
+// What acceptOffers() does with the offers' resources, in order: launch
+// tasks, or turn unreserved resources into reserved ones for the offer's
+// role (kReserve, `resources` written with that role: "cpus(ml):1") and back
+// (kUnreserve). Reservations outlive the offer: the reserved resources are
+// offered to that role only, until unreserved. An operation the offers
+// cannot satisfy is dropped (the master logs why); the later ones still run.
 struct Operation {
-  enum class Type { kLaunch };
+  enum class Type { kLaunch, kReserve, kUnreserve };
   Type type = Type::kLaunch;
   std::vector<TaskInfo> tasks;  // for kLaunch
+  Resources resources;          // for kReserve and kUnreserve
 };
 
 struct SchedulerDriverOptions {
