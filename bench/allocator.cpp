@@ -15,7 +15,9 @@
 //      until no agent is left to offer, and the round after that, a full pass
 //      over agents that every framework refuses, is timed on its own.
 //   4. Memory: the allocator's own count of bytes for agents and filters, and
-//      the process's resident set growth, per agent.
+//      the resident set growth of the process, per agent. Each pair runs in
+//      a child process of its own, so that memory freed by one pair does not
+//      hide the next one's.
 // Then, on a fresh allocator with the largest pair given: every agent is
 // offered once and kept (nothing declined). --events times, one framework
 // hands back half an agent (a task ended) and allocate() re-offers it: the
@@ -23,6 +25,7 @@
 //
 // Prints one table per measure. It never compares a figure with a goal.
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -33,6 +36,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -147,13 +151,15 @@ struct Cluster {
   }
 };
 
+// Plain data: it crosses a pipe from the child process that measured it.
 struct PairResult {
   int agents = 0;
   int frameworks = 0;
   double addAgentsMs = 0;
   double firstRoundMs = 0;
   size_t firstRoundOffers = 0;
-  std::vector<double> declineRoundsMs;
+  double declineRoundMedianMs = 0;
+  double declineRoundMaxMs = 0;
   int roundsToFiltered = 0;  // 0: not run
   double filteredRoundMs = 0;
   size_t filters = 0;
@@ -173,10 +179,13 @@ PairResult runPair(int agents, int frameworks, int declineRounds, long long filt
   r.firstRoundMs = cluster->timedRound();
   r.firstRoundOffers = cluster->offers.size();
   int round = 1;
+  std::vector<double> declineRoundsMs;
   for (int i = 0; i < declineRounds && !cluster->offers.empty(); ++i, ++round) {
     cluster->declineAll();
-    r.declineRoundsMs.push_back(cluster->timedRound());
+    declineRoundsMs.push_back(cluster->timedRound());
   }
+  r.declineRoundMedianMs = median(declineRoundsMs);
+  r.declineRoundMaxMs = declineRoundsMs.empty() ? 0 : *std::max_element(declineRoundsMs.begin(), declineRoundsMs.end());
   if (static_cast<long long>(agents) * frameworks <= filteredLimit) {
     while (!cluster->offers.empty()) {
       cluster->declineAll();
@@ -211,6 +220,41 @@ double percentile(std::vector<double> values, double p) {
   std::sort(values.begin(), values.end());
   size_t i = static_cast<size_t>(p * static_cast<double>(values.size() - 1));
   return values[i];
+}
+
+// Runs runPair in a child process, so that its resident set is its own.
+std::optional<PairResult> runPairInChild(int agents, int frameworks, int declineRounds, long long filteredLimit) {
+  int fds[2];
+  if (::pipe(fds) != 0) return std::nullopt;
+  pid_t pid = ::fork();
+  if (pid < 0) return std::nullopt;
+  if (pid == 0) {
+    ::close(fds[0]);
+    PairResult r = runPair(agents, frameworks, declineRounds, filteredLimit);
+    const char* p = reinterpret_cast<const char*>(&r);
+    size_t left = sizeof r;
+    while (left > 0) {
+      ssize_t n = ::write(fds[1], p, left);
+      if (n <= 0) ::_exit(1);
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  PairResult r;
+  char* p = reinterpret_cast<char*>(&r);
+  size_t got = 0;
+  while (got < sizeof r) {
+    ssize_t n = ::read(fds[0], p + got, sizeof r - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (got != sizeof r || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
+  return r;
 }
 
 EventResult runEvents(int agents, int frameworks, int events) {
@@ -317,10 +361,12 @@ int main(int argc, char** argv) {
   for (int agents : agentCounts) {
     for (int frameworks : frameworkCounts) {
       std::fprintf(stderr, "pair %d agents x %d frameworks...\n", agents, frameworks);
-      PairResult r = runPair(agents, frameworks, declineRounds, filteredLimit);
-      double maxRound = r.declineRoundsMs.empty()
-                            ? 0
-                            : *std::max_element(r.declineRoundsMs.begin(), r.declineRoundsMs.end());
+      auto measured = runPairInChild(agents, frameworks, declineRounds, filteredLimit);
+      if (!measured) {
+        std::fprintf(stderr, "bench-allocator: the run for %d agents x %d frameworks failed\n", agents, frameworks);
+        return 1;
+      }
+      const PairResult& r = *measured;
       char rounds[32] = "-";
       char refused[32] = "-";
       if (r.roundsToFiltered > 0) {
@@ -328,8 +374,8 @@ int main(int argc, char** argv) {
         std::snprintf(refused, sizeof refused, "%.2f", r.filteredRoundMs);
       }
       std::printf("%8d %10d %10.1f %11.2f %8zu %12.2f %12.2f %8s %12s %10zu %12.0f %12.0f\n", r.agents,
-                  r.frameworks, r.addAgentsMs, r.firstRoundMs, r.firstRoundOffers, median(r.declineRoundsMs),
-                  maxRound, rounds, refused, r.filters, static_cast<double>(r.allocatorBytes) / r.agents,
+                  r.frameworks, r.addAgentsMs, r.firstRoundMs, r.firstRoundOffers, r.declineRoundMedianMs,
+                  r.declineRoundMaxMs, rounds, refused, r.filters, static_cast<double>(r.allocatorBytes) / r.agents,
                   static_cast<double>(r.residentGrowth) / r.agents);
       std::fflush(stdout);
     }
