@@ -120,6 +120,10 @@ class RecordingScheduler : public Scheduler {
     }
     return out;
   }
+  std::vector<OfferID> rescinded() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return rescinded_;
+  }
   std::vector<Offer> offers() {
     std::lock_guard<std::mutex> lock(mutex_);
     return offers_;

@@ -342,3 +342,26 @@ TEST_CASE("RESERVE turns offered resources into reservations for the role, kept 
   driver->stop();
   driver->join();
 }
+
+TEST_CASE("--offer-timeout rescinds an offer left unanswered and offers its resources again, unfiltered") {
+  TestCluster cluster;
+  cluster.startMaster({"--offer-timeout=300ms"});
+  cluster.startAgent("cpus:1;mem:256;disk:100");
+  cluster.waitForAgents(1);
+
+  RecordingScheduler idle;  // takes offers and never answers
+  FrameworkInfo info;
+  info.name = "idle";
+  auto driver = startDriver(idle, cluster, info);
+  REQUIRE(idle.waitForOffer());
+  // The master takes it back, and the same resources come again to the only
+  // framework there is: no filter was set on its behalf.
+  REQUIRE(eventually([&] { return idle.rescinded().size() >= 1 && idle.offers().size() >= 2; }, 20s));
+  auto offers = idle.offers();
+  CHECK(idle.rescinded().front() == offers.front().id);
+  CHECK(offers[1].resources == offers[0].resources);
+  CHECK(cluster.masterGet("/metrics").find("clusternodes_master_offers_total{event=\"rescinded\"}") !=
+        std::string::npos);
+  driver->stop();
+  driver->join();
+}
