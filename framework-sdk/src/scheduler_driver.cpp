@@ -123,7 +123,7 @@ class Driver final : public SchedulerDriver {
 
   DriverStatus launchTasks(const std::vector<OfferID>& offerIds, const std::vector<TaskInfo>& tasks,
                            const Filters& filters) override {
-    return acceptOffers(offerIds, {Operation{Operation::Type::kLaunch, tasks}}, filters);
+    return acceptOffers(offerIds, {Operation{Operation::Type::kLaunch, tasks, {}}}, filters);
   }
 
   DriverStatus acceptOffers(const std::vector<OfferID>& offerIds, const std::vector<Operation>& operations,

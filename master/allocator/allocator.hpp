@@ -107,7 +107,9 @@ class Allocator {
 
   // Offers what is free now, through the offer callback, looking only at
   // the agents whose resources, filters or candidates changed since the last
-  // call. allocateAll() looks at every agent, as a periodic allocator would.
+  // call, and those where a quota limit or headroom kept something back
+  // (it may be offerable now through changes elsewhere). allocateAll() looks
+  // at every agent, as a periodic allocator would.
   virtual void allocate() = 0;
   virtual void allocateAll() = 0;
 

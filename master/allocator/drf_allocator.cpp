@@ -10,7 +10,8 @@
 //   and refused resources, listing the agents it covers, so that a framework
 //   declining a thousand identical offers at once costs one generation, and
 //   an expiry or a revive touches exactly the filters it ends.
-// - The agents that changed since the last allocation (dirty).
+// - The agents that changed since the last allocation (dirty), and those
+//   where quota kept back resources a client could use.
 //
 // allocate() looks at the dirty agents only; allocateAll() at all of them.
 // For each agent, first the roles still short of their quota guarantee are
@@ -530,7 +531,10 @@ class DrfAllocator final : public Allocator {
       expiries_.push({expires, gen, g.serial});
     }
     generations_[gen].agents.push_back(agentIndex);
-    bool full = refused.contains(limited(usable(agent, agent.total, state.role), state.role));
+    // Not cut to the role's quota limits: those depend on its allocation
+    // elsewhere (and on updateQuota), so what they allow now is not all it
+    // could ever be offered here.
+    bool full = refused.contains(usable(agent, agent.total, state.role));
     auto it = std::lower_bound(agent.filters.begin(), agent.filters.end(), client,
                                [](const FilterEntry& e, uint32_t c) { return e.client < c; });
     if (it != agent.filters.end() && it->client == client) {
@@ -600,8 +604,7 @@ class DrfAllocator final : public Allocator {
     agent.fullFilterCount = 0;
     for (auto& entry : agent.filters) {
       const auto& g = generations_[entry.generation];
-      entry.full = g.refused.contains(limited(usable(agent, agent.total, clients_[entry.client].role),
-                                              clients_[entry.client].role));
+      entry.full = g.refused.contains(usable(agent, agent.total, clients_[entry.client].role));
       if (entry.full) {
         agent.fullFilters.set(entry.client);
         agent.partialFilters.reset(entry.client);
@@ -675,15 +678,25 @@ class DrfAllocator final : public Allocator {
   }
 
   // What the roles with a guarantee still miss, summed (thousandths).
+  // What the roles with a guarantee still miss, in thousandths. A parent's
+  // guarantee covers its children's: a subtree needs the larger of its own
+  // shortfall and the sum of its children's.
   Scalars unmetGuarantees() const {
-    Scalars out;
-    for (const auto& [role, q] : quotas_) {
-      const Scalars& used = sorter_.allocation(role, true);
-      for (size_t k = 0; k < Scalars::kKinds; ++k) {
-        out.value[k] += std::max<int64_t>(0, q.guarantee.value[k] - used.value[k]);
+    if (quotas_.empty()) return Scalars();
+    std::vector<Scalars> below(sorter_.roleCount());  // sum of the children's needs
+    Scalars total;
+    // Children are created after their parents, so higher indices first.
+    for (Sorter::RoleIndex r = static_cast<Sorter::RoleIndex>(sorter_.roleCount()); r-- > 1;) {
+      Scalars need = below[r];
+      if (auto q = quotas_.find(r); q != quotas_.end()) {
+        const Scalars& used = sorter_.allocation(r, true);
+        for (size_t k = 0; k < Scalars::kKinds; ++k) {
+          need.value[k] = std::max(need.value[k], std::max<int64_t>(0, q->second.guarantee.value[k] - used.value[k]));
+        }
       }
+      below[sorter_.parent(r)] += need;
     }
-    return out;
+    return below[Sorter::kRoot];
   }
 
   // ---------------------------------------------------------- allocation
@@ -767,9 +780,11 @@ class DrfAllocator final : public Allocator {
       Scalars missing;
       bool short_ = false;
       for (size_t k = 0; k < Scalars::kKinds; ++k) {
+        // Kinds the guarantee does not name come along in full, so that the
+        // offer can run tasks (a guarantee of cpus alone still needs mem).
         bool named = hasKind(q.quota.guarantee, Scalars::names()[k]);
-        missing.value[k] = named ? std::max<int64_t>(0, q.guarantee.value[k] - used.value[k]) : 0;
-        short_ |= missing.value[k] > 0;
+        missing.value[k] = named ? std::max<int64_t>(0, q.guarantee.value[k] - used.value[k]) : INT64_MAX;
+        short_ |= named && missing.value[k] > 0;
       }
       if (!short_) continue;
       sorter_.forEachIn(role, [&](Sorter::ClientIndex client) {
@@ -791,15 +806,19 @@ class DrfAllocator final : public Allocator {
       if (agent.fullFilterCount >= sorter_.clientCount()) return;  // everyone refuses it
       uint32_t chosen = kNone;
       Resources chosenOffer;
+      bool heldByQuota = false;  // a limit or the headroom kept something from a client
       sorter_.forEach([&](Sorter::ClientIndex client) {
         if (agent.fullFilters.test(client)) return true;
         Sorter::RoleIndex role = clients_[client].role;
+        bool limitedRole = role < limitedRoles_.size() && limitedRoles_[role];
         // Copies only when the role sees less than everything free.
         const Resources* offerable = &agent.free;
         Resources narrowed;
-        if (agent.hasReservations || (role < limitedRoles_.size() && limitedRoles_[role]) || holdBack) {
-          narrowed = limited(usable(agent, agent.free, role), role);
+        if (agent.hasReservations || limitedRole || holdBack) {
+          Resources all = usable(agent, agent.free, role);
+          narrowed = limited(all, role);
           if (holdBack) narrowed = withoutHeadroom(narrowed, role, headroom);
+          if ((limitedRole || holdBack) && narrowed != all) heldByQuota = true;
           offerable = &narrowed;
         }
         if (offerable->empty() || filtered(agent, client, *offerable)) return true;
@@ -807,7 +826,14 @@ class DrfAllocator final : public Allocator {
         chosenOffer = *offerable;
         return false;
       });
-      if (chosen == kNone) return;
+      if (chosen == kNone) {
+        // What quota kept back here may become offerable through changes on
+        // other agents (a role's allocation shrinking there, unreserved
+        // resources freed there), which mark only those agents dirty: look
+        // at this one again in the next allocation.
+        if (heldByQuota) markDirty(agentIndex);
+        return;
+      }
       offer(chosen, agentIndex, std::move(chosenOffer), offers);
     }
   }

@@ -122,7 +122,12 @@ Sorter::ClientIndex Sorter::addClient(const std::string& name, RoleIndex role) {
 void Sorter::removeClient(ClientIndex index) {
   Client& client = clients_[index];
   if (!client.used) return;
-  if (!client.allocation.empty()) subtract(index, client.allocation);
+  if (!client.allocation.empty()) {
+    // A copy: subtract() lowers client.allocation first, and would then
+    // take nothing from the role and its ancestors.
+    Scalars held = client.allocation;
+    subtract(index, held);
+  }
   Node& node = nodes_[client.role];
   auto it = std::lower_bound(node.clients.begin(), node.clients.end(), Entry{client.key, client.rank, index}, before);
   if (it != node.clients.end() && it->index == index) node.clients.erase(it);

@@ -15,95 +15,12 @@
 #include "clusternodes/values.hpp"
 #include "common/clock.hpp"
 #include "master/allocator/allocator.hpp"
+#include "tests/unit/master/allocator_harness.hpp"
 
 using namespace clusternodes;
 using namespace clusternodes::master;
+using namespace clusternodes::master::testing;
 
-namespace {
-
-Resources res(std::string_view text) {
-  auto parsed = Resources::parse(text);
-  INFO("parsing: " << std::string(text));
-  REQUIRE(parsed.ok());
-  return *parsed;
-}
-
-FrameworkID fwId(const std::string& value) { return FrameworkID{value}; }
-AgentID agentId(const std::string& value) { return AgentID{value}; }
-
-// One allocation as the offer callback delivered it.
-struct Offered {
-  FrameworkID framework;
-  Allocation allocation;
-};
-
-// An allocator on a manual clock that records every offer.
-struct Harness {
-  ManualClock clock;
-  std::unique_ptr<Allocator> allocator = makeDrfAllocator(clock);
-  std::vector<Offered> log;   // everything ever offered, in delivery order
-  int callbackCalls = 0;
-
-  Harness() {
-    allocator->initialize([this](const FrameworkID& id, std::vector<Allocation> allocations) {
-      ++callbackCalls;
-      for (auto& a : allocations) log.push_back({id, std::move(a)});
-    });
-  }
-
-  void addFramework(const std::string& id, const std::string& role = "*", bool active = true) {
-    allocator->addFramework(fwId(id), FrameworkOptions{{role}, active}, {});
-  }
-
-  void addAgent(const std::string& id, std::string_view resources,
-                const std::map<FrameworkID, Resources>& used = {}) {
-    allocator->addAgent(agentId(id), id + ".example.org", res(resources), used);
-  }
-
-  // Runs one allocation round and returns what it offered.
-  std::vector<Offered> round() {
-    size_t before = log.size();
-    allocator->allocate();
-    return {log.begin() + static_cast<std::ptrdiff_t>(before), log.end()};
-  }
-
-  // Hands an offer back, optionally with a refuse filter.
-  void decline(const Offered& offer, std::optional<Filters> filters = std::nullopt) {
-    allocator->recoverResources(offer.framework, offer.allocation.agentId, offer.allocation.resources,
-                                filters);
-  }
-
-  std::optional<FrameworkSummary> summary(const std::string& id) const {
-    for (auto& s : allocator->frameworkSummaries()) {
-      if (s.id.value == id) return s;
-    }
-    return std::nullopt;
-  }
-
-  std::optional<RoleSummary> roleSummary(const std::string& role) const {
-    for (auto& s : allocator->roleSummaries()) {
-      if (s.role == role) return s;
-    }
-    return std::nullopt;
-  }
-};
-
-// Renders offers as "framework@agent(role):resources" for whole-sequence comparisons.
-std::vector<std::string> describe(const std::vector<Offered>& offers) {
-  std::vector<std::string> out;
-  for (const auto& o : offers) {
-    out.push_back(o.framework.value + "@" + o.allocation.agentId.value + "(" + o.allocation.role +
-                  "):" + o.allocation.resources.toString());
-  }
-  return out;
-}
-
-int countFor(const std::vector<Offered>& offers, const std::string& framework) {
-  return static_cast<int>(std::count_if(offers.begin(), offers.end(),
-                                        [&](const Offered& o) { return o.framework.value == framework; }));
-}
-
-}  // namespace
 
 // ------------------------------------------------------------ basic offers
 
