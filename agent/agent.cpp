@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/resource_detection.hpp"
+#include "agent/sandbox_files.hpp"
 #include "common/json.hpp"
 #include "common/process.hpp"
 
@@ -574,6 +575,7 @@ uint64_t Agent::droppedMessages() const {
 
 void Agent::installEndpoints() {
   http_->route("GET", "/health", [](const HttpRequest&) { return HttpResponse::text(200, "ok\n"); });
+  installFileEndpoints(*http_, flags_.workDir + "/sandboxes");
   http_->route("GET", "/state", [this](const HttpRequest&) {
     nlohmann::json j;
     j["id"] = agentId_.value;

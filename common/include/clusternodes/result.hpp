@@ -21,6 +21,7 @@ namespace clusternodes {
 enum class ErrorCode {
   kInvalid,      // the input is malformed or breaks a rule
   kNotFound,     // a named thing does not exist
+  kDenied,       // the caller may not have it (a path outside what is served)
   kConflict,     // the thing exists already, or the state forbids it
   kUnavailable,  // a peer or a resource cannot be reached now; retrying may help
   kInternal,     // an environment failure (I/O, system call)

@@ -1,0 +1,150 @@
+#include "agent/sandbox_files.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string_view>
+
+namespace clusternodes::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kMaxReadBytes = 1 << 20;
+
+// Whether `path` is `root` or lies beneath it, comparing whole segments.
+bool within(const fs::path& path, const fs::path& root) {
+  auto p = path.begin();
+  for (auto r = root.begin(); r != root.end(); ++r, ++p) {
+    if (p == path.end() || *p != *r) return false;
+  }
+  return true;
+}
+
+HttpResponse errorResponse(int status, const std::string& message) {
+  return HttpResponse::json(status, nlohmann::json{{"error", message}}.dump());
+}
+
+HttpResponse failure(const Error& error) {
+  switch (error.code) {
+    case ErrorCode::kDenied: return errorResponse(403, error.message);
+    case ErrorCode::kNotFound: return errorResponse(404, error.message);
+    case ErrorCode::kInvalid: return errorResponse(400, error.message);
+    default: return errorResponse(500, error.message);
+  }
+}
+
+// A non-negative integer query parameter, or `fallback` when absent.
+Result<int64_t> integerParam(const HttpRequest& request, const std::string& name, int64_t fallback) {
+  std::string text = request.param(name);
+  if (text.empty()) return fallback;
+  try {
+    size_t used = 0;
+    long long value = std::stoll(text, &used);
+    if (used != text.size()) throw std::invalid_argument(name);
+    return static_cast<int64_t>(value);
+  } catch (const std::exception&) {
+    return invalid(name + " must be an integer, not '" + text + "'");
+  }
+}
+
+std::string modeString(fs::perms p, bool directory) {
+  std::string out = directory ? "d" : "-";
+  const std::pair<fs::perms, char> bits[] = {
+      {fs::perms::owner_read, 'r'},  {fs::perms::owner_write, 'w'},  {fs::perms::owner_exec, 'x'},
+      {fs::perms::group_read, 'r'},  {fs::perms::group_write, 'w'},  {fs::perms::group_exec, 'x'},
+      {fs::perms::others_read, 'r'}, {fs::perms::others_write, 'w'}, {fs::perms::others_exec, 'x'}};
+  for (const auto& [bit, c] : bits) out += (p & bit) != fs::perms::none ? c : '-';
+  return out;
+}
+
+HttpResponse browse(const std::string& root, const HttpRequest& request) {
+  auto resolved = resolveSandboxPath(root, request.param("path"));
+  if (!resolved) return failure(resolved.error());
+  std::error_code ec;
+  if (!fs::is_directory(*resolved, ec)) return errorResponse(400, "not a directory: " + request.param("path"));
+  nlohmann::json entries = nlohmann::json::array();
+  for (const auto& entry : fs::directory_iterator(*resolved, ec)) {
+    struct stat st {};
+    if (::lstat(entry.path().c_str(), &st) != 0) continue;
+    bool directory = S_ISDIR(st.st_mode);
+    entries.push_back({{"name", entry.path().filename().string()},
+                       {"path", entry.path().string()},
+                       {"size", static_cast<int64_t>(st.st_size)},
+                       {"mode", modeString(static_cast<fs::perms>(st.st_mode & 07777), directory)},
+                       {"mtime", static_cast<int64_t>(st.st_mtime)},
+                       {"is_dir", directory}});
+  }
+  if (ec) return errorResponse(500, "cannot list " + *resolved + ": " + ec.message());
+  std::sort(entries.begin(), entries.end(),
+            [](const nlohmann::json& a, const nlohmann::json& b) { return a["name"] < b["name"]; });
+  return HttpResponse::json(200, nlohmann::json{{"path", *resolved}, {"entries", entries}}.dump());
+}
+
+HttpResponse read(const std::string& root, const HttpRequest& request) {
+  auto resolved = resolveSandboxPath(root, request.param("path"));
+  if (!resolved) return failure(resolved.error());
+  auto offset = integerParam(request, "offset", 0);
+  auto length = integerParam(request, "length", kMaxReadBytes);
+  if (!offset) return failure(offset.error());
+  if (!length) return failure(length.error());
+  if (*offset < -1) return errorResponse(400, "offset must be -1 (the end) or more");
+  if (*length < 0) return errorResponse(400, "length must not be negative");
+  int fd = ::open(resolved->c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return errorResponse(errno == ENOENT ? 404 : 403, "cannot open " + *resolved + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return errorResponse(400, "not a regular file: " + request.param("path"));
+  }
+  int64_t size = static_cast<int64_t>(st.st_size);
+  int64_t from = *offset == -1 ? size : std::min(*offset, size);
+  int64_t want = *offset == -1 ? 0 : std::min<int64_t>({*length, kMaxReadBytes, size - from});
+  std::string data(static_cast<size_t>(std::max<int64_t>(want, 0)), '\0');
+  int64_t got = 0;
+  while (got < want) {
+    ssize_t n = ::pread(fd, data.data() + got, static_cast<size_t>(want - got), from + got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += n;
+  }
+  ::close(fd);
+  data.resize(static_cast<size_t>(got));
+  nlohmann::json body{{"path", *resolved}, {"offset", from}, {"data", data}};
+  return HttpResponse::json(200, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+}  // namespace
+
+Result<std::string> resolveSandboxPath(const std::string& sandboxesRoot, const std::string& requested) {
+  if (requested.empty()) return invalid("give a path: ?path=...");
+  fs::path path(requested);
+  for (const auto& segment : path) {
+    if (segment == "..") return Error{ErrorCode::kDenied, "a path with '..' is not served: " + requested};
+  }
+  std::error_code ec;
+  fs::path root = fs::canonical(sandboxesRoot, ec);
+  if (ec) return Error{ErrorCode::kInternal, "the sandboxes directory is missing: " + sandboxesRoot};
+  fs::path full = path.is_absolute() ? path : root / path;
+  if (!within(full.lexically_normal(), root) && !within(full.lexically_normal(), fs::path(sandboxesRoot).lexically_normal())) {
+    return Error{ErrorCode::kDenied, "only sandbox paths are served, not " + requested};
+  }
+  fs::path real = fs::canonical(full, ec);  // follows every symlink
+  if (ec) return Error{ErrorCode::kNotFound, "no such file or directory: " + requested};
+  if (!within(real, root)) return Error{ErrorCode::kDenied, requested + " leads outside the sandboxes"};
+  return real.string();
+}
+
+void installFileEndpoints(HttpServer& http, const std::string& sandboxesRoot) {
+  http.route("GET", "/files/browse", [sandboxesRoot](const HttpRequest& r) { return browse(sandboxesRoot, r); });
+  http.route("GET", "/files/read", [sandboxesRoot](const HttpRequest& r) { return read(sandboxesRoot, r); });
+}
+
+}  // namespace clusternodes::agent
