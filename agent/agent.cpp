@@ -103,6 +103,7 @@ Result<void> Agent::start() {
   if (!httpBound) return httpBound.error();
   httpPort_ = *httpBound;
   info_.httpPort = httpPort_;
+  info_.ip = flags_.ip;
 
   master_ = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kDealer, "agent-" + randomUuid());
   master_->onMessage([this](std::string_view, std::string_view bytes) { onMasterMessage(bytes); });

@@ -5,7 +5,7 @@
 namespace clusternodes::cli {
 
 int runCli(int argc, char** argv) {
-  CLI::App app("Clusternodes operator CLI: start, inspect and stop a local cluster.", "clusternodes");
+  CLI::App app("Clusternodes operator CLI: start, inspect and stop a local cluster; read task logs.", "clusternodes");
   addConfigOption(app);
   app.require_subcommand(1);
   const std::string workDirHelp =
@@ -36,7 +36,16 @@ int runCli(int argc, char** argv) {
   auto* stopCommand = app.add_subcommand("stop", "Stop the local cluster and every task it runs");
   stopCommand->add_option("--work-dir", stop.workDir, workDirHelp);
 
+  LogsOptions logs;
+  auto* logsCommand = app.add_subcommand("logs", "Print a task's output, from its sandbox on its agent");
+  logsCommand->add_option("task-id", logs.taskId, "The task's id")->required();
+  logsCommand->add_flag("--stderr", logs.showStderr, "Print stderr instead of stdout");
+  logsCommand->add_flag("--follow,-f", logs.follow, "Keep printing what the task writes until it ends");
+  logsCommand->add_option("--master", logs.master, "The master's address, HOST:PORT (default: the local cluster)");
+  logsCommand->add_option("--work-dir", logs.workDir, workDirHelp);
+
   if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
+  if (logsCommand->parsed()) return runLogs(logs);
   if (startCommand->parsed()) return runStart(start);
   if (statusCommand->parsed()) return runStatus(status);
   return runStop(stop);

@@ -39,6 +39,19 @@ struct StopOptions {
 // prints "no local cluster is running". Both exit 0.
 int runStop(const StopOptions& options);
 
+struct LogsOptions {
+  std::string taskId;
+  std::string master;    // HOST:PORT; "" = the local cluster of workDir
+  std::string workDir;
+  bool showStderr = false;  // stderr instead of stdout
+  bool follow = false;   // keep printing until the task has ended
+};
+
+// Prints a task's stdout (or stderr) from its newest sandbox on its agent,
+// found through the master; with follow, keeps printing what the task
+// writes until it has ended.
+int runLogs(const LogsOptions& options);
+
 // Parses argv and runs the chosen subcommand.
 int runCli(int argc, char** argv);
 

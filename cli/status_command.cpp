@@ -3,49 +3,18 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
-#include "cli/local_cluster.hpp"
+#include "cli/master_target.hpp"
 #include "cli/status_view.hpp"
 #include "common/http_client.hpp"
-#include "common/master_client.hpp"
 
 namespace clusternodes::cli {
 
 int runStatus(const StatusOptions& options) {
-  std::string httpUrl;
-  std::string described;
-  if (!options.master.empty()) {
-    auto address = queryMaster(options.master);
-    if (!address) {
-      if (address.error().code == ErrorCode::kInvalid) {
-        std::cerr << "clusternodes: --master: " << address.error().message << "\n";
-        return 2;
-      }
-      std::cerr << "clusternodes: no master answers at " << options.master
-                << "; check the address, or run 'clusternodes start' for a local cluster\n";
-      return 1;
-    }
-    httpUrl = address->httpUrl();
-    described = "the master at " + options.master;
-  } else {
-    auto workDir = localWorkDir(options.workDir, /*create=*/false);
-    if (!workDir) {
-      std::cerr << "clusternodes: " << workDir.error().message << "\n";
-      return 1;
-    }
-    auto record = loadClusterRecord(clusterRecordPath(*workDir));
-    if (!record) {
-      if (record.error().code == ErrorCode::kNotFound) {
-        std::cerr << "clusternodes: no local cluster is running in " << *workDir
-                  << "; run 'clusternodes start' (or pass --master=HOST:PORT)\n";
-      } else {
-        std::cerr << "clusternodes: " << record.error().message
-                  << "; run 'clusternodes stop' then 'clusternodes start'\n";
-      }
-      return 1;
-    }
-    httpUrl = record->http;
-    described = "the local master " + record->master;
-  }
+  int exitCode = 1;
+  auto target = findMaster(options.master, options.workDir, exitCode);
+  if (!target) return exitCode;
+  const std::string& httpUrl = target->httpUrl;
+  const std::string& described = target->described;
 
   auto response = httpGet(httpUrl + "/state", 5.0);
   if (!response || response->status != 200) {

@@ -317,6 +317,7 @@ void toWire(const AgentInfoValue& in, wire::AgentInfo::Builder out) {
   setAttributes(in.attributes, [&](unsigned n) { return out.initAttributes(n); });
   out.setHttpPort(static_cast<uint16_t>(in.httpPort));
   out.setBootId(in.bootId);
+  out.setIp(in.ip);
 }
 
 AgentInfoValue fromWire(wire::AgentInfo::Reader in) {
@@ -326,6 +327,7 @@ AgentInfoValue fromWire(wire::AgentInfo::Reader in) {
   out.attributes = fromWire(in.getAttributes());
   out.httpPort = in.getHttpPort();
   out.bootId = text(in.getBootId());
+  out.ip = text(in.getIp());
   return out;
 }
 

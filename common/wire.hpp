@@ -76,6 +76,7 @@ struct AgentInfoValue {
   std::vector<clusternodes::Attribute> attributes;
   int httpPort = 0;
   std::string bootId;
+  std::string ip;  // the address it listens on
 };
 
 // ---- conversions; fromWire() throws MalformedMessage on invalid values.

@@ -478,7 +478,7 @@ void Master::agentUnreachable(const AgentID& id, const std::string& why) {
     if (!aware) {
       ++state_.metrics.tasksTerminal[toString(TaskState::kLost)];
       ++fw->second.completedTasks;
-      fw->second.tasks.erase(task);
+      retireTask(fw->second, task);
     }
   }
   // Partition-aware frameworks' tasks stay listed as unreachable until the
@@ -739,6 +739,12 @@ void Master::launch(FrameworkEntry& framework, AgentEntry& agent, const TaskInfo
   sendTo(agent.peer, message);
 }
 
+void Master::retireTask(FrameworkEntry& framework, std::map<TaskID, Task>::iterator task) {
+  framework.completed.push_back(std::move(task->second));
+  if (framework.completed.size() > FrameworkEntry::kMaxCompletedTasks) framework.completed.pop_front();
+  framework.tasks.erase(task);
+}
+
 void Master::taskTerminated(FrameworkEntry& framework, Task& task) {
   ++state_.metrics.tasksTerminal[toString(task.state)];
   ++framework.completedTasks;
@@ -826,7 +832,7 @@ void Master::acknowledge(const std::string& peer, wire::StatusUpdateAck::Reader 
   auto task = fw->tasks.find(taskId);
   if (task != fw->tasks.end() && isTerminal(task->second.state) &&
       task->second.lastStatus.uuid == text(message.getUuid())) {
-    fw->tasks.erase(task);
+    retireTask(*fw, task);
   }
   auto agent = state_.agents.find(agentId);
   if (agent == state_.agents.end() || !agent->second.reachable) return;

@@ -121,6 +121,8 @@ class Master {
   // ---- tasks and offers
   void launch(FrameworkEntry& framework, AgentEntry& agent, const TaskInfo& task);
   void taskTerminated(FrameworkEntry& framework, Task& task);
+  // Moves an ended task from the framework's tasks to its completed ones.
+  void retireTask(FrameworkEntry& framework, std::map<TaskID, Task>::iterator task);
   void killTaskOnAgent(const AgentEntry& agent, const FrameworkID& frameworkId, const TaskID& taskId,
                        int64_t gracePeriodMs);
   void sendOffers(const FrameworkID& frameworkId, std::vector<Allocation> allocations);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <set>
 #include <string>
@@ -46,6 +47,10 @@ struct FrameworkEntry {
   double registeredAt = 0;  // wall clock
   double disconnectedAt = 0;  // monotonic
   std::map<TaskID, Task> tasks;
+  // The last kMaxCompletedTasks tasks that ended and were acknowledged,
+  // newest last, for /state (and `clusternodes logs` after a task ended).
+  std::deque<Task> completed;
+  static constexpr size_t kMaxCompletedTasks = 1000;
   std::set<OfferID> offers;
   uint64_t completedTasks = 0;
 };

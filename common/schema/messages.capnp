@@ -44,6 +44,7 @@ struct AgentInfo {
   attributes @2 :List(Attribute);
   httpPort @3 :UInt16;
   bootId @4 :Text;
+  ip @5 :Text;               # the address the agent listens on (--ip)
 }
 
 struct EnvVar {

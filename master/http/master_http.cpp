@@ -37,6 +37,20 @@ std::set<FrameworkID> starvedFrameworks(const Master& master, const std::vector<
   return out;
 }
 
+nlohmann::json taskJson(const FrameworkID& frameworkId, const Task& task) {
+  return {
+      {"id", task.info.taskId.value},
+      {"name", task.info.name},
+      {"framework_id", frameworkId.value},
+      {"agent_id", task.info.agentId.value},
+      {"state", toString(task.state)},
+      {"resources", toJson(task.info.resources)},
+      {"status_message", task.lastStatus.message},
+      {"status_reason", toString(task.lastStatus.reason)},
+      {"created_time", task.createdAt},
+  };
+}
+
 nlohmann::json stateJson(const Master& master) {
   const auto& state = master.state();
   nlohmann::json j;
@@ -57,6 +71,10 @@ nlohmann::json stateJson(const Master& master) {
         {"id", id.value},
         {"hostname", agent.info.hostname},
         {"http_port", agent.info.httpPort},
+        // Where to reach its HTTP (files, state): its --ip, or its hostname
+        // when it listens on every address.
+        {"http_address", (agent.info.ip.empty() || agent.info.ip == "0.0.0.0" ? agent.info.hostname : agent.info.ip) +
+                             ":" + std::to_string(agent.info.httpPort)},
         {"active", agent.reachable},
         {"reachable", agent.reachable},
         {"registered_time", agent.registeredAt},
@@ -89,22 +107,14 @@ nlohmann::json stateJson(const Master& master) {
 
   j["frameworks"] = nlohmann::json::array();
   j["tasks"] = nlohmann::json::array();
+  j["completed_tasks"] = nlohmann::json::array();
   for (const auto& [id, fw] : state.frameworks) {
     Resources used;
     for (const auto& [taskId, task] : fw.tasks) {
       if (task.state != TaskState::kUnreachable && !isTerminal(task.state)) used += task.info.resources;
-      j["tasks"].push_back({
-          {"id", taskId.value},
-          {"name", task.info.name},
-          {"framework_id", id.value},
-          {"agent_id", task.info.agentId.value},
-          {"state", toString(task.state)},
-          {"resources", toJson(task.info.resources)},
-          {"status_message", task.lastStatus.message},
-          {"status_reason", toString(task.lastStatus.reason)},
-          {"created_time", task.createdAt},
-      });
+      j["tasks"].push_back(taskJson(id, task));
     }
+    for (const auto& task : fw.completed) j["completed_tasks"].push_back(taskJson(id, task));
     auto summary = summaries.find(id);
     double share = summary == summaries.end() ? 0 : summary->second.share;
     double waiting = summary == summaries.end() ? 0 : summary->second.waitingSeconds;

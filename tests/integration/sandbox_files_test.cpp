@@ -127,3 +127,48 @@ TEST_CASE("a task's sandbox is browsable and readable over the agent's HTTP, and
   driver->stop();
   driver->join();
 }
+
+TEST_CASE("clusternodes logs prints a task's output while it runs, follows it to the end, and after it ends") {
+  TestCluster cluster;
+  cluster.startMaster();
+  cluster.startAgent();
+  cluster.waitForAgents(1);
+
+  RecordingScheduler scheduler;
+  std::atomic<bool> launched{false};
+  scheduler.onOffer = [&](SchedulerDriver* driver, const Offer& offer) {
+    if (launched.exchange(true)) return;
+    driver->launchTasks({offer.id}, {makeTask("talker", offer, "echo first; echo err >&2; sleep 2; echo second")});
+  };
+  FrameworkInfo info;
+  info.name = "logs";
+  info.user = "root";
+  auto driver = SchedulerDriver::create(&scheduler, info, {.master = cluster.master()});
+  REQUIRE(driver->start() == DriverStatus::kRunning);
+  REQUIRE(scheduler.waitForState(TaskID{"talker"}, TaskState::kRunning));
+
+  const std::string master = "--master=" + cluster.master();
+  auto logs = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {binary("clusternodes"), "logs", "talker", master};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return runProgram(argv, 60s);
+  };
+  // While it runs.
+  REQUIRE(eventually([&] { return logs({}).output == "first\n"; }));
+  // Followed: everything it writes, and back once it has ended.
+  auto followed = logs({"--follow"});
+  CHECK(followed.exitCode == 0);
+  CHECK(followed.output == "first\nsecond\n");
+  REQUIRE(scheduler.waitForState(TaskID{"talker"}, TaskState::kFinished));
+  // After it ended.
+  CHECK(logs({}).output == "first\nsecond\n");
+  auto err = logs({"--stderr"});
+  CHECK(err.exitCode == 0);
+  CHECK(err.output == "err\n");
+
+  auto unknown = runProgram({binary("clusternodes"), "logs", "no-such-task", master});
+  CHECK(unknown.exitCode == 1);
+  CHECK(unknown.output.find("knows no task 'no-such-task'") != std::string::npos);
+  driver->stop();
+  driver->join();
+}

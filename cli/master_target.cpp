@@ -1,0 +1,50 @@
+#include "cli/master_target.hpp"
+
+#include <iostream>
+
+#include "cli/local_cluster.hpp"
+#include "common/master_client.hpp"
+
+namespace clusternodes::cli {
+
+std::optional<MasterTarget> findMaster(const std::string& master, const std::string& workDir, int& exitCode) {
+  exitCode = 1;
+  MasterTarget target;
+  if (!master.empty()) {
+    auto address = queryMaster(master);
+    if (!address) {
+      if (address.error().code == ErrorCode::kInvalid) {
+        std::cerr << "clusternodes: --master: " << address.error().message << "\n";
+        exitCode = 2;
+        return std::nullopt;
+      }
+      std::cerr << "clusternodes: no master answers at " << master
+                << "; check the address, or run 'clusternodes start' for a local cluster\n";
+      return std::nullopt;
+    }
+    target.httpUrl = address->httpUrl();
+    target.described = "the master at " + master;
+    return target;
+  }
+  auto dir = localWorkDir(workDir, /*create=*/false);
+  if (!dir) {
+    std::cerr << "clusternodes: " << dir.error().message << "\n";
+    return std::nullopt;
+  }
+  auto record = loadClusterRecord(clusterRecordPath(*dir));
+  if (!record) {
+    if (record.error().code == ErrorCode::kNotFound) {
+      std::cerr << "clusternodes: no local cluster is running in " << *dir
+                << "; run 'clusternodes start' (or pass --master=HOST:PORT)\n";
+    } else {
+      std::cerr << "clusternodes: " << record.error().message
+                << "; run 'clusternodes stop' then 'clusternodes start'\n";
+    }
+    return std::nullopt;
+  }
+  target.httpUrl = record->http;
+  target.described = "the local master " + record->master;
+  return target;
+}
+
+}  // namespace clusternodes::cli

@@ -1,0 +1,19 @@
+// Which master a command talks to: --master=HOST:PORT, or the local cluster
+// recorded in the work dir.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace clusternodes::cli {
+
+struct MasterTarget {
+  std::string httpUrl;    // "http://127.0.0.1:8081"
+  std::string described;  // for messages: "the master at HOST:PORT"
+};
+
+// The master to use, or nullopt after printing a one-line reason; then
+// `exitCode` is 2 for a bad --master value, else 1.
+std::optional<MasterTarget> findMaster(const std::string& master, const std::string& workDir, int& exitCode);
+
+}  // namespace clusternodes::cli
