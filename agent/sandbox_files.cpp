@@ -28,16 +28,12 @@ bool within(const fs::path& path, const fs::path& root) {
   return true;
 }
 
-HttpResponse errorResponse(int status, const std::string& message) {
-  return HttpResponse::json(status, nlohmann::json{{"error", message}}.dump());
-}
-
 HttpResponse failure(const Error& error) {
   switch (error.code) {
-    case ErrorCode::kDenied: return errorResponse(403, error.message);
-    case ErrorCode::kNotFound: return errorResponse(404, error.message);
-    case ErrorCode::kInvalid: return errorResponse(400, error.message);
-    default: return errorResponse(500, error.message);
+    case ErrorCode::kDenied: return HttpResponse::jsonError(403, error.message);
+    case ErrorCode::kNotFound: return HttpResponse::jsonError(404, error.message);
+    case ErrorCode::kInvalid: return HttpResponse::jsonError(400, error.message);
+    default: return HttpResponse::jsonError(500, error.message);
   }
 }
 
@@ -69,7 +65,7 @@ HttpResponse browse(const std::string& root, const HttpRequest& request) {
   auto resolved = resolveSandboxPath(root, request.param("path"));
   if (!resolved) return failure(resolved.error());
   std::error_code ec;
-  if (!fs::is_directory(*resolved, ec)) return errorResponse(400, "not a directory: " + request.param("path"));
+  if (!fs::is_directory(*resolved, ec)) return HttpResponse::jsonError(400, "not a directory: " + request.param("path"));
   nlohmann::json entries = nlohmann::json::array();
   for (const auto& entry : fs::directory_iterator(*resolved, ec)) {
     struct stat st {};
@@ -82,7 +78,7 @@ HttpResponse browse(const std::string& root, const HttpRequest& request) {
                        {"mtime", static_cast<int64_t>(st.st_mtime)},
                        {"is_dir", directory}});
   }
-  if (ec) return errorResponse(500, "cannot list " + *resolved + ": " + ec.message());
+  if (ec) return HttpResponse::jsonError(500, "cannot list " + *resolved + ": " + ec.message());
   std::sort(entries.begin(), entries.end(),
             [](const nlohmann::json& a, const nlohmann::json& b) { return a["name"] < b["name"]; });
   return HttpResponse::json(200, nlohmann::json{{"path", *resolved}, {"entries", entries}}.dump());
@@ -95,14 +91,14 @@ HttpResponse read(const std::string& root, const HttpRequest& request) {
   auto length = integerParam(request, "length", kMaxReadBytes);
   if (!offset) return failure(offset.error());
   if (!length) return failure(length.error());
-  if (*offset < -1) return errorResponse(400, "offset must be -1 (the end) or more");
-  if (*length < 0) return errorResponse(400, "length must not be negative");
+  if (*offset < -1) return HttpResponse::jsonError(400, "offset must be -1 (the end) or more");
+  if (*length < 0) return HttpResponse::jsonError(400, "length must not be negative");
   int fd = ::open(resolved->c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return errorResponse(errno == ENOENT ? 404 : 403, "cannot open " + *resolved + ": " + std::strerror(errno));
+  if (fd < 0) return HttpResponse::jsonError(errno == ENOENT ? 404 : 403, "cannot open " + *resolved + ": " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    return errorResponse(400, "not a regular file: " + request.param("path"));
+    return HttpResponse::jsonError(400, "not a regular file: " + request.param("path"));
   }
   int64_t size = static_cast<int64_t>(st.st_size);
   int64_t from = *offset == -1 ? size : std::min(*offset, size);

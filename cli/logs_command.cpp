@@ -12,21 +12,6 @@
 namespace clusternodes::cli {
 namespace {
 
-std::string urlEncode(const std::string& text) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 Result<nlohmann::json> getJson(const std::string& url) {
   auto r = httpGet(url, 10.0);
   if (!r) return r.error();

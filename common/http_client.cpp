@@ -72,6 +72,15 @@ Result<HttpResult> newHandleError(const std::string& url) {
 
 }  // namespace
 
+std::string urlEncode(const std::string& text) {
+  initCurlOnce();
+  char* escaped = curl_easy_escape(nullptr, text.data(), static_cast<int>(text.size()));
+  if (escaped == nullptr) return text;
+  std::string out(escaped);
+  curl_free(escaped);
+  return out;
+}
+
 Result<HttpResult> httpGet(const std::string& url, double timeoutSeconds) {
   initCurlOnce();
   std::unique_ptr<CURL, EasyDeleter> curl(curl_easy_init());

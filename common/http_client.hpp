@@ -21,6 +21,9 @@ Result<HttpResult> httpPost(const std::string& url, const std::string& body,
                             const std::string& contentType = "application/json",
                             double timeoutSeconds = 10);
 
+// `text` percent-encoded for a URL's query (libcurl's escaping).
+std::string urlEncode(const std::string& text);
+
 // Any method with a body: "PUT", "DELETE", "POST".
 Result<HttpResult> httpSend(const std::string& method, const std::string& url, const std::string& body,
                             const std::string& contentType = "application/json", double timeoutSeconds = 10);

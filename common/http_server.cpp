@@ -1,6 +1,7 @@
 #include "common/http_server.hpp"
 
 #include <http_parser.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -23,6 +24,10 @@ HttpResponse HttpResponse::text(int status, std::string body) {
   response.status = status;
   response.body = std::move(body);
   return response;
+}
+
+HttpResponse HttpResponse::jsonError(int status, const std::string& message) {
+  return json(status, nlohmann::json{{"error", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 HttpResponse HttpResponse::json(int status, std::string body) {

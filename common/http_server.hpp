@@ -42,6 +42,8 @@ struct HttpResponse {
 
   static HttpResponse text(int status, std::string body);
   static HttpResponse json(int status, std::string body);
+  // {"error": message} with `status`: how every endpoint refuses a request.
+  static HttpResponse jsonError(int status, const std::string& message);
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;

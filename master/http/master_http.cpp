@@ -211,10 +211,6 @@ std::string metricsText(const Master& master) {
   return out;
 }
 
-HttpResponse errorJson(int status, const std::string& message) {
-  return HttpResponse::json(status, nlohmann::json{{"error", message}}.dump());
-}
-
 nlohmann::json weightsJson(const Master& master) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& r : master.allocator().roleSummaries()) out[r.role] = r.weight;
@@ -232,13 +228,13 @@ nlohmann::json quotasJson(const Master& master) {
 // PUT /api/v1/weights {"eng": 2, "ops": 1}
 HttpResponse putWeights(Master& master, const HttpRequest& request) {
   auto body = nlohmann::json::parse(request.body, nullptr, false);
-  if (!body.is_object()) return errorJson(400, "the body must be a JSON object of role: weight");
+  if (!body.is_object()) return HttpResponse::jsonError(400, "the body must be a JSON object of role: weight");
   std::map<std::string, double> weights;
   for (const auto& [role, weight] : body.items()) {
-    if (!weight.is_number()) return errorJson(400, "the weight of role '" + role + "' must be a number");
+    if (!weight.is_number()) return HttpResponse::jsonError(400, "the weight of role '" + role + "' must be a number");
     weights[role] = weight.get<double>();
   }
-  if (auto done = master.setWeights(weights); !done) return errorJson(400, done.error().message);
+  if (auto done = master.setWeights(weights); !done) return HttpResponse::jsonError(400, done.error().message);
   return HttpResponse::json(200, nlohmann::json{{"weights", weightsJson(master)}}.dump());
 }
 
@@ -246,21 +242,21 @@ HttpResponse putWeights(Master& master, const HttpRequest& request) {
 HttpResponse putQuota(Master& master, const HttpRequest& request) {
   auto body = nlohmann::json::parse(request.body, nullptr, false);
   if (!body.is_object() || !body.contains("role") || !body["role"].is_string()) {
-    return errorJson(400, "the body must be a JSON object with a \"role\" and a \"guarantee\" and/or \"limit\"");
+    return HttpResponse::jsonError(400, "the body must be a JSON object with a \"role\" and a \"guarantee\" and/or \"limit\"");
   }
   Quota quota;
   for (const char* part : {"guarantee", "limit"}) {
     if (!body.contains(part)) continue;
-    if (!body[part].is_string()) return errorJson(400, std::string(part) + " must be a resources string, e.g. \"cpus:4;mem:4096\"");
+    if (!body[part].is_string()) return HttpResponse::jsonError(400, std::string(part) + " must be a resources string, e.g. \"cpus:4;mem:4096\"");
     auto parsed = Resources::parse(body[part].get<std::string>());
-    if (!parsed) return errorJson(400, std::string(part) + ": " + parsed.error().message);
+    if (!parsed) return HttpResponse::jsonError(400, std::string(part) + ": " + parsed.error().message);
     (std::string(part) == "guarantee" ? quota.guarantee : quota.limit) = *parsed;
   }
   if (quota.guarantee.empty() && quota.limit.empty()) {
-    return errorJson(400, "give a guarantee or a limit (DELETE /api/v1/quota?role=R removes a quota)");
+    return HttpResponse::jsonError(400, "give a guarantee or a limit (DELETE /api/v1/quota?role=R removes a quota)");
   }
   if (auto done = master.setQuota(body["role"].get<std::string>(), quota); !done) {
-    return errorJson(400, done.error().message);
+    return HttpResponse::jsonError(400, done.error().message);
   }
   return HttpResponse::json(200, nlohmann::json{{"quotas", quotasJson(master)}}.dump());
 }
@@ -297,9 +293,9 @@ void installMasterEndpoints(HttpServer& http, Master& master) {
   http.route("PUT", "/api/v1/quota", [&master](const HttpRequest& r) { return putQuota(master, r); });
   http.route("DELETE", "/api/v1/quota", [&master](const HttpRequest& r) {
     std::string role = r.param("role");
-    if (role.empty()) return errorJson(400, "name the role: DELETE /api/v1/quota?role=R");
-    if (master.registry().quotas().count(role) == 0) return errorJson(404, "role '" + role + "' has no quota");
-    if (auto done = master.setQuota(role, Quota{}); !done) return errorJson(400, done.error().message);
+    if (role.empty()) return HttpResponse::jsonError(400, "name the role: DELETE /api/v1/quota?role=R");
+    if (master.registry().quotas().count(role) == 0) return HttpResponse::jsonError(404, "role '" + role + "' has no quota");
+    if (auto done = master.setQuota(role, Quota{}); !done) return HttpResponse::jsonError(400, done.error().message);
     return HttpResponse::json(200, nlohmann::json{{"quotas", quotasJson(master)}}.dump());
   });
   http.route("GET", "/metrics", [&master](const HttpRequest&) {

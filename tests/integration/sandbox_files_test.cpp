@@ -14,24 +14,6 @@ using namespace clusternodes;
 using namespace clusternodes::testing;
 using namespace std::chrono_literals;
 
-namespace {
-
-std::string encode(const std::string& text) {
-  std::string out;
-  const char* hex = "0123456789ABCDEF";
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("a task's sandbox is browsable and readable over the agent's HTTP, and nothing outside it is") {
   TestCluster cluster;
@@ -68,7 +50,7 @@ TEST_CASE("a task's sandbox is browsable and readable over the agent's HTTP, and
     return *r;
   };
   auto read = [&](const std::string& path, const std::string& extra = "") {
-    return get("/files/read?path=" + encode(path) + extra);
+    return get("/files/read?path=" + urlEncode(path) + extra);
   };
   REQUIRE(eventually([&] {
     auto r = read(sandbox + "/sub/f");
@@ -92,7 +74,7 @@ TEST_CASE("a task's sandbox is browsable and readable over the agent's HTTP, and
   }
 
   SUBCASE("browses") {
-    auto listing = get("/files/browse?path=" + encode(sandbox));
+    auto listing = get("/files/browse?path=" + urlEncode(sandbox));
     REQUIRE(listing.status == 200);
     auto entries = nlohmann::json::parse(listing.body)["entries"];
     std::map<std::string, nlohmann::json> byName;
@@ -114,7 +96,7 @@ TEST_CASE("a task's sandbox is browsable and readable over the agent's HTTP, and
       CHECK(r.status == 403);
       CHECK(nlohmann::json::parse(r.body).contains("error"));
     }
-    CHECK(get("/files/browse?path=" + encode(sandbox + "/link-out")).status == 403);
+    CHECK(get("/files/browse?path=" + urlEncode(sandbox + "/link-out")).status == 403);
     CHECK(get("/files/browse?path=/etc").status == 403);
     CHECK(read(sandbox + "/missing").status == 404);
     CHECK(get("/files/read").status == 400);
