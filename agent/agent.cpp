@@ -42,6 +42,11 @@ struct Agent::Run {
   bool executorExited = false;
   bool killRequested = false;
   int64_t killGraceMs = -1;
+  std::string containerId;         // also the last part of the sandbox path
+  bool sandboxCreated = false;
+  bool containerPrepared = false;  // its cgroups exist
+  bool destroyed = false;
+  uint64_t memPeak = 0;            // the highest memory seen by sampling
 };
 
 struct Agent::UpdateStream {
@@ -58,7 +63,9 @@ Agent::Agent(Loop& loop, zmq::context_t& context, AgentFlags flags)
       flags_(std::move(flags)),
       backoff_(flags_.registrationBackoff),
       registrationTimer_(loop),
-      masterWatchTimer_(loop) {}
+      masterWatchTimer_(loop),
+      destroyTimer_(loop),
+      usageTimer_(loop) {}
 
 Agent::~Agent() = default;
 
@@ -66,6 +73,9 @@ Result<void> Agent::start() {
   std::error_code ec;
   std::filesystem::create_directories(flags_.workDir + "/sandboxes", ec);
   if (ec) return internalError("cannot create the work dir " + flags_.workDir + ": " + ec.message());
+  auto isolator = makeIsolator(flags_.isolation);
+  if (!isolator) return isolator.error();
+  isolator_ = std::move(*isolator);
 
   maxStarting_ = flags_.maxStartingExecutors > 0
                      ? flags_.maxStartingExecutors
@@ -109,8 +119,12 @@ Result<void> Agent::start() {
   master_->onMessage([this](std::string_view, std::string_view bytes) { onMasterMessage(bytes); });
   if (auto connected = master_->connect("tcp://" + flags_.master); !connected) return connected.error();
 
-  spdlog::info("agent on {} ({}) with {}; executors connect to {}", info_.hostname, flags_.ip,
-               info_.resources.toString(), executorEndpoint_);
+  gc_ = std::make_unique<GarbageCollector>(loop_, flags_.workDir + "/sandboxes", flags_.gc);
+  gc_->start({});
+  usageTimer_.start(flags_.usageInterval, [this] { sampleUsage(); }, flags_.usageInterval);
+
+  spdlog::info("agent on {} ({}) with {}; isolation {}; executors connect to {}", info_.hostname, flags_.ip,
+               info_.resources.toString(), isolator_->name(), executorEndpoint_);
   registerWithMaster();
   return {};
 }
@@ -242,8 +256,9 @@ void Agent::runTask(wire::RunTask::Reader message) {
     return;
   }
   ++metrics_.tasksLaunched;
+  run->containerId = randomUuid();
   run->sandbox = flags_.workDir + "/sandboxes/" + run->frameworkId.value + "/" + run->task.taskId.value + "/" +
-                 randomUuid();
+                 run->containerId;
   runs_[key] = std::move(run);
   runs_[key]->queued = true;
   launchQueue_.push_back(key);
@@ -304,6 +319,18 @@ void Agent::launchExecutor(Run& run) {
     run.executorExited = true;
     return;
   }
+  run.sandboxCreated = true;
+  auto limits = containerLimits(run.task.resources.cpus(), run.task.resources.mem(), run.task.cpuLimit,
+                                flags_.isolation.enableCfs);
+  if (auto prepared = isolator_->prepare(run.containerId, limits); !prepared) {
+    run.state = TaskState::kFailed;
+    enqueueStatus(run.frameworkId, agentStatus(run, TaskState::kFailed, TaskReason::kContainerLaunchFailed,
+                                               "cannot isolate the task: " + prepared.error().message));
+    run.executorExited = true;
+    destroyContainer(run);
+    return;
+  }
+  run.containerPrepared = true;
 
   std::string executor = flags_.launcherDir + "/clusternodes-executor";
   std::vector<std::string> args = {
@@ -331,6 +358,7 @@ void Agent::launchExecutor(Run& run) {
     run.state = TaskState::kFailed;
     enqueueStatus(run.frameworkId, agentStatus(run, TaskState::kFailed, TaskReason::kExecutorFailedToStart,
                                                "cannot start the executor: " + child.error().message));
+    destroyContainer(run);
     return;
   }
   run.process = std::move(child.value());
@@ -357,6 +385,7 @@ void Agent::executorExited(const TaskKey& key, int64_t exitStatus, int termSigna
                                                  "the executor " + how + " before the task ended"));
     }
   }
+  destroyContainer(run);
   forgetIfDone(key);
 }
 
@@ -448,6 +477,12 @@ void Agent::executorRegistered(const std::string& peer, wire::RegisterExecutor::
                       ? static_cast<int64_t>(*run.task.killGracePeriodSeconds * 1000)
                       : duration_cast<milliseconds>(flags_.defaultGracePeriod).count();
   launch.setKillGracePeriodMs(grace);
+  auto join = isolator_->joinDirs(run.containerId);
+  auto cgroups = launch.initCgroups(static_cast<unsigned>(join.size()));
+  for (unsigned i = 0; i < join.size(); ++i) cgroups.set(i, join[i]);
+  auto back = isolator_->returnDirs();
+  auto returns = launch.initReturnCgroups(static_cast<unsigned>(back.size()));
+  for (unsigned i = 0; i < back.size(); ++i) returns.set(i, back[i]);
   executors_->sendTo(peer, wire::encode(reply));
 }
 
@@ -475,11 +510,95 @@ void Agent::executorStatus(const std::string& peer, wire::ExecutorStatus::Reader
     if (status.state != TaskState::kStarting) doneStarting(run);
     status.agentId = agentId_;
     status.source = TaskSource::kExecutor;
+    if (status.state == TaskState::kFailed) explainFailure(run, status);
     enqueueStatus(run.frameworkId, status);
   }
   capnp::MallocMessageBuilder ack;
   ack.initRoot<wire::Envelope>().initExecutorAck().setUuid(status.uuid);
   executors_->sendTo(peer, wire::encode(ack));
+}
+
+// ------------------------------------------------------------ containers
+
+namespace {
+
+std::string mebibytes(uint64_t bytes) {
+  char out[32];
+  std::snprintf(out, sizeof out, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return out;
+}
+
+}  // namespace
+
+void Agent::destroyContainer(Run& run) {
+  if (run.destroyed) return;
+  run.destroyed = true;
+  if (run.sandboxCreated) gc_->schedule(run.sandbox);
+  if (!run.containerPrepared) return;
+  ++metrics_.containersDestroyed;
+  // The executor is gone, so its pid may name another process by now: the
+  // cgroups alone say what is left.
+  isolator_->killAll(run.containerId, 0);
+  if (isolator_->remove(run.containerId)) return;
+  destroying_[run.containerId] = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  if (!destroyTimer_.active()) {
+    destroyTimer_.start(milliseconds(10), [this] { retryDestroys(); }, milliseconds(10));
+  }
+}
+
+void Agent::retryDestroys() {
+  auto now = std::chrono::steady_clock::now();
+  for (auto it = destroying_.begin(); it != destroying_.end();) {
+    isolator_->killAll(it->first, 0);
+    if (isolator_->remove(it->first)) {
+      it = destroying_.erase(it);
+    } else if (now > it->second) {
+      spdlog::warn("container {} still has processes after 30 s; leaving its cgroups", it->first);
+      it = destroying_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (destroying_.empty()) destroyTimer_.stop();
+}
+
+void Agent::explainFailure(Run& run, TaskStatus& status) {
+  if (!run.containerPrepared) return;
+  auto usage = isolator_->usage(run.containerId, run.pid);
+  if (!usage || usage->oomKills == 0) return;
+  uint64_t peak = std::max({usage->memPeakBytes, usage->memBytes, run.memPeak});
+  ++metrics_.memoryLimitKills;
+  status.reason = TaskReason::kMemoryLimit;
+  status.message = "memory limit exceeded: the task used up to " + mebibytes(peak) + " of its " +
+                   mebibytes(usage->memLimitBytes) + " limit, and the kernel killed it there (" + status.message +
+                   ")";
+}
+
+ContainerUsage Agent::usageOf(Run& run) {
+  auto measured = isolator_->usage(run.containerId, run.pid);
+  ContainerUsage usage = measured ? *measured : ContainerUsage{};
+  run.memPeak = std::max(run.memPeak, usage.memBytes);
+  usage.memPeakBytes = std::max(usage.memPeakBytes, run.memPeak);
+  usage.timestamp = Loop::wallSeconds();
+  return usage;
+}
+
+void Agent::sampleUsage() {
+  std::vector<std::pair<Run*, ContainerUsage>> samples;
+  for (auto& [key, run] : runs_) {
+    if (!run->containerPrepared || run->executorExited || isTerminal(run->state)) continue;
+    samples.emplace_back(run.get(), usageOf(*run));
+  }
+  if (samples.empty() || !registered_) return;
+  capnp::MallocMessageBuilder message;
+  auto list = message.initRoot<wire::Envelope>().initContainerUsages().initContainers(
+      static_cast<unsigned>(samples.size()));
+  for (unsigned i = 0; i < samples.size(); ++i) {
+    wire::toWire(samples[i].second, list[i]);
+    list[i].setFrameworkId(samples[i].first->frameworkId.value);
+    list[i].setTaskId(samples[i].first->task.taskId.value);
+  }
+  sendToMaster(message);
 }
 
 // ------------------------------------------------------------ status updates
@@ -583,6 +702,7 @@ void Agent::installEndpoints() {
     j["hostname"] = info_.hostname;
     j["registered"] = registered_;
     j["master"] = flags_.master;
+    j["isolation"] = isolator_->name();
     j["resources"] = toJson(info_.resources);
     j["tasks"] = nlohmann::json::array();
     Resources used;
@@ -592,6 +712,7 @@ void Agent::installEndpoints() {
                             {"framework_id", key.first.value},
                             {"state", toString(run->state)},
                             {"sandbox", run->sandbox},
+                            {"container_id", run->containerId},
                             {"executor_pid", run->pid},
                             {"resources", toJson(run->task.resources)}});
     }
@@ -599,6 +720,8 @@ void Agent::installEndpoints() {
     size_t pending = 0;
     for (const auto& [key, stream] : streams_) pending += stream->pending.size();
     j["pending_status_updates"] = pending;
+    j["sandboxes_pending_gc"] = gc_->pending();
+    j["sandboxes_collected"] = gc_->collected();
     j["metrics"] = {{"messages_received", metrics_.messagesReceived},
                     {"messages_dropped", droppedMessages()},
                     {"tasks_launched", metrics_.tasksLaunched},
@@ -609,6 +732,28 @@ void Agent::installEndpoints() {
                     {"status_updates_sent", metrics_.statusUpdatesSent},
                     {"status_update_retries", metrics_.statusUpdateRetries}};
     return HttpResponse::json(200, j.dump());
+  });
+  // Every live container: its limits and what it uses now.
+  http_->route("GET", "/containers", [this](const HttpRequest&) {
+    nlohmann::json out = nlohmann::json::array();
+    for (auto& [key, run] : runs_) {
+      if (!run->containerPrepared || run->executorExited) continue;
+      auto limits = containerLimits(run->task.resources.cpus(), run->task.resources.mem(), run->task.cpuLimit,
+                                    flags_.isolation.enableCfs);
+      nlohmann::json limitsJson = {{"cpus", limits.cpus}, {"mem_bytes", limits.memBytes}, {"cpu_quota", nullptr}};
+      if (limits.cpuQuota) limitsJson["cpu_quota"] = *limits.cpuQuota;
+      out.push_back({{"container_id", run->containerId},
+                     {"framework_id", key.first.value},
+                     {"task_id", key.second.value},
+                     {"state", toString(run->state)},
+                     {"executor_pid", run->pid},
+                     {"isolation", isolator_->name()},
+                     {"cgroup", isolator_->location(run->containerId)},
+                     {"sandbox", run->sandbox},
+                     {"limits", limitsJson},
+                     {"usage", toJson(usageOf(*run))}});
+    }
+    return HttpResponse::json(200, out.dump());
   });
   http_->route("GET", "/metrics", [this](const HttpRequest&) {
     std::string out;
@@ -629,6 +774,15 @@ void Agent::installEndpoints() {
             metrics_.statusUpdatesSent);
     counter("clusternodes_agent_status_update_retries_total", "Status updates re-sent for lack of an acknowledgement.",
             metrics_.statusUpdateRetries);
+    counter("clusternodes_agent_memory_limit_kills_total", "Tasks the kernel killed at their memory limit.",
+            metrics_.memoryLimitKills);
+    counter("clusternodes_agent_containers_destroyed_total", "Containers whose processes were killed and cgroups removed.",
+            metrics_.containersDestroyed);
+    counter("clusternodes_agent_sandboxes_collected_total", "Finished sandboxes removed by the garbage collector.",
+            gc_->collected());
+    out += "# HELP clusternodes_agent_sandboxes_pending_gc Finished sandboxes waiting for garbage collection.\n"
+           "# TYPE clusternodes_agent_sandboxes_pending_gc gauge\nclusternodes_agent_sandboxes_pending_gc " +
+           std::to_string(gc_->pending()) + "\n";
     out += "# HELP clusternodes_agent_registered Whether the agent is registered with a master.\n"
            "# TYPE clusternodes_agent_registered gauge\nclusternodes_agent_registered " +
            std::to_string(registered_ ? 1 : 0) + "\n";

@@ -5,7 +5,13 @@
 // Sockets: a DEALER to the master, and a ROUTER (--port) that the executors
 // it launches connect back to. Every task runs under its own executor process
 // in its own sandbox directory; the executor runs the command in its own
-// process group with stdout and stderr captured to files in the sandbox.
+// process group and container (isolator.hpp) with stdout and stderr captured
+// to files in the sandbox.
+//
+// Sandboxes: <work-dir>/sandboxes/<framework id>/<task id>/<run id>, one per
+// executor run, holding `stdout`, `stderr` and `executor.log`; the run id is
+// also the container's id (its cgroup's name). Finished ones are removed by
+// the garbage collector (garbage_collector.hpp).
 //
 // Status updates form one ordered stream per task: the head is sent to the
 // master and re-sent with exponential backoff until the framework's
@@ -20,6 +26,8 @@
 
 #include <zmq.hpp>
 
+#include "agent/garbage_collector.hpp"
+#include "agent/isolator.hpp"
 #include "common/http_server.hpp"
 #include "common/loop.hpp"
 #include "common/transport.hpp"
@@ -50,6 +58,11 @@ struct AgentFlags {
   // An executor that has not registered this long after its start is killed
   // and its task fails (REASON_EXECUTOR_REGISTRATION_TIMEOUT).
   std::chrono::nanoseconds executorRegistrationTimeout = std::chrono::minutes(1);
+  IsolationOptions isolation;  // --isolation, --cgroups-root, --cgroups-enable-cfs
+  GcOptions gc;                // --gc-delay, --gc-disk-headroom, --disk-watch-interval
+  // How often each running container's usage is sampled and sent to the
+  // master.
+  std::chrono::nanoseconds usageInterval = std::chrono::seconds(5);
 };
 
 struct AgentMetrics {
@@ -60,6 +73,8 @@ struct AgentMetrics {
   uint64_t statusUpdatesSent = 0;
   uint64_t statusUpdateRetries = 0;
   uint64_t registrations = 0;
+  uint64_t memoryLimitKills = 0;   // tasks failed at their memory limit
+  uint64_t containersDestroyed = 0;
 };
 
 class Agent {
@@ -102,6 +117,18 @@ class Agent {
   void doneStarting(Run& run);
   void executorExited(const TaskKey& key, int64_t exitStatus, int termSignal);
 
+  // ---- containers
+  // The executor is gone: kill what is left of the container, remove its
+  // cgroups (retrying while processes exit) and schedule its sandbox for
+  // garbage collection.
+  void destroyContainer(Run& run);
+  void retryDestroys();
+  // A failed task that the kernel killed at its memory limit is reported
+  // with REASON_MEMORY_LIMIT, the limit and the peak.
+  void explainFailure(Run& run, TaskStatus& status);
+  void sampleUsage();
+  ContainerUsage usageOf(Run& run);
+
   // ---- status updates
   void enqueueStatus(const FrameworkID& frameworkId, TaskStatus status);
   void sendHead(UpdateStream& stream, const TaskKey& key);
@@ -139,6 +166,13 @@ class Agent {
   std::map<std::string, TaskKey> runsByPeer_;
   std::map<TaskKey, std::unique_ptr<UpdateStream>> streams_;
   AgentMetrics metrics_;
+
+  std::unique_ptr<Isolator> isolator_;
+  std::unique_ptr<GarbageCollector> gc_;
+  // Containers whose cgroups still held exiting processes: id -> give-up time.
+  std::map<std::string, std::chrono::steady_clock::time_point> destroying_;
+  Timer destroyTimer_;
+  Timer usageTimer_;
 };
 
 }  // namespace clusternodes::agent

@@ -39,11 +39,38 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 100000));
   addDurationOption(app, "--executor-registration-timeout", flags.executorRegistrationTimeout,
                     "How long an executor may take to register before it is killed and its task fails");
+  app.add_option("--isolation", flags.isolation.isolation,
+                 "cgroups (v1 or v2, whichever the host mounts) or none")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cgroups", "none"}));
+  app.add_option("--cgroups-root", flags.isolation.cgroupsRoot, "The cgroup the containers are made under")
+      ->capture_default_str();
+  app.add_flag("--cgroups-enable-cfs", flags.isolation.enableCfs,
+               "Cap each task's cpu at its cpus with a CFS quota (otherwise cpus are a share, and only tasks that "
+               "ask for a cpu limit are capped)");
+  addDurationOption(app, "--gc-delay", flags.gc.delay,
+                    "How long a finished sandbox is kept (less when the disk fills up; see --gc-disk-headroom)");
+  app.add_option("--gc-disk-headroom", flags.gc.diskHeadroom,
+                 "The fraction of the disk to keep free: a finished sandbox is kept at most gc-delay × "
+                 "max(0, 1 - headroom - disk used)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  addDurationOption(app, "--disk-watch-interval", flags.gc.diskWatchInterval,
+                    "How often the disk's use is checked for garbage collection");
+  addDurationOption(app, "--usage-interval", flags.usageInterval,
+                    "How often each container's usage is sampled and sent to the master");
   app.add_option("--log-level", logLevel, "trace, debug, info, warn or error")->capture_default_str();
   if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
   if (auto logging = setupLogging("agent", logLevel); !logging) {
     std::cerr << "clusternodes-agent: --log-level: " << logging.error().message << "\n";
     return 2;
+  }
+  for (auto [name, interval] : {std::pair{"--usage-interval", flags.usageInterval},
+                                 std::pair{"--disk-watch-interval", flags.gc.diskWatchInterval}}) {
+    if (interval <= std::chrono::nanoseconds::zero()) {
+      std::cerr << "clusternodes-agent: " << name << ": must be longer than 0\n";
+      return 2;
+    }
   }
   if (flags.master.rfind("zk://", 0) == 0) {
     std::cerr << "clusternodes-agent: --master: zk:// addresses are not supported yet; give HOST:PORT\n";

@@ -31,4 +31,16 @@ Resources resourcesFromJson(const nlohmann::json& j) {
   return out;
 }
 
+nlohmann::json toJson(const ContainerUsage& usage) {
+  return {{"cpu_seconds", usage.cpuSeconds},
+          {"cpu_user_seconds", usage.cpuUserSeconds},
+          {"cpu_system_seconds", usage.cpuSystemSeconds},
+          {"mem_bytes", usage.memBytes},
+          {"mem_peak_bytes", usage.memPeakBytes},
+          {"mem_limit_bytes", usage.memLimitBytes},
+          {"oom_kills", usage.oomKills},
+          {"processes", usage.processes},
+          {"timestamp", usage.timestamp}};
+}
+
 }  // namespace clusternodes

@@ -5,6 +5,7 @@
 
 #include "clusternodes/resources.hpp"
 #include "clusternodes/values.hpp"
+#include "common/container_usage.hpp"
 
 namespace clusternodes {
 
@@ -13,5 +14,8 @@ namespace clusternodes {
 nlohmann::json toJson(const Resources& resources);
 // Inverse of toJson() for the CLI (ports from their text form).
 Resources resourcesFromJson(const nlohmann::json& j);
+
+// {"cpu_seconds": ..., "mem_bytes": ..., "mem_peak_bytes": ..., ...}
+nlohmann::json toJson(const ContainerUsage& usage);
 
 }  // namespace clusternodes

@@ -185,9 +185,15 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(Loop& loop, const Spaw
   if (rc != 0) {
     std::string reason = strerror(rc);
     if (!options.workingDirectory.empty() && rc == ENOENT && ::access(options.workingDirectory.c_str(), X_OK) != 0) {
-      reason += " (working directory " + options.workingDirectory + ")";
+      return invalid("cannot run '" + options.file + "': " + reason + " (working directory " +
+                     options.workingDirectory + ")");
     }
-    return invalid("cannot run '" + options.file + "': " + reason);
+    std::string message = "cannot run '" + options.file + "': " + reason;
+    // The program is missing, or there but not executable: callers tell
+    // their users which.
+    if (rc == ENOENT || rc == ENOTDIR) return notFound(message);
+    if (rc == EACCES || rc == ENOEXEC || rc == EPERM) return Error{ErrorCode::kDenied, message};
+    return invalid(message);
   }
 
   std::unique_ptr<ChildProcess> child(new ChildProcess(pid));

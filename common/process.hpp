@@ -54,8 +54,9 @@ class ChildProcess {
  public:
   using ExitCallback = std::function<void(const ExitStatus&)>;
 
-  // Starts the program. Fails, with the reason, when it cannot be executed
-  // (missing, not executable, bad working directory).
+  // Starts the program. Fails, with the reason, when it cannot be executed:
+  // kNotFound when the program is missing, kDenied when it is not
+  // executable, kInvalid otherwise (a bad working directory, ...).
   static Result<std::unique_ptr<ChildProcess>> spawn(Loop& loop, const SpawnOptions& options, ExitCallback onExit);
 
   ~ChildProcess();

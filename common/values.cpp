@@ -25,7 +25,7 @@ constexpr std::array<std::pair<TaskState, const char*>, 13> kStateNames{{
     {TaskState::kUnknown, "TASK_UNKNOWN"},
 }};
 
-constexpr std::array<std::pair<TaskReason, const char*>, 16> kReasonNames{{
+constexpr std::array<std::pair<TaskReason, const char*>, 19> kReasonNames{{
     {TaskReason::kNone, "REASON_NONE"},
     {TaskReason::kCommandExited, "REASON_COMMAND_EXITED"},
     {TaskReason::kCommandSignaled, "REASON_COMMAND_SIGNALED"},
@@ -42,6 +42,9 @@ constexpr std::array<std::pair<TaskReason, const char*>, 16> kReasonNames{{
     {TaskReason::kTaskUnknown, "REASON_TASK_UNKNOWN"},
     {TaskReason::kInvalidOffers, "REASON_INVALID_OFFERS"},
     {TaskReason::kMemoryLimit, "REASON_MEMORY_LIMIT"},
+    {TaskReason::kCommandNotFound, "REASON_COMMAND_NOT_FOUND"},
+    {TaskReason::kCommandNotExecutable, "REASON_COMMAND_NOT_EXECUTABLE"},
+    {TaskReason::kContainerLaunchFailed, "REASON_CONTAINER_LAUNCH_FAILED"},
 }};
 
 template <typename Enum, size_t N>

@@ -41,7 +41,7 @@ Result<std::unique_ptr<Decoded>> decode(std::string_view bytes) {
   } catch (const std::exception& e) {
     return invalid(std::string("undecodable message: ") + e.what());
   }
-  if (static_cast<unsigned>(decoded->which_) > static_cast<unsigned>(Envelope::MASTER_INFO)) {
+  if (static_cast<unsigned>(decoded->which_) > static_cast<unsigned>(Envelope::CONTAINER_USAGES)) {
     return invalid("unknown message kind " + std::to_string(static_cast<unsigned>(decoded->which_)));
   }
   return decoded;
@@ -104,6 +104,7 @@ const char* name(Envelope::Which which) {
     case Envelope::SHUTDOWN_EXECUTOR: return "shutdownExecutor";
     case Envelope::GET_MASTER_INFO: return "getMasterInfo";
     case Envelope::MASTER_INFO: return "masterInfo";
+    case Envelope::CONTAINER_USAGES: return "containerUsages";
   }
   return "unknown";
 }
@@ -222,6 +223,7 @@ void toWire(const clusternodes::TaskInfo& in, wire::TaskInfo::Builder out) {
   out.setKillGracePeriodMs(in.killGracePeriodSeconds
                                ? static_cast<int64_t>(std::llround(*in.killGracePeriodSeconds * 1000))
                                : -1);
+  out.setCpuLimit(in.cpuLimit.value_or(0));
 }
 
 clusternodes::TaskInfo fromWire(wire::TaskInfo::Reader in) {
@@ -233,6 +235,9 @@ clusternodes::TaskInfo fromWire(wire::TaskInfo::Reader in) {
   out.command = fromWire(in.getCommand());
   int64_t grace = in.getKillGracePeriodMs();
   if (grace >= 0) out.killGracePeriodSeconds = static_cast<double>(grace) / 1000.0;
+  double cpuLimit = in.getCpuLimit();
+  if (!std::isfinite(cpuLimit) || cpuLimit < 0) throw MalformedMessage("a task's cpu limit is negative or not finite");
+  if (cpuLimit > 0) out.cpuLimit = cpuLimit;
   return out;
 }
 
@@ -328,6 +333,35 @@ AgentInfoValue fromWire(wire::AgentInfo::Reader in) {
   out.httpPort = in.getHttpPort();
   out.bootId = text(in.getBootId());
   out.ip = text(in.getIp());
+  return out;
+}
+
+void toWire(const clusternodes::ContainerUsage& in, wire::ContainerUsage::Builder out) {
+  out.setCpuSeconds(in.cpuSeconds);
+  out.setCpuUserSeconds(in.cpuUserSeconds);
+  out.setCpuSystemSeconds(in.cpuSystemSeconds);
+  out.setMemBytes(in.memBytes);
+  out.setMemPeakBytes(in.memPeakBytes);
+  out.setMemLimitBytes(in.memLimitBytes);
+  out.setOomKills(in.oomKills);
+  out.setProcesses(in.processes);
+  out.setTimestamp(in.timestamp);
+}
+
+clusternodes::ContainerUsage fromWire(wire::ContainerUsage::Reader in) {
+  clusternodes::ContainerUsage out;
+  out.cpuSeconds = in.getCpuSeconds();
+  out.cpuUserSeconds = in.getCpuUserSeconds();
+  out.cpuSystemSeconds = in.getCpuSystemSeconds();
+  for (double seconds : {out.cpuSeconds, out.cpuUserSeconds, out.cpuSystemSeconds, in.getTimestamp()}) {
+    if (!std::isfinite(seconds) || seconds < 0) throw MalformedMessage("a container usage with a bad time");
+  }
+  out.memBytes = in.getMemBytes();
+  out.memPeakBytes = in.getMemPeakBytes();
+  out.memLimitBytes = in.getMemLimitBytes();
+  out.oomKills = in.getOomKills();
+  out.processes = in.getProcesses();
+  out.timestamp = in.getTimestamp();
   return out;
 }
 

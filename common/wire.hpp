@@ -21,6 +21,7 @@
 
 #include "clusternodes/result.hpp"
 #include "clusternodes/values.hpp"
+#include "common/container_usage.hpp"
 #include "schema/messages.capnp.h"
 
 namespace clusternodes::wire {
@@ -106,6 +107,8 @@ clusternodes::TaskInfo fromWire(wire::TaskInfo::Reader in);
 clusternodes::TaskStatus fromWire(wire::TaskStatus::Reader in);
 clusternodes::Offer fromWire(wire::Offer::Reader in);
 AgentInfoValue fromWire(wire::AgentInfo::Reader in);
+void toWire(const clusternodes::ContainerUsage& in, wire::ContainerUsage::Builder out);
+clusternodes::ContainerUsage fromWire(wire::ContainerUsage::Reader in);
 std::vector<clusternodes::Attribute> fromWire(capnp::List<wire::Attribute>::Reader in);
 
 }  // namespace clusternodes::wire

@@ -163,6 +163,7 @@ void Master::dispatch(const std::string& peer, const wire::Envelope::Reader& env
   switch (envelope.which()) {
     case wire::Envelope::REGISTER_AGENT: return registerAgent(peer, envelope.getRegisterAgent());
     case wire::Envelope::PONG: return onPong(peer);
+    case wire::Envelope::CONTAINER_USAGES: return containerUsages(peer, envelope.getContainerUsages());
     case wire::Envelope::STATUS_UPDATE: return statusUpdate(peer, envelope.getStatusUpdate());
     case wire::Envelope::SUBSCRIBE: return subscribe(peer, envelope.getSubscribe());
     case wire::Envelope::ACCEPT: return accept(peer, envelope.getAccept());
@@ -428,6 +429,19 @@ void Master::onPong(const std::string& peer) {
     agent->missedPings = 0;
   } else {
     askToReregister(peer, "the master does not know this agent");
+  }
+}
+
+void Master::containerUsages(const std::string& peer, wire::ContainerUsages::Reader message) {
+  auto* agent = agentByPeer(peer);
+  if (agent == nullptr) return askToReregister(peer, "the master does not know this agent");
+  for (auto entry : message.getContainers()) {
+    auto fw = state_.frameworks.find(FrameworkID{text(entry.getFrameworkId())});
+    if (fw == state_.frameworks.end()) continue;
+    auto task = fw->second.tasks.find(TaskID{text(entry.getTaskId())});
+    // Only the agent that runs a task speaks for it.
+    if (task == fw->second.tasks.end() || task->second.info.agentId != agent->id) continue;
+    task->second.usage = wire::fromWire(entry);
   }
 }
 

@@ -93,6 +93,7 @@ class Master {
                                   Resources& remaining, const Resources& resources, bool reserve);
   void replyAgentRegistered(const std::string& peer, const AgentID& id, bool reregistered);
   void onPong(const std::string& peer);
+  void containerUsages(const std::string& peer, wire::ContainerUsages::Reader message);
   void statusUpdate(const std::string& peer, wire::StatusUpdate::Reader message);
   void pingAgents();
   void agentUnreachable(const AgentID& id, const std::string& why);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -21,6 +22,8 @@ struct Task {
   double createdAt = 0;  // wall clock
   // A kill asked for while the agent was unreachable, sent when it returns.
   bool killPending = false;
+  // What its container used at the agent's last report (--usage-interval).
+  std::optional<ContainerUsage> usage;
 };
 
 struct AgentEntry {

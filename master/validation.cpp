@@ -39,6 +39,10 @@ Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, cons
   if (task.killGracePeriodSeconds && *task.killGracePeriodSeconds < 0) {
     return invalid("kill grace period is negative");
   }
+  if (task.cpuLimit && !(*task.cpuLimit >= task.resources.cpus())) {
+    return invalid("cpu limit " + std::to_string(*task.cpuLimit) + " is below the task's cpus (" +
+                   std::to_string(task.resources.cpus()) + ")");
+  }
   return {};
 }
 

@@ -7,12 +7,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <map>
+#include <set>
 #include <vector>
+
+#include "common/cgroup_files.hpp"
 
 extern char** environ;
 
@@ -98,6 +102,8 @@ void CommandExecutor::launch(wire::LaunchCommand::Reader message) {
   task_ = wire::fromWire(message.getTask());
   sandbox_ = message.getSandbox().cStr();
   defaultGraceMs_ = message.getKillGracePeriodMs();
+  for (auto dir : message.getCgroups()) cgroups_.push_back(wire::text(dir));
+  for (auto dir : message.getReturnCgroups()) returnCgroups_.push_back(wire::text(dir));
   report(TaskState::kStarting, TaskReason::kNone, "");
 
   // Environment: the executor's own, the task's, and where it runs.
@@ -144,13 +150,18 @@ void CommandExecutor::launch(wire::LaunchCommand::Reader message) {
   options.stdoutFd = out;
   options.stderrFd = err;
   options.newSession = true;  // its own session and process group
-  auto child = ChildProcess::spawn(loop_, options, [this](const ExitStatus& exit) {
-    commandExited(exit.code, exit.signal);
-  });
+  auto child = spawnContained(options);
   if (out >= 0) ::close(out);
   if (err >= 0) ::close(err);
   if (!child) {
-    report(TaskState::kFailed, TaskReason::kExecutorFailedToStart, child.error().message);
+    TaskReason reason = TaskReason::kExecutorFailedToStart;
+    switch (child.error().code) {
+      case ErrorCode::kNotFound: reason = TaskReason::kCommandNotFound; break;
+      case ErrorCode::kDenied: reason = TaskReason::kCommandNotExecutable; break;
+      case ErrorCode::kInternal: reason = TaskReason::kContainerLaunchFailed; break;
+      default: break;
+    }
+    report(TaskState::kFailed, reason, child.error().message);
     return;
   }
   process_ = std::move(child.value());
@@ -160,24 +171,54 @@ void CommandExecutor::launch(wire::LaunchCommand::Reader message) {
   report(TaskState::kRunning, TaskReason::kNone, "");
 }
 
+Result<std::unique_ptr<ChildProcess>> CommandExecutor::spawnContained(const SpawnOptions& options) {
+  // posix_spawn's child starts in its parent's cgroups: join the
+  // container's, start the command, and go back to the agent's.
+  auto leave = [this] {
+    for (const auto& dir : returnCgroups_) {
+      if (auto left = cgroup::write(dir, "cgroup.procs", "0"); !left) spdlog::warn("{}", left.error().message);
+    }
+  };
+  for (const auto& dir : cgroups_) {
+    if (auto joined = cgroup::write(dir, "cgroup.procs", "0"); !joined) {
+      leave();
+      return internalError("cannot start the task in its cgroup: " + joined.error().message);
+    }
+  }
+  auto child = ChildProcess::spawn(loop_, options, [this](const ExitStatus& exit) {
+    commandExited(exit.code, exit.signal);
+  });
+  if (!cgroups_.empty()) leave();
+  return child;
+}
+
+void CommandExecutor::signalAll(int group, int signal) const {
+  if (group > 0) ::kill(-group, signal);
+  if (!cgroups_.empty()) {
+    for (pid_t pid : cgroup::procs(cgroups_.front())) {
+      if (pid != getpid()) ::kill(pid, signal);
+    }
+  }
+}
+
 void CommandExecutor::kill(int64_t gracePeriodMs) {
   if (!launched_ || terminalReported_) return;
   if (process_ == nullptr || process_->exited()) return;  // already exited; the status is on its way
   if (killing_) {
     // A second kill may shorten the grace period, never lengthen it.
-    if (gracePeriodMs == 0) ::kill(-pid_, SIGKILL);
+    if (gracePeriodMs == 0) signalAll(pid_, SIGKILL);
     return;
   }
   killing_ = true;
   spdlog::info("killing task {}: SIGTERM to process group {}, SIGKILL after {} ms", task_.taskId.value, pid_,
                gracePeriodMs);
   if (gracePeriodMs <= 0) {
-    ::kill(-pid_, SIGKILL);
+    signalAll(pid_, SIGKILL);
     return;
   }
-  ::kill(-pid_, SIGTERM);
+  signalAll(pid_, SIGTERM);
   graceTimer_.start(milliseconds(gracePeriodMs), [this] {
-    if (pid_ > 0) ::kill(-pid_, SIGKILL);
+    if (pid_ > 0) signalAll(pid_, SIGKILL);
   });
 }
 
@@ -186,7 +227,7 @@ void CommandExecutor::commandExited(int64_t exitStatus, int termSignal) {
   // Nothing of the task may outlive it: take down the rest of its group, and
   // report only once no live process of the group is left.
   int group = pid_;
-  if (group > 0) ::kill(-group, SIGKILL);
+  signalAll(group, SIGKILL);
   auto reportExit = [this, exitStatus, termSignal] {
     if (killing_) {
       report(TaskState::kKilled, TaskReason::kKilledByFramework,
@@ -197,6 +238,14 @@ void CommandExecutor::commandExited(int64_t exitStatus, int termSignal) {
     } else if (termSignal != 0) {
       report(TaskState::kFailed, TaskReason::kCommandSignaled, "command was killed by " + signalName(termSignal),
              std::nullopt, termSignal);
+    } else if (task_.command.shell && (exitStatus == 127 || exitStatus == 126)) {
+      // The shell's codes for a command it could not find or run.
+      std::string said = lastStderrLine();
+      bool missing = exitStatus == 127;
+      report(TaskState::kFailed, missing ? TaskReason::kCommandNotFound : TaskReason::kCommandNotExecutable,
+             std::string(missing ? "command not found" : "command not executable") + " (exit status " +
+                 std::to_string(exitStatus) + (said.empty() ? ")" : "): " + said),
+             static_cast<int>(exitStatus));
     } else if (exitStatus == 0) {
       report(TaskState::kFinished, TaskReason::kCommandExited, "command exited with status 0", 0);
     } else {
@@ -205,7 +254,7 @@ void CommandExecutor::commandExited(int64_t exitStatus, int termSignal) {
     }
   };
   pid_ = 0;
-  if (group <= 0 || !groupHasLiveProcess(group)) {
+  if (!hasLiveProcess(group)) {
     reportExit();
     return;
   }
@@ -213,8 +262,8 @@ void CommandExecutor::commandExited(int64_t exitStatus, int termSignal) {
   graceTimer_.start(
       milliseconds(5),
       [this, group, deadline, reportExit] {
-        if (groupHasLiveProcess(group) && std::chrono::steady_clock::now() < deadline) {
-          ::kill(-group, SIGKILL);
+        if (hasLiveProcess(group) && std::chrono::steady_clock::now() < deadline) {
+          signalAll(group, SIGKILL);
           return;
         }
         graceTimer_.stop();
@@ -223,8 +272,29 @@ void CommandExecutor::commandExited(int64_t exitStatus, int termSignal) {
       milliseconds(5));
 }
 
-bool CommandExecutor::groupHasLiveProcess(int group) {
-  if (::kill(-group, 0) != 0) return false;  // ESRCH: the group is empty
+std::string CommandExecutor::lastStderrLine() const {
+  std::ifstream in(sandbox_ + "/stderr", std::ios::binary);
+  in.seekg(0, std::ios::end);
+  std::streamoff size = in.tellg();
+  if (size <= 0) return "";
+  std::streamoff from = std::max<std::streamoff>(0, size - 4096);
+  in.seekg(from);
+  std::string tail(static_cast<size_t>(size - from), '\0');
+  in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
+  while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r')) tail.pop_back();
+  auto newline = tail.rfind('\n');
+  std::string line = newline == std::string::npos ? tail : tail.substr(newline + 1);
+  if (line.size() > 200) line = line.substr(0, 200) + "...";
+  return line;
+}
+
+bool CommandExecutor::hasLiveProcess(int group) const {
+  std::set<pid_t> members;
+  if (!cgroups_.empty()) {
+    for (pid_t pid : cgroup::procs(cgroups_.front())) members.insert(pid);
+  }
+  bool groupAlive = group > 0 && ::kill(-group, 0) == 0;  // ESRCH: the group is empty
+  if (!groupAlive && members.empty()) return false;
   // The group still has members; zombies awaiting their reaper do not count.
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const auto name = entry.path().filename().string();
@@ -240,7 +310,9 @@ bool CommandExecutor::groupHasLiveProcess(int group) {
     int ppid = 0;
     int pgrp = 0;
     fields >> state >> ppid >> pgrp;
-    if (pgrp == group && state != 'Z' && state != 'X') return true;
+    if (state == 'Z' || state == 'X') continue;
+    pid_t pid = static_cast<pid_t>(std::atoi(name.c_str()));
+    if ((group > 0 && pgrp == group) || members.count(pid) != 0) return true;
   }
   return false;
 }
@@ -300,7 +372,7 @@ void CommandExecutor::checkAgent() {
   }
   if (now - *agentGoneSince_ >= flags_.recoveryTimeout) {
     spdlog::error("the agent did not come back; killing task {} and exiting", task_.taskId.value);
-    if (pid_ > 0) ::kill(-pid_, SIGKILL);
+    if (pid_ > 0) signalAll(pid_, SIGKILL);
     finish(1);
   }
 }

@@ -7,9 +7,15 @@
 // TASK_RUNNING and a terminal state, each re-sent until the agent
 // acknowledges it, and exits once the terminal update is acknowledged.
 //
-// A kill sends SIGTERM to the whole process group, waits the grace period,
-// then sends SIGKILL. When the command's main process ends, whatever is left
-// of its process group is killed too.
+// With cgroups the agent names the container's cgroups: the executor joins
+// them to start the command, which inherits them with everything it forks,
+// and returns to the agent's own cgroups, so the container holds the task's
+// processes and not the executor.
+//
+// A kill sends SIGTERM to the whole process group and every process in the
+// container, waits the grace period, then sends SIGKILL. When the command's
+// main process ends, whatever is left of its process group and container is
+// killed too, and the terminal status goes out once nothing of it is left.
 #pragma once
 
 #include <chrono>
@@ -17,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <zmq.hpp>
 
@@ -50,8 +57,16 @@ class CommandExecutor {
   void launch(wire::LaunchCommand::Reader message);
   void kill(int64_t gracePeriodMs);
   void commandExited(int64_t exitStatus, int termSignal);
-  // Whether a process of group `group` is still alive (not a zombie).
-  static bool groupHasLiveProcess(int group);
+  // Whether a process of group `group` or of the container is still alive
+  // (not a zombie).
+  bool hasLiveProcess(int group) const;
+  // Sends `signal` to the process group `group` and every process in the
+  // container.
+  void signalAll(int group, int signal) const;
+  // Starts the command inside the container's cgroups.
+  Result<std::unique_ptr<ChildProcess>> spawnContained(const SpawnOptions& options);
+  // The last line the command wrote to stderr (at most 200 characters).
+  std::string lastStderrLine() const;
   void report(TaskState state, TaskReason reason, const std::string& message,
               std::optional<int> exitCode = std::nullopt, std::optional<int> signal = std::nullopt);
   void sendPending();
@@ -72,6 +87,8 @@ class CommandExecutor {
   bool terminalReported_ = false;
   TaskInfo task_;
   std::string sandbox_;
+  std::vector<std::string> cgroups_;        // the container's cgroup directories
+  std::vector<std::string> returnCgroups_;  // the agent's, returned to after a start
   std::unique_ptr<ChildProcess> process_;
   int pid_ = 0;
   int64_t defaultGraceMs_ = 3000;

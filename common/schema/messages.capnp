@@ -66,6 +66,7 @@ struct TaskInfo {
   resources @3 :List(Resource);
   command @4 :CommandInfo;
   killGracePeriodMs @5 :Int64;   # -1: the agent's default
+  cpuLimit @6 :Float64;          # a hard cpu limit (CFS quota) in cpus; 0: none
 }
 
 struct TaskStatus {
@@ -243,6 +244,10 @@ struct LaunchCommand {
   task @0 :TaskInfo;
   sandbox @1 :Text;
   killGracePeriodMs @2 :Int64;
+  # The container's cgroup directories, which the executor joins to start the
+  # command, and the agent's own, which it returns to; empty without cgroups.
+  cgroups @3 :List(Text);
+  returnCgroups @4 :List(Text);
 }
 
 struct KillCommand {
@@ -255,6 +260,27 @@ struct ExecutorStatus {
 
 struct ExecutorAck {
   uuid @0 :Text;
+}
+
+# ------------------------------------------------------ agent -> master
+
+# What each running task's container uses, sent every --usage-interval.
+struct ContainerUsage {
+  frameworkId @0 :Text;
+  taskId @1 :Text;
+  cpuSeconds @2 :Float64;
+  cpuUserSeconds @3 :Float64;
+  cpuSystemSeconds @4 :Float64;
+  memBytes @5 :UInt64;
+  memPeakBytes @6 :UInt64;
+  memLimitBytes @7 :UInt64;
+  processes @8 :UInt32;
+  timestamp @9 :Float64;
+  oomKills @10 :UInt64;
+}
+
+struct ContainerUsages {
+  containers @0 :List(ContainerUsage);
 }
 
 # ------------------------------------------------------ tools <-> master
@@ -306,5 +332,7 @@ struct Envelope {
 
     getMasterInfo @32 :Void;
     masterInfo @33 :MasterInfo;
+
+    containerUsages @34 :ContainerUsages;
   }
 }

@@ -38,7 +38,7 @@ std::set<FrameworkID> starvedFrameworks(const Master& master, const std::vector<
 }
 
 nlohmann::json taskJson(const FrameworkID& frameworkId, const Task& task) {
-  return {
+  nlohmann::json j = {
       {"id", task.info.taskId.value},
       {"name", task.info.name},
       {"framework_id", frameworkId.value},
@@ -49,6 +49,8 @@ nlohmann::json taskJson(const FrameworkID& frameworkId, const Task& task) {
       {"status_reason", toString(task.lastStatus.reason)},
       {"created_time", task.createdAt},
   };
+  if (task.usage) j["usage"] = toJson(*task.usage);
+  return j;
 }
 
 nlohmann::json stateJson(const Master& master) {

@@ -72,7 +72,10 @@ enum class TaskReason {
   kReconciliation,
   kTaskUnknown,
   kInvalidOffers,
-  kMemoryLimit,
+  kMemoryLimit,            // the kernel killed it at its memory limit
+  kCommandNotFound,        // the command does not exist
+  kCommandNotExecutable,   // the command exists but may not be executed
+  kContainerLaunchFailed,  // the agent could not set up its isolation
 };
 const char* toString(TaskReason reason);  // "REASON_COMMAND_EXITED"
 // Inverses of the two toString functions above; nullopt for unknown text.
@@ -132,6 +135,11 @@ struct TaskInfo {
   // How long a kill waits between SIGTERM and SIGKILL; unset: the agent's
   // default (3 s).
   std::optional<double> killGracePeriodSeconds;
+  // A hard cpu limit in cpus, enforced by a CFS quota where the agent
+  // isolates with cgroups; at least the task's cpus. Unset: the task's cpus
+  // are a share (a floor under contention), capped only when the agent runs
+  // with --cgroups-enable-cfs.
+  std::optional<double> cpuLimit;
 };
 
 struct TaskStatus {

@@ -710,6 +710,9 @@ TEST_CASE("every task reason name parses back to the same reason") {
       {TaskReason::kTaskUnknown, "REASON_TASK_UNKNOWN"},
       {TaskReason::kInvalidOffers, "REASON_INVALID_OFFERS"},
       {TaskReason::kMemoryLimit, "REASON_MEMORY_LIMIT"},
+      {TaskReason::kCommandNotFound, "REASON_COMMAND_NOT_FOUND"},
+      {TaskReason::kCommandNotExecutable, "REASON_COMMAND_NOT_EXECUTABLE"},
+      {TaskReason::kContainerLaunchFailed, "REASON_CONTAINER_LAUNCH_FAILED"},
   };
   for (const auto& [reason, name] : reasons) {
     CHECK(std::string(toString(reason)) == name);

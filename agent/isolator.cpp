@@ -1,0 +1,167 @@
+#include "agent/isolator.hpp"
+
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "agent/cgroups.hpp"
+#include "common/cgroup_files.hpp"
+
+namespace clusternodes::agent {
+namespace {
+
+// One process as /proc/<pid>/stat shows it.
+struct ProcStat {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  pid_t session = 0;
+  char state = 0;
+  uint64_t userTicks = 0;    // utime + cutime
+  uint64_t systemTicks = 0;  // stime + cstime
+  uint64_t rssPages = 0;
+};
+
+std::vector<ProcStat> readProcesses() {
+  std::vector<ProcStat> out;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return out;
+  while (dirent* entry = ::readdir(proc)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    auto stat = cgroup::read(std::string("/proc/") + entry->d_name, "stat");
+    if (!stat) continue;
+    // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt
+    // cmajflt utime stime cutime cstime priority nice threads itreal start
+    // vsize rss ...; comm may hold spaces and parentheses.
+    auto close = stat->rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat->substr(close + 1));
+    ProcStat p;
+    p.pid = static_cast<pid_t>(std::atoi(entry->d_name));
+    long pgrp = 0, tty = 0, tpgid = 0;
+    unsigned long flags = 0, minflt = 0, cminflt = 0, majflt = 0, cmajflt = 0;
+    unsigned long utime = 0, stime = 0;
+    long cutime = 0, cstime = 0, priority = 0, nice = 0, threads = 0, itreal = 0;
+    unsigned long long start = 0;
+    unsigned long vsize = 0;
+    long rss = 0;
+    fields >> p.state >> p.ppid >> pgrp >> p.session >> tty >> tpgid >> flags >> minflt >> cminflt >> majflt >>
+        cmajflt >> utime >> stime >> cutime >> cstime >> priority >> nice >> threads >> itreal >> start >> vsize >> rss;
+    if (!fields) continue;
+    p.userTicks = utime + static_cast<uint64_t>(std::max(0L, cutime));
+    p.systemTicks = stime + static_cast<uint64_t>(std::max(0L, cstime));
+    p.rssPages = static_cast<uint64_t>(std::max(0L, rss));
+    out.push_back(p);
+  }
+  ::closedir(proc);
+  return out;
+}
+
+// The executor's descendants, and every process in a session one of them
+// leads: what --isolation=none counts as the container.
+std::vector<ProcStat> containerProcesses(pid_t executorPid) {
+  auto all = readProcesses();
+  std::multimap<pid_t, size_t> children;
+  for (size_t i = 0; i < all.size(); ++i) children.emplace(all[i].ppid, i);
+  std::set<pid_t> members;
+  std::vector<pid_t> frontier = {executorPid};
+  while (!frontier.empty()) {
+    pid_t parent = frontier.back();
+    frontier.pop_back();
+    auto [begin, end] = children.equal_range(parent);
+    for (auto it = begin; it != end; ++it) {
+      if (members.insert(all[it->second].pid).second) frontier.push_back(all[it->second].pid);
+    }
+  }
+  std::vector<ProcStat> out;
+  for (const auto& p : all) {
+    if (p.pid == executorPid) continue;
+    if (members.count(p.pid) != 0 || (p.session != executorPid && members.count(p.session) != 0)) out.push_back(p);
+  }
+  return out;
+}
+
+class NoIsolator : public Isolator {
+ public:
+  std::string name() const override { return "none"; }
+  Result<void> prepare(const std::string&, const ContainerLimits&) override { return {}; }
+  std::vector<std::string> joinDirs(const std::string&) const override { return {}; }
+  std::vector<std::string> returnDirs() const override { return {}; }
+  std::string location(const std::string&) const override { return ""; }
+
+  Result<ContainerUsage> usage(const std::string&, pid_t executorPid) const override {
+    ContainerUsage usage;
+    if (executorPid <= 0) return usage;
+    double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    for (const auto& p : containerProcesses(executorPid)) {
+      if (p.state == 'Z') continue;
+      usage.cpuUserSeconds += static_cast<double>(p.userTicks) / tick;
+      usage.cpuSystemSeconds += static_cast<double>(p.systemTicks) / tick;
+      usage.memBytes += p.rssPages * page;
+      ++usage.processes;
+    }
+    usage.cpuSeconds = usage.cpuUserSeconds + usage.cpuSystemSeconds;
+    return usage;
+  }
+
+  size_t killAll(const std::string&, pid_t executorPid) override {
+    if (executorPid <= 0) return 0;
+    size_t found = 0;
+    for (const auto& p : containerProcesses(executorPid)) {
+      if (p.state == 'Z') continue;
+      ::kill(p.pid, SIGKILL);
+      ++found;
+    }
+    return found;
+  }
+
+  bool remove(const std::string&) override { return true; }
+};
+
+}  // namespace
+
+ContainerLimits containerLimits(double cpus, double memMb, std::optional<double> cpuLimit, bool enableCfs) {
+  ContainerLimits limits;
+  limits.cpus = cpus;
+  if (cpuLimit) {
+    limits.cpuQuota = *cpuLimit;
+  } else if (enableCfs && cpus > 0) {
+    limits.cpuQuota = cpus;
+  }
+  limits.memBytes = memMb > 0 ? static_cast<uint64_t>(memMb * 1024 * 1024) : 0;
+  return limits;
+}
+
+std::unique_ptr<Isolator> makeNoIsolator() { return std::make_unique<NoIsolator>(); }
+
+Result<std::unique_ptr<Isolator>> makeIsolator(const IsolationOptions& options) {
+  if (options.isolation == "none") return makeNoIsolator();
+  if (options.isolation != "cgroups") {
+    return invalid("--isolation: '" + options.isolation + "' is neither cgroups nor none");
+  }
+  if (options.cgroupsRoot.empty() || options.cgroupsRoot.find("..") != std::string::npos ||
+      options.cgroupsRoot.front() == '/') {
+    return invalid("--cgroups-root: '" + options.cgroupsRoot + "' must be a relative path without '..'");
+  }
+  auto mountinfo = cgroup::read("/proc/self", "mountinfo");
+  if (!mountinfo) return internalError("cannot read /proc/self/mountinfo");
+  auto mounts = parseMountinfo(*mountinfo);
+  auto own = parseProcCgroup(cgroup::read("/proc/self", "cgroup").value_or(""));
+  std::set<std::string> v2Controllers;
+  if (!mounts.v2.empty()) {
+    std::istringstream words(cgroup::read(mounts.v2, "cgroup.controllers").value_or(""));
+    for (std::string word; words >> word;) v2Controllers.insert(word);
+  }
+  auto layout = chooseLayout(mounts, own, options.cgroupsRoot, v2Controllers);
+  if (!layout) return layout.error();
+  auto isolator = std::make_unique<CgroupsIsolator>(std::move(*layout));
+  if (auto ready = isolator->initialize(); !ready) return ready.error();
+  return std::unique_ptr<Isolator>(std::move(isolator));
+}
+
+}  // namespace clusternodes::agent
