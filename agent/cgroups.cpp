@@ -167,7 +167,9 @@ Result<CgroupsLayout> chooseLayout(const CgroupMounts& mounts, const std::map<st
   CgroupsLayout layout;
   if (mounts.v1.count("cpu") != 0 && mounts.v1.count("memory") != 0) {
     layout.version = 1;
-    for (const char* controller : {"cpu", "cpuacct", "memory", "freezer", "pids"}) {
+    // Each hierarchy costs a mkdir and an rmdir per container on the launch
+    // path, so only those that limit, measure or kill are used.
+    for (const char* controller : {"cpu", "cpuacct", "memory", "freezer"}) {
       auto mount = mounts.v1.find(controller);
       if (mount == mounts.v1.end()) continue;
       auto existing = std::find_if(layout.hierarchies.begin(), layout.hierarchies.end(),

@@ -3,7 +3,7 @@
 // Layout: each container is a cgroup named by its id under --cgroups-root
 // ("clusternodes" by default):
 //   v1: <mount of each hierarchy>/clusternodes/<id>  for cpu, cpuacct,
-//       memory, and freezer and pids when mounted;
+//       memory, and freezer when mounted;
 //   v2: <cgroup2 mount>/clusternodes/<id>, with cpu, memory (and pids)
 //       enabled in the subtree_control of the mount and of clusternodes.
 // Settings: cpu shares (v1 cpu.shares = 1024 per cpu; v2 cpu.weight mapped
@@ -42,7 +42,7 @@ uint64_t cpuShares(double cpus);  // 1024 per cpu, at least 2
 struct CgroupsLayout {
   int version = 0;  // 1 or 2
   // Hierarchies the containers live in: v1 one per distinct mount (cpu,
-  // cpuacct, memory, freezer, pids), v2 just the one. Each maps a
+  // cpuacct, memory, freezer), v2 just the one. Each maps a
   // controller-set name ("cpu", "memory", "unified") to the directory that
   // holds the containers, and the agent's own cgroup there.
   struct Hierarchy {

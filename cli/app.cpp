@@ -25,6 +25,11 @@ int runCli(int argc, char** argv) {
       ->check(CLI::Range(0, 65535));
   startCommand->add_option("--resources", start.resources,
                            "Every agent's resources, e.g. \"cpus:2;mem:2048\" (default: a share of this machine each)");
+  startCommand
+      ->add_option("--isolation", start.isolation,
+                   "The agents' isolation: cgroups, none, or auto (cgroups as root on a host that mounts them)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "cgroups", "none"}));
 
   StatusOptions status;
   auto* statusCommand = app.add_subcommand("status", "Show the agents, frameworks and running tasks of a master");

@@ -13,6 +13,9 @@ struct StartOptions {
   int port = 5050;        // the master's ZeroMQ port; 0 = pick a free one
   int httpPort = 8081;    // the master's HTTP port; 0 = pick a free one
   std::string resources;  // every agent's --resources; "" = a share of the host each
+  // The agents' --isolation; "auto" = cgroups when running as root on a host
+  // that mounts them, else none.
+  std::string isolation = "auto";
 };
 
 // Starts a master and `agents` agents as daemons, waits until all agents are

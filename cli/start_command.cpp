@@ -7,6 +7,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -23,6 +24,21 @@ namespace clusternodes::cli {
 namespace {
 
 namespace fs = std::filesystem;
+
+// Whether agents started here can isolate with cgroups: running as root on a
+// host that mounts the cpu and memory controllers at the usual place (v1
+// hierarchies, or cgroup2 offering both). The agent checks for itself and
+// says why when it cannot.
+bool cgroupsUsable() {
+  if (::geteuid() != 0) return false;
+  if (::access("/sys/fs/cgroup/memory/cgroup.procs", W_OK) == 0 &&
+      ::access("/sys/fs/cgroup/cpu/cgroup.procs", W_OK) == 0) {
+    return true;
+  }
+  std::ifstream in("/sys/fs/cgroup/cgroup.controllers");
+  std::string controllers((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return controllers.find("memory") != std::string::npos && controllers.find("cpu") != std::string::npos;
+}
 
 constexpr auto kRegistrationTimeout = std::chrono::seconds(30);
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
@@ -218,12 +234,15 @@ int runStart(const StartOptions& options) {
   master.pid = record.masterPid = *masterPid;
   daemons.push_back(master);
 
+  std::string isolation = options.isolation;
+  if (isolation == "auto") isolation = cgroupsUsable() ? "cgroups" : "none";
   for (int i = 1; i <= options.agents; ++i) {
     std::string index = std::to_string(i);
     Daemon agent{"agent " + index, 0, dir + "/logs/agent-" + index + ".log"};
     auto pid = spawnDaemon({*binDir + "/clusternodes-agent", "--master=" + record.master, "--port=0", "--http-port=0",
                             "--work-dir=" + dir + "/agent-" + index,
-                            "--resources=" + (*resources)[static_cast<size_t>(i - 1)]},
+                            "--resources=" + (*resources)[static_cast<size_t>(i - 1)],
+                            "--isolation=" + isolation},
                            agent.log);
     if (!pid) return abandon(record, dir, pid.error().message);
     agent.pid = *pid;
