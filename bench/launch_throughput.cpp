@@ -616,9 +616,13 @@ nlohmann::json toJson(const Row& r) {
           {"cpu_ms_per_spawn_executor_help", r.spawnExecutorCpu}};
 }
 
-void printHeader(const Machine& machine, int tasks, int rounds) {
+void printMachine(const Machine& machine) {
   std::printf("machine: %s, %ld cores, %.1f GiB, Linux %s; load average at start %s\n", machine.model.c_str(),
               machine.cores, machine.memGiB, machine.kernel.c_str(), machine.load.c_str());
+}
+
+void printHeader(const Machine& machine, int tasks, int rounds) {
+  printMachine(machine);
   std::printf("%d tasks running `true` (cpus 0.1, mem 16) on a master and two agents; %d round(s)\n\n", tasks,
               rounds);
   std::printf("%-7s %14s %14s %14s %14s %9s %10s %9s\n", "round", "spawn true/s", "sh -c true/s", "executor/s",
@@ -641,6 +645,104 @@ void printCpu(const std::vector<Row>& rows) {
                 r.executorCpu, r.schedulerCpu, r.masterCpu + r.agentCpu + r.executorCpu + r.schedulerCpu,
                 r.spawnShellCpu, r.spawnExecutorCpu);
   }
+}
+
+// ------------------------------------------------------------ isolation
+
+// One round of the isolation comparison: the same launch with the agents on
+// --isolation=none and on --isolation=cgroups.
+struct IsolationRound {
+  ClusterResult none;
+  ClusterResult cgroups;
+  double ratio() const { return cgroups.perSecond / none.perSecond; }
+};
+
+// Runs `rounds` rounds, each launching the tasks once per isolation, in an
+// order that alternates from round to round so that a drift in the shared
+// machine's speed weighs on both sides alike. Prints per-round figures and
+// the medians; returns the exit code.
+int compareIsolation(const ClusterOptions& base, int rounds, bool json, const Machine& machine,
+                     std::vector<std::string>& dirs) {
+  std::vector<IsolationRound> results;
+  if (!json) {
+    std::printf("%d tasks running `true` (cpus 0.1, mem 16) on a master and two agents, with --isolation=none and "
+                "--isolation=cgroups; %d round(s)\n\n",
+                base.tasks, rounds);
+    std::printf("%-7s %12s %12s %14s %16s %18s\n", "round", "none tasks/s", "cgroups/s", "cgroups/none",
+                "agent ms/task", "executor ms/task");
+  }
+  for (int i = 1; i <= rounds; ++i) {
+    IsolationRound round;
+    const bool noneFirst = i % 2 == 1;
+    for (int side = 0; side < 2; ++side) {
+      const bool none = (side == 0) == noneFirst;
+      if (i > 1 || side > 0) std::this_thread::sleep_for(kSettle);
+      ClusterOptions options = base;
+      options.agentFlags.push_back(none ? "--isolation=none" : "--isolation=cgroups");
+      std::fprintf(stderr, "round %d/%d: cluster, %d tasks, --isolation=%s\n", i, rounds, base.tasks,
+                   none ? "none" : "cgroups");
+      Result<ClusterResult> cluster = internalError("not run");
+      try {
+        cluster = clusterRound(options, dirs);
+      } catch (const std::exception& e) {
+        cluster = internalError(e.what());
+      }
+      if (!cluster) {
+        std::fprintf(stderr, "bench-launch-throughput: %s\n", cluster.error().message.c_str());
+        return 1;
+      }
+      if (cluster->finished != base.tasks) {
+        std::fprintf(stderr, "round %d (%s): finished %d/%d; no figures\n", i, none ? "none" : "cgroups",
+                     cluster->finished, base.tasks);
+        for (size_t f = 0; f < cluster->failures.size() && f < kFailuresShown; ++f) {
+          std::fprintf(stderr, "  %s\n", cluster->failures[f].c_str());
+        }
+        return 1;
+      }
+      (none ? round.none : round.cgroups) = *cluster;
+    }
+    results.push_back(round);
+    if (!json) {
+      std::printf("%-7d %12.1f %12.1f %14.3f %7.2f / %-6.2f %8.2f / %-7.2f\n", i, round.none.perSecond,
+                  round.cgroups.perSecond, round.ratio(), round.none.agentCpuMs, round.cgroups.agentCpuMs,
+                  round.none.executorCpuMs, round.cgroups.executorCpuMs);
+      std::fflush(stdout);
+    }
+  }
+  auto of = [&](auto field) {
+    std::vector<double> v;
+    for (const auto& r : results) v.push_back(field(r));
+    return median(v);
+  };
+  double none = of([](const IsolationRound& r) { return r.none.perSecond; });
+  double cgroups = of([](const IsolationRound& r) { return r.cgroups.perSecond; });
+  double ratio = of([](const IsolationRound& r) { return r.ratio(); });
+  if (json) {
+    nlohmann::json out;
+    out["command"] = "true";
+    out["tasks"] = base.tasks;
+    out["machine"] = {{"model", machine.model}, {"cores", machine.cores}, {"mem_gib", machine.memGiB},
+                      {"kernel", machine.kernel}, {"load_average_at_start", machine.load}};
+    out["rounds"] = nlohmann::json::array();
+    for (const auto& r : results) {
+      out["rounds"].push_back({{"none_tasks_per_second", r.none.perSecond},
+                               {"cgroups_tasks_per_second", r.cgroups.perSecond},
+                               {"ratio_cgroups_vs_none", r.ratio()},
+                               {"none_agent_cpu_ms_per_task", r.none.agentCpuMs},
+                               {"cgroups_agent_cpu_ms_per_task", r.cgroups.agentCpuMs},
+                               {"none_executor_cpu_ms_per_task", r.none.executorCpuMs},
+                               {"cgroups_executor_cpu_ms_per_task", r.cgroups.executorCpuMs}});
+    }
+    out["median"] = {{"none_tasks_per_second", none},
+                     {"cgroups_tasks_per_second", cgroups},
+                     {"ratio_cgroups_vs_none", ratio}};
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::printf("%-7s %12.1f %12.1f %14.3f\n", "median", none, cgroups, ratio);
+    std::printf("\ncgroups cost %.1f%% of the launch throughput (median of the per-round ratios)\n",
+                (1.0 - ratio) * 100);
+  }
+  return 0;
 }
 
 }  // namespace
@@ -667,6 +769,9 @@ int main(int argc, char** argv) {
   app.add_option("--master-flag", clusterOptions.masterFlags,
                  "Extra flag for the master, e.g. --master-flag=--allocation-interval=1ms (repeatable)");
   app.add_option("--agent-flag", clusterOptions.agentFlags, "Extra flag for each agent (repeatable)");
+  bool isolation = false;
+  app.add_flag("--compare-isolation", isolation,
+               "Compare launches with --isolation=cgroups against --isolation=none instead of the spawn rate");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -680,7 +785,7 @@ int main(int argc, char** argv) {
   clusterOptions.tasks = tasks;
 
   Machine machine = describeMachine();
-  if (!json) printHeader(machine, tasks, rounds);
+  if (!json && !isolation) printHeader(machine, tasks, rounds);
 
   // Each round's directory (sandboxes, logs) is removed only after the last
   // round. This machine's ext4 has no journal, and without one ext4 skips
@@ -700,6 +805,11 @@ int main(int argc, char** argv) {
     }
   } scratchDirs;
   ::setenv("CN_KEEP_TEST_DIRS", "1", 1);  // the harness's clean-up then leaves them to us
+
+  if (isolation) {
+    if (!json) printMachine(machine);
+    return compareIsolation(clusterOptions, rounds, json, machine, scratchDirs.dirs);
+  }
 
   std::vector<Round> results;
   std::vector<Row> rows;
