@@ -4,7 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <fstream>
+#include <chrono>
 #include <map>
 #include <set>
 #include <sstream>
@@ -63,8 +63,7 @@ std::vector<ProcStat> readProcesses() {
 
 // The executor's descendants, and every process in a session one of them
 // leads: what --isolation=none counts as the container.
-std::vector<ProcStat> containerProcesses(pid_t executorPid) {
-  auto all = readProcesses();
+std::vector<ProcStat> containerProcesses(const std::vector<ProcStat>& all, pid_t executorPid) {
   std::multimap<pid_t, size_t> children;
   for (size_t i = 0; i < all.size(); ++i) children.emplace(all[i].ppid, i);
   std::set<pid_t> members;
@@ -96,9 +95,16 @@ class NoIsolator : public Isolator {
   Result<ContainerUsage> usage(const std::string&, pid_t executorPid) const override {
     ContainerUsage usage;
     if (executorPid <= 0) return usage;
+    // One sampling pass asks for every container in a row: read /proc once
+    // for all of them, not once per container.
+    auto now = std::chrono::steady_clock::now();
+    if (now - snapshotTime_ > std::chrono::milliseconds(100)) {
+      snapshot_ = readProcesses();
+      snapshotTime_ = now;
+    }
     double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
     uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-    for (const auto& p : containerProcesses(executorPid)) {
+    for (const auto& p : containerProcesses(snapshot_, executorPid)) {
       if (p.state == 'Z') continue;
       usage.cpuUserSeconds += static_cast<double>(p.userTicks) / tick;
       usage.cpuSystemSeconds += static_cast<double>(p.systemTicks) / tick;
@@ -112,7 +118,7 @@ class NoIsolator : public Isolator {
   size_t killAll(const std::string&, pid_t executorPid) override {
     if (executorPid <= 0) return 0;
     size_t found = 0;
-    for (const auto& p : containerProcesses(executorPid)) {
+    for (const auto& p : containerProcesses(readProcesses(), executorPid)) {
       if (p.state == 'Z') continue;
       ::kill(p.pid, SIGKILL);
       ++found;
@@ -121,6 +127,10 @@ class NoIsolator : public Isolator {
   }
 
   bool remove(const std::string&) override { return true; }
+
+ private:
+  mutable std::vector<ProcStat> snapshot_;
+  mutable std::chrono::steady_clock::time_point snapshotTime_;
 };
 
 }  // namespace
