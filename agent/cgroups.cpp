@@ -120,7 +120,11 @@ CgroupMounts parseMountinfo(std::string_view mountinfo) {
       }
     } else if (type == "cgroup") {
       for (const auto& option : split(*(dash + 3), ',')) {
-        if (option == "rw" || option == "ro" || option.find('=') != std::string::npos) continue;
+        // Mount options, not controllers.
+        if (option == "rw" || option == "ro" || option == "xattr" || option == "noprefix" ||
+            option == "clone_children" || option == "cpuset_v2_mode" || option.find('=') != std::string::npos) {
+          continue;
+        }
         if (mounts.v1.count(option) == 0) {
           mounts.v1[option] = point;
           mounts.v1Root[option] = root;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <vector>
 
 namespace clusternodes::agent {
 namespace {
@@ -62,10 +63,12 @@ nanoseconds GarbageCollector::allowedAge() const {
 void GarbageCollector::check() {
   double maxAge = duration<double>(allowedAge()).count();
   double now = Loop::wallSeconds();
+  std::vector<std::string> due;
   while (!scheduled_.empty() && now - scheduled_.begin()->first >= maxAge) {
-    collect(scheduled_.begin()->second);
+    due.push_back(scheduled_.begin()->second);
     scheduled_.erase(scheduled_.begin());
   }
+  for (const auto& runDir : due) collect(runDir);
   nanoseconds next = options_.diskWatchInterval;
   if (!scheduled_.empty()) {
     double due = scheduled_.begin()->first + maxAge - now;
@@ -76,11 +79,14 @@ void GarbageCollector::check() {
 
 void GarbageCollector::collect(const std::string& runDir) {
   std::error_code ec;
-  fs::remove_all(runDir, ec);
+  auto removed = fs::remove_all(runDir, ec);
   if (ec) {
+    // Tried again a disk watch interval later at the earliest.
     spdlog::warn("cannot remove the sandbox {}: {}", runDir, ec.message());
+    scheduled_.emplace(Loop::wallSeconds() + duration<double>(options_.diskWatchInterval).count(), runDir);
     return;
   }
+  if (removed == 0) return;  // removed by someone else
   ++collected_;
   spdlog::debug("removed the sandbox {}", runDir);
   // The task's and framework's directories go once empty (rmdir refuses
