@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <thread>
 #include <nlohmann/json.hpp>
 
@@ -24,6 +25,8 @@ using std::chrono::milliseconds;
 using wire::text;
 
 constexpr auto kMaxStatusBackoffFactor = 32;
+constexpr auto kSweepInterval = std::chrono::minutes(10);
+constexpr auto kSweepMinAge = std::chrono::minutes(10);
 
 }  // namespace
 
@@ -65,7 +68,8 @@ Agent::Agent(Loop& loop, zmq::context_t& context, AgentFlags flags)
       registrationTimer_(loop),
       masterWatchTimer_(loop),
       destroyTimer_(loop),
-      usageTimer_(loop) {}
+      usageTimer_(loop),
+      sweepTimer_(loop) {}
 
 Agent::~Agent() = default;
 
@@ -122,6 +126,8 @@ Result<void> Agent::start() {
   gc_ = std::make_unique<GarbageCollector>(loop_, flags_.workDir + "/sandboxes", flags_.gc);
   gc_->start({});
   usageTimer_.start(flags_.usageInterval, [this] { sampleUsage(); }, flags_.usageInterval);
+  sweepContainers();
+  sweepTimer_.start(kSweepInterval, [this] { sweepContainers(); }, kSweepInterval);
 
   spdlog::info("agent on {} ({}) with {}; isolation {}; executors connect to {}", info_.hostname, flags_.ip,
                info_.resources.toString(), isolator_->name(), executorEndpoint_);
@@ -566,12 +572,19 @@ void Agent::explainFailure(Run& run, TaskStatus& status) {
   if (!run.containerPrepared) return;
   auto usage = isolator_->usage(run.containerId, run.pid);
   if (!usage || usage->oomKills == 0) return;
-  uint64_t peak = std::max({usage->memPeakBytes, usage->memBytes, run.memPeak});
   ++metrics_.memoryLimitKills;
   status.reason = TaskReason::kMemoryLimit;
-  status.message = "memory limit exceeded: the task used up to " + mebibytes(peak) + " of its " +
-                   mebibytes(usage->memLimitBytes) + " limit, and the kernel killed it there (" + status.message +
-                   ")";
+  std::string limit = mebibytes(usage->memLimitBytes);
+  if (usage->memPeakBytes > 0) {
+    status.message = "memory limit exceeded: the task used up to " + mebibytes(usage->memPeakBytes) + " of its " +
+                     limit + " limit, and the kernel killed it there (" + status.message + ")";
+  } else {
+    // No peak counter (cgroup v2 before Linux 5.19): the sampled high mark
+    // may be far below what it reached.
+    status.message = "memory limit exceeded: the task reached its " + limit + " limit (the highest use sampled was " +
+                     mebibytes(std::max(usage->memBytes, run.memPeak)) +
+                     "), and the kernel killed it there (" + status.message + ")";
+  }
 }
 
 ContainerUsage Agent::usageOf(Run& run) {
@@ -581,6 +594,20 @@ ContainerUsage Agent::usageOf(Run& run) {
   usage.memPeakBytes = std::max(usage.memPeakBytes, run.memPeak);
   usage.timestamp = Loop::wallSeconds();
   return usage;
+}
+
+void Agent::sweepContainers() {
+  std::set<std::string> active;
+  for (const auto& [key, run] : runs_) active.insert(run->containerId);
+  for (const auto& id : destroying_) active.insert(id.first);
+  // Older than any container of a live agent can be while empty: one whose
+  // executor has not yet started the command is at most
+  // --executor-registration-timeout old.
+  auto minAge = std::max<std::chrono::seconds>(
+      kSweepMinAge, 2 * std::chrono::duration_cast<std::chrono::seconds>(flags_.executorRegistrationTimeout));
+  if (size_t swept = isolator_->sweep(active, minAge); swept > 0) {
+    spdlog::info("removed {} container cgroup(s) that an earlier agent left empty", swept);
+  }
 }
 
 void Agent::sampleUsage() {

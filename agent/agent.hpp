@@ -127,6 +127,7 @@ class Agent {
   // with REASON_MEMORY_LIMIT, the limit and the peak.
   void explainFailure(Run& run, TaskStatus& status);
   void sampleUsage();
+  void sweepContainers();
   ContainerUsage usageOf(Run& run);
 
   // ---- status updates
@@ -173,6 +174,7 @@ class Agent {
   std::map<std::string, std::chrono::steady_clock::time_point> destroying_;
   Timer destroyTimer_;
   Timer usageTimer_;
+  Timer sweepTimer_;  // removes containers an agent that died left behind
 };
 
 }  // namespace clusternodes::agent

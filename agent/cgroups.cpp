@@ -1,5 +1,6 @@
 #include "agent/cgroups.hpp"
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -368,6 +369,31 @@ bool CgroupsIsolator::remove(const std::string& id) {
     if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) removed = false;
   }
   return removed;
+}
+
+size_t CgroupsIsolator::sweep(const std::set<std::string>& active, std::chrono::seconds minAge) {
+  std::set<std::string> removed;
+  auto now = std::chrono::system_clock::now();
+  for (const auto& hierarchy : layout_.hierarchies) {
+    DIR* dir = ::opendir(hierarchy.containers.c_str());
+    if (dir == nullptr) continue;
+    std::vector<std::string> names;
+    while (dirent* entry = ::readdir(dir)) {
+      std::string name = entry->d_name;
+      if (entry->d_type == DT_DIR && name != "." && name != ".." && active.count(name) == 0) names.push_back(name);
+    }
+    ::closedir(dir);
+    for (const auto& name : names) {
+      std::string path = hierarchy.containers + "/" + name;
+      struct stat st{};
+      if (::stat(path.c_str(), &st) != 0) continue;
+      auto made = std::chrono::system_clock::from_time_t(st.st_mtime);
+      if (now - made < minAge) continue;
+      // rmdir refuses a cgroup that still has processes (EBUSY).
+      if (::rmdir(path.c_str()) == 0) removed.insert(name);
+    }
+  }
+  return removed.size();
 }
 
 }  // namespace clusternodes::agent

@@ -76,6 +76,7 @@ class CgroupsIsolator : public Isolator {
   Result<ContainerUsage> usage(const std::string& id, pid_t executorPid) const override;
   size_t killAll(const std::string& id, pid_t executorPid) override;
   bool remove(const std::string& id) override;
+  size_t sweep(const std::set<std::string>& active, std::chrono::seconds minAge) override;
 
  private:
   // The container's directory in the hierarchy that has `controller`.

@@ -18,12 +18,15 @@ using std::chrono::duration;
 using std::chrono::duration_cast;
 using std::chrono::nanoseconds;
 
-// The fraction of the disk holding `path` that is in use, as df counts it
-// (blocks reserved for root count as used); 0 when it cannot be read.
+// The fraction of the disk holding `path` that is in use, as df's Use%
+// counts it: used / (used + available to users), blocks reserved for root
+// left out; 0 when it cannot be read.
 double diskUsed(const std::string& path) {
   struct statvfs fs{};
   if (::statvfs(path.c_str(), &fs) != 0 || fs.f_blocks == 0) return 0;
-  return 1.0 - static_cast<double>(fs.f_bavail) / static_cast<double>(fs.f_blocks);
+  double used = static_cast<double>(fs.f_blocks - fs.f_bfree);
+  double total = used + static_cast<double>(fs.f_bavail);
+  return total > 0 ? used / total : 0;
 }
 
 }  // namespace

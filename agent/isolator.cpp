@@ -127,6 +127,7 @@ class NoIsolator : public Isolator {
   }
 
   bool remove(const std::string&) override { return true; }
+  size_t sweep(const std::set<std::string>&, std::chrono::seconds) override { return 0; }
 
  private:
   mutable std::vector<ProcStat> snapshot_;

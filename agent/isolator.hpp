@@ -20,9 +20,11 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -66,6 +68,12 @@ class Isolator {
   virtual size_t killAll(const std::string& id, pid_t executorPid) = 0;
   // Removes the container's cgroups. False while processes remain in them.
   virtual bool remove(const std::string& id) = 0;
+  // Removes the empty containers under the root that are not in `active`
+  // and were made at least `minAge` ago: those of an agent that died (its
+  // executors kill their tasks once it has been gone --recovery-timeout).
+  // Another agent's containers are never empty for that long. Returns how
+  // many went.
+  virtual size_t sweep(const std::set<std::string>& active, std::chrono::seconds minAge) = 0;
 };
 
 // The limits of a task with `cpus`, `memMb` and an optional hard cpu limit:

@@ -1122,3 +1122,56 @@ TEST_CASE("CgroupsIsolator: real cgroups (root only)") {
   auto after = isolator.usage(id, -1);
   CHECK_FALSE(after.ok());
 }
+
+// What a dead agent left: sweep() removes empty containers that are not
+// active and old enough, and leaves the active ones, the young ones and any
+// that still hold a process.
+TEST_CASE("CgroupsIsolator: sweep removes only old, empty, inactive containers (root only)") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: not root");
+    return;
+  }
+  std::mt19937_64 random(std::random_device{}());
+  std::string root = "cn-unit-sweep-" + std::to_string(::getpid()) + "-" + std::to_string(random() % 1000000);
+  auto made = makeIsolator(IsolationOptions{"cgroups", root, false});
+  if (!made.ok()) {
+    MESSAGE("skipped: no usable cgroups: " << made.error().message);
+    return;
+  }
+  auto& isolator = **made;
+  std::vector<std::string> roots;
+  for (const auto& dir : isolator.joinDirs("x")) roots.push_back(fs::path(dir).parent_path().string());
+  pid_t child = -1;
+  struct Cleanup {
+    Isolator& isolator;
+    std::vector<std::string>& roots;
+    pid_t& child;
+    ~Cleanup() {
+      if (child > 0) {
+        ::kill(child, SIGKILL);
+        (void)reap(child);
+      }
+      for (const char* id : {"orphan", "active", "busy"}) eventually([&] { return isolator.remove(id); });
+      for (const auto& dir : roots) ::rmdir(dir.c_str());
+    }
+  } cleanup{isolator, roots, child};
+
+  for (const char* id : {"orphan", "active", "busy"}) REQUIRE(isolator.prepare(id, ContainerLimits{}).ok());
+  child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  for (const auto& dir : isolator.joinDirs("busy")) REQUIRE(cgroup::write(dir, "cgroup.procs", std::to_string(child)).ok());
+
+  // Younger than the minimum age: nothing goes.
+  CHECK(isolator.sweep({"active"}, std::chrono::hours(1)) == 0);
+  CHECK(fs::exists(isolator.location("orphan")));
+
+  CHECK(isolator.sweep({"active"}, std::chrono::seconds(0)) == 1);
+  CHECK_FALSE(fs::exists(isolator.location("orphan")));
+  for (const auto& dir : isolator.joinDirs("orphan")) CHECK_FALSE(fs::exists(dir));
+  CHECK(fs::exists(isolator.location("active")));
+  CHECK(fs::exists(isolator.location("busy")));
+}
