@@ -11,6 +11,7 @@
 #include "clusternodes/scheduler.hpp"
 #include "common/http_client.hpp"
 #include "tests/harness/cluster.hpp"
+#include "tests/harness/driver.hpp"
 #include "tests/harness/recording_scheduler.hpp"
 
 using namespace clusternodes;
@@ -18,15 +19,6 @@ using namespace clusternodes::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::unique_ptr<SchedulerDriver> startDriver(RecordingScheduler& scheduler, const TestCluster& cluster,
-                                             FrameworkInfo info) {
-  info.user = "root";
-  auto driver = SchedulerDriver::create(&scheduler, info, {.master = cluster.master()});
-  REQUIRE(driver->start() == DriverStatus::kRunning);
-  REQUIRE(scheduler.waitForRegistration());
-  return driver;
-}
 
 nlohmann::json json(const Result<HttpResult>& r) {
   REQUIRE(r.ok());

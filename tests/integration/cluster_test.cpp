@@ -8,6 +8,7 @@
 #include "clusternodes/scheduler.hpp"
 #include "common/http_client.hpp"
 #include "tests/harness/cluster.hpp"
+#include "tests/harness/driver.hpp"
 #include "tests/harness/recording_scheduler.hpp"
 
 using namespace clusternodes;
@@ -15,23 +16,6 @@ using namespace clusternodes::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-FrameworkInfo frameworkInfo(const std::string& name, bool partitionAware = false) {
-  FrameworkInfo info;
-  info.name = name;
-  info.user = "root";
-  info.partitionAware = partitionAware;
-  return info;
-}
-
-std::unique_ptr<SchedulerDriver> startDriver(RecordingScheduler& scheduler, const TestCluster& cluster,
-                                             const FrameworkInfo& info, bool implicitAcks = true) {
-  auto driver = SchedulerDriver::create(&scheduler, info,
-                                        {.master = cluster.master(), .implicitAcknowledgements = implicitAcks});
-  REQUIRE(driver->start() == DriverStatus::kRunning);
-  REQUIRE(scheduler.waitForRegistration());
-  return driver;
-}
 
 }  // namespace
 

@@ -32,6 +32,7 @@
 #include "clusternodes/scheduler.hpp"
 #include "common/http_client.hpp"
 #include "tests/harness/cluster.hpp"
+#include "tests/harness/driver.hpp"
 #include "tests/harness/recording_scheduler.hpp"
 
 using namespace clusternodes;
@@ -212,17 +213,6 @@ std::vector<std::string> isolationFlags(const CgroupRoot& root) {
 }
 
 // ------------------------------------------------------------ the cluster
-
-std::unique_ptr<SchedulerDriver> startDriver(RecordingScheduler& scheduler, const TestCluster& cluster,
-                                             const std::string& name) {
-  FrameworkInfo info;
-  info.name = name;
-  info.user = "root";
-  auto driver = SchedulerDriver::create(&scheduler, info, {.master = cluster.master()});
-  REQUIRE(driver->start() == DriverStatus::kRunning);
-  REQUIRE(scheduler.waitForRegistration());
-  return driver;
-}
 
 // Launches, on the first offer from each agent named in `plans`, the tasks
 // its plan makes from that offer. An empty agent id stands for any agent.

@@ -31,29 +31,18 @@
 #include "agent/isolator.hpp"
 #include "clusternodes/result.hpp"
 #include "common/cgroup_files.hpp"
+#include "tests/harness/temp_dir.hpp"
 
 using namespace clusternodes;
 using namespace clusternodes::agent;
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
+using clusternodes::testing::TempDir;
+
 namespace {
 
 // ------------------------------------------------------------------ helpers
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char name[] = "/tmp/cn-cgroups-test-XXXXXX";
-    char* made = ::mkdtemp(name);
-    REQUIRE(made != nullptr);
-    path = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 void writeFile(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -528,7 +517,7 @@ namespace {
 // kernel provides are plain files, created up front because cgroup::write
 // opens without O_CREAT.
 struct FakeV2 {
-  TempDir tmp;
+  TempDir tmp{"cn-cgroups-test"};
   std::string mount;
   std::string containers;
   CgroupsLayout layout;
@@ -750,7 +739,7 @@ namespace {
 // A fake v1 layout: separate cpu, cpuacct, memory and freezer hierarchies
 // under <tmp>/<controller>/cn.
 struct FakeV1 {
-  TempDir tmp;
+  TempDir tmp{"cn-cgroups-test"};
   CgroupsLayout layout;
   FakeV1() {
     layout.version = 1;

@@ -14,6 +14,7 @@
 
 #include "agent/garbage_collector.hpp"
 #include "common/loop.hpp"
+#include "tests/harness/temp_dir.hpp"
 
 using namespace clusternodes;
 using namespace clusternodes::agent;
@@ -21,21 +22,9 @@ namespace fs = std::filesystem;
 using std::chrono::hours;
 using std::chrono::milliseconds;
 
-namespace {
+using clusternodes::testing::TempDir;
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char name[] = "/tmp/cn-gc-test-XXXXXX";
-    char* made = ::mkdtemp(name);
-    REQUIRE(made != nullptr);
-    path = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+namespace {
 
 // A run directory <root>/<framework>/<task>/<run> with some content.
 std::string makeRun(const std::string& root, const std::string& framework, const std::string& task,
@@ -90,7 +79,7 @@ GcOptions options(std::chrono::nanoseconds delay) {
 // A scheduled run goes after its delay, with its task and framework
 // directories once empty; the sandboxes root itself stays.
 TEST_CASE("GarbageCollector: a scheduled run is removed with its empty parents, not the root") {
-  TempDir tmp;
+  TempDir tmp("cn-gc-test");
   std::string run = makeRun(tmp.path, "fw1", "task1", "run1");
   Loop loop;
   GarbageCollector gc(loop, tmp.path, options(milliseconds(100)));
@@ -109,7 +98,7 @@ TEST_CASE("GarbageCollector: a scheduled run is removed with its empty parents, 
 // A sibling run (another run of the task) keeps the task and framework
 // directories; removing it later removes them too.
 TEST_CASE("GarbageCollector: a sibling run keeps the parent directories") {
-  TempDir tmp;
+  TempDir tmp("cn-gc-test");
   std::string first = makeRun(tmp.path, "fw", "task", "run1");
   std::string second = makeRun(tmp.path, "fw", "task", "run2");
   std::string otherTask = makeRun(tmp.path, "fw", "task2", "run1");
@@ -131,7 +120,7 @@ TEST_CASE("GarbageCollector: a sibling run keeps the parent directories") {
 // Several runs scheduled one after another all go, in order, each counted
 // once; pending() follows.
 TEST_CASE("GarbageCollector: several scheduled runs are all collected") {
-  TempDir tmp;
+  TempDir tmp("cn-gc-test");
   Loop loop;
   GarbageCollector gc(loop, tmp.path, options(milliseconds(30)));
   std::set<std::string> runs;
@@ -150,7 +139,7 @@ TEST_CASE("GarbageCollector: several scheduled runs are all collected") {
 // old ones go at once, recent ones wait their delay, active ones and stray
 // files are left alone.
 TEST_CASE("GarbageCollector: start schedules leftovers by mtime, not active runs") {
-  TempDir tmp;
+  TempDir tmp("cn-gc-test");
   std::string active = makeRun(tmp.path, "fw", "task", "active");
   std::string recent = makeRun(tmp.path, "fw", "task", "recent");
   std::string old = makeRun(tmp.path, "fw", "old-task", "old");
@@ -183,7 +172,7 @@ TEST_CASE("GarbageCollector: start schedules leftovers by mtime, not active runs
 // With a short delay the leftovers found by start() go once the loop runs,
 // the active run stays.
 TEST_CASE("GarbageCollector: start's leftovers are collected after the delay") {
-  TempDir tmp;
+  TempDir tmp("cn-gc-test");
   std::string active = makeRun(tmp.path, "fw", "task", "active");
   std::string leftover = makeRun(tmp.path, "fw", "task", "leftover");
   Loop loop;
@@ -198,7 +187,7 @@ TEST_CASE("GarbageCollector: start's leftovers are collected after the delay") {
 // start() on a root that does not exist yet (a fresh agent) schedules
 // nothing and does not throw.
 TEST_CASE("GarbageCollector: start on a missing root") {
-  TempDir tmp;
+  TempDir tmp("cn-gc-test");
   Loop loop;
   GarbageCollector gc(loop, tmp.path + "/sandboxes", options(milliseconds(10)));
   gc.start({});
@@ -211,7 +200,7 @@ TEST_CASE("GarbageCollector: start on a missing root") {
 // A headroom of 1.0 means the disk is always "full": allowedAge() is zero and
 // even with a week's delay a scheduled run goes at once.
 TEST_CASE("GarbageCollector: full headroom removes at once") {
-  TempDir tmp;
+  TempDir tmp("cn-gc-test");
   std::string run = makeRun(tmp.path, "fw", "task", "run");
   Loop loop;
   GcOptions o;
@@ -228,7 +217,7 @@ TEST_CASE("GarbageCollector: full headroom removes at once") {
 // allowedAge() is the delay shrunk by the disk's fill: never more than the
 // delay, never negative, zero once headroom + fill reach 1.
 TEST_CASE("GarbageCollector: allowedAge bounds") {
-  TempDir tmp;
+  TempDir tmp("cn-gc-test");
   Loop loop;
   GcOptions o;
   o.delay = hours(24 * 7);
@@ -248,7 +237,7 @@ TEST_CASE("GarbageCollector: allowedAge bounds") {
 // A run that disappeared before its time (removed by hand) does not stop
 // the collector; later runs are still collected.
 TEST_CASE("GarbageCollector: a run already gone does not stop the rest") {
-  TempDir tmp;
+  TempDir tmp("cn-gc-test");
   std::string gone = makeRun(tmp.path, "fw", "a", "r");
   std::string later = makeRun(tmp.path, "fw", "b", "r");
   Loop loop;

@@ -6,9 +6,12 @@
 #include <fstream>
 
 #include "cli/cluster_record.hpp"
+#include "tests/harness/temp_dir.hpp"
 
 using namespace clusternodes;
 using namespace clusternodes::cli;
+
+using clusternodes::testing::TempDir;
 
 namespace {
 
@@ -23,18 +26,6 @@ ClusterRecord sampleRecord() {
 }
 
 // A fresh directory, removed with its contents at the end of the scope.
-struct TempDir {
-  TempDir() {
-    char pattern[] = "/tmp/cn-cli-test-XXXXXX";
-    path = ::mkdtemp(pattern);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string path;
-};
-
 }  // namespace
 
 TEST_CASE("cli: a cluster record survives serialization") {
@@ -85,7 +76,7 @@ TEST_CASE("cli: a malformed cluster record is refused with a reason") {
 }
 
 TEST_CASE("cli: cluster records are saved and loaded from a file") {
-  TempDir dir;
+  TempDir dir("cn-cli-test");
   std::string path = dir.path + "/cluster.json";
   auto missing = loadClusterRecord(path);
   REQUIRE(!missing);

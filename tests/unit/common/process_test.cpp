@@ -14,8 +14,11 @@
 
 #include "common/loop.hpp"
 #include "common/process.hpp"
+#include "tests/harness/temp_dir.hpp"
 
 using namespace clusternodes;
+
+using clusternodes::testing::TempDir;
 
 namespace {
 
@@ -25,15 +28,6 @@ std::string slurp(const std::string& path) {
   s << in.rdbuf();
   return s.str();
 }
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char name[] = "/tmp/cn-process-test-XXXXXX";
-    path = ::mkdtemp(name);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 // Runs `options` to its end on a fresh loop; returns how it ended.
 std::optional<ExitStatus> runToExit(const SpawnOptions& options) {
@@ -73,7 +67,7 @@ TEST_CASE("ChildProcess: reports the signal that ended the program") {
 }
 
 TEST_CASE("ChildProcess: runs in its directory with its environment, output to the given files, in a new session") {
-  TempDir dir;
+  TempDir dir("cn-process-test");
   int out = ::open((dir.path + "/out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   int err = ::open((dir.path + "/err").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   REQUIRE(out >= 0);
