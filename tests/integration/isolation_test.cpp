@@ -427,7 +427,7 @@ TEST_CASE("a task's cgroup holds its cpu shares, cpu quota and memory limit, and
     size_t agent;
     std::optional<uint64_t> quotaUs;  // over a 100 ms period
   };
-  std::set<pid_t> seen;  // every process of the three tasks
+  std::vector<std::string> containerDirs;  // the three tasks' cgroups, in every hierarchy
   for (const Expected& expected : {Expected{"shares", plain, std::nullopt}, Expected{"capped", plain, 150000},
                                    Expected{"cfs", cfs, 50000}}) {
     INFO("task " << std::string(expected.task));
@@ -475,16 +475,29 @@ TEST_CASE("a task's cgroup holds its cpu shares, cpu quota and memory limit, and
       auto procs = cgroupProcs(dir);
       CHECK(!procs.empty());
       CHECK(procs.count(executor) == 0);
-      seen.insert(procs.begin(), procs.end());
+      containerDirs.push_back(dir);
     }
   }
   // Every process running the tasks' command is in one of their containers.
-  auto running = processesMatching("sleep " + marker);
-  CHECK(!running.empty());
-  for (pid_t pid : running) {
-    INFO("pid " << pid << ": " << slurp("/proc/" + std::to_string(pid) + "/cmdline"));
-    CHECK(seen.count(pid) == 1);
-  }
+  // The shell may fork `sleep` after the task is reported running, so the
+  // cgroups are read again until they show each one.
+  std::string missing;
+  CHECK_MESSAGE(eventually([&] {
+                  std::set<pid_t> seen;
+                  for (const auto& dir : containerDirs) {
+                    auto procs = cgroupProcs(dir);
+                    seen.insert(procs.begin(), procs.end());
+                  }
+                  auto running = processesMatching("sleep " + marker);
+                  missing.clear();
+                  for (pid_t pid : running) {
+                    if (seen.count(pid) == 0) {
+                      missing += std::to_string(pid) + " (" + slurp("/proc/" + std::to_string(pid) + "/cmdline") + ") ";
+                    }
+                  }
+                  return !running.empty() && missing.empty();
+                }),
+                "processes outside the tasks' cgroups: " << missing);
 
   for (const char* task : {"shares", "capped", "cfs"}) driver->killTask(TaskID{task});
   for (const char* task : {"shares", "capped", "cfs"}) CHECK(scheduler.waitForState(TaskID{task}, TaskState::kKilled));
