@@ -1008,43 +1008,60 @@ TEST_CASE("none isolator: a double-forked process in a descendant's session is c
 
 // ====================================================== real cgroups (root)
 
+// An isolator on the host's real cgroups under a root of its own, or the
+// reason there is none (not root, no usable cgroups). Whatever a test does,
+// its child dies, the containers it names go, and so do the roots.
+namespace {
+
+struct RealCgroups {
+  std::unique_ptr<Isolator> isolator;
+  std::string skipped;
+  std::vector<std::string> ids;  // containers to remove at the end
+  pid_t child = -1;
+  std::vector<std::string> roots;
+
+  explicit RealCgroups(std::vector<std::string> containers) : ids(std::move(containers)) {
+    if (::geteuid() != 0) {
+      skipped = "not root";
+      return;
+    }
+    std::mt19937_64 random(std::random_device{}());
+    std::string root = "cn-unit-" + std::to_string(::getpid()) + "-" + std::to_string(random() % 1000000);
+    auto made = makeIsolator(IsolationOptions{"cgroups", root, false});
+    if (!made.ok()) {
+      skipped = "no usable cgroups: " + made.error().message;
+      return;
+    }
+    isolator = std::move(*made);
+    for (const auto& dir : isolator->joinDirs("x")) roots.push_back(fs::path(dir).parent_path().string());
+  }
+  ~RealCgroups() {
+    if (!isolator) return;
+    if (child > 0) {
+      ::kill(child, SIGKILL);
+      (void)reap(child);
+    }
+    for (const auto& id : ids) eventually([&] { return isolator->remove(id); }, milliseconds(2000));
+    for (const auto& dir : roots) ::rmdir(dir.c_str());
+  }
+};
+
+}  // namespace
+
 // One container on the host's real cgroups: the kernel accepts the limits,
 // a process joined through joinDirs is counted, killAll kills it and the
 // cgroups go away. Skipped unless root on a host with usable cgroups.
 TEST_CASE("CgroupsIsolator: real cgroups (root only)") {
-  if (::geteuid() != 0) {
-    MESSAGE("skipped: not root");
-    return;
-  }
-  std::mt19937_64 random(std::random_device{}());
-  std::string root = "cn-unit-" + std::to_string(::getpid()) + "-" + std::to_string(random() % 1000000);
-  auto made = makeIsolator(IsolationOptions{"cgroups", root, false});
-  if (!made.ok()) {
-    MESSAGE("skipped: no usable cgroups: " << made.error().message);
-    return;
-  }
-  auto& isolator = **made;
   const std::string id = "c1";
+  RealCgroups host({id});
+  if (!host.isolator) {
+    MESSAGE("skipped: " << host.skipped);
+    return;
+  }
+  auto& isolator = *host.isolator;
+  pid_t& child = host.child;
   auto joins = isolator.joinDirs(id);
   REQUIRE_FALSE(joins.empty());
-  std::vector<std::string> roots;
-  for (const auto& dir : joins) roots.push_back(fs::path(dir).parent_path().string());
-  pid_t child = -1;
-  // Whatever happens: the child dies, the container and the roots go.
-  struct Cleanup {
-    Isolator& isolator;
-    const std::string& id;
-    std::vector<std::string>& roots;
-    pid_t& child;
-    ~Cleanup() {
-      if (child > 0) {
-        ::kill(child, SIGKILL);
-        (void)reap(child);
-      }
-      eventually([&] { return isolator.remove(id); }, milliseconds(2000));
-      for (const auto& dir : roots) ::rmdir(dir.c_str());
-    }
-  } cleanup{isolator, id, roots, child};
 
   ContainerLimits limits;
   limits.cpus = 0.5;
@@ -1116,34 +1133,13 @@ TEST_CASE("CgroupsIsolator: real cgroups (root only)") {
 // active and old enough, and leaves the active ones, the young ones and any
 // that still hold a process.
 TEST_CASE("CgroupsIsolator: sweep removes only old, empty, inactive containers (root only)") {
-  if (::geteuid() != 0) {
-    MESSAGE("skipped: not root");
+  RealCgroups host({"orphan", "active", "busy"});
+  if (!host.isolator) {
+    MESSAGE("skipped: " << host.skipped);
     return;
   }
-  std::mt19937_64 random(std::random_device{}());
-  std::string root = "cn-unit-sweep-" + std::to_string(::getpid()) + "-" + std::to_string(random() % 1000000);
-  auto made = makeIsolator(IsolationOptions{"cgroups", root, false});
-  if (!made.ok()) {
-    MESSAGE("skipped: no usable cgroups: " << made.error().message);
-    return;
-  }
-  auto& isolator = **made;
-  std::vector<std::string> roots;
-  for (const auto& dir : isolator.joinDirs("x")) roots.push_back(fs::path(dir).parent_path().string());
-  pid_t child = -1;
-  struct Cleanup {
-    Isolator& isolator;
-    std::vector<std::string>& roots;
-    pid_t& child;
-    ~Cleanup() {
-      if (child > 0) {
-        ::kill(child, SIGKILL);
-        (void)reap(child);
-      }
-      for (const char* id : {"orphan", "active", "busy"}) eventually([&] { return isolator.remove(id); });
-      for (const auto& dir : roots) ::rmdir(dir.c_str());
-    }
-  } cleanup{isolator, roots, child};
+  auto& isolator = *host.isolator;
+  pid_t& child = host.child;
 
   for (const char* id : {"orphan", "active", "busy"}) REQUIRE(isolator.prepare(id, ContainerLimits{}).ok());
   child = ::fork();
