@@ -77,9 +77,6 @@ Result<void> Agent::start() {
   std::error_code ec;
   std::filesystem::create_directories(flags_.workDir + "/sandboxes", ec);
   if (ec) return internalError("cannot create the work dir " + flags_.workDir + ": " + ec.message());
-  auto isolator = makeIsolator(flags_.isolation);
-  if (!isolator) return isolator.error();
-  isolator_ = std::move(*isolator);
 
   maxStarting_ = flags_.maxStartingExecutors > 0
                      ? flags_.maxStartingExecutors
@@ -87,6 +84,10 @@ Result<void> Agent::start() {
 
   auto resources = detectResources(flags_.workDir, flags_.resources);
   if (!resources) return resources.error();
+  flags_.isolation.cpus = resources->cpus();
+  auto isolator = makeIsolator(flags_.isolation);
+  if (!isolator) return isolator.error();
+  isolator_ = std::move(*isolator);
   auto attributes = parseAttributes(flags_.attributes);
   if (!attributes) return attributes.error();
   if (flags_.hostname.empty()) {

@@ -163,6 +163,10 @@ uint64_t sharesToWeight(uint64_t shares) {
   return 1 + ((shares - 2) * 9999) / 262142;
 }
 
+uint64_t parentWeight(double cpus) {
+  return std::clamp<uint64_t>(static_cast<uint64_t>(std::llround(cpus * 100)), 1, 10000);
+}
+
 Result<CgroupsLayout> chooseLayout(const CgroupMounts& mounts, const std::map<std::string, std::string>& own,
                                    const std::string& root, const std::set<std::string>& v2Controllers) {
   auto ownPath = [&](const std::string& key) {
@@ -212,7 +216,7 @@ CgroupsIsolator::CgroupsIsolator(CgroupsLayout layout) : layout_(std::move(layou
 
 std::string CgroupsIsolator::name() const { return layout_.version == 1 ? "cgroups-v1" : "cgroups-v2"; }
 
-Result<void> CgroupsIsolator::initialize() {
+Result<void> CgroupsIsolator::initialize(double cpus) {
   for (const auto& hierarchy : layout_.hierarchies) {
     if (layout_.version == 2) {
       if (auto enabled = enableControllers(hierarchy.mount, hierarchy.controllers); !enabled) {
@@ -225,14 +229,26 @@ Result<void> CgroupsIsolator::initialize() {
       if (auto enabled = enableControllers(hierarchy.containers, hierarchy.controllers); !enabled) return enabled;
     }
   }
+  if (cpus > 0) {
+    std::string parent = layout_.version == 1 ? containersDir("cpu") : layout_.hierarchies.front().containers;
+    auto written = layout_.version == 1
+                       ? cgroup::write(parent, "cpu.shares", std::to_string(std::min<uint64_t>(cpuShares(cpus), 262144)))
+                       : cgroup::write(parent, "cpu.weight", std::to_string(parentWeight(cpus)));
+    if (!written) return written;
+  }
   return {};
 }
 
-std::string CgroupsIsolator::dirFor(const std::string& id, const std::string& controller) const {
+std::string CgroupsIsolator::containersDir(const std::string& controller) const {
   for (const auto& hierarchy : layout_.hierarchies) {
-    if (hierarchy.controllers.count(controller) != 0) return hierarchy.containers + "/" + id;
+    if (hierarchy.controllers.count(controller) != 0) return hierarchy.containers;
   }
   return "";
+}
+
+std::string CgroupsIsolator::dirFor(const std::string& id, const std::string& controller) const {
+  std::string parent = containersDir(controller);
+  return parent.empty() ? parent : parent + "/" + id;
 }
 
 Result<void> CgroupsIsolator::prepare(const std::string& id, const ContainerLimits& limits) {

@@ -37,6 +37,10 @@ std::map<std::string, std::string> parseProcCgroup(std::string_view text);
 // cpu.weight (1..10000) for v1-style shares (2..262144), the mapping the
 // kernel documentation and container runtimes use.
 uint64_t sharesToWeight(uint64_t shares);
+
+// The v2 cpu.weight of the containers' parent for an agent offering `cpus`:
+// 100 (a default cgroup's weight) per cpu, within 1..10000.
+uint64_t parentWeight(double cpus);
 uint64_t cpuShares(double cpus);  // 1024 per cpu, at least 2
 
 struct CgroupsLayout {
@@ -65,8 +69,9 @@ class CgroupsIsolator : public Isolator {
   explicit CgroupsIsolator(CgroupsLayout layout);
 
   // Creates the containers' parent cgroups (and on v2 enables the
-  // controllers under them).
-  Result<void> initialize();
+  // controllers under them), and gives the parent the cpu weight of `cpus`
+  // (none when 0).
+  Result<void> initialize(double cpus = 0);
 
   std::string name() const override;
   Result<void> prepare(const std::string& id, const ContainerLimits& limits) override;
@@ -79,6 +84,8 @@ class CgroupsIsolator : public Isolator {
   size_t sweep(const std::set<std::string>& active, std::chrono::seconds minAge) override;
 
  private:
+  // The containers' parent in the hierarchy of `controller` ("" if none).
+  std::string containersDir(const std::string& controller) const;
   // The container's directory in the hierarchy that has `controller`.
   std::string dirFor(const std::string& id, const std::string& controller) const;
 

@@ -171,7 +171,7 @@ Result<std::unique_ptr<Isolator>> makeIsolator(const IsolationOptions& options) 
   auto layout = chooseLayout(mounts, own, options.cgroupsRoot, v2Controllers);
   if (!layout) return layout.error();
   auto isolator = std::make_unique<CgroupsIsolator>(std::move(*layout));
-  if (auto ready = isolator->initialize(); !ready) return ready.error();
+  if (auto ready = isolator->initialize(options.cpus); !ready) return ready.error();
   return std::unique_ptr<Isolator>(std::move(isolator));
 }
 

@@ -43,6 +43,12 @@ struct IsolationOptions {
   std::string isolation = "cgroups";  // "cgroups" or "none"
   std::string cgroupsRoot = "clusternodes";  // the cgroup the containers go under
   bool enableCfs = false;             // a CFS quota equal to each task's cpus
+  // The cpus the agent offers, set by the agent from its resources. The
+  // containers' parent cgroup weighs that many cpus against the host's other
+  // processes, so the tasks together keep what they were given on a busy
+  // host; left at the default weight, they would together count as one
+  // process. 0 leaves the parent's weight alone.
+  double cpus = 0;
 };
 
 class Isolator {

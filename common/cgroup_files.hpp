@@ -34,6 +34,19 @@ inline Result<void> write(const std::string& dir, const std::string& file, const
   return {};
 }
 
+// Moves the calling thread, and only it, into the cgroup `dir`; a child it
+// then spawns starts there. On v1 this writes its own thread to `tasks`,
+// which the kernel does without taking the lock that every fork and exit on
+// the host takes too: moving a whole process (a write to `cgroup.procs`) takes
+// that lock for writing and waits for an RCU grace period, milliseconds to
+// tens of milliseconds on a busy host. v2 has no `tasks` file (its
+// `cgroup.threads` is for threaded cgroups only), so there it moves the
+// process.
+inline Result<void> moveThisThread(const std::string& dir) {
+  if (::access((dir + "/tasks").c_str(), F_OK) == 0) return write(dir, "tasks", "0");
+  return write(dir, "cgroup.procs", "0");
+}
+
 // The contents of `dir`/`file`, or nullopt when it cannot be read.
 inline std::optional<std::string> read(const std::string& dir, const std::string& file) {
   std::string path = dir + "/" + file;

@@ -172,15 +172,16 @@ void CommandExecutor::launch(wire::LaunchCommand::Reader message) {
 }
 
 Result<std::unique_ptr<ChildProcess>> CommandExecutor::spawnContained(const SpawnOptions& options) {
-  // posix_spawn's child starts in its parent's cgroups: join the
-  // container's, start the command, and go back to the agent's.
+  // posix_spawn's child starts in the cgroups of the thread that spawns it:
+  // this thread joins the container's, starts the command, and goes back to
+  // the agent's. The executor's other threads never leave the agent's.
   auto leave = [this] {
     for (const auto& dir : returnCgroups_) {
-      if (auto left = cgroup::write(dir, "cgroup.procs", "0"); !left) spdlog::warn("{}", left.error().message);
+      if (auto left = cgroup::moveThisThread(dir); !left) spdlog::warn("{}", left.error().message);
     }
   };
   for (const auto& dir : cgroups_) {
-    if (auto joined = cgroup::write(dir, "cgroup.procs", "0"); !joined) {
+    if (auto joined = cgroup::moveThisThread(dir); !joined) {
       leave();
       return internalError("cannot start the task in its cgroup: " + joined.error().message);
     }

@@ -447,6 +447,11 @@ TEST_CASE("a task's cgroup holds its cpu shares, cpu quota and memory limit, and
     std::string cpu = host.dirFor("cpu", root.name, id);
     std::string memory = host.dirFor("memory", root.name, id);
     CHECK(container["cgroup"] == memory);
+    // The containers' parent weighs the agent's 2 cpus against the host's
+    // other processes.
+    std::string parent = fs::path(cpu).parent_path().string();
+    CHECK(trimmed(slurp(parent + (host.version == 1 ? "/cpu.shares" : "/cpu.weight"))) ==
+          (host.version == 1 ? "2048" : "200"));
     if (host.version == 1) {
       CHECK(container["isolation"] == "cgroups-v1");
       CHECK(trimmed(slurp(cpu + "/cpu.shares")) == "512");

@@ -477,6 +477,17 @@ TEST_CASE("sharesToWeight: the standard mapping and its bounds") {
   }
 }
 
+// The containers' parent on v2 weighs 100 (a default cgroup) per cpu.
+TEST_CASE("parentWeight: 100 per cpu, within 1..10000") {
+  CHECK(parentWeight(1) == 100);
+  CHECK(parentWeight(2) == 200);
+  CHECK(parentWeight(0.5) == 50);
+  CHECK(parentWeight(0.001) == 1);
+  CHECK(parentWeight(0) == 1);
+  CHECK(parentWeight(51.2) == 5120);
+  CHECK(parentWeight(1000) == 10000);
+}
+
 // ============================================================ containerLimits
 
 // A task's cpu_limit is its quota; otherwise --cgroups-enable-cfs makes the
@@ -574,6 +585,20 @@ TEST_CASE("CgroupsIsolator v2 (fake tree): initialize writes only the missing co
   // The fake file is overwritten from its start (no O_TRUNC, like the kernel's).
   CHECK(readFile(fake.mount + "/cgroup.subtree_control") == "+memory +pids");
   CHECK(readFile(fake.containers + "/cgroup.subtree_control") == "+cpu +memory +pids");
+}
+
+// Given the agent's cpus, initialize gives the containers' parent their
+// weight; without them it leaves the parent's weight alone.
+TEST_CASE("CgroupsIsolator v2 (fake tree): initialize weighs the parent by the agent's cpus") {
+  FakeV2 fake;
+  fs::create_directories(fake.containers);
+  writeFile(fake.containers + "/cgroup.subtree_control", "cpu memory pids\n");
+  writeFile(fake.containers + "/cpu.weight", "100\n");
+  CgroupsIsolator isolator(fake.layout);
+  REQUIRE(isolator.initialize().ok());
+  CHECK(readFile(fake.containers + "/cpu.weight") == "100\n");
+  REQUIRE(isolator.initialize(4).ok());
+  CHECK(trim(readFile(fake.containers + "/cpu.weight")) == "400");
 }
 
 // Without a writable subtree_control (no delegation) initialize fails and
@@ -795,6 +820,42 @@ TEST_CASE("CgroupsIsolator v1 (fake tree): usage parses the kernel's files") {
   auto limited = isolator.usage("v1c", 0);
   REQUIRE(limited.ok());
   CHECK(limited->memLimitBytes == 67108864);
+}
+
+// On v1 the parent's cpu.shares are 1024 per cpu of the agent, at most the
+// kernel's 262144; only the cpu hierarchy gets them.
+TEST_CASE("CgroupsIsolator v1 (fake tree): initialize gives the parent the agent's cpu shares") {
+  FakeV1 fake;
+  writeFile(fake.tmp.path + "/cpu/cn/cpu.shares", "");
+  CgroupsIsolator isolator(fake.layout);
+  REQUIRE(isolator.initialize(2).ok());
+  CHECK(readFile(fake.tmp.path + "/cpu/cn/cpu.shares") == "2048");
+  CHECK_FALSE(fs::exists(fake.tmp.path + "/cpuacct/cn/cpu.shares"));
+  CHECK_FALSE(fs::exists(fake.tmp.path + "/memory/cn/cpu.shares"));
+  writeFile(fake.tmp.path + "/cpu/cn/cpu.shares", "");
+  REQUIRE(isolator.initialize(1000).ok());
+  CHECK(readFile(fake.tmp.path + "/cpu/cn/cpu.shares") == "262144");
+}
+
+// moveThisThread writes the calling thread ("0") to v1's tasks file where
+// the directory has one, else to cgroup.procs (v2).
+TEST_CASE("cgroup::moveThisThread: tasks on v1, cgroup.procs on v2") {
+  TempDir tmp{"cn-cgroups-test"};
+  std::string v1 = tmp.path + "/v1";
+  std::string v2 = tmp.path + "/v2";
+  fs::create_directories(v1);
+  fs::create_directories(v2);
+  writeFile(v1 + "/tasks", "");
+  writeFile(v1 + "/cgroup.procs", "");
+  writeFile(v2 + "/cgroup.procs", "");
+  REQUIRE(cgroup::moveThisThread(v1).ok());
+  CHECK(readFile(v1 + "/tasks") == "0");
+  CHECK(readFile(v1 + "/cgroup.procs").empty());
+  REQUIRE(cgroup::moveThisThread(v2).ok());
+  CHECK(readFile(v2 + "/cgroup.procs") == "0");
+  auto missing = cgroup::moveThisThread(tmp.path + "/gone");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message.find("gone/cgroup.procs") != std::string::npos);
 }
 
 // prepare() on v1: cpu.shares, the CFS period and quota only with a quota,
