@@ -43,4 +43,13 @@ nlohmann::json toJson(const ContainerUsage& usage) {
           {"timestamp", usage.timestamp}};
 }
 
+nlohmann::json toJson(const DockerInfo& docker) {
+  nlohmann::json mappings = nlohmann::json::array();
+  for (const auto& mapping : docker.portMappings) {
+    mappings.push_back(
+        {{"host_port", mapping.hostPort}, {"container_port", mapping.containerPort}, {"protocol", mapping.protocol}});
+  }
+  return {{"image", docker.image}, {"force_pull", docker.forcePull}, {"port_mappings", mappings}};
+}
+
 }  // namespace clusternodes

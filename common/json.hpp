@@ -17,5 +17,7 @@ Resources resourcesFromJson(const nlohmann::json& j);
 
 // {"cpu_seconds": ..., "mem_bytes": ..., "mem_peak_bytes": ..., ...}
 nlohmann::json toJson(const ContainerUsage& usage);
+// {"image", "force_pull", "port_mappings": [{"host_port", "container_port", "protocol"}]}
+nlohmann::json toJson(const DockerInfo& docker);
 
 }  // namespace clusternodes

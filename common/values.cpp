@@ -25,7 +25,7 @@ constexpr std::array<std::pair<TaskState, const char*>, 13> kStateNames{{
     {TaskState::kUnknown, "TASK_UNKNOWN"},
 }};
 
-constexpr std::array<std::pair<TaskReason, const char*>, 19> kReasonNames{{
+constexpr std::array<std::pair<TaskReason, const char*>, 21> kReasonNames{{
     {TaskReason::kNone, "REASON_NONE"},
     {TaskReason::kCommandExited, "REASON_COMMAND_EXITED"},
     {TaskReason::kCommandSignaled, "REASON_COMMAND_SIGNALED"},
@@ -45,6 +45,8 @@ constexpr std::array<std::pair<TaskReason, const char*>, 19> kReasonNames{{
     {TaskReason::kCommandNotFound, "REASON_COMMAND_NOT_FOUND"},
     {TaskReason::kCommandNotExecutable, "REASON_COMMAND_NOT_EXECUTABLE"},
     {TaskReason::kContainerLaunchFailed, "REASON_CONTAINER_LAUNCH_FAILED"},
+    {TaskReason::kImageUnavailable, "REASON_IMAGE_UNAVAILABLE"},
+    {TaskReason::kContainerizerUnsupported, "REASON_CONTAINERIZER_UNSUPPORTED"},
 }};
 
 template <typename Enum, size_t N>

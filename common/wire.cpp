@@ -224,6 +224,18 @@ void toWire(const clusternodes::TaskInfo& in, wire::TaskInfo::Builder out) {
                                ? static_cast<int64_t>(std::llround(*in.killGracePeriodSeconds * 1000))
                                : -1);
   out.setCpuLimit(in.cpuLimit.value_or(0));
+  if (in.docker) {
+    auto docker = out.initDocker();
+    docker.setImage(in.docker->image);
+    docker.setForcePull(in.docker->forcePull);
+    auto mappings = docker.initPortMappings(static_cast<unsigned>(in.docker->portMappings.size()));
+    for (unsigned i = 0; i < mappings.size(); ++i) {
+      const auto& mapping = in.docker->portMappings[i];
+      mappings[i].setHostPort(mapping.hostPort);
+      mappings[i].setContainerPort(mapping.containerPort);
+      mappings[i].setProtocol(mapping.protocol);
+    }
+  }
 }
 
 clusternodes::TaskInfo fromWire(wire::TaskInfo::Reader in) {
@@ -238,6 +250,16 @@ clusternodes::TaskInfo fromWire(wire::TaskInfo::Reader in) {
   double cpuLimit = in.getCpuLimit();
   if (!std::isfinite(cpuLimit) || cpuLimit < 0) throw MalformedMessage("a task's cpu limit is negative or not finite");
   if (cpuLimit > 0) out.cpuLimit = cpuLimit;
+  if (in.hasDocker()) {
+    auto docker = in.getDocker();
+    clusternodes::DockerInfo info;
+    info.image = text(docker.getImage());
+    info.forcePull = docker.getForcePull();
+    for (auto mapping : docker.getPortMappings()) {
+      info.portMappings.push_back({mapping.getHostPort(), mapping.getContainerPort(), text(mapping.getProtocol())});
+    }
+    out.docker = std::move(info);
+  }
   return out;
 }
 

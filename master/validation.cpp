@@ -1,6 +1,9 @@
 #include "master/validation.hpp"
 
 #include <cctype>
+#include <set>
+#include <string>
+#include <utility>
 
 namespace clusternodes::master {
 namespace {
@@ -10,6 +13,35 @@ bool printableId(const std::string& id) {
     if (!std::isprint(c) || c == '/' || c == ' ') return false;
   }
   return id != "." && id != "..";
+}
+
+Result<void> validateDocker(const DockerInfo& docker, const Resources& resources) {
+  if (docker.image.empty()) return invalid("the task's Docker image is empty");
+  if (docker.image.size() > 512) return invalid("the task's Docker image name is longer than 512 characters");
+  for (unsigned char c : docker.image) {
+    if (!std::isgraph(c)) return invalid("the Docker image '" + docker.image + "' has a space or a control character");
+  }
+  RangeSet ports = resources.ports();
+  std::set<std::pair<uint32_t, std::string>> published;
+  for (const auto& mapping : docker.portMappings) {
+    std::string which = std::to_string(mapping.hostPort) + ":" + std::to_string(mapping.containerPort) + "/" +
+                        mapping.protocol;
+    if (mapping.protocol != "tcp" && mapping.protocol != "udp") {
+      return invalid("port mapping " + which + ": the protocol is neither tcp nor udp");
+    }
+    if (mapping.containerPort < 1 || mapping.containerPort > 65535) {
+      return invalid("port mapping " + which + ": the container port is outside 1..65535");
+    }
+    if (!ports.contains(mapping.hostPort)) {
+      return invalid("port mapping " + which + ": host port " + std::to_string(mapping.hostPort) +
+                     " is not among the task's ports (" + ports.toString() + ")");
+    }
+    if (!published.insert({mapping.hostPort, mapping.protocol}).second) {
+      return invalid("port mapping " + which + ": host port " + std::to_string(mapping.hostPort) + "/" +
+                     mapping.protocol + " is mapped twice");
+    }
+  }
+  return {};
 }
 
 }  // namespace
@@ -25,8 +57,12 @@ Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, cons
     return invalid("task names agent '" + task.agentId.value + "' but its offers are for agent '" +
                    offersAgent.value + "'");
   }
-  if (task.command.shell ? task.command.value.empty() : task.command.arguments.empty()) {
+  // A container may run its image's own command.
+  if (!task.docker && (task.command.shell ? task.command.value.empty() : task.command.arguments.empty())) {
     return invalid("task has an empty command");
+  }
+  if (task.docker) {
+    if (auto valid = validateDocker(*task.docker, task.resources); !valid) return valid;
   }
   if (task.resources.empty()) return invalid("task asks for no resources");
   if (task.resources.cpus() <= 0 && task.resources.mem() <= 0) {

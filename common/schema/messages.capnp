@@ -67,6 +67,19 @@ struct TaskInfo {
   command @4 :CommandInfo;
   killGracePeriodMs @5 :Int64;   # -1: the agent's default
   cpuLimit @6 :Float64;          # a hard cpu limit (CFS quota) in cpus; 0: none
+  docker @7 :DockerInfo;         # absent: a native task
+}
+
+struct PortMapping {
+  hostPort @0 :UInt32;
+  containerPort @1 :UInt32;
+  protocol @2 :Text;
+}
+
+struct DockerInfo {
+  image @0 :Text;
+  forcePull @1 :Bool;
+  portMappings @2 :List(PortMapping);
 }
 
 struct TaskStatus {

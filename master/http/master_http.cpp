@@ -50,6 +50,7 @@ nlohmann::json taskJson(const FrameworkID& frameworkId, const Task& task) {
       {"created_time", task.createdAt},
   };
   if (task.usage) j["usage"] = toJson(*task.usage);
+  if (task.info.docker) j["docker"] = toJson(*task.info.docker);
   return j;
 }
 

@@ -76,6 +76,8 @@ enum class TaskReason {
   kCommandNotFound,        // the command does not exist
   kCommandNotExecutable,   // the command exists but may not be executed
   kContainerLaunchFailed,  // the agent could not set up its isolation
+  kImageUnavailable,       // the container's image is not present and could not be pulled
+  kContainerizerUnsupported,  // the agent does not run this kind of task (e.g. Docker)
 };
 const char* toString(TaskReason reason);  // "REASON_COMMAND_EXITED"
 // Inverses of the two toString functions above; nullopt for unknown text.
@@ -126,6 +128,30 @@ struct CommandInfo {
   std::map<std::string, std::string> environment;
 };
 
+// A host port published as a container port (Docker tasks).
+struct PortMapping {
+  uint32_t hostPort = 0;       // one of the task's `ports`
+  uint32_t containerPort = 0;  // 1..65535
+  std::string protocol = "tcp";  // "tcp" or "udp"
+};
+
+// Runs the task as a Docker container on an agent with the docker
+// containerizer. The task's command then means:
+//   shell, value set:     /bin/sh -c value in the container;
+//   shell, value empty:   the image's own entrypoint and command;
+//   not shell:            `arguments` replace the image's command (as in
+//                         `docker run IMAGE ARGS...`), and `value`, when set,
+//                         replaces its entrypoint.
+// The environment is passed to the container; the sandbox is mounted at
+// /mnt/clusternodes/sandbox. The task's cpus, cpu limit and mem limit the
+// container as they would a native task.
+struct DockerInfo {
+  std::string image;
+  // Pull even when the image is present. Off: pull only a missing image.
+  bool forcePull = false;
+  std::vector<PortMapping> portMappings;
+};
+
 struct TaskInfo {
   std::string name;
   TaskID taskId;
@@ -140,6 +166,8 @@ struct TaskInfo {
   // are a share (a floor under contention), capped only when the agent runs
   // with --cgroups-enable-cfs.
   std::optional<double> cpuLimit;
+  // Set: the task runs in this Docker container (see DockerInfo).
+  std::optional<DockerInfo> docker;
 };
 
 struct TaskStatus {

@@ -713,6 +713,8 @@ TEST_CASE("every task reason name parses back to the same reason") {
       {TaskReason::kCommandNotFound, "REASON_COMMAND_NOT_FOUND"},
       {TaskReason::kCommandNotExecutable, "REASON_COMMAND_NOT_EXECUTABLE"},
       {TaskReason::kContainerLaunchFailed, "REASON_CONTAINER_LAUNCH_FAILED"},
+      {TaskReason::kImageUnavailable, "REASON_IMAGE_UNAVAILABLE"},
+      {TaskReason::kContainerizerUnsupported, "REASON_CONTAINERIZER_UNSUPPORTED"},
   };
   for (const auto& [reason, name] : reasons) {
     CHECK(std::string(toString(reason)) == name);

@@ -393,6 +393,44 @@ TEST_CASE("a task without a kill grace period keeps it unset across the wire") {
   CHECK(back.command.arguments.empty());
 }
 
+// A Docker task keeps its image, force-pull and port mappings; a native task
+// comes back without Docker.
+TEST_CASE("a task's Docker container survives the wire, and a native task has none") {
+  auto roundTrip = [](const clusternodes::TaskInfo& task) {
+    capnp::MallocMessageBuilder message;
+    wire::toWire(task, message.initRoot<wire::Envelope>().initRunTask().initTask());
+    auto decoded = wire::decode(wire::encode(message));
+    REQUIRE(decoded.ok());
+    return wire::fromWire((*decoded)->envelope().getRunTask().getTask());
+  };
+  CHECK_FALSE(roundTrip(sampleTask()).docker.has_value());
+
+  auto task = sampleTask();
+  task.docker = DockerInfo{};
+  task.docker->image = "registry.example.org:5000/web/server:1.2";
+  task.docker->forcePull = true;
+  task.docker->portMappings = {{31000, 8080, "tcp"}, {31001, 53, "udp"}};
+  auto back = roundTrip(task);
+  REQUIRE(back.docker.has_value());
+  CHECK(back.docker->image == "registry.example.org:5000/web/server:1.2");
+  CHECK(back.docker->forcePull);
+  REQUIRE(back.docker->portMappings.size() == 2);
+  CHECK(back.docker->portMappings[0].hostPort == 31000);
+  CHECK(back.docker->portMappings[0].containerPort == 8080);
+  CHECK(back.docker->portMappings[0].protocol == "tcp");
+  CHECK(back.docker->portMappings[1].hostPort == 31001);
+  CHECK(back.docker->portMappings[1].containerPort == 53);
+  CHECK(back.docker->portMappings[1].protocol == "udp");
+
+  task.docker = DockerInfo{};
+  task.docker->image = "busybox";
+  auto plain = roundTrip(task);
+  REQUIRE(plain.docker.has_value());
+  CHECK(plain.docker->image == "busybox");
+  CHECK_FALSE(plain.docker->forcePull);
+  CHECK(plain.docker->portMappings.empty());
+}
+
 TEST_CASE("statusUpdate with an exit code survives encode, decode and fromWire") {
   auto decoded = wire::decode(statusUpdateBytes());
   REQUIRE(decoded.ok());

@@ -184,6 +184,52 @@ TEST_CASE("a negative kill grace period is rejected, zero is accepted") {
   CHECK(check(task).ok());
 }
 
+namespace {
+
+TaskInfo dockerTask() {
+  TaskInfo task = validTask();
+  task.command = CommandInfo{};
+  task.docker = DockerInfo{};
+  task.docker->image = "clusternodes/busybox:latest";
+  task.resources = res("cpus:1;mem:128;ports:[31000-31002]");
+  return task;
+}
+
+}  // namespace
+
+// A container may run its image's own command; a native task may not.
+TEST_CASE("a Docker task needs an image but may leave the command to the image") {
+  CHECK(check(dockerTask()).ok());
+  TaskInfo task = dockerTask();
+  task.docker->image = "";
+  expectInvalid(check(task), "image is empty");
+  task.docker->image = "bad image";
+  expectInvalid(check(task), "space or a control character");
+  task.docker->image = std::string(513, 'a');
+  expectInvalid(check(task), "longer than 512");
+  task.docker->image = "registry.example.org:5000/team/app@sha256:0123abcd";
+  CHECK(check(task).ok());
+  task.docker.reset();
+  expectInvalid(check(task), "empty command");
+}
+
+TEST_CASE("a Docker task's port mappings publish its own ports, each once, as tcp or udp") {
+  TaskInfo task = dockerTask();
+  task.docker->portMappings = {{31000, 80, "tcp"}, {31001, 53, "udp"}, {31001, 53, "tcp"}};
+  CHECK(check(task).ok());
+
+  task.docker->portMappings = {{32000, 80, "tcp"}};
+  expectInvalid(check(task), "host port 32000 is not among the task's ports");
+  task.docker->portMappings = {{31000, 0, "tcp"}};
+  expectInvalid(check(task), "container port is outside 1..65535");
+  task.docker->portMappings = {{31000, 70000, "tcp"}};
+  expectInvalid(check(task), "container port is outside 1..65535");
+  task.docker->portMappings = {{31000, 80, "sctp"}};
+  expectInvalid(check(task), "neither tcp nor udp");
+  task.docker->portMappings = {{31000, 80, "tcp"}, {31000, 81, "tcp"}};
+  expectInvalid(check(task), "mapped twice");
+}
+
 // ------------------------------------------------------------ validateFrameworkInfo
 
 namespace {
