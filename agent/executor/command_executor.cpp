@@ -25,8 +25,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr auto kRetryInterval = milliseconds(500);
-
 std::string signalName(int signal) {
   const char* name = sigabbrev_np(signal);
   const char* description = strsignal(signal);
@@ -40,71 +38,13 @@ std::string signalName(int signal) {
 }  // namespace
 
 CommandExecutor::CommandExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags)
-    : loop_(loop),
-      flags_(std::move(flags)),
-      socket_(std::make_unique<ZmqSocket>(loop, context, ZmqSocket::Kind::kDealer)),
-      registrationTimer_(loop),
-      retryTimer_(loop),
-      graceTimer_(loop),
-      agentWatchTimer_(loop) {}
+    : TaskExecutor(loop, context, std::move(flags)), graceTimer_(loop) {}
 
 CommandExecutor::~CommandExecutor() = default;
 
-Result<void> CommandExecutor::start() {
-  parent_ = getppid();
-  socket_->onMessage([this](std::string_view, std::string_view bytes) { onMessage(bytes); });
-  if (auto connected = socket_->connect(flags_.agent); !connected) return connected.error();
-  sendRegistration();
-  agentWatchTimer_.start(milliseconds(500), [this] { checkAgent(); }, milliseconds(500));
-  return {};
-}
-
-void CommandExecutor::sendRegistration() {
-  capnp::MallocMessageBuilder message;
-  auto reg = message.initRoot<wire::Envelope>().initRegisterExecutor();
-  reg.setTaskId(flags_.taskId.value);
-  reg.setFrameworkId(flags_.frameworkId.value);
-  reg.setPid(getpid());
-  socket_->send(wire::encode(message));
-  registrationTimer_.start(kRetryInterval, [this] {
-    if (!launched_ && !shuttingDown_) sendRegistration();
-  });
-}
-
-void CommandExecutor::onMessage(std::string_view bytes) {
-  auto decoded = wire::decode(bytes);
-  if (!decoded) {
-    spdlog::warn("dropped a malformed message: {}", decoded.error().message);
-    return;
-  }
-  auto envelope = (*decoded)->envelope();
-  wire::dispatchSafely(
-      [&] {
-        switch (envelope.which()) {
-          case wire::Envelope::LAUNCH_COMMAND: return launch(envelope.getLaunchCommand());
-          case wire::Envelope::KILL_COMMAND: return kill(envelope.getKillCommand().getKillGracePeriodMs());
-          case wire::Envelope::EXECUTOR_ACK: return onAck(envelope.getExecutorAck().getUuid().cStr());
-          case wire::Envelope::SHUTDOWN_EXECUTOR:
-            shuttingDown_ = true;
-            if (!launched_) return finish(0);
-            return kill(defaultGraceMs_);
-          default:
-            throw wire::MalformedMessage(std::string("unexpected ") + wire::name(envelope.which()));
-        }
-      },
-      [&](const std::string& reason) { spdlog::warn("dropped a message: {}", reason); });
-}
-
 void CommandExecutor::launch(wire::LaunchCommand::Reader message) {
-  if (launched_) return;  // a duplicate reply to a retried registration
-  launched_ = true;
-  registrationTimer_.stop();
-  task_ = wire::fromWire(message.getTask());
-  sandbox_ = message.getSandbox().cStr();
-  defaultGraceMs_ = message.getKillGracePeriodMs();
   for (auto dir : message.getCgroups()) cgroups_.push_back(wire::text(dir));
   for (auto dir : message.getReturnCgroups()) returnCgroups_.push_back(wire::text(dir));
-  report(TaskState::kStarting, TaskReason::kNone, "");
 
   // Environment: the executor's own, the task's, and where it runs.
   std::map<std::string, std::string> env;
@@ -113,21 +53,7 @@ void CommandExecutor::launch(wire::LaunchCommand::Reader message) {
     auto eq = entry.find('=');
     if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
   }
-  for (const auto& [k, v] : task_.command.environment) env[k] = v;
-  env["CLUSTERNODES_SANDBOX"] = sandbox_;
-  env["CLUSTERNODES_TASK_ID"] = task_.taskId.value;
-  env["CLUSTERNODES_AGENT_ID"] = task_.agentId.value;
-  env["CLUSTERNODES_FRAMEWORK_ID"] = flags_.frameworkId.value;
-  std::string ports;
-  int index = 0;
-  RangeSet taskPorts = task_.resources.ports();
-  for (const auto& range : taskPorts.ranges()) {
-    for (uint64_t p = range.begin; p <= range.end && index < 1024; ++p, ++index) {
-      env["PORT" + std::to_string(index)] = std::to_string(p);
-      ports += (ports.empty() ? "" : ",") + std::to_string(p);
-    }
-  }
-  if (!ports.empty()) env["CLUSTERNODES_PORTS"] = ports;
+  for (auto& [k, v] : taskEnvironment(sandbox_)) env[k] = std::move(v);
   std::vector<std::string> envStrings;
   for (const auto& [k, v] : env) envStrings.push_back(k + "=" + v);
 
@@ -318,73 +244,8 @@ bool CommandExecutor::hasLiveProcess(int group) const {
   return false;
 }
 
-void CommandExecutor::report(TaskState state, TaskReason reason, const std::string& message,
-                             std::optional<int> exitCode, std::optional<int> signal) {
-  TaskStatus status;
-  status.taskId = task_.taskId;
-  status.agentId = task_.agentId;
-  status.state = state;
-  status.reason = reason;
-  status.message = message;
-  status.source = TaskSource::kExecutor;
-  status.exitCode = exitCode;
-  status.signal = signal;
-  status.timestamp = Loop::wallSeconds();
-  status.uuid = randomUuid();
-  if (isTerminal(state)) terminalReported_ = true;
-  unacked_.push_back(status);
-  sendPending();
-}
-
-void CommandExecutor::sendPending() {
-  for (const auto& status : unacked_) {
-    capnp::MallocMessageBuilder message;
-    wire::toWire(status, flags_.frameworkId, message.initRoot<wire::Envelope>().initExecutorStatus().initStatus());
-    socket_->send(wire::encode(message));
-  }
-  if (unacked_.empty()) {
-    retryTimer_.stop();
-  } else if (!retryTimer_.active()) {
-    retryTimer_.start(kRetryInterval, [this] { sendPending(); });
-  }
-}
-
-void CommandExecutor::onAck(const std::string& uuid) {
-  for (auto it = unacked_.begin(); it != unacked_.end(); ++it) {
-    if (it->uuid == uuid) {
-      unacked_.erase(it);
-      break;
-    }
-  }
-  if (unacked_.empty()) retryTimer_.stop();
-  if (terminalReported_ && unacked_.empty()) finish(0);
-}
-
-void CommandExecutor::checkAgent() {
-  if (getppid() == parent_) {
-    agentGoneSince_.reset();
-    return;
-  }
-  auto now = std::chrono::steady_clock::now();
-  if (!agentGoneSince_) {
-    agentGoneSince_ = now;
-    spdlog::warn("the agent that launched this executor is gone; waiting {} ms for it to recover",
-                 std::chrono::duration_cast<milliseconds>(flags_.recoveryTimeout).count());
-  }
-  if (now - *agentGoneSince_ >= flags_.recoveryTimeout) {
-    spdlog::error("the agent did not come back; killing task {} and exiting", task_.taskId.value);
-    if (pid_ > 0) signalAll(pid_, SIGKILL);
-    finish(1);
-  }
-}
-
-void CommandExecutor::finish(int code) {
-  exitCode_ = code;
-  registrationTimer_.stop();
-  retryTimer_.stop();
-  graceTimer_.stop();
-  agentWatchTimer_.stop();
-  loop_.stop();
+void CommandExecutor::abandon() {
+  if (pid_ > 0) signalAll(pid_, SIGKILL);
 }
 
 }  // namespace clusternodes::executor

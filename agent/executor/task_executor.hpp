@@ -1,0 +1,91 @@
+// TaskExecutor: what every built-in executor does with its agent, whatever
+// runs the task (a native command, a Docker container).
+//
+// Launched by the agent in the task's sandbox, it connects back to the
+// agent's executor socket and registers until the agent sends the task. It
+// reports the task's states, each re-sent until the agent acknowledges it,
+// and exits once a terminal update is acknowledged. A kill or a shutdown
+// from the agent goes to the subclass. When the agent that launched it has
+// been gone --recovery-timeout, the subclass kills the task at once and the
+// executor exits.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "common/loop.hpp"
+#include "common/transport.hpp"
+#include "common/wire.hpp"
+
+namespace clusternodes::executor {
+
+struct ExecutorFlags {
+  std::string agent;  // the agent's executor endpoint, tcp://host:port
+  FrameworkID frameworkId;
+  TaskID taskId;
+  // Kill the task and exit when the agent has been gone this long.
+  std::chrono::nanoseconds recoveryTimeout = std::chrono::minutes(15);
+};
+
+class TaskExecutor {
+ public:
+  TaskExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags);
+  virtual ~TaskExecutor();
+
+  Result<void> start();
+  // The process exit code once the loop returns.
+  int exitCode() const { return exitCode_; }
+
+ protected:
+  // The task arrived; task_, sandbox_ and defaultGraceMs_ are set and
+  // TASK_STARTING is reported.
+  virtual void launch(wire::LaunchCommand::Reader message) = 0;
+  // Kill the task: the terminal update follows when it has ended. Called
+  // for the agent's kills and for a shutdown (with the default grace).
+  virtual void kill(int64_t gracePeriodMs) = 0;
+  // The agent is gone for good: end the task now, without grace.
+  virtual void abandon() = 0;
+
+  void report(TaskState state, TaskReason reason, const std::string& message,
+              std::optional<int> exitCode = std::nullopt, std::optional<int> signal = std::nullopt);
+  // The variables every task sees, merged over the task's own environment:
+  // CLUSTERNODES_SANDBOX (`sandboxPath`, as the task sees it), _TASK_ID,
+  // _AGENT_ID, _FRAMEWORK_ID, and its ports as PORT0, PORT1, ... and
+  // CLUSTERNODES_PORTS="p0,p1,...".
+  std::map<std::string, std::string> taskEnvironment(const std::string& sandboxPath) const;
+  void finish(int code);
+
+  Loop& loop_;
+  ExecutorFlags flags_;
+  bool launched_ = false;
+  bool shuttingDown_ = false;
+  bool terminalReported_ = false;
+  TaskInfo task_;
+  std::string sandbox_;
+  int64_t defaultGraceMs_ = 3000;
+
+ private:
+  void onMessage(std::string_view bytes);
+  void sendRegistration();
+  void received(wire::LaunchCommand::Reader message);
+  void sendPending();
+  void onAck(const std::string& uuid);
+  void checkAgent();
+
+  std::unique_ptr<ZmqSocket> socket_;
+  Timer registrationTimer_;
+  Timer retryTimer_;
+  Timer agentWatchTimer_;
+  std::deque<TaskStatus> unacked_;
+  pid_t parent_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> agentGoneSince_;
+  int exitCode_ = 0;
+};
+
+}  // namespace clusternodes::executor
