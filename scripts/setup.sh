@@ -9,6 +9,7 @@ packages=(
   doctest-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
   libcurl4-openssl-dev libhttp-parser-dev libtomlplusplus-dev
   libzookeeper-mt-dev libbenchmark-dev
+  docker.io busybox-static
 )
 
 missing=()

@@ -8,6 +8,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 "$root/scripts/setup.sh"
+"$root/scripts/docker.sh"
 
 echo "== build (RelWithDebInfo) =="
 "$root/scripts/build.sh" build
