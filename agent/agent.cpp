@@ -7,10 +7,13 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <thread>
 #include <nlohmann/json.hpp>
 
+#include "agent/cgroups.hpp"
 #include "agent/resource_detection.hpp"
 #include "agent/sandbox_files.hpp"
 #include "common/json.hpp"
@@ -50,6 +53,13 @@ struct Agent::Run {
   bool containerPrepared = false;  // its cgroups exist
   bool destroyed = false;
   uint64_t memPeak = 0;            // the highest memory seen by sampling
+
+  bool recovered = false;          // taken back from a checkpoint after a restart
+  std::optional<uint64_t> executorStart;  // the recovered executor's start time
+
+  bool docker() const { return task.docker.has_value(); }
+  // The Docker container a Docker task runs as.
+  std::string containerName() const { return "clusternodes-" + containerId; }
 };
 
 struct Agent::UpdateStream {
@@ -60,6 +70,22 @@ struct Agent::UpdateStream {
   Timer retry;
 };
 
+Result<void> validateContainerizers(const std::string& value) {
+  std::set<std::string> seen;
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t end = value.find(',', start);
+    if (end == std::string::npos) end = value.size();
+    std::string name = value.substr(start, end - start);
+    if (name != "native" && name != "docker") {
+      return invalid("--containerizers: '" + name + "' is neither native nor docker");
+    }
+    if (!seen.insert(name).second) return invalid("--containerizers: " + name + " is listed twice");
+    start = end + 1;
+  }
+  return {};
+}
+
 Agent::Agent(Loop& loop, zmq::context_t& context, AgentFlags flags)
     : loop_(loop),
       context_(context),
@@ -69,7 +95,9 @@ Agent::Agent(Loop& loop, zmq::context_t& context, AgentFlags flags)
       masterWatchTimer_(loop),
       destroyTimer_(loop),
       usageTimer_(loop),
-      sweepTimer_(loop) {}
+      sweepTimer_(loop),
+      recoveryWatch_(loop),
+      checkpoints_(flags_.workDir) {}
 
 Agent::~Agent() = default;
 
@@ -88,6 +116,22 @@ Result<void> Agent::start() {
   auto isolator = makeIsolator(flags_.isolation);
   if (!isolator) return isolator.error();
   isolator_ = std::move(*isolator);
+  if (auto valid = validateContainerizers(flags_.containerizers); !valid) return valid;
+  for (size_t start = 0; start <= flags_.containerizers.size();) {
+    size_t end = std::min(flags_.containerizers.find(',', start), flags_.containerizers.size());
+    containerizers_.insert(flags_.containerizers.substr(start, end - start));
+    start = end + 1;
+  }
+  if (containerizers_.count("docker") != 0) {
+    dockerClient_ = std::make_unique<docker::Client>(flags_.dockerSocket);
+    docker_ = std::make_unique<WorkerThread>();
+    // Docker may come up after the agent: its tasks fail with the reason
+    // until it does.
+    if (auto ping = dockerClient_->ping(); !ping) {
+      spdlog::warn("Docker does not answer on {} ({}); Docker tasks will fail until it does", flags_.dockerSocket,
+                   ping.error().message);
+    }
+  }
   auto attributes = parseAttributes(flags_.attributes);
   if (!attributes) return attributes.error();
   if (flags_.hostname.empty()) {
@@ -132,6 +176,7 @@ Result<void> Agent::start() {
 
   spdlog::info("agent on {} ({}) with {}; isolation {}; executors connect to {}", info_.hostname, flags_.ip,
                info_.resources.toString(), isolator_->name(), executorEndpoint_);
+  recover();
   registerWithMaster();
   return {};
 }
@@ -219,6 +264,9 @@ void Agent::onRegistered(wire::AgentRegistered::Reader message) {
   }
   agentId_ = id;
   registered_ = true;
+  if (auto saved = checkpoints_.saveAgent({agentId_, info_.bootId}); !saved) {
+    spdlog::warn("cannot checkpoint the agent id: {}", saved.error().message);
+  }
   registrationTimer_.stop();
   backoff_ = flags_.registrationBackoff;
   pingInterval_ = std::chrono::milliseconds(std::max<int64_t>(1, message.getPingIntervalMs()));
@@ -266,6 +314,17 @@ void Agent::runTask(wire::RunTask::Reader message) {
   run->containerId = randomUuid();
   run->sandbox = flags_.workDir + "/sandboxes/" + run->frameworkId.value + "/" + run->task.taskId.value + "/" +
                  run->containerId;
+  const char* kind = run->docker() ? "docker" : "native";
+  if (containerizers_.count(kind) == 0) {
+    run->state = TaskState::kFailed;
+    run->executorExited = true;
+    TaskStatus failed = agentStatus(*run, TaskState::kFailed, TaskReason::kContainerizerUnsupported,
+                                    std::string("this agent does not run ") + kind + " tasks (--containerizers=" +
+                                        flags_.containerizers + ")");
+    runs_[key] = std::move(run);
+    enqueueStatus(key.first, failed);
+    return;
+  }
   runs_[key] = std::move(run);
   runs_[key]->queued = true;
   launchQueue_.push_back(key);
@@ -329,7 +388,9 @@ void Agent::launchExecutor(Run& run) {
   run.sandboxCreated = true;
   auto limits = containerLimits(run.task.resources.cpus(), run.task.resources.mem(), run.task.cpuLimit,
                                 flags_.isolation.enableCfs);
-  if (auto prepared = isolator_->prepare(run.containerId, limits); !prepared) {
+  // Docker makes a Docker task's cgroups itself.
+  auto prepared = run.docker() ? Result<void>() : isolator_->prepare(run.containerId, limits);
+  if (!prepared) {
     run.state = TaskState::kFailed;
     enqueueStatus(run.frameworkId, agentStatus(run, TaskState::kFailed, TaskReason::kContainerLaunchFailed,
                                                "cannot isolate the task: " + prepared.error().message));
@@ -337,9 +398,10 @@ void Agent::launchExecutor(Run& run) {
     destroyContainer(run);
     return;
   }
-  run.containerPrepared = true;
+  run.containerPrepared = !run.docker();
 
-  std::string executor = flags_.launcherDir + "/clusternodes-executor";
+  std::string executor =
+      flags_.launcherDir + (run.docker() ? "/clusternodes-docker-executor" : "/clusternodes-executor");
   std::vector<std::string> args = {
       executor,
       "--agent=" + executorEndpoint_,
@@ -370,6 +432,25 @@ void Agent::launchExecutor(Run& run) {
   }
   run.process = std::move(child.value());
   run.pid = run.process->pid();
+  checkpoint(run, true);
+}
+
+void Agent::checkpoint(const Run& run, bool withTask) {
+  RunCheckpoint saved;
+  saved.containerId = run.containerId;
+  saved.sandbox = run.sandbox;
+  saved.executorPid = run.pid;
+  saved.state = run.state;
+  if (withTask) {
+    capnp::MallocMessageBuilder message;
+    auto runTask = message.initRoot<wire::Envelope>().initRunTask();
+    runTask.setFrameworkId(run.frameworkId.value);
+    wire::toWire(run.frameworkInfo, runTask.initFrameworkInfo());
+    wire::toWire(run.task, runTask.initTask());
+    saved.runTask = wire::encode(message);
+  }
+  auto written = withTask ? checkpoints_.saveRun(saved) : checkpoints_.saveRunState(saved);
+  if (!written) spdlog::warn("cannot checkpoint task {}: {}", run.task.taskId.value, written.error().message);
 }
 
 void Agent::executorExited(const TaskKey& key, int64_t exitStatus, int termSignal) {
@@ -385,8 +466,9 @@ void Agent::executorExited(const TaskKey& key, int64_t exitStatus, int termSigna
       enqueueStatus(run.frameworkId,
                     agentStatus(run, TaskState::kKilled, TaskReason::kKilledByFramework, "killed before it started"));
     } else {
-      std::string how = termSignal != 0 ? "was killed by signal " + std::to_string(termSignal)
-                                        : "exited with status " + std::to_string(exitStatus);
+      std::string how = termSignal != 0  ? "was killed by signal " + std::to_string(termSignal)
+                        : exitStatus < 0 ? "ended while the agent was down or reconnecting"
+                                         : "exited with status " + std::to_string(exitStatus);
       run.state = TaskState::kFailed;
       enqueueStatus(run.frameworkId, agentStatus(run, TaskState::kFailed, TaskReason::kExecutorTerminated,
                                                  "the executor " + how + " before the task ended"));
@@ -423,6 +505,8 @@ void Agent::killTask(const FrameworkID& frameworkId, const TaskID& taskId, int64
     return;
   }
   if (run.executorPeer.empty()) {
+    // A recovered executor gets the kill when it reconnects.
+    if (run.recovered) return;
     // Not registered yet: nothing has started; stop the executor itself.
     if (run.pid > 0) ::kill(run.pid, SIGKILL);
     return;
@@ -467,7 +551,8 @@ void Agent::executorRegistered(const std::string& peer, wire::RegisterExecutor::
   auto it = runs_.find(key);
   capnp::MallocMessageBuilder reply;
   auto envelope = reply.initRoot<wire::Envelope>();
-  if (it == runs_.end() || it->second->executorExited || it->second->killRequested ||
+  bool recovered = it != runs_.end() && it->second->recovered;
+  if (it == runs_.end() || it->second->executorExited || (it->second->killRequested && !recovered) ||
       isTerminal(it->second->state)) {
     envelope.setShutdownExecutor();
     executors_->sendTo(peer, wire::encode(reply));
@@ -475,15 +560,38 @@ void Agent::executorRegistered(const std::string& peer, wire::RegisterExecutor::
   }
   auto& run = *it->second;
   if (!run.executorPeer.empty() && run.executorPeer != peer) runsByPeer_.erase(run.executorPeer);
+  if (recovered && run.executorPeer.empty()) spdlog::info("the executor of task {} is back", key.second.value);
   run.executorPeer = peer;
   runsByPeer_[peer] = key;
+  if (recovered && run.killRequested) {
+    // Killed while its executor was reconnecting.
+    capnp::MallocMessageBuilder kill;
+    kill.initRoot<wire::Envelope>().initKillCommand().setKillGracePeriodMs(run.killGraceMs);
+    executors_->sendTo(peer, wire::encode(kill));
+  }
   auto launch = envelope.initLaunchCommand();
+  launch.setAgentPid(::getpid());
   wire::toWire(run.task, launch.initTask());
   launch.setSandbox(run.sandbox);
   int64_t grace = run.task.killGracePeriodSeconds
                       ? static_cast<int64_t>(*run.task.killGracePeriodSeconds * 1000)
                       : duration_cast<milliseconds>(flags_.defaultGracePeriod).count();
   launch.setKillGracePeriodMs(grace);
+  if (run.docker()) {
+    auto limits = containerLimits(run.task.resources.cpus(), run.task.resources.mem(), run.task.cpuLimit,
+                                  flags_.isolation.enableCfs);
+    auto docker = launch.initDocker();
+    docker.setSocket(flags_.dockerSocket);
+    docker.setContainerName(run.containerName());
+    docker.setCpuShares(cpuShares(limits.cpus));
+    if (limits.cpuQuota) {
+      docker.setCpuQuotaUs(static_cast<int64_t>(cfsQuotaUs(*limits.cpuQuota)));
+      docker.setCpuPeriodUs(static_cast<int64_t>(kCfsPeriodUs));
+    }
+    docker.setMemoryBytes(limits.memBytes);
+    executors_->sendTo(peer, wire::encode(reply));
+    return;
+  }
   auto join = isolator_->joinDirs(run.containerId);
   auto cgroups = launch.initCgroups(static_cast<unsigned>(join.size()));
   for (unsigned i = 0; i < join.size(); ++i) cgroups.set(i, join[i]);
@@ -514,6 +622,7 @@ void Agent::executorStatus(const std::string& peer, wire::ExecutorStatus::Reader
   }
   if (!duplicate) {
     run.state = status.state;
+    checkpoint(run, false);
     if (status.state != TaskState::kStarting) doneStarting(run);
     status.agentId = agentId_;
     status.source = TaskSource::kExecutor;
@@ -523,6 +632,118 @@ void Agent::executorStatus(const std::string& peer, wire::ExecutorStatus::Reader
   capnp::MallocMessageBuilder ack;
   ack.initRoot<wire::Envelope>().initExecutorAck().setUuid(status.uuid);
   executors_->sendTo(peer, wire::encode(ack));
+}
+
+// ------------------------------------------------------------ recovery
+
+namespace {
+
+// Whether `pid` is the executor of `taskId` (and not a process that got its
+// number since).
+bool isExecutorOf(pid_t pid, const TaskID& taskId) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+  return cmdline.find("clusternodes-") != std::string::npos &&
+         cmdline.find(" --task-id=" + taskId.value + " ") != std::string::npos;
+}
+
+}  // namespace
+
+void Agent::recover() {
+  auto saved = checkpoints_.loadAgent();
+  if (!saved) {
+    if (saved.error().code != ErrorCode::kNotFound) {
+      spdlog::warn("ignoring the agent's checkpoint: {}", saved.error().message);
+    }
+    checkpoints_.clear();
+    return;
+  }
+  if (saved->bootId != info_.bootId) {
+    // Nothing the old agent ran survived the reboot.
+    spdlog::info("the host rebooted since agent {} ran here; registering as a new agent", saved->agentId.value);
+    checkpoints_.clear();
+    return;
+  }
+  agentId_ = saved->agentId;
+  std::vector<std::string> broken;
+  auto runs = checkpoints_.loadRuns(&broken);
+  for (const auto& containerId : broken) checkpoints_.removeRun(containerId);
+  size_t alive = 0;
+  for (const auto& run : runs) alive += recoverRun(run) ? 1 : 0;
+  spdlog::info("recovering as agent {}: {} executor(s) still running, {} ended while the agent was down",
+               agentId_.value, alive, runs.size() - alive);
+  recoveryWatch_.start(milliseconds(500), [this] { watchRecovered(); }, milliseconds(500));
+  removeOrphanContainers();
+}
+
+bool Agent::recoverRun(const RunCheckpoint& saved) {
+  auto run = std::make_unique<Run>();
+  try {
+    auto decoded = wire::decode(saved.runTask);
+    if (!decoded || (*decoded)->which() != wire::Envelope::RUN_TASK) throw wire::MalformedMessage("not a RunTask");
+    auto message = (*decoded)->envelope().getRunTask();
+    run->frameworkId.value = text(message.getFrameworkId());
+    run->frameworkInfo = wire::fromWire(message.getFrameworkInfo());
+    run->task = wire::fromWire(message.getTask());
+  } catch (const std::exception& e) {
+    spdlog::warn("dropping the unreadable checkpoint of run {}: {}", saved.containerId, e.what());
+    checkpoints_.removeRun(saved.containerId);
+    return false;
+  }
+  run->containerId = saved.containerId;
+  run->sandbox = saved.sandbox;
+  run->pid = saved.executorPid;
+  run->state = saved.state;
+  run->sandboxCreated = true;
+  run->containerPrepared = !run->docker();
+  run->recovered = true;
+  bool alive = saved.executorPid > 0 && isExecutorOf(saved.executorPid, run->task.taskId);
+  if (alive) run->executorStart = processStartTime(saved.executorPid);
+  alive = alive && run->executorStart.has_value();
+  TaskKey key{run->frameworkId, run->task.taskId};
+  runs_[key] = std::move(run);
+  if (!alive) executorExited(key, -1, 0);
+  return alive;
+}
+
+void Agent::watchRecovered() {
+  std::vector<TaskKey> gone;
+  bool watching = false;
+  for (const auto& [key, run] : runs_) {
+    if (!run->recovered || run->executorExited) continue;
+    watching = true;
+    if (processStartTime(run->pid) != run->executorStart) gone.push_back(key);
+  }
+  for (const auto& key : gone) executorExited(key, -1, 0);
+  if (!watching) recoveryWatch_.stop();
+}
+
+void Agent::removeOrphanContainers() {
+  if (docker_ == nullptr || agentId_.empty()) return;
+  std::set<std::string> known;
+  for (const auto& [key, run] : runs_) {
+    if (run->docker()) known.insert(run->containerName());
+  }
+  // Only containers labelled with this agent's id: never one it did not
+  // start.
+  docker_->post([client = dockerClient_.get(), id = agentId_.value, known] {
+    auto listed = client->list({{"clusternodes.agent-id", id}});
+    if (!listed) {
+      spdlog::warn("cannot list this agent's Docker containers: {}", listed.error().message);
+      return;
+    }
+    for (const auto& container : *listed) {
+      if (known.count(container.name) != 0) continue;
+      auto removed = client->remove(container.id);
+      if (removed) {
+        spdlog::info("removed orphan container {} (task {})", container.name,
+                     container.labels.count("clusternodes.task-id") ? container.labels.at("clusternodes.task-id") : "");
+      } else {
+        spdlog::warn("cannot remove orphan container {}: {}", container.name, removed.error().message);
+      }
+    }
+  });
 }
 
 // ------------------------------------------------------------ containers
@@ -541,6 +762,14 @@ void Agent::destroyContainer(Run& run) {
   if (run.destroyed) return;
   run.destroyed = true;
   if (run.sandboxCreated) gc_->schedule(run.sandbox);
+  if (run.docker() && run.pid > 0) {
+    // The executor removes its container; if it died first, the container
+    // goes here.
+    docker_->post([client = dockerClient_.get(), name = run.containerName()] {
+      auto removed = client->remove(name);
+      if (removed.ok()) spdlog::info("removed container {}, left by its executor", name);
+    });
+  }
   if (!run.containerPrepared) return;
   ++metrics_.containersDestroyed;
   // The executor is gone, so its pid may name another process by now: the
@@ -708,6 +937,7 @@ void Agent::forgetIfDone(const TaskKey& key) {
   auto run = runs_.find(key);
   if (run != runs_.end()) {
     if (!isTerminal(run->second->state) || !run->second->executorExited) return;
+    checkpoints_.removeRun(run->second->containerId);
     runs_.erase(run);
   }
   if (stream != streams_.end()) streams_.erase(stream);
@@ -765,21 +995,29 @@ void Agent::installEndpoints() {
   http_->route("GET", "/containers", [this](const HttpRequest&) {
     nlohmann::json out = nlohmann::json::array();
     for (auto& [key, run] : runs_) {
-      if (!run->containerPrepared || run->executorExited) continue;
+      if (!(run->containerPrepared || (run->docker() && run->process != nullptr)) || run->executorExited) continue;
       auto limits = containerLimits(run->task.resources.cpus(), run->task.resources.mem(), run->task.cpuLimit,
                                     flags_.isolation.enableCfs);
       nlohmann::json limitsJson = {{"cpus", limits.cpus}, {"mem_bytes", limits.memBytes}, {"cpu_quota", nullptr}};
       if (limits.cpuQuota) limitsJson["cpu_quota"] = *limits.cpuQuota;
-      out.push_back({{"container_id", run->containerId},
-                     {"framework_id", key.first.value},
-                     {"task_id", key.second.value},
-                     {"state", toString(run->state)},
-                     {"executor_pid", run->pid},
-                     {"isolation", isolator_->name()},
-                     {"cgroup", isolator_->location(run->containerId)},
-                     {"sandbox", run->sandbox},
-                     {"limits", limitsJson},
-                     {"usage", toJson(usageOf(*run))}});
+      nlohmann::json container = {{"container_id", run->containerId},
+                                  {"framework_id", key.first.value},
+                                  {"task_id", key.second.value},
+                                  {"state", toString(run->state)},
+                                  {"executor_pid", run->pid},
+                                  {"sandbox", run->sandbox},
+                                  {"limits", limitsJson}};
+      if (run->docker()) {
+        // Docker measures its containers (docker stats).
+        container["isolation"] = "docker";
+        container["docker_container"] = run->containerName();
+        container["image"] = run->task.docker->image;
+      } else {
+        container["isolation"] = isolator_->name();
+        container["cgroup"] = isolator_->location(run->containerId);
+        container["usage"] = toJson(usageOf(*run));
+      }
+      out.push_back(std::move(container));
     }
     return HttpResponse::json(200, out.dump());
   });

@@ -22,16 +22,20 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include <zmq.hpp>
 
+#include "agent/checkpoint.hpp"
+#include "agent/docker/client.hpp"
 #include "agent/garbage_collector.hpp"
 #include "agent/isolator.hpp"
 #include "common/http_server.hpp"
 #include "common/loop.hpp"
 #include "common/transport.hpp"
 #include "common/wire.hpp"
+#include "common/worker_thread.hpp"
 
 namespace clusternodes::agent {
 
@@ -58,6 +62,9 @@ struct AgentFlags {
   // An executor that has not registered this long after its start is killed
   // and its task fails (REASON_EXECUTOR_REGISTRATION_TIMEOUT).
   std::chrono::nanoseconds executorRegistrationTimeout = std::chrono::minutes(1);
+  // "native", "docker" or both, comma-separated: the kinds of task it runs.
+  std::string containerizers = "native,docker";
+  std::string dockerSocket = "/var/run/docker.sock";
   IsolationOptions isolation;  // --isolation, --cgroups-root, --cgroups-enable-cfs
   GcOptions gc;                // --gc-delay, --gc-disk-headroom, --disk-watch-interval
   // How often each running container's usage is sampled and sent to the
@@ -76,6 +83,10 @@ struct AgentMetrics {
   uint64_t memoryLimitKills = 0;   // tasks failed at their memory limit
   uint64_t containersDestroyed = 0;
 };
+
+// Checks a --containerizers value: a comma-separated list of native and
+// docker, at least one, each once.
+Result<void> validateContainerizers(const std::string& value);
 
 class Agent {
  public:
@@ -116,6 +127,18 @@ class Agent {
   // executor is gone. Frees its start slot for the next queued launch.
   void doneStarting(Run& run);
   void executorExited(const TaskKey& key, int64_t exitStatus, int termSignal);
+
+  // ---- recovery (checkpoint.hpp)
+  // Takes back, after a restart on the same boot, the agent id and the runs
+  // whose executors still live; the others end as failed.
+  void recover();
+  bool recoverRun(const RunCheckpoint& saved);
+  // Notices a recovered executor's exit (it is not this agent's child).
+  void watchRecovered();
+  // Removes the Docker containers labelled with this agent's id that no run
+  // knows.
+  void removeOrphanContainers();
+  void checkpoint(const Run& run, bool withTask);
 
   // ---- containers
   // The executor is gone: kill what is left of the container, remove its
@@ -168,6 +191,9 @@ class Agent {
   std::map<TaskKey, std::unique_ptr<UpdateStream>> streams_;
   AgentMetrics metrics_;
 
+  std::set<std::string> containerizers_;  // from --containerizers
+  std::unique_ptr<docker::Client> dockerClient_;
+  std::unique_ptr<WorkerThread> docker_;  // Docker calls, off the loop
   std::unique_ptr<Isolator> isolator_;
   std::unique_ptr<GarbageCollector> gc_;
   // Containers whose cgroups still held exiting processes: id -> give-up time.
@@ -175,6 +201,8 @@ class Agent {
   Timer destroyTimer_;
   Timer usageTimer_;
   Timer sweepTimer_;  // removes containers an agent that died left behind
+  Timer recoveryWatch_;
+  Checkpoints checkpoints_;
 };
 
 }  // namespace clusternodes::agent

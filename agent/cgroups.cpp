@@ -18,7 +18,6 @@
 namespace clusternodes::agent {
 namespace {
 
-constexpr uint64_t kCfsPeriodUs = 100000;
 constexpr uint64_t kMinCfsQuotaUs = 1000;
 // v1 reports "no limit" as the largest page-aligned value below 2^63.
 constexpr uint64_t kUnlimitedAbove = uint64_t{1} << 62;
@@ -158,6 +157,10 @@ uint64_t cpuShares(double cpus) {
   return std::max<uint64_t>(2, static_cast<uint64_t>(std::llround(cpus * 1024)));
 }
 
+uint64_t cfsQuotaUs(double cpus) {
+  return std::max<uint64_t>(kMinCfsQuotaUs, static_cast<uint64_t>(std::llround(cpus * kCfsPeriodUs)));
+}
+
 uint64_t sharesToWeight(uint64_t shares) {
   shares = std::clamp<uint64_t>(shares, 2, 262144);
   return 1 + ((shares - 2) * 9999) / 262142;
@@ -264,7 +267,7 @@ Result<void> CgroupsIsolator::prepare(const std::string& id, const ContainerLimi
     std::string memory = dirFor(id, "memory");
     std::optional<uint64_t> quotaUs;
     if (limits.cpuQuota) {
-      quotaUs = std::max<uint64_t>(kMinCfsQuotaUs, static_cast<uint64_t>(std::llround(*limits.cpuQuota * kCfsPeriodUs)));
+      quotaUs = cfsQuotaUs(*limits.cpuQuota);
     }
     if (layout_.version == 1) {
       if (auto done = cgroup::write(cpu, "cpu.shares", std::to_string(shares)); !done) return done;

@@ -43,6 +43,10 @@ uint64_t sharesToWeight(uint64_t shares);
 uint64_t parentWeight(double cpus);
 uint64_t cpuShares(double cpus);  // 1024 per cpu, at least 2
 
+// Every CFS quota is over this period; the quota for `cpus` is at least 1 ms.
+inline constexpr uint64_t kCfsPeriodUs = 100000;
+uint64_t cfsQuotaUs(double cpus);
+
 struct CgroupsLayout {
   int version = 0;  // 1 or 2
   // Hierarchies the containers live in: v1 one per distinct mount (cpu,

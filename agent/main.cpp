@@ -39,6 +39,15 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 100000));
   addDurationOption(app, "--executor-registration-timeout", flags.executorRegistrationTimeout,
                     "How long an executor may take to register before it is killed and its task fails");
+  app.add_option("--containerizers", flags.containerizers,
+                 "The kinds of task this agent runs, comma-separated: native (commands in cgroups), docker "
+                 "(containers through the Docker Engine API)")
+      ->capture_default_str()
+      ->check([](const std::string& value) {
+        auto valid = agent::validateContainerizers(value);
+        return valid.ok() ? std::string() : valid.error().message;
+      });
+  app.add_option("--docker-socket", flags.dockerSocket, "The Docker Engine API's unix socket")->capture_default_str();
   app.add_option("--isolation", flags.isolation.isolation,
                  "cgroups (v1 or v2, whichever the host mounts) or none")
       ->capture_default_str()

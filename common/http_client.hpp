@@ -2,7 +2,9 @@
 // daemon's loop thread).
 #pragma once
 
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "clusternodes/result.hpp"
 
@@ -12,6 +14,31 @@ struct HttpResult {
   int status = 0;
   std::string body;
 };
+
+// One request, for what the short forms below do not cover.
+struct HttpClientRequest {
+  std::string method = "GET";  // "GET" sends no body; any other sends `body`
+  std::string url;
+  std::string body;
+  std::string contentType = "application/json";
+  // The whole exchange, body included; 0 or less: no limit (for a body that
+  // lasts as long as what it follows).
+  double timeoutSeconds = 10;
+  // Non-empty: connect to this unix socket instead of the url's host (the
+  // url still names the path and the Host header), as the Docker daemon
+  // listens.
+  std::string unixSocketPath;
+  // Set: a 2xx response's body goes here as it arrives instead of into
+  // HttpResult::body, so that an endless body can be followed; returning
+  // false stops the transfer (an error). Any other status's body is
+  // collected as usual, since it is the server's account of the failure.
+  std::function<bool(std::string_view)> onBody;
+};
+
+// Performs `request`. Fails (kUnavailable) when the server cannot be reached,
+// the timeout passes or the connection breaks; an HTTP error status is a
+// successful HttpResult.
+Result<HttpResult> httpRequest(const HttpClientRequest& request);
 
 // GET url. Fails (kUnavailable) when the server cannot be reached or the
 // timeout passes; an HTTP error status is a successful HttpResult.

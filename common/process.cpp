@@ -11,6 +11,8 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <fstream>
+#include <sstream>
 #include <exception>
 
 extern char** environ;
@@ -218,6 +220,27 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(Loop& loop, const Spaw
   }
   child->watch_ = watch;
   return child;
+}
+
+std::optional<uint64_t> processStartTime(pid_t pid) {
+  if (pid <= 0) return std::nullopt;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return std::nullopt;
+  // pid (comm) state ppid ...: comm may hold spaces and parentheses, so the
+  // fields are counted from the last ')'. starttime is field 22.
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat.substr(close + 1));
+  std::string field;
+  char state = 0;
+  fields >> state;
+  if (state == 'Z' || state == 'X') return std::nullopt;
+  for (int index = 4; index < 22 && fields >> field; ++index) {
+  }
+  uint64_t start = 0;
+  if (!(fields >> start)) return std::nullopt;
+  return start;
 }
 
 }  // namespace clusternodes

@@ -74,4 +74,9 @@ class ChildProcess {
   Watch* watch_ = nullptr;  // owned; freed after its uv handle closes
 };
 
+// When the process `pid` started, in clock ticks since boot (/proc/PID/stat);
+// nullopt when there is no such process or it is a zombie. A pid with the
+// same start time is the same process, not a reuse of its number.
+std::optional<uint64_t> processStartTime(pid_t pid);
+
 }  // namespace clusternodes

@@ -1,8 +1,14 @@
-// clusternodes-executor: the built-in executor for native tasks. The agent
-// starts it; it is not meant to be run by hand.
+// clusternodes-executor and clusternodes-docker-executor: the built-in
+// executors for native and for Docker tasks, one source built twice
+// (CN_DOCKER_EXECUTOR picks the second). The agent starts them; they are not
+// meant to be run by hand.
 #include <iostream>
 
+#ifdef CN_DOCKER_EXECUTOR
+#include "agent/executor/docker_executor.hpp"
+#else
 #include "agent/executor/command_executor.hpp"
+#endif
 #include "common/flags.hpp"
 #include "common/logging.hpp"
 
@@ -11,8 +17,15 @@ using namespace clusternodes;
 int main(int argc, char** argv) {
   executor::ExecutorFlags flags;
   std::string logLevel = "info";
-  CLI::App app("Clusternodes command executor: runs one native task for the agent that launched it.",
-               "clusternodes-executor");
+#ifdef CN_DOCKER_EXECUTOR
+  using Executor = executor::DockerExecutor;
+  const char* program = "clusternodes-docker-executor";
+  CLI::App app("Clusternodes Docker executor: runs one Docker task for the agent that launched it.", program);
+#else
+  using Executor = executor::CommandExecutor;
+  const char* program = "clusternodes-executor";
+  CLI::App app("Clusternodes command executor: runs one native task for the agent that launched it.", program);
+#endif
   app.add_option("--agent", flags.agent, "The agent's executor endpoint (tcp://HOST:PORT)")->required();
   app.add_option("--framework-id", flags.frameworkId.value, "Framework of the task")->required();
   app.add_option("--task-id", flags.taskId.value, "The task to run")->required();
@@ -21,7 +34,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", logLevel, "trace, debug, info, warn or error")->capture_default_str();
   if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
   if (auto logging = setupLogging("executor", logLevel); !logging) {
-    std::cerr << "clusternodes-executor: " << logging.error().message << "\n";
+    std::cerr << program << ": " << logging.error().message << "\n";
     return 2;
   }
 
@@ -29,9 +42,9 @@ int main(int argc, char** argv) {
   zmq::context_t context(1);
   int code = 0;
   {
-    executor::CommandExecutor executor(loop, context, flags);
+    Executor executor(loop, context, flags);
     if (auto started = executor.start(); !started) {
-      std::cerr << "clusternodes-executor: " << started.error().message << "\n";
+      std::cerr << program << ": " << started.error().message << "\n";
       return 1;
     }
     loop.run();

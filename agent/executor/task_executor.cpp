@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/process.hpp"
+
 namespace clusternodes::executor {
 namespace {
 
@@ -24,7 +26,7 @@ TaskExecutor::TaskExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags fl
 TaskExecutor::~TaskExecutor() = default;
 
 Result<void> TaskExecutor::start() {
-  parent_ = getppid();
+  watchAgent(getppid());
   socket_->onMessage([this](std::string_view, std::string_view bytes) { onMessage(bytes); });
   if (auto connected = socket_->connect(flags_.agent); !connected) return connected.error();
   sendRegistration();
@@ -40,7 +42,7 @@ void TaskExecutor::sendRegistration() {
   reg.setPid(getpid());
   socket_->send(wire::encode(message));
   registrationTimer_.start(kRetryInterval, [this] {
-    if (!launched_ && !shuttingDown_) sendRegistration();
+    if ((!launched_ || agentGoneSince_) && !shuttingDown_) sendRegistration();
   });
 }
 
@@ -68,8 +70,24 @@ void TaskExecutor::onMessage(std::string_view bytes) {
       [&](const std::string& reason) { spdlog::warn("dropped a message: {}", reason); });
 }
 
+void TaskExecutor::watchAgent(pid_t pid) {
+  agentPid_ = pid;
+  agentStart_ = processStartTime(pid);
+}
+
 void TaskExecutor::received(wire::LaunchCommand::Reader message) {
-  if (launched_) return;  // a duplicate reply to a retried registration
+  if (message.getAgentPid() > 0 && message.getAgentPid() != agentPid_) watchAgent(message.getAgentPid());
+  if (launched_) {
+    // A reply to a retried registration, or an agent that restarted taking
+    // this executor back: it gets what is still unacknowledged.
+    if (agentGoneSince_) {
+      spdlog::info("the agent is back (pid {}); re-sending {} status update(s)", agentPid_, unacked_.size());
+      agentGoneSince_.reset();
+      registrationTimer_.stop();
+      sendPending();
+    }
+    return;
+  }
   launched_ = true;
   registrationTimer_.stop();
   task_ = wire::fromWire(message.getTask());
@@ -141,15 +159,15 @@ void TaskExecutor::onAck(const std::string& uuid) {
 }
 
 void TaskExecutor::checkAgent() {
-  if (getppid() == parent_) {
-    agentGoneSince_.reset();
-    return;
-  }
+  if (agentStart_ && processStartTime(agentPid_) == agentStart_) return;
   auto now = std::chrono::steady_clock::now();
   if (!agentGoneSince_) {
     agentGoneSince_ = now;
-    spdlog::warn("the agent that launched this executor is gone; waiting {} ms for it to recover",
+    spdlog::warn("the agent (pid {}) is gone; waiting {} ms for it to come back", agentPid_,
                  std::chrono::duration_cast<milliseconds>(flags_.recoveryTimeout).count());
+    // A restarted agent listens where this one did: registering again tells
+    // it about this executor.
+    if (launched_ && !shuttingDown_) sendRegistration();
   }
   if (now - *agentGoneSince_ >= flags_.recoveryTimeout) {
     spdlog::error("the agent did not come back; killing task {} and exiting", task_.taskId.value);

@@ -5,9 +5,14 @@
 // agent's executor socket and registers until the agent sends the task. It
 // reports the task's states, each re-sent until the agent acknowledges it,
 // and exits once a terminal update is acknowledged. A kill or a shutdown
-// from the agent goes to the subclass. When the agent that launched it has
-// been gone --recovery-timeout, the subclass kills the task at once and the
-// executor exits.
+// from the agent goes to the subclass.
+//
+// It watches the agent's process. When the agent dies, the task keeps
+// running and the executor registers again and again: an agent restarted in
+// its place (same work dir, same port) takes it back, and gets the updates
+// it has not acknowledged. When no agent has come back after
+// --recovery-timeout, the subclass kills the task at once and the executor
+// exits.
 #pragma once
 
 #include <chrono>
@@ -77,13 +82,16 @@ class TaskExecutor {
   void sendPending();
   void onAck(const std::string& uuid);
   void checkAgent();
+  // Watches the agent `pid` (by its start time, so a reused pid is not it).
+  void watchAgent(pid_t pid);
 
   std::unique_ptr<ZmqSocket> socket_;
   Timer registrationTimer_;
   Timer retryTimer_;
   Timer agentWatchTimer_;
   std::deque<TaskStatus> unacked_;
-  pid_t parent_ = 0;
+  pid_t agentPid_ = 0;
+  std::optional<uint64_t> agentStart_;
   std::optional<std::chrono::steady_clock::time_point> agentGoneSince_;
   int exitCode_ = 0;
 };

@@ -261,6 +261,20 @@ struct LaunchCommand {
   # command, and the agent's own, which it returns to; empty without cgroups.
   cgroups @3 :List(Text);
   returnCgroups @4 :List(Text);
+  # For a Docker task: where Docker is and how the container is made.
+  docker @5 :DockerLaunch;
+  # The agent's pid: the executor watches it, and re-registers with the
+  # agent that restarts in its place.
+  agentPid @6 :Int32;
+}
+
+struct DockerLaunch {
+  socket @0 :Text;           # the Docker Engine API's unix socket
+  containerName @1 :Text;    # "clusternodes-<run uuid>"
+  cpuShares @2 :UInt64;
+  cpuQuotaUs @3 :Int64;      # 0: no quota
+  cpuPeriodUs @4 :Int64;
+  memoryBytes @5 :UInt64;    # 0: no limit
 }
 
 struct KillCommand {

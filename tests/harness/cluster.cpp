@@ -1,5 +1,7 @@
 #include "tests/harness/cluster.hpp"
 
+#include <algorithm>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -189,21 +191,38 @@ TestCluster::~TestCluster() {
   if (std::getenv("CN_KEEP_TEST_DIRS") == nullptr) fs::remove_all(dir_, ec);
 }
 
+namespace {
+
+// `defaults` without those that `flags` sets too ("--name=..."), then
+// `flags`: a test's flag replaces the harness's default.
+std::vector<std::string> overriding(const std::vector<std::string>& defaults, const std::vector<std::string>& flags) {
+  std::vector<std::string> out;
+  auto name = [](const std::string& flag) { return flag.substr(0, flag.find('=')); };
+  for (const auto& d : defaults) {
+    bool replaced = std::any_of(flags.begin(), flags.end(), [&](const std::string& f) { return name(f) == name(d); });
+    if (!replaced) out.push_back(d);
+  }
+  out.insert(out.end(), flags.begin(), flags.end());
+  return out;
+}
+
+}  // namespace
+
 void TestCluster::startMaster(const std::vector<std::string>& flags) {
   if (masterPort_ == 0) {
     masterPort_ = freePort();
     masterHttpPort_ = freePort();
     masterFlags_ = flags;
   }
-  std::vector<std::string> argv = {binary("clusternodes-master"),
-                                   "--ip=127.0.0.1",
-                                   "--port=" + std::to_string(masterPort_),
-                                   "--http-port=" + std::to_string(masterHttpPort_),
-                                   "--work-dir=" + dir_ + "/master",
-                                   "--agent-ping-timeout=500ms",
-                                   "--max-agent-ping-timeouts=4",
-                                   "--framework-heartbeat-interval=500ms"};
-  for (const auto& f : masterFlags_) argv.push_back(f);
+  std::vector<std::string> argv = overriding({binary("clusternodes-master"),
+                                              "--ip=127.0.0.1",
+                                              "--port=" + std::to_string(masterPort_),
+                                              "--http-port=" + std::to_string(masterHttpPort_),
+                                              "--work-dir=" + dir_ + "/master",
+                                              "--agent-ping-timeout=500ms",
+                                              "--max-agent-ping-timeouts=4",
+                                              "--framework-heartbeat-interval=500ms"},
+                                             masterFlags_);
   master_ = std::make_unique<Process>(argv, dir_ + "/master.log");
   bool up = eventually([&] { return httpGet(masterHttp() + "/health", 1).ok(); }, std::chrono::seconds(20));
   if (!up) throw std::runtime_error("the master did not come up; see " + dir_ + "/master.log");
@@ -220,20 +239,28 @@ size_t TestCluster::startAgent(const std::string& resources, const std::vector<s
   AgentProcess a;
   a.port = freePort();
   a.httpPort = freePort();
-  a.argv = {binary("clusternodes-agent"),
-            "--master=" + master(),
-            "--ip=127.0.0.1",
-            "--port=" + std::to_string(a.port),
-            "--http-port=" + std::to_string(a.httpPort),
-            "--work-dir=" + dir_ + "/agent-" + std::to_string(index),
-            "--resources=" + resources,
-            "--registration-backoff=100ms",
-            "--status-update-retry-interval=200ms",
-            "--recovery-timeout=2s"};
-  for (const auto& f : flags) a.argv.push_back(f);
+  a.argv = overriding({binary("clusternodes-agent"),
+                       "--master=" + master(),
+                       "--ip=127.0.0.1",
+                       "--port=" + std::to_string(a.port),
+                       "--http-port=" + std::to_string(a.httpPort),
+                       "--work-dir=" + dir_ + "/agent-" + std::to_string(index),
+                       "--resources=" + resources,
+                       "--registration-backoff=100ms",
+                       "--status-update-retry-interval=200ms",
+                       "--recovery-timeout=2s"},
+                      flags);
   a.process = std::make_unique<Process>(a.argv, dir_ + "/agent-" + std::to_string(index) + ".log");
   agents_.push_back(std::move(a));
   return index;
+}
+
+void TestCluster::restartAgent(size_t index) {
+  auto& a = agents_.at(index);
+  a.process.reset();  // SIGKILLs it if it still runs; its executors live on
+  ++a.restarts;
+  a.process = std::make_unique<Process>(
+      a.argv, dir_ + "/agent-" + std::to_string(index) + ".restart-" + std::to_string(a.restarts) + ".log");
 }
 
 std::string TestCluster::agentHttp(size_t index) const {

@@ -84,10 +84,14 @@ class TestCluster {
   void stopMaster(int signum = SIGKILL);
   Process& masterProcess() { return *master_; }
 
-  // Starts an agent; returns its index.
+  // Starts an agent; returns its index. A flag given here replaces the
+  // harness's default of the same name.
   size_t startAgent(const std::string& resources = "cpus:2;mem:2048;disk:1024",
                     const std::vector<std::string>& flags = {});
   Process& agent(size_t index) { return *agents_.at(index).process; }
+  // Starts the agent again with the same flags (work dir and ports), after
+  // killing it with SIGKILL if it still runs.
+  void restartAgent(size_t index);
   std::string agentHttp(size_t index) const;
   // The agent's ZeroMQ endpoint for executors.
   std::string agentEndpoint(size_t index) const {
@@ -108,6 +112,7 @@ class TestCluster {
     int port = 0;
     int httpPort = 0;
     std::vector<std::string> argv;
+    int restarts = 0;
   };
 
   std::string dir_;

@@ -4,8 +4,14 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "clusternodes/scheduler.hpp"
 #include "tests/harness/cluster.hpp"
@@ -37,6 +43,57 @@ inline std::unique_ptr<SchedulerDriver> startDriver(RecordingScheduler& schedule
 inline std::unique_ptr<SchedulerDriver> startDriver(RecordingScheduler& scheduler, const TestCluster& cluster,
                                                     const std::string& name) {
   return startDriver(scheduler, cluster, frameworkInfo(name));
+}
+
+// Launches, on the first offer from each agent named in `plans`, the tasks
+// its plan makes from that offer. An empty agent id stands for any agent.
+using Plan = std::function<std::vector<TaskInfo>(const Offer&)>;
+inline void launchOnOffers(RecordingScheduler& scheduler, std::map<std::string, Plan> plans) {
+  auto remaining = std::make_shared<std::map<std::string, Plan>>(std::move(plans));
+  auto mutex = std::make_shared<std::mutex>();
+  scheduler.onOffer = [remaining, mutex](SchedulerDriver* driver, const Offer& offer) {
+    Plan plan;
+    {
+      std::lock_guard<std::mutex> lock(*mutex);
+      auto it = remaining->find(offer.agentId.value);
+      if (it == remaining->end()) it = remaining->find("");
+      if (it == remaining->end()) return;
+      plan = it->second;
+      remaining->erase(it);
+    }
+    driver->launchTasks({offer.id}, plan(offer));
+  };
+}
+
+// The id of the cluster's `agent`-th agent, once it has registered.
+inline std::string agentId(const TestCluster& cluster, size_t agent) {
+  std::string id;
+  bool known = eventually([&] {
+    auto s = cluster.agentState(agent);
+    if (!s.is_object() || !s["registered"].get<bool>()) return false;
+    id = s["id"].get<std::string>();
+    return !id.empty();
+  });
+  REQUIRE(known);
+  return id;
+}
+
+// The first terminal status of `taskId`.
+inline std::optional<TaskStatus> terminalStatus(RecordingScheduler& scheduler, const std::string& taskId,
+                                                std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  std::optional<TaskStatus> found;
+  scheduler.waitFor(
+      [&] {
+        for (const auto& status : scheduler.statusesOf(TaskID{taskId})) {
+          if (isTerminal(status.state)) {
+            found = status;
+            return true;
+          }
+        }
+        return false;
+      },
+      timeout);
+  return found;
 }
 
 }  // namespace clusternodes::testing

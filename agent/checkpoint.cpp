@@ -1,0 +1,129 @@
+#include "agent/checkpoint.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace clusternodes::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+Result<std::string> readWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return notFound("no " + path);
+  std::stringstream content;
+  content << in.rdbuf();
+  if (in.bad()) return internalError("cannot read " + path);
+  return content.str();
+}
+
+Result<nlohmann::json> readJson(const std::string& path) {
+  auto text = readWhole(path);
+  if (!text) return text.error();
+  auto parsed = nlohmann::json::parse(*text, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) return invalid(path + " is not a JSON object");
+  return parsed;
+}
+
+}  // namespace
+
+Result<void> writeAtomically(const std::string& path, const std::string& bytes) {
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  if (ec) return internalError("cannot create the directory of " + path + ": " + ec.message());
+  std::string temporary = path + ".tmp";
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return internalError("cannot write " + temporary + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int error = errno;
+      ::close(fd);
+      return internalError("cannot write " + temporary + ": " + std::strerror(error));
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    return internalError("cannot rename " + temporary + " to " + path + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
+Checkpoints::Checkpoints(std::string workDir) : meta_(std::move(workDir) + "/meta") {}
+
+Result<void> Checkpoints::saveAgent(const AgentCheckpoint& agent) const {
+  nlohmann::json j = {{"agent_id", agent.agentId.value}, {"boot_id", agent.bootId}};
+  return writeAtomically(meta_ + "/agent.json", j.dump());
+}
+
+Result<AgentCheckpoint> Checkpoints::loadAgent() const {
+  auto j = readJson(meta_ + "/agent.json");
+  if (!j) return j.error();
+  AgentCheckpoint agent;
+  agent.agentId.value = j->value("agent_id", "");
+  agent.bootId = j->value("boot_id", "");
+  if (agent.agentId.empty()) return invalid(meta_ + "/agent.json has no agent_id");
+  return agent;
+}
+
+Result<void> Checkpoints::saveRun(const RunCheckpoint& run) const {
+  if (auto task = writeAtomically(meta_ + "/runs/" + run.containerId + "/task.bin", run.runTask); !task) return task;
+  return saveRunState(run);
+}
+
+Result<void> Checkpoints::saveRunState(const RunCheckpoint& run) const {
+  nlohmann::json j = {{"sandbox", run.sandbox}, {"executor_pid", run.executorPid}, {"state", toString(run.state)}};
+  return writeAtomically(meta_ + "/runs/" + run.containerId + "/run.json", j.dump());
+}
+
+void Checkpoints::removeRun(const std::string& containerId) const {
+  std::error_code ec;
+  fs::remove_all(meta_ + "/runs/" + containerId, ec);
+  if (ec) spdlog::warn("cannot remove the checkpoint of run {}: {}", containerId, ec.message());
+}
+
+std::vector<RunCheckpoint> Checkpoints::loadRuns(std::vector<std::string>* broken) const {
+  std::vector<RunCheckpoint> runs;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(meta_ + "/runs", ec)) {
+    if (!entry.is_directory(ec)) continue;
+    RunCheckpoint run;
+    run.containerId = entry.path().filename().string();
+    auto task = readWhole(entry.path() / "task.bin");
+    auto state = readJson(entry.path() / "run.json");
+    std::optional<TaskState> parsed =
+        state ? parseTaskState(state->value("state", "")) : std::optional<TaskState>();
+    if (!task || !state || !parsed) {
+      std::string why = !task ? task.error().message : !state ? state.error().message : "an unknown state";
+      spdlog::warn("skipping the checkpoint of run {}: {}", run.containerId, why);
+      if (broken != nullptr) broken->push_back(run.containerId);
+      continue;
+    }
+    run.runTask = std::move(*task);
+    run.sandbox = state->value("sandbox", "");
+    run.executorPid = state->value("executor_pid", 0);
+    run.state = *parsed;
+    runs.push_back(std::move(run));
+  }
+  return runs;
+}
+
+void Checkpoints::clear() const {
+  std::error_code ec;
+  fs::remove_all(meta_, ec);
+}
+
+}  // namespace clusternodes::agent
