@@ -5,7 +5,10 @@
 namespace clusternodes::cli {
 
 int runCli(int argc, char** argv) {
-  CLI::App app("Clusternodes operator CLI: start, inspect and stop a local cluster; read task logs.", "clusternodes");
+  CLI::App app(
+      "Clusternodes operator CLI: start, inspect and stop a local cluster; read task logs; run a Docker container "
+      "as a task in the foreground.",
+      "clusternodes");
   addConfigOption(app);
   app.require_subcommand(1);
   const std::string workDirHelp =
@@ -49,7 +52,32 @@ int runCli(int argc, char** argv) {
   logsCommand->add_option("--master", logs.master, "The master's address, HOST:PORT (default: the local cluster)");
   logsCommand->add_option("--work-dir", logs.workDir, workDirHelp);
 
+  RunOptions run;
+  auto* runCommand = app.add_subcommand(
+      "run", "Run a Docker container as a task and wait for it, streaming its output: run --image=IMAGE -- CMD...");
+  runCommand->add_option("--image", run.image, "The Docker image to run (required)");
+  runCommand->add_option("--cpus", run.cpus, "Cpus for the container")->capture_default_str();
+  runCommand->add_option("--mem", run.mem, "Memory for the container, in MiB")->capture_default_str();
+  runCommand->add_option("--env", run.env, "NAME=VALUE for the container's environment (repeatable)")
+      ->allow_extra_args(false);
+  runCommand
+      ->add_option("--port", run.ports,
+                   "Publish CONTAINER_PORT[/tcp|/udp] at a host port from the offer (repeatable; the choice is "
+                   "printed)")
+      ->allow_extra_args(false);
+  runCommand->add_option("--name", run.name, "The task's id and name (default: run-XXXXXX, named after the image)");
+  runCommand->add_flag("--force-pull", run.forcePull, "Pull the image even when the agent has it");
+  runCommand->add_option("--master", run.master, "The master's address, HOST:PORT (default: the local cluster)");
+  runCommand->add_option("--work-dir", run.workDir, workDirHelp);
+  runCommand
+      ->add_option("--timeout", run.timeoutSeconds, "Seconds to wait for an offer that fits (0: no limit)")
+      ->capture_default_str();
+  runCommand->add_option("command", run.command,
+                         "The command and its arguments, after --; replaces the image's command (default: the "
+                         "image's own)");
+
   if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
+  if (runCommand->parsed()) return runRun(run);
   if (logsCommand->parsed()) return runLogs(logs);
   if (startCommand->parsed()) return runStart(start);
   if (statusCommand->parsed()) return runStatus(status);

@@ -1,9 +1,10 @@
 // The `clusternodes` subcommands. Each returns the process's exit code: 0 on
 // success, 1 when the work failed (with a one-line reason on stderr), 2 for
-// an invalid option value.
+// an invalid option value; `run` passes its container's status on instead.
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace clusternodes::cli {
 
@@ -54,6 +55,28 @@ struct LogsOptions {
 // found through the master; with follow, keeps printing what the task
 // writes until it has ended.
 int runLogs(const LogsOptions& options);
+
+struct RunOptions {
+  std::string image;
+  double cpus = 0.1;
+  double mem = 64;                   // MiB
+  std::vector<std::string> env;      // NAME=VALUE each
+  std::vector<std::string> ports;    // CONTAINER_PORT or CONTAINER_PORT/tcp|udp each
+  std::string name;                  // the task's id and name; "" = "run-" + a random suffix, named after the image
+  bool forcePull = false;
+  std::string master;                // HOST:PORT; "" = the local cluster of workDir
+  std::string workDir;
+  double timeoutSeconds = 0;         // how long to wait for an offer that fits; 0 = no limit
+  std::vector<std::string> command;  // replaces the image's command; empty = the image's own
+};
+
+// Runs one Docker task in the foreground, like `docker run`: registers a
+// framework, launches the task on the first offer that fits, streams the
+// container's stdout and stderr to ours until it ends, and exits with the
+// container's exit status (125 when it never ran, 126/127 when its command
+// could not be executed / found). SIGINT or SIGTERM kills the task; a
+// second one leaves at once (130).
+int runRun(const RunOptions& options);
 
 // Parses argv and runs the chosen subcommand.
 int runCli(int argc, char** argv);

@@ -23,6 +23,7 @@ std::optional<MasterTarget> findMaster(const std::string& master, const std::str
       return std::nullopt;
     }
     target.httpUrl = address->httpUrl();
+    target.endpoint = master;
     target.described = "the master at " + master;
     return target;
   }
@@ -43,6 +44,7 @@ std::optional<MasterTarget> findMaster(const std::string& master, const std::str
     return std::nullopt;
   }
   target.httpUrl = record->http;
+  target.endpoint = record->master;
   target.described = "the local master " + record->master;
   return target;
 }

@@ -9,6 +9,7 @@ namespace clusternodes::cli {
 
 struct MasterTarget {
   std::string httpUrl;    // "http://127.0.0.1:8081"
+  std::string endpoint;   // its ZeroMQ address, HOST:PORT, for a framework to register at
   std::string described;  // for messages: "the master at HOST:PORT"
 };
 

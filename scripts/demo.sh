@@ -7,6 +7,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 "$root/scripts/setup.sh"
+# Docker tasks need dockerd and the local image; the demo runs without them.
+"$root/scripts/docker.sh" || echo "docker: not ready; Docker tasks will fail until it is"
 "$root/scripts/build.sh" build
 bin="$root/build/bin"
 

@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "agent/docker/client.hpp"
 #include "common/http_client.hpp"
 
 extern char** environ;
@@ -168,8 +169,26 @@ TestCluster::TestCluster() {
 }
 
 TestCluster::~TestCluster() {
+  // The agents' Docker containers outlive them; their ids find them below.
+  std::vector<std::string> agentIds;
+  for (size_t i = 0; i < agents_.size(); ++i) {
+    if (agents_[i].process == nullptr || !agents_[i].process->alive()) continue;
+    auto r = httpGet(agentHttp(i) + "/state", 1);
+    auto s = r && r->status == 200 ? nlohmann::json::parse(r->body, nullptr, false) : nlohmann::json();
+    if (s.is_object() && s.value("id", "") != "") agentIds.push_back(s["id"].get<std::string>());
+  }
   for (auto& a : agents_) a.process.reset();
   master_.reset();
+  if (!agentIds.empty()) {
+    docker::Client docker;
+    if (docker.ping().ok()) {
+      for (const auto& id : agentIds) {
+        auto listed = docker.list({{"clusternodes.agent-id", id}});
+        if (!listed) continue;
+        for (const auto& container : *listed) (void)docker.remove(container.id);
+      }
+    }
+  }
   // Executors and tasks run in their own sessions inside the directory.
   for (int round = 0; round < 3; ++round) {
     bool any = false;
