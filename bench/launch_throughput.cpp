@@ -28,7 +28,6 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/resource.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +51,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_common.hpp"
 #include "clusternodes/result.hpp"
 #include "clusternodes/scheduler.hpp"
 #include "common/http_client.hpp"
@@ -60,6 +60,7 @@
 extern char** environ;
 
 using namespace clusternodes;
+using namespace clusternodes::bench;
 
 namespace {
 
@@ -70,56 +71,6 @@ constexpr auto kSettle = std::chrono::seconds(2);  // pause between rounds
 
 double secondsBetween(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
-}
-
-double median(std::vector<double> values) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  size_t mid = values.size() / 2;
-  return values.size() % 2 == 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
-}
-
-// ------------------------------------------------------------ machine
-
-struct Machine {
-  std::string model;   // "model name" of the first CPU in /proc/cpuinfo
-  long cores = 0;      // online CPUs
-  double memGiB = 0;   // MemTotal
-  std::string kernel;  // uname -r
-  std::string load;    // the three load averages when the run began
-};
-
-// The value after "key:" on the first line of `path` that starts with `key`,
-// or "" when there is none.
-std::string procField(const std::string& path, const std::string& key) {
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key, 0) != 0) continue;
-    auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    auto value = line.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(" \t"));
-    return value;
-  }
-  return "";
-}
-
-Machine describeMachine() {
-  Machine m;
-  m.model = procField("/proc/cpuinfo", "model name");
-  m.cores = ::sysconf(_SC_NPROCESSORS_ONLN);
-  std::istringstream mem(procField("/proc/meminfo", "MemTotal"));
-  double kib = 0;
-  mem >> kib;
-  m.memGiB = kib / (1024.0 * 1024.0);
-  utsname name{};
-  if (::uname(&name) == 0) m.kernel = name.release;
-  std::ifstream loadavg("/proc/loadavg");
-  std::string a, b, c;
-  loadavg >> a >> b >> c;
-  m.load = a + " " + b + " " + c;
-  return m;
 }
 
 // ------------------------------------------------------------ CPU time
@@ -616,11 +567,6 @@ nlohmann::json toJson(const Row& r) {
           {"cpu_ms_per_spawn_executor_help", r.spawnExecutorCpu}};
 }
 
-void printMachine(const Machine& machine) {
-  std::printf("machine: %s, %ld cores, %.1f GiB, Linux %s; load average at start %s\n", machine.model.c_str(),
-              machine.cores, machine.memGiB, machine.kernel.c_str(), machine.load.c_str());
-}
-
 void printHeader(const Machine& machine, int tasks, int rounds) {
   printMachine(machine);
   std::printf("%d tasks running `true` (cpus 0.1, mem 16) on a master and two agents; %d round(s)\n\n", tasks,
@@ -721,8 +667,7 @@ int compareIsolation(const ClusterOptions& base, int rounds, bool json, const Ma
     nlohmann::json out;
     out["command"] = "true";
     out["tasks"] = base.tasks;
-    out["machine"] = {{"model", machine.model}, {"cores", machine.cores}, {"mem_gib", machine.memGiB},
-                      {"kernel", machine.kernel}, {"load_average_at_start", machine.load}};
+    out["machine"] = machineJson(machine);
     out["rounds"] = nlohmann::json::array();
     for (const auto& r : results) {
       out["rounds"].push_back({{"none_tasks_per_second", r.none.perSecond},
@@ -887,11 +832,7 @@ int main(int argc, char** argv) {
     nlohmann::json out;
     out["command"] = "true";
     out["tasks"] = tasks;
-    out["machine"] = {{"model", machine.model},
-                      {"cores", machine.cores},
-                      {"mem_gib", machine.memGiB},
-                      {"kernel", machine.kernel},
-                      {"load_average_at_start", machine.load}};
+    out["machine"] = machineJson(machine);
     out["rounds"] = nlohmann::json::array();
     for (size_t i = 0; i < results.size(); ++i) {
       auto r = toJson(rows[i]);
