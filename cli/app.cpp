@@ -3,11 +3,41 @@
 #include "common/flags.hpp"
 
 namespace clusternodes::cli {
+namespace {
+
+// More instances than any cluster this CLI drives could hold.
+constexpr int kMaxInstances = 1000;
+
+// The flags `run` and `service-scheduler` share: the container and where
+// to run it.
+void addContainerOptions(CLI::App& command, RunOptions& run, const std::string& workDirHelp) {
+  command.add_option("--image", run.image, "The Docker image to run (required)");
+  command.add_option("--cpus", run.cpus, "Cpus for the container")->capture_default_str();
+  command.add_option("--mem", run.mem, "Memory for the container, in MiB")->capture_default_str();
+  command.add_option("--env", run.env, "NAME=VALUE for the container's environment (repeatable)")
+      ->allow_extra_args(false);
+  command
+      .add_option("--port", run.ports,
+                  "Publish CONTAINER_PORT[/tcp|/udp] at a host port from the offer (repeatable; the choice is "
+                  "printed)")
+      ->allow_extra_args(false);
+  command.add_option("--name", run.name,
+                     "The task's id and name (default: run-XXXXXX, named after the image); with --detach, the "
+                     "service's name (required)");
+  command.add_flag("--force-pull", run.forcePull, "Pull the image even when the agent has it");
+  command.add_option("--master", run.master, "The master's address, HOST:PORT (default: the local cluster)");
+  command.add_option("--work-dir", run.workDir, workDirHelp);
+  command.add_option("command", run.command,
+                     "The command and its arguments, after --; replaces the image's command (default: the "
+                     "image's own)");
+}
+
+}  // namespace
 
 int runCli(int argc, char** argv) {
   CLI::App app(
       "Clusternodes operator CLI: start, inspect and stop a local cluster; read task logs; run a Docker container "
-      "as a task in the foreground.",
+      "as a task in the foreground, or keep copies of it running as a service.",
       "clusternodes");
   addConfigOption(app);
   app.require_subcommand(1);
@@ -54,30 +84,49 @@ int runCli(int argc, char** argv) {
 
   RunOptions run;
   auto* runCommand = app.add_subcommand(
-      "run", "Run a Docker container as a task and wait for it, streaming its output: run --image=IMAGE -- CMD...");
-  runCommand->add_option("--image", run.image, "The Docker image to run (required)");
-  runCommand->add_option("--cpus", run.cpus, "Cpus for the container")->capture_default_str();
-  runCommand->add_option("--mem", run.mem, "Memory for the container, in MiB")->capture_default_str();
-  runCommand->add_option("--env", run.env, "NAME=VALUE for the container's environment (repeatable)")
-      ->allow_extra_args(false);
-  runCommand
-      ->add_option("--port", run.ports,
-                   "Publish CONTAINER_PORT[/tcp|/udp] at a host port from the offer (repeatable; the choice is "
-                   "printed)")
-      ->allow_extra_args(false);
-  runCommand->add_option("--name", run.name, "The task's id and name (default: run-XXXXXX, named after the image)");
-  runCommand->add_flag("--force-pull", run.forcePull, "Pull the image even when the agent has it");
-  runCommand->add_option("--master", run.master, "The master's address, HOST:PORT (default: the local cluster)");
-  runCommand->add_option("--work-dir", run.workDir, workDirHelp);
+      "run",
+      "Run a Docker container as a task and wait for it, streaming its output: run --image=IMAGE -- CMD...; with "
+      "--detach, keep --instances copies of it running as service --name in the background");
+  addContainerOptions(*runCommand, run, workDirHelp);
+  auto* detach = runCommand->add_flag(
+      "--detach,-d", run.detach,
+      "Run as a service in the background: keep --instances copies running, relaunching any that ends, until "
+      "'clusternodes kill NAME' (needs --name)");
+  runCommand->add_option("--instances", run.instances, "With --detach: how many copies to keep running")
+      ->capture_default_str()
+      ->check(CLI::Range(1, kMaxInstances))
+      ->needs(detach);
   runCommand
       ->add_option("--timeout", run.timeoutSeconds, "Seconds to wait for an offer that fits (0: no limit)")
       ->capture_default_str();
-  runCommand->add_option("command", run.command,
-                         "The command and its arguments, after --; replaces the image's command (default: the "
-                         "image's own)");
+
+  // What `run --detach` starts in the background; not for people.
+  RunOptions service;
+  auto* serviceCommand = app.add_subcommand("service-scheduler", "The scheduler of a service (run --detach)");
+  serviceCommand->group("");
+  addContainerOptions(*serviceCommand, service, workDirHelp);
+  serviceCommand->add_option("--instances", service.instances)->check(CLI::Range(0, kMaxInstances));
+
+  ServiceOptions scale;
+  auto* scaleCommand = app.add_subcommand("scale", "Change how many instances a service (run --detach) keeps");
+  scaleCommand->add_option("name", scale.name, "The service's name")->required();
+  scaleCommand->add_option("--instances", scale.instances, "How many copies to keep running (0 or more)")
+      ->required()
+      ->check(CLI::Range(0, kMaxInstances));
+  scaleCommand->add_option("--master", scale.master, "The master's address, HOST:PORT (default: the local cluster)");
+  scaleCommand->add_option("--work-dir", scale.workDir, workDirHelp);
+
+  ServiceOptions kill;
+  auto* killCommand = app.add_subcommand("kill", "Stop a service (run --detach) and every instance of it");
+  killCommand->add_option("name", kill.name, "The service's name")->required();
+  killCommand->add_option("--master", kill.master, "The master's address, HOST:PORT (default: the local cluster)");
+  killCommand->add_option("--work-dir", kill.workDir, workDirHelp);
 
   if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
-  if (runCommand->parsed()) return runRun(run);
+  if (runCommand->parsed()) return run.detach ? runDetached(run) : runRun(run);
+  if (serviceCommand->parsed()) return runServiceScheduler(service);
+  if (scaleCommand->parsed()) return runScale(scale);
+  if (killCommand->parsed()) return runKill(kill);
   if (logsCommand->parsed()) return runLogs(logs);
   if (startCommand->parsed()) return runStart(start);
   if (statusCommand->parsed()) return runStatus(status);

@@ -68,6 +68,8 @@ struct RunOptions {
   std::string workDir;
   double timeoutSeconds = 0;         // how long to wait for an offer that fits; 0 = no limit
   std::vector<std::string> command;  // replaces the image's command; empty = the image's own
+  bool detach = false;               // run as a service in the background (runDetached)
+  int instances = 1;                 // with detach: how many copies to keep running
 };
 
 // Runs one Docker task in the foreground, like `docker run`: registers a
@@ -77,6 +79,38 @@ struct RunOptions {
 // could not be executed / found). SIGINT or SIGTERM kills the task; a
 // second one leaves at once (130).
 int runRun(const RunOptions& options);
+
+// `run --detach`: starts a service scheduler in the background (this program
+// again, as `service-scheduler`, in a session of its own, logging to
+// WORK_DIR/services/NAME.log) that keeps `instances` copies of the container
+// running, relaunching any that ends, under a framework named
+// "docker:NAME". Waits until it has registered and answers, then prints
+// "service NAME: K instance(s) of IMAGE (framework ID)". A name already in
+// use by a running service exits 1; a missing or malformed name, 2.
+int runDetached(const RunOptions& options);
+
+// The hidden `service-scheduler` command that runDetached() starts: the
+// service itself, until `clusternodes kill NAME` (or SIGTERM). Its control
+// API (GET /status, POST /scale, POST /kill) listens on 127.0.0.1 at a free
+// port, announced as the framework's webui_url.
+int runServiceScheduler(const RunOptions& options);
+
+struct ServiceOptions {
+  std::string name;
+  int instances = 1;  // for scale
+  std::string master;  // HOST:PORT; "" = the local cluster of workDir
+  std::string workDir;
+};
+
+// `scale NAME --instances=K`: tells the service to keep K instances (0 or
+// more; the highest-numbered extra ones are killed) and prints
+// "service NAME: K instance(s)". An unknown service exits 1.
+int runScale(const ServiceOptions& options);
+
+// `kill NAME`: the service kills its tasks and leaves; waits until its
+// framework is gone and prints "service NAME: stopped". An unknown service
+// exits 1.
+int runKill(const ServiceOptions& options);
 
 // Parses argv and runs the chosen subcommand.
 int runCli(int argc, char** argv);

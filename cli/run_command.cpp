@@ -9,11 +9,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <condition_variable>
 #include <functional>
 #include <iostream>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -21,6 +19,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/docker_task.hpp"
 #include "cli/master_target.hpp"
 #include "cli/task_files.hpp"
 #include "clusternodes/scheduler.hpp"
@@ -52,53 +51,6 @@ constexpr int kExitNotExecutable = 126;  // its command may not be executed
 constexpr int kExitNotFound = 127;       // its command does not exist
 constexpr int kExitInterrupted = 130;    // 128 + SIGINT
 
-struct PortRequest {
-  uint32_t containerPort = 0;
-  std::string protocol;  // "tcp" or "udp"
-};
-
-// The options, checked.
-struct Plan {
-  std::map<std::string, std::string> environment;
-  std::vector<PortRequest> ports;
-};
-
-// "8080", "8080/tcp" or "53/udp".
-Result<PortRequest> parsePort(const std::string& text) {
-  const Error bad = invalid("--port: '" + text + "' is not CONTAINER_PORT[/tcp|/udp] with a port from 1 to 65535");
-  PortRequest port;
-  auto slash = text.find('/');
-  std::string number = text.substr(0, slash);
-  port.protocol = slash == std::string::npos ? "tcp" : text.substr(slash + 1);
-  if (port.protocol != "tcp" && port.protocol != "udp") return bad;
-  if (number.empty() || number.size() > 5 || number.find_first_not_of("0123456789") != std::string::npos) return bad;
-  unsigned long value = std::stoul(number);
-  if (value < 1 || value > 65535) return bad;
-  port.containerPort = static_cast<uint32_t>(value);
-  return port;
-}
-
-Result<Plan> checkOptions(const RunOptions& options) {
-  if (options.image.empty()) return invalid("give the image to run: --image=IMAGE");
-  if (!std::isfinite(options.cpus) || options.cpus <= 0) return invalid("--cpus must be a number above 0");
-  if (!std::isfinite(options.mem) || options.mem <= 0) return invalid("--mem must be a number of MiB above 0");
-  if (!std::isfinite(options.timeoutSeconds) || options.timeoutSeconds < 0) {
-    return invalid("--timeout must be a number of seconds, 0 or more");
-  }
-  Plan plan;
-  for (const auto& pair : options.env) {
-    auto equals = pair.find('=');
-    if (equals == std::string::npos || equals == 0) return invalid("--env: '" + pair + "' is not NAME=VALUE");
-    plan.environment[pair.substr(0, equals)] = pair.substr(equals + 1);
-  }
-  for (const auto& text : options.ports) {
-    auto port = parsePort(text);
-    if (!port) return port.error();
-    plan.ports.push_back(*port);
-  }
-  return plan;
-}
-
 // "run-" and six random hex digits.
 std::string randomTaskId() {
   std::random_device random;
@@ -112,28 +64,10 @@ std::string randomTaskId() {
 
 // The task as the options describe it, with neither agent nor resources yet.
 TaskInfo taskTemplate(const RunOptions& options, const Plan& plan) {
-  TaskInfo task;
+  TaskInfo task = dockerTaskTemplate(options, plan);
   task.taskId.value = options.name.empty() ? randomTaskId() : options.name;
   task.name = options.name.empty() ? options.image : options.name;
-  if (options.command.empty()) {
-    task.command.shell = true;  // with no value: the image's own entrypoint and command
-  } else {
-    task.command.shell = false;
-    task.command.arguments = options.command;
-  }
-  task.command.environment = plan.environment;
-  task.docker = DockerInfo{};
-  task.docker->image = options.image;
-  task.docker->forcePull = options.forcePull;
   return task;
-}
-
-// What the task asks for besides its ports, for messages and offers alike.
-Resources scalarResources(const RunOptions& options) {
-  Resources wanted;
-  wanted.addScalar("cpus", options.cpus);
-  wanted.addScalar("mem", options.mem);
-  return wanted;
 }
 
 // What the driver's callbacks and the signal watcher tell the main thread.
@@ -197,25 +131,7 @@ class RunScheduler : public Scheduler {
   // The task placed on `offer`, or nullopt when the offer lacks cpus, mem or
   // a host port for each container port.
   std::optional<TaskInfo> fit(const Offer& offer) const {
-    std::vector<Range> chosen;
-    const RangeSet offered = offer.resources.ranges("ports", kDefaultRole);
-    for (const auto& range : offered.ranges()) {
-      for (uint64_t port = range.begin; port <= range.end && chosen.size() < ports_.size(); ++port) {
-        chosen.push_back({port, port});
-      }
-    }
-    if (chosen.size() < ports_.size()) return std::nullopt;
-    Resources resources = scalars_;
-    if (!chosen.empty()) resources.addRanges("ports", RangeSet(chosen));
-    if (!offer.resources.contains(resources)) return std::nullopt;
-    TaskInfo task = task_;
-    task.agentId = offer.agentId;
-    task.resources = resources;
-    for (size_t i = 0; i < ports_.size(); ++i) {
-      task.docker->portMappings.push_back(
-          {static_cast<uint32_t>(chosen[i].begin), ports_[i].containerPort, ports_[i].protocol});
-    }
-    return task;
+    return placeTask(task_, scalars_, ports_, offer.agentId, offer.resources);
   }
 
   Events& events_;
@@ -239,6 +155,9 @@ class SignalWatcher {
   }
   ~SignalWatcher() {
     stop_ = true;
+    // Wakes the watch at once rather than at its next tick: the signal is
+    // blocked, so it only ends the thread's wait.
+    pthread_kill(thread_.native_handle(), SIGTERM);
     thread_.join();
     // The command is leaving: a signal that came after the watch ended is
     // answered already, and must not kill it once unblocked.
@@ -254,7 +173,7 @@ class SignalWatcher {
   void watch() {
     timespec tick{0, 100'000'000};  // how soon the destructor is heard
     while (!stop_) {
-      if (sigtimedwait(&signals_, nullptr, &tick) > 0) onSignal_();
+      if (sigtimedwait(&signals_, nullptr, &tick) > 0 && !stop_) onSignal_();
     }
   }
 
@@ -318,17 +237,6 @@ class OutputCopier {
   int64_t stderrOffset_ = 0;
 };
 
-// "task ID on agent HOST (container port 8080/tcp at host port 31004)".
-std::string describeLaunch(const TaskInfo& task, const std::string& hostname) {
-  std::string text = "task " + task.taskId.value + " on agent " + hostname;
-  std::string ports;
-  for (const auto& mapping : task.docker->portMappings) {
-    ports += (ports.empty() ? "" : ", ") + std::string("container port ") + std::to_string(mapping.containerPort) +
-             "/" + mapping.protocol + " at host port " + std::to_string(mapping.hostPort);
-  }
-  return ports.empty() ? text : text + " (" + ports + ")";
-}
-
 // The exit status for the task's last status (after printing why, when the
 // status alone does not say it), as `docker run` would leave.
 int exitStatusOf(const TaskStatus& status, bool killRequested) {
@@ -362,7 +270,7 @@ void sdkLogsToStderr() {
 }  // namespace
 
 int runRun(const RunOptions& options) {
-  auto plan = checkOptions(options);
+  auto plan = checkRunOptions(options);
   if (!plan) {
     std::cerr << "clusternodes: " << plan.error().message << "\n";
     return 2;

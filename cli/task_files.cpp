@@ -6,8 +6,9 @@
 
 namespace clusternodes::cli {
 
-Result<nlohmann::json> getJson(const std::string& url) {
-  auto r = httpGet(url, 10.0);
+Result<nlohmann::json> getJson(const std::string& url) { return jsonAnswer(url, httpGet(url, 10.0)); }
+
+Result<nlohmann::json> jsonAnswer(const std::string& url, const Result<HttpResult>& r) {
   if (!r) return r.error();
   auto body = nlohmann::json::parse(r->body, nullptr, false);
   if (r->status != 200) {

@@ -8,12 +8,17 @@
 #include <string>
 
 #include "clusternodes/result.hpp"
+#include "common/http_client.hpp"
 
 namespace clusternodes::cli {
 
 // GET url, answered with JSON. A status other than 200 is an error carrying
 // the server's own reason (kNotFound for a 404, else kUnavailable).
 Result<nlohmann::json> getJson(const std::string& url);
+
+// The JSON of an answer from `url`, as getJson() takes it (also for other
+// methods than GET).
+Result<nlohmann::json> jsonAnswer(const std::string& url, const Result<HttpResult>& reply);
 
 // The HTTP base URL ("http://host:port") of the agent `agentId` in a
 // master's /state, or kNotFound when the master does not list it.

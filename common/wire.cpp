@@ -169,6 +169,7 @@ void toWire(const clusternodes::FrameworkInfo& in, wire::FrameworkInfo::Builder 
   out.setFailoverTimeoutSeconds(in.failoverTimeoutSeconds);
   out.setPartitionAware(in.partitionAware);
   out.setHostname(in.hostname);
+  out.setWebuiUrl(in.webuiUrl);
   auto roles = out.initRoles(static_cast<unsigned>(in.roles.size()));
   for (unsigned i = 0; i < in.roles.size(); ++i) roles.set(i, in.roles[i]);
 }
@@ -187,6 +188,7 @@ clusternodes::FrameworkInfo fromWire(wire::FrameworkInfo::Reader in) {
   }
   out.partitionAware = in.getPartitionAware();
   out.hostname = text(in.getHostname());
+  out.webuiUrl = text(in.getWebuiUrl());
   for (auto role : in.getRoles()) out.roles.push_back(text(role));
   return out;
 }

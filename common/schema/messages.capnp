@@ -36,6 +36,7 @@ struct FrameworkInfo {
   partitionAware @6 :Bool;
   hostname @7 :Text;
   roles @8 :List(Text);       # several roles; when set, `role` is ignored
+  webuiUrl @9 :Text;          # the framework's own web UI or API, "http://host:port"
 }
 
 struct AgentInfo {

@@ -129,6 +129,7 @@ nlohmann::json stateJson(const Master& master) {
         {"roles", subscribedRoles(fw.info)},
         {"principal", fw.info.principal},
         {"hostname", fw.info.hostname},
+        {"webui_url", fw.info.webuiUrl},
         {"connected", fw.connected},
         {"recovered", fw.recovered},
         {"partition_aware", fw.info.partitionAware},

@@ -101,6 +101,9 @@ struct FrameworkInfo {
   double failoverTimeoutSeconds = 0;  // keep tasks this long after a disconnect
   bool partitionAware = false;  // wants TASK_UNREACHABLE rather than TASK_LOST
   std::string hostname;
+  // Where the framework's own web UI or API answers ("http://host:port"), for
+  // operators and tools that find the framework through the master.
+  std::string webuiUrl;
 };
 
 struct Attribute {

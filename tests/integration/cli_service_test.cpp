@@ -1,0 +1,232 @@
+// `clusternodes run --detach`, `scale` and `kill` against a real master and
+// agent, with containers from the local image clusternodes/busybox: the
+// service keeps its instances running when a container goes behind its
+// back, follows a scale down, and leaves no task, container or process
+// after a kill. Without Docker the service test skips.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/docker/client.hpp"
+#include "common/http_client.hpp"
+#include "tests/harness/cluster.hpp"
+#include "tests/harness/docker.hpp"
+
+using namespace clusternodes;
+using namespace clusternodes::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kAgentResources = "cpus:4;mem:2048;disk:1024;ports:[31000-31010]";
+// Leaves at once on the SIGTERM of a kill.
+const std::string kServeForever = "trap \"exit 0\" TERM; while true; do sleep 0.2; done";
+
+std::string uniqueName(const std::string& prefix) {
+  return prefix + "-" + std::to_string(::getpid()) + "-" +
+         std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000007);
+}
+
+// `clusternodes COMMAND --master=... --work-dir=... ARGS...` (before ARGS,
+// which may end with `-- CMD...`).
+ProgramResult cli(const TestCluster& cluster, const std::string& workDir, const std::vector<std::string>& args,
+                  std::chrono::milliseconds timeout = 60s) {
+  std::vector<std::string> argv = {binary("clusternodes"), args.front(), "--master=" + cluster.master(),
+                                   "--work-dir=" + workDir};
+  argv.insert(argv.end(), args.begin() + 1, args.end());
+  return runProgram(argv, timeout);
+}
+
+// The service's scheduler processes, found by their command line.
+std::vector<pid_t> schedulerProcesses(const std::string& name) {
+  return processesMatching("service-scheduler --name=" + name + " ");
+}
+
+// Ids of the service's TASK_RUNNING tasks in the master's /state.
+std::set<std::string> runningTasks(const TestCluster& cluster, const std::string& name) {
+  const auto state = cluster.state();
+  std::set<std::string> frameworks;
+  for (const auto& framework : state["frameworks"]) {
+    if (framework["name"] == "docker:" + name) frameworks.insert(framework["id"].get<std::string>());
+  }
+  std::set<std::string> ids;
+  for (const auto& task : state["tasks"]) {
+    if (frameworks.count(task["framework_id"].get<std::string>()) != 0 && task["state"] == "TASK_RUNNING") {
+      ids.insert(task["id"].get<std::string>());
+    }
+  }
+  return ids;
+}
+
+// Waits up to 30 s until the service runs `count` tasks, none of them
+// `without`; `ids` holds the ones seen last.
+bool runsEventually(const TestCluster& cluster, const std::string& name, size_t count, std::set<std::string>& ids,
+                    const std::string& without = "") {
+  return eventually(
+      [&] {
+        ids = runningTasks(cluster, name);
+        return ids.size() == count && ids.count(without) == 0;
+      },
+      30s);
+}
+
+bool frameworkListed(const TestCluster& cluster, const std::string& name) {
+  const auto state = cluster.state();
+  for (const auto& framework : state["frameworks"]) {
+    if (framework["name"] == "docker:" + name) return true;
+  }
+  return false;
+}
+
+// Containers of the service's tasks ("NAME.INSTANCE.ATTEMPT"), stopped ones
+// included.
+std::vector<docker::ContainerSummary> serviceContainers(const std::string& name) {
+  docker::Client client;
+  auto all = client.list({{"clusternodes.task-id", ""}});
+  std::vector<docker::ContainerSummary> ours;
+  if (!all) return ours;
+  for (const auto& container : *all) {
+    auto label = container.labels.find("clusternodes.task-id");
+    if (label != container.labels.end() && label->second.rfind(name + ".", 0) == 0) ours.push_back(container);
+  }
+  return ours;
+}
+
+// Ends the service when the test leaves, even after a failed assertion:
+// `kill` first, then SIGKILL for a scheduler still there, then the removal
+// of any container left (the cluster's teardown SIGKILLs agent and
+// executors, which would leave the containers running). Declared after the
+// cluster, so it runs while the cluster is still up.
+struct ServiceReaper {
+  const TestCluster& cluster;
+  std::string workDir;
+  std::string name;
+  ~ServiceReaper() {
+    if (!schedulerProcesses(name).empty()) (void)cli(cluster, workDir, {"kill", name}, 40s);
+    for (pid_t pid : schedulerProcesses(name)) ::kill(pid, SIGKILL);
+    docker::Client client;
+    for (const auto& container : serviceContainers(name)) (void)client.remove(container.id);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("cli service: a service with three instances is back to three after one container is killed") {
+  SKIP_WITHOUT_DOCKER();
+  TestCluster cluster;
+  cluster.startMaster();
+  cluster.startAgent(kAgentResources);
+  cluster.waitForAgents(1);
+  const std::string workDir = cluster.dir() + "/cli";
+  const std::string name = uniqueName("web");
+  ServiceReaper reaper{cluster, workDir, name};
+
+  const auto started = std::chrono::steady_clock::now();
+  auto run = cli(cluster, workDir,
+                 {"run", "--detach", "--instances=3", "--name=" + name, "--image=" + kDockerTestImage, "--", "sh",
+                  "-c", kServeForever});
+  INFO("run: " << run.output);
+  REQUIRE(run.exitCode == 0);
+  CHECK(std::chrono::steady_clock::now() - started < 15s);
+  CHECK(run.output.rfind("service " + name + ": 3 instance(s) of " + kDockerTestImage + " (framework ", 0) == 0);
+  REQUIRE(schedulerProcesses(name).size() == 1);
+  CHECK(std::filesystem::exists(workDir + "/services/" + name + ".pid"));
+  CHECK(std::filesystem::exists(workDir + "/services/" + name + ".log"));
+
+  // The name is taken while the service runs.
+  auto again = cli(cluster, workDir, {"run", "--detach", "--name=" + name, "--image=" + kDockerTestImage});
+  CHECK(again.exitCode == 1);
+  CHECK(again.output.find("service " + name + " is already running") != std::string::npos);
+
+  std::set<std::string> before;
+  REQUIRE(runsEventually(cluster, name, 3, before));
+
+  // Its control API, which the master announces, tells the same.
+  std::string controlUrl;
+  const auto state = cluster.state();
+  for (const auto& framework : state["frameworks"]) {
+    if (framework["name"] == "docker:" + name) controlUrl = framework["webui_url"].get<std::string>();
+  }
+  REQUIRE(controlUrl.rfind("http://127.0.0.1:", 0) == 0);
+  auto status = httpGet(controlUrl + "/status");
+  REQUIRE(status);
+  auto statusJson = nlohmann::json::parse(status->body);
+  CHECK(statusJson["name"] == name);
+  CHECK(statusJson["image"] == kDockerTestImage);
+  CHECK(statusJson["instances"] == 3);
+  CHECK(statusJson["tasks"].size() == 3);
+
+  // A container goes behind the cluster's back: its instance gets a new task.
+  const std::string victim = *before.begin();
+  docker::Client client;
+  auto containers = client.list({{"clusternodes.task-id", victim}});
+  REQUIRE(containers);
+  REQUIRE(containers->size() == 1);
+  REQUIRE(client.remove(containers->front().id));
+  std::set<std::string> after;
+  CHECK(runsEventually(cluster, name, 3, after, victim));
+  CAPTURE(after.size());
+
+  auto scale = cli(cluster, workDir, {"scale", name, "--instances=1"});
+  INFO("scale: " << scale.output);
+  CHECK(scale.exitCode == 0);
+  CHECK(scale.output == "service " + name + ": 1 instance(s)\n");
+  // Exactly one, and it stays one: nothing relaunches the killed ones.
+  CHECK(eventually([&] { return runningTasks(cluster, name).size() == 1 && serviceContainers(name).size() == 1; },
+                   30s));
+  std::this_thread::sleep_for(1500ms);
+  CHECK(runningTasks(cluster, name).size() == 1);
+
+  // Scaled back up, an instance number comes back with a task id of its own.
+  auto up = cli(cluster, workDir, {"scale", name, "--instances=2"});
+  CHECK(up.exitCode == 0);
+  std::set<std::string> seen = before;
+  seen.insert(after.begin(), after.end());
+  std::set<std::string> two;
+  CHECK(runsEventually(cluster, name, 2, two));
+  for (const auto& id : two) {
+    if (id.rfind(name + ".1.", 0) == 0) CHECK(seen.count(id) == 0);
+  }
+
+  auto kill = cli(cluster, workDir, {"kill", name});
+  INFO("kill: " << kill.output);
+  CHECK(kill.exitCode == 0);
+  CHECK(kill.output == "service " + name + ": stopped\n");
+  CHECK_FALSE(frameworkListed(cluster, name));
+  CHECK(eventually([&] { return serviceContainers(name).empty(); }, 30s));
+  CHECK(eventually([&] { return schedulerProcesses(name).empty(); }, 10s));
+  CHECK_FALSE(std::filesystem::exists(workDir + "/services/" + name + ".pid"));
+}
+
+TEST_CASE("cli service: --detach needs a name, and scale or kill of an unknown service exits 1") {
+  TestCluster cluster;
+  cluster.startMaster();
+  const std::string workDir = cluster.dir() + "/cli";
+
+  auto noName = cli(cluster, workDir, {"run", "--detach", "--image=" + kDockerTestImage, "--", "true"}, 20s);
+  CHECK(noName.exitCode == 2);
+  CHECK(noName.output == "clusternodes: --detach needs the service's name: --name=NAME\n");
+  auto badName = cli(cluster, workDir, {"run", "--detach", "--name=a.b", "--image=" + kDockerTestImage}, 20s);
+  CHECK(badName.exitCode == 2);
+  CHECK(badName.output.rfind("clusternodes: --name: 'a.b' is not a service name", 0) == 0);
+  auto noDetach = cli(cluster, workDir, {"run", "--instances=2", "--image=" + kDockerTestImage}, 20s);
+  CHECK(noDetach.exitCode == 2);
+
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"scale", "nosuch", "--instances=2"}, std::vector<std::string>{"kill", "nosuch"}}) {
+    CAPTURE(args.front());
+    auto result = cli(cluster, workDir, args, 20s);
+    CHECK(result.exitCode == 1);
+    CHECK(result.output == "clusternodes: no service nosuch is running\n");
+  }
+  CHECK(cluster.state()["frameworks"].empty());
+}
