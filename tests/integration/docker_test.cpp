@@ -28,7 +28,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kImage = "clusternodes/busybox";
 
 template <typename T>
 std::string str(const T& value) {
@@ -42,7 +41,7 @@ TaskInfo dockerTask(const std::string& id, const Offer& offer, const std::string
                     const std::string& resources) {
   TaskInfo task = makeTask(id, offer, command, resources);
   task.docker = DockerInfo{};
-  task.docker->image = kImage;
+  task.docker->image = kDockerTestImage;
   return task;
 }
 
@@ -127,7 +126,7 @@ TEST_CASE("a Docker task runs in a labelled container with the task's limits, it
   CHECK(inspected->cpuPeriodUs == 100000);
   CHECK(inspected->memoryBytes == 64ull * 1024 * 1024);
   CHECK(inspected->memorySwapBytes == 64ull * 1024 * 1024);
-  CHECK(inspected->image == kImage);
+  CHECK(inspected->image == kDockerTestImage);
   CHECK(inspected->labels["clusternodes.task-id"] == id);
   CHECK(inspected->labels["clusternodes.agent-id"] == agentId(cluster, agent));
   CHECK(inspected->labels["clusternodes.framework-id"] == scheduler.frameworkId().value);
@@ -351,7 +350,7 @@ struct HandMadeContainers {
   std::string run(const std::string& name, const std::map<std::string, std::string>& labels) {
     docker::ContainerSpec spec;
     spec.name = name;
-    spec.image = kImage;
+    spec.image = kDockerTestImage;
     spec.cmd = {"sleep", "300"};
     spec.labels = labels;
     auto created = client.create(spec);
