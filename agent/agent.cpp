@@ -54,6 +54,8 @@ struct Agent::Run {
   bool destroyed = false;
   uint64_t memPeak = 0;            // the highest memory seen by sampling
 
+  bool checkpointed = false;       // its task is in the checkpoint (meta/runs)
+  bool abandoned = false;          // killed because the master removed this agent
   bool recovered = false;          // taken back from a checkpoint after a restart
   std::optional<uint64_t> executorStart;  // the recovered executor's start time
 
@@ -222,8 +224,7 @@ void Agent::dispatchFromMaster(const wire::Envelope::Reader& envelope) {
     case wire::Envelope::REREGISTER:
       return masterLost("the master asked: " + text(envelope.getReregister().getReason()));
     case wire::Envelope::SHUTDOWN_AGENT:
-      spdlog::warn("the master asked this agent to shut down: {}", text(envelope.getShutdownAgent().getReason()));
-      return;
+      return shutdownByMaster(text(envelope.getShutdownAgent().getReason()));
     default:
       throw wire::MalformedMessage(std::string("the agent does not accept ") + wire::name(envelope.which()) +
                                    " from the master");
@@ -234,17 +235,29 @@ void Agent::registerWithMaster() {
   capnp::MallocMessageBuilder message;
   auto reg = message.initRoot<wire::Envelope>().initRegisterAgent();
   reg.setAgentId(agentId_.value);
-  wire::toWire(info_, reg.initInfo());
-  std::vector<const Run*> live;
-  for (const auto& [key, run] : runs_) {
-    if (!isTerminal(run->state)) live.push_back(run.get());
+  if (agentId_.empty() && !previousAgentId_.empty()) {
+    reg.setPreviousAgentId(previousAgentId_.value);
+    reg.setPreviousAgentEnded(previousAgentEnded_);
   }
-  auto tasks = reg.initTasks(static_cast<unsigned>(live.size()));
-  for (unsigned i = 0; i < live.size(); ++i) {
-    tasks[i].setFrameworkId(live[i]->frameworkId.value);
-    wire::toWire(live[i]->task, tasks[i].initTask());
-    tasks[i].setState(toString(live[i]->state));
-    wire::toWire(live[i]->frameworkInfo, tasks[i].initFrameworkInfo());
+  wire::toWire(info_, reg.initInfo());
+  // Every task still running, and every ended one whose updates are still
+  // to be acknowledged.
+  std::vector<std::pair<const Run*, const TaskStatus*>> reported;
+  for (const auto& [key, run] : runs_) {
+    if (run->abandoned) continue;
+    auto stream = streams_.find(key);
+    const TaskStatus* newest =
+        stream != streams_.end() && !stream->second->pending.empty() ? &stream->second->pending.back() : nullptr;
+    if (!isTerminal(run->state) || newest != nullptr) reported.emplace_back(run.get(), newest);
+  }
+  auto tasks = reg.initTasks(static_cast<unsigned>(reported.size()));
+  for (unsigned i = 0; i < reported.size(); ++i) {
+    const Run& run = *reported[i].first;
+    tasks[i].setFrameworkId(run.frameworkId.value);
+    wire::toWire(run.task, tasks[i].initTask());
+    tasks[i].setState(toString(run.state));
+    wire::toWire(run.frameworkInfo, tasks[i].initFrameworkInfo());
+    if (reported[i].second != nullptr) wire::toWire(*reported[i].second, run.frameworkId, tasks[i].initLastStatus());
   }
   sendToMaster(message);
   ++metrics_.registrations;
@@ -264,6 +277,7 @@ void Agent::onRegistered(wire::AgentRegistered::Reader message) {
   }
   agentId_ = id;
   registered_ = true;
+  previousAgentId_ = AgentID{};
   if (auto saved = checkpoints_.saveAgent({agentId_, info_.bootId}); !saved) {
     spdlog::warn("cannot checkpoint the agent id: {}", saved.error().message);
   }
@@ -291,6 +305,25 @@ void Agent::onRegistered(wire::AgentRegistered::Reader message) {
 
 void Agent::masterLost(const std::string& why) {
   spdlog::warn("re-registering with the master: {}", why);
+  registered_ = false;
+  masterWatchTimer_.stop();
+  backoff_ = flags_.registrationBackoff;
+  registerWithMaster();
+}
+
+void Agent::shutdownByMaster(const std::string& reason) {
+  spdlog::warn("the master removed agent {}: {}; killing its tasks and registering as a new agent",
+               agentId_.value.empty() ? "(none)" : agentId_.value, reason);
+  std::vector<TaskKey> keys;
+  for (auto& [key, run] : runs_) {
+    run->abandoned = true;
+    keys.push_back(key);
+  }
+  for (const auto& key : keys) killTask(key.first, key.second, -1);
+  // Their updates go to the master as the new agent's; it acknowledges what
+  // it no longer tracks.
+  agentId_ = AgentID{};
+  previousAgentId_ = AgentID{};
   registered_ = false;
   masterWatchTimer_.stop();
   backoff_ = flags_.registrationBackoff;
@@ -435,7 +468,7 @@ void Agent::launchExecutor(Run& run) {
   checkpoint(run, true);
 }
 
-void Agent::checkpoint(const Run& run, bool withTask) {
+void Agent::checkpoint(Run& run, bool withTask) {
   RunCheckpoint saved;
   saved.containerId = run.containerId;
   saved.sandbox = run.sandbox;
@@ -451,6 +484,26 @@ void Agent::checkpoint(const Run& run, bool withTask) {
   }
   auto written = withTask ? checkpoints_.saveRun(saved) : checkpoints_.saveRunState(saved);
   if (!written) spdlog::warn("cannot checkpoint task {}: {}", run.task.taskId.value, written.error().message);
+  if (withTask && written) run.checkpointed = true;
+}
+
+void Agent::checkpointUpdates(const TaskKey& key) {
+  auto run = runs_.find(key);
+  if (run == runs_.end()) return;
+  if (!run->second->checkpointed) checkpoint(*run->second, true);
+  std::vector<std::string> encoded;
+  if (auto stream = streams_.find(key); stream != streams_.end()) {
+    for (const auto& status : stream->second->pending) {
+      capnp::MallocMessageBuilder message;
+      auto update = message.initRoot<wire::Envelope>().initStatusUpdate();
+      update.setFrameworkId(key.first.value);
+      wire::toWire(status, key.first, update.initStatus());
+      encoded.push_back(wire::encode(message));
+    }
+  }
+  if (auto saved = checkpoints_.saveUpdates(run->second->containerId, encoded); !saved) {
+    spdlog::warn("cannot checkpoint the status updates of task {}: {}", key.second.value, saved.error().message);
+  }
 }
 
 void Agent::executorExited(const TaskKey& key, int64_t exitStatus, int termSignal) {
@@ -622,12 +675,14 @@ void Agent::executorStatus(const std::string& peer, wire::ExecutorStatus::Reader
   }
   if (!duplicate) {
     run.state = status.state;
-    checkpoint(run, false);
     if (status.state != TaskState::kStarting) doneStarting(run);
     status.agentId = agentId_;
     status.source = TaskSource::kExecutor;
     if (status.state == TaskState::kFailed) explainFailure(run, status);
+    // On disk before the executor hears it was received: the update itself
+    // (enqueueStatus), then the run's state.
     enqueueStatus(run.frameworkId, status);
+    checkpoint(run, false);
   }
   capnp::MallocMessageBuilder ack;
   ack.initRoot<wire::Envelope>().initExecutorAck().setUuid(status.uuid);
@@ -659,10 +714,20 @@ void Agent::recover() {
     checkpoints_.clear();
     return;
   }
-  if (saved->bootId != info_.bootId) {
-    // Nothing the old agent ran survived the reboot.
-    spdlog::info("the host rebooted since agent {} ran here; registering as a new agent", saved->agentId.value);
+  bool rebooted = saved->bootId != info_.bootId;
+  if (rebooted || flags_.recover == "cleanup") {
+    // Nothing the old agent ran survived a reboot; with cleanup, nothing may.
+    // The master hears which agent this one replaces and reports its tasks
+    // lost.
+    previousAgentId_ = saved->agentId;
+    previousAgentEnded_ = rebooted ? "the host rebooted" : "the agent restarted with --recover=cleanup";
+    spdlog::info("{} since agent {} ran here; registering as a new agent", previousAgentEnded_,
+                 saved->agentId.value);
+    if (!rebooted) {
+      for (const auto& run : checkpoints_.loadRuns()) cleanupRun(run);
+    }
     checkpoints_.clear();
+    removeOrphanContainers(saved->agentId);
     return;
   }
   agentId_ = saved->agentId;
@@ -674,20 +739,53 @@ void Agent::recover() {
   spdlog::info("recovering as agent {}: {} executor(s) still running, {} ended while the agent was down",
                agentId_.value, alive, runs.size() - alive);
   recoveryWatch_.start(milliseconds(500), [this] { watchRecovered(); }, milliseconds(500));
-  removeOrphanContainers();
+  removeOrphanContainers(agentId_);
 }
 
-bool Agent::recoverRun(const RunCheckpoint& saved) {
-  auto run = std::make_unique<Run>();
+namespace {
+
+// The framework and task of a checkpointed run; false when unreadable.
+bool decodeRunTask(const RunCheckpoint& saved, FrameworkID& frameworkId, FrameworkInfo& frameworkInfo,
+                   TaskInfo& task) {
   try {
     auto decoded = wire::decode(saved.runTask);
     if (!decoded || (*decoded)->which() != wire::Envelope::RUN_TASK) throw wire::MalformedMessage("not a RunTask");
     auto message = (*decoded)->envelope().getRunTask();
-    run->frameworkId.value = text(message.getFrameworkId());
-    run->frameworkInfo = wire::fromWire(message.getFrameworkInfo());
-    run->task = wire::fromWire(message.getTask());
+    frameworkId.value = text(message.getFrameworkId());
+    frameworkInfo = wire::fromWire(message.getFrameworkInfo());
+    task = wire::fromWire(message.getTask());
+    return true;
   } catch (const std::exception& e) {
     spdlog::warn("dropping the unreadable checkpoint of run {}: {}", saved.containerId, e.what());
+    return false;
+  }
+}
+
+}  // namespace
+
+void Agent::cleanupRun(const RunCheckpoint& saved) {
+  FrameworkID frameworkId;
+  FrameworkInfo frameworkInfo;
+  TaskInfo task;
+  if (!decodeRunTask(saved, frameworkId, frameworkInfo, task)) return;
+  if (saved.executorPid > 0 && isExecutorOf(saved.executorPid, task.taskId)) {
+    spdlog::info("--recover=cleanup: killing the executor of task {} (pid {})", task.taskId.value,
+                 saved.executorPid);
+    if (!task.docker) isolator_->killAll(saved.containerId, saved.executorPid);
+    ::kill(saved.executorPid, SIGKILL);
+  }
+  if (task.docker) return;  // removeOrphanContainers() removes its container
+  isolator_->killAll(saved.containerId, 0);
+  if (isolator_->remove(saved.containerId)) return;
+  destroying_[saved.containerId] = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  if (!destroyTimer_.active()) {
+    destroyTimer_.start(milliseconds(10), [this] { retryDestroys(); }, milliseconds(10));
+  }
+}
+
+bool Agent::recoverRun(const RunCheckpoint& saved) {
+  auto run = std::make_unique<Run>();
+  if (!decodeRunTask(saved, run->frameworkId, run->frameworkInfo, run->task)) {
     checkpoints_.removeRun(saved.containerId);
     return false;
   }
@@ -698,10 +796,33 @@ bool Agent::recoverRun(const RunCheckpoint& saved) {
   run->sandboxCreated = true;
   run->containerPrepared = !run->docker();
   run->recovered = true;
+  run->checkpointed = true;
+  TaskKey key{run->frameworkId, run->task.taskId};
+  // The updates its framework had not acknowledged go out again once the
+  // agent is registered (resendAll); the newest is the task's latest state.
+  if (!saved.updates.empty()) {
+    auto stream = std::make_unique<UpdateStream>(loop_);
+    stream->frameworkId = run->frameworkId;
+    stream->backoff = flags_.statusUpdateRetry;
+    for (const auto& bytes : saved.updates) {
+      try {
+        auto decoded = wire::decode(bytes);
+        if (!decoded || (*decoded)->which() != wire::Envelope::STATUS_UPDATE) {
+          throw wire::MalformedMessage("not a StatusUpdate");
+        }
+        stream->pending.push_back(wire::fromWire((*decoded)->envelope().getStatusUpdate().getStatus()));
+      } catch (const std::exception& e) {
+        spdlog::warn("dropping an unreadable status update of task {}: {}", run->task.taskId.value, e.what());
+      }
+    }
+    if (!stream->pending.empty()) {
+      run->state = stream->pending.back().state;
+      streams_[key] = std::move(stream);
+    }
+  }
   bool alive = saved.executorPid > 0 && isExecutorOf(saved.executorPid, run->task.taskId);
   if (alive) run->executorStart = processStartTime(saved.executorPid);
   alive = alive && run->executorStart.has_value();
-  TaskKey key{run->frameworkId, run->task.taskId};
   runs_[key] = std::move(run);
   if (!alive) executorExited(key, -1, 0);
   return alive;
@@ -719,15 +840,15 @@ void Agent::watchRecovered() {
   if (!watching) recoveryWatch_.stop();
 }
 
-void Agent::removeOrphanContainers() {
-  if (docker_ == nullptr || agentId_.empty()) return;
+void Agent::removeOrphanContainers(const AgentID& agentId) {
+  if (docker_ == nullptr || agentId.empty()) return;
   std::set<std::string> known;
   for (const auto& [key, run] : runs_) {
     if (run->docker()) known.insert(run->containerName());
   }
   // Only containers labelled with this agent's id: never one it did not
   // start.
-  docker_->post([client = dockerClient_.get(), id = agentId_.value, known] {
+  docker_->post([client = dockerClient_.get(), id = agentId.value, known] {
     auto listed = client->list({{"clusternodes.agent-id", id}});
     if (!listed) {
       spdlog::warn("cannot list this agent's Docker containers: {}", listed.error().message);
@@ -881,6 +1002,7 @@ void Agent::enqueueStatus(const FrameworkID& frameworkId, TaskStatus status) {
     stream->frameworkId = frameworkId;
   }
   stream->pending.push_back(std::move(status));
+  checkpointUpdates(key);
   if (stream->pending.size() == 1) {
     stream->backoff = flags_.statusUpdateRetry;
     sendHead(*stream, key);
@@ -923,11 +1045,15 @@ void Agent::onAck(wire::StatusUpdateAck::Reader message) {
   stream.pending.pop_front();
   stream.retry.stop();
   if (!stream.pending.empty()) {
+    checkpointUpdates(key);
     stream.backoff = flags_.statusUpdateRetry;
     sendHead(stream, key);
     return;
   }
   forgetIfDone(key);
+  // A run that goes on keeps an empty list: the acknowledged update must not
+  // be re-sent after a restart.
+  if (runs_.count(key) != 0) checkpointUpdates(key);
 }
 
 void Agent::forgetIfDone(const TaskKey& key) {

@@ -54,6 +54,12 @@ struct AgentFlags {
   std::chrono::nanoseconds statusUpdateRetry = std::chrono::seconds(1);
   // How long an executor waits for a vanished agent before it kills its task.
   std::chrono::nanoseconds recoveryTimeout = std::chrono::minutes(15);
+  // What a restarted agent does with what the one before it left running:
+  // "reconnect" takes back its id, executors and pending status updates;
+  // "cleanup" kills them all and registers as a new agent (the master
+  // reports the old agent's tasks lost). After a host reboot it registers as
+  // a new agent either way.
+  std::string recover = "reconnect";
   // How many executors may be starting at once (spawned, task not yet
   // running); further launches wait their turn in order. 0: 4 per core, at
   // least 8. A burst of launches then keeps the machine busy without
@@ -115,6 +121,9 @@ class Agent {
   void runTask(wire::RunTask::Reader message);
   void killTask(const FrameworkID& frameworkId, const TaskID& taskId, int64_t gracePeriodMs);
   void shutdownFramework(const FrameworkID& frameworkId);
+  // The master removed this agent for good: kill every task and register as
+  // a new agent.
+  void shutdownByMaster(const std::string& reason);
   void onAck(wire::StatusUpdateAck::Reader message);
 
   // ---- executors
@@ -133,12 +142,16 @@ class Agent {
   // whose executors still live; the others end as failed.
   void recover();
   bool recoverRun(const RunCheckpoint& saved);
+  // --recover=cleanup: kills the executors and containers a checkpoint names.
+  void cleanupRun(const RunCheckpoint& saved);
   // Notices a recovered executor's exit (it is not this agent's child).
   void watchRecovered();
-  // Removes the Docker containers labelled with this agent's id that no run
+  // Removes the Docker containers labelled with agent `agentId` that no run
   // knows.
-  void removeOrphanContainers();
-  void checkpoint(const Run& run, bool withTask);
+  void removeOrphanContainers(const AgentID& agentId);
+  void checkpoint(Run& run, bool withTask);
+  // Writes the task's pending status updates to its run's checkpoint.
+  void checkpointUpdates(const TaskKey& key);
 
   // ---- containers
   // The executor is gone: kill what is left of the container, remove its
@@ -175,6 +188,9 @@ class Agent {
   int httpPort_ = 0;
 
   AgentID agentId_;
+  // The agent this one replaces, reported on the first registration.
+  AgentID previousAgentId_;
+  std::string previousAgentEnded_;
   bool registered_ = false;
   std::chrono::nanoseconds backoff_;
   std::chrono::nanoseconds pingInterval_ = std::chrono::seconds(15);

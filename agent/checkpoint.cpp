@@ -89,6 +89,36 @@ Result<void> Checkpoints::saveRunState(const RunCheckpoint& run) const {
   return writeAtomically(meta_ + "/runs/" + run.containerId + "/run.json", j.dump());
 }
 
+Result<void> Checkpoints::saveUpdates(const std::string& containerId, const std::vector<std::string>& updates) const {
+  std::string bytes;
+  for (const auto& update : updates) {
+    auto size = static_cast<uint32_t>(update.size());
+    for (int shift = 0; shift < 32; shift += 8) bytes.push_back(static_cast<char>((size >> shift) & 0xff));
+    bytes += update;
+  }
+  return writeAtomically(meta_ + "/runs/" + containerId + "/updates.bin", bytes);
+}
+
+namespace {
+
+// The records of an updates.bin; an error when it does not split exactly.
+Result<std::vector<std::string>> splitUpdates(const std::string& bytes) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at < bytes.size()) {
+    if (bytes.size() - at < 4) return invalid("a truncated length");
+    uint32_t size = 0;
+    for (int i = 0; i < 4; ++i) size |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[at + i])) << (8 * i);
+    at += 4;
+    if (bytes.size() - at < size) return invalid("a record runs past the end");
+    out.push_back(bytes.substr(at, size));
+    at += size;
+  }
+  return out;
+}
+
+}  // namespace
+
 void Checkpoints::removeRun(const std::string& containerId) const {
   std::error_code ec;
   fs::remove_all(meta_ + "/runs/" + containerId, ec);
@@ -116,6 +146,15 @@ std::vector<RunCheckpoint> Checkpoints::loadRuns(std::vector<std::string>* broke
     run.sandbox = state->value("sandbox", "");
     run.executorPid = state->value("executor_pid", 0);
     run.state = *parsed;
+    if (auto updates = readWhole(entry.path() / "updates.bin"); updates) {
+      auto split = splitUpdates(*updates);
+      if (!split) {
+        spdlog::warn("the pending status updates of run {} are unreadable ({}); they are lost", run.containerId,
+                     split.error().message);
+      } else {
+        run.updates = std::move(*split);
+      }
+    }
     runs.push_back(std::move(run));
   }
   return runs;

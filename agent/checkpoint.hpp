@@ -7,6 +7,10 @@
 //   agent.json                  {"agent_id", "boot_id"}
 //   runs/<run uuid>/task.bin    the RunTask message that launched it
 //   runs/<run uuid>/run.json    {"sandbox", "executor_pid", "state"}
+//   runs/<run uuid>/updates.bin the task's status updates its framework has
+//                               not acknowledged, oldest first, each an
+//                               encoded StatusUpdate envelope after its
+//                               length (4 bytes, little-endian)
 // A run's directory goes once the agent has forgotten the run.
 #pragma once
 
@@ -35,6 +39,7 @@ struct RunCheckpoint {
   std::string sandbox;
   int executorPid = 0;
   TaskState state = TaskState::kStaging;
+  std::vector<std::string> updates;  // encoded StatusUpdate envelopes
 };
 
 class Checkpoints {
@@ -48,6 +53,9 @@ class Checkpoints {
   Result<void> saveRun(const RunCheckpoint& run) const;
   // Rewrites only run.json (the pid and state change; the task does not).
   Result<void> saveRunState(const RunCheckpoint& run) const;
+  // Replaces the run's pending status updates (an empty list is written
+  // too: the old one must not come back).
+  Result<void> saveUpdates(const std::string& containerId, const std::vector<std::string>& updates) const;
   void removeRun(const std::string& containerId) const;
   // Every run checkpointed; unreadable ones are skipped with a warning and
   // listed in `broken`.

@@ -31,6 +31,11 @@ int main(int argc, char** argv) {
                     "First delay before re-sending a registration");
   addDurationOption(app, "--status-update-retry-interval", flags.statusUpdateRetry,
                     "First delay before re-sending an unacknowledged status update");
+  app.add_option("--recover", flags.recover,
+                 "On restart: reconnect (take back the running executors and pending status updates) or cleanup "
+                 "(kill them and register as a new agent)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"reconnect", "cleanup"}));
   addDurationOption(app, "--recovery-timeout", flags.recoveryTimeout,
                     "How long executors wait for a vanished agent before killing their task");
   app.add_option("--max-starting-executors", flags.maxStartingExecutors,

@@ -36,12 +36,32 @@ Result<std::map<std::string, double>> parseWeights(const std::string& text) {
   return weights;
 }
 
+// "N/DURATION" (e.g. 1/10s): at most N agents per DURATION.
+Result<std::pair<int, std::chrono::nanoseconds>> parseRateLimit(const std::string& text) {
+  auto slash = text.find('/');
+  if (slash == std::string::npos) return invalid("'" + text + "' is not N/DURATION (e.g. 1/10s)");
+  int count = 0;
+  try {
+    size_t used = 0;
+    count = std::stoi(text.substr(0, slash), &used);
+    if (used != slash) throw std::invalid_argument("trailing text");
+  } catch (const std::exception&) {
+    return invalid("'" + text.substr(0, slash) + "' is not a whole number of agents");
+  }
+  if (count < 1) return invalid("the number of agents must be at least 1, not " + std::to_string(count));
+  auto period = parseDuration(text.substr(slash + 1));
+  if (!period) return period.error();
+  if (*period <= std::chrono::nanoseconds::zero()) return invalid("the period must be longer than 0");
+  return std::make_pair(count, *period);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   master::MasterFlags flags;
   std::string logLevel = "info";
   std::string weights;
+  std::string removalRateLimit;
 
   CLI::App app("Clusternodes master: keeps the cluster's state and offers agents' resources to frameworks.",
                "clusternodes-master");
@@ -58,6 +78,14 @@ int main(int argc, char** argv) {
                  "Missed pings before an agent is unreachable")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  addDurationOption(app, "--agent-removal-timeout", flags.agentRemovalTimeout,
+                    "How long an agent may stay unreachable before it is removed for good (its partition-aware "
+                    "tasks become TASK_GONE)");
+  addDurationOption(app, "--agent-reregister-timeout", flags.agentReregisterTimeout,
+                    "After a restart, how long the registry's agents have to re-register before they are marked "
+                    "unreachable");
+  app.add_option("--agent-removal-rate-limit", removalRateLimit,
+                 "At most N agents marked unreachable per DURATION, as N/DURATION (e.g. 1/10s); default: no limit");
   addDurationOption(app, "--framework-heartbeat-interval", flags.frameworkHeartbeatInterval,
                     "Heartbeat interval between master and frameworks");
   app.add_option("--weights", weights, "Role weights, e.g. eng=2,ops=1 (the operator API's weights override these)");
@@ -72,6 +100,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   flags.weights = *parsedWeights;
+  if (!removalRateLimit.empty()) {
+    auto limit = parseRateLimit(removalRateLimit);
+    if (!limit) {
+      std::cerr << "clusternodes-master: --agent-removal-rate-limit: " << limit.error().message << "\n";
+      return 2;
+    }
+    flags.agentRemovalRateCount = limit->first;
+    flags.agentRemovalRatePeriod = limit->second;
+  }
   if (auto logging = setupLogging("master", logLevel); !logging) {
     std::cerr << "clusternodes-master: --log-level: " << logging.error().message << "\n";
     return 2;

@@ -50,9 +50,6 @@ Master::~Master() = default;
 
 Result<void> Master::start() {
   if (auto recovered = registry_.recover(); !recovered) return recovered.error();
-  if (!registry_.agents().empty()) {
-    spdlog::info("recovered {} agent(s) from the registry in {}", registry_.agents().size(), flags_.workDir);
-  }
 
   allocator_->initialize([this](const FrameworkID& id, std::vector<Allocation> allocations) {
     sendOffers(id, std::move(allocations));
@@ -61,6 +58,28 @@ Result<void> Master::start() {
   // What the operator set through the API overrides --weights.
   allocator_->updateWeights(registry_.weights());
   for (const auto& [role, quota] : registry_.quotas()) allocator_->updateQuota(role, quota);
+
+  // Frameworks come back disconnected: each has its failover timeout, from
+  // now, to subscribe again before it is removed and its tasks killed.
+  for (const auto& [id, record] : registry_.frameworks()) {
+    FrameworkEntry entry;
+    entry.id = id;
+    entry.info = record.info;
+    entry.recovered = true;
+    entry.disconnectedAt = clock_.now();
+    entry.registeredAt = record.registeredAt;
+    allocator_->addFramework(id, {subscribedRoles(entry.info), false}, {});
+    state_.frameworks.emplace(id, std::move(entry));
+  }
+  // Admitted agents have --agent-reregister-timeout to come back.
+  for (const auto& [id, record] : registry_.agents()) {
+    if (record.mark == AgentMark::kAdmitted) awaitingReregistration_.insert(id);
+  }
+  reregisterDeadline_ = clock_.now() + std::chrono::duration<double>(flags_.agentReregisterTimeout).count();
+  if (!registry_.frameworks().empty() || !awaitingReregistration_.empty()) {
+    spdlog::info("recovered {} framework(s) and {} agent(s) to take back from the registry",
+                 registry_.frameworks().size(), awaitingReregistration_.size());
+  }
 
   socket_->onMessage([this](std::string_view peer, std::string_view bytes) { onMessage(peer, bytes); });
   auto bound = socket_->bind("tcp://" + flags_.ip + ":" + std::to_string(flags_.port));
@@ -234,6 +253,16 @@ void Master::registerAgent(const std::string& peer, wire::RegisterAgent::Reader 
   auto& stored = state_.agents[agent.id] = std::move(agent);
   addAgentToAllocator(stored);
   replyAgentRegistered(peer, stored.id, false);
+
+  // The agent ran here before as another agent whose tasks did not survive
+  // (its host rebooted, or it was started with --recover=cleanup).
+  AgentID previous{text(message.getPreviousAgentId())};
+  if (!previous.empty() && previous != stored.id) {
+    std::string why = text(message.getPreviousAgentEnded());
+    agentGone(previous, TaskReason::kAgentRestarted,
+              "agent " + previous.value + " on " + stored.info.hostname + " came back as a new agent" +
+                  (why.empty() ? std::string() : " (" + why + ")"));
+  }
   requestAllocation();
 }
 
@@ -242,6 +271,12 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
   if (info.resources.empty()) throw wire::MalformedMessage("agent advertises no resources");
 
   auto existing = state_.agents.find(id);
+  if (const auto* record = registry_.agent(id);
+      existing == state_.agents.end() && record != nullptr && record->mark == AgentMark::kGone) {
+    return shutdownAgent(peer, "agent " + id.value + " was removed from the cluster; shut down its tasks and "
+                               "register as a new agent");
+  }
+  awaitingReregistration_.erase(id);
   if (existing != state_.agents.end() && existing->second.reachable && existing->second.peer == peer) {
     // A retried registration from the connection that is registered already
     // (its reply crossed it): answer again, and change nothing, least of all
@@ -291,7 +326,14 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
     FrameworkID frameworkId{text(reported.getFrameworkId())};
     TaskInfo taskInfo = wire::fromWire(reported.getTask());
     auto taskState = parseTaskState(text(reported.getState()));
-    if (!taskState || isTerminal(*taskState)) continue;
+    if (!taskState) continue;
+    // An ended task is reported while its framework has updates of it to
+    // acknowledge: it is kept, ended, for them to be relayed.
+    bool ended = isTerminal(*taskState);
+    if (removedFrameworks_.count(frameworkId) != 0) {
+      if (!ended) toKill.emplace_back(frameworkId, taskInfo.taskId);
+      continue;
+    }
     auto fw = state_.frameworks.find(frameworkId);
     if (fw == state_.frameworks.end()) {
       // A framework this master has not seen yet (the master restarted): keep
@@ -309,14 +351,16 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
     if (wasUnreachable && !fw->second.info.partitionAware) {
       // Its tasks were reported LOST when the agent went away; they must not
       // come back to life.
-      toKill.emplace_back(frameworkId, taskInfo.taskId);
+      if (!ended) toKill.emplace_back(frameworkId, taskInfo.taskId);
       continue;
     }
     Task task;
-    if (auto known = previous.find({frameworkId, taskInfo.taskId}); known != previous.end()) {
-      task = std::move(known->second);
-      previous.erase(known);
-      if (task.killPending) toKill.emplace_back(frameworkId, taskInfo.taskId);
+    bool known = false;
+    if (auto before = previous.find({frameworkId, taskInfo.taskId}); before != previous.end()) {
+      task = std::move(before->second);
+      previous.erase(before);
+      known = true;
+      if (task.killPending && !ended) toKill.emplace_back(frameworkId, taskInfo.taskId);
       task.killPending = false;
     }
     task.info = taskInfo;
@@ -324,12 +368,23 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
     task.frameworkId = frameworkId;
     task.state = *taskState;
     if (task.createdAt == 0) task.createdAt = Loop::wallSeconds();
-    task.lastStatus.taskId = taskInfo.taskId;
+    if (reported.hasLastStatus()) {
+      // Its uuid is what the framework's acknowledgement of the end names.
+      task.lastStatus = wire::fromWire(reported.getLastStatus());
+    } else {
+      task.lastStatus = TaskStatus{};
+      task.lastStatus.taskId = taskInfo.taskId;
+    }
     task.lastStatus.state = *taskState;
     task.lastStatus.agentId = id;
-    agent.used += taskInfo.resources;
-    agent.tasks.emplace(frameworkId, taskInfo.taskId);
-    bool tellFramework = wasUnreachable;
+    if (!ended) {
+      agent.used += taskInfo.resources;
+      agent.tasks.emplace(frameworkId, taskInfo.taskId);
+    } else if (known) {
+      ++state_.metrics.tasksTerminal[toString(task.state)];
+      ++fw->second.completedTasks;
+    }
+    bool tellFramework = wasUnreachable && !ended;
     auto& stored = fw->second.tasks[taskInfo.taskId] = std::move(task);
     if (tellFramework) {
       sendStatus(fw->second, masterStatus(stored, stored.state, TaskReason::kReconciliation,
@@ -458,9 +513,118 @@ void Master::pingAgents() {
     message.initRoot<wire::Envelope>().initPing().setSequence(++pingSequence_);
     sendTo(agent.peer, message);
   }
+  size_t deferred = 0;
   for (const auto& id : lost) {
+    if (!removalAllowed()) {
+      // It stays registered, missing pings, until the limit lets it go; an
+      // answer before then keeps it.
+      ++deferred;
+      continue;
+    }
     agentUnreachable(id, "missed " + std::to_string(flags_.maxAgentPingTimeouts) + " pings");
   }
+  if (deferred > 0) {
+    state_.metrics.agentRemovalsDeferred += deferred;
+    spdlog::warn("{} agent(s) missed their pings but wait their turn (--agent-removal-rate-limit {}/{} ms)",
+                 deferred, flags_.agentRemovalRateCount, toMs(flags_.agentRemovalRatePeriod));
+  }
+  checkAgentDeadlines();
+}
+
+bool Master::removalAllowed() {
+  if (flags_.agentRemovalRateCount <= 0) return true;
+  double now = clock_.now();
+  double period = std::chrono::duration<double>(flags_.agentRemovalRatePeriod).count();
+  while (!recentRemovals_.empty() && now - recentRemovals_.front() >= period) recentRemovals_.pop_front();
+  if (recentRemovals_.size() >= static_cast<size_t>(flags_.agentRemovalRateCount)) return false;
+  recentRemovals_.push_back(now);
+  return true;
+}
+
+void Master::checkAgentDeadlines() {
+  double wallNow = Loop::wallSeconds();
+  double removalAfter = std::chrono::duration<double>(flags_.agentRemovalTimeout).count();
+  std::vector<AgentID> gone;
+  for (const auto& [id, agent] : state_.agents) {
+    if (!agent.reachable && wallNow - agent.unreachableSince >= removalAfter) gone.push_back(id);
+  }
+  // Agents marked unreachable before a master restart that never came back.
+  for (const auto& [id, record] : registry_.agents()) {
+    if (record.mark == AgentMark::kUnreachable && state_.agents.count(id) == 0 &&
+        wallNow - record.markedAt >= removalAfter) {
+      gone.push_back(id);
+    }
+  }
+  for (const auto& id : gone) {
+    agentGone(id, TaskReason::kAgentRemoved,
+              "agent " + id.value + " was unreachable for longer than --agent-removal-timeout (" +
+                  std::to_string(toMs(flags_.agentRemovalTimeout)) + " ms)");
+  }
+
+  if (awaitingReregistration_.empty() || clock_.now() < reregisterDeadline_) return;
+  for (const auto& id : std::set<AgentID>(awaitingReregistration_)) {
+    if (!removalAllowed()) break;
+    spdlog::warn("agent {} did not re-register within --agent-reregister-timeout after the master restarted; "
+                 "marking it unreachable",
+                 id.value);
+    ++state_.metrics.agentsLost;
+    if (auto marked = registry_.mark(id, AgentMark::kUnreachable, wallNow); !marked) {
+      spdlog::error("cannot mark agent {} unreachable in the registry: {}", id.value, marked.error().message);
+      break;
+    }
+    awaitingReregistration_.erase(id);
+  }
+}
+
+void Master::shutdownAgent(const std::string& peer, const std::string& reason) {
+  capnp::MallocMessageBuilder message;
+  message.initRoot<wire::Envelope>().initShutdownAgent().setReason(reason);
+  sendTo(peer, message);
+}
+
+void Master::agentGone(const AgentID& id, TaskReason reason, const std::string& why) {
+  const auto* record = registry_.agent(id);
+  auto it = state_.agents.find(id);
+  if (it == state_.agents.end() && (record == nullptr || record->mark == AgentMark::kGone)) return;
+  spdlog::warn("agent {} is gone: {}", id.value, why);
+  ++state_.metrics.agentsGone;
+  if (auto marked = registry_.mark(id, AgentMark::kGone, Loop::wallSeconds()); !marked) {
+    spdlog::error("cannot mark agent {} gone in the registry: {}", id.value, marked.error().message);
+  }
+  awaitingReregistration_.erase(id);
+  if (it == state_.agents.end()) return;
+
+  auto& agent = it->second;
+  bool wasReachable = agent.reachable;
+  if (wasReachable) {
+    for (auto offer : std::set<OfferID>(agent.offers)) rescindOffer(offer, false);
+    allocator_->removeAgent(id);
+    state_.agentsByPeer.erase(agent.peer);
+    shutdownAgent(agent.peer, why);
+  }
+  for (const auto& [frameworkId, taskId] : agent.tasks) {
+    auto fw = state_.frameworks.find(frameworkId);
+    if (fw == state_.frameworks.end()) continue;
+    auto task = fw->second.tasks.find(taskId);
+    if (task == fw->second.tasks.end() || isTerminal(task->second.state)) continue;
+    bool aware = fw->second.info.partitionAware;
+    auto status = masterStatus(task->second, aware ? TaskState::kGone : TaskState::kLost, reason, why);
+    task->second.state = status.state;
+    task->second.lastStatus = status;
+    sendStatus(fw->second, status);
+    ++state_.metrics.tasksTerminal[toString(status.state)];
+    ++fw->second.completedTasks;
+    retireTask(fw->second, task);
+  }
+  state_.agents.erase(it);
+  if (!wasReachable) return;  // frameworks heard of it when it became unreachable
+  for (auto& [frameworkId, fw] : state_.frameworks) {
+    if (!fw.connected) continue;
+    capnp::MallocMessageBuilder message;
+    message.initRoot<wire::Envelope>().initAgentLost().setAgentId(id.value);
+    sendTo(fw.peer, message);
+  }
+  requestAllocation();
 }
 
 void Master::agentUnreachable(const AgentID& id, const std::string& why) {
@@ -576,6 +740,14 @@ void Master::subscribe(const std::string& peer, wire::Subscribe::Reader message)
     return;
   }
 
+  if (auto removed = removedFrameworks_.find(info.id); !info.id.empty() && removed != removedFrameworks_.end()) {
+    capnp::MallocMessageBuilder error;
+    error.initRoot<wire::Envelope>().initFrameworkError().setMessage("framework " + info.id.value +
+                                                                     " was removed: " + removed->second);
+    sendTo(peer, error);
+    return;
+  }
+
   bool reregistered = false;
   FrameworkEntry* fw = nullptr;
   if (!info.id.empty()) {
@@ -608,6 +780,7 @@ void Master::subscribe(const std::string& peer, wire::Subscribe::Reader message)
   fw->lastSeen = clock_.now();
   state_.frameworksByPeer[peer] = fw->id;
   allocator_->activateFramework(fw->id);
+  persistFramework(*fw);
   spdlog::info("{} framework {} ({}) roles {} principal '{}'", reregistered ? "re-registered" : "registered",
                fw->id.value, fw->info.name, fmt::join(subscribedRoles(fw->info), ","), fw->info.principal);
 
@@ -618,6 +791,15 @@ void Master::subscribe(const std::string& peer, wire::Subscribe::Reader message)
   subscribed.setReregistered(reregistered);
   sendTo(peer, reply);
   requestAllocation();
+}
+
+void Master::persistFramework(const FrameworkEntry& framework) {
+  FrameworkInfo info = framework.info;
+  info.id = framework.id;
+  if (auto saved = registry_.putFramework({info, framework.registeredAt}); !saved) {
+    spdlog::error("cannot write framework {} to the registry: {}; a master restart would forget it",
+                  framework.id.value, saved.error().message);
+  }
 }
 
 void Master::sendStatus(FrameworkEntry& framework, const TaskStatus& status) {
@@ -879,8 +1061,23 @@ void Master::reconcile(const std::string& peer, wire::Reconcile::Reader message)
     Task unknown;
     unknown.info.taskId = taskId;
     unknown.info.agentId.value = text(asked.getAgentId());
-    sendStatus(*fw, masterStatus(unknown, fw->info.partitionAware ? TaskState::kUnknown : TaskState::kLost,
-                                 TaskReason::kReconciliation, "task is unknown to the master"));
+    const AgentID& agentId = unknown.info.agentId;
+    // What the master can say depends on what it knows of the task's agent.
+    if (awaitingReregistration_.count(agentId) != 0) continue;  // the agent will report it
+    bool aware = fw->info.partitionAware;
+    TaskState answer = aware ? TaskState::kUnknown : TaskState::kLost;
+    std::string why = "task " + taskId.value + " is unknown to the master";
+    auto agent = state_.agents.find(agentId);
+    const auto* record = registry_.agent(agentId);
+    if (agent != state_.agents.end() && !agent->second.reachable) {
+      answer = aware ? TaskState::kUnreachable : TaskState::kLost;
+      why = "task " + taskId.value + " is unknown and its agent " + agentId.value + " is unreachable";
+    } else if ((agent == state_.agents.end() && record != nullptr && record->mark != AgentMark::kAdmitted)) {
+      answer = record->mark == AgentMark::kGone ? (aware ? TaskState::kGone : TaskState::kLost)
+                                                : (aware ? TaskState::kUnreachable : TaskState::kLost);
+      why = "task " + taskId.value + " is unknown and its agent " + agentId.value + " is " + agentMarkName(record->mark);
+    }
+    sendStatus(*fw, masterStatus(unknown, answer, TaskReason::kReconciliation, why));
   }
 }
 
@@ -949,6 +1146,15 @@ void Master::removeFramework(const FrameworkID& id, const std::string& why) {
   if (!fw.peer.empty()) state_.frameworksByPeer.erase(fw.peer);
   allocator_->removeFramework(id);
   state_.frameworks.erase(it);
+  ++state_.metrics.frameworksRemoved;
+  if (auto removed = registry_.removeFramework(id); !removed) {
+    spdlog::error("cannot remove framework {} from the registry: {}", id.value, removed.error().message);
+  }
+  if (removedFrameworks_.emplace(id, why).second) removedOrder_.push_back(id);
+  while (removedOrder_.size() > kMaxRemovedFrameworks) {
+    removedFrameworks_.erase(removedOrder_.front());
+    removedOrder_.pop_front();
+  }
   requestAllocation();
 }
 

@@ -14,7 +14,10 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include <zmq.hpp>
@@ -40,6 +43,18 @@ struct MasterFlags {
   std::chrono::nanoseconds offerTimeout = std::chrono::nanoseconds::zero();
   std::chrono::nanoseconds agentPingTimeout = std::chrono::seconds(15);
   int maxAgentPingTimeouts = 5;
+  // An agent unreachable this long is marked gone: its partition-aware
+  // tasks become TASK_GONE, and if it returns it is told to shut its tasks
+  // down (it then registers as a new agent).
+  std::chrono::nanoseconds agentRemovalTimeout = std::chrono::minutes(10);
+  // After a master restart, an agent of the registry that has not
+  // re-registered within this long is marked unreachable.
+  std::chrono::nanoseconds agentReregisterTimeout = std::chrono::minutes(10);
+  // At most agentRemovalRateCount agents are marked unreachable per
+  // agentRemovalRatePeriod; the others wait their turn (and may answer a
+  // ping meanwhile). 0: no limit (--agent-removal-rate-limit=N/DURATION).
+  int agentRemovalRateCount = 0;
+  std::chrono::nanoseconds agentRemovalRatePeriod = std::chrono::nanoseconds::zero();
   // Frameworks are sent a heartbeat this often and are considered
   // disconnected after maxAgentPingTimeouts silent intervals.
   std::chrono::nanoseconds frameworkHeartbeatInterval = std::chrono::seconds(1);
@@ -97,6 +112,17 @@ class Master {
   void statusUpdate(const std::string& peer, wire::StatusUpdate::Reader message);
   void pingAgents();
   void agentUnreachable(const AgentID& id, const std::string& why);
+  // Removes an agent for good: its tasks end as TASK_GONE (partition-aware
+  // frameworks) or TASK_LOST with `reason`, the registry marks it gone, and
+  // an agent still connected is told to shut down.
+  void agentGone(const AgentID& id, TaskReason reason, const std::string& why);
+  // Removal timeouts of unreachable agents, and the re-registration deadline
+  // of the registry's agents after a restart.
+  void checkAgentDeadlines();
+  // Whether --agent-removal-rate-limit lets one more agent be marked
+  // unreachable now (and counts it if so).
+  bool removalAllowed();
+  void shutdownAgent(const std::string& peer, const std::string& reason);
   void askToReregister(const std::string& peer, const std::string& reason);
   AgentEntry* agentByPeer(const std::string& peer);
 
@@ -113,6 +139,8 @@ class Master {
   void heartbeatFrameworks();
   void frameworkDisconnected(FrameworkEntry& framework);
   void removeFramework(const FrameworkID& id, const std::string& why);
+  // Writes the framework's info (and failover timeout) to the registry.
+  void persistFramework(const FrameworkEntry& framework);
   // The registered framework behind `peer` whose id is `claimed`, or nullptr
   // (and the peer is told to re-subscribe).
   FrameworkEntry* callingFramework(const std::string& peer, const std::string& claimed);
@@ -150,6 +178,17 @@ class Master {
   uint64_t nextFramework_ = 0;
   uint64_t nextOffer_ = 0;
   uint64_t pingSequence_ = 0;
+  // When agents were last marked unreachable (monotonic), for the rate limit.
+  std::deque<double> recentRemovals_;
+  // Admitted agents of the recovered registry that have not re-registered,
+  // and until when they may (monotonic).
+  std::set<AgentID> awaitingReregistration_;
+  double reregisterDeadline_ = 0;
+  // Frameworks removed (past their failover timeout, or torn down): they may
+  // not subscribe again with their id. The newest kMaxRemovedFrameworks.
+  std::map<FrameworkID, std::string> removedFrameworks_;
+  std::deque<FrameworkID> removedOrder_;
+  static constexpr size_t kMaxRemovedFrameworks = 1000;
 };
 
 // Adds /state, /health and /metrics to `http` (master/http/master_http.cpp).

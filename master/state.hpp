@@ -72,7 +72,10 @@ struct MasterMetrics {
   uint64_t messagesDropped = 0;  // malformed, truncated or unknown
   uint64_t agentsRegistered = 0;
   uint64_t agentsReregistered = 0;
-  uint64_t agentsLost = 0;
+  uint64_t agentsLost = 0;          // marked unreachable
+  uint64_t agentsGone = 0;          // removed for good
+  uint64_t agentRemovalsDeferred = 0;  // held back by --agent-removal-rate-limit
+  uint64_t frameworksRemoved = 0;
   uint64_t frameworksRegistered = 0;
   uint64_t offersSent = 0;
   uint64_t offersDeclined = 0;

@@ -114,6 +114,10 @@ struct RunningTask {
   task @1 :TaskInfo;
   state @2 :Text;
   frameworkInfo @3 :FrameworkInfo;
+  # The newest status update the framework has not acknowledged, if any. A
+  # task that has ended is reported while its updates are pending, so that
+  # they still reach the framework through a master that restarted.
+  lastStatus @4 :TaskStatus;
 }
 
 # ---------------------------------------------------------- agent <-> master
@@ -122,6 +126,10 @@ struct RegisterAgent {
   agentId @0 :Text;          # empty on first registration
   info @1 :AgentInfo;
   tasks @2 :List(RunningTask);  # on re-registration: every task it runs
+  # On a first registration: the agent this host ran before, whose tasks did
+  # not survive, and why ("the host rebooted", "--recover=cleanup").
+  previousAgentId @3 :Text;
+  previousAgentEnded @4 :Text;
 }
 
 struct AgentRegistered {

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "clusternodes/scheduler.hpp"
 #include "common/loop.hpp"
@@ -21,22 +21,30 @@ using std::chrono::milliseconds;
 
 using wire::text;
 
-// Remembers the last uuids seen, so a re-sent update reaches the scheduler once.
+// Remembers the last uuids seen, so a re-sent update reaches the scheduler
+// once, and which of them the scheduler acknowledged.
 class SeenUuids {
  public:
   bool insert(const std::string& uuid) {
-    if (!set_.insert(uuid).second) return false;
+    if (!acked_.emplace(uuid, false).second) return false;
     order_.push_back(uuid);
     if (order_.size() > kCapacity) {
-      set_.erase(order_.front());
+      acked_.erase(order_.front());
       order_.pop_front();
     }
     return true;
   }
+  void markAcknowledged(const std::string& uuid) {
+    if (auto it = acked_.find(uuid); it != acked_.end()) it->second = true;
+  }
+  bool acknowledged(const std::string& uuid) const {
+    auto it = acked_.find(uuid);
+    return it != acked_.end() && it->second;
+  }
 
  private:
   static constexpr size_t kCapacity = 100000;
-  std::unordered_set<std::string> set_;
+  std::unordered_map<std::string, bool> acked_;
   std::deque<std::string> order_;
 };
 
@@ -45,6 +53,7 @@ class Driver final : public SchedulerDriver {
   Driver(Scheduler* scheduler, FrameworkInfo info, SchedulerDriverOptions options)
       : scheduler_(scheduler), info_(std::move(info)), options_(std::move(options)) {
     if (info_.role.empty()) info_.role = kDefaultRole;
+    frameworkId_ = info_.id;
   }
 
   ~Driver() override {
@@ -195,7 +204,10 @@ class Driver final : public SchedulerDriver {
   }
 
   DriverStatus acknowledgeStatusUpdate(const TaskStatus& status) override {
-    return call([=, this] { acknowledge(status); });
+    return call([=, this] {
+      seen_.markAcknowledged(status.uuid);
+      acknowledge(status);
+    });
   }
 
   DriverStatus reconcileTasks(const std::vector<TaskStatus>& statuses) override {
@@ -367,7 +379,10 @@ class Driver final : public SchedulerDriver {
     FrameworkID id{text(message.getFrameworkId())};
     if (id.empty()) throw wire::MalformedMessage("subscription reply without a framework id");
     if (subscribed_ && id == frameworkId_) return;  // a reply to a retried subscription
-    bool again = !frameworkId_.empty();
+    // This driver's first subscription is a registration even when it takes
+    // over a framework id (a failed-over scheduler); later ones re-register.
+    bool again = everSubscribed_;
+    everSubscribed_ = true;
     frameworkId_ = id;
     subscribed_ = true;
     subscribeTimer_->stop();
@@ -391,8 +406,10 @@ class Driver final : public SchedulerDriver {
 
   void onStatus(const TaskStatus& status) {
     if (!status.uuid.empty() && !seen_.insert(status.uuid)) {
-      // A re-sent update: the scheduler saw it already; acknowledge again.
-      if (options_.implicitAcknowledgements) acknowledge(status);
+      // A re-sent update: the scheduler saw it already. Its acknowledgement
+      // was lost on the way (the master or the agent restarted): send it
+      // again; one the scheduler has not made yet is still to come.
+      if (options_.implicitAcknowledgements || seen_.acknowledged(status.uuid)) acknowledge(status);
       return;
     }
     invoke([&] { scheduler_->statusUpdate(this, status); });
@@ -426,8 +443,9 @@ class Driver final : public SchedulerDriver {
   std::unique_ptr<ZmqSocket> socket_;
   std::unique_ptr<Timer> subscribeTimer_;
   std::unique_ptr<Timer> watchTimer_;
-  FrameworkID frameworkId_;
+  FrameworkID frameworkId_;  // FrameworkInfo::id at first: a failover keeps it
   bool subscribed_ = false;
+  bool everSubscribed_ = false;
   std::chrono::nanoseconds backoff_ = milliseconds(250);
   std::chrono::nanoseconds heartbeat_ = std::chrono::seconds(1);
   std::chrono::steady_clock::time_point lastHeard_;

@@ -152,6 +152,8 @@ nlohmann::json stateJson(const Master& master) {
       {"offers_sent", m.offersSent},             {"offers_declined", m.offersDeclined},
       {"offers_rescinded", m.offersRescinded},   {"tasks_launched", m.tasksLaunched},
       {"tasks_invalid", m.tasksInvalid},         {"agents_lost", m.agentsLost},
+      {"agents_gone", m.agentsGone},             {"agent_removals_deferred", m.agentRemovalsDeferred},
+      {"frameworks_removed", m.frameworksRemoved},
       {"outstanding_offers", state.offers.size()},
       {"operations_applied", m.reservationsChanged}, {"operations_dropped", m.operationsDropped},
   };
@@ -170,6 +172,16 @@ std::string metricsText(const Master& master) {
   metric("clusternodes_master_agents", "gauge", "Agents known to the master, by state.");
   out += fmt::format("clusternodes_master_agents{{state=\"registered\"}} {}\n", reachable);
   out += fmt::format("clusternodes_master_agents{{state=\"unreachable\"}} {}\n", state.agents.size() - reachable);
+  metric("clusternodes_master_agents_removed_total", "counter",
+         "Agents marked unreachable (missed pings) or gone (removed for good).");
+  out += fmt::format("clusternodes_master_agents_removed_total{{mark=\"unreachable\"}} {}\n", m.agentsLost);
+  out += fmt::format("clusternodes_master_agents_removed_total{{mark=\"gone\"}} {}\n", m.agentsGone);
+  metric("clusternodes_master_agent_removals_deferred_total", "counter",
+         "Times an agent that missed its pings waited for --agent-removal-rate-limit.");
+  out += fmt::format("clusternodes_master_agent_removals_deferred_total {}\n", m.agentRemovalsDeferred);
+  metric("clusternodes_master_frameworks_removed_total", "counter",
+         "Frameworks removed (torn down, or past their failover timeout).");
+  out += fmt::format("clusternodes_master_frameworks_removed_total {}\n", m.frameworksRemoved);
   metric("clusternodes_master_frameworks", "gauge", "Frameworks known to the master.");
   out += fmt::format("clusternodes_master_frameworks {}\n", state.frameworks.size());
   metric("clusternodes_master_messages_received_total", "counter", "Messages received on the master's socket.");

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -68,7 +69,58 @@ class FileStore final : public RegistryStore {
   std::string path_;
 };
 
-const char* markName(AgentMark mark) { return mark == AgentMark::kAdmitted ? "admitted" : "unreachable"; }
+AgentMark parseMark(const std::string& text) {
+  if (text == "unreachable") return AgentMark::kUnreachable;
+  if (text == "gone") return AgentMark::kGone;
+  if (text == "admitted") return AgentMark::kAdmitted;
+  throw std::runtime_error("an agent has the unknown mark '" + text + "'");
+}
+
+nlohmann::json frameworkJson(const FrameworkRecord& record) {
+  const auto& info = record.info;
+  return {{"id", info.id.value},
+          {"name", info.name},
+          {"user", info.user},
+          {"role", info.role},
+          {"roles", info.roles},
+          {"principal", info.principal},
+          {"failover_timeout", info.failoverTimeoutSeconds},
+          {"partition_aware", info.partitionAware},
+          {"hostname", info.hostname},
+          {"webui_url", info.webuiUrl},
+          {"registered_at", record.registeredAt}};
+}
+
+FrameworkRecord frameworkFromJson(const nlohmann::json& j) {
+  FrameworkRecord record;
+  auto& info = record.info;
+  info.id.value = j.at("id").get<std::string>();
+  if (info.id.empty()) throw std::runtime_error("a framework without an id");
+  info.name = j.value("name", "");
+  info.user = j.value("user", "");
+  info.role = j.value("role", "*");
+  info.roles = j.value("roles", std::vector<std::string>{});
+  info.principal = j.value("principal", "");
+  info.failoverTimeoutSeconds = j.value("failover_timeout", 0.0);
+  info.partitionAware = j.value("partition_aware", false);
+  info.hostname = j.value("hostname", "");
+  info.webuiUrl = j.value("webui_url", "");
+  record.registeredAt = j.value("registered_at", 0.0);
+  return record;
+}
+
+}  // namespace
+
+const char* agentMarkName(AgentMark mark) {
+  switch (mark) {
+    case AgentMark::kAdmitted: return "admitted";
+    case AgentMark::kUnreachable: return "unreachable";
+    case AgentMark::kGone: return "gone";
+  }
+  return "admitted";
+}
+
+namespace {
 
 }  // namespace
 
@@ -82,6 +134,7 @@ Result<void> Registry::recover() {
   auto document = store_->load();
   if (!document) return document.error();
   agents_.clear();
+  frameworks_.clear();
   weights_.clear();
   quotas_.clear();
   reservations_.clear();
@@ -94,9 +147,15 @@ Result<void> Registry::recover() {
       AgentRecord r;
       r.id.value = a.at("id").get<std::string>();
       r.hostname = a.value("hostname", "");
-      r.mark = a.value("mark", "admitted") == "unreachable" ? AgentMark::kUnreachable : AgentMark::kAdmitted;
+      r.mark = parseMark(a.value("mark", "admitted"));
       r.markedAt = a.value("marked_at", 0.0);
       agents_[r.id] = r;
+    }
+    if (j.contains("frameworks")) {
+      for (const auto& f : j.at("frameworks")) {
+        auto record = frameworkFromJson(f);
+        frameworks_[record.info.id] = std::move(record);
+      }
     }
     if (j.contains("reservations")) {
       for (const auto& [agent, text] : j.at("reservations").items()) {
@@ -131,6 +190,7 @@ const AgentRecord* Registry::agent(const AgentID& id) const {
 // the store does not (a later save would otherwise persist it).
 Result<void> Registry::admit(const AgentRecord& record) {
   auto it = agents_.find(record.id);
+  if (it != agents_.end() && it->second.mark == record.mark && it->second.hostname == record.hostname) return {};
   std::optional<AgentRecord> before;
   if (it != agents_.end()) before = it->second;
   agents_[record.id] = record;
@@ -151,8 +211,53 @@ Result<void> Registry::mark(const AgentID& id, AgentMark mark, double at) {
   AgentRecord before = it->second;
   it->second.mark = mark;
   it->second.markedAt = at;
+  // Forget the oldest gone agents beyond the cap.
+  std::vector<std::pair<double, AgentID>> gone;
+  for (const auto& [agentId, r] : agents_) {
+    if (r.mark == AgentMark::kGone) gone.emplace_back(r.markedAt, agentId);
+  }
+  std::map<AgentID, AgentRecord> forgotten;
+  if (gone.size() > kMaxGoneAgents) {
+    std::sort(gone.begin(), gone.end());
+    for (size_t i = 0; i < gone.size() - kMaxGoneAgents; ++i) {
+      forgotten.emplace(gone[i].second, agents_.at(gone[i].second));
+      agents_.erase(gone[i].second);
+    }
+  }
   auto saved = persist();
-  if (!saved) it->second = std::move(before);
+  if (!saved) {
+    agents_[id] = std::move(before);
+    agents_.merge(forgotten);
+  }
+  return saved;
+}
+
+Result<void> Registry::putFramework(const FrameworkRecord& record) {
+  auto it = frameworks_.find(record.info.id);
+  std::optional<FrameworkRecord> before;
+  if (it != frameworks_.end()) {
+    if (frameworkJson(it->second) == frameworkJson(record)) return {};
+    before = it->second;
+  }
+  frameworks_[record.info.id] = record;
+  auto saved = persist();
+  if (!saved) {
+    if (before) {
+      frameworks_[record.info.id] = std::move(*before);
+    } else {
+      frameworks_.erase(record.info.id);
+    }
+  }
+  return saved;
+}
+
+Result<void> Registry::removeFramework(const FrameworkID& id) {
+  auto it = frameworks_.find(id);
+  if (it == frameworks_.end()) return {};
+  FrameworkRecord before = std::move(it->second);
+  frameworks_.erase(it);
+  auto saved = persist();
+  if (!saved) frameworks_.emplace(id, std::move(before));
   return saved;
 }
 
@@ -214,8 +319,10 @@ Result<void> Registry::persist() {
   j["agents"] = nlohmann::json::array();
   for (const auto& [id, r] : agents_) {
     j["agents"].push_back(
-        {{"id", id.value}, {"hostname", r.hostname}, {"mark", markName(r.mark)}, {"marked_at", r.markedAt}});
+        {{"id", id.value}, {"hostname", r.hostname}, {"mark", agentMarkName(r.mark)}, {"marked_at", r.markedAt}});
   }
+  j["frameworks"] = nlohmann::json::array();
+  for (const auto& [id, record] : frameworks_) j["frameworks"].push_back(frameworkJson(record));
   j["reservations"] = nlohmann::json::object();
   for (const auto& [id, reserved] : reservations_) j["reservations"][id.value] = reserved.toString();
   j["weights"] = nlohmann::json::object();

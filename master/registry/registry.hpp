@@ -1,9 +1,10 @@
 // Registry: what the master must remember across a restart.
 //
-// The admitted agents and their marks (admitted, unreachable), the
-// reservations frameworks made on them, and the operator's role weights and
-// quotas (set through the operator API). Tasks
-// are not kept here: agents report them when they re-register. Every change
+// The admitted agents and their marks (admitted, unreachable, gone), the
+// frameworks with their FrameworkInfo (failover timeout included), the
+// reservations frameworks made on agents, and the operator's role weights
+// and quotas (set through the operator API). Tasks are not kept here: agents
+// report them when they re-register. Every change
 // is written through to the store before the call returns, so a master
 // killed at any moment restarts with what it had acknowledged.
 //
@@ -33,7 +34,15 @@ class RegistryStore {
 // A file in the work dir, replaced atomically (write, fsync, rename, fsync dir).
 std::unique_ptr<RegistryStore> makeFileStore(const std::string& workDir);
 
-enum class AgentMark { kAdmitted, kUnreachable };
+// kGone: removed for good (unreachable past --agent-removal-timeout, or its
+// host rebooted); such an agent is told to shut down if it comes back.
+enum class AgentMark { kAdmitted, kUnreachable, kGone };
+const char* agentMarkName(AgentMark mark);
+
+struct FrameworkRecord {
+  FrameworkInfo info;       // info.id is the framework's id
+  double registeredAt = 0;  // wall-clock seconds of its first subscription
+};
 
 struct AgentRecord {
   AgentID id;
@@ -53,9 +62,20 @@ class Registry {
   const std::map<AgentID, AgentRecord>& agents() const { return agents_; }
   const AgentRecord* agent(const AgentID& id) const;
 
+  // Writes only when the record changes: an agent re-registering as it was
+  // costs nothing.
   Result<void> admit(const AgentRecord& record);
   Result<void> mark(const AgentID& id, AgentMark mark, double at);
   Result<void> remove(const AgentID& id);
+
+  // At most kMaxGoneAgents gone agents are remembered; older ones are
+  // forgotten (and could then register again as if new).
+  static constexpr size_t kMaxGoneAgents = 1000;
+
+  const std::map<FrameworkID, FrameworkRecord>& frameworks() const { return frameworks_; }
+  // Adds or replaces a framework's record; writes only on a change.
+  Result<void> putFramework(const FrameworkRecord& record);
+  Result<void> removeFramework(const FrameworkID& id);
 
   // Role weights set by the operator; they override --weights.
   const std::map<std::string, double>& weights() const { return weights_; }
@@ -76,6 +96,7 @@ class Registry {
 
   std::unique_ptr<RegistryStore> store_;
   std::map<AgentID, AgentRecord> agents_;
+  std::map<FrameworkID, FrameworkRecord> frameworks_;
   std::map<std::string, double> weights_;
   std::map<std::string, Quota> quotas_;
   std::map<AgentID, Resources> reservations_;

@@ -274,10 +274,11 @@ size_t TestCluster::startAgent(const std::string& resources, const std::vector<s
   return index;
 }
 
-void TestCluster::restartAgent(size_t index) {
+void TestCluster::restartAgent(size_t index, const std::vector<std::string>& flags) {
   auto& a = agents_.at(index);
   a.process.reset();  // SIGKILLs it if it still runs; its executors live on
   ++a.restarts;
+  if (!flags.empty()) a.argv = overriding(a.argv, flags);
   a.process = std::make_unique<Process>(
       a.argv, dir_ + "/agent-" + std::to_string(index) + ".restart-" + std::to_string(a.restarts) + ".log");
 }

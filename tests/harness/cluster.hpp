@@ -90,8 +90,9 @@ class TestCluster {
                     const std::vector<std::string>& flags = {});
   Process& agent(size_t index) { return *agents_.at(index).process; }
   // Starts the agent again with the same flags (work dir and ports), after
-  // killing it with SIGKILL if it still runs.
-  void restartAgent(size_t index);
+  // killing it with SIGKILL if it still runs. A flag given here replaces the
+  // one of the same name, for this and later restarts.
+  void restartAgent(size_t index, const std::vector<std::string>& flags = {});
   std::string agentHttp(size_t index) const;
   // The agent's ZeroMQ endpoint for executors.
   std::string agentEndpoint(size_t index) const {

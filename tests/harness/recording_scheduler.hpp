@@ -128,6 +128,10 @@ class RecordingScheduler : public Scheduler {
     std::lock_guard<std::mutex> lock(mutex_);
     return offers_;
   }
+  std::vector<std::string> errors() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return errors_;
+  }
   std::vector<AgentID> lostAgents() {
     std::lock_guard<std::mutex> lock(mutex_);
     return lostAgents_;

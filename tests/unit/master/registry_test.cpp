@@ -168,6 +168,108 @@ TEST_CASE("admitting a known agent again replaces its record") {
   CHECK(registry.agent(AgentID{"agent-1"})->mark == AgentMark::kAdmitted);
 }
 
+TEST_CASE("admitting an agent exactly as it is admitted writes nothing") {
+  auto doc = std::make_shared<MemoryDocument>();
+  Registry registry(memoryStore(doc));
+  REQUIRE(registry.recover().ok());
+  REQUIRE(registry.admit(record("agent-1", "h1", 10)).ok());
+  int saves = doc->saves;
+  REQUIRE(registry.admit(record("agent-1", "h1", 20)).ok());
+  CHECK(doc->saves == saves);
+  REQUIRE(registry.admit(record("agent-1", "h2", 30)).ok());
+  CHECK(doc->saves == saves + 1);
+}
+
+namespace {
+
+FrameworkRecord frameworkRecord(const std::string& id, double failoverTimeout) {
+  FrameworkRecord r;
+  r.info.id = FrameworkID{id};
+  r.info.name = "fw " + id;
+  r.info.user = "alice";
+  r.info.roles = {"eng", "ops"};
+  r.info.principal = "p";
+  r.info.failoverTimeoutSeconds = failoverTimeout;
+  r.info.partitionAware = true;
+  r.info.hostname = "sched-host";
+  r.info.webuiUrl = "http://sched-host:9000";
+  r.registeredAt = 1234.5;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("frameworks and their failover timeouts are saved and recovered by a new registry") {
+  auto doc = std::make_shared<MemoryDocument>();
+  {
+    Registry registry(memoryStore(doc));
+    REQUIRE(registry.recover().ok());
+    REQUIRE(registry.putFramework(frameworkRecord("fw-1", 3600)).ok());
+    REQUIRE(registry.putFramework(frameworkRecord("fw-2", 0)).ok());
+    REQUIRE(registry.removeFramework(FrameworkID{"fw-2"}).ok());
+  }
+  Registry again(memoryStore(doc));
+  REQUIRE(again.recover().ok());
+  REQUIRE(again.frameworks().size() == 1);
+  const auto& r = again.frameworks().at(FrameworkID{"fw-1"});
+  CHECK(r.info.id.value == "fw-1");
+  CHECK(r.info.name == "fw fw-1");
+  CHECK(r.info.user == "alice");
+  CHECK(r.info.roles == std::vector<std::string>{"eng", "ops"});
+  CHECK(r.info.principal == "p");
+  CHECK(r.info.failoverTimeoutSeconds == 3600);
+  CHECK(r.info.partitionAware);
+  CHECK(r.info.hostname == "sched-host");
+  CHECK(r.info.webuiUrl == "http://sched-host:9000");
+  CHECK(r.registeredAt == 1234.5);
+}
+
+TEST_CASE("a framework put again unchanged writes nothing; a changed timeout is written") {
+  auto doc = std::make_shared<MemoryDocument>();
+  Registry registry(memoryStore(doc));
+  REQUIRE(registry.recover().ok());
+  REQUIRE(registry.putFramework(frameworkRecord("fw-1", 60)).ok());
+  int saves = doc->saves;
+  REQUIRE(registry.putFramework(frameworkRecord("fw-1", 60)).ok());
+  CHECK(doc->saves == saves);
+  REQUIRE(registry.putFramework(frameworkRecord("fw-1", 120)).ok());
+  CHECK(doc->saves == saves + 1);
+  CHECK(registry.frameworks().at(FrameworkID{"fw-1"}).info.failoverTimeoutSeconds == 120);
+  CHECK(registry.removeFramework(FrameworkID{"never-seen"}).ok());
+  CHECK(doc->saves == saves + 1);
+}
+
+TEST_CASE("a framework whose save fails is not kept") {
+  auto doc = std::make_shared<MemoryDocument>();
+  Registry registry(memoryStore(doc));
+  REQUIRE(registry.recover().ok());
+  doc->failSaves = 1;
+  CHECK_FALSE(registry.putFramework(frameworkRecord("fw-1", 60)).ok());
+  CHECK(registry.frameworks().empty());
+}
+
+TEST_CASE("gone agents are kept with their mark, the oldest forgotten beyond the cap") {
+  auto doc = std::make_shared<MemoryDocument>();
+  Registry registry(memoryStore(doc));
+  REQUIRE(registry.recover().ok());
+  REQUIRE(registry.admit(record("live", "h")).ok());
+  for (size_t i = 0; i <= Registry::kMaxGoneAgents; ++i) {
+    std::string id = "gone-" + std::to_string(i);
+    REQUIRE(registry.admit(record(id, "h")).ok());
+    REQUIRE(registry.mark(AgentID{id}, AgentMark::kGone, 100.0 + static_cast<double>(i)).ok());
+  }
+  CHECK(registry.agent(AgentID{"gone-0"}) == nullptr);  // the oldest
+  REQUIRE(registry.agent(AgentID{"gone-1"}) != nullptr);
+  CHECK(registry.agent(AgentID{"gone-1"})->mark == AgentMark::kGone);
+  CHECK(registry.agent(AgentID{"live"})->mark == AgentMark::kAdmitted);
+  CHECK(registry.agents().size() == Registry::kMaxGoneAgents + 1);
+
+  Registry again(memoryStore(doc));
+  REQUIRE(again.recover().ok());
+  CHECK(again.agent(AgentID{std::string("gone-") + std::to_string(Registry::kMaxGoneAgents)})->mark ==
+        AgentMark::kGone);
+}
+
 TEST_CASE("marking an unknown agent fails with not found and saves nothing") {
   auto doc = std::make_shared<MemoryDocument>();
   Registry registry(memoryStore(doc));
