@@ -127,6 +127,37 @@ TEST_CASE("run checkpoints round-trip, take state updates, and skip what cannot 
   CHECK_FALSE(checkpoints.loadAgent().ok());
 }
 
+TEST_CASE("a run's pending status updates round-trip in order, are replaced whole, and may be none") {
+  TempDir tmp{"cn-checkpoint-test"};
+  Checkpoints checkpoints(tmp.path);
+  REQUIRE(checkpoints.saveRun(sampleRun("run-u")).ok());
+  auto loaded = [&] {
+    auto runs = checkpoints.loadRuns();
+    REQUIRE(runs.size() == 1);
+    return runs[0].updates;
+  };
+  CHECK(loaded().empty());  // no updates.bin yet
+
+  // Binary records, one empty, one longer than 255 bytes (a multi-byte length).
+  std::vector<std::string> updates = {std::string("first\0update", 12), "", std::string(70000, 'x'), "last"};
+  REQUIRE(checkpoints.saveUpdates("run-u", updates).ok());
+  CHECK(loaded() == updates);
+
+  // Acknowledged ones go: the file is replaced, not appended to.
+  REQUIRE(checkpoints.saveUpdates("run-u", {"last"}).ok());
+  CHECK(loaded() == std::vector<std::string>{"last"});
+  REQUIRE(checkpoints.saveUpdates("run-u", {}).ok());
+  CHECK(loaded().empty());
+  CHECK_FALSE(fs::exists(tmp.path + "/meta/runs/run-u/updates.bin.tmp"));
+
+  // A file that does not split into records loses the updates, not the run.
+  std::ofstream(tmp.path + "/meta/runs/run-u/updates.bin", std::ios::binary) << std::string("\xff\0\0\0abc", 7);
+  auto runs = checkpoints.loadRuns();
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0].updates.empty());
+  CHECK(runs[0].containerId == "run-u");
+}
+
 TEST_CASE("processStartTime: stable for a live process, none for a zombie or a missing pid") {
   auto mine = processStartTime(::getpid());
   REQUIRE(mine.has_value());
