@@ -168,6 +168,14 @@ Result<void> Agent::start() {
 
   master_ = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kDealer, "agent-" + randomUuid());
   master_->onMessage([this](std::string_view, std::string_view bytes) { onMasterMessage(bytes); });
+  // A master that restarted (or a network that came back) is re-registered
+  // with at once, not after the pings have been missed.
+  master_->onConnectionChange([this](bool connected) {
+    if (!connected) return;
+    if (registered_) return masterLost("the connection to the master was made again");
+    backoff_ = flags_.registrationBackoff;
+    registerWithMaster();
+  });
   if (auto connected = master_->connect("tcp://" + flags_.master); !connected) return connected.error();
 
   gc_ = std::make_unique<GarbageCollector>(loop_, flags_.workDir + "/sandboxes", flags_.gc);

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -11,6 +12,7 @@ namespace clusternodes {
 
 ZmqSocket::ZmqSocket(Loop& loop, zmq::context_t& context, Kind kind, const std::string& identity)
     : loop_(loop),
+      context_(context),
       kind_(kind),
       socket_(context, kind == Kind::kRouter ? zmq::socket_type::router : zmq::socket_type::dealer) {
   socket_.set(zmq::sockopt::linger, 0);
@@ -20,6 +22,11 @@ ZmqSocket::ZmqSocket(Loop& loop, zmq::context_t& context, Kind kind, const std::
   if (kind == Kind::kRouter) {
     // A peer that reconnects with the same identity takes over its old slot.
     socket_.set(zmq::sockopt::router_handover, 1);
+    // Many peers reconnect at once after a restart (every agent to a
+    // master, every executor to an agent); libzmq's default backlog of 100
+    // makes the rest wait a second for a retransmitted SYN. The kernel caps
+    // this at net.core.somaxconn.
+    socket_.set(zmq::sockopt::backlog, 4096);
   } else {
     socket_.set(zmq::sockopt::routing_id, identity.empty() ? randomUuid() : identity);
     socket_.set(zmq::sockopt::reconnect_ivl, 100);
@@ -38,6 +45,14 @@ ZmqSocket::ZmqSocket(Loop& loop, zmq::context_t& context, Kind kind, const std::
 }
 
 ZmqSocket::~ZmqSocket() {
+  if (monitorPoll_ != nullptr) {
+    uv_poll_stop(monitorPoll_);
+    monitorPoll_->data = nullptr;
+    auto* monitorPoll = monitorPoll_;
+    closeHandle(reinterpret_cast<uv_handle_t*>(monitorPoll), [monitorPoll] { delete monitorPoll; });
+    zmq_socket_monitor(socket_.handle(), nullptr, 0);
+    monitor_.reset();
+  }
   uv_poll_stop(poll_);
   poll_->data = nullptr;
   auto* poll = poll_;
@@ -54,6 +69,60 @@ void ZmqSocket::setLinger(std::chrono::milliseconds linger) {
 }
 
 void ZmqSocket::onMessage(Handler handler) { handler_ = std::move(handler); }
+
+void ZmqSocket::onConnectionChange(std::function<void(bool connected)> handler) {
+  connectionHandler_ = std::move(handler);
+  if (monitor_) return;
+  std::string address = "inproc://cn-monitor-" + randomUuid();
+  if (zmq_socket_monitor(socket_.handle(), address.c_str(), ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0) {
+    spdlog::warn("cannot watch the connection of a socket: {}", zmq_strerror(zmq_errno()));
+    return;
+  }
+  monitor_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::pair);
+  monitor_->set(zmq::sockopt::linger, 0);
+  monitor_->connect(address);
+  monitorPoll_ = new uv_poll_t;
+  uv_poll_init(loop_.raw(), monitorPoll_, monitor_->get(zmq::sockopt::fd));
+  monitorPoll_->data = this;
+  uv_poll_start(monitorPoll_, UV_READABLE, &ZmqSocket::onMonitorPoll);
+  drainMonitor();
+}
+
+void ZmqSocket::onMonitorPoll(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<ZmqSocket*>(handle->data);
+  if (self != nullptr) self->drainMonitor();
+}
+
+void ZmqSocket::drainMonitor() {
+  // Each event is two frames: 6 bytes (the event, 16 bits, then a value),
+  // then the endpoint. Edge-triggered like the socket itself: read until
+  // nothing is left.
+  for (int budget = 1000; budget > 0; --budget) {
+    try {
+      if ((monitor_->get(zmq::sockopt::events) & ZMQ_POLLIN) == 0) break;
+      zmq::message_t event;
+      if (!monitor_->recv(event, zmq::recv_flags::dontwait).has_value()) break;
+      while (event.more()) {
+        zmq::message_t rest;
+        if (!monitor_->recv(rest, zmq::recv_flags::dontwait).has_value()) break;
+        if (!rest.more()) break;
+      }
+      if (event.size() < 2) continue;
+      uint16_t id = 0;
+      std::memcpy(&id, event.data(), sizeof id);
+      if (id == ZMQ_EVENT_DISCONNECTED) {
+        lostConnection_ = true;
+        if (connectionHandler_) connectionHandler_(false);
+      } else if (id == ZMQ_EVENT_CONNECTED && lostConnection_) {
+        lostConnection_ = false;
+        if (connectionHandler_) connectionHandler_(true);
+      }
+    } catch (const std::exception& e) {
+      spdlog::debug("socket monitor: {}", e.what());
+      break;
+    }
+  }
+}
 
 Result<std::string> ZmqSocket::bind(const std::string& endpoint) {
   try {

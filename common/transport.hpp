@@ -51,6 +51,12 @@ class ZmqSocket {
   // ROUTER send to `peer`. Returns false when the message was dropped.
   bool sendTo(std::string_view peer, std::string_view payload);
 
+  // DEALER: calls `handler(true)` each time the connection to the peer is
+  // made again after it was lost (the peer restarted, or the network came
+  // back) and `handler(false)` when it is lost. The protocol above uses it to
+  // register again at once rather than after a timeout.
+  void onConnectionChange(std::function<void(bool connected)> handler);
+
   // How long closing the socket may wait to deliver queued messages (default 0).
   void setLinger(std::chrono::milliseconds linger);
 
@@ -61,15 +67,22 @@ class ZmqSocket {
  private:
   static void onPoll(uv_poll_t* handle, int status, int events);
   static void onIdle(uv_idle_t* handle);
+  static void onMonitorPoll(uv_poll_t* handle, int status, int events);
+  void drainMonitor();
   void drain();
   void scheduleDrain();
 
   Loop& loop_;
+  zmq::context_t& context_;
   Kind kind_;
   zmq::socket_t socket_;
   uv_poll_t* poll_ = nullptr;  // owned; freed after uv_close
   uv_idle_t* idle_ = nullptr;  // owned; freed after uv_close
   Handler handler_;
+  std::function<void(bool)> connectionHandler_;
+  std::unique_ptr<zmq::socket_t> monitor_;  // PAIR reading the socket's events
+  uv_poll_t* monitorPoll_ = nullptr;       // owned; freed after uv_close
+  bool lostConnection_ = false;
   bool draining_ = false;
   bool drainScheduled_ = false;
   uint64_t sent_ = 0;

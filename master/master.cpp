@@ -392,10 +392,28 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
     }
   }
 
-  // Tasks the master sent there that the agent does not report never ran.
+  // Tasks the master sent there that the agent does not report. One still
+  // staging never reached it (the agent was down when the launch went out,
+  // or lost it from its launch queue): it is sent again. One that had
+  // started is lost.
+  std::vector<std::pair<FrameworkID, TaskInfo>> relaunch;
   for (auto& [key, task] : previous) {
     auto fw = state_.frameworks.find(key.first);
     if (fw == state_.frameworks.end() || isTerminal(task.state)) continue;
+    if (task.state == TaskState::kStaging && !wasUnreachable) {
+      if (task.killPending) {
+        sendStatus(fw->second, masterStatus(task, TaskState::kKilled, TaskReason::kKilledByFramework,
+                                            "killed before it reached its agent"));
+        ++state_.metrics.tasksTerminal[toString(TaskState::kKilled)];
+        ++fw->second.completedTasks;
+        continue;
+      }
+      agent.used += task.info.resources;
+      agent.tasks.emplace(key.first, key.second);
+      relaunch.emplace_back(key.first, task.info);
+      fw->second.tasks[key.second] = std::move(task);
+      continue;
+    }
     auto status = masterStatus(task, fw->second.info.partitionAware ? TaskState::kDropped : TaskState::kLost,
                                TaskReason::kAgentRestarted, "the agent re-registered without this task");
     sendStatus(fw->second, status);
@@ -410,6 +428,10 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
   addAgentToAllocator(stored);
   replyAgentRegistered(peer, id, true);
   for (const auto& [frameworkId, taskId] : toKill) killTaskOnAgent(stored, frameworkId, taskId, 0);
+  for (const auto& [frameworkId, taskInfo] : relaunch) {
+    spdlog::info("sending task {} to agent {} again: it never arrived", taskInfo.taskId.value, id.value);
+    sendRunTask(state_.frameworks.at(frameworkId), stored, taskInfo);
+  }
   requestAllocation();
 }
 
@@ -926,7 +948,10 @@ void Master::launch(FrameworkEntry& framework, AgentEntry& agent, const TaskInfo
   agent.tasks.emplace(framework.id, taskInfo.taskId);
   agent.used += taskInfo.resources;
   ++state_.metrics.tasksLaunched;
+  sendRunTask(framework, agent, taskInfo);
+}
 
+void Master::sendRunTask(const FrameworkEntry& framework, const AgentEntry& agent, const TaskInfo& taskInfo) {
   capnp::MallocMessageBuilder message;
   auto run = message.initRoot<wire::Envelope>().initRunTask();
   run.setFrameworkId(framework.id.value);

@@ -149,6 +149,7 @@ class Master {
 
   // ---- tasks and offers
   void launch(FrameworkEntry& framework, AgentEntry& agent, const TaskInfo& task);
+  void sendRunTask(const FrameworkEntry& framework, const AgentEntry& agent, const TaskInfo& task);
   void taskTerminated(FrameworkEntry& framework, Task& task);
   // Moves an ended task from the framework's tasks to its completed ones.
   void retireTask(FrameworkEntry& framework, std::map<TaskID, Task>::iterator task);

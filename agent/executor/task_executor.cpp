@@ -28,6 +28,9 @@ TaskExecutor::~TaskExecutor() = default;
 Result<void> TaskExecutor::start() {
   watchAgent(getppid());
   socket_->onMessage([this](std::string_view, std::string_view bytes) { onMessage(bytes); });
+  // The agent restarting drops the connection: look at once rather than at
+  // the next tick of the watch.
+  socket_->onConnectionChange([this](bool) { checkAgent(); });
   if (auto connected = socket_->connect(flags_.agent); !connected) return connected.error();
   sendRegistration();
   agentWatchTimer_.start(milliseconds(500), [this] { checkAgent(); }, milliseconds(500));

@@ -261,6 +261,10 @@ class Driver final : public SchedulerDriver {
   void begin() {
     socket_ = std::make_unique<ZmqSocket>(*loop_, *context_, ZmqSocket::Kind::kDealer, "framework-" + randomUuid());
     socket_->onMessage([this](std::string_view, std::string_view bytes) { onMessage(bytes); });
+    // A master that restarted is subscribed to again at once.
+    socket_->onConnectionChange([this](bool connected) {
+      if (connected) connectionLost("the connection to the master was made again");
+    });
     if (auto connected = socket_->connect("tcp://" + options_.master); !connected) {
       fail(connected.error().message);
       return;

@@ -575,3 +575,32 @@ TEST_CASE("--recover=cleanup kills what the previous agent ran and registers as 
   driver->stop();
   driver->join();
 }
+
+TEST_CASE("a launch sent while the agent was down is sent again when it re-registers") {
+  TestCluster cluster;
+  cluster.startMaster({"--agent-ping-timeout=5s"});
+  cluster.startAgent();
+  cluster.waitForAgents(1);
+
+  RecordingScheduler scheduler;  // keeps its offers unanswered
+  auto driver = startDriver(scheduler, cluster, "relaunch");
+  auto offer = scheduler.waitForOffer();
+  REQUIRE(offer);
+
+  // The master still counts the agent as registered: the launch goes to a
+  // connection nobody reads.
+  cluster.agent(0).signal(SIGKILL);
+  std::this_thread::sleep_for(300ms);
+  driver->launchTasks({offer->id}, {makeTask("late-launch", *offer, "true")});
+  std::this_thread::sleep_for(500ms);
+  cluster.restartAgent(0);
+
+  auto finished = scheduler.waitForState(TaskID{"late-launch"}, TaskState::kFinished, 30s);
+  REQUIRE(finished);
+  INFO(history(scheduler, "late-launch"));
+  CHECK(seen(scheduler, "late-launch", TaskState::kRunning) == 1);
+  CHECK(seen(scheduler, "late-launch", TaskState::kLost) == 0);
+  CHECK(seen(scheduler, "late-launch", TaskState::kDropped) == 0);
+  driver->stop();
+  driver->join();
+}
