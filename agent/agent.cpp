@@ -95,6 +95,7 @@ Agent::Agent(Loop& loop, zmq::context_t& context, AgentFlags flags)
       backoff_(flags_.registrationBackoff),
       registrationTimer_(loop),
       masterWatchTimer_(loop),
+      silenceCheck_(loop),
       destroyTimer_(loop),
       usageTimer_(loop),
       sweepTimer_(loop),
@@ -269,6 +270,7 @@ void Agent::registerWithMaster() {
   }
   sendToMaster(message);
   ++metrics_.registrations;
+  lastRegistrationSent_ = std::chrono::steady_clock::now();
 
   registrationTimer_.start(backoff_, [this] {
     if (!registered_) registerWithMaster();
@@ -303,8 +305,18 @@ void Agent::onRegistered(wire::AgentRegistered::Reader message) {
       pingInterval_,
       [this] {
         auto silent = std::chrono::steady_clock::now() - lastPing_;
-        if (registered_ && silent > pingInterval_ * (maxPingTimeouts_ + 1)) {
-          masterLost("no ping for " + std::to_string(duration_cast<milliseconds>(silent).count()) + " ms");
+        if (registered_ && silent > pingInterval_ * (maxPingTimeouts_ + 1) && !silenceCheck_.active()) {
+          // A process stopped and resumed (SIGSTOP, a paused VM) wakes to its
+          // timers before its input: let what the master sent meanwhile
+          // (pings, launches) arrive before deciding it is gone, so that a
+          // re-registration reports every task the master sent.
+          silenceCheck_.start(std::min<std::chrono::nanoseconds>(pingInterval_, milliseconds(250)), [this] {
+            master_->receivePending();
+            auto silent = std::chrono::steady_clock::now() - lastPing_;
+            if (registered_ && silent > pingInterval_ * (maxPingTimeouts_ + 1)) {
+              masterLost("no ping for " + std::to_string(duration_cast<milliseconds>(silent).count()) + " ms");
+            }
+          });
         }
       },
       pingInterval_);
@@ -312,6 +324,10 @@ void Agent::onRegistered(wire::AgentRegistered::Reader message) {
 }
 
 void Agent::masterLost(const std::string& why) {
+  // Every message the master does not know the sender of asks for a
+  // re-registration: one is enough while it is on its way.
+  auto now = std::chrono::steady_clock::now();
+  if (!registered_ && now - lastRegistrationSent_ < milliseconds(100)) return;
   spdlog::warn("re-registering with the master: {}", why);
   registered_ = false;
   masterWatchTimer_.stop();
@@ -347,7 +363,9 @@ void Agent::runTask(wire::RunTask::Reader message) {
   run->frameworkInfo = wire::fromWire(message.getFrameworkInfo());
   run->task = wire::fromWire(message.getTask());
   TaskKey key{run->frameworkId, run->task.taskId};
-  if (runs_.count(key) != 0) {
+  if (runs_.count(key) != 0 || finished_.count(key) != 0) {
+    // The master sends a launch again when the agent re-registered without
+    // it; the first may have arrived after all.
     spdlog::warn("ignoring a second launch of task {}", key.second.value);
     return;
   }
@@ -1073,6 +1091,11 @@ void Agent::forgetIfDone(const TaskKey& key) {
     if (!isTerminal(run->second->state) || !run->second->executorExited) return;
     checkpoints_.removeRun(run->second->containerId);
     runs_.erase(run);
+    if (finished_.insert(key).second) finishedOrder_.push_back(key);
+    while (finishedOrder_.size() > kRememberFinished) {
+      finished_.erase(finishedOrder_.front());
+      finishedOrder_.pop_front();
+    }
   }
   if (stream != streams_.end()) streams_.erase(stream);
 }

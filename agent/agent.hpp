@@ -196,10 +196,17 @@ class Agent {
   std::chrono::nanoseconds pingInterval_ = std::chrono::seconds(15);
   int maxPingTimeouts_ = 5;
   std::chrono::steady_clock::time_point lastPing_;
+  std::chrono::steady_clock::time_point lastRegistrationSent_;
   Timer registrationTimer_;
   Timer masterWatchTimer_;
+  Timer silenceCheck_;  // confirms the master's silence before giving up on it
 
   std::map<TaskKey, std::unique_ptr<Run>> runs_;
+  // Tasks run here and forgotten, newest last: a late second launch of one
+  // is ignored.
+  std::set<TaskKey> finished_;
+  std::deque<TaskKey> finishedOrder_;
+  static constexpr size_t kRememberFinished = 10000;
   std::deque<TaskKey> launchQueue_;
   int starting_ = 0;       // executors spawned whose task is not running yet
   int maxStarting_ = 8;

@@ -57,6 +57,10 @@ class ZmqSocket {
   // register again at once rather than after a timeout.
   void onConnectionChange(std::function<void(bool connected)> handler);
 
+  // Handles the messages already queued on the socket now, before whatever
+  // the caller does next (the loop would otherwise get to them later).
+  void receivePending() { drain(); }
+
   // How long closing the socket may wait to deliver queued messages (default 0).
   void setLinger(std::chrono::milliseconds linger);
 

@@ -847,7 +847,29 @@ TaskStatus Master::masterStatus(const Task& task, TaskState state, TaskReason re
 
 void Master::accept(const std::string& peer, wire::Accept::Reader message) {
   auto* fw = callingFramework(peer, text(message.getFrameworkId()));
-  if (fw == nullptr) return;
+  if (fw == nullptr) {
+    // Offers from before a master restart (or of another connection): the
+    // tasks are not launched, and the framework hears so at once.
+    FrameworkID claimed{text(message.getFrameworkId())};
+    for (auto operation : message.getOperations()) {
+      if (!operation.isLaunch()) continue;
+      for (auto taskReader : operation.getLaunch()) {
+        Task record;
+        record.info = wire::fromWire(taskReader);
+        capnp::MallocMessageBuilder dropped;
+        auto update = dropped.initRoot<wire::Envelope>().initStatusUpdate();
+        update.setFrameworkId(claimed.value);
+        wire::toWire(masterStatus(record, TaskState::kDropped, TaskReason::kInvalidOffers,
+                                  "task " + record.info.taskId.value +
+                                      " not launched: its offers are not valid on this connection (the master "
+                                      "restarted, or the framework is not subscribed)"),
+                     claimed, update.initStatus());
+        sendTo(peer, dropped);
+        ++state_.metrics.tasksTerminal[toString(TaskState::kDropped)];
+      }
+    }
+    return;
+  }
 
   // Collect the offers; they must all be this framework's and on one agent.
   std::vector<OfferEntry> offers;

@@ -138,6 +138,24 @@ class Driver final : public SchedulerDriver {
   DriverStatus acceptOffers(const std::vector<OfferID>& offerIds, const std::vector<Operation>& operations,
                             const Filters& filters) override {
     return call([=, this] {
+      if (!subscribed_) {
+        // Offers do not outlive the subscription they came with: the tasks
+        // never reach a master. Say so now rather than leave the scheduler to
+        // find out by reconciling.
+        for (const auto& op : operations) {
+          for (const auto& task : op.tasks) {
+            TaskStatus dropped;
+            dropped.taskId = task.taskId;
+            dropped.agentId = task.agentId;
+            dropped.state = TaskState::kDropped;
+            dropped.reason = TaskReason::kInvalidOffers;
+            dropped.message = "not launched: the driver is not subscribed to a master (its offers are gone)";
+            dropped.source = TaskSource::kMaster;
+            invoke([&] { scheduler_->statusUpdate(this, dropped); });
+          }
+        }
+        return;
+      }
       capnp::MallocMessageBuilder message;
       auto accept = message.initRoot<wire::Envelope>().initAccept();
       accept.setFrameworkId(frameworkId_.value);
@@ -315,6 +333,7 @@ class Driver final : public SchedulerDriver {
     capnp::MallocMessageBuilder message;
     wire::toWire(info, message.initRoot<wire::Envelope>().initSubscribe().initInfo());
     send(message);
+    lastSubscribe_ = std::chrono::steady_clock::now();
     subscribeTimer_->start(backoff_, [this] {
       if (!subscribed_) subscribe();
     });
@@ -322,6 +341,9 @@ class Driver final : public SchedulerDriver {
   }
 
   void connectionLost(const std::string& why) {
+    // Every call the master cannot place asks for a subscription: one is
+    // enough while it is on its way.
+    if (!subscribed_ && std::chrono::steady_clock::now() - lastSubscribe_ < milliseconds(100)) return;
     spdlog::warn("scheduler driver: re-subscribing: {}", why);
     if (subscribed_) {
       subscribed_ = false;
@@ -453,6 +475,7 @@ class Driver final : public SchedulerDriver {
   std::chrono::nanoseconds backoff_ = milliseconds(250);
   std::chrono::nanoseconds heartbeat_ = std::chrono::seconds(1);
   std::chrono::steady_clock::time_point lastHeard_;
+  std::chrono::steady_clock::time_point lastSubscribe_;
   SeenUuids seen_;
 };
 

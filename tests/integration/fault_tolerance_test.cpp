@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -601,6 +602,38 @@ TEST_CASE("a launch sent while the agent was down is sent again when it re-regis
   CHECK(seen(scheduler, "late-launch", TaskState::kRunning) == 1);
   CHECK(seen(scheduler, "late-launch", TaskState::kLost) == 0);
   CHECK(seen(scheduler, "late-launch", TaskState::kDropped) == 0);
+  driver->stop();
+  driver->join();
+}
+
+TEST_CASE("a launch sent to a stopped agent runs once it resumes, and is not reported dropped") {
+  TestCluster cluster;
+  cluster.startMaster();
+  cluster.startAgent();
+  cluster.waitForAgents(1);
+
+  RecordingScheduler scheduler;  // keeps its offers unanswered
+  auto driver = startDriver(scheduler, cluster, frameworkInfo("stopped-launch", true));
+  auto offer = scheduler.waitForOffer();
+  REQUIRE(offer);
+
+  // The launch waits in the stopped agent's socket while the master gives up
+  // on it; when it resumes, its timers run before it reads that socket.
+  cluster.agent(0).signal(SIGSTOP);
+  driver->launchTasks({offer->id}, {makeTask("while-stopped", *offer, "echo ran >> " + cluster.dir() + "/runs; sleep 1")});
+  REQUIRE(scheduler.waitForState(TaskID{"while-stopped"}, TaskState::kUnreachable, 15s));
+  std::this_thread::sleep_for(1s);
+  cluster.agent(0).signal(SIGCONT);
+
+  auto finished = scheduler.waitForState(TaskID{"while-stopped"}, TaskState::kFinished, 30s);
+  REQUIRE(finished);
+  INFO(history(scheduler, "while-stopped"));
+  CHECK(seen(scheduler, "while-stopped", TaskState::kDropped) == 0);
+  CHECK(seen(scheduler, "while-stopped", TaskState::kLost) == 0);
+  CHECK(seen(scheduler, "while-stopped", TaskState::kFinished) == 1);
+  std::ifstream runs(cluster.dir() + "/runs");
+  std::string all((std::istreambuf_iterator<char>(runs)), std::istreambuf_iterator<char>());
+  CHECK(all == "ran\n");
   driver->stop();
   driver->join();
 }
