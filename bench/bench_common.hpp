@@ -14,7 +14,30 @@
 #include <string>
 #include <vector>
 
+#include "clusternodes/resources.hpp"
+#include "clusternodes/values.hpp"
+
 namespace clusternodes::bench {
+
+// Packs tasks of `perTask` resources running `command`, named PREFIX-N, into
+// `offer` while fewer than `total` are launched; advances `launched`.
+inline std::vector<TaskInfo> packTasks(const Offer& offer, const Resources& perTask, const std::string& prefix,
+                                       const std::string& command, int total, int& launched) {
+  Resources remaining = offer.resources;
+  std::vector<TaskInfo> tasks;
+  while (launched < total && remaining.contains(perTask)) {
+    TaskInfo task;
+    task.taskId.value = prefix + "-" + std::to_string(launched);
+    task.name = task.taskId.value;
+    task.agentId = offer.agentId;
+    task.resources = perTask;
+    task.command.value = command;
+    remaining -= perTask;
+    tasks.push_back(std::move(task));
+    ++launched;
+  }
+  return tasks;
+}
 
 // The median of `values`; 0 when there are none.
 inline double median(std::vector<double> values) {

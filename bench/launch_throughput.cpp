@@ -51,6 +51,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/flags.hpp"
 #include "bench/bench_common.hpp"
 #include "clusternodes/result.hpp"
 #include "clusternodes/scheduler.hpp"
@@ -198,19 +199,7 @@ class ThroughputScheduler : public Scheduler {
 
   void resourceOffers(SchedulerDriver* driver, const std::vector<Offer>& offers) override {
     for (const auto& offer : offers) {
-      Resources remaining = offer.resources;
-      std::vector<TaskInfo> tasks;
-      while (launched_ < total_ && remaining.contains(perTask_)) {
-        TaskInfo task;
-        task.taskId.value = "task-" + std::to_string(launched_);
-        task.name = task.taskId.value;
-        task.agentId = offer.agentId;
-        task.resources = perTask_;
-        task.command.value = "true";
-        remaining -= perTask_;
-        tasks.push_back(std::move(task));
-        ++launched_;
-      }
+      auto tasks = packTasks(offer, perTask_, "task", "true", total_, launched_);
       if (tasks.empty()) {
         driver->declineOffer(offer.id, Filters{launched_ < total_ ? 0.0 : 3600.0});
         continue;
@@ -717,16 +706,7 @@ int main(int argc, char** argv) {
   bool isolation = false;
   app.add_flag("--compare-isolation", isolation,
                "Compare launches with --isolation=cgroups against --isolation=none instead of the spawn rate");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) {
-      std::cout << app.help();
-      return 0;
-    }
-    std::cerr << "bench-launch-throughput: " << e.what() << "\n";
-    return 2;
-  }
+  if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
   clusterOptions.tasks = tasks;
 
   Machine machine = describeMachine();
