@@ -104,7 +104,9 @@ class SchedulerDriver {
                                                  const SchedulerDriverOptions& options);
   virtual ~SchedulerDriver() = default;  // stops the driver (with failover) if running
 
-  // Connects and registers; returns at once.
+  // Connects and registers; returns at once. With FrameworkInfo::id set, the
+  // driver takes over that framework (a scheduler failing over): its tasks
+  // are its own again, and registered() is called with the same id.
   virtual DriverStatus start() = 0;
   // Stops the driver. Without failover the framework is torn down: the master
   // kills its tasks. With failover the tasks keep running for the framework's
@@ -117,6 +119,8 @@ class SchedulerDriver {
   // start() then join().
   virtual DriverStatus run() = 0;
 
+  // While the driver is not subscribed (the master is away), each task comes
+  // back at once as TASK_DROPPED with REASON_INVALID_OFFERS.
   virtual DriverStatus launchTasks(const std::vector<OfferID>& offerIds, const std::vector<TaskInfo>& tasks,
                                    const Filters& filters = {}) = 0;
   virtual DriverStatus acceptOffers(const std::vector<OfferID>& offerIds, const std::vector<Operation>& operations,
