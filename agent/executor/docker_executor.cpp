@@ -5,7 +5,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 namespace clusternodes::executor {
 namespace {
@@ -184,6 +186,15 @@ void DockerExecutor::awaitExit(const std::string& id) {
   docker::ContainerState state;
   if (auto inspected = client_->inspect(id); inspected) {
     state = *inspected;
+    // Docker records an OOM kill from a cgroup event that can land after the
+    // exit: a container under a memory limit that ended by SIGKILL is looked
+    // at again, for up to a second, before it is taken for a plain kill.
+    for (int i = 0; i < 10 && !state.oomKilled && state.exitCode == 137 && state.memoryBytes > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      auto again = client_->inspect(id);
+      if (!again) break;
+      state = *again;
+    }
   } else {
     spdlog::warn("cannot inspect the container: {}", inspected.error().message);
     state.exitCode = waited ? *waited : -1;

@@ -307,7 +307,13 @@ TEST_CASE("docker client: a container that allocates past its memory limit is OO
   spec.memoryBytes = 16ULL << 20;
   std::string id = run(client, spec);
   CHECK(valueOf(client.wait(id)) == 137);
+  // The daemon records the OOM kill from a cgroup event, which may come
+  // after the exit (as the Docker executor allows for).
   ContainerState state = valueOf(client.inspect(id));
+  for (int i = 0; i < 20 && !state.oomKilled; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    state = valueOf(client.inspect(id));
+  }
   CHECK(state.oomKilled);
   CHECK(state.exitCode == 137);
   CHECK(state.status == "exited");
