@@ -55,23 +55,23 @@ void launchOnFirstOffer(RecordingScheduler& scheduler, const std::string& prefix
                               }}});
 }
 
-// The master's record of a task (its /state entry), or null.
-nlohmann::json masterTask(const TestCluster& cluster, const std::string& taskId) {
+// The entry of `list` ("tasks", "agents") in the master's /state whose id
+// is `id`, or null.
+nlohmann::json masterEntry(const TestCluster& cluster, const char* list, const std::string& id) {
   auto state = cluster.state();
   if (!state.is_object()) return nullptr;
-  for (const auto& task : state["tasks"]) {
-    if (task["id"] == taskId) return task;
+  for (const auto& entry : state[list]) {
+    if (entry["id"] == id) return entry;
   }
   return nullptr;
 }
 
+nlohmann::json masterTask(const TestCluster& cluster, const std::string& taskId) {
+  return masterEntry(cluster, "tasks", taskId);
+}
+
 nlohmann::json masterAgent(const TestCluster& cluster, const std::string& agentId) {
-  auto state = cluster.state();
-  if (!state.is_object()) return nullptr;
-  for (const auto& agent : state["agents"]) {
-    if (agent["id"] == agentId) return agent;
-  }
-  return nullptr;
+  return masterEntry(cluster, "agents", agentId);
 }
 
 FrameworkInfo withFailover(FrameworkInfo info, double seconds) {
