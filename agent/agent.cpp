@@ -13,6 +13,7 @@
 #include <thread>
 #include <nlohmann/json.hpp>
 
+#include "agent/agent_runs.hpp"
 #include "agent/cgroups.hpp"
 #include "agent/resource_detection.hpp"
 #include "agent/sandbox_files.hpp"
@@ -32,45 +33,6 @@ constexpr auto kSweepInterval = std::chrono::minutes(10);
 constexpr auto kSweepMinAge = std::chrono::minutes(10);
 
 }  // namespace
-
-struct Agent::Run {
-  FrameworkID frameworkId;
-  FrameworkInfo frameworkInfo;
-  TaskInfo task;
-  TaskState state = TaskState::kStaging;
-  std::string sandbox;
-  std::unique_ptr<ChildProcess> process;  // the executor
-  int pid = 0;
-  bool queued = false;     // waiting for a start slot
-  bool starting = false;   // holds a start slot
-  std::unique_ptr<Timer> registrationTimer;
-  std::string executorPeer;
-  bool executorExited = false;
-  bool killRequested = false;
-  int64_t killGraceMs = -1;
-  std::string containerId;         // also the last part of the sandbox path
-  bool sandboxCreated = false;
-  bool containerPrepared = false;  // its cgroups exist
-  bool destroyed = false;
-  uint64_t memPeak = 0;            // the highest memory seen by sampling
-
-  bool checkpointed = false;       // its task is in the checkpoint (meta/runs)
-  bool abandoned = false;          // killed because the master removed this agent
-  bool recovered = false;          // taken back from a checkpoint after a restart
-  std::optional<uint64_t> executorStart;  // the recovered executor's start time
-
-  bool docker() const { return task.docker.has_value(); }
-  // The Docker container a Docker task runs as.
-  std::string containerName() const { return "clusternodes-" + containerId; }
-};
-
-struct Agent::UpdateStream {
-  explicit UpdateStream(Loop& loop) : retry(loop) {}
-  FrameworkID frameworkId;
-  std::deque<TaskStatus> pending;
-  std::chrono::nanoseconds backoff{};
-  Timer retry;
-};
 
 Result<void> validateContainerizers(const std::string& value) {
   std::set<std::string> seen;
@@ -234,6 +196,7 @@ void Agent::dispatchFromMaster(const wire::Envelope::Reader& envelope) {
       return masterLost("the master asked: " + text(envelope.getReregister().getReason()));
     case wire::Envelope::SHUTDOWN_AGENT:
       return shutdownByMaster(text(envelope.getShutdownAgent().getReason()));
+    case wire::Envelope::FRAMEWORK_MESSAGE: return frameworkMessageFromMaster(envelope.getFrameworkMessage());
     default:
       throw wire::MalformedMessage(std::string("the agent does not accept ") + wire::name(envelope.which()) +
                                    " from the master");
@@ -267,6 +230,15 @@ void Agent::registerWithMaster() {
     tasks[i].setState(toString(run.state));
     wire::toWire(run.frameworkInfo, tasks[i].initFrameworkInfo());
     if (reported[i].second != nullptr) wire::toWire(*reported[i].second, run.frameworkId, tasks[i].initLastStatus());
+  }
+  std::vector<const FrameworkExecutor*> running;
+  for (const auto& [key, executor] : frameworkExecutors_) {
+    if (!executor->exited) running.push_back(executor.get());
+  }
+  auto executors = reg.initExecutors(static_cast<unsigned>(running.size()));
+  for (unsigned i = 0; i < running.size(); ++i) {
+    executors[i].setFrameworkId(running[i]->frameworkId.value);
+    wire::toWire(running[i]->info, executors[i].initInfo());
   }
   sendToMaster(message);
   ++metrics_.registrations;
@@ -344,6 +316,7 @@ void Agent::shutdownByMaster(const std::string& reason) {
     keys.push_back(key);
   }
   for (const auto& key : keys) killTask(key.first, key.second, -1);
+  for (auto& [key, executor] : frameworkExecutors_) shutdownExecutor(*executor, "the master removed this agent");
   // Their updates go to the master as the new agent's; it acknowledges what
   // it no longer tracks.
   agentId_ = AgentID{};
@@ -371,6 +344,21 @@ void Agent::runTask(wire::RunTask::Reader message) {
   }
   ++metrics_.tasksLaunched;
   run->containerId = randomUuid();
+  if (run->custom()) {
+    if (run->docker() || containerizers_.count("native") == 0) {
+      run->state = TaskState::kFailed;
+      run->executorExited = true;
+      TaskStatus failed = agentStatus(*run, TaskState::kFailed, TaskReason::kContainerizerUnsupported,
+                                      run->docker() ? "a task of a framework's executor cannot also be a Docker task"
+                                                    : "this agent does not run native executors (--containerizers=" +
+                                                          flags_.containerizers + ")");
+      runs_[key] = std::move(run);
+      enqueueStatus(key.first, failed);
+      return;
+    }
+    runs_[key] = std::move(run);
+    return runOnExecutor(key);
+  }
   run->sandbox = flags_.workDir + "/sandboxes/" + run->frameworkId.value + "/" + run->task.taskId.value + "/" +
                  run->containerId;
   const char* kind = run->docker() ? "docker" : "native";
@@ -574,6 +562,7 @@ void Agent::killTask(const FrameworkID& frameworkId, const TaskID& taskId, int64
   if (grace < 0 && run.task.killGracePeriodSeconds) grace = static_cast<int64_t>(*run.task.killGracePeriodSeconds * 1000);
   if (grace < 0) grace = duration_cast<milliseconds>(flags_.defaultGracePeriod).count();
   run.killGraceMs = grace;
+  if (run.custom()) return killOnExecutor(run);
   if (run.queued) {
     // Still waiting for a start slot: nothing was started.
     run.queued = false;
@@ -602,6 +591,9 @@ void Agent::shutdownFramework(const FrameworkID& frameworkId) {
   }
   spdlog::info("shutting down framework {} ({} task(s))", frameworkId.value, tasks.size());
   for (const auto& taskId : tasks) killTask(frameworkId, taskId, -1);
+  for (auto& [key, executor] : frameworkExecutors_) {
+    if (key.first == frameworkId) shutdownExecutor(*executor, "its framework was shut down");
+  }
 }
 
 // ------------------------------------------------------------ executors
@@ -614,8 +606,27 @@ void Agent::onExecutorMessage(std::string_view peerView, std::string_view bytes)
   auto envelope = (*decoded)->envelope();
   wire::dispatchSafely(
       [&] {
+        if (auto executor = frameworkExecutorsByPeer_.find(peer); executor != frameworkExecutorsByPeer_.end()) {
+          // A framework's executor.
+          switch (envelope.which()) {
+            case wire::Envelope::REGISTER_EXECUTOR: return executorRegisteredBack(peer, envelope.getRegisterExecutor());
+            case wire::Envelope::EXECUTOR_STATUS:
+              return frameworkExecutorStatus(peer, executor->second,
+                                             wire::fromWire(envelope.getExecutorStatus().getStatus()));
+            case wire::Envelope::FRAMEWORK_MESSAGE:
+              return frameworkMessageFromExecutor(executor->second, envelope.getFrameworkMessage());
+            default:
+              throw wire::MalformedMessage(std::string("the agent does not accept ") + wire::name(envelope.which()) +
+                                           " from an executor");
+          }
+        }
         switch (envelope.which()) {
-          case wire::Envelope::REGISTER_EXECUTOR: return executorRegistered(peer, envelope.getRegisterExecutor());
+          case wire::Envelope::REGISTER_EXECUTOR:
+            if (envelope.getRegisterExecutor().hasExecutorId() &&
+                envelope.getRegisterExecutor().getExecutorId().size() > 0) {
+              return executorRegisteredBack(peer, envelope.getRegisterExecutor());
+            }
+            return executorRegistered(peer, envelope.getRegisterExecutor());
           case wire::Envelope::EXECUTOR_STATUS: return executorStatus(peer, envelope.getExecutorStatus());
           default:
             throw wire::MalformedMessage(std::string("the agent does not accept ") + wire::name(envelope.which()) +
@@ -751,12 +762,27 @@ void Agent::recover() {
                  saved->agentId.value);
     if (!rebooted) {
       for (const auto& run : checkpoints_.loadRuns()) cleanupRun(run);
+      for (const auto& executor : checkpoints_.loadExecutors()) {
+        if (executor.pid > 0 && executor.startTime != 0 && processStartTime(executor.pid) == executor.startTime) {
+          spdlog::info("--recover=cleanup: killing framework executor pid {}", executor.pid);
+          ::kill(-executor.pid, SIGKILL);
+          ::kill(executor.pid, SIGKILL);
+        }
+        isolator_->killAll(executor.containerId, 0);
+        if (!isolator_->remove(executor.containerId)) {
+          destroying_[executor.containerId] = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+          if (!destroyTimer_.active()) {
+            destroyTimer_.start(milliseconds(10), [this] { retryDestroys(); }, milliseconds(10));
+          }
+        }
+      }
     }
     checkpoints_.clear();
     removeOrphanContainers(saved->agentId);
     return;
   }
   agentId_ = saved->agentId;
+  recoverExecutors();
   std::vector<std::string> broken;
   auto runs = checkpoints_.loadRuns(&broken);
   for (const auto& containerId : broken) checkpoints_.removeRun(containerId);
@@ -824,6 +850,13 @@ bool Agent::recoverRun(const RunCheckpoint& saved) {
   run->recovered = true;
   run->checkpointed = true;
   TaskKey key{run->frameworkId, run->task.taskId};
+  if (run->custom()) {
+    // Its executor was recovered first; the task lives on with it.
+    run->sandboxCreated = false;
+    run->containerPrepared = false;
+    run->executorExited = isTerminal(run->state);
+    run->delivered = false;
+  }
   // The updates its framework had not acknowledged go out again once the
   // agent is registered (resendAll); the newest is the task's latest state.
   if (!saved.updates.empty()) {
@@ -846,6 +879,26 @@ bool Agent::recoverRun(const RunCheckpoint& saved) {
       streams_[key] = std::move(stream);
     }
   }
+  if (run->custom()) {
+    if (!run->executorExited && isTerminal(run->state)) run->executorExited = true;
+    auto executor = frameworkExecutors_.find(run->executorKey());
+    bool alive = executor != frameworkExecutors_.end() && !executor->second->exited;
+    Run& stored = *(runs_[key] = std::move(run));
+    if (alive) {
+      executor->second->tasks.insert(key.second);
+      stored.pid = executor->second->pid;
+      return true;
+    }
+    if (!stored.executorExited) {
+      stored.executorExited = true;
+      stored.state = TaskState::kFailed;
+      enqueueStatus(key.first, agentStatus(stored, TaskState::kFailed, TaskReason::kExecutorTerminated,
+                                           "executor " + stored.task.executor->executorId.value +
+                                               " ended while the agent was down, before the task ended"));
+    }
+    forgetIfDone(key);
+    return false;
+  }
   bool alive = saved.executorPid > 0 && isExecutorOf(saved.executorPid, run->task.taskId);
   if (alive) run->executorStart = processStartTime(saved.executorPid);
   alive = alive && run->executorStart.has_value();
@@ -858,11 +911,18 @@ void Agent::watchRecovered() {
   std::vector<TaskKey> gone;
   bool watching = false;
   for (const auto& [key, run] : runs_) {
-    if (!run->recovered || run->executorExited) continue;
+    if (!run->recovered || run->executorExited || run->custom()) continue;
     watching = true;
     if (processStartTime(run->pid) != run->executorStart) gone.push_back(key);
   }
   for (const auto& key : gone) executorExited(key, -1, 0);
+  std::vector<ExecutorKey> executorsGone;
+  for (const auto& [key, executor] : frameworkExecutors_) {
+    if (!executor->recovered || executor->exited) continue;
+    watching = true;
+    if (processStartTime(executor->pid).value_or(0) != executor->startTime) executorsGone.push_back(key);
+  }
+  for (const auto& key : executorsGone) frameworkExecutorExited(key, -1, "ended while the agent was away");
   if (!watching) recoveryWatch_.stop();
 }
 
@@ -976,6 +1036,7 @@ ContainerUsage Agent::usageOf(Run& run) {
 void Agent::sweepContainers() {
   std::set<std::string> active;
   for (const auto& [key, run] : runs_) active.insert(run->containerId);
+  for (const auto& [key, executor] : frameworkExecutors_) active.insert(executor->containerId);
   for (const auto& id : destroying_) active.insert(id.first);
   // Older than any container of a live agent can be while empty: one whose
   // executor has not yet started the command is at most
@@ -1090,6 +1151,11 @@ void Agent::forgetIfDone(const TaskKey& key) {
   if (run != runs_.end()) {
     if (!isTerminal(run->second->state) || !run->second->executorExited) return;
     checkpoints_.removeRun(run->second->containerId);
+    if (run->second->custom()) {
+      if (auto executor = frameworkExecutors_.find(run->second->executorKey()); executor != frameworkExecutors_.end()) {
+        executor->second->tasks.erase(key.second);
+      }
+    }
     runs_.erase(run);
     if (finished_.insert(key).second) finishedOrder_.push_back(key);
     while (finishedOrder_.size() > kRememberFinished) {
@@ -1130,6 +1196,21 @@ void Agent::installEndpoints() {
                             {"container_id", run->containerId},
                             {"executor_pid", run->pid},
                             {"resources", toJson(run->task.resources)}});
+    }
+    j["executors"] = nlohmann::json::array();
+    for (const auto& [key, executor] : frameworkExecutors_) {
+      if (!executor->exited) used += executor->info.resources;
+      nlohmann::json tasks = nlohmann::json::array();
+      for (const auto& taskId : executor->tasks) tasks.push_back(taskId.value);
+      j["executors"].push_back({{"id", key.second.value},
+                                {"framework_id", key.first.value},
+                                {"name", executor->info.name},
+                                {"pid", executor->pid},
+                                {"registered", !executor->peer.empty()},
+                                {"container_id", executor->containerId},
+                                {"sandbox", executor->sandbox},
+                                {"tasks", tasks},
+                                {"resources", toJson(executor->info.resources)}});
     }
     j["used_resources"] = toJson(used);
     size_t pending = 0;

@@ -109,7 +109,9 @@ class Agent {
  private:
   struct Run;            // one task and its executor
   struct UpdateStream;   // the pending status updates of one task
+  struct FrameworkExecutor;  // a framework's own executor (agent_runs.hpp)
   using TaskKey = std::pair<FrameworkID, TaskID>;
+  using ExecutorKey = std::pair<FrameworkID, ExecutorID>;
 
   // ---- master
   void onMasterMessage(std::string_view bytes);
@@ -136,6 +138,24 @@ class Agent {
   // executor is gone. Frees its start slot for the next queued launch.
   void doneStarting(Run& run);
   void executorExited(const TaskKey& key, int64_t exitStatus, int termSignal);
+
+  // ---- frameworks' executors (framework_executors.cpp)
+  // Hands a task that names an executor to it, starting it first if needed.
+  void runOnExecutor(const TaskKey& key);
+  void startExecutor(FrameworkExecutor& executor);
+  void executorRegisteredBack(const std::string& peer, wire::RegisterExecutor::Reader message);
+  void sendTaskToExecutor(FrameworkExecutor& executor, Run& run);
+  void frameworkExecutorStatus(const std::string& peer, const ExecutorKey& executorKey, TaskStatus status);
+  void killOnExecutor(Run& run);
+  void frameworkMessageFromMaster(wire::FrameworkMessage::Reader message);
+  void frameworkMessageFromExecutor(const ExecutorKey& key, wire::FrameworkMessage::Reader message);
+  // Asks the executor to shut down, and kills it after the grace period.
+  void shutdownExecutor(FrameworkExecutor& executor, const std::string& why);
+  void frameworkExecutorExited(const ExecutorKey& key, int status, const std::string& how);
+  // Resizes the executor's container to its resources plus its live tasks'.
+  void resizeExecutor(FrameworkExecutor& executor);
+  void checkpointExecutor(FrameworkExecutor& executor);
+  void recoverExecutors();
 
   // ---- recovery (checkpoint.hpp)
   // Takes back, after a restart on the same boot, the agent id and the runs
@@ -211,6 +231,8 @@ class Agent {
   int starting_ = 0;       // executors spawned whose task is not running yet
   int maxStarting_ = 8;
   std::map<std::string, TaskKey> runsByPeer_;
+  std::map<ExecutorKey, std::unique_ptr<FrameworkExecutor>> frameworkExecutors_;
+  std::map<std::string, ExecutorKey> frameworkExecutorsByPeer_;
   std::map<TaskKey, std::unique_ptr<UpdateStream>> streams_;
   AgentMetrics metrics_;
 

@@ -261,43 +261,51 @@ Result<void> CgroupsIsolator::prepare(const std::string& id, const ContainerLimi
       return made;
     }
   }
-  auto apply = [&]() -> Result<void> {
-    uint64_t shares = cpuShares(limits.cpus);
-    std::string cpu = dirFor(id, "cpu");
-    std::string memory = dirFor(id, "memory");
-    std::optional<uint64_t> quotaUs;
-    if (limits.cpuQuota) {
-      quotaUs = cfsQuotaUs(*limits.cpuQuota);
+  if (auto applied = update(id, limits); !applied) {
+    remove(id);
+    return applied;
+  }
+  return {};
+}
+
+Result<void> CgroupsIsolator::update(const std::string& id, const ContainerLimits& limits) {
+  uint64_t shares = cpuShares(limits.cpus);
+  std::string cpu = dirFor(id, "cpu");
+  std::string memory = dirFor(id, "memory");
+  std::optional<uint64_t> quotaUs;
+  if (limits.cpuQuota) {
+    quotaUs = cfsQuotaUs(*limits.cpuQuota);
+  }
+  if (layout_.version == 1) {
+    if (auto done = cgroup::write(cpu, "cpu.shares", std::to_string(shares)); !done) return done;
+    if (quotaUs) {
+      if (auto done = cgroup::write(cpu, "cpu.cfs_period_us", std::to_string(kCfsPeriodUs)); !done) return done;
+      if (auto done = cgroup::write(cpu, "cpu.cfs_quota_us", std::to_string(*quotaUs)); !done) return done;
     }
-    if (layout_.version == 1) {
-      if (auto done = cgroup::write(cpu, "cpu.shares", std::to_string(shares)); !done) return done;
-      if (quotaUs) {
-        if (auto done = cgroup::write(cpu, "cpu.cfs_period_us", std::to_string(kCfsPeriodUs)); !done) return done;
-        if (auto done = cgroup::write(cpu, "cpu.cfs_quota_us", std::to_string(*quotaUs)); !done) return done;
-      }
-      if (limits.memBytes > 0) {
-        std::string bytes = std::to_string(limits.memBytes);
-        if (auto done = cgroup::write(memory, "memory.limit_in_bytes", bytes); !done) return done;
-        if (::access((memory + "/memory.memsw.limit_in_bytes").c_str(), F_OK) == 0) {
-          if (auto done = cgroup::write(memory, "memory.memsw.limit_in_bytes", bytes); !done) return done;
-        }
-      }
-      return {};
-    }
-    if (auto done = cgroup::write(cpu, "cpu.weight", std::to_string(sharesToWeight(shares))); !done) return done;
-    std::string max = (quotaUs ? std::to_string(*quotaUs) : std::string("max")) + " " + std::to_string(kCfsPeriodUs);
-    if (auto done = cgroup::write(cpu, "cpu.max", max); !done) return done;
     if (limits.memBytes > 0) {
-      if (auto done = cgroup::write(memory, "memory.max", std::to_string(limits.memBytes)); !done) return done;
-      if (::access((memory + "/memory.swap.max").c_str(), F_OK) == 0) {
-        if (auto done = cgroup::write(memory, "memory.swap.max", "0"); !done) return done;
+      std::string bytes = std::to_string(limits.memBytes);
+      // memory+swap may never be below memory: when growing, it goes first.
+      bool memsw = ::access((memory + "/memory.memsw.limit_in_bytes").c_str(), F_OK) == 0;
+      auto current = cgroup::read(memory, "memory.limit_in_bytes");
+      bool growing = current && limits.memBytes > std::strtoull(current->c_str(), nullptr, 10);
+      if (memsw && growing) {
+        if (auto done = cgroup::write(memory, "memory.memsw.limit_in_bytes", bytes); !done) return done;
+      }
+      if (auto done = cgroup::write(memory, "memory.limit_in_bytes", bytes); !done) return done;
+      if (memsw && !growing) {
+        if (auto done = cgroup::write(memory, "memory.memsw.limit_in_bytes", bytes); !done) return done;
       }
     }
     return {};
-  };
-  if (auto applied = apply(); !applied) {
-    remove(id);
-    return applied;
+  }
+  if (auto done = cgroup::write(cpu, "cpu.weight", std::to_string(sharesToWeight(shares))); !done) return done;
+  std::string max = (quotaUs ? std::to_string(*quotaUs) : std::string("max")) + " " + std::to_string(kCfsPeriodUs);
+  if (auto done = cgroup::write(cpu, "cpu.max", max); !done) return done;
+  if (limits.memBytes > 0) {
+    if (auto done = cgroup::write(memory, "memory.max", std::to_string(limits.memBytes)); !done) return done;
+    if (::access((memory + "/memory.swap.max").c_str(), F_OK) == 0) {
+      if (auto done = cgroup::write(memory, "memory.swap.max", "0"); !done) return done;
+    }
   }
   return {};
 }

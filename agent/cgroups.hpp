@@ -79,6 +79,7 @@ class CgroupsIsolator : public Isolator {
 
   std::string name() const override;
   Result<void> prepare(const std::string& id, const ContainerLimits& limits) override;
+  Result<void> update(const std::string& id, const ContainerLimits& limits) override;
   std::vector<std::string> joinDirs(const std::string& id) const override;
   std::vector<std::string> returnDirs() const override;
   std::string location(const std::string& id) const override;

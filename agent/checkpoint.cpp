@@ -160,6 +160,43 @@ std::vector<RunCheckpoint> Checkpoints::loadRuns(std::vector<std::string>* broke
   return runs;
 }
 
+Result<void> Checkpoints::saveExecutor(const ExecutorCheckpoint& executor) const {
+  std::string dir = meta_ + "/executors/" + executor.containerId;
+  if (auto info = writeAtomically(dir + "/executor.bin", executor.info); !info) return info;
+  nlohmann::json j = {{"sandbox", executor.sandbox}, {"pid", executor.pid}, {"start_time", executor.startTime}};
+  return writeAtomically(dir + "/executor.json", j.dump());
+}
+
+void Checkpoints::removeExecutor(const std::string& containerId) const {
+  std::error_code ec;
+  fs::remove_all(meta_ + "/executors/" + containerId, ec);
+  if (ec) spdlog::warn("cannot remove the checkpoint of executor container {}: {}", containerId, ec.message());
+}
+
+std::vector<ExecutorCheckpoint> Checkpoints::loadExecutors() const {
+  std::vector<ExecutorCheckpoint> executors;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(meta_ + "/executors", ec)) {
+    if (!entry.is_directory(ec)) continue;
+    ExecutorCheckpoint executor;
+    executor.containerId = entry.path().filename().string();
+    auto info = readWhole(entry.path() / "executor.bin");
+    auto state = readJson(entry.path() / "executor.json");
+    if (!info || !state) {
+      spdlog::warn("skipping the checkpoint of executor container {}: {}", executor.containerId,
+                   !info ? info.error().message : state.error().message);
+      removeExecutor(executor.containerId);
+      continue;
+    }
+    executor.info = std::move(*info);
+    executor.sandbox = state->value("sandbox", "");
+    executor.pid = state->value("pid", 0);
+    executor.startTime = state->value("start_time", uint64_t{0});
+    executors.push_back(std::move(executor));
+  }
+  return executors;
+}
+
 void Checkpoints::clear() const {
   std::error_code ec;
   fs::remove_all(meta_, ec);

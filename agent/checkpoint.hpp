@@ -11,7 +11,12 @@
 //                               not acknowledged, oldest first, each an
 //                               encoded StatusUpdate envelope after its
 //                               length (4 bytes, little-endian)
-// A run's directory goes once the agent has forgotten the run.
+//   executors/<container id>/executor.bin  a framework's executor: an encoded
+//                               ExecutorRegistered envelope (its info and
+//                               framework)
+//   executors/<container id>/executor.json {"sandbox", "pid", "start_time"}
+// A run's directory goes once the agent has forgotten the run; a task of a
+// framework's executor is a run too, whose sandbox is the executor's.
 #pragma once
 
 #include <string>
@@ -42,6 +47,14 @@ struct RunCheckpoint {
   std::vector<std::string> updates;  // encoded StatusUpdate envelopes
 };
 
+struct ExecutorCheckpoint {
+  std::string containerId;
+  std::string info;  // the encoded ExecutorRegistered envelope
+  std::string sandbox;
+  int pid = 0;
+  uint64_t startTime = 0;  // the process's start time (processStartTime)
+};
+
 class Checkpoints {
  public:
   explicit Checkpoints(std::string workDir);
@@ -60,6 +73,9 @@ class Checkpoints {
   // Every run checkpointed; unreadable ones are skipped with a warning and
   // listed in `broken`.
   std::vector<RunCheckpoint> loadRuns(std::vector<std::string>* broken = nullptr) const;
+  Result<void> saveExecutor(const ExecutorCheckpoint& executor) const;
+  void removeExecutor(const std::string& containerId) const;
+  std::vector<ExecutorCheckpoint> loadExecutors() const;
   // Forgets everything (after a reboot, the runs are gone).
   void clear() const;
 

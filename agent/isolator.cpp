@@ -88,6 +88,7 @@ class NoIsolator : public Isolator {
  public:
   std::string name() const override { return "none"; }
   Result<void> prepare(const std::string&, const ContainerLimits&) override { return {}; }
+  Result<void> update(const std::string&, const ContainerLimits&) override { return {}; }
   std::vector<std::string> joinDirs(const std::string&) const override { return {}; }
   std::vector<std::string> returnDirs() const override { return {}; }
   std::string location(const std::string&) const override { return ""; }

@@ -59,6 +59,10 @@ class Isolator {
   virtual std::string name() const = 0;
   // Creates the container with its limits.
   virtual Result<void> prepare(const std::string& id, const ContainerLimits& limits) = 0;
+  // Changes a container's limits (a framework's executor grows and shrinks
+  // with its tasks). Lowering the memory limit below what the container
+  // uses fails; the old limit then stays.
+  virtual Result<void> update(const std::string& id, const ContainerLimits& limits) = 0;
   // The cgroup directories a process joins to enter the container, and those
   // it returns to afterwards (the agent's own). Empty for none.
   virtual std::vector<std::string> joinDirs(const std::string& id) const = 0;

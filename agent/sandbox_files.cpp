@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string_view>
+#include <variant>
 
 namespace clusternodes::agent {
 namespace {
@@ -18,6 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int64_t kMaxReadBytes = 1 << 20;
+constexpr int64_t kMaxDownloadBytes = int64_t{256} << 20;
 
 // Whether `path` is `root` or lies beneath it, comparing whole segments.
 bool within(const fs::path& path, const fs::path& root) {
@@ -84,6 +86,38 @@ HttpResponse browse(const std::string& root, const HttpRequest& request) {
   return HttpResponse::json(200, nlohmann::json{{"path", *resolved}, {"entries", entries}}.dump());
 }
 
+// Opens the regular file `resolved` for reading; on failure, the response
+// that says why.
+std::variant<int, HttpResponse> openRegular(const std::string& resolved, const std::string& requested) {
+  int fd = ::open(resolved.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return HttpResponse::jsonError(errno == ENOENT ? 404 : 403, "cannot open " + resolved + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return HttpResponse::jsonError(400, "not a regular file: " + requested);
+  }
+  return fd;
+}
+
+// Up to `want` bytes of `fd` from `from`; fewer at its end.
+std::string readRange(int fd, int64_t from, int64_t want) {
+  std::string data(static_cast<size_t>(std::max<int64_t>(want, 0)), '\0');
+  int64_t got = 0;
+  while (got < want) {
+    ssize_t n = ::pread(fd, data.data() + got, static_cast<size_t>(want - got), from + got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += n;
+  }
+  data.resize(static_cast<size_t>(got));
+  return data;
+}
+
+int64_t fileSize(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
+}
+
 HttpResponse read(const std::string& root, const HttpRequest& request) {
   auto resolved = resolveSandboxPath(root, request.param("path"));
   if (!resolved) return failure(resolved.error());
@@ -93,28 +127,45 @@ HttpResponse read(const std::string& root, const HttpRequest& request) {
   if (!length) return failure(length.error());
   if (*offset < -1) return HttpResponse::jsonError(400, "offset must be -1 (the end) or more");
   if (*length < 0) return HttpResponse::jsonError(400, "length must not be negative");
-  int fd = ::open(resolved->c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return HttpResponse::jsonError(errno == ENOENT ? 404 : 403, "cannot open " + *resolved + ": " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return HttpResponse::jsonError(400, "not a regular file: " + request.param("path"));
-  }
-  int64_t size = static_cast<int64_t>(st.st_size);
+  auto opened = openRegular(*resolved, request.param("path"));
+  if (auto* refused = std::get_if<HttpResponse>(&opened)) return *refused;
+  int fd = std::get<int>(opened);
+  int64_t size = fileSize(fd);
   int64_t from = *offset == -1 ? size : std::min(*offset, size);
   int64_t want = *offset == -1 ? 0 : std::min<int64_t>({*length, kMaxReadBytes, size - from});
-  std::string data(static_cast<size_t>(std::max<int64_t>(want, 0)), '\0');
-  int64_t got = 0;
-  while (got < want) {
-    ssize_t n = ::pread(fd, data.data() + got, static_cast<size_t>(want - got), from + got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += n;
-  }
+  std::string data = readRange(fd, from, want);
   ::close(fd);
-  data.resize(static_cast<size_t>(got));
   nlohmann::json body{{"path", *resolved}, {"offset", from}, {"data", data}};
   return HttpResponse::json(200, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+// The file's raw bytes (from `offset`, at most `length`): what a program
+// fetches, such as a reducer its map outputs.
+HttpResponse download(const std::string& root, const HttpRequest& request) {
+  auto resolved = resolveSandboxPath(root, request.param("path"));
+  if (!resolved) return failure(resolved.error());
+  auto offset = integerParam(request, "offset", 0);
+  auto length = integerParam(request, "length", -1);
+  if (!offset) return failure(offset.error());
+  if (!length) return failure(length.error());
+  if (*offset < 0) return HttpResponse::jsonError(400, "offset must not be negative");
+  auto opened = openRegular(*resolved, request.param("path"));
+  if (auto* refused = std::get_if<HttpResponse>(&opened)) return *refused;
+  int fd = std::get<int>(opened);
+  int64_t size = fileSize(fd);
+  int64_t from = std::min(*offset, size);
+  int64_t want = *length < 0 ? size - from : std::min(*length, size - from);
+  if (want > kMaxDownloadBytes) {
+    ::close(fd);
+    return HttpResponse::jsonError(413, "more than " + std::to_string(kMaxDownloadBytes) +
+                                            " bytes at once: ask for a range with offset and length");
+  }
+  HttpResponse response;
+  response.contentType = "application/octet-stream";
+  response.body = readRange(fd, from, want);
+  ::close(fd);
+  response.headers["X-File-Size"] = std::to_string(size);
+  return response;
 }
 
 }  // namespace
@@ -141,6 +192,7 @@ Result<std::string> resolveSandboxPath(const std::string& sandboxesRoot, const s
 void installFileEndpoints(HttpServer& http, const std::string& sandboxesRoot) {
   http.route("GET", "/files/browse", [sandboxesRoot](const HttpRequest& r) { return browse(sandboxesRoot, r); });
   http.route("GET", "/files/read", [sandboxesRoot](const HttpRequest& r) { return read(sandboxesRoot, r); });
+  http.route("GET", "/files/download", [sandboxesRoot](const HttpRequest& r) { return download(sandboxesRoot, r); });
 }
 
 }  // namespace clusternodes::agent

@@ -3,6 +3,8 @@
 //
 //   GET /files/browse?path=P                  {"path": P, "entries": [...]}
 //   GET /files/read?path=P&offset=O&length=L  {"path": P, "offset": O, "data": "..."}
+//   GET /files/download?path=P[&offset=O&length=L]  the raw bytes (at most
+//       256 MiB at once; X-File-Size gives the whole file's size)
 //
 // P is absolute (as /state gives a task's sandbox) or relative to the
 // sandboxes directory. A path with a ".." segment, an absolute path outside

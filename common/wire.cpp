@@ -41,7 +41,7 @@ Result<std::unique_ptr<Decoded>> decode(std::string_view bytes) {
   } catch (const std::exception& e) {
     return invalid(std::string("undecodable message: ") + e.what());
   }
-  if (static_cast<unsigned>(decoded->which_) > static_cast<unsigned>(Envelope::CONTAINER_USAGES)) {
+  if (static_cast<unsigned>(decoded->which_) > static_cast<unsigned>(Envelope::EXECUTOR_REGISTERED)) {
     return invalid("unknown message kind " + std::to_string(static_cast<unsigned>(decoded->which_)));
   }
   return decoded;
@@ -105,6 +105,9 @@ const char* name(Envelope::Which which) {
     case Envelope::GET_MASTER_INFO: return "getMasterInfo";
     case Envelope::MASTER_INFO: return "masterInfo";
     case Envelope::CONTAINER_USAGES: return "containerUsages";
+    case Envelope::FRAMEWORK_MESSAGE: return "frameworkMessage";
+    case Envelope::EXECUTOR_EXITED: return "executorExited";
+    case Envelope::EXECUTOR_REGISTERED: return "executorRegistered";
   }
   return "unknown";
 }
@@ -216,6 +219,39 @@ clusternodes::CommandInfo fromWire(wire::CommandInfo::Reader in) {
   return out;
 }
 
+void toWire(const clusternodes::ExecutorInfo& in, wire::ExecutorInfo::Builder out) {
+  out.setExecutorId(in.executorId.value);
+  out.setName(in.name);
+  toWire(in.command, out.initCommand());
+  setResources(in.resources, [&](unsigned n) { return out.initResources(n); });
+}
+
+clusternodes::ExecutorInfo fromWire(wire::ExecutorInfo::Reader in) {
+  clusternodes::ExecutorInfo out;
+  out.executorId.value = text(in.getExecutorId());
+  out.name = text(in.getName());
+  out.command = fromWire(in.getCommand());
+  out.resources = fromWire(in.getResources());
+  return out;
+}
+
+std::string bytes(capnp::Data::Reader in) { return std::string(reinterpret_cast<const char*>(in.begin()), in.size()); }
+
+capnp::Data::Reader data(const std::string& in) {
+  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(in.data()), in.size());
+}
+
+std::string encodeFrameworkMessage(const std::string& frameworkId, const std::string& executorId,
+                                   const std::string& agentId, capnp::Data::Reader data) {
+  capnp::MallocMessageBuilder message;
+  auto out = message.initRoot<Envelope>().initFrameworkMessage();
+  out.setFrameworkId(frameworkId);
+  out.setExecutorId(executorId);
+  out.setAgentId(agentId);
+  out.setData(data);
+  return encode(message);
+}
+
 void toWire(const clusternodes::TaskInfo& in, wire::TaskInfo::Builder out) {
   out.setName(in.name);
   out.setTaskId(in.taskId.value);
@@ -238,6 +274,8 @@ void toWire(const clusternodes::TaskInfo& in, wire::TaskInfo::Builder out) {
       mappings[i].setProtocol(mapping.protocol);
     }
   }
+  if (in.executor) toWire(*in.executor, out.initExecutor());
+  if (!in.data.empty()) out.setData(data(in.data));
 }
 
 clusternodes::TaskInfo fromWire(wire::TaskInfo::Reader in) {
@@ -262,6 +300,11 @@ clusternodes::TaskInfo fromWire(wire::TaskInfo::Reader in) {
     }
     out.docker = std::move(info);
   }
+  if (in.hasExecutor()) {
+    out.executor = fromWire(in.getExecutor());
+    if (out.executor->executorId.empty()) throw MalformedMessage("a task's executor has no id");
+  }
+  out.data = bytes(in.getData());
   return out;
 }
 
@@ -280,6 +323,7 @@ void toWire(const clusternodes::TaskStatus& in, const FrameworkID& frameworkId,
   out.setTimestamp(in.timestamp);
   out.setUuid(in.uuid);
   out.setFrameworkId(frameworkId.value);
+  if (!in.data.empty()) out.setData(data(in.data));
 }
 
 clusternodes::TaskStatus fromWire(wire::TaskStatus::Reader in) {
@@ -299,6 +343,7 @@ clusternodes::TaskStatus fromWire(wire::TaskStatus::Reader in) {
   if (in.getHasSignal()) out.signal = in.getSignal();
   out.timestamp = in.getTimestamp();
   out.uuid = text(in.getUuid());
+  out.data = bytes(in.getData());
   return out;
 }
 

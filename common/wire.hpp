@@ -93,6 +93,7 @@ Resources fromWire(capnp::List<Resource>::Reader in);
 
 void toWire(const clusternodes::FrameworkInfo& in, wire::FrameworkInfo::Builder out);
 void toWire(const clusternodes::CommandInfo& in, wire::CommandInfo::Builder out);
+void toWire(const clusternodes::ExecutorInfo& in, wire::ExecutorInfo::Builder out);
 void toWire(const clusternodes::TaskInfo& in, wire::TaskInfo::Builder out);
 void toWire(const clusternodes::TaskStatus& in, const FrameworkID& frameworkId,
             wire::TaskStatus::Builder out);
@@ -103,7 +104,14 @@ void setAttributes(const std::vector<clusternodes::Attribute>& in,
 
 clusternodes::FrameworkInfo fromWire(wire::FrameworkInfo::Reader in);
 clusternodes::CommandInfo fromWire(wire::CommandInfo::Reader in);
+clusternodes::ExecutorInfo fromWire(wire::ExecutorInfo::Reader in);
 clusternodes::TaskInfo fromWire(wire::TaskInfo::Reader in);
+// An encoded FrameworkMessage envelope.
+std::string encodeFrameworkMessage(const std::string& frameworkId, const std::string& executorId,
+                                   const std::string& agentId, capnp::Data::Reader data);
+// Bytes of a Data field, and a Data reader over `in` (which must outlive it).
+std::string bytes(capnp::Data::Reader in);
+capnp::Data::Reader data(const std::string& in);
 clusternodes::TaskStatus fromWire(wire::TaskStatus::Reader in);
 clusternodes::Offer fromWire(wire::Offer::Reader in);
 AgentInfoValue fromWire(wire::AgentInfo::Reader in);

@@ -184,6 +184,8 @@ void Master::dispatch(const std::string& peer, const wire::Envelope::Reader& env
     case wire::Envelope::PONG: return onPong(peer);
     case wire::Envelope::CONTAINER_USAGES: return containerUsages(peer, envelope.getContainerUsages());
     case wire::Envelope::STATUS_UPDATE: return statusUpdate(peer, envelope.getStatusUpdate());
+    case wire::Envelope::EXECUTOR_EXITED: return executorExited(peer, envelope.getExecutorExited());
+    case wire::Envelope::FRAMEWORK_MESSAGE: return frameworkMessage(peer, envelope.getFrameworkMessage());
     case wire::Envelope::SUBSCRIBE: return subscribe(peer, envelope.getSubscribe());
     case wire::Envelope::ACCEPT: return accept(peer, envelope.getAccept());
     case wire::Envelope::DECLINE: return decline(peer, envelope.getDecline());
@@ -392,6 +394,19 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
     }
   }
 
+  // The frameworks' executors it runs. Those of removed frameworks go.
+  std::set<FrameworkID> toShutDown;
+  for (auto reported : message.getExecutors()) {
+    FrameworkID frameworkId{text(reported.getFrameworkId())};
+    ExecutorInfo executor = wire::fromWire(reported.getInfo());
+    if (removedFrameworks_.count(frameworkId) != 0 || state_.frameworks.count(frameworkId) == 0) {
+      toShutDown.insert(frameworkId);
+      continue;
+    }
+    agent.used += executor.resources;
+    agent.executors[{frameworkId, executor.executorId}] = std::move(executor);
+  }
+
   // Tasks the master sent there that the agent does not report. One still
   // staging never reached it (the agent was down when the launch went out,
   // or lost it from its launch queue): it is sent again. One that had
@@ -428,6 +443,11 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
   addAgentToAllocator(stored);
   replyAgentRegistered(peer, id, true);
   for (const auto& [frameworkId, taskId] : toKill) killTaskOnAgent(stored, frameworkId, taskId, 0);
+  for (const auto& frameworkId : toShutDown) {
+    capnp::MallocMessageBuilder shutdown;
+    shutdown.initRoot<wire::Envelope>().initShutdownFramework().setFrameworkId(frameworkId.value);
+    sendTo(peer, shutdown);
+  }
   for (const auto& [frameworkId, taskInfo] : relaunch) {
     spdlog::info("sending task {} to agent {} again: it never arrived", taskInfo.taskId.value, id.value);
     sendRunTask(state_.frameworks.at(frameworkId), stored, taskInfo);
@@ -487,6 +507,7 @@ void Master::addAgentToAllocator(const AgentEntry& agent) {
   for (const auto& [frameworkId, taskId] : agent.tasks) {
     used[frameworkId] += state_.frameworks.at(frameworkId).tasks.at(taskId).info.resources;
   }
+  for (const auto& [key, executor] : agent.executors) used[key.first] += executor.resources;
   allocator_->addAgent(agent.id, agent.info.hostname, agent.info.resources, used);
 }
 
@@ -692,6 +713,7 @@ void Master::agentUnreachable(const AgentID& id, const std::string& why) {
     }
   }
   agent.used = Resources();
+  agent.executors.clear();  // the agent reports them again if it returns
 
   for (auto& [frameworkId, fw] : state_.frameworks) {
     if (!fw.connected) continue;
@@ -937,11 +959,23 @@ void Master::accept(const std::string& peer, wire::Accept::Reader message) {
         ++state_.metrics.tasksInvalid;
         continue;
       }
-      auto valid = validateTask(task, agent->id, remaining, used);
+      // A task that starts its framework's executor on the agent also pays
+      // for the executor.
+      const ExecutorInfo* running = nullptr;
+      if (task.executor) {
+        auto it = agent->executors.find({fw->id, task.executor->executorId});
+        if (it != agent->executors.end()) running = &it->second;
+      }
+      auto valid = validateTask(task, agent->id, remaining, used, running);
       if (!valid) {
         ++state_.metrics.tasksInvalid;
         sendStatus(*fw, masterStatus(record, TaskState::kError, TaskReason::kInvalidTask, valid.error().message));
         continue;
+      }
+      if (task.executor && running == nullptr) {
+        remaining -= task.executor->resources;
+        agent->used += task.executor->resources;
+        agent->executors[{fw->id, task.executor->executorId}] = *task.executor;
       }
       remaining -= task.resources;
       used.insert(task.taskId);
@@ -957,6 +991,69 @@ void Master::accept(const std::string& peer, wire::Accept::Reader message) {
     allocator_->recoverResources(fw->id, agent->id, remaining, filters);
     requestAllocation();
   }
+}
+
+void Master::removeExecutors(AgentEntry& agent, const FrameworkID& frameworkId) {
+  for (auto it = agent.executors.lower_bound({frameworkId, ExecutorID{}});
+       it != agent.executors.end() && it->first.first == frameworkId;) {
+    agent.used -= it->second.resources;
+    it = agent.executors.erase(it);
+  }
+}
+
+void Master::executorExited(const std::string& peer, wire::ExecutorExited::Reader message) {
+  auto* agent = agentByPeer(peer);
+  if (agent == nullptr) return askToReregister(peer, "the master does not know this agent");
+  FrameworkID frameworkId{text(message.getFrameworkId())};
+  ExecutorID executorId{text(message.getExecutorId())};
+  ++state_.metrics.executorsExited;
+  auto it = agent->executors.find({frameworkId, executorId});
+  if (it != agent->executors.end()) {
+    Resources freed = it->second.resources;
+    agent->used -= freed;
+    agent->executors.erase(it);
+    if (!freed.empty()) {
+      allocator_->recoverResources(frameworkId, agent->id, freed, std::nullopt);
+      requestAllocation();
+    }
+  }
+  auto fw = state_.frameworks.find(frameworkId);
+  if (fw == state_.frameworks.end() || !fw->second.connected) return;
+  capnp::MallocMessageBuilder forward;
+  auto out = forward.initRoot<wire::Envelope>().initExecutorExited();
+  out.setFrameworkId(frameworkId.value);
+  out.setExecutorId(executorId.value);
+  out.setAgentId(agent->id.value);
+  out.setStatus(message.getStatus());
+  out.setMessage(message.getMessage());
+  sendTo(fw->second.peer, forward);
+}
+
+void Master::frameworkMessage(const std::string& peer, wire::FrameworkMessage::Reader message) {
+  FrameworkID frameworkId{text(message.getFrameworkId())};
+  ExecutorID executorId{text(message.getExecutorId())};
+  if (auto* agent = agentByPeer(peer)) {
+    // From an executor, through its agent: to the scheduler.
+    auto fw = state_.frameworks.find(frameworkId);
+    if (fw == state_.frameworks.end() || !fw->second.connected) return;
+    ++state_.metrics.frameworkMessages;
+    socket_->sendTo(fw->second.peer, wire::encodeFrameworkMessage(frameworkId.value, executorId.value,
+                                                                  agent->id.value, message.getData()));
+    return;
+  }
+  auto* fw = callingFramework(peer, frameworkId.value);
+  if (fw == nullptr) return;
+  AgentID agentId{text(message.getAgentId())};
+  auto agent = state_.agents.find(agentId);
+  if (agent == state_.agents.end() || !agent->second.reachable ||
+      agent->second.executors.count({fw->id, executorId}) == 0) {
+    spdlog::info("framework {}: dropping a message to executor {} on agent {}: it is not running there",
+                 fw->id.value, executorId.value, agentId.value);
+    return;
+  }
+  ++state_.metrics.frameworkMessages;
+  socket_->sendTo(agent->second.peer,
+                  wire::encodeFrameworkMessage(fw->id.value, executorId.value, agentId.value, message.getData()));
 }
 
 void Master::launch(FrameworkEntry& framework, AgentEntry& agent, const TaskInfo& taskInfo) {
@@ -1182,6 +1279,11 @@ void Master::removeFramework(const FrameworkID& id, const std::string& why) {
     agent->second.used -= task.info.resources;
     agent->second.tasks.erase({id, taskId});
     agents.insert(agent->first);
+  }
+  for (auto& [agentId, agent] : state_.agents) {
+    size_t before = agent.executors.size();
+    removeExecutors(agent, id);
+    if (agent.executors.size() != before) agents.insert(agentId);
   }
   for (const auto& agentId : agents) {
     auto& agent = state_.agents.at(agentId);

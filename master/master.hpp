@@ -110,6 +110,14 @@ class Master {
   void onPong(const std::string& peer);
   void containerUsages(const std::string& peer, wire::ContainerUsages::Reader message);
   void statusUpdate(const std::string& peer, wire::StatusUpdate::Reader message);
+  // A framework's executor ended on the agent behind `peer`: its resources
+  // are free and the framework hears executorLost.
+  void executorExited(const std::string& peer, wire::ExecutorExited::Reader message);
+  // Relays a framework message: from a scheduler to the executor's agent,
+  // or from an agent to the scheduler.
+  void frameworkMessage(const std::string& peer, wire::FrameworkMessage::Reader message);
+  // Forgets the framework's executors on `agent`, freeing their resources.
+  void removeExecutors(AgentEntry& agent, const FrameworkID& frameworkId);
   void pingAgents();
   void agentUnreachable(const AgentID& id, const std::string& why);
   // Removes an agent for good: its tasks end as TASK_GONE (partition-aware

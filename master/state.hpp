@@ -30,8 +30,10 @@ struct AgentEntry {
   AgentID id;
   std::string peer;  // ZeroMQ identity of the agent's connection
   wire::AgentInfoValue info;
-  Resources used;    // held by non-terminal tasks
+  Resources used;    // held by non-terminal tasks and frameworks' executors
   std::set<std::pair<FrameworkID, TaskID>> tasks;
+  // Frameworks' executors running there, each holding its own resources.
+  std::map<std::pair<FrameworkID, ExecutorID>, ExecutorInfo> executors;
   std::set<OfferID> offers;
   int missedPings = 0;
   bool pongSeen = true;
@@ -86,6 +88,8 @@ struct MasterMetrics {
   uint64_t tasksLaunched = 0;
   uint64_t tasksInvalid = 0;
   uint64_t statusUpdates = 0;
+  uint64_t frameworkMessages = 0;  // relayed between schedulers and executors
+  uint64_t executorsExited = 0;
   std::map<std::string, uint64_t> tasksTerminal;  // by state name
   uint64_t allocationRuns = 0;
   double allocationSecondsTotal = 0;

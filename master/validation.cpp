@@ -46,8 +46,34 @@ Result<void> validateDocker(const DockerInfo& docker, const Resources& resources
 
 }  // namespace
 
+namespace {
+
+bool sameCommand(const CommandInfo& a, const CommandInfo& b) {
+  return a.value == b.value && a.shell == b.shell && a.arguments == b.arguments && a.environment == b.environment;
+}
+
+Result<void> validateExecutor(const TaskInfo& task, const ExecutorInfo* running) {
+  const ExecutorInfo& executor = *task.executor;
+  const std::string& id = executor.executorId.value;
+  if (id.empty()) return invalid("executor id is empty");
+  if (id.size() > 256) return invalid("executor id is longer than 256 characters");
+  if (!printableId(id)) return invalid("executor id '" + id + "' has a space, a '/' or a non-printable character");
+  if (task.docker) return invalid("a task run by executor '" + id + "' cannot also be a Docker task");
+  if (executor.command.shell ? executor.command.value.empty()
+                             : executor.command.value.empty() && executor.command.arguments.empty()) {
+    return invalid("executor '" + id + "' has an empty command");
+  }
+  if (running != nullptr &&
+      (!sameCommand(running->command, executor.command) || !(running->resources == executor.resources))) {
+    return invalid("executor '" + id + "' already runs on this agent with another command or other resources");
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, const Resources& remaining,
-                          const std::set<TaskID>& usedIds) {
+                          const std::set<TaskID>& usedIds, const ExecutorInfo* running) {
   const std::string& id = task.taskId.value;
   if (id.empty()) return invalid("task id is empty");
   if (id.size() > 256) return invalid("task id is longer than 256 characters");
@@ -57,8 +83,11 @@ Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, cons
     return invalid("task names agent '" + task.agentId.value + "' but its offers are for agent '" +
                    offersAgent.value + "'");
   }
-  // A container may run its image's own command.
-  if (!task.docker && (task.command.shell ? task.command.value.empty() : task.command.arguments.empty())) {
+  if (task.executor) {
+    if (auto valid = validateExecutor(task, running); !valid) return valid;
+  } else if (!task.docker && (task.command.shell ? task.command.value.empty() : task.command.arguments.empty())) {
+    // A container may run its image's own command; a framework's executor
+    // knows what to do from the task's data.
     return invalid("task has an empty command");
   }
   if (task.docker) {
@@ -71,6 +100,11 @@ Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, cons
   if (!remaining.contains(task.resources)) {
     return invalid("task asks for " + task.resources.toString() + " but the offers hold only " +
                    remaining.toString());
+  }
+  if (task.executor && running == nullptr && !remaining.contains(task.resources + task.executor->resources)) {
+    return invalid("task asks for " + task.resources.toString() + " and its executor '" +
+                   task.executor->executorId.value + "', which this starts, for " +
+                   task.executor->resources.toString() + ", but the offers hold only " + remaining.toString());
   }
   if (task.killGracePeriodSeconds && *task.killGracePeriodSeconds < 0) {
     return invalid("kill grace period is negative");

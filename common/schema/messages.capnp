@@ -60,6 +60,13 @@ struct CommandInfo {
   environment @3 :List(EnvVar);
 }
 
+struct ExecutorInfo {
+  executorId @0 :Text;
+  name @1 :Text;
+  command @2 :CommandInfo;
+  resources @3 :List(Resource);
+}
+
 struct TaskInfo {
   name @0 :Text;
   taskId @1 :Text;
@@ -69,6 +76,8 @@ struct TaskInfo {
   killGracePeriodMs @5 :Int64;   # -1: the agent's default
   cpuLimit @6 :Float64;          # a hard cpu limit (CFS quota) in cpus; 0: none
   docker @7 :DockerInfo;         # absent: a native task
+  executor @8 :ExecutorInfo;     # absent: the command executor runs `command`
+  data @9 :Data;                 # opaque, for the framework's executor
 }
 
 struct PortMapping {
@@ -97,6 +106,7 @@ struct TaskStatus {
   timestamp @10 :Float64;
   uuid @11 :Text;
   frameworkId @12 :Text;
+  data @13 :Data;          # opaque, from the executor to the scheduler
 }
 
 struct Offer {
@@ -130,6 +140,14 @@ struct RegisterAgent {
   # not survive, and why ("the host rebooted", "--recover=cleanup").
   previousAgentId @3 :Text;
   previousAgentEnded @4 :Text;
+  # On re-registration: the frameworks' executors it runs (they hold
+  # resources of their own, with or without tasks).
+  executors @5 :List(RunningExecutor);
+}
+
+struct RunningExecutor {
+  frameworkId @0 :Text;
+  info @1 :ExecutorInfo;
 }
 
 struct AgentRegistered {
@@ -257,9 +275,40 @@ struct Teardown {
 # ------------------------------------------------------ executor <-> agent
 
 struct RegisterExecutor {
-  taskId @0 :Text;
+  taskId @0 :Text;           # the built-in executors' one task
   frameworkId @1 :Text;
   pid @2 :Int32;
+  executorId @3 :Text;       # a framework's executor (then no taskId)
+}
+
+# The agent accepted a framework's executor; its tasks follow as RunTask.
+struct ExecutorRegistered {
+  executor @0 :ExecutorInfo;
+  frameworkId @1 :Text;
+  frameworkInfo @2 :FrameworkInfo;
+  agentId @3 :Text;
+  hostname @4 :Text;
+  httpUrl @5 :Text;          # the agent's HTTP address, http://IP:PORT
+  agentPid @6 :Int32;        # the executor watches it (see LaunchCommand)
+  reregistered @7 :Bool;     # an agent that restarted took it back
+}
+
+# Opaque bytes between a scheduler and one of its executors, relayed by the
+# master and the executor's agent; not retried.
+struct FrameworkMessage {
+  frameworkId @0 :Text;
+  executorId @1 :Text;
+  agentId @2 :Text;
+  data @3 :Data;
+}
+
+# A framework's executor ended (agent -> master -> scheduler).
+struct ExecutorExited {
+  frameworkId @0 :Text;
+  executorId @1 :Text;
+  agentId @2 :Text;
+  status @3 :Int32;          # exit code, 128 + signal, or -1: unknown
+  message @4 :Text;
 }
 
 struct LaunchCommand {
@@ -370,5 +419,9 @@ struct Envelope {
     masterInfo @33 :MasterInfo;
 
     containerUsages @34 :ContainerUsages;
+
+    frameworkMessage @35 :FrameworkMessage;
+    executorExited @36 :ExecutorExited;
+    executorRegistered @37 :ExecutorRegistered;
   }
 }

@@ -242,6 +242,14 @@ class Driver final : public SchedulerDriver {
     });
   }
 
+  DriverStatus sendFrameworkMessage(const ExecutorID& executorId, const AgentID& agentId,
+                                    const std::string& data) override {
+    return call([=, this] {
+      if (socket_) socket_->send(wire::encodeFrameworkMessage(frameworkId_.value, executorId.value, agentId.value,
+                                                              wire::data(data)));
+    });
+  }
+
  private:
   // Runs `fn` on the loop thread if the driver is running.
   DriverStatus call(std::function<void()> fn) {
@@ -384,6 +392,22 @@ class Driver final : public SchedulerDriver {
       case wire::Envelope::AGENT_LOST: {
         AgentID id{text(envelope.getAgentLost().getAgentId())};
         invoke([&] { scheduler_->agentLost(this, id); });
+        return;
+      }
+      case wire::Envelope::FRAMEWORK_MESSAGE: {
+        auto message = envelope.getFrameworkMessage();
+        ExecutorID executorId{text(message.getExecutorId())};
+        AgentID agentId{text(message.getAgentId())};
+        std::string data = wire::bytes(message.getData());
+        invoke([&] { scheduler_->frameworkMessage(this, executorId, agentId, data); });
+        return;
+      }
+      case wire::Envelope::EXECUTOR_EXITED: {
+        auto message = envelope.getExecutorExited();
+        ExecutorID executorId{text(message.getExecutorId())};
+        AgentID agentId{text(message.getAgentId())};
+        int status = message.getStatus();
+        invoke([&] { scheduler_->executorLost(this, executorId, agentId, status); });
         return;
       }
       case wire::Envelope::HEARTBEAT: {

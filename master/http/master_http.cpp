@@ -87,6 +87,16 @@ nlohmann::json stateJson(const Master& master) {
         {"offered_resources", toJson(offeredByAgent[id])},
         {"attributes", attributesJson(agent.info.attributes)},
         {"task_count", agent.tasks.size()},
+        {"executors", [&] {
+           nlohmann::json executors = nlohmann::json::array();
+           for (const auto& [key, executor] : agent.executors) {
+             executors.push_back({{"id", key.second.value},
+                                  {"framework_id", key.first.value},
+                                  {"name", executor.name},
+                                  {"resources", toJson(executor.resources)}});
+           }
+           return executors;
+         }()},
     });
   }
 
@@ -113,6 +123,14 @@ nlohmann::json stateJson(const Master& master) {
   j["completed_tasks"] = nlohmann::json::array();
   for (const auto& [id, fw] : state.frameworks) {
     Resources used;
+    size_t executors = 0;
+    for (const auto& [agentId, agent] : state.agents) {
+      for (auto it = agent.executors.lower_bound({id, ExecutorID{}});
+           it != agent.executors.end() && it->first.first == id; ++it) {
+        used += it->second.resources;
+        ++executors;
+      }
+    }
     for (const auto& [taskId, task] : fw.tasks) {
       if (task.state != TaskState::kUnreachable && !isTerminal(task.state)) used += task.info.resources;
       j["tasks"].push_back(taskJson(id, task));
@@ -140,6 +158,7 @@ nlohmann::json stateJson(const Master& master) {
         {"waiting_for_offers_seconds", waiting},
         {"starved", starved.count(id) != 0},
         {"task_count", fw.tasks.size()},
+        {"executor_count", executors},
         {"completed_task_count", fw.completedTasks},
         {"used_resources", toJson(used)},
         {"offered_resources", toJson(offeredByFramework[id])},
@@ -154,6 +173,7 @@ nlohmann::json stateJson(const Master& master) {
       {"tasks_invalid", m.tasksInvalid},         {"agents_lost", m.agentsLost},
       {"agents_gone", m.agentsGone},             {"agent_removals_deferred", m.agentRemovalsDeferred},
       {"frameworks_removed", m.frameworksRemoved},
+      {"framework_messages", m.frameworkMessages},  {"executors_exited", m.executorsExited},
       {"outstanding_offers", state.offers.size()},
       {"operations_applied", m.reservationsChanged}, {"operations_dropped", m.operationsDropped},
   };
@@ -182,6 +202,11 @@ std::string metricsText(const Master& master) {
   metric("clusternodes_master_frameworks_removed_total", "counter",
          "Frameworks removed (torn down, or past their failover timeout).");
   out += fmt::format("clusternodes_master_frameworks_removed_total {}\n", m.frameworksRemoved);
+  metric("clusternodes_master_framework_messages_total", "counter",
+         "Framework messages relayed between schedulers and their executors.");
+  out += fmt::format("clusternodes_master_framework_messages_total {}\n", m.frameworkMessages);
+  metric("clusternodes_master_executors_exited_total", "counter", "Frameworks' executors that ended.");
+  out += fmt::format("clusternodes_master_executors_exited_total {}\n", m.executorsExited);
   metric("clusternodes_master_frameworks", "gauge", "Frameworks known to the master.");
   out += fmt::format("clusternodes_master_frameworks {}\n", state.frameworks.size());
   metric("clusternodes_master_messages_received_total", "counter", "Messages received on the master's socket.");

@@ -58,6 +58,36 @@ class RecordingScheduler : public Scheduler {
     lostAgents_.push_back(id);
     changed_.notify_all();
   }
+  struct Message {
+    ExecutorID executorId;
+    AgentID agentId;
+    std::string data;
+  };
+  struct LostExecutor {
+    ExecutorID executorId;
+    AgentID agentId;
+    int status = 0;
+  };
+  void frameworkMessage(SchedulerDriver*, const ExecutorID& executorId, const AgentID& agentId,
+                        const std::string& data) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    messages_.push_back({executorId, agentId, data});
+    changed_.notify_all();
+  }
+  void executorLost(SchedulerDriver*, const ExecutorID& executorId, const AgentID& agentId, int status) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    lostExecutors_.push_back({executorId, agentId, status});
+    changed_.notify_all();
+  }
+  std::vector<Message> messages() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return messages_;
+  }
+  std::vector<LostExecutor> lostExecutors() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return lostExecutors_;
+  }
+
   void error(SchedulerDriver*, const std::string& message) override {
     std::lock_guard<std::mutex> lock(mutex_);
     errors_.push_back(message);
@@ -149,6 +179,8 @@ class RecordingScheduler : public Scheduler {
 
  private:
   std::mutex mutex_;
+  std::vector<Message> messages_;
+  std::vector<LostExecutor> lostExecutors_;
   std::condition_variable changed_;
   FrameworkID frameworkId_;
   int registrations_ = 0;

@@ -1,5 +1,5 @@
-// A task's sandbox over the agent's HTTP: /files/browse and /files/read, and
-// every way out of the sandboxes refused.
+// A task's sandbox over the agent's HTTP: /files/browse, /files/read and
+// /files/download, and every way out of the sandboxes refused.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -71,6 +71,18 @@ TEST_CASE("a task's sandbox is browsable and readable over the agent's HTTP, and
     // A path relative to the sandboxes directory names the same file.
     std::string relative = sandbox.substr(sandbox.find("/sandboxes/") + std::string("/sandboxes/").size());
     CHECK(nlohmann::json::parse(read(relative + "/stdout").body)["data"] == "hello\n");
+  }
+
+  SUBCASE("downloads raw bytes, whole or a range") {
+    auto whole = get("/files/download?path=" + urlEncode(sandbox + "/stdout"));
+    CHECK(whole.status == 200);
+    CHECK(whole.body == "hello\n");
+    CHECK(get("/files/download?path=" + urlEncode(sandbox + "/stdout") + "&offset=1&length=3").body == "ell");
+    CHECK(get("/files/download?path=" + urlEncode(sandbox + "/stdout") + "&offset=100").body.empty());
+    CHECK(get("/files/download?path=" + urlEncode(sandbox + "/missing")).status == 404);
+    CHECK(get("/files/download?path=" + urlEncode(sandbox + "/link-out/passwd")).status == 403);
+    CHECK(get("/files/download?path=/etc/passwd").status == 403);
+    CHECK(get("/files/download?path=" + urlEncode(sandbox + "/stdout") + "&offset=-1").status == 400);
   }
 
   SUBCASE("browses") {

@@ -155,6 +155,19 @@ struct DockerInfo {
   std::vector<PortMapping> portMappings;
 };
 
+// A framework's own executor: a long-lived program the agent starts once per
+// framework and executor id, in its own sandbox and container, and hands
+// every task that names it (see clusternodes/executor.hpp). It holds
+// `resources` for its whole life, beside the resources of the tasks it runs;
+// they come out of the offer whose task starts it. Tasks that name a running
+// executor must give the same ExecutorInfo.
+struct ExecutorInfo {
+  ExecutorID executorId;
+  std::string name;
+  CommandInfo command;  // the executor program; CLUSTERNODES_* variables tell it where its agent is
+  Resources resources;
+};
+
 struct TaskInfo {
   std::string name;
   TaskID taskId;
@@ -171,6 +184,11 @@ struct TaskInfo {
   std::optional<double> cpuLimit;
   // Set: the task runs in this Docker container (see DockerInfo).
   std::optional<DockerInfo> docker;
+  // Set: the framework's executor runs the task (and `command` is not
+  // used); unset: the agent's command executor runs `command`.
+  std::optional<ExecutorInfo> executor;
+  // Opaque bytes for the executor (what to do, in the framework's terms).
+  std::string data;
 };
 
 struct TaskStatus {
@@ -184,6 +202,8 @@ struct TaskStatus {
   std::optional<int> signal;     // the signal that ended it, when signaled
   double timestamp = 0;          // seconds since the epoch
   std::string uuid;  // set when the update must be acknowledged; empty otherwise
+  // Opaque bytes from the executor to the scheduler (a result, an address).
+  std::string data;
 };
 
 // Decline and accept filters: do not re-offer the refused resources on that

@@ -63,10 +63,15 @@ class Scheduler {
   // driver acknowledges the update when this returns; each update reaches
   // the scheduler once, even if the agent re-sends it.
   virtual void statusUpdate(SchedulerDriver* driver, const TaskStatus& status) {}
+  // Bytes an executor sent with ExecutorDriver::sendFrameworkMessage().
   virtual void frameworkMessage(SchedulerDriver* driver, const ExecutorID& executorId, const AgentID& agentId,
                                 const std::string& data) {}
   // An agent was lost; its tasks' updates (TASK_LOST / TASK_UNREACHABLE) follow.
   virtual void agentLost(SchedulerDriver* driver, const AgentID& agentId) {}
+  // One of the framework's executors ended (it exited, was killed, or its
+  // container could not start). `status` is its exit code, or 128 + the
+  // signal that killed it, or -1 when the agent could not tell. Its
+  // unfinished tasks are reported TASK_FAILED (REASON_EXECUTOR_TERMINATED).
   virtual void executorLost(SchedulerDriver* driver, const ExecutorID& executorId, const AgentID& agentId,
                             int status) {}
   // An unrecoverable error (e.g. the master refused the registration). The
@@ -137,6 +142,11 @@ class SchedulerDriver {
   // set), or of every task of the framework when empty; answers arrive as
   // status updates with REASON_RECONCILIATION.
   virtual DriverStatus reconcileTasks(const std::vector<TaskStatus>& statuses) = 0;
+  // Bytes to one of the framework's executors (Executor::frameworkMessage),
+  // through the master and its agent; best effort, as in Mesos: a message
+  // to an executor that is not running is dropped.
+  virtual DriverStatus sendFrameworkMessage(const ExecutorID& executorId, const AgentID& agentId,
+                                            const std::string& data) = 0;
 };
 
 }  // namespace clusternodes

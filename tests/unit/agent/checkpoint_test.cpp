@@ -179,3 +179,27 @@ TEST_CASE("processStartTime: stable for a live process, none for a zombie or a m
   ::waitpid(child, &status, 0);
   CHECK_FALSE(processStartTime(child).has_value());
 }
+
+TEST_CASE("executor checkpoints round-trip, are removed, and a broken one is dropped") {
+  TempDir dir{"cn-checkpoint-test"};
+  Checkpoints checkpoints(dir.path);
+  CHECK(checkpoints.loadExecutors().empty());
+  ExecutorCheckpoint executor{"c-1", std::string("\0info\1", 6), "/work/sandboxes/f/executors/e/c-1", 777, 123456};
+  REQUIRE(checkpoints.saveExecutor(executor).ok());
+  REQUIRE(checkpoints.saveExecutor({"c-2", "other", "/s/2", 778, 9}).ok());
+  auto loaded = checkpoints.loadExecutors();
+  REQUIRE(loaded.size() == 2);
+  auto first = loaded[0].containerId == "c-1" ? loaded[0] : loaded[1];
+  CHECK(first.info == executor.info);
+  CHECK(first.sandbox == executor.sandbox);
+  CHECK(first.pid == 777);
+  CHECK(first.startTime == 123456);
+
+  checkpoints.removeExecutor("c-2");
+  REQUIRE(checkpoints.loadExecutors().size() == 1);
+  // A checkpoint without its executor.json (a crash between the two
+  // writes) is skipped and removed.
+  fs::remove(dir.path + "/meta/executors/c-1/executor.json");
+  CHECK(checkpoints.loadExecutors().empty());
+  CHECK_FALSE(fs::exists(dir.path + "/meta/executors/c-1"));
+}

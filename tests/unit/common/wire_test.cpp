@@ -810,3 +810,58 @@ TEST_CASE("dispatchSafely reports every kind of exception and passes a clean run
   CHECK_FALSE(wire::dispatchSafely([] { KJ_FAIL_REQUIRE("kj failure"); }, onDropped));
   CHECK(reason.find("kj failure") != std::string::npos);
 }
+
+TEST_CASE("a task's executor and data, and a status's data, survive the wire byte for byte") {
+  auto task = sampleTask();
+  task.command = clusternodes::CommandInfo{};
+  task.executor = clusternodes::ExecutorInfo{};
+  task.executor->executorId.value = "tracker";
+  task.executor->name = "task tracker";
+  task.executor->command.shell = false;
+  task.executor->command.arguments = {"/usr/bin/mr", "executor"};
+  task.executor->command.environment = {{"MODE", "fast"}};
+  task.executor->resources = *Resources::parse("cpus:0.5;mem:64");
+  task.data = std::string("{\"split\":1}\0\xff", 13);
+  capnp::MallocMessageBuilder message;
+  wire::toWire(task, message.initRoot<wire::Envelope>().initRunTask().initTask());
+  auto decoded = wire::decode(wire::encode(message));
+  REQUIRE(decoded.ok());
+  auto back = wire::fromWire((*decoded)->envelope().getRunTask().getTask());
+  REQUIRE(back.executor.has_value());
+  CHECK(back.executor->executorId.value == "tracker");
+  CHECK(back.executor->name == "task tracker");
+  CHECK_FALSE(back.executor->command.shell);
+  CHECK(back.executor->command.arguments == std::vector<std::string>{"/usr/bin/mr", "executor"});
+  CHECK(back.executor->command.environment.at("MODE") == "fast");
+  CHECK(back.executor->resources == *Resources::parse("cpus:0.5;mem:64"));
+  CHECK(back.data == task.data);
+  CHECK_FALSE(wire::fromWire([&] {
+                capnp::MallocMessageBuilder plain;
+                wire::toWire(sampleTask(), plain.initRoot<wire::Envelope>().initRunTask().initTask());
+                static std::string bytes;
+                bytes = wire::encode(plain);
+                return (*wire::decode(bytes))->envelope().getRunTask().getTask();
+              }())
+                  .executor.has_value());
+
+  clusternodes::TaskStatus status;
+  status.taskId.value = "t";
+  status.state = TaskState::kFinished;
+  status.data = std::string("out\0put", 7);
+  capnp::MallocMessageBuilder update;
+  wire::toWire(status, FrameworkID{"f"}, update.initRoot<wire::Envelope>().initStatusUpdate().initStatus());
+  auto decodedStatus = wire::decode(wire::encode(update));
+  REQUIRE(decodedStatus.ok());
+  CHECK(wire::fromWire((*decodedStatus)->envelope().getStatusUpdate().getStatus()).data == status.data);
+}
+
+TEST_CASE("a task whose executor has no id is malformed") {
+  auto task = sampleTask();
+  task.executor = clusternodes::ExecutorInfo{};
+  task.executor->command.value = "run";
+  capnp::MallocMessageBuilder message;
+  wire::toWire(task, message.initRoot<wire::Envelope>().initRunTask().initTask());
+  auto decoded = wire::decode(wire::encode(message));
+  REQUIRE(decoded.ok());
+  CHECK_THROWS_AS(wire::fromWire((*decoded)->envelope().getRunTask().getTask()), wire::MalformedMessage);
+}

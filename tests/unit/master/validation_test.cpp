@@ -302,3 +302,52 @@ TEST_CASE("a framework may subscribe to several roles, each valid and listed onc
   info.role = "ml";
   CHECK(subscribedRoles(info) == std::vector<std::string>{"ml"});
 }
+
+// ------------------------------------------------------------ executors
+
+namespace {
+
+TaskInfo executorTask() {
+  TaskInfo task = validTask();
+  task.command = CommandInfo{};
+  task.executor = ExecutorInfo{};
+  task.executor->executorId.value = "tracker";
+  task.executor->command.value = "/usr/bin/tracker";
+  task.executor->resources = res("cpus:0.5;mem:128");
+  return task;
+}
+
+}  // namespace
+
+TEST_CASE("a task run by a framework's executor needs no command; the executor needs an id and a command") {
+  CHECK(check(executorTask()).ok());
+
+  TaskInfo noId = executorTask();
+  noId.executor->executorId.value.clear();
+  expectInvalid(check(noId), "executor id is empty");
+  TaskInfo slash = executorTask();
+  slash.executor->executorId.value = "a/b";
+  expectInvalid(check(slash), "executor id 'a/b'");
+  TaskInfo noCommand = executorTask();
+  noCommand.executor->command.value.clear();
+  expectInvalid(check(noCommand), "executor 'tracker' has an empty command");
+  TaskInfo docker = executorTask();
+  docker.docker = DockerInfo{"busybox"};
+  expectInvalid(check(docker), "cannot also be a Docker task");
+}
+
+TEST_CASE("a task that starts its executor pays for both; one that joins a running executor must name it the same") {
+  TaskInfo task = executorTask();
+  // The task's 1 cpu plus the executor's 0.5 fit in 1.5 cpus, not in 1.2.
+  CHECK(validateTask(task, kAgent, res("cpus:1.5;mem:1024"), {}).ok());
+  expectInvalid(validateTask(task, kAgent, res("cpus:1.2;mem:1024"), {}), "its executor 'tracker'");
+
+  // Joining a running executor costs only the task.
+  ExecutorInfo running = *task.executor;
+  CHECK(validateTask(task, kAgent, res("cpus:1;mem:128"), {}, &running).ok());
+  running.command.value = "/usr/bin/other";
+  expectInvalid(validateTask(task, kAgent, offered(), {}, &running), "already runs on this agent");
+  running = *task.executor;
+  running.resources = res("cpus:1;mem:128");
+  expectInvalid(validateTask(task, kAgent, offered(), {}, &running), "already runs on this agent");
+}
