@@ -1,5 +1,6 @@
 #include "common/flags.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 
@@ -65,9 +66,12 @@ void addConfigOption(CLI::App& app) {
   app.set_config("--config", "", "Read flags from a TOML file (key = value per long flag)");
 }
 
-int parseCommandLine(CLI::App& app, int argc, char** argv) {
+namespace {
+
+template <typename Parse>
+int parseWith(CLI::App& app, Parse parse) {
   try {
-    app.parse(argc, argv);
+    parse();
   } catch (const CLI::CallForHelp&) {
     std::cout << app.help();
     return 0;
@@ -75,6 +79,10 @@ int parseCommandLine(CLI::App& app, int argc, char** argv) {
     std::cout << app.help("", CLI::AppFormatMode::All);
     return 0;
   } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {
+      std::cout << app.help();
+      return 0;
+    }
     std::string what = e.what();
     for (auto& c : what) {
       if (c == '\n') c = ' ';
@@ -83,6 +91,18 @@ int parseCommandLine(CLI::App& app, int argc, char** argv) {
     return 2;
   }
   return -1;
+}
+
+}  // namespace
+
+int parseCommandLine(CLI::App& app, int argc, char** argv) {
+  return parseWith(app, [&] { app.parse(argc, argv); });
+}
+
+int parseCommandLine(CLI::App& app, std::vector<std::string> args) {
+  // CLI11 takes them last first.
+  std::reverse(args.begin(), args.end());
+  return parseWith(app, [&] { app.parse(args); });
 }
 
 }  // namespace clusternodes

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "clusternodes/result.hpp"
 
@@ -27,5 +28,7 @@ void addConfigOption(CLI::App& app);
 // Parses argv. Returns -1 to go on, or the exit code to leave with: 0 after
 // --help, 2 after a bad flag, with the reason on one line of stderr.
 int parseCommandLine(CLI::App& app, int argc, char** argv);
+// The same for arguments already split (without the program's name).
+int parseCommandLine(CLI::App& app, std::vector<std::string> args);
 
 }  // namespace clusternodes

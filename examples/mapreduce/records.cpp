@@ -1,0 +1,165 @@
+#include "examples/mapreduce/records.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "examples/mapreduce/job.hpp"
+
+namespace clusternodes::mapreduce {
+
+std::string_view Arena::copy(std::string_view bytes) {
+  if (bytes.empty()) return std::string_view();
+  if (bytes.size() > left_) {
+    size_t size = std::max(chunkSize_, bytes.size());
+    chunks_.push_back(std::make_unique<char[]>(size));
+    next_ = chunks_.back().get();
+    left_ = size;
+  }
+  std::memcpy(next_, bytes.data(), bytes.size());
+  std::string_view view(next_, bytes.size());
+  next_ += bytes.size();
+  left_ -= bytes.size();
+  used_ += bytes.size();
+  return view;
+}
+
+namespace {
+
+// The first 8 bytes of a key as a big-endian number (zero-padded): ordering
+// by it agrees with the bytewise order of the keys, so most comparisons in
+// a sort never touch the keys' bytes.
+uint64_t keyPrefix(std::string_view key) {
+  uint64_t prefix = 0;
+  size_t n = std::min<size_t>(key.size(), 8);
+  for (size_t i = 0; i < n; ++i) prefix |= static_cast<uint64_t>(static_cast<unsigned char>(key[i])) << (56 - 8 * i);
+  return prefix;
+}
+
+}  // namespace
+
+void sortByKey(std::vector<Record>& records) {
+  if (records.size() < 2) return;
+  struct Item {
+    uint64_t prefix;
+    uint32_t size;  // the key's, capped
+    uint32_t index;
+  };
+  std::vector<Item> items(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    auto size = static_cast<uint32_t>(std::min<size_t>(records[i].key.size(), UINT32_MAX));
+    items[i] = {keyPrefix(records[i].key), size, static_cast<uint32_t>(i)};
+  }
+  std::sort(items.begin(), items.end(), [&records](const Item& a, const Item& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    if (a.size <= 8 && b.size <= 8) {
+      // Equal prefixes: the shorter key is a prefix of the longer (whose
+      // extra bytes are zeros), so the length decides.
+      if (a.size != b.size) return a.size < b.size;
+    } else {
+      int c = records[a.index].key.compare(records[b.index].key);
+      if (c != 0) return c < 0;
+    }
+    return a.index < b.index;  // equal keys keep their order
+  });
+  std::vector<Record> sorted;
+  sorted.reserve(records.size());
+  for (const auto& item : items) sorted.push_back(records[item.index]);
+  records.swap(sorted);
+}
+
+std::vector<Record> parseRun(std::string_view text, bool raw) {
+  std::vector<Record> records;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const char* nl = static_cast<const char*>(std::memchr(text.data() + pos, '\n', text.size() - pos));
+    size_t end = nl == nullptr ? text.size() : static_cast<size_t>(nl - text.data());
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    Record record;
+    if (raw) {
+      record.key = teraKey(line);
+      record.value = line;
+    } else {
+      splitKeyValue(line, record.key, record.value);
+    }
+    records.push_back(record);
+  }
+  return records;
+}
+
+void appendRecord(std::string& out, const Record& record, bool raw) {
+  if (raw) {
+    out.append(record.value);
+  } else {
+    out.append(record.key);
+    out.push_back('\t');
+    out.append(record.value);
+  }
+  out.push_back('\n');
+}
+
+RunMerger::RunMerger(std::vector<std::vector<Record>> runs) : runs_(std::move(runs)) {
+  for (size_t r = 0; r < runs_.size(); ++r) {
+    if (!runs_[r].empty()) {
+      heap_.push_back({r, 0});
+      siftUp(heap_.size() - 1);
+    }
+  }
+}
+
+bool RunMerger::less(const Head& a, const Head& b) const {
+  std::string_view ka = runs_[a.run][a.index].key;
+  std::string_view kb = runs_[b.run][b.index].key;
+  if (ka != kb) return ka < kb;
+  return a.run < b.run;
+}
+
+void RunMerger::siftUp(size_t i) {
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (!less(heap_[i], heap_[parent])) break;
+    std::swap(heap_[i], heap_[parent]);
+    i = parent;
+  }
+}
+
+void RunMerger::siftDown(size_t i) {
+  for (;;) {
+    size_t smallest = i;
+    size_t left = 2 * i + 1;
+    size_t right = left + 1;
+    if (left < heap_.size() && less(heap_[left], heap_[smallest])) smallest = left;
+    if (right < heap_.size() && less(heap_[right], heap_[smallest])) smallest = right;
+    if (smallest == i) return;
+    std::swap(heap_[i], heap_[smallest]);
+    i = smallest;
+  }
+}
+
+bool RunMerger::next(Record& record) {
+  if (heap_.empty()) return false;
+  Head& top = heap_[0];
+  record = runs_[top.run][top.index];
+  if (++top.index >= runs_[top.run].size()) {
+    heap_[0] = heap_.back();
+    heap_.pop_back();
+  }
+  if (!heap_.empty()) siftDown(0);
+  return true;
+}
+
+uint64_t parseCount(std::string_view text) {
+  uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size()) return 0;
+  return value;
+}
+
+void appendCount(std::string& out, uint64_t value) {
+  char buf[24];
+  auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  out.append(buf, static_cast<size_t>(ptr - buf));
+}
+
+}  // namespace clusternodes::mapreduce

@@ -1,0 +1,243 @@
+// clusternodes-mapreduce on a real cluster (a master and two agents on
+// loopback), checked against coreutils: wordcount of a real text from a
+// Debian package, terasort validated for several reducers, a streaming job
+// with coreutils mapper and reducer, an executor killed mid-job, and a mapper
+// that always fails.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/harness/cluster.hpp"
+
+using namespace clusternodes;
+using namespace clusternodes::testing;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The fortunes package's texts (fortune(6)'s databases): several megabytes of
+// real English, installed by scripts/setup.sh.
+const char* kFortunes = "/usr/share/games/fortunes";
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A directory of text: every fortunes database, `copies` times over.
+std::string textInput(const std::string& dir, int copies) {
+  std::string input = dir + "/text";
+  fs::create_directories(input);
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(kFortunes)) {
+    auto name = entry.path().filename().string();
+    if (entry.is_regular_file() && entry.path().extension().empty() && name.find('.') == std::string::npos) {
+      files.push_back(entry.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  REQUIRE(files.size() > 10);
+  for (int copy = 0; copy < copies; ++copy) {
+    for (const auto& file : files) {
+      fs::copy_file(file, input + "/" + std::to_string(copy) + "-" + file.filename().string());
+    }
+  }
+  return input;
+}
+
+uint64_t directoryBytes(const std::string& dir) {
+  uint64_t bytes = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) bytes += entry.file_size();
+  return bytes;
+}
+
+// Every part-r-* file of `output`, concatenated in name order.
+std::string jobOutput(const std::string& output) {
+  std::vector<std::string> parts;
+  for (const auto& entry : fs::directory_iterator(output)) {
+    if (entry.path().filename().string().rfind("part-r-", 0) == 0) parts.push_back(entry.path().string());
+  }
+  std::sort(parts.begin(), parts.end());
+  std::string out;
+  for (const auto& part : parts) out += readFile(part);
+  return out;
+}
+
+// "word<TAB>count" lines as a map.
+std::map<std::string, long> counts(const std::string& text) {
+  std::map<std::string, long> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto tab = line.find('\t');
+    REQUIRE_MESSAGE(tab != std::string::npos, "no tab in output line '" << line << "'");
+    out[line.substr(0, tab)] += std::stol(line.substr(tab + 1));
+  }
+  return out;
+}
+
+// The coreutils reference: words are runs of letters, lowercased, counted by
+// sort | uniq -c.
+std::map<std::string, long> referenceWordCount(const std::string& input) {
+  auto result = runProgram({"/bin/sh", "-c",
+                            "cat '" + input + "'/* | tr -cs 'A-Za-z' '\\n' | tr 'A-Z' 'a-z' | grep -v '^$' | "
+                            "LC_ALL=C sort | uniq -c | sed -E 's/^ *([0-9]+) (.*)$/\\2\\t\\1/'"},
+                           120s);
+  REQUIRE(result.exitCode == 0);
+  return counts(result.output);
+}
+
+class MapReduceCluster {
+ public:
+  MapReduceCluster() {
+    cluster.startMaster();
+    cluster.startAgent("cpus:2;mem:2048;disk:4096", {"--attributes=host:a"});
+    cluster.startAgent("cpus:2;mem:2048;disk:4096", {"--attributes=host:b"});
+    cluster.waitForAgents(2);
+  }
+
+  std::vector<std::string> command(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {binary("clusternodes-mapreduce"), "--master=" + cluster.master(),
+                                     "--task-mem=128", "--locality-delay=200ms"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+
+  ProgramResult run(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 240s) const {
+    auto result = runProgram(command(args), timeout);
+    INFO("output: " << result.output);
+    return result;
+  }
+
+  TestCluster cluster;
+};
+
+}  // namespace
+
+TEST_CASE("wordcount of several megabytes of real text equals coreutils' count") {
+  MapReduceCluster mr;
+  std::string input = textInput(mr.cluster.dir(), 2);
+  CHECK(directoryBytes(input) > 4'000'000);
+  std::string output = mr.cluster.dir() + "/wordcount";
+  auto result = mr.run({"--reducers=3", "--split-size=1M", "wordcount", input, output});
+  REQUIRE_MESSAGE(result.exitCode == 0, result.output);
+  CHECK(fs::exists(output + "/_SUCCESS"));
+  CHECK(fs::exists(output + "/part-r-00002"));
+  CHECK_FALSE(fs::exists(output + "/part-r-00003"));
+  auto got = counts(jobOutput(output));
+  auto want = referenceWordCount(input);
+  CHECK(got.size() == want.size());
+  CHECK(got == want);
+  CHECK(want.at("the") > 10000);
+  // The summary names what was done.
+  CHECK(result.output.find("data-local maps") != std::string::npos);
+
+  // An existing output is refused, not overwritten.
+  auto again = mr.run({"wordcount", input, output}, 30s);
+  CHECK(again.exitCode != 0);
+  CHECK(again.output.find(output) != std::string::npos);
+}
+
+TEST_CASE("terasort output validates for several reducers") {
+  MapReduceCluster mr;
+  std::string input = mr.cluster.dir() + "/tera-in";
+  auto gen = runProgram({binary("clusternodes-mapreduce"), "teragen", "30000", input, "--files=3"}, 60s);
+  REQUIRE_MESSAGE(gen.exitCode == 0, gen.output);
+  for (int reducers : {1, 3, 5}) {
+    INFO("reducers: " << reducers);
+    std::string output = mr.cluster.dir() + "/tera-out-" + std::to_string(reducers);
+    auto sorted = mr.run({"--reducers=" + std::to_string(reducers), "--split-size=512K", "terasort", input, output});
+    REQUIRE_MESSAGE(sorted.exitCode == 0, sorted.output);
+    auto valid = runProgram({binary("clusternodes-mapreduce"), "teravalidate", output, "--input=" + input}, 60s);
+    CHECK_MESSAGE(valid.exitCode == 0, valid.output);
+    // The same bytes as sorting the input with GNU sort.
+    auto reference = runProgram({"/bin/sh", "-c", "cat '" + input + "'/part-* | LC_ALL=C sort -s -k1.1,1.10 | md5sum"});
+    auto ours = runProgram({"/bin/sh", "-c", "cat '" + output + "'/part-r-* | md5sum"});
+    CHECK(ours.output == reference.output);
+  }
+  // teravalidate notices a broken order.
+  std::string broken = mr.cluster.dir() + "/tera-out-3/part-r-00001";
+  std::string text = readFile(broken);
+  REQUIRE(text.size() >= 200);
+  std::ofstream(broken, std::ios::binary) << text.substr(100, 100) << text.substr(0, 100) << text.substr(200);
+  auto invalid = runProgram({binary("clusternodes-mapreduce"), "teravalidate", mr.cluster.dir() + "/tera-out-3"});
+  CHECK(invalid.exitCode != 0);
+}
+
+TEST_CASE("a streaming job with coreutils mapper and reducer gives the built-in wordcount's answer") {
+  MapReduceCluster mr;
+  std::string input = textInput(mr.cluster.dir(), 1);
+  std::string builtIn = mr.cluster.dir() + "/builtin";
+  REQUIRE(mr.run({"--reducers=2", "--split-size=1M", "wordcount", input, builtIn}).exitCode == 0);
+  std::string streamed = mr.cluster.dir() + "/streamed";
+  auto result = mr.run({"--reducers=2", "--split-size=1M", "streaming", "-mapper",
+                        "tr -cs 'A-Za-z' '\\n' | tr 'A-Z' 'a-z' | grep -v '^$'", "-reducer",
+                        "uniq -c | sed -E 's/^ *([0-9]+) (.*)$/\\2\\t\\1/'", input, streamed});
+  REQUIRE_MESSAGE(result.exitCode == 0, result.output);
+  auto got = counts(jobOutput(streamed));
+  CHECK(got.size() > 1000);
+  CHECK(got == counts(jobOutput(builtIn)));
+}
+
+TEST_CASE("killing an executor in the middle of a job still gives the right answer") {
+  MapReduceCluster mr;
+  std::string input = textInput(mr.cluster.dir(), 3);
+  std::string output = mr.cluster.dir() + "/survivor";
+  // Small splits and a streaming mapper that takes its time keep the job
+  // going long enough to kill an executor with maps done and maps to do.
+  auto job = std::make_unique<Process>(
+      mr.command({"--reducers=2", "--split-size=256K", "streaming", "-mapper",
+                  "sleep 0.3; tr -cs 'A-Za-z' '\\n' | tr 'A-Z' 'a-z' | grep -v '^$'", "-reducer",
+                  "uniq -c | sed -E 's/^ *([0-9]+) (.*)$/\\2\\t\\1/'", input, output}),
+      mr.cluster.dir() + "/job.log");
+  // Wait until the first agent's executor has finished some maps.
+  int pid = 0;
+  REQUIRE(eventually(
+      [&] {
+        auto state = mr.cluster.state();
+        int finished = 0;
+        for (const auto& task : state["completed_tasks"]) finished += task["state"] == "TASK_FINISHED" ? 1 : 0;
+        auto agent = mr.cluster.agentState(0);
+        if (finished < 4 || !agent.is_object() || agent["executors"].empty()) return false;
+        pid = agent["executors"][0]["pid"];
+        return true;
+      },
+      120s));
+  REQUIRE(pid > 0);
+  ::kill(pid, SIGKILL);
+  int status = job->wait(240s);
+  std::string log = readFile(mr.cluster.dir() + "/job.log");
+  INFO("job output: " << log);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  CHECK(counts(jobOutput(output)) == referenceWordCount(input));
+  // The lost executor's work was done again.
+  CHECK(log.find("failed attempts 0") == std::string::npos);
+}
+
+TEST_CASE("a mapper that always fails ends the job with an error naming the task") {
+  MapReduceCluster mr;
+  std::string input = textInput(mr.cluster.dir(), 1);
+  std::string output = mr.cluster.dir() + "/never";
+  auto result = mr.run({"--reducers=1", "--split-size=64M", "streaming", "-mapper", "echo broken >&2; exit 3",
+                        "-reducer", "cat", input, output});
+  CHECK(result.exitCode == 1);
+  CHECK(result.output.find("job failed") != std::string::npos);
+  CHECK(result.output.find("map task m-") != std::string::npos);
+  CHECK(result.output.find("4 times") != std::string::npos);
+  CHECK(result.output.find("broken") != std::string::npos);
+  CHECK_FALSE(fs::exists(output + "/_SUCCESS"));
+}
