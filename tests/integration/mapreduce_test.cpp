@@ -109,9 +109,15 @@ class MapReduceCluster {
     cluster.waitForAgents(2);
   }
 
+  // The program with `args`, and the tests' defaults for the options `args`
+  // does not give.
   std::vector<std::string> command(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv = {binary("clusternodes-mapreduce"), "--master=" + cluster.master(),
-                                     "--task-mem=128", "--locality-delay=200ms"};
+    std::vector<std::string> argv = {binary("clusternodes-mapreduce"), "--master=" + cluster.master()};
+    for (std::string option : {"--task-mem=128", "--locality-delay=200ms"}) {
+      std::string name = option.substr(0, option.find('=') + 1);
+      bool given = std::any_of(args.begin(), args.end(), [&](const std::string& a) { return a.rfind(name, 0) == 0; });
+      if (!given) argv.push_back(option);
+    }
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
   }
@@ -240,4 +246,31 @@ TEST_CASE("a mapper that always fails ends the job with an error naming the task
   CHECK(result.output.find("4 times") != std::string::npos);
   CHECK(result.output.find("broken") != std::string::npos);
   CHECK_FALSE(fs::exists(output + "/_SUCCESS"));
+}
+
+TEST_CASE("maps run where their input is when it is offered within the locality delay") {
+  MapReduceCluster mr;
+  std::string input = textInput(mr.cluster.dir(), 1);
+  // Every file lives on one of the two hosts (the agents' "host" attribute).
+  std::string locations = mr.cluster.dir() + "/locations";
+  {
+    std::ofstream out(locations);
+    int i = 0;
+    for (const auto& entry : fs::directory_iterator(input)) {
+      out << entry.path().string() << "\t" << (i++ % 2 == 0 ? "a" : "b") << "\n";
+    }
+  }
+  std::string output = mr.cluster.dir() + "/local";
+  auto result = mr.run({"--reducers=1", "--split-size=512K", "--locations=" + locations, "--locality-attribute=host",
+                        "--locality-delay=5s", "wordcount", input, output});
+  REQUIRE_MESSAGE(result.exitCode == 0, result.output);
+  auto at = result.output.find("data-local maps ");
+  REQUIRE(at != std::string::npos);
+  std::istringstream line(result.output.substr(at + std::string("data-local maps ").size()));
+  long local = 0, launched = 0;
+  char slash = 0;
+  line >> local >> slash >> launched;
+  CHECK(launched >= 10);
+  CHECK(local == launched);
+  CHECK(counts(jobOutput(output)) == referenceWordCount(input));
 }
