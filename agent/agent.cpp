@@ -1287,6 +1287,9 @@ void Agent::installEndpoints() {
     out += "# HELP clusternodes_agent_sandboxes_pending_gc Finished sandboxes waiting for garbage collection.\n"
            "# TYPE clusternodes_agent_sandboxes_pending_gc gauge\nclusternodes_agent_sandboxes_pending_gc " +
            std::to_string(gc_->pending()) + "\n";
+    out += "# HELP clusternodes_agent_framework_executors Frameworks' own executors running.\n"
+           "# TYPE clusternodes_agent_framework_executors gauge\nclusternodes_agent_framework_executors " +
+           std::to_string(frameworkExecutors_.size()) + "\n";
     out += "# HELP clusternodes_agent_registered Whether the agent is registered with a master.\n"
            "# TYPE clusternodes_agent_registered gauge\nclusternodes_agent_registered " +
            std::to_string(registered_ ? 1 : 0) + "\n";

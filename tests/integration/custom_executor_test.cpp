@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "clusternodes/scheduler.hpp"
+#include "common/http_client.hpp"
 #include "tests/harness/cluster.hpp"
 #include "tests/harness/driver.hpp"
 #include "tests/harness/recording_scheduler.hpp"
@@ -104,6 +105,9 @@ TEST_CASE("one executor per framework and executor id runs every task that names
   // a and b are done, and forgotten once acknowledged.
   CHECK(eventually([&] { return agentExecutor(cluster, 0, "example")["tasks"].size() == 1; }));
   CHECK(std::filesystem::is_directory(executor["sandbox"].get<std::string>()));
+  auto metrics = httpGet(cluster.agentHttp(0) + "/metrics");
+  REQUIRE(metrics.ok());
+  CHECK(metrics->body.find("\nclusternodes_agent_framework_executors 1\n") != std::string::npos);
   // The master counts the executor's resources beside the task's: 0.1 + 0.2.
   CHECK(eventually([&] { return std::abs(usedCpus(cluster) - 0.3) < 1e-6; }));
 
