@@ -341,6 +341,16 @@ void Agent::frameworkExecutorExited(const ExecutorKey& key, int status, const st
                       : executor.registrationTimedOut ? TaskReason::kExecutorRegistrationTimeout
                                                       : TaskReason::kExecutorTerminated;
   std::string what = "executor " + key.second.value + " " + how;
+  if (executor.containerPrepared) {
+    // Killed at its container's memory limit (its resources and its tasks'):
+    // say so, rather than leave a bare signal.
+    if (auto usage = isolator_->usage(executor.containerId, executor.pid); usage && usage->oomKills > 0) {
+      ++metrics_.memoryLimitKills;
+      reason = TaskReason::kMemoryLimit;
+      what += " after the kernel killed a process at the container's memory limit of " +
+              std::to_string(usage->memLimitBytes >> 20) + " MiB (its own mem and its tasks')";
+    }
+  }
   if (executor.shuttingDown) {
     spdlog::info("{} (framework {}, {} task(s))", what, key.first.value, executor.tasks.size());
   } else {

@@ -7,6 +7,7 @@
 //   fail            fail at once
 //   exit:CODE       make the whole executor exit with CODE (a crash)
 //   tell:TEXT       send TEXT to the scheduler as a framework message, then finish
+//   hog:MB          touch that many MiB of memory, then finish
 //
 // A finished task's TaskStatus::data is "pid=<the executor's pid>", so a
 // scheduler can see that its tasks shared one executor. A framework message
@@ -49,6 +50,11 @@ class ExampleExecutor : public Executor {
     if (what.rfind("exit:", 0) == 0) std::_Exit(std::atoi(what.c_str() + 5));
     if (what.rfind("tell:", 0) == 0) {
       driver->sendFrameworkMessage(what.substr(5));
+      return finish(driver, task.taskId);
+    }
+    if (what.rfind("hog:", 0) == 0) {
+      std::vector<char> memory(static_cast<size_t>(std::atol(what.c_str() + 4)) << 20);
+      for (size_t i = 0; i < memory.size(); i += 4096) memory[i] = 1;
       return finish(driver, task.taskId);
     }
     double seconds = what.rfind("sleep:", 0) == 0 ? std::atof(what.c_str() + 6) : -1;

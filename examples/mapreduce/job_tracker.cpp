@@ -125,6 +125,8 @@ JobTracker::Task* JobTracker::pick(const std::string& agent, const std::string& 
   return nullptr;
 }
 
+std::string JobTracker::fitProblem() const { return unfit_; }
+
 OfferDecision JobTracker::offer(const Offer& offer, TimePoint now) {
   OfferDecision decision;
   if (!hasPendingRunnable()) {
@@ -148,8 +150,15 @@ OfferDecision JobTracker::offer(const Offer& offer, TimePoint now) {
     if (withExecutor) need += options_.executorResources;
     if (!remaining.contains(need)) {
       tooSmall = true;
+      if (auto p = progress(); decision.launches.empty() && p.mapsRunning + p.reducesRunning == 0) {
+        unfit_ = "offers such as " + offer.resources.toString() + " from agent " + agent + " fit no task: a task needs " +
+                 options_.taskResources.toString() +
+                 (withExecutor ? " plus " + options_.executorResources.toString() + " for the executor" : "") +
+                 " (lower --task-cpus, --task-mem, --executor-cpus or --executor-mem)";
+      }
       break;
     }
+    unfit_.clear();
     bool dataLocal = false;
     Task* task = pick(agent, host, now, dataLocal, soonest);
     if (task == nullptr) break;

@@ -94,6 +94,11 @@ class JobTracker {
  public:
   JobTracker(std::vector<InputSplit> splits, TrackerOptions options, TimePoint now);
 
+  // When nothing runs and the last offers could not fit a single task: what
+  // to tell the user (the offer, what a task needs, which flags to lower).
+  // Empty otherwise.
+  std::string fitProblem() const;
+
   // What to launch on `offer`. The launched attempts count as running from
   // here on.
   OfferDecision offer(const Offer& offer, TimePoint now);
@@ -165,6 +170,9 @@ class JobTracker {
   int failedAttempts_ = 0;
   int lostMapOutputs_ = 0;
   int mapLaunches_ = 0;
+  // The last offer that could not fit a task while nothing ran, and what it
+  // lacked; cleared by a launch.
+  std::string unfit_;
   int dataLocalLaunches_ = 0;
   bool reviveRequested_ = false;
   std::string error_;

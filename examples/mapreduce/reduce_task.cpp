@@ -67,8 +67,15 @@ ReduceOutcome runReduceTask(const JobSpec& job, int partition, const std::vector
   RunMerger merger(std::move(runs));
   auto next = [&merger](Record& record) { return merger.next(record); };
 
-  std::string text;
+  std::string temporary = outputDir + "/_temporary";
+  std::error_code ec;
+  fs::create_directories(temporary, ec);
+  if (ec) throw TaskError("cannot create " + temporary + ": " + ec.message());
+  outcome.outputFile = outputDir + "/" + numberedName("part-r-", partition);
+  // Written as it is reduced, not held whole in memory.
+  AtomicFileWriter out(temporary + "/" + attemptName, outcome.outputFile);
   uint64_t groups = 0;
+  std::string line;
   switch (job.kind) {
     case JobKind::kWordCount:
     case JobKind::kGrep:
@@ -76,10 +83,11 @@ ReduceOutcome runReduceTask(const JobSpec& job, int partition, const std::vector
         if (++groups % 4096 == 0) checkCancel();
         uint64_t sum = 0;
         for (auto value : values) sum += parseCount(value);
-        text.append(key);
-        text.push_back('\t');
-        appendCount(text, sum);
-        text.push_back('\n');
+        line.assign(key);
+        line.push_back('\t');
+        appendCount(line, sum);
+        line.push_back('\n');
+        out.append(line);
         ++outcome.stats.recordsOut;
       });
       break;
@@ -87,8 +95,8 @@ ReduceOutcome runReduceTask(const JobSpec& job, int partition, const std::vector
       Record record;
       while (merger.next(record)) {
         if (++groups % 65536 == 0) checkCancel();
-        text.append(record.value);
-        text.push_back('\n');
+        out.append(record.value);
+        out.push_back('\n');
         ++outcome.stats.recordsOut;
       }
       break;
@@ -104,22 +112,18 @@ ReduceOutcome runReduceTask(const JobSpec& job, int partition, const std::vector
         }
         input.push_back('\n');
       }
+      std::string text;
       FilterResult result = runFilter(job.reducer, input, text, cancel);
       if (result.cancelled) throw TaskCancelled();
       if (!result.ok()) throw TaskError(result.describe("reducer '" + job.reducer + "'"));
       for (char c : text) outcome.stats.recordsOut += c == '\n' ? 1 : 0;
+      out.append(text);
       break;
     }
   }
   checkCancel();
-
-  std::string temporary = outputDir + "/_temporary";
-  std::error_code ec;
-  fs::create_directories(temporary, ec);
-  if (ec) throw TaskError("cannot create " + temporary + ": " + ec.message());
-  outcome.outputFile = outputDir + "/" + numberedName("part-r-", partition);
-  writeFileAtomically(temporary + "/" + attemptName, outcome.outputFile, text);
-  outcome.stats.bytesOut = text.size();
+  outcome.stats.bytesOut = out.size();
+  out.finish();
   return outcome;
 }
 

@@ -208,9 +208,15 @@ void MapReduceScheduler::afterChange(SchedulerDriver* driver) {
 bool MapReduceScheduler::waitForEnd() {
   std::unique_lock<std::mutex> lock(mutex_);
   auto ended = [this] { return tracker_.finished() || tracker_.failed() || !driverError_.empty(); };
+  std::string warned;
   while (!ended()) {
     changed_.wait_for(lock, std::chrono::seconds(1), ended);
     if (!quiet_ && !ended()) std::fprintf(stderr, "%s\n", progressLine(tracker_.progress()).c_str());
+    // Waiting for offers that can never fit is said once, not left silent.
+    if (auto problem = tracker_.fitProblem(); !problem.empty() && problem != warned) {
+      std::fprintf(stderr, "clusternodes-mapreduce: waiting: %s\n", problem.c_str());
+      warned = problem;
+    }
   }
   if (!quiet_) std::fprintf(stderr, "%s\n", progressLine(tracker_.progress()).c_str());
   return tracker_.finished() && driverError_.empty();

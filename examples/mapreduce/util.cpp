@@ -89,24 +89,68 @@ Result<void> checkOutputAvailable(const std::string& output) {
   return {};
 }
 
-void writeFileAtomically(const std::string& tmpPath, const std::string& finalPath, std::string_view data) {
-  int fd = ::open(tmpPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw TaskError("cannot create " + tmpPath + ": " + std::strerror(errno));
+namespace {
+
+constexpr size_t kWriteBuffer = 4 << 20;
+
+void writeAll(int fd, std::string_view data, const std::string& path) {
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::write(fd, data.data() + done, data.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int saved = errno;
-      ::close(fd);
-      throw TaskError("cannot write " + tmpPath + ": " + std::strerror(saved));
-    }
+    if (n < 0) throw TaskError("cannot write " + path + ": " + std::strerror(errno));
     done += static_cast<size_t>(n);
   }
-  if (::close(fd) != 0) throw TaskError("cannot write " + tmpPath + ": " + std::strerror(errno));
-  if (::rename(tmpPath.c_str(), finalPath.c_str()) != 0) {
-    throw TaskError("cannot rename " + tmpPath + " to " + finalPath + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+AtomicFileWriter::AtomicFileWriter(std::string tmpPath, std::string finalPath)
+    : tmpPath_(std::move(tmpPath)), finalPath_(std::move(finalPath)) {
+  fd_ = ::open(tmpPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw TaskError("cannot create " + tmpPath_ + ": " + std::strerror(errno));
+  buffer_.reserve(kWriteBuffer);
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  ::unlink(tmpPath_.c_str());
+}
+
+void AtomicFileWriter::append(std::string_view data) {
+  if (buffer_.size() + data.size() > kWriteBuffer) flush();
+  if (data.size() >= kWriteBuffer) {
+    writeAll(fd_, data, tmpPath_);
+    written_ += data.size();
+    return;
   }
+  buffer_.append(data);
+}
+
+void AtomicFileWriter::flush() {
+  writeAll(fd_, buffer_, tmpPath_);
+  written_ += buffer_.size();
+  buffer_.clear();
+}
+
+void AtomicFileWriter::finish() {
+  flush();
+  int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) {
+    ::unlink(tmpPath_.c_str());
+    throw TaskError("cannot write " + tmpPath_ + ": " + std::strerror(errno));
+  }
+  if (::rename(tmpPath_.c_str(), finalPath_.c_str()) != 0) {
+    throw TaskError("cannot rename " + tmpPath_ + " to " + finalPath_ + ": " + std::strerror(errno));
+  }
+}
+
+void writeFileAtomically(const std::string& tmpPath, const std::string& finalPath, std::string_view data) {
+  AtomicFileWriter writer(tmpPath, finalPath);
+  writer.append(data);
+  writer.finish();
 }
 
 std::string readWholeFile(const std::string& path) {

@@ -55,6 +55,31 @@ Result<void> checkOutputAvailable(const std::string& output);
 // the whole file or none. Throws TaskError.
 void writeFileAtomically(const std::string& tmpPath, const std::string& finalPath, std::string_view data);
 
+// A file written in pieces through a buffer, that appears under its final
+// name only when finish() renames it: readers see the whole file or none.
+// Throws TaskError. Without finish(), the temporary file is removed.
+class AtomicFileWriter {
+ public:
+  AtomicFileWriter(std::string tmpPath, std::string finalPath);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  void append(std::string_view data);
+  void push_back(char c) { append(std::string_view(&c, 1)); }
+  void finish();
+  uint64_t size() const { return written_ + buffer_.size(); }
+
+ private:
+  void flush();
+
+  std::string tmpPath_;
+  std::string finalPath_;
+  int fd_ = -1;
+  std::string buffer_;
+  uint64_t written_ = 0;
+};
+
 // The whole file. Throws TaskError.
 std::string readWholeFile(const std::string& path);
 

@@ -281,3 +281,25 @@ TEST_CASE("tasks that name an executor wrongly get TASK_ERROR with the reason") 
   CHECK(big->message.find("its executor 'greedy'") != std::string::npos);
   driver->stop();
 }
+
+TEST_CASE("an executor killed at its container's memory limit fails its tasks with REASON_MEMORY_LIMIT") {
+  TestCluster cluster;
+  startOneAgent(cluster);
+  RecordingScheduler scheduler;
+  // The container holds the executor's 32 MiB and the task's 32 MiB.
+  launchNext(scheduler, [](const Offer& offer) { return std::vector<TaskInfo>{executorTask("hog", offer, "hog:512")}; });
+  auto driver = startDriver(scheduler, cluster, "hogs");
+  auto failed = terminalStatus(scheduler, "hog");
+  REQUIRE(failed);
+  if (cluster.agentState(0)["isolation"] == "none") {
+    MESSAGE("skipped: the agent runs without cgroups");
+    driver->stop();
+    return;
+  }
+  CHECK(toString(failed->state) == std::string("TASK_FAILED"));
+  CHECK(toString(failed->reason) == std::string("REASON_MEMORY_LIMIT"));
+  CHECK(failed->message.find("memory limit of 64 MiB") != std::string::npos);
+  REQUIRE(scheduler.waitFor([&] { return !scheduler.lostExecutors().empty(); }));
+  CHECK(scheduler.lostExecutors().front().status == 128 + SIGKILL);
+  driver->stop();
+}

@@ -324,3 +324,18 @@ TEST_CASE("tracker: the progress line") {
   p.failedAttempts = 1;
   CHECK(progressLine(p) == "map 12/16 (75%)  reduce 0/4 (0%)  read 48.0 MiB  failed attempts 1");
 }
+
+TEST_CASE("offers that fit no task are named, with the flags to lower, until one fits") {
+  JobTracker tracker({split("a")}, options(), t0);
+  CHECK(tracker.fitProblem().empty());
+  // 1 cpu cannot hold a task's 1 cpu and the executor's 0.5.
+  auto small = tracker.offer(offer("s1", "h1", "cpus:1;mem:4096"), t0);
+  CHECK(small.launches.empty());
+  auto problem = tracker.fitProblem();
+  CHECK(problem.find("cpus:1") != std::string::npos);
+  CHECK(problem.find("for the executor") != std::string::npos);
+  CHECK(problem.find("--task-cpus") != std::string::npos);
+  auto fits = tracker.offer(offer("s2", "h2", "cpus:2;mem:4096"), t0);
+  CHECK(fits.launches.size() == 1);
+  CHECK(tracker.fitProblem().empty());
+}
