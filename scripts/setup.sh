@@ -10,7 +10,7 @@ packages=(
   libcurl4-openssl-dev libhttp-parser-dev libtomlplusplus-dev
   libzookeeper-mt-dev libbenchmark-dev
   docker.io busybox-static
-  fortunes  # real English text for the MapReduce tests and benchmarks
+  fortunes jq  # English text for the MapReduce tests and benchmarks; bench/mapreduce.sh reads JSON
 )
 
 missing=()
