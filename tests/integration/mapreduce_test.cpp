@@ -113,7 +113,9 @@ class MapReduceCluster {
   // does not give.
   std::vector<std::string> command(const std::vector<std::string>& args) const {
     std::vector<std::string> argv = {binary("clusternodes-mapreduce"), "--master=" + cluster.master()};
-    for (std::string option : {"--task-mem=128", "--locality-delay=200ms"}) {
+    // Memory for the sanitizer builds too, whose executors use several times
+    // more (ASan's shadow and quarantine).
+    for (std::string option : {"--task-mem=512", "--executor-mem=256", "--locality-delay=200ms"}) {
       std::string name = option.substr(0, option.find('=') + 1);
       bool given = std::any_of(args.begin(), args.end(), [&](const std::string& a) { return a.rfind(name, 0) == 0; });
       if (!given) argv.push_back(option);
