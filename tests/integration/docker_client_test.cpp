@@ -303,7 +303,10 @@ TEST_CASE("docker client: a container that allocates past its memory limit is OO
   Client client = testClient();
   SKIP_WITHOUT_DOCKER(client);
   ContainerGuard guard(client);
-  ContainerSpec spec = shellSpec(guard.name, "dd if=/dev/zero of=/dev/null bs=64M count=1");
+  // The allocation waits a moment after the start: under load, the daemon
+  // at times did not record a kill in the container's first instants as an
+  // OOM kill.
+  ContainerSpec spec = shellSpec(guard.name, "sleep 0.5; dd if=/dev/zero of=/dev/null bs=64M count=1");
   spec.memoryBytes = 16ULL << 20;
   std::string id = run(client, spec);
   CHECK(valueOf(client.wait(id)) == 137);
