@@ -99,55 +99,6 @@ void appendRecord(std::string& out, const Record& record, bool raw) {
   out.push_back('\n');
 }
 
-RunMerger::RunMerger(std::vector<std::vector<Record>> runs) : runs_(std::move(runs)) {
-  for (size_t r = 0; r < runs_.size(); ++r) {
-    if (!runs_[r].empty()) {
-      heap_.push_back({r, 0});
-      siftUp(heap_.size() - 1);
-    }
-  }
-}
-
-bool RunMerger::less(const Head& a, const Head& b) const {
-  std::string_view ka = runs_[a.run][a.index].key;
-  std::string_view kb = runs_[b.run][b.index].key;
-  if (ka != kb) return ka < kb;
-  return a.run < b.run;
-}
-
-void RunMerger::siftUp(size_t i) {
-  while (i > 0) {
-    size_t parent = (i - 1) / 2;
-    if (!less(heap_[i], heap_[parent])) break;
-    std::swap(heap_[i], heap_[parent]);
-    i = parent;
-  }
-}
-
-void RunMerger::siftDown(size_t i) {
-  for (;;) {
-    size_t smallest = i;
-    size_t left = 2 * i + 1;
-    size_t right = left + 1;
-    if (left < heap_.size() && less(heap_[left], heap_[smallest])) smallest = left;
-    if (right < heap_.size() && less(heap_[right], heap_[smallest])) smallest = right;
-    if (smallest == i) return;
-    std::swap(heap_[i], heap_[smallest]);
-    i = smallest;
-  }
-}
-
-bool RunMerger::next(Record& record) {
-  if (heap_.empty()) return false;
-  Head& top = heap_[0];
-  record = runs_[top.run][top.index];
-  if (++top.index >= runs_[top.run].size()) {
-    heap_[0] = heap_.back();
-    heap_.pop_back();
-  }
-  if (!heap_.empty()) siftDown(0);
-  return true;
-}
 
 uint64_t parseCount(std::string_view text) {
   uint64_t value = 0;

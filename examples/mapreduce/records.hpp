@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "examples/common/kway_merge.hpp"
+
 namespace clusternodes::mapreduce {
 
 // Bytes copied into large chunks; views into it stay valid for its life.
@@ -41,26 +43,12 @@ std::vector<Record> parseRun(std::string_view text, bool raw);
 // Appends `record` to `out` in run form ("key\tvalue\n" or "record\n").
 void appendRecord(std::string& out, const Record& record, bool raw);
 
-// Merges sorted runs into one key-ordered stream (a binary heap over the
-// runs' heads; ties go to the lower run index, so the merge is stable).
-class RunMerger {
- public:
-  explicit RunMerger(std::vector<std::vector<Record>> runs);
-  // The next record in key order; false when every run is exhausted.
-  bool next(Record& record);
-
- private:
-  struct Head {
-    size_t run;
-    size_t index;
-  };
-  bool less(const Head& a, const Head& b) const;  // a comes out before b
-  void siftDown(size_t i);
-  void siftUp(size_t i);
-
-  std::vector<std::vector<Record>> runs_;
-  std::vector<Head> heap_;
+// Merges sorted runs into one key-ordered stream (ties go to the lower run
+// index, so the merge is stable).
+struct KeyLess {
+  bool operator()(const Record& a, const Record& b) const { return a.key < b.key; }
 };
+using RunMerger = examples::KWayMerge<Record, KeyLess>;
 
 // Calls group(key, values) once per distinct key of a key-ordered stream.
 template <typename Next, typename Group>
