@@ -77,10 +77,14 @@ struct ContextCore {
         if (options.onTaskEnded) options.onTaskEnded(event.result);
         dag.taskEnded(event.result);
         break;
-      case BackendEvent::Kind::kExecutorLost:
-        if (!options.quiet) log() << "executor " << event.executorId << " lost: " << event.reason << "\n";
-        dag.executorLost(event.executorId, event.shuffleOutputsLost);
+      case BackendEvent::Kind::kExecutorLost: {
+        LostData lost = dag.executorLost(event.executorId, event.shuffleOutputsLost);
+        if (!options.quiet) {
+          log() << "executor " << event.executorId << " lost (" << event.reason << "): " << lost.mapOutputs
+                << " map outputs and " << lost.cachedPartitions << " cached partitions to recompute\n";
+        }
         break;
+      }
       case BackendEvent::Kind::kExecutorAdded:
         break;
     }
@@ -104,7 +108,12 @@ struct ContextCore {
         bool finished = s.done == s.partitions;
         if (it != printed.end() && it->second == s.done) continue;
         if (!force && !finished && it != printed.end() && now - lastPrint < std::chrono::milliseconds(500)) continue;
-        log() << "stage " << s.stageId << " (" << s.name << "): " << s.done << "/" << s.partitions << " tasks\n";
+        log() << "stage " << s.stageId << " (" << s.name << "): " << s.done << "/" << s.partitions << " tasks";
+        if (finished && s.tasksLaunched > s.partitions) {
+          // Work done twice: retries, and partitions recomputed after a loss.
+          log() << " (" << s.tasksLaunched << " launched, " << s.failedAttempts << " failed attempts)";
+        }
+        log() << "\n";
         printed[s.stageId] = s.done;
         lastPrint = now;
       }

@@ -435,19 +435,24 @@ void DagScheduler::taskEnded(const TaskResult& r) {
   }
 }
 
-void DagScheduler::executorLost(const std::string& executorId, bool shuffleOutputsLost) {
+LostData DagScheduler::executorLost(const std::string& executorId, bool shuffleOutputsLost) {
+  LostData lost;
   lostExecutors_.insert(executorId);
   for (auto it = cacheLocs_.begin(); it != cacheLocs_.end();) {
-    it->second.erase(executorId);
+    if (it->second.erase(executorId) != 0 && it->second.empty()) ++lost.cachedPartitions;
     it = it->second.empty() ? cacheLocs_.erase(it) : std::next(it);
   }
   if (shuffleOutputsLost) {
     for (auto& [sid, s] : shuffleStages_) {
       for (auto& out : s->outputs) {
-        if (out && out->executorId == executorId) out.reset();
+        if (out && out->executorId == executorId) {
+          out.reset();
+          ++lost.mapOutputs;
+        }
       }
     }
   }
+  return lost;
 }
 
 }  // namespace clusternodes::spark

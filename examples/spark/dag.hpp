@@ -71,6 +71,12 @@ struct JobStats {
   std::string error;               // when failed
 };
 
+// What a lost executor took with it: recomputed from lineage when needed.
+struct LostData {
+  int mapOutputs = 0;        // shuffle map outputs it held
+  int cachedPartitions = 0;  // cached partitions held nowhere else now
+};
+
 class DagScheduler {
  public:
   explicit DagScheduler(DagOptions options = {});
@@ -90,8 +96,9 @@ class DagScheduler {
   void taskEnded(const TaskResult& result);
 
   // An executor is gone. `shuffleOutputsLost`: its map outputs are no longer
-  // readable (false when something outlives it and serves them).
-  void executorLost(const std::string& executorId, bool shuffleOutputsLost = true);
+  // readable (false when something outlives it and serves them). Returns what
+  // went with it.
+  LostData executorLost(const std::string& executorId, bool shuffleOutputsLost = true);
 
   bool jobRunning() const { return jobRunning_; }
   // The last job's outcome and counters; its results in `partitions` order
