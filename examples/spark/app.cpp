@@ -41,6 +41,9 @@ int parseApp(int argc, char** argv, const AppSpec& spec, AppOptions& out,
   app.add_option("--partitions", out.partitions, "Default number of partitions (0: the executors' cores, at least 2)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000000));
+  std::chrono::nanoseconds startTimeout = out.cluster.startTimeout;
+  addDurationOption(app, "--start-timeout", startTimeout,
+                    "How long to wait for a first executor (and, later, for any executor when all are lost)");
   app.add_option("--name", out.cluster.name, "The framework's name")->capture_default_str();
   app.add_option("--role", out.cluster.role, "The framework's role")->capture_default_str();
   app.add_flag("--quiet", out.quiet, "No progress lines or summaries");
@@ -54,6 +57,8 @@ int parseApp(int argc, char** argv, const AppSpec& spec, AppOptions& out,
   int code = parseCommandLine(app, argc, argv);
   if (code >= 0) return code;
   if (out.cluster.name == "spark") out.cluster.name = spec.name;
+  out.cluster.startTimeout = std::chrono::duration_cast<std::chrono::milliseconds>(startTimeout);
+  out.cluster.noExecutorTimeout = out.cluster.startTimeout;
   out.cluster.quiet = out.quiet;
   if (out.logLevel == "debug" || out.logLevel == "trace") out.cluster.executorLogLevel = out.logLevel;
   auto logging = setupLogging(spec.name, out.logLevel);

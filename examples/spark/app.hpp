@@ -24,6 +24,8 @@
 //   --executor-mem MiB     memory of each executor (512)
 //   --max-executors N      at most N executors (0: one on every agent)
 //   --partitions N         default partitions (0: the executors' cores, at least 2)
+//   --start-timeout D      wait this long for a first executor (60s); also how
+//                          long tasks wait when every executor is lost
 //   --name, --role, --quiet, --log-level, --config FILE
 #pragma once
 

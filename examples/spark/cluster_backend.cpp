@@ -49,7 +49,8 @@ std::string shellQuote(const std::string& text) {
 std::string selfCommand() {
   std::error_code ec;
   auto self = fs::read_symlink("/proc/self/exe", ec);
-  return shellQuote(ec ? std::string("/proc/self/exe") : self.string()) + " " + kExecutorFlag;
+  // exec: the agent's pid for the executor is the program itself.
+  return "exec " + shellQuote(ec ? std::string("/proc/self/exe") : self.string()) + " " + kExecutorFlag;
 }
 
 TaskResult lostResult(const TaskDescription& task, const std::string& executorId, const std::string& why) {
@@ -322,7 +323,10 @@ void ClusterBackend::lose(Exec& e, const std::string& reason) {
   if (e.state == Exec::State::kLost) return;
   bool wasReady = e.state == Exec::State::kReady;
   e.state = Exec::State::kLost;
-  if (!options_.quiet) std::cerr << "spark: executor " << e.id << " on " << e.hostname << " lost: " << reason << "\n";
+  // A ready executor's loss is the Context's to report (with what it took).
+  if (!options_.quiet && !wasReady) {
+    std::cerr << "spark: executor " << e.id << " on " << e.hostname << " ended before it was ready: " << reason << "\n";
+  }
   if (wasReady) {
     BackendEvent lost;
     lost.kind = BackendEvent::Kind::kExecutorLost;

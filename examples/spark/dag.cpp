@@ -126,6 +126,17 @@ StageStats& DagScheduler::stageStats(const Stage& stage) {
   return stats_.stages.back();
 }
 
+void DagScheduler::refreshDone() {
+  // A lost map output undoes a finished partition: count from the state.
+  for (auto& s : stats_.stages) {
+    auto it = stages_.find(s.stageId);
+    if (it == stages_.end()) continue;
+    std::set<int> partitions(s.partitionsRun.begin(), s.partitionsRun.end());
+    s.done = static_cast<int>(
+        std::count_if(partitions.begin(), partitions.end(), [&](int p) { return partitionDone(*it->second, p); }));
+  }
+}
+
 int DagScheduler::availableOutputs(int shuffleId) const {
   auto it = shuffleStages_.find(shuffleId);
   if (it == shuffleStages_.end()) return -1;
@@ -315,6 +326,7 @@ void DagScheduler::failJob(std::string error) {
 }
 
 void DagScheduler::endJob() {
+  refreshDone();
   jobRunning_ = false;
   running_.clear();
   ready_.clear();
@@ -339,6 +351,11 @@ void DagScheduler::endJob() {
 // ---- events -----------------------------------------------------------------
 
 void DagScheduler::taskEnded(const TaskResult& r) {
+  handleTaskEnded(r);
+  if (jobRunning_) refreshDone();
+}
+
+void DagScheduler::handleTaskEnded(const TaskResult& r) {
   auto it = running_.find(r.taskId);
   if (it == running_.end() || !jobRunning_) return;
   Running running = it->second;
@@ -364,7 +381,6 @@ void DagScheduler::taskEnded(const TaskResult& r) {
       if (executorAlive) {
         for (const auto& block : r.cachedBlocks) cacheLocs_[block].insert(r.executorId);
       }
-      bool wasDone = partitionDone(stage, p);
       if (stage.shuffleMap) {
         if (executorAlive) stage.outputs[static_cast<size_t>(p)] = r.mapOutput;
       } else {
@@ -374,7 +390,6 @@ void DagScheduler::taskEnded(const TaskResult& r) {
           resultDone_[idx->second] = true;
         }
       }
-      if (!wasDone && partitionDone(stage, p)) ++stats.done;
       if (stage.active) submitMissingTasks(stage);
       return;
     }
@@ -452,6 +467,7 @@ LostData DagScheduler::executorLost(const std::string& executorId, bool shuffleO
       }
     }
   }
+  if (jobRunning_) refreshDone();
   return lost;
 }
 

@@ -52,7 +52,7 @@ struct StageStats {
   bool shuffleMap = false;
   int nodeId = 0;
   int partitions = 0;      // distinct partitions this job needed computed
-  int done = 0;            // of those, finished
+  int done = 0;            // of those, finished (and, for map outputs, not lost since)
   int tasksLaunched = 0;   // attempts started, retries included
   int failedAttempts = 0;  // kFailed and kExecutorLost results
   int fetchFailures = 0;
@@ -130,6 +130,8 @@ class DagScheduler {
   std::vector<Stage*> missingParents(Stage& stage);
   std::string preferredExecutor(const Node& node, int p) const;
   StageStats& stageStats(const Stage& stage);
+  void handleTaskEnded(const TaskResult& result);
+  void refreshDone();  // StageStats::done from the stages' state
 
   void submitStage(Stage& stage);
   void submitMissingTasks(Stage& stage);

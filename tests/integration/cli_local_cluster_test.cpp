@@ -23,10 +23,13 @@
 #include <vector>
 
 #include "common/http_client.hpp"
+#include "tests/harness/text.hpp"
 
 extern char** environ;
 
 using namespace clusternodes;
+using clusternodes::testing::lines;
+using clusternodes::testing::readFile;
 
 namespace {
 
@@ -64,21 +67,6 @@ CommandResult run(const std::string& command, const std::string& stderrLog) {
   int status = ::pclose(pipe);
   result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
-}
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) out.push_back(line);
-  return out;
 }
 
 // True while `pid` exists and has not ended (a zombie has ended).

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "tests/harness/cluster.hpp"
+#include "tests/harness/text.hpp"
 
 using namespace clusternodes;
 using namespace clusternodes::testing;
@@ -29,13 +30,6 @@ namespace {
 // The fortunes package's texts (fortune(6)'s databases): several megabytes of
 // real English, installed by scripts/setup.sh.
 const char* kFortunes = "/usr/share/games/fortunes";
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // A directory of text: every fortunes database, `copies` times over.
 std::string textInput(const std::string& dir, int copies) {
