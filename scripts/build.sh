@@ -7,5 +7,12 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${1:-build}"
 shift || true
 cd "$root"
-cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+launcher=()
+if command -v ccache >/dev/null; then
+  # Paths relative to the checkout, and no build directory in the hash, so
+  # that another clone of the same sources hits the same cache entries.
+  export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=true
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B "$dir" -G Ninja "${launcher[@]}" "$@" >/dev/null
 cmake --build "$dir" -j "$(nproc)"

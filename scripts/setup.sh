@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git curl procps psmisc
+  ccache  # a second build, or a build in another checkout, reuses the compiled objects
   libzmq3-dev cppzmq-dev libcapnp-dev capnproto libuv1-dev libfmt-dev
   doctest-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
   libcurl4-openssl-dev libhttp-parser-dev libtomlplusplus-dev
