@@ -106,9 +106,9 @@ Result<void> ClusterBackend::start() {
     }
     auto now = Clock::now();
     // Every executor asked for, or (no limit) the ones the first round of
-    // offers gave, once they have settled for a second.
+    // offers gave, once none has come for 300 ms.
     if (ready > 0 && ((options_.maxExecutors > 0 && ready >= options_.maxExecutors) ||
-                      (launching == 0 && now - lastReady_ >= 1s))) {
+                      (launching == 0 && now - lastReady_ >= 300ms))) {
       return {};
     }
     if (now >= deadline) {
