@@ -12,6 +12,9 @@ packages=(
   libzookeeper-mt-dev libbenchmark-dev
   docker.io busybox-static
   fortunes jq  # English text for the MapReduce tests and benchmarks; bench/mapreduce.sh reads JSON
+  prometheus  # promtool checks the /metrics endpoints in the tests
+  chromium fonts-dejavu-core  # the web UI's tests load its pages in headless Chromium
+  debootstrap  # the package test installs clusternodes-agent into a fresh Debian root
 )
 
 missing=()
