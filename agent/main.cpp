@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "agent/agent.hpp"
+#include "agent/resource_detection.hpp"
 #include "common/flags.hpp"
 #include "common/logging.hpp"
 
@@ -73,25 +74,40 @@ int main(int argc, char** argv) {
                     "How often the disk's use is checked for garbage collection");
   addDurationOption(app, "--usage-interval", flags.usageInterval,
                     "How often each container's usage is sampled and sent to the master");
-  app.add_option("--log-level", logLevel, "trace, debug, info, warn or error")->capture_default_str();
-  if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
-  if (auto logging = setupLogging("agent", logLevel); !logging) {
-    std::cerr << "clusternodes-agent: --log-level: " << logging.error().message << "\n";
-    return 2;
-  }
+  app.add_option("--log-level", logLevel, "trace, debug, info, warn, error or off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  bool checkConfig = false;
+  app.add_flag("--check-config", checkConfig,
+               "Check the flags (from the command line, the environment and --config) and exit: 0 when valid");
+  CommandLine commandLine(app, "CLUSTERNODES_AGENT_");
+  if (int code = commandLine.parse(argc, argv); code >= 0) return code;
   for (auto [name, interval] : {std::pair{"--usage-interval", flags.usageInterval},
                                  std::pair{"--disk-watch-interval", flags.gc.diskWatchInterval}}) {
     if (interval <= std::chrono::nanoseconds::zero()) {
-      std::cerr << "clusternodes-agent: " << name << ": must be longer than 0\n";
-      return 2;
+      return commandLine.refuse(name, formatDuration(interval), "must be longer than 0");
     }
   }
   if (flags.master.rfind("zk://", 0) == 0) {
-    std::cerr << "clusternodes-agent: --master: zk:// addresses are not supported yet; give HOST:PORT\n";
-    return 2;
+    return commandLine.refuse("--master", flags.master, "zk:// addresses are not supported yet; give HOST:PORT");
   }
   if (flags.master.find(':') == std::string::npos) {
-    std::cerr << "clusternodes-agent: --master: '" << flags.master << "' is not HOST:PORT\n";
+    return commandLine.refuse("--master", flags.master, "not HOST:PORT (e.g. 10.0.0.1:5050)");
+  }
+  if (!flags.resources.empty()) {
+    if (auto parsed = Resources::parse(flags.resources); !parsed) {
+      return commandLine.refuse("--resources", flags.resources, parsed.error().message);
+    }
+  }
+  if (auto attributes = agent::parseAttributes(flags.attributes); !attributes) {
+    return commandLine.refuse("--attributes", flags.attributes, attributes.error().message);
+  }
+  if (checkConfig) {
+    std::cout << "clusternodes-agent: the flags are valid\n";
+    return 0;
+  }
+  if (auto logging = setupLogging("agent", logLevel); !logging) {
+    std::cerr << "clusternodes-agent: --log-level: " << logging.error().message << "\n";
     return 2;
   }
 

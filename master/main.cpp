@@ -91,23 +91,27 @@ int main(int argc, char** argv) {
   app.add_option("--weights", weights, "Role weights, e.g. eng=2,ops=1 (the operator API's weights override these)");
   addDurationOption(app, "--starvation-threshold", flags.starvationThreshold,
                     "Report a framework starved once it has wanted offers this long while others hold resources");
-  app.add_option("--log-level", logLevel, "trace, debug, info, warn or error")->capture_default_str();
-  if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
+  app.add_option("--log-level", logLevel, "trace, debug, info, warn, error or off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  bool checkConfig = false;
+  app.add_flag("--check-config", checkConfig,
+               "Check the flags (from the command line, the environment and --config) and exit: 0 when valid");
+  CommandLine commandLine(app, "CLUSTERNODES_MASTER_");
+  if (int code = commandLine.parse(argc, argv); code >= 0) return code;
 
   auto parsedWeights = parseWeights(weights);
-  if (!parsedWeights) {
-    std::cerr << "clusternodes-master: --weights: " << parsedWeights.error().message << "\n";
-    return 2;
-  }
+  if (!parsedWeights) return commandLine.refuse("--weights", weights, parsedWeights.error().message);
   flags.weights = *parsedWeights;
   if (!removalRateLimit.empty()) {
     auto limit = parseRateLimit(removalRateLimit);
-    if (!limit) {
-      std::cerr << "clusternodes-master: --agent-removal-rate-limit: " << limit.error().message << "\n";
-      return 2;
-    }
+    if (!limit) return commandLine.refuse("--agent-removal-rate-limit", removalRateLimit, limit.error().message);
     flags.agentRemovalRateCount = limit->first;
     flags.agentRemovalRatePeriod = limit->second;
+  }
+  if (checkConfig) {
+    std::cout << "clusternodes-master: the flags are valid\n";
+    return 0;
   }
   if (auto logging = setupLogging("master", logLevel); !logging) {
     std::cerr << "clusternodes-master: --log-level: " << logging.error().message << "\n";
