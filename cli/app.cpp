@@ -70,6 +70,25 @@ int runCli(int argc, char** argv) {
   statusCommand->add_option("--work-dir", status.workDir, workDirHelp);
   statusCommand->add_flag("--json", status.json, "Print the master's /state JSON as it is");
 
+  StatusOptions list;
+  TaskFilter taskFilter;
+  auto addListOptions = [&](CLI::App* command) {
+    command->add_option("--master", list.master, "The master's address, HOST:PORT (default: the local cluster)");
+    command->add_option("--work-dir", list.workDir, workDirHelp);
+    command->add_flag("--json", list.json, "Print JSON (the array from the master's /state) instead of a table");
+  };
+  auto* agentsCommand = app.add_subcommand("agents", "List the agents: address, health, resources, tasks, attributes");
+  addListOptions(agentsCommand);
+  auto* frameworksCommand = app.add_subcommand(
+      "frameworks", "List the frameworks: role, share of the cluster, tasks, whether they wait for offers");
+  addListOptions(frameworksCommand);
+  auto* tasksCommand =
+      app.add_subcommand("tasks", "List the tasks: framework, agent, state, age, resources, last status reason");
+  addListOptions(tasksCommand);
+  tasksCommand->add_flag("--all,-a", taskFilter.all, "Include the completed tasks the master remembers");
+  tasksCommand->add_option("--state", taskFilter.state, "Only tasks in this state (running or TASK_RUNNING, ...)");
+  tasksCommand->add_option("--framework", taskFilter.framework, "Only this framework's tasks (its id or name)");
+
   StopOptions stop;
   auto* stopCommand = app.add_subcommand("stop", "Stop the local cluster and every task it runs");
   stopCommand->add_option("--work-dir", stop.workDir, workDirHelp);
@@ -122,6 +141,14 @@ int runCli(int argc, char** argv) {
   killCommand->add_option("--master", kill.master, "The master's address, HOST:PORT (default: the local cluster)");
   killCommand->add_option("--work-dir", kill.workDir, workDirHelp);
 
+  ConfigureOptions configure;
+  auto* configureCommand = app.add_subcommand(
+      "configure",
+      "Show or change the local cluster's daemon flags: configure agent.gc-delay=1h master.offer-timeout=30s "
+      "(KEY= returns a flag to its default; restart the cluster to apply)");
+  configureCommand->add_option("settings", configure.settings, "DAEMON.KEY=VALUE, DAEMON being master or agent");
+  configureCommand->add_option("--work-dir", configure.workDir, workDirHelp);
+
   if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
   if (runCommand->parsed()) return run.detach ? runDetached(run) : runRun(run);
   if (serviceCommand->parsed()) return runServiceScheduler(service);
@@ -130,6 +157,10 @@ int runCli(int argc, char** argv) {
   if (logsCommand->parsed()) return runLogs(logs);
   if (startCommand->parsed()) return runStart(start);
   if (statusCommand->parsed()) return runStatus(status);
+  if (configureCommand->parsed()) return runConfigure(configure);
+  if (agentsCommand->parsed()) return runAgents(list);
+  if (frameworksCommand->parsed()) return runFrameworks(list);
+  if (tasksCommand->parsed()) return runTasks(list, taskFilter);
   return runStop(stop);
 }
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/status_view.hpp"
+
 namespace clusternodes::cli {
 
 struct StartOptions {
@@ -28,11 +30,20 @@ int runStart(const StartOptions& options);
 struct StatusOptions {
   std::string master;   // HOST:PORT; "" = the local cluster of workDir
   std::string workDir;
-  bool json = false;    // print /state as it is
+  bool json = false;    // print JSON instead of tables
 };
 
-// Prints the agents, frameworks and running tasks of a master's /state.
+// Prints the agents, frameworks and running tasks of a master's /state
+// (renderStatus()); with json, the whole /state, indented.
 int runStatus(const StatusOptions& options);
+
+// `agents`, `frameworks`: one table each (status_view.hpp); with json, that
+// array of /state.
+int runAgents(const StatusOptions& options);
+int runFrameworks(const StatusOptions& options);
+
+// `tasks`: the tasks that pass `filter` as a table; with json, as an array.
+int runTasks(const StatusOptions& options, const TaskFilter& filter);
 
 struct StopOptions {
   std::string workDir;
@@ -111,6 +122,20 @@ int runScale(const ServiceOptions& options);
 // framework is gone and prints "service NAME: stopped". An unknown service
 // exits 1.
 int runKill(const ServiceOptions& options);
+
+struct ConfigureOptions {
+  std::vector<std::string> settings;  // DAEMON.KEY=VALUE each; KEY= returns KEY to its default
+  std::string workDir;
+};
+
+// `configure [DAEMON.KEY=VALUE...]`: edits WORK_DIR/master.toml and
+// WORK_DIR/agent.toml (creating them), which `start` passes to the daemons.
+// Every new file is checked by its daemon (--check-config) before any is
+// written: an unknown key or a bad value exits 2 naming the key, the value
+// and why, and changes nothing. Keys `start` sets itself (ports, addresses,
+// work dirs, resources, isolation) exit 2 too. Without settings, prints
+// every setting as DAEMON.KEY = VALUE.
+int runConfigure(const ConfigureOptions& options);
 
 // Parses argv and runs the chosen subcommand.
 int runCli(int argc, char** argv);

@@ -16,6 +16,7 @@
 #include "cli/commands.hpp"
 #include "cli/host_probe.hpp"
 #include "cli/local_cluster.hpp"
+#include "cli/local_config.hpp"
 #include "cli/processes.hpp"
 #include "clusternodes/resources.hpp"
 #include "common/http_client.hpp"
@@ -206,6 +207,21 @@ int runStart(const StartOptions& options) {
     if (httpPort == 0) httpPort = pick(port);
   }
 
+  // The daemons' flags from WORK_DIR/master.toml and agent.toml
+  // (`clusternodes configure`), checked before anything starts.
+  auto master = masterConfig(dir);
+  auto agentFile = agentConfig(dir);
+  for (const auto& config : {master, agentFile}) {
+    auto checked = ensureConfigFile(config);
+    if (checked) checked = checkConfigFile(*binDir, config, config.path);
+    if (!checked) {
+      std::cerr << "clusternodes: " << checked.error().message << "\n";
+      std::cerr << "clusternodes: fix " << config.path << " (clusternodes configure " << config.daemon
+                << ".KEY=VALUE, or KEY= for its default)\n";
+      return 2;
+    }
+  }
+
   std::error_code ec;
   fs::create_directories(dir + "/logs", ec);
   if (ec) {
@@ -222,24 +238,25 @@ int runStart(const StartOptions& options) {
 
   InterruptGuard interruptGuard;
   std::vector<Daemon> daemons;
-  Daemon master{"the master", 0, dir + "/logs/master.log"};
-  auto masterPid = spawnDaemon({*binDir + "/clusternodes-master", std::string("--ip=") + kLocalIp,
-                                "--port=" + std::to_string(port), "--http-port=" + std::to_string(httpPort),
-                                "--work-dir=" + dir + "/master"},
-                               master.log);
+  Daemon masterDaemon{"the master", 0, dir + "/logs/master.log"};
+  auto masterPid = spawnDaemon({*binDir + "/clusternodes-master", "--config=" + master.path,
+                                std::string("--ip=") + kLocalIp, "--port=" + std::to_string(port),
+                                "--http-port=" + std::to_string(httpPort), "--work-dir=" + dir + "/master"},
+                               masterDaemon.log);
   if (!masterPid) {
     std::cerr << "clusternodes: " << masterPid.error().message << "\n";
     return 1;
   }
-  master.pid = record.masterPid = *masterPid;
-  daemons.push_back(master);
+  masterDaemon.pid = record.masterPid = *masterPid;
+  daemons.push_back(masterDaemon);
 
   std::string isolation = options.isolation;
   if (isolation == "auto") isolation = cgroupsUsable() ? "cgroups" : "none";
   for (int i = 1; i <= options.agents; ++i) {
     std::string index = std::to_string(i);
     Daemon agent{"agent " + index, 0, dir + "/logs/agent-" + index + ".log"};
-    auto pid = spawnDaemon({*binDir + "/clusternodes-agent", "--master=" + record.master, "--port=0", "--http-port=0",
+    auto pid = spawnDaemon({*binDir + "/clusternodes-agent", "--config=" + agentFile.path,
+                            "--master=" + record.master, "--port=0", "--http-port=0",
                             "--work-dir=" + dir + "/agent-" + index,
                             "--resources=" + (*resources)[static_cast<size_t>(i - 1)],
                             "--isolation=" + isolation},
@@ -269,7 +286,7 @@ int runStart(const StartOptions& options) {
     if (std::chrono::steady_clock::now() >= deadline) {
       std::string seconds = std::to_string(kRegistrationTimeout.count());
       if (!registered) {
-        printLogTail(master.log, kLogLines);
+        printLogTail(masterDaemon.log, kLogLines);
         return abandon(record, dir, "the master did not answer at " + record.http + " within " + seconds + " s (" +
                                         registered.error().message + ")");
       }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/http_client.hpp"
+#include "tests/harness/cluster.hpp"
 #include "tests/harness/text.hpp"
 
 extern char** environ;
@@ -308,4 +309,130 @@ TEST_CASE("cli: clusternodes refuses bad flags with one line and exit status 2")
   auto help = cluster.clusternodes("--help");
   CHECK(help.exitCode == 0);
   for (const char* name : {"start", "status", "stop"}) CHECK(help.output.find(name) != std::string::npos);
+}
+
+TEST_CASE("cli: clusternodes configure edits the local cluster's config files, and start applies them") {
+  LocalClusterGuard cluster;
+  const std::string workDir = cluster.workDirFlag();
+
+  auto set = cluster.clusternodes("configure agent.attributes=zone:z9 agent.gc_delay=2h master.offer-timeout=45s " +
+                                  workDir);
+  INFO("stderr of the CLI:\n", cluster.stderrText());
+  REQUIRE(set.exitCode == 0);
+  CHECK(set.output == "agent.attributes = \"zone:z9\"\nagent.gc-delay = \"2h\"\nmaster.offer-timeout = \"45s\"\n");
+  const std::string agentFile = cluster.dir() + "/agent.toml";
+  CHECK(readFile(agentFile).find("gc-delay = \"2h\"") != std::string::npos);
+  CHECK(readFile(cluster.dir() + "/master.toml").find("offer-timeout = \"45s\"") != std::string::npos);
+
+  // Refused, each with one line naming the key, the value and why, and
+  // nothing written.
+  std::string before = readFile(agentFile);
+  struct Refusal {
+    const char* setting;
+    std::vector<const char*> mentions;
+  };
+  for (const auto& refusal : std::vector<Refusal>{
+           {"agent.gc-delay=soon", {"--gc-delay=soon", "agent.toml", "not a duration"}},
+           {"agent.recover=maybe", {"--recover=maybe", "maybe not in {reconnect,cleanup}"}},
+           {"agent.isolation=none", {"agent.isolation=none", "clusternodes start"}},
+           {"agent.attribute=x:1", {"unknown key 'attribute'", "no --attribute flag"}},
+           {"master.port=6000", {"master.port=6000", "clusternodes start"}},
+           {"agent.gc-delay", {"not DAEMON.KEY=VALUE"}},
+           {"controller.port=1", {"neither master nor agent"}}}) {
+    CAPTURE(refusal.setting);
+    auto errorsBefore = cluster.stderrText().size();
+    auto refused = cluster.clusternodes(std::string("configure agent.log-level=debug ") + refusal.setting + " " +
+                                        workDir);
+    CHECK(refused.exitCode == 2);
+    CHECK(refused.output.empty());
+    auto message = cluster.stderrText().substr(errorsBefore);
+    CHECK(lines(message).size() == 1);
+    for (const char* mention : refusal.mentions) CHECK(message.find(mention) != std::string::npos);
+    CHECK(readFile(agentFile) == before);
+  }
+
+  auto started = cluster.clusternodes("start --agents=1 " + workDir + " --port=0 --http-port=0");
+  REQUIRE(started.exitCode == 0);
+  auto state = nlohmann::json::parse(cluster.clusternodes("status --json " + workDir).output, nullptr, false);
+  REQUIRE(state.is_object());
+  REQUIRE(state["agents"].size() == 1);
+  CHECK(state["agents"][0]["attributes"]["zone"] == "z9");
+
+  // Listed back; a change while the cluster runs says how to apply it.
+  auto listed = cluster.clusternodes("configure " + workDir);
+  CHECK(listed.output.find("agent.attributes = \"zone:z9\"\n") != std::string::npos);
+  CHECK(listed.output.find("master.offer-timeout = \"45s\"\n") != std::string::npos);
+  auto reset = cluster.clusternodes("configure master.offer-timeout= " + workDir);
+  CHECK(reset.exitCode == 0);
+  CHECK(reset.output.find("master.offer-timeout back to its default") != std::string::npos);
+  CHECK(reset.output.find("restart it to apply") != std::string::npos);
+  CHECK(readFile(cluster.dir() + "/master.toml").find("offer-timeout") == std::string::npos);
+
+  // A file broken by hand stops the next start before anything runs.
+  REQUIRE(cluster.clusternodes("stop " + workDir).exitCode == 0);
+  std::ofstream(agentFile, std::ios::app) << "usage-interval = \"a while\"\n";
+  auto errorsBefore = cluster.stderrText().size();
+  auto refusedStart = cluster.clusternodes("start --agents=1 " + workDir + " --port=0 --http-port=0");
+  CHECK(refusedStart.exitCode == 2);
+  auto message = cluster.stderrText().substr(errorsBefore);
+  CHECK(message.find("--usage-interval=a while (from " + agentFile) != std::string::npos);
+  CHECK(message.find("clusternodes configure agent.KEY=VALUE") != std::string::npos);
+  CHECK(!fs::exists(cluster.dir() + "/cluster.json"));
+  CHECK(processesUnder(cluster.dir()).empty());
+}
+
+TEST_CASE("cli: clusternodes agents, frameworks and tasks list a running cluster as tables and as JSON") {
+  LocalClusterGuard cluster;
+  const std::string workDir = cluster.workDirFlag();
+  auto started = cluster.clusternodes("start --agents=1 " + workDir + " --port=0 --http-port=0");
+  INFO("stderr of the CLI:\n", cluster.stderrText());
+  REQUIRE(started.exitCode == 0);
+  const std::string master = lines(started.output).at(0).substr(std::string("master: ").size());
+  clusternodes::testing::Process sleepers({kBinDir + "/launch-tasks", "--master=" + master, "--tasks=2",
+                                           "--cpus=0.1", "--mem=16", "--command=sleep 120", "--name=sleepers"},
+                                          cluster.dir() + "/sleepers.log");
+  REQUIRE(clusternodes::testing::eventually(
+      [&] {
+        auto running = nlohmann::json::parse(cluster.clusternodes("tasks --json --state=running " + workDir).output,
+                                             nullptr, false);
+        return running.is_array() && running.size() == 2;
+      },
+      std::chrono::seconds(60)));
+
+  auto tasks = cluster.clusternodes("tasks " + workDir);
+  CHECK(tasks.exitCode == 0);
+  auto taskLines = lines(tasks.output);
+  REQUIRE(taskLines.size() == 3);
+  CHECK(taskLines[0].rfind("ID      FRAMEWORK  AGENT", 0) == 0);
+  for (size_t i = 1; i < 3; ++i) {
+    CHECK(taskLines[i].find("sleepers") != std::string::npos);
+    CHECK(taskLines[i].find("TASK_RUNNING") != std::string::npos);
+    // Aligned: every row's state starts where the header's does.
+    CHECK(taskLines[i].find("TASK_RUNNING") == taskLines[0].find("STATE"));
+  }
+  CHECK(cluster.clusternodes("tasks --framework=nobody " + workDir).output == "no tasks\n");
+
+  auto frameworks = cluster.clusternodes("frameworks " + workDir);
+  CHECK(frameworks.exitCode == 0);
+  CHECK(lines(frameworks.output).size() == 2);
+  CHECK(frameworks.output.find("sleepers") != std::string::npos);
+  auto frameworksJson = nlohmann::json::parse(cluster.clusternodes("frameworks --json " + workDir).output);
+  REQUIRE(frameworksJson.size() == 1);
+  CHECK(frameworksJson[0]["name"] == "sleepers");
+  CHECK(frameworksJson[0]["task_count"] == 2);
+
+  auto agents = cluster.clusternodes("agents " + workDir);
+  CHECK(agents.exitCode == 0);
+  auto agentsJson = nlohmann::json::parse(cluster.clusternodes("agents --json " + workDir).output);
+  REQUIRE(agentsJson.size() == 1);
+  CHECK(agents.output.find(agentsJson[0]["id"].get<std::string>()) != std::string::npos);
+  CHECK(agents.output.find("reachable") != std::string::npos);
+  CHECK(agents.output.find("0.2/") != std::string::npos);  // two tasks' cpus in use
+
+  auto errorsBefore = cluster.stderrText().size();
+  auto typo = cluster.clusternodes("tasks --state=runing " + workDir);
+  CHECK(typo.exitCode == 2);
+  auto message = cluster.stderrText().substr(errorsBefore);
+  CHECK(lines(message).size() == 1);
+  CHECK(message.find("not a task state") != std::string::npos);
 }

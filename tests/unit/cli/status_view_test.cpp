@@ -87,3 +87,92 @@ TEST_CASE("cli: terminal task states") {
   CHECK(!isTerminalTaskState("TASK_UNREACHABLE"));
   CHECK(!isTerminalTaskState(""));
 }
+
+namespace {
+
+// /state with what `agents`, `frameworks` and `tasks` show.
+nlohmann::json richState() {
+  return nlohmann::json::parse(R"({
+    "agents": [
+      {"id": "m1-S0", "hostname": "vm", "http_address": "127.0.0.1:5052", "reachable": true, "task_count": 1,
+       "resources": {"cpus": 2, "mem": 4096, "disk": 1000}, "used_resources": {"cpus": 0.5, "mem": 64, "disk": 10},
+       "attributes": {"rack": "r1", "zone": "a"}},
+      {"id": "m1-S1", "hostname": "vm", "http_address": "127.0.0.1:5062", "reachable": false, "task_count": 0,
+       "resources": {"cpus": 1, "mem": 512, "disk": 0}, "used_resources": {}, "attributes": {}}
+    ],
+    "frameworks": [
+      {"id": "m1-0", "name": "spark", "role": "eng", "connected": true, "task_count": 1, "dominant_share": 0.25,
+       "suppressed": false, "starved": false, "waiting_for_offers_seconds": 0},
+      {"id": "m1-1", "name": "batch", "role": "*", "connected": false, "task_count": 0, "dominant_share": 0,
+       "suppressed": false, "starved": true, "waiting_for_offers_seconds": 95},
+      {"id": "m1-2", "name": "idle", "role": "*", "connected": true, "task_count": 0, "dominant_share": 0,
+       "suppressed": true, "starved": false, "waiting_for_offers_seconds": 0},
+      {"id": "m1-3", "name": "eager", "role": "*", "connected": true, "task_count": 0, "dominant_share": 0,
+       "suppressed": false, "starved": false, "waiting_for_offers_seconds": 12.5}
+    ],
+    "tasks": [
+      {"id": "exec-1", "framework_id": "m1-0", "agent_id": "m1-S0", "state": "TASK_RUNNING", "created_time": 1000,
+       "resources": {"cpus": 0.5, "mem": 64}, "status_reason": "REASON_NONE", "status_message": ""}
+    ],
+    "completed_tasks": [
+      {"id": "exec-0", "framework_id": "m1-0", "agent_id": "m1-S1", "state": "TASK_FAILED", "created_time": 400,
+       "resources": {"cpus": 0.5, "mem": 64}, "status_reason": "REASON_COMMAND_EXITED",
+       "status_message": "exited with status 3"}
+    ]
+  })");
+}
+
+}  // namespace
+
+TEST_CASE("cli: agents and frameworks tables show health, usage, attributes and what the offers look like") {
+  auto agents = renderAgents(richState());
+  REQUIRE(agents);
+  CHECK(*agents ==
+        "ID     HOSTNAME  ADDRESS         STATE         CPUS  MEM (MiB)  DISK (MiB)  TASKS  ATTRIBUTES\n"
+        "m1-S0  vm        127.0.0.1:5052  reachable    0.5/2    64/4096     10/1000      1  rack=r1,zone=a\n"
+        "m1-S1  vm        127.0.0.1:5062  unreachable    0/1      0/512         0/0      0\n");
+
+  auto frameworks = renderFrameworks(richState());
+  REQUIRE(frameworks);
+  CHECK(*frameworks ==
+        "ID    NAME   ROLE  CONNECTED  TASKS  SHARE  OFFERS\n"
+        "m1-0  spark  eng   yes            1  25.0%  -\n"
+        "m1-1  batch  *     no             0   0.0%  starved 1m35s\n"
+        "m1-2  idle   *     yes            0   0.0%  suppressed\n"
+        "m1-3  eager  *     yes            0   0.0%  wanted 12s\n");
+  CHECK(renderAgents(nlohmann::json::parse(R"({"agents": []})")).value() == "no agents\n");
+  CHECK(!renderFrameworks(nlohmann::json::parse(R"({"agents": []})")));
+}
+
+TEST_CASE("cli: tasks are filtered by state and framework, with ages, agents and reasons") {
+  auto active = selectTasks(richState(), {});
+  REQUIRE(active);
+  REQUIRE(active->size() == 1);
+  CHECK((*active)[0]["framework_name"] == "spark");
+  CHECK((*active)[0]["agent_hostname"] == "vm (S0)");  // two agents share "vm"
+
+  auto all = selectTasks(richState(), {true, "", ""});
+  REQUIRE(all);
+  CHECK(renderTasks(*all, 1125) ==
+        "ID      FRAMEWORK  AGENT    STATE           AGE  CPUS  MEM (MiB)  REASON\n"
+        "exec-0  spark      vm (S1)  TASK_FAILED   12m5s   0.5         64  REASON_COMMAND_EXITED: exited with status 3\n"
+        "exec-1  spark      vm (S0)  TASK_RUNNING   2m5s   0.5         64\n");
+
+  CHECK(selectTasks(richState(), {true, "failed", ""})->size() == 1);
+  CHECK(selectTasks(richState(), {true, "Task_Running", "spark"})->size() == 1);
+  CHECK(selectTasks(richState(), {true, "", "m1-0"})->size() == 2);
+  CHECK(selectTasks(richState(), {true, "", "batch"})->empty());
+  auto typo = selectTasks(richState(), {true, "runing", ""});
+  REQUIRE(!typo);
+  CHECK(typo.error().message.find("running") != std::string::npos);
+  CHECK(renderTasks(nlohmann::json::array(), 0) == "no tasks\n");
+}
+
+TEST_CASE("cli: ages in at most two units") {
+  CHECK(formatAge(0) == "0s");
+  CHECK(formatAge(59.9) == "59s");
+  CHECK(formatAge(60) == "1m");
+  CHECK(formatAge(3725) == "1h2m");
+  CHECK(formatAge(2 * 86400 + 7200 + 5) == "2d2h");
+  CHECK(formatAge(-1) == "");
+}
