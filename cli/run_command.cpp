@@ -43,6 +43,9 @@ constexpr double kDoneRefuseSeconds = 60;
 // How long a kill may take: the agent's default grace between SIGTERM and
 // SIGKILL (the task sets none), and time for the container to go and its
 // status to travel back.
+// When to say that no offer fits yet, and how often again.
+constexpr double kFirstWaitNotice = 2;
+constexpr double kWaitNoticeEvery = 10;
 constexpr auto kKillDeadline = std::chrono::seconds(3 + 15);
 
 // Exit statuses, as `docker run` has them.
@@ -313,6 +316,7 @@ int runRun(const RunOptions& options) {
   };
 
   const auto started = Clock::now();
+  double nextWaitNotice = kFirstWaitNotice;
   std::optional<Clock::time_point> killDeadline;
   std::optional<OutputCopier> output;
   int interruptsHandled = 0;
@@ -353,6 +357,12 @@ int runRun(const RunOptions& options) {
     }
     if (!launched) {
       auto waited = std::chrono::duration<double>(Clock::now() - started).count();
+      // Progress while no offer fits: after 2 s, then every 10 s.
+      if (waited >= nextWaitNotice) {
+        std::cerr << "clusternodes: waiting for an offer of " << scalars.toString() << " (" << static_cast<int>(waited)
+                  << " s so far; 'clusternodes agents' shows what is in use)\n";
+        nextWaitNotice = waited + kWaitNoticeEvery;
+      }
       if (options.timeoutSeconds > 0 && waited >= options.timeoutSeconds) {
         std::string ports = plan->ports.empty() ? "" : " and " + std::to_string(plan->ports.size()) + " port(s)";
         std::cerr << "clusternodes: no agent offered " << scalars.toString() << ports << " within "

@@ -271,6 +271,7 @@ int runStart(const StartOptions& options) {
 
   auto deadline = std::chrono::steady_clock::now() + kRegistrationTimeout;
   Result<int> registered = Error{ErrorCode::kUnavailable, "no answer yet"};
+  int shownRegistered = 0;  // progress: printed when it changes
   while (true) {
     for (auto& daemon : daemons) {
       int status = 0;
@@ -282,6 +283,10 @@ int runStart(const StartOptions& options) {
     }
     if (gInterrupted != 0) return abandon(record, dir, "interrupted; stopped what was started");
     registered = reachableAgents(record.http);
+    if (registered && *registered != shownRegistered) {
+      std::cerr << "agents registered: " << *registered << "/" << options.agents << "\n";
+      shownRegistered = *registered;
+    }
     if (registered && *registered >= options.agents) break;
     if (std::chrono::steady_clock::now() >= deadline) {
       std::string seconds = std::to_string(kRegistrationTimeout.count());

@@ -38,6 +38,8 @@ int runStop(const StopOptions& options) {
     record = empty;
   }
 
+  std::cerr << "stopping " << record->agentPids.size() << (record->agentPids.size() == 1 ? " agent" : " agents")
+            << ", the master and their tasks in " << dir << " ...\n";
   auto summary = stopLocalCluster(*record, dir);
   std::filesystem::remove(recordPath, ec);
   if (summary.survivors > 0) {
