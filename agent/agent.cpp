@@ -1260,40 +1260,7 @@ void Agent::installEndpoints() {
     return HttpResponse::json(200, out.dump());
   });
   http_->route("GET", "/metrics", [this](const HttpRequest&) {
-    std::string out;
-    auto counter = [&](const char* name, const char* help, uint64_t value) {
-      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
-             std::to_string(value) + "\n";
-    };
-    counter("clusternodes_agent_messages_received_total", "Messages received by the agent.", metrics_.messagesReceived);
-    counter("clusternodes_agent_messages_dropped_total", "Malformed, truncated or unknown messages dropped.",
-            droppedMessages());
-    counter("clusternodes_agent_tasks_launched_total", "Tasks launched.", metrics_.tasksLaunched);
-    counter("clusternodes_agent_launches_queued_total",
-            "Launches that waited for a start slot (--max-starting-executors).", metrics_.launchesQueued);
-    out += "# HELP clusternodes_agent_executors_starting Executors started whose task is not running yet.\n"
-           "# TYPE clusternodes_agent_executors_starting gauge\nclusternodes_agent_executors_starting " +
-           std::to_string(starting_) + "\n";
-    counter("clusternodes_agent_status_updates_sent_total", "Status updates sent to the master.",
-            metrics_.statusUpdatesSent);
-    counter("clusternodes_agent_status_update_retries_total", "Status updates re-sent for lack of an acknowledgement.",
-            metrics_.statusUpdateRetries);
-    counter("clusternodes_agent_memory_limit_kills_total", "Tasks the kernel killed at their memory limit.",
-            metrics_.memoryLimitKills);
-    counter("clusternodes_agent_containers_destroyed_total", "Containers whose processes were killed and cgroups removed.",
-            metrics_.containersDestroyed);
-    counter("clusternodes_agent_sandboxes_collected_total", "Finished sandboxes removed by the garbage collector.",
-            gc_->collected());
-    out += "# HELP clusternodes_agent_sandboxes_pending_gc Finished sandboxes waiting for garbage collection.\n"
-           "# TYPE clusternodes_agent_sandboxes_pending_gc gauge\nclusternodes_agent_sandboxes_pending_gc " +
-           std::to_string(gc_->pending()) + "\n";
-    out += "# HELP clusternodes_agent_framework_executors Frameworks' own executors running.\n"
-           "# TYPE clusternodes_agent_framework_executors gauge\nclusternodes_agent_framework_executors " +
-           std::to_string(frameworkExecutors_.size()) + "\n";
-    out += "# HELP clusternodes_agent_registered Whether the agent is registered with a master.\n"
-           "# TYPE clusternodes_agent_registered gauge\nclusternodes_agent_registered " +
-           std::to_string(registered_ ? 1 : 0) + "\n";
-    auto response = HttpResponse::text(200, out);
+    auto response = HttpResponse::text(200, metricsText());
     response.contentType = "text/plain; version=0.0.4; charset=utf-8";
     return response;
   });

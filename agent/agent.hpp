@@ -154,6 +154,7 @@ class Agent {
   void frameworkExecutorExited(const ExecutorKey& key, int status, const std::string& how);
   // Resizes the executor's container to its resources plus its live tasks'.
   void resizeExecutor(FrameworkExecutor& executor);
+  ContainerLimits executorLimits(const FrameworkExecutor& executor) const;
   void checkpointExecutor(FrameworkExecutor& executor);
   void recoverExecutors();
 
@@ -196,6 +197,8 @@ class Agent {
   void dropMessage(const std::string& reason);
   uint64_t droppedMessages() const;
   void installEndpoints();
+  // The /metrics body (metrics.cpp). Samples every live container's usage.
+  std::string metricsText();
 
   Loop& loop_;
   zmq::context_t& context_;

@@ -399,8 +399,7 @@ void Agent::frameworkExecutorExited(const ExecutorKey& key, int status, const st
   frameworkExecutors_.erase(it);
 }
 
-void Agent::resizeExecutor(FrameworkExecutor& executor) {
-  if (!executor.containerPrepared || executor.exited) return;
+ContainerLimits Agent::executorLimits(const FrameworkExecutor& executor) const {
   double cpus = executor.info.resources.cpus();
   double mem = executor.info.resources.mem();
   for (const auto& taskId : executor.tasks) {
@@ -409,7 +408,12 @@ void Agent::resizeExecutor(FrameworkExecutor& executor) {
     cpus += run->second->task.resources.cpus();
     mem += run->second->task.resources.mem();
   }
-  auto limits = containerLimits(cpus, mem, std::nullopt, flags_.isolation.enableCfs);
+  return containerLimits(cpus, mem, std::nullopt, flags_.isolation.enableCfs);
+}
+
+void Agent::resizeExecutor(FrameworkExecutor& executor) {
+  if (!executor.containerPrepared || executor.exited) return;
+  auto limits = executorLimits(executor);
   if (auto updated = isolator_->update(executor.containerId, limits); !updated) {
     spdlog::debug("cannot resize executor {}'s container: {}", executor.info.executorId.value,
                   updated.error().message);

@@ -168,6 +168,15 @@ HttpResponse download(const std::string& root, const HttpRequest& request) {
   return response;
 }
 
+// The master's web UI, served from another origin, reads task output here:
+// these endpoints only read, and only inside the sandboxes, so any page may
+// (errors included, so that it can show why).
+HttpResponse readableFromAnyOrigin(HttpResponse response) {
+  response.headers["Access-Control-Allow-Origin"] = "*";
+  response.headers["Access-Control-Expose-Headers"] = "X-File-Size";
+  return response;
+}
+
 }  // namespace
 
 Result<std::string> resolveSandboxPath(const std::string& sandboxesRoot, const std::string& requested) {
@@ -190,9 +199,14 @@ Result<std::string> resolveSandboxPath(const std::string& sandboxesRoot, const s
 }
 
 void installFileEndpoints(HttpServer& http, const std::string& sandboxesRoot) {
-  http.route("GET", "/files/browse", [sandboxesRoot](const HttpRequest& r) { return browse(sandboxesRoot, r); });
-  http.route("GET", "/files/read", [sandboxesRoot](const HttpRequest& r) { return read(sandboxesRoot, r); });
-  http.route("GET", "/files/download", [sandboxesRoot](const HttpRequest& r) { return download(sandboxesRoot, r); });
+  using Endpoint = HttpResponse (*)(const std::string&, const HttpRequest&);
+  for (auto [path, endpoint] : {std::pair<const char*, Endpoint>{"/files/browse", &browse},
+                                {"/files/read", &read},
+                                {"/files/download", &download}}) {
+    http.route("GET", path, [sandboxesRoot, endpoint](const HttpRequest& r) {
+      return readableFromAnyOrigin(endpoint(sandboxesRoot, r));
+    });
+  }
 }
 
 }  // namespace clusternodes::agent

@@ -13,7 +13,8 @@
 // `length` bytes (default and most: 1 MiB) from `offset` (default 0);
 // offset=-1 returns no data and the file's size as the offset, so that a
 // reader can start at the end. Bytes that are not UTF-8 are replaced in the
-// JSON string by U+FFFD.
+// JSON string by U+FFFD. Every answer allows any origin to read it (CORS),
+// for the master's web UI.
 #pragma once
 
 #include <string>

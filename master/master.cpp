@@ -251,6 +251,8 @@ void Master::registerAgent(const std::string& peer, wire::RegisterAgent::Reader 
   ++state_.metrics.agentsRegistered;
   spdlog::info("registered agent {} at {} with {}", agent.id.value, agent.info.hostname,
                agent.info.resources.toString());
+  events_.record({.type = EventType::kAgentRegistered, .agentId = agent.id.value,
+                  .message = "agent on " + agent.info.hostname + " with " + agent.info.resources.toString()});
   state_.agentsByPeer[peer] = agent.id;
   auto& stored = state_.agents[agent.id] = std::move(agent);
   addAgentToAllocator(stored);
@@ -358,8 +360,10 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
     }
     Task task;
     bool known = false;
+    std::optional<TaskState> knownState;
     if (auto before = previous.find({frameworkId, taskInfo.taskId}); before != previous.end()) {
       task = std::move(before->second);
+      knownState = task.state;
       previous.erase(before);
       known = true;
       if (task.killPending && !ended) toKill.emplace_back(frameworkId, taskInfo.taskId);
@@ -389,8 +393,11 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
     bool tellFramework = wasUnreachable && !ended;
     auto& stored = fw->second.tasks[taskInfo.taskId] = std::move(task);
     if (tellFramework) {
-      sendStatus(fw->second, masterStatus(stored, stored.state, TaskReason::kReconciliation,
-                                          "the agent is reachable again"));
+      auto status = masterStatus(stored, stored.state, TaskReason::kReconciliation, "the agent is reachable again");
+      recordTaskState(frameworkId, status);
+      sendStatus(fw->second, status);
+    } else if (knownState && *knownState != stored.state) {
+      recordTaskState(frameworkId, stored.lastStatus);  // it changed while the agent was away
     }
   }
 
@@ -417,8 +424,10 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
     if (fw == state_.frameworks.end() || isTerminal(task.state)) continue;
     if (task.state == TaskState::kStaging && !wasUnreachable) {
       if (task.killPending) {
-        sendStatus(fw->second, masterStatus(task, TaskState::kKilled, TaskReason::kKilledByFramework,
-                                            "killed before it reached its agent"));
+        auto status = masterStatus(task, TaskState::kKilled, TaskReason::kKilledByFramework,
+                                   "killed before it reached its agent");
+        recordTaskState(key.first, status);
+        sendStatus(fw->second, status);
         ++state_.metrics.tasksTerminal[toString(TaskState::kKilled)];
         ++fw->second.completedTasks;
         continue;
@@ -431,6 +440,7 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
     }
     auto status = masterStatus(task, fw->second.info.partitionAware ? TaskState::kDropped : TaskState::kLost,
                                TaskReason::kAgentRestarted, "the agent re-registered without this task");
+    recordTaskState(key.first, status);
     sendStatus(fw->second, status);
     ++state_.metrics.tasksTerminal[toString(status.state)];
     ++fw->second.completedTasks;
@@ -438,6 +448,9 @@ void Master::reregisterAgent(const std::string& peer, const AgentID& id, wire::R
 
   ++state_.metrics.agentsReregistered;
   spdlog::info("re-registered agent {} at {} with {} task(s)", id.value, agent.info.hostname, agent.tasks.size());
+  events_.record({.type = EventType::kAgentReregistered, .agentId = id.value,
+                  .message = "agent on " + agent.info.hostname + " with " + std::to_string(agent.tasks.size()) +
+                             " task(s)" + (wasUnreachable ? ", reachable again" : "")});
   state_.agentsByPeer[peer] = id;
   auto& stored = state_.agents[id] = std::move(agent);
   addAgentToAllocator(stored);
@@ -611,6 +624,8 @@ void Master::checkAgentDeadlines() {
                  "marking it unreachable",
                  id.value);
     ++state_.metrics.agentsLost;
+    events_.record({.type = EventType::kAgentUnreachable, .agentId = id.value,
+                    .message = "did not re-register within --agent-reregister-timeout after the master restarted"});
     if (auto marked = registry_.mark(id, AgentMark::kUnreachable, wallNow); !marked) {
       spdlog::error("cannot mark agent {} unreachable in the registry: {}", id.value, marked.error().message);
       break;
@@ -630,6 +645,7 @@ void Master::agentGone(const AgentID& id, TaskReason reason, const std::string& 
   auto it = state_.agents.find(id);
   if (it == state_.agents.end() && (record == nullptr || record->mark == AgentMark::kGone)) return;
   spdlog::warn("agent {} is gone: {}", id.value, why);
+  events_.record({.type = EventType::kAgentRemoved, .agentId = id.value, .message = why});
   ++state_.metrics.agentsGone;
   if (auto marked = registry_.mark(id, AgentMark::kGone, Loop::wallSeconds()); !marked) {
     spdlog::error("cannot mark agent {} gone in the registry: {}", id.value, marked.error().message);
@@ -654,6 +670,7 @@ void Master::agentGone(const AgentID& id, TaskReason reason, const std::string& 
     auto status = masterStatus(task->second, aware ? TaskState::kGone : TaskState::kLost, reason, why);
     task->second.state = status.state;
     task->second.lastStatus = status;
+    recordTaskState(frameworkId, status);
     sendStatus(fw->second, status);
     ++state_.metrics.tasksTerminal[toString(status.state)];
     ++fw->second.completedTasks;
@@ -675,6 +692,7 @@ void Master::agentUnreachable(const AgentID& id, const std::string& why) {
   if (it == state_.agents.end() || !it->second.reachable) return;
   auto& agent = it->second;
   spdlog::warn("agent {} at {} is unreachable: {}", id.value, agent.info.hostname, why);
+  events_.record({.type = EventType::kAgentUnreachable, .agentId = id.value, .message = why});
   ++state_.metrics.agentsLost;
   agent.reachable = false;
   agent.unreachableSince = Loop::wallSeconds();
@@ -695,6 +713,7 @@ void Master::agentUnreachable(const AgentID& id, const std::string& why) {
                                TaskReason::kAgentUnreachable, "agent " + id.value + " is unreachable: " + why);
     task->second.state = status.state;
     task->second.lastStatus = status;
+    recordTaskState(frameworkId, status);
     sendStatus(fw->second, status);
     if (!aware) {
       ++state_.metrics.tasksTerminal[toString(TaskState::kLost)];
@@ -741,6 +760,7 @@ void Master::statusUpdate(const std::string& peer, wire::StatusUpdate::Reader me
     // The framework is gone, or the task was already reported ended (lost
     // with its agent, say): nobody will acknowledge this update, so the
     // master does, and the agent stops re-sending it.
+    ++state_.metrics.statusUpdatesUnknownTask;
     capnp::MallocMessageBuilder ack;
     auto a = ack.initRoot<wire::Envelope>().initStatusUpdateAck();
     a.setFrameworkId(frameworkId.value);
@@ -750,7 +770,11 @@ void Master::statusUpdate(const std::string& peer, wire::StatusUpdate::Reader me
     sendTo(peer, ack);
     return;
   }
+  // The agent sends a task's next update only once the last one is
+  // acknowledged, so an update with the last one's uuid is a retry.
+  if (!status.uuid.empty() && status.uuid == task->lastStatus.uuid) ++state_.metrics.statusUpdatesDuplicate;
   if (!isTerminal(task->state)) {
+    if (task->state != status.state) recordTaskState(frameworkId, status);
     task->state = status.state;
     task->lastStatus = status;
     if (isTerminal(status.state)) taskTerminated(fw->second, *task);
@@ -827,6 +851,9 @@ void Master::subscribe(const std::string& peer, wire::Subscribe::Reader message)
   persistFramework(*fw);
   spdlog::info("{} framework {} ({}) roles {} principal '{}'", reregistered ? "re-registered" : "registered",
                fw->id.value, fw->info.name, fmt::join(subscribedRoles(fw->info), ","), fw->info.principal);
+  events_.record({.type = reregistered ? EventType::kFrameworkReregistered : EventType::kFrameworkRegistered,
+                  .frameworkId = fw->id.value,
+                  .message = fmt::format("{} (roles {})", fw->info.name, fmt::join(subscribedRoles(fw->info), ","))});
 
   capnp::MallocMessageBuilder reply;
   auto subscribed = reply.initRoot<wire::Envelope>().initSubscribed();
@@ -865,6 +892,16 @@ TaskStatus Master::masterStatus(const Task& task, TaskState state, TaskReason re
   status.source = TaskSource::kMaster;
   status.timestamp = Loop::wallSeconds();
   return status;
+}
+
+void Master::recordTaskState(const FrameworkID& frameworkId, const TaskStatus& status) {
+  events_.record({.type = EventType::kTaskStateChanged,
+                  .agentId = status.agentId.value,
+                  .frameworkId = frameworkId.value,
+                  .taskId = status.taskId.value,
+                  .state = toString(status.state),
+                  .reason = status.reason == TaskReason::kNone ? "" : toString(status.reason),
+                  .message = status.message});
 }
 
 void Master::accept(const std::string& peer, wire::Accept::Reader message) {
@@ -921,7 +958,7 @@ void Master::accept(const std::string& peer, wire::Accept::Reader message) {
     remaining += offer.resources;
     removeOffer(offer.id);
   }
-  ++state_.metrics.offersAccepted;
+  state_.metrics.offersAccepted += offers.size();
 
   std::set<TaskID> used;
   for (const auto& [id, task] : fw->tasks) used.insert(id);
@@ -954,9 +991,12 @@ void Master::accept(const std::string& peer, wire::Accept::Reader message) {
       record.frameworkId = fw->id;
       if (!offerError.empty() || agent == nullptr) {
         std::string why = offerError.empty() ? "the offers' agent is gone" : offerError;
-        sendStatus(*fw, masterStatus(record, TaskState::kDropped, TaskReason::kInvalidOffers,
-                                     "task " + task.taskId.value + " not launched: " + why));
+        auto status = masterStatus(record, TaskState::kDropped, TaskReason::kInvalidOffers,
+                                   "task " + task.taskId.value + " not launched: " + why);
+        recordTaskState(fw->id, status);
+        sendStatus(*fw, status);
         ++state_.metrics.tasksInvalid;
+        ++state_.metrics.tasksTerminal[toString(TaskState::kDropped)];
         continue;
       }
       // A task that starts its framework's executor on the agent also pays
@@ -969,7 +1009,10 @@ void Master::accept(const std::string& peer, wire::Accept::Reader message) {
       auto valid = validateTask(task, agent->id, remaining, used, running);
       if (!valid) {
         ++state_.metrics.tasksInvalid;
-        sendStatus(*fw, masterStatus(record, TaskState::kError, TaskReason::kInvalidTask, valid.error().message));
+        ++state_.metrics.tasksTerminal[toString(TaskState::kError)];
+        auto status = masterStatus(record, TaskState::kError, TaskReason::kInvalidTask, valid.error().message);
+        recordTaskState(fw->id, status);
+        sendStatus(*fw, status);
         continue;
       }
       if (task.executor && running == nullptr) {
@@ -1063,6 +1106,7 @@ void Master::launch(FrameworkEntry& framework, AgentEntry& agent, const TaskInfo
   task.state = TaskState::kStaging;
   task.createdAt = Loop::wallSeconds();
   task.lastStatus = masterStatus(task, TaskState::kStaging, TaskReason::kNone, "");
+  recordTaskState(framework.id, task.lastStatus);
   framework.tasks[taskInfo.taskId] = task;
   agent.tasks.emplace(framework.id, taskInfo.taskId);
   agent.used += taskInfo.resources;
@@ -1257,6 +1301,8 @@ void Master::heartbeatFrameworks() {
 
 void Master::frameworkDisconnected(FrameworkEntry& framework) {
   spdlog::info("framework {} ({}) disconnected", framework.id.value, framework.info.name);
+  events_.record({.type = EventType::kFrameworkDisconnected, .frameworkId = framework.id.value,
+                  .message = framework.info.name});
   framework.connected = false;
   framework.disconnectedAt = clock_.now();
   state_.frameworksByPeer.erase(framework.peer);
@@ -1270,6 +1316,7 @@ void Master::removeFramework(const FrameworkID& id, const std::string& why) {
   if (it == state_.frameworks.end()) return;
   auto& fw = it->second;
   spdlog::info("removing framework {} ({}): {}", id.value, fw.info.name, why);
+  events_.record({.type = EventType::kFrameworkRemoved, .frameworkId = id.value, .message = fw.info.name + ": " + why});
   for (auto offer : std::set<OfferID>(fw.offers)) rescindOffer(offer, false);
   std::set<AgentID> agents;
   for (const auto& [taskId, task] : fw.tasks) {
@@ -1357,6 +1404,9 @@ void Master::rescindOffer(const OfferID& id, bool recover) {
   auto offer = it->second;
   removeOffer(id);
   ++state_.metrics.offersRescinded;
+  events_.record({.type = EventType::kOfferRescinded, .agentId = offer.agentId.value,
+                  .frameworkId = offer.frameworkId.value,
+                  .message = "offer " + id.value + " of " + offer.resources.toString()});
   auto fw = state_.frameworks.find(offer.frameworkId);
   if (fw != state_.frameworks.end() && fw->second.connected) {
     capnp::MallocMessageBuilder message;
@@ -1385,9 +1435,8 @@ void Master::requestAllocation() {
   allocationTimer_.start(flags_.allocationInterval, [this] {
     auto started = std::chrono::steady_clock::now();
     allocator_->allocate();
-    ++state_.metrics.allocationRuns;
-    state_.metrics.allocationSecondsTotal +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    state_.metrics.allocationSeconds.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   });
 }
 

@@ -27,6 +27,7 @@
 #include "common/loop.hpp"
 #include "common/transport.hpp"
 #include "master/allocator/allocator.hpp"
+#include "master/events.hpp"
 #include "master/registry/registry.hpp"
 #include "master/state.hpp"
 
@@ -78,6 +79,8 @@ class Master {
   std::string endpoint() const { return endpoint_; }
   int httpPort() const { return httpPort_; }
   const Registry& registry() const { return registry_; }
+  // The last agent, framework, task and offer events, for operators.
+  const EventLog& events() const { return events_; }
 
   // The operator API. Each change is validated, written to the registry,
   // then applied; a bad one changes nothing and says why.
@@ -154,6 +157,8 @@ class Master {
   FrameworkEntry* callingFramework(const std::string& peer, const std::string& claimed);
   void sendStatus(FrameworkEntry& framework, const TaskStatus& status);
   TaskStatus masterStatus(const Task& task, TaskState state, TaskReason reason, const std::string& message);
+  // Adds a task's new state, as `status` tells it, to the event log.
+  void recordTaskState(const FrameworkID& frameworkId, const TaskStatus& status);
 
   // ---- tasks and offers
   void launch(FrameworkEntry& framework, AgentEntry& agent, const TaskInfo& task);
@@ -177,6 +182,7 @@ class Master {
   std::unique_ptr<Allocator> allocator_;
   std::unique_ptr<ZmqSocket> socket_;
   std::unique_ptr<HttpServer> http_;
+  EventLog events_;
   Timer allocationTimer_;
   Timer periodicAllocationTimer_;
   Timer pingTimer_;
@@ -200,7 +206,8 @@ class Master {
   static constexpr size_t kMaxRemovedFrameworks = 1000;
 };
 
-// Adds /state, /health and /metrics to `http` (master/http/master_http.cpp).
+// Adds /state, /health, /metrics, the operator API and the web UI to `http`
+// (master/http/master_http.cpp).
 void installMasterEndpoints(HttpServer& http, Master& master);
 
 }  // namespace clusternodes::master

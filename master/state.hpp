@@ -10,6 +10,7 @@
 #include <string>
 
 #include "clusternodes/values.hpp"
+#include "common/prometheus.hpp"
 #include "common/wire.hpp"
 
 namespace clusternodes::master {
@@ -82,17 +83,24 @@ struct MasterMetrics {
   uint64_t offersSent = 0;
   uint64_t offersDeclined = 0;
   uint64_t offersRescinded = 0;
-  uint64_t offersAccepted = 0;
+  uint64_t offersAccepted = 0;  // offers used by an ACCEPT
   uint64_t reservationsChanged = 0;  // RESERVE and UNRESERVE applied
   uint64_t operationsDropped = 0;    // RESERVE and UNRESERVE that could not be
   uint64_t tasksLaunched = 0;
   uint64_t tasksInvalid = 0;
+  // Status updates received from agents: all of them, those that repeat the
+  // task's last update (the agent re-sent it for want of an acknowledgement),
+  // and those of tasks the master no longer holds (it acknowledges them).
   uint64_t statusUpdates = 0;
+  uint64_t statusUpdatesDuplicate = 0;
+  uint64_t statusUpdatesUnknownTask = 0;
   uint64_t frameworkMessages = 0;  // relayed between schedulers and executors
   uint64_t executorsExited = 0;
   std::map<std::string, uint64_t> tasksTerminal;  // by state name
-  uint64_t allocationRuns = 0;
-  double allocationSecondsTotal = 0;
+  // How long each allocation round took, in seconds: tens of microseconds
+  // on a small cluster, up to seconds on a very large one.
+  prometheus::Histogram allocationSeconds{{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                           0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}};
 };
 
 struct MasterState {

@@ -1,13 +1,17 @@
 // The master's HTTP endpoints: /state (JSON), /health, /metrics (Prometheus
-// text format), and the operator API under /api/v1 (role weights, quotas).
+// text format), the operator API under /api/v1 (role weights, quotas, the
+// last events) and the web UI's files (master/http/webui.cpp).
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
 #include "common/json.hpp"
+#include "master/http/metrics.hpp"
+#include "master/http/webui.hpp"
 #include "master/master.hpp"
 
 namespace clusternodes::master {
@@ -16,24 +20,6 @@ namespace {
 nlohmann::json attributesJson(const std::vector<Attribute>& attributes) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& a : attributes) out[a.name] = a.value;
-  return out;
-}
-
-// Frameworks that have waited past --starvation-threshold for an offer while
-// others hold resources, by id.
-std::set<FrameworkID> starvedFrameworks(const Master& master, const std::vector<FrameworkSummary>& summaries) {
-  double threshold = std::chrono::duration<double>(master.flags().starvationThreshold).count();
-  double heldCpus = 0;
-  double heldMem = 0;
-  for (const auto& s : summaries) {
-    heldCpus += s.allocated.cpus();
-    heldMem += s.allocated.mem();
-  }
-  std::set<FrameworkID> out;
-  for (const auto& s : summaries) {
-    bool othersHold = heldCpus - s.allocated.cpus() > 0 || heldMem - s.allocated.mem() > 0;
-    if (!s.suppressed && s.waitingSeconds >= threshold && othersHold) out.insert(s.id);
-  }
   return out;
 }
 
@@ -180,78 +166,6 @@ nlohmann::json stateJson(const Master& master) {
   return j;
 }
 
-std::string metricsText(const Master& master) {
-  const auto& state = master.state();
-  const auto& m = state.metrics;
-  std::string out;
-  auto metric = [&](const char* name, const char* type, const char* help) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-  };
-  size_t reachable = 0;
-  for (const auto& [id, agent] : state.agents) reachable += agent.reachable ? 1 : 0;
-  metric("clusternodes_master_agents", "gauge", "Agents known to the master, by state.");
-  out += fmt::format("clusternodes_master_agents{{state=\"registered\"}} {}\n", reachable);
-  out += fmt::format("clusternodes_master_agents{{state=\"unreachable\"}} {}\n", state.agents.size() - reachable);
-  metric("clusternodes_master_agents_removed_total", "counter",
-         "Agents marked unreachable (missed pings) or gone (removed for good).");
-  out += fmt::format("clusternodes_master_agents_removed_total{{mark=\"unreachable\"}} {}\n", m.agentsLost);
-  out += fmt::format("clusternodes_master_agents_removed_total{{mark=\"gone\"}} {}\n", m.agentsGone);
-  metric("clusternodes_master_agent_removals_deferred_total", "counter",
-         "Times an agent that missed its pings waited for --agent-removal-rate-limit.");
-  out += fmt::format("clusternodes_master_agent_removals_deferred_total {}\n", m.agentRemovalsDeferred);
-  metric("clusternodes_master_frameworks_removed_total", "counter",
-         "Frameworks removed (torn down, or past their failover timeout).");
-  out += fmt::format("clusternodes_master_frameworks_removed_total {}\n", m.frameworksRemoved);
-  metric("clusternodes_master_framework_messages_total", "counter",
-         "Framework messages relayed between schedulers and their executors.");
-  out += fmt::format("clusternodes_master_framework_messages_total {}\n", m.frameworkMessages);
-  metric("clusternodes_master_executors_exited_total", "counter", "Frameworks' executors that ended.");
-  out += fmt::format("clusternodes_master_executors_exited_total {}\n", m.executorsExited);
-  metric("clusternodes_master_frameworks", "gauge", "Frameworks known to the master.");
-  out += fmt::format("clusternodes_master_frameworks {}\n", state.frameworks.size());
-  metric("clusternodes_master_messages_received_total", "counter", "Messages received on the master's socket.");
-  out += fmt::format("clusternodes_master_messages_received_total {}\n", m.messagesReceived);
-  metric("clusternodes_master_messages_dropped_total", "counter",
-         "Malformed, truncated or unknown messages dropped.");
-  out += fmt::format("clusternodes_master_messages_dropped_total {}\n", master.droppedMessages());
-  metric("clusternodes_master_offers_total", "counter", "Offers, by what happened to them.");
-  out += fmt::format("clusternodes_master_offers_total{{event=\"sent\"}} {}\n", m.offersSent);
-  out += fmt::format("clusternodes_master_offers_total{{event=\"declined\"}} {}\n", m.offersDeclined);
-  out += fmt::format("clusternodes_master_offers_total{{event=\"rescinded\"}} {}\n", m.offersRescinded);
-  metric("clusternodes_master_operations_total", "counter", "RESERVE and UNRESERVE operations, by result.");
-  out += fmt::format("clusternodes_master_operations_total{{result=\"applied\"}} {}\n", m.reservationsChanged);
-  out += fmt::format("clusternodes_master_operations_total{{result=\"dropped\"}} {}\n", m.operationsDropped);
-  metric("clusternodes_master_tasks_launched_total", "counter", "Tasks sent to agents.");
-  out += fmt::format("clusternodes_master_tasks_launched_total {}\n", m.tasksLaunched);
-  metric("clusternodes_master_tasks_terminal_total", "counter", "Tasks that reached a terminal state, by state.");
-  out += fmt::format("clusternodes_master_tasks_terminal_total{{state=\"TASK_ERROR\"}} {}\n", m.tasksInvalid);
-  for (const auto& [name, count] : m.tasksTerminal) {
-    out += fmt::format("clusternodes_master_tasks_terminal_total{{state=\"{}\"}} {}\n", name, count);
-  }
-  metric("clusternodes_master_allocation_runs_total", "counter", "Allocation rounds run.");
-  out += fmt::format("clusternodes_master_allocation_runs_total {}\n", m.allocationRuns);
-  metric("clusternodes_master_allocation_seconds_total", "counter", "Time spent in allocation rounds.");
-  out += fmt::format("clusternodes_master_allocation_seconds_total {:.6f}\n", m.allocationSecondsTotal);
-  auto summaries = master.allocator().frameworkSummaries();
-  metric("clusternodes_master_frameworks_starved", "gauge",
-         "Frameworks that have wanted offers for longer than --starvation-threshold while others hold resources.");
-  out += fmt::format("clusternodes_master_frameworks_starved {}\n", starvedFrameworks(master, summaries).size());
-  metric("clusternodes_master_role_dominant_share", "gauge", "Each role's dominant share of the cluster.");
-  auto roles = master.allocator().roleSummaries();
-  for (const auto& r : roles) {
-    out += fmt::format("clusternodes_master_role_dominant_share{{role=\"{}\"}} {:.6f}\n", r.role, r.share);
-  }
-  metric("clusternodes_master_role_weight", "gauge", "Each role's weight.");
-  for (const auto& r : roles) out += fmt::format("clusternodes_master_role_weight{{role=\"{}\"}} {}\n", r.role, r.weight);
-  metric("clusternodes_master_framework_waiting_seconds", "gauge",
-         "How long each framework that wants offers has waited for one.");
-  for (const auto& s : summaries) {
-    out += fmt::format("clusternodes_master_framework_waiting_seconds{{framework_id=\"{}\"}} {:.3f}\n", s.id.value,
-                       s.waitingSeconds);
-  }
-  return out;
-}
-
 nlohmann::json weightsJson(const Master& master) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& r : master.allocator().roleSummaries()) out[r.role] = r.weight;
@@ -302,24 +216,48 @@ HttpResponse putQuota(Master& master, const HttpRequest& request) {
   return HttpResponse::json(200, nlohmann::json{{"quotas", quotasJson(master)}}.dump());
 }
 
+nlohmann::json eventJson(const Event& e) {
+  nlohmann::json j = {{"sequence", e.sequence}, {"time", e.time}, {"type", toString(e.type)}};
+  auto add = [&j](const char* name, const std::string& value) {
+    if (!value.empty()) j[name] = value;
+  };
+  add("agent_id", e.agentId);
+  add("framework_id", e.frameworkId);
+  add("task_id", e.taskId);
+  add("state", e.state);
+  add("reason", e.reason);
+  add("message", e.message);
+  return j;
+}
+
+// GET /api/v1/events[?since=SEQ]: the kept events newer than SEQ, oldest
+// first, with the master's id (a new id means a restarted master, whose
+// sequence started again) and its clock (to show ages in the master's time).
+HttpResponse getEvents(const Master& master, const HttpRequest& request) {
+  uint64_t since = 0;
+  if (auto text = request.param("since"); !text.empty()) {
+    bool digits = text.size() <= 19 && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits) {
+      return HttpResponse::jsonError(400, "since must be an event sequence number (0 or more), not '" + text + "'");
+    }
+    since = std::stoull(text);
+  }
+  const auto& log = master.events();
+  nlohmann::json events = nlohmann::json::array();
+  for (const auto& e : log.since(since)) events.push_back(eventJson(e));
+  nlohmann::json body = {{"master_id", master.state().masterId},
+                         {"time", Loop::wallSeconds()},
+                         {"last_sequence", log.lastSequence()},
+                         {"capacity", log.capacity()},
+                         {"events", std::move(events)}};
+  return HttpResponse::json(200, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
 }  // namespace
 
 void installMasterEndpoints(HttpServer& http, Master& master) {
-  http.route("GET", "/", [&master](const HttpRequest&) {
-    const auto& state = master.state();
-    size_t reachable = 0;
-    for (const auto& [id, agent] : state.agents) reachable += agent.reachable ? 1 : 0;
-    auto response = HttpResponse::text(
-        200, fmt::format("<!doctype html><title>Clusternodes master</title>"
-                         "<h1>Clusternodes master {}</h1>"
-                         "<p>{} agent(s) registered, {} framework(s), {} outstanding offer(s).</p>"
-                         "<ul><li><a href=\"/state\">/state</a> (JSON)</li>"
-                         "<li><a href=\"/metrics\">/metrics</a> (Prometheus)</li>"
-                         "<li><a href=\"/health\">/health</a></li></ul>",
-                         state.masterId, reachable, state.frameworks.size(), state.offers.size()));
-    response.contentType = "text/html; charset=utf-8";
-    return response;
-  });
+  installWebUi(http);
+  http.route("GET", "/api/v1/events", [&master](const HttpRequest& r) { return getEvents(master, r); });
   http.route("GET", "/health", [](const HttpRequest&) { return HttpResponse::text(200, "ok\n"); });
   http.route("GET", "/state", [&master](const HttpRequest&) {
     return HttpResponse::json(200, stateJson(master).dump());

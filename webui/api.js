@@ -1,0 +1,173 @@
+// What the UI knows of the cluster: the master's /state and its last events
+// (/api/v1/events), polled every couple of seconds, and task output read from
+// the agents' /files endpoints.
+
+const REQUEST_TIMEOUT_MS = 5000;
+const KEPT_EVENTS = 500;
+
+// GET `url` as JSON; throws an Error that says what went wrong.
+export async function getJson(url) {
+  let response;
+  try {
+    response = await fetch(url, { cache: 'no-store', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  } catch (e) {
+    throw new Error(e.name === 'TimeoutError' ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : e.message);
+  }
+  const body = await response.text();
+  let json;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new Error(`HTTP ${response.status}: not JSON`);
+  }
+  if (!response.ok) throw new Error(json?.error ?? `HTTP ${response.status}`);
+  return json;
+}
+
+// Polls the master and tells subscribers what it knows after every poll:
+// {state, events, error, updatedAt, masterNow()}. After a failed poll the
+// last good state stays, with `error` set.
+export class MasterStore {
+  constructor(intervalMs = 2000) {
+    this.intervalMs = intervalMs;
+    this.state = null;
+    this.events = [];        // oldest first, at most KEPT_EVENTS
+    this.lastSequence = 0;
+    this.capacity = KEPT_EVENTS;  // how many events the master keeps
+    this.masterId = null;
+    this.error = null;
+    this.updatedAt = null;   // browser time of the last good poll (ms)
+    this.skewSeconds = 0;    // master clock minus browser clock
+    this.listeners = new Set();
+    this.timer = null;
+  }
+
+  subscribe(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  start() {
+    const tick = async () => {
+      await this.poll();
+      this.timer = setTimeout(tick, this.intervalMs);
+    };
+    tick();
+  }
+
+  // The master's clock now, in seconds: task ages are measured with it.
+  masterNow() {
+    return Date.now() / 1000 + this.skewSeconds;
+  }
+
+  async poll() {
+    try {
+      const since = this.lastSequence;
+      const [state, events] = await Promise.all([
+        getJson('/state'),
+        getJson(`/api/v1/events?since=${since}`),
+      ]);
+      if (!this.takeEvents(events, since)) this.takeEvents(await getJson('/api/v1/events?since=0'), 0);
+      this.state = state;
+      this.error = null;
+      this.updatedAt = Date.now();
+    } catch (e) {
+      this.error = e.message || String(e);
+    }
+    for (const listener of this.listeners) listener(this);
+  }
+
+  // Keeps the new events of an answer to ?since=`since`. False when the
+  // answer comes from another master (a restart or a failover) while
+  // `since` counted the old one's events: then ask again from 0.
+  takeEvents(answer, since) {
+    if (answer.master_id !== this.masterId) {
+      this.masterId = answer.master_id;
+      this.events = [];
+      this.lastSequence = 0;
+      if (since > 0) return false;
+    }
+    this.skewSeconds = answer.time - Date.now() / 1000;
+    this.capacity = answer.capacity;
+    for (const event of answer.events) {
+      if (event.sequence > this.lastSequence) this.events.push(event);
+    }
+    this.lastSequence = Math.max(this.lastSequence, answer.last_sequence);
+    if (this.events.length > KEPT_EVENTS) this.events.splice(0, this.events.length - KEPT_EVENTS);
+    return true;
+  }
+}
+
+// ---------------------------------------------------------------- cluster views
+
+// Every task the master lists, running and completed, newest first; each
+// with `completed` set for those the master keeps as ended.
+export function allTasks(state) {
+  const tasks = [
+    ...(state?.tasks ?? []).map((t) => ({ ...t, completed: false })),
+    ...(state?.completed_tasks ?? []).map((t) => ({ ...t, completed: true })),
+  ];
+  return tasks.sort((a, b) => (b.created_time ?? 0) - (a.created_time ?? 0));
+}
+
+export function indexBy(list, key = 'id') {
+  return new Map((list ?? []).map((item) => [item[key], item]));
+}
+
+// The task `taskId` of framework `frameworkId`: the active one, else the
+// newest that ended.
+export function findTask(state, frameworkId, taskId) {
+  const match = (t) => t.id === taskId && t.framework_id === frameworkId;
+  const active = (state?.tasks ?? []).find(match);
+  if (active) return { ...active, completed: false };
+  const ended = (state?.completed_tasks ?? []).filter(match);
+  if (!ended.length) return null;
+  return { ...ended.reduce((a, b) => ((b.created_time ?? 0) >= (a.created_time ?? 0) ? b : a)), completed: true };
+}
+
+// ---------------------------------------------------------------- agents' files
+
+// "http://host:port" of an agent as /state lists it.
+export function agentUrl(agent) {
+  return agent?.http_address ? `http://${agent.http_address}` : null;
+}
+
+// The newest run directory of a task's sandbox on its agent, relative to the
+// agent's sandboxes ("FRAMEWORK/TASK/RUN"), as `clusternodes logs` finds it;
+// null while there is none yet.
+export async function newestSandboxRun(agentHttp, frameworkId, taskId) {
+  const dir = `${frameworkId}/${taskId}`;
+  let listing;
+  try {
+    listing = await getJson(`${agentHttp}/files/browse?path=${encodeURIComponent(dir)}`);
+  } catch (e) {
+    if (/no such file/.test(e.message)) return null;
+    throw e;
+  }
+  let best = null;
+  for (const entry of listing.entries ?? []) {
+    if (!entry.is_dir) continue;
+    // Entries come sorted by name: among equal times the last one wins.
+    if (best === null || entry.mtime >= best.mtime) best = entry;
+  }
+  return best ? `${dir}/${best.name}` : null;
+}
+
+// Up to `length` raw bytes of a sandbox file from `offset`, and the file's
+// whole size.
+export async function readSandboxBytes(agentHttp, path, offset, length, signal) {
+  const url = `${agentHttp}/files/download?path=${encodeURIComponent(path)}&offset=${offset}&length=${length}`;
+  const response = await fetch(url, { cache: 'no-store', signal });
+  if (!response.ok) {
+    let why = `HTTP ${response.status}`;
+    try {
+      why = (await response.json()).error ?? why;
+    } catch {
+      // not JSON: the status says enough
+    }
+    throw new Error(why);
+  }
+  const data = new Uint8Array(await response.arrayBuffer());
+  const size = Number(response.headers.get('X-File-Size') ?? offset + data.length);
+  return { data, size };
+}

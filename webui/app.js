@@ -1,0 +1,71 @@
+// The web UI's entry point: polls the master, mounts the page the hash names
+// and tells it about every poll, and says clearly when the master cannot be
+// reached.
+import { MasterStore } from './api.js';
+import { clock, h, show } from './dom.js';
+import { parseHash } from './router.js';
+import * as agents from './pages/agents.js';
+import * as events from './pages/events.js';
+import * as frameworks from './pages/frameworks.js';
+import * as overview from './pages/overview.js';
+import * as task from './pages/task.js';
+import * as tasks from './pages/tasks.js';
+
+const POLL_INTERVAL_MS = 2000;
+
+const store = new MasterStore(POLL_INTERVAL_MS);
+const main = document.getElementById('main');
+const banner = document.getElementById('banner');
+const status = document.getElementById('status');
+let page = null;
+
+// Each page module exports create(route, store) => {el, update(store), destroy()}.
+function pageFor({ segments }) {
+  const [section, ...rest] = segments;
+  switch (section) {
+    case undefined: return overview.create();
+    case 'agents': return rest.length ? agents.createAgent(rest[0]) : agents.create();
+    case 'frameworks': return frameworks.create();
+    case 'tasks': return rest.length >= 2 ? task.create(rest[0], rest[1]) : tasks.create(parseHash());
+    case 'events': return events.create(parseHash());
+    default: return {
+      el: h('section', { class: 'panel' }, h('h1', {}, 'No such page'),
+        h('p', {}, 'Try the ', h('a', { href: '#/' }, 'overview'), '.')),
+      update() {},
+    };
+  }
+}
+
+function mount() {
+  page?.destroy?.();
+  const route = parseHash();
+  page = pageFor(route);
+  show(main, page.el);
+  for (const a of document.querySelectorAll('#nav a')) {
+    a.classList.toggle('active', a.dataset.section === (route.segments[0] ?? ''));
+  }
+  if (store.state) page.update(store);
+  window.scrollTo(0, 0);
+}
+
+function renderStatus() {
+  const stale = Boolean(store.error);
+  document.body.classList.toggle('stale', stale && Boolean(store.state));
+  banner.hidden = !stale;
+  if (stale) {
+    const retry = `Retrying every ${POLL_INTERVAL_MS / 1000} s.`;
+    show(banner, h('strong', {}, 'Cannot reach the master'), ` at ${window.location.host}: ${store.error}. `,
+      store.state ? `Showing what it said at ${clock(store.updatedAt / 1000)}. ${retry}` : retry);
+  }
+  show(status, h('span', { class: `dot ${stale ? 'down' : 'up'}` }),
+    stale ? 'master unreachable' : `live · updated ${clock(store.updatedAt / 1000)}`);
+  status.title = store.masterId ? `master ${store.masterId}` : '';
+}
+
+store.subscribe(() => {
+  renderStatus();
+  if (store.state) page.update(store);
+});
+window.addEventListener('hashchange', mount);
+mount();
+store.start();
