@@ -706,11 +706,12 @@ void Agent::executorStatus(const std::string& peer, wire::ExecutorStatus::Reader
 
   // Acknowledge to the executor once the update is queued here; duplicates
   // (a retried send) are acknowledged again but queued once.
-  bool duplicate = isTerminal(run.state) && isTerminal(status.state);
+  bool duplicate = (isTerminal(run.state) && isTerminal(status.state)) || run.executorUpdates.count(status.uuid) != 0;
   if (auto stream = streams_.find(byPeer->second); stream != streams_.end()) {
     for (const auto& pending : stream->second->pending) duplicate |= pending.uuid == status.uuid;
   }
   if (!duplicate) {
+    run.executorUpdates.insert(status.uuid);
     run.state = status.state;
     if (status.state != TaskState::kStarting) doneStarting(run);
     status.agentId = agentId_;

@@ -19,6 +19,11 @@ struct Agent::Run {
   FrameworkInfo frameworkInfo;
   TaskInfo task;
   TaskState state = TaskState::kStaging;
+  // The uuid of every update its executor sent that was queued: an executor
+  // re-sends what it has not heard acknowledged, also after the framework
+  // acknowledged it, and such a re-send must not be forwarded again (an old
+  // TASK_STARTING after TASK_RUNNING would move the task back).
+  std::set<std::string> executorUpdates;
   std::string sandbox;
   std::unique_ptr<ChildProcess> process;  // the executor
   int pid = 0;
