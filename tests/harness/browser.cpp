@@ -137,7 +137,9 @@ Browser::Browser(const std::string& dir, int width, int height) : dir_(fs::absol
 
   try {
     std::string target;
-    for (const auto& info : call("Target.getTargets", nlohmann::json::object(), false)["targetInfos"]) {
+    // Kept in a variable: a range-for over a member of a temporary outlives it.
+    const auto targets = call("Target.getTargets", nlohmann::json::object(), false);
+    for (const auto& info : targets.value("targetInfos", nlohmann::json::array())) {
       if (info.value("type", "") == "page") target = info.value("targetId", "");
     }
     if (target.empty()) target = call("Target.createTarget", {{"url", "about:blank"}}, false)["targetId"];
