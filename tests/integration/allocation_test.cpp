@@ -228,7 +228,7 @@ TEST_CASE("a framework kept from offers while another holds everything is report
   second->join();
 }
 
-TEST_CASE("RESERVE turns offered resources into reservations for the role, kept across a master restart; "
+TEST_CASE("RESERVE turns offered resources into reservations for the role, kept across a master restart, "
           "UNRESERVE gives them back") {
   TestCluster cluster;
   cluster.startMaster();

@@ -323,7 +323,7 @@ TEST_CASE("docker client: a container that allocates past its memory limit is OO
   CHECK(state.memorySwapBytes == 16ULL << 20);
 }
 
-TEST_CASE("docker client: kill delivers the signal; a stopped container is a conflict") {
+TEST_CASE("docker client: kill delivers the signal, a stopped container is a conflict") {
   Client client = testClient();
   SKIP_WITHOUT_DOCKER(client);
   ContainerGuard trapping(client);
@@ -401,7 +401,7 @@ TEST_CASE("docker client: list finds exactly the containers with the labels") {
   CHECK(all.count(secondId) == 1);
 }
 
-TEST_CASE("docker client: remove deletes a running container; then it is not found") {
+TEST_CASE("docker client: remove deletes a running container, then it is not found") {
   Client client = testClient();
   SKIP_WITHOUT_DOCKER(client);
   ContainerGuard guard(client);

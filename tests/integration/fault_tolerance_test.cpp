@@ -286,7 +286,7 @@ TEST_CASE("a master restart loses no running task, and keeps frameworks and thei
   driver->join();
 }
 
-TEST_CASE("a framework that fails over within its timeout keeps its tasks; one that does not loses them") {
+TEST_CASE("a framework that fails over within its timeout keeps its tasks, one that does not loses them") {
   TestCluster cluster;
   cluster.startMaster();
   cluster.startAgent();
@@ -343,7 +343,7 @@ TEST_CASE("a framework that fails over within its timeout keeps its tasks; one t
   backDriver->join();
 }
 
-TEST_CASE("a stopped agent's tasks go UNREACHABLE and come back RUNNING after SIGCONT; others' are killed") {
+TEST_CASE("a stopped agent's tasks go UNREACHABLE and come back RUNNING after SIGCONT, others' are killed") {
   TestCluster cluster;
   cluster.startMaster();
   cluster.startAgent("cpus:1;mem:512;disk:100");

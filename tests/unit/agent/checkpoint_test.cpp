@@ -58,7 +58,7 @@ TEST_CASE("writeAtomically replaces a file whole and leaves no temporary behind"
   CHECK(blocked.error().message.find(path) != std::string::npos);
 }
 
-TEST_CASE("the agent checkpoint keeps the id and boot id; none or a broken one is an error") {
+TEST_CASE("the agent checkpoint keeps the id and boot id, none or a broken one is an error") {
   TempDir tmp{"cn-checkpoint-test"};
   Checkpoints checkpoints(tmp.path);
   auto none = checkpoints.loadAgent();

@@ -87,7 +87,7 @@ TEST_CASE("cli: streaming takes Hadoop's single-dash options") {
   CHECK(d.job.combinerCommand == "uniq");
 }
 
-TEST_CASE("cli: bad command lines exit 2; --help exits 0") {
+TEST_CASE("cli: bad command lines exit 2, --help exits 0") {
   CommandLine c;
   CHECK(parse({}, c) == 2);
   CHECK(parse({"wordcount", "in"}, c) == 2);

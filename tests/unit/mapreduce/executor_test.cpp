@@ -120,7 +120,7 @@ TEST_CASE("executor: runs a map then a reduce, reporting URLs and results in the
   tracker.joinAll();
 }
 
-TEST_CASE("executor: bad task data fails the task; kill stops a running streaming task") {
+TEST_CASE("executor: bad task data fails the task, kill stops a running streaming task") {
   TempDir dir("cn-test-mr");
   writeFile(dir.path + "/in", "a\n");
   FakeDriver driver;

@@ -153,7 +153,7 @@ TEST_CASE("tracker: delay scheduling prefers local maps and waits before running
   CHECK(p.dataLocalMapLaunches == 2);
 }
 
-TEST_CASE("tracker: zero locality delay launches anywhere at once; maps without hosts go anywhere") {
+TEST_CASE("tracker: zero locality delay launches anywhere at once, maps without hosts go anywhere") {
   auto o = options();
   o.localityDelay = 0s;
   JobTracker tracker({split("a", {"far"}), split("b", {"far"})}, o, t0);
@@ -209,7 +209,7 @@ TEST_CASE("tracker: the last allowed failure fails the job, naming the task and 
   CHECK(tracker.offer(offer("agent-9", "h"), now).launches.empty());
 }
 
-TEST_CASE("tracker: updates of stale attempts and unknown tasks are ignored; our own kills are no failure") {
+TEST_CASE("tracker: updates of stale attempts and unknown tasks are ignored, our own kills are no failure") {
   JobTracker tracker({split("a")}, options(), t0);
   tracker.offer(offer("agent-1", "h1"), t0);
   tracker.statusUpdate(status("m-00000-a1", TaskState::kLost, ""), {}, t0);
@@ -264,7 +264,7 @@ TEST_CASE("tracker: a lost executor sends its finished maps back to pending and 
   CHECK(ids(again) == std::vector<std::string>{"r-00000-a2"});
 }
 
-TEST_CASE("tracker: a reducer's fetch failure re-runs the named map; a TASK_LOST loses its agent's outputs") {
+TEST_CASE("tracker: a reducer's fetch failure re-runs the named map, a TASK_LOST loses its agent's outputs") {
   JobTracker tracker({split("a"), split("b")}, options(1), t0);
   auto maps1 = tracker.offer(offer("agent-1", "h1", "cpus:1.5;mem:4096"), t0);
   auto maps2 = tracker.offer(offer("agent-2", "h2", "cpus:1.5;mem:4096"), t0);

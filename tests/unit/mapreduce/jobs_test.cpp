@@ -209,7 +209,7 @@ TEST_CASE("merge: many random runs merge to the sorted union") {
   CHECK(merged == all);
 }
 
-TEST_CASE("runs: key and value split at the first tab; raw records keyed by 10 bytes") {
+TEST_CASE("runs: key and value split at the first tab, raw records keyed by 10 bytes") {
   auto kv = parseRun("k\tv\tw\nonlykey\n\tv\n", false);
   REQUIRE(kv.size() == 3);
   CHECK(kv[0].key == "k");

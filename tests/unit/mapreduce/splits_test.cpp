@@ -131,7 +131,7 @@ TEST_CASE("splits: many files, random line lengths, every line once") {
   }
 }
 
-TEST_CASE("splits: byte ranges of at most the split size; empty files give none") {
+TEST_CASE("splits: byte ranges of at most the split size, empty files give none") {
   TempDir dir("cn-test-mr");
   writeFile(dir.path + "/a", std::string(25, 'x'));
   writeFile(dir.path + "/b", "");
@@ -145,7 +145,7 @@ TEST_CASE("splits: byte ranges of at most the split size; empty files give none"
   CHECK((*splits)[1].describe() == "a bytes 10-20");
 }
 
-TEST_CASE("splits: input listing skips hidden and underscore files, sorted; clear errors") {
+TEST_CASE("splits: input listing skips hidden and underscore files, sorted, clear errors") {
   TempDir dir("cn-test-mr");
   writeFile(dir.path + "/in/b.txt", "b");
   writeFile(dir.path + "/in/a.txt", "a");

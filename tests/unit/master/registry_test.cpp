@@ -224,7 +224,7 @@ TEST_CASE("frameworks and their failover timeouts are saved and recovered by a n
   CHECK(r.registeredAt == 1234.5);
 }
 
-TEST_CASE("a framework put again unchanged writes nothing; a changed timeout is written") {
+TEST_CASE("a framework put again unchanged writes nothing, a changed timeout is written") {
   auto doc = std::make_shared<MemoryDocument>();
   Registry registry(memoryStore(doc));
   REQUIRE(registry.recover().ok());

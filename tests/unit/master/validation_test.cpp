@@ -319,7 +319,7 @@ TaskInfo executorTask() {
 
 }  // namespace
 
-TEST_CASE("a task run by a framework's executor needs no command; the executor needs an id and a command") {
+TEST_CASE("a task run by a framework's executor needs no command, the executor needs an id and a command") {
   CHECK(check(executorTask()).ok());
 
   TaskInfo noId = executorTask();
@@ -336,7 +336,7 @@ TEST_CASE("a task run by a framework's executor needs no command; the executor n
   expectInvalid(check(docker), "cannot also be a Docker task");
 }
 
-TEST_CASE("a task that starts its executor pays for both; one that joins a running executor must name it the same") {
+TEST_CASE("a task that starts its executor pays for both, one that joins a running executor must name it the same") {
   TaskInfo task = executorTask();
   // The task's 1 cpu plus the executor's 0.5 fit in 1.5 cpus, not in 1.2.
   CHECK(validateTask(task, kAgent, res("cpus:1.5;mem:1024"), {}).ok());

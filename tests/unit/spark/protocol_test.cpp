@@ -15,7 +15,7 @@ using namespace clusternodes;
 using namespace clusternodes::spark;
 using spark_test::TempDir;
 
-TEST_CASE("spark protocol: every message round-trips; malformed ones are errors, not crashes") {
+TEST_CASE("spark protocol: every message round-trips, malformed ones are errors, not crashes") {
   auto launch = decodeDriverMessage(encodeLaunch("{\"task\":1}"));
   REQUIRE(launch);
   CHECK((launch->kind == DriverMessage::Kind::kLaunch));
