@@ -45,6 +45,7 @@ ZmqSocket::ZmqSocket(Loop& loop, zmq::context_t& context, Kind kind, const std::
 }
 
 ZmqSocket::~ZmqSocket() {
+  *alive_ = false;  // a drain() that called into the code destroying us stops there
   if (monitorPoll_ != nullptr) {
     uv_poll_stop(monitorPoll_);
     monitorPoll_->data = nullptr;
@@ -206,6 +207,9 @@ void ZmqSocket::scheduleDrain() {
 void ZmqSocket::drain() {
   if (draining_) return;
   draining_ = true;
+  // The handler may destroy this socket (a driver that gives up on a
+  // refusal): then nothing of it may be touched after the call.
+  std::shared_ptr<bool> alive = alive_;
   std::vector<zmq::message_t> parts;
   // Bounded per call so one busy peer cannot starve the loop's other work.
   for (int budget = 10000; budget > 0; --budget) {
@@ -240,13 +244,15 @@ void ZmqSocket::drain() {
     if (!handler_) continue;
     std::string_view peer = kind_ == Kind::kRouter ? parts[0].to_string_view() : std::string_view();
     std::string_view payload = parts.back().to_string_view();
+    auto handler = handler_;  // outlives a handler that destroys the socket
     try {
-      handler_(peer, payload);
+      handler(peer, payload);
     } catch (const std::exception& e) {
       spdlog::error("message handler failed: {}", e.what());
     } catch (...) {
       spdlog::error("message handler failed");
     }
+    if (!*alive) return;
   }
   draining_ = false;
   // If the budget ran out with input pending, continue on the next turn.

@@ -88,6 +88,7 @@ class ZmqSocket {
   uv_poll_t* monitorPoll_ = nullptr;       // owned; freed after uv_close
   bool lostConnection_ = false;
   bool draining_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once destroyed
   bool drainScheduled_ = false;
   uint64_t sent_ = 0;
   uint64_t droppedSends_ = 0;
