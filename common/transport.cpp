@@ -9,6 +9,12 @@
 #include <vector>
 
 namespace clusternodes {
+namespace {
+
+// Messages one drain() handles before it yields to the loop.
+constexpr int kDrainBudget = 64;
+
+}  // namespace
 
 ZmqSocket::ZmqSocket(Loop& loop, zmq::context_t& context, Kind kind, const std::string& identity)
     : loop_(loop),
@@ -211,8 +217,12 @@ void ZmqSocket::drain() {
   // refusal): then nothing of it may be touched after the call.
   std::shared_ptr<bool> alive = alive_;
   std::vector<zmq::message_t> parts;
-  // Bounded per call so one busy peer cannot starve the loop's other work.
-  for (int budget = 10000; budget > 0; --budget) {
+  // Bounded per call, then the rest on the loop's next turn: a socket whose
+  // handlers make more input (an agent's executors, each launch answered by
+  // the next update) must not keep the loop in one drain, or the other
+  // sockets and the timers starve (acknowledgements sat unread for seconds,
+  // and every status update was re-sent).
+  for (int budget = kDrainBudget; budget > 0; --budget) {
     uint32_t events = 0;
     try {
       events = socket_.get(zmq::sockopt::events);
