@@ -50,7 +50,7 @@ Result<void> validateContainerizers(const std::string& value) {
   return {};
 }
 
-Agent::Agent(Loop& loop, zmq::context_t& context, AgentFlags flags)
+Agent::Agent(Loop& loop, zmq::context_t& context, AgentFlags flags, std::unique_ptr<FileSystem> files)
     : loop_(loop),
       context_(context),
       flags_(std::move(flags)),
@@ -62,7 +62,10 @@ Agent::Agent(Loop& loop, zmq::context_t& context, AgentFlags flags)
       usageTimer_(loop),
       sweepTimer_(loop),
       recoveryWatch_(loop),
-      checkpoints_(flags_.workDir) {}
+      files_(files ? std::move(files) : makeFileSystem()),
+      checkpoints_(flags_.workDir, *files_),
+      commitHook_(loop, [this] { commitCheckpoints(); }),
+      commitRetry_(loop) {}
 
 Agent::~Agent() = default;
 
@@ -261,7 +264,10 @@ void Agent::onRegistered(wire::AgentRegistered::Reader message) {
   registered_ = true;
   previousAgentId_ = AgentID{};
   if (auto saved = checkpoints_.saveAgent({agentId_, info_.bootId}); !saved) {
-    spdlog::warn("cannot checkpoint the agent id: {}", saved.error().message);
+    // Nothing depends on it until a restart; it is written again at the
+    // next registration.
+    ++metrics_.checkpointWriteFailures;
+    spdlog::error("cannot checkpoint the agent id: {}", saved.error().message);
   }
   registrationTimer_.stop();
   backoff_ = flags_.registrationBackoff;
@@ -496,9 +502,13 @@ void Agent::checkpoint(Run& run, bool withTask) {
     wire::toWire(run.task, runTask.initTask());
     saved.runTask = wire::encode(message);
   }
-  auto written = withTask ? checkpoints_.saveRun(saved) : checkpoints_.saveRunState(saved);
-  if (!written) spdlog::warn("cannot checkpoint task {}: {}", run.task.taskId.value, written.error().message);
-  if (withTask && written) run.checkpointed = true;
+  if (withTask) {
+    checkpoints_.saveRun(saved);
+    run.checkpointed = true;
+  } else {
+    checkpoints_.saveRunState(saved.containerId, saved.sandbox, saved.executorPid, saved.state);
+  }
+  commitHook_.arm();
 }
 
 void Agent::checkpointUpdates(const TaskKey& key) {
@@ -515,9 +525,42 @@ void Agent::checkpointUpdates(const TaskKey& key) {
       encoded.push_back(wire::encode(message));
     }
   }
-  if (auto saved = checkpoints_.saveUpdates(run->second->containerId, encoded); !saved) {
-    spdlog::warn("cannot checkpoint the status updates of task {}: {}", key.second.value, saved.error().message);
+  checkpoints_.saveUpdates(run->second->containerId, encoded);
+  commitHook_.arm();
+}
+
+void Agent::whenDurable(std::function<void()> fn) {
+  afterCommit_.push_back(std::move(fn));
+  if (!commitRetry_.active()) commitHook_.arm();
+}
+
+void Agent::commitCheckpoints() {
+  // While writes fail, the retry timer decides when to try again, not every
+  // loop turn that stages more.
+  if (commitRetry_.active()) return;
+  // What the callbacks stage is written in the same turn: a few rounds at
+  // most (an acknowledgement forwards the next update, which stages nothing).
+  for (int round = 0; round < 4 && (checkpoints_.staged() || !afterCommit_.empty()); ++round) {
+    if (auto written = checkpoints_.commit(); !written) {
+      ++metrics_.checkpointWriteFailures;
+      if (!checkpointFailure_) {
+        spdlog::error("cannot write the checkpoint: {}; withholding acknowledgements until it can", written.error().message);
+      }
+      checkpointFailure_ = written.error().message;
+      // Senders retry meanwhile; try again shortly, not on every turn.
+      commitRetry_.start(milliseconds(100), [this] { commitCheckpoints(); });
+      return;
+    }
+    if (checkpointFailure_) {
+      spdlog::info("the checkpoint is written again");
+      checkpointFailure_.reset();
+    }
+    ++metrics_.checkpointCommits;
+    std::vector<std::function<void()>> durable;
+    durable.swap(afterCommit_);
+    for (auto& fn : durable) fn();
   }
+  if (checkpoints_.staged() || !afterCommit_.empty()) commitHook_.arm();
 }
 
 void Agent::executorExited(const TaskKey& key, int64_t exitStatus, int termSignal) {
@@ -722,9 +765,13 @@ void Agent::executorStatus(const std::string& peer, wire::ExecutorStatus::Reader
     enqueueStatus(run.frameworkId, status);
     checkpoint(run, false);
   }
-  capnp::MallocMessageBuilder ack;
-  ack.initRoot<wire::Envelope>().initExecutorAck().setUuid(status.uuid);
-  executors_->sendTo(peer, wire::encode(ack));
+  // Acknowledged once on disk (a duplicate too: the first copy may still be
+  // on its way there).
+  whenDurable([this, peer, uuid = status.uuid] {
+    capnp::MallocMessageBuilder ack;
+    ack.initRoot<wire::Envelope>().initExecutorAck().setUuid(uuid);
+    executors_->sendTo(peer, wire::encode(ack));
+  });
 }
 
 // ------------------------------------------------------------ recovery
@@ -762,8 +809,9 @@ void Agent::recover() {
     spdlog::info("{} since agent {} ran here; registering as a new agent", previousAgentEnded_,
                  saved->agentId.value);
     if (!rebooted) {
-      for (const auto& run : checkpoints_.loadRuns()) cleanupRun(run);
-      for (const auto& executor : checkpoints_.loadExecutors()) {
+      checkpoints_.load();
+      for (const auto& [id, run] : checkpoints_.runs()) cleanupRun(run);
+      for (const auto& [id, executor] : checkpoints_.executors()) {
         if (executor.pid > 0 && executor.startTime != 0 && processStartTime(executor.pid) == executor.startTime) {
           spdlog::info("--recover=cleanup: killing framework executor pid {}", executor.pid);
           ::kill(-executor.pid, SIGKILL);
@@ -783,12 +831,12 @@ void Agent::recover() {
     return;
   }
   agentId_ = saved->agentId;
+  checkpoints_.load();
   recoverExecutors();
-  std::vector<std::string> broken;
-  auto runs = checkpoints_.loadRuns(&broken);
-  for (const auto& containerId : broken) checkpoints_.removeRun(containerId);
+  auto runs = checkpoints_.runs();  // a copy: recoverRun() removes what it cannot take back
   size_t alive = 0;
-  for (const auto& run : runs) alive += recoverRun(run) ? 1 : 0;
+  for (const auto& [id, run] : runs) alive += recoverRun(run) ? 1 : 0;
+  commitHook_.arm();
   spdlog::info("recovering as agent {}: {} executor(s) still running, {} ended while the agent was down",
                agentId_.value, alive, runs.size() - alive);
   recoveryWatch_.start(milliseconds(500), [this] { watchRecovered(); }, milliseconds(500));
@@ -1091,10 +1139,17 @@ void Agent::enqueueStatus(const FrameworkID& frameworkId, TaskStatus status) {
   }
   stream->pending.push_back(std::move(status));
   checkpointUpdates(key);
-  if (stream->pending.size() == 1) {
-    stream->backoff = flags_.statusUpdateRetry;
-    sendHead(*stream, key);
-  }
+  // Forwarded once on disk, so that an update the framework saw is one a
+  // restarted agent still has.
+  if (!stream->inFlight) whenDurable([this, key] { startStream(key); });
+}
+
+void Agent::startStream(const TaskKey& key) {
+  auto it = streams_.find(key);
+  if (it == streams_.end() || it->second->inFlight || it->second->pending.empty()) return;
+  it->second->inFlight = true;
+  it->second->backoff = flags_.statusUpdateRetry;
+  sendHead(*it->second, key);
 }
 
 void Agent::sendHead(UpdateStream& stream, const TaskKey& key) {
@@ -1118,10 +1173,14 @@ void Agent::sendHead(UpdateStream& stream, const TaskKey& key) {
 }
 
 void Agent::resendAll() {
-  for (auto& [key, stream] : streams_) {
-    stream->backoff = flags_.statusUpdateRetry;
-    sendHead(*stream, key);
-  }
+  whenDurable([this] {
+    for (auto& [key, stream] : streams_) {
+      if (stream->pending.empty()) continue;
+      stream->inFlight = true;
+      stream->backoff = flags_.statusUpdateRetry;
+      sendHead(*stream, key);
+    }
+  });
 }
 
 void Agent::onAck(wire::StatusUpdateAck::Reader message) {
@@ -1132,10 +1191,10 @@ void Agent::onAck(wire::StatusUpdateAck::Reader message) {
   if (stream.pending.empty() || stream.pending.front().uuid != text(message.getUuid())) return;
   stream.pending.pop_front();
   stream.retry.stop();
+  stream.inFlight = false;
   if (!stream.pending.empty()) {
     checkpointUpdates(key);
-    stream.backoff = flags_.statusUpdateRetry;
-    sendHead(stream, key);
+    whenDurable([this, key] { startStream(key); });
     return;
   }
   forgetIfDone(key);
@@ -1152,6 +1211,7 @@ void Agent::forgetIfDone(const TaskKey& key) {
   if (run != runs_.end()) {
     if (!isTerminal(run->second->state) || !run->second->executorExited) return;
     checkpoints_.removeRun(run->second->containerId);
+    commitHook_.arm();
     if (run->second->custom()) {
       if (auto executor = frameworkExecutors_.find(run->second->executorKey()); executor != frameworkExecutors_.end()) {
         executor->second->tasks.erase(key.second);
@@ -1176,7 +1236,12 @@ uint64_t Agent::droppedMessages() const {
 }
 
 void Agent::installEndpoints() {
-  http_->route("GET", "/health", [](const HttpRequest&) { return HttpResponse::text(200, "ok\n"); });
+  http_->route("GET", "/health", [this](const HttpRequest&) {
+    // Unhealthy while the checkpoint cannot be written: updates are then
+    // neither acknowledged nor forwarded.
+    if (checkpointFailure_) return HttpResponse::text(503, "checkpoint writes fail: " + *checkpointFailure_ + "\n");
+    return HttpResponse::text(200, "ok\n");
+  });
   installFileEndpoints(*http_, flags_.workDir + "/sandboxes");
   http_->route("GET", "/state", [this](const HttpRequest&) {
     nlohmann::json j;

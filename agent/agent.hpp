@@ -20,6 +20,9 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
+#include <optional>
+#include <vector>
 #include <map>
 #include <memory>
 #include <set>
@@ -31,6 +34,7 @@
 #include "agent/docker/client.hpp"
 #include "agent/garbage_collector.hpp"
 #include "agent/isolator.hpp"
+#include "common/file_system.hpp"
 #include "common/http_server.hpp"
 #include "common/loop.hpp"
 #include "common/transport.hpp"
@@ -88,6 +92,8 @@ struct AgentMetrics {
   uint64_t registrations = 0;
   uint64_t memoryLimitKills = 0;   // tasks failed at their memory limit
   uint64_t containersDestroyed = 0;
+  uint64_t checkpointCommits = 0;         // batches written to the checkpoint
+  uint64_t checkpointWriteFailures = 0;   // batches that could not be written
 };
 
 // Checks a --containerizers value: a comma-separated list of native and
@@ -96,7 +102,9 @@ Result<void> validateContainerizers(const std::string& value);
 
 class Agent {
  public:
-  Agent(Loop& loop, zmq::context_t& context, AgentFlags flags);
+  // `files` is where checkpoints are written (default: the real file system;
+  // tests pass one that fails).
+  Agent(Loop& loop, zmq::context_t& context, AgentFlags flags, std::unique_ptr<FileSystem> files = nullptr);
   ~Agent();
 
   // Detects resources, binds the executor socket and the HTTP port, and
@@ -170,9 +178,16 @@ class Agent {
   // Removes the Docker containers labelled with agent `agentId` that no run
   // knows.
   void removeOrphanContainers(const AgentID& agentId);
+  // Stages the run (with its task, or only its state) for the checkpoint.
   void checkpoint(Run& run, bool withTask);
-  // Writes the task's pending status updates to its run's checkpoint.
+  // Stages the task's pending status updates for its run's checkpoint.
   void checkpointUpdates(const TaskKey& key);
+  // Runs `fn` once what is staged now is on disk: at the end of this loop
+  // turn, or once a failing checkpoint write succeeds again. Every
+  // acknowledgement and forward of a status update goes through here.
+  void whenDurable(std::function<void()> fn);
+  // The end of a loop turn: writes what the turn staged in one batch.
+  void commitCheckpoints();
 
   // ---- containers
   // The executor is gone: kill what is left of the container, remove its
@@ -189,6 +204,8 @@ class Agent {
 
   // ---- status updates
   void enqueueStatus(const FrameworkID& frameworkId, TaskStatus status);
+  // Sends the stream's head, retried until acknowledged, unless one is in flight.
+  void startStream(const TaskKey& key);
   void sendHead(UpdateStream& stream, const TaskKey& key);
   void resendAll();
   void forgetIfDone(const TaskKey& key);
@@ -250,7 +267,13 @@ class Agent {
   Timer usageTimer_;
   Timer sweepTimer_;  // removes containers an agent that died left behind
   Timer recoveryWatch_;
+  std::unique_ptr<FileSystem> files_;
   Checkpoints checkpoints_;
+  EndOfTurn commitHook_;
+  Timer commitRetry_;
+  std::vector<std::function<void()>> afterCommit_;
+  // The last checkpoint write's error while writes fail (/health is 503).
+  std::optional<std::string> checkpointFailure_;
 };
 
 }  // namespace clusternodes::agent

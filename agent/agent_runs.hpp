@@ -62,6 +62,7 @@ struct Agent::UpdateStream {
   FrameworkID frameworkId;
   std::deque<TaskStatus> pending;
   std::chrono::nanoseconds backoff{};
+  bool inFlight = false;  // the head was sent and is retried until acknowledged
   Timer retry;
 };
 

@@ -1,37 +1,47 @@
 // What the agent keeps on disk so that a restarted agent (same work dir,
 // same boot) carries on where the killed one stopped: its id, and each
-// executor run it has not finished with.
+// executor run and framework executor it has not finished with.
 //
-// Layout under <work dir>/meta (each file replaced atomically: written
-// beside, then renamed over it):
-//   agent.json                  {"agent_id", "boot_id"}
-//   runs/<run uuid>/task.bin    the RunTask message that launched it
-//   runs/<run uuid>/run.json    {"sandbox", "executor_pid", "state"}
-//   runs/<run uuid>/updates.bin the task's status updates its framework has
-//                               not acknowledged, oldest first, each an
-//                               encoded StatusUpdate envelope after its
-//                               length (4 bytes, little-endian)
-//   executors/<container id>/executor.bin  a framework's executor: an encoded
-//                               ExecutorRegistered envelope (its info and
-//                               framework)
-//   executors/<container id>/executor.json {"sandbox", "pid", "start_time"}
-// A run's directory goes once the agent has forgotten the run; a task of a
-// framework's executor is a run too, whose sandbox is the executor's.
+// Changes are staged in memory and written by commit(), which the agent
+// calls once at the end of each loop turn: everything one turn changed goes
+// to disk in one append (group commit), and nothing the turn acknowledges
+// is acknowledged before commit() has succeeded.
+//
+// Layout under <work dir>/meta:
+//   agent.json         {"agent_id", "boot_id"}, replaced whole
+//   checkpoint         a snapshot: a header record (format and generation G),
+//                      then one record per live run and executor
+//   journal-<G>        the records appended since that snapshot
+// A record is its payload's length (4 bytes, little-endian), the payload's
+// CRC-32 (4 bytes, little-endian), then the payload: a kind byte and
+// length-prefixed fields. Recovery reads the snapshot, then the journal up
+// to its first torn or corrupt record. Once the journal outgrows the live
+// state, commit() writes a new snapshot (generation G+1, replaced whole)
+// and starts journal-<G+1>.
+//
+// There is no fsync: what a power loss could tear is only read back on the
+// same boot, and after a reboot the agent starts afresh (a new boot id)
+// anyway. A run's sandbox path, executor pid and state, its RunTask message,
+// and its status updates not yet acknowledged by the framework (encoded
+// StatusUpdate envelopes, oldest first) are kept; a framework executor's
+// ExecutorRegistered envelope, sandbox, pid and process start time too.
+//
+// The layout before this one (meta/runs/<id>/{task.bin,run.json,updates.bin}
+// and meta/executors/<id>/{executor.bin,executor.json}) is read once and
+// rewritten in this one, so an upgraded agent takes back what the one
+// before it ran.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "clusternodes/result.hpp"
 #include "clusternodes/values.hpp"
+#include "common/file_system.hpp"
 
 namespace clusternodes::agent {
-
-// Writes `bytes` to `path` so that a killed agent leaves the old or the new
-// content, never a mix: a temporary file beside it, then rename. There is no
-// fsync: what a power loss could tear is only read back on the same boot,
-// and after a reboot the agent starts afresh (a new boot id) anyway.
-Result<void> writeAtomically(const std::string& path, const std::string& bytes);
 
 struct AgentCheckpoint {
   AgentID agentId;
@@ -57,30 +67,64 @@ struct ExecutorCheckpoint {
 
 class Checkpoints {
  public:
-  explicit Checkpoints(std::string workDir);
+  // `files` must outlive this.
+  Checkpoints(std::string workDir, FileSystem& files);
 
-  Result<void> saveAgent(const AgentCheckpoint& agent) const;
+  // Written at once (it changes only when the agent registers as new).
+  Result<void> saveAgent(const AgentCheckpoint& agent);
   // NotFound when there is none.
-  Result<AgentCheckpoint> loadAgent() const;
+  Result<AgentCheckpoint> loadAgent();
 
-  Result<void> saveRun(const RunCheckpoint& run) const;
-  // Rewrites only run.json (the pid and state change; the task does not).
-  Result<void> saveRunState(const RunCheckpoint& run) const;
-  // Replaces the run's pending status updates (an empty list is written
-  // too: the old one must not come back).
-  Result<void> saveUpdates(const std::string& containerId, const std::vector<std::string>& updates) const;
-  void removeRun(const std::string& containerId) const;
-  // Every run checkpointed; unreadable ones are skipped with a warning and
-  // listed in `broken`.
-  std::vector<RunCheckpoint> loadRuns(std::vector<std::string>* broken = nullptr) const;
-  Result<void> saveExecutor(const ExecutorCheckpoint& executor) const;
-  void removeExecutor(const std::string& containerId) const;
-  std::vector<ExecutorCheckpoint> loadExecutors() const;
-  // Forgets everything (after a reboot, the runs are gone).
-  void clear() const;
+  // Reads the runs and executors on disk. What cannot be read is skipped
+  // with a warning (and its container id added to `broken`); it is gone
+  // from disk after the next commit.
+  void load(std::vector<std::string>* broken = nullptr);
+  const std::map<std::string, RunCheckpoint>& runs() const { return runs_; }
+  const std::map<std::string, ExecutorCheckpoint>& executors() const { return executors_; }
+
+  // Staged changes, written by the next commit(). saveRunState and
+  // saveUpdates change a run saved before (they do nothing otherwise); the
+  // task and the updates stay as they were.
+  void saveRun(const RunCheckpoint& run);
+  void saveRunState(const std::string& containerId, const std::string& sandbox, int executorPid, TaskState state);
+  // Replaces the run's pending status updates (an empty list too: the old
+  // ones must not come back).
+  void saveUpdates(const std::string& containerId, const std::vector<std::string>& updates);
+  void removeRun(const std::string& containerId);
+  void saveExecutor(const ExecutorCheckpoint& executor);
+  void removeExecutor(const std::string& containerId);
+
+  // Whether changes wait for commit().
+  bool staged() const { return !batch_.empty() || compactionDue_; }
+  // Writes what is staged. On failure nothing of the batch counts as
+  // written; it stays staged and the next commit() writes it (with what was
+  // staged since).
+  Result<void> commit();
+
+  // Forgets everything, on disk too (after a reboot, the runs are gone).
+  void clear();
+
+  // Bytes in the current journal, and snapshots written so far.
+  uint64_t journalBytes() const { return journalBytes_; }
+  uint64_t snapshots() const { return snapshots_; }
 
  private:
+  void stage(const std::string& payload);
+  Result<void> writeSnapshot();
+  bool apply(const std::string& payload, std::vector<std::string>* broken);
+  void loadLegacy(std::vector<std::string>* broken);
+  std::string journalPath(uint64_t generation) const;
+
   std::string meta_;
+  FileSystem& files_;
+  std::map<std::string, RunCheckpoint> runs_;
+  std::map<std::string, ExecutorCheckpoint> executors_;
+  std::string batch_;              // framed records not yet written
+  uint64_t generation_ = 0;        // of the snapshot; 0: none written yet
+  uint64_t journalBytes_ = 0;      // what journal-<generation_> holds
+  uint64_t snapshotBytes_ = 0;
+  uint64_t snapshots_ = 0;
+  bool compactionDue_ = false;     // the journal has a torn tail, or outgrew the state
 };
 
 }  // namespace clusternodes::agent

@@ -160,9 +160,8 @@ void Agent::checkpointExecutor(FrameworkExecutor& executor) {
   wire::toWire(executor.frameworkInfo, info.initFrameworkInfo());
   ExecutorCheckpoint saved{executor.containerId, wire::encode(message), executor.sandbox, executor.pid,
                            executor.startTime};
-  if (auto written = checkpoints_.saveExecutor(saved); !written) {
-    spdlog::warn("cannot checkpoint executor {}: {}", executor.info.executorId.value, written.error().message);
-  }
+  checkpoints_.saveExecutor(saved);
+  commitHook_.arm();
 }
 
 void Agent::executorRegisteredBack(const std::string& peer, wire::RegisterExecutor::Reader message) {
@@ -252,9 +251,11 @@ void Agent::frameworkExecutorStatus(const std::string& peer, const ExecutorKey& 
       }
     }
   }
-  capnp::MallocMessageBuilder ack;
-  ack.initRoot<wire::Envelope>().initExecutorAck().setUuid(status.uuid);
-  executors_->sendTo(peer, wire::encode(ack));
+  whenDurable([this, peer, uuid = status.uuid] {
+    capnp::MallocMessageBuilder ack;
+    ack.initRoot<wire::Envelope>().initExecutorAck().setUuid(uuid);
+    executors_->sendTo(peer, wire::encode(ack));
+  });
 }
 
 void Agent::killOnExecutor(Run& run) {
@@ -396,6 +397,7 @@ void Agent::frameworkExecutorExited(const ExecutorKey& key, int status, const st
     }
   }
   checkpoints_.removeExecutor(executor.containerId);
+  commitHook_.arm();
   frameworkExecutors_.erase(it);
 }
 
@@ -421,7 +423,8 @@ void Agent::resizeExecutor(FrameworkExecutor& executor) {
 }
 
 void Agent::recoverExecutors() {
-  for (const auto& saved : checkpoints_.loadExecutors()) {
+  auto executors = checkpoints_.executors();  // a copy: unreadable ones are removed below
+  for (const auto& [containerId, saved] : executors) {
     auto executor = std::make_unique<FrameworkExecutor>();
     try {
       auto decoded = wire::decode(saved.info);

@@ -55,6 +55,13 @@ std::string Agent::metricsText() {
   counter("clusternodes_agent_messages_dropped_total", "Malformed, truncated or unknown messages dropped.",
           droppedMessages());
   counter("clusternodes_agent_tasks_launched_total", "Tasks launched.", metrics_.tasksLaunched);
+  counter("clusternodes_agent_checkpoint_commits_total",
+          "Batches of checkpoint changes written (at most one per loop turn).", metrics_.checkpointCommits);
+  counter("clusternodes_agent_checkpoint_write_failures_total",
+          "Checkpoint writes that failed; acknowledgements wait until a write succeeds.",
+          metrics_.checkpointWriteFailures);
+  gauge("clusternodes_agent_checkpoint_failing", "1 while checkpoint writes fail (and /health answers 503).",
+        checkpointFailure_ ? 1 : 0);
   counter("clusternodes_agent_launches_queued_total",
           "Launches that waited for a start slot (--max-starting-executors).", metrics_.launchesQueued);
   gauge("clusternodes_agent_executors_starting", "Executors started whose task is not running yet.", starting_);

@@ -182,6 +182,53 @@ bool Timer::active() const {
 }
 
 // ---------------------------------------------------------------------------
+// EndOfTurn
+
+struct EndOfTurn::State {
+  uv_prepare_t handle{};
+  std::shared_ptr<std::function<void()>> fn;
+  bool armed = false;
+
+  static void onPrepare(uv_prepare_t* handle) {
+    auto* state = static_cast<State*>(handle->data);
+    state->armed = false;
+    std::shared_ptr<std::function<void()>> fn = state->fn;
+    // The callback may destroy the EndOfTurn: `state` lives until its close
+    // callback, so reading it after is safe, and a stopped handle stays so.
+    guarded("EndOfTurn callback", [&] {
+      if (fn && *fn) (*fn)();
+    });
+    if (!state->armed) uv_prepare_stop(handle);
+  }
+};
+
+EndOfTurn::EndOfTurn(Loop& loop, std::function<void()> fn) : state_(new State) {
+  state_->fn = std::make_shared<std::function<void()>>(std::move(fn));
+  int rc = uv_prepare_init(loop.raw(), &state_->handle);
+  if (rc != 0) {
+    delete state_;
+    throw std::runtime_error(std::string("uv_prepare_init: ") + uv_strerror(rc));
+  }
+  state_->handle.data = state_;
+}
+
+EndOfTurn::~EndOfTurn() {
+  uv_prepare_stop(&state_->handle);
+  State* state = state_;
+  state_ = nullptr;
+  state->armed = true;  // a callback running now must not touch the handle's queue again
+  closeHandle(reinterpret_cast<uv_handle_t*>(&state->handle), [state] { delete state; });
+}
+
+void EndOfTurn::arm() {
+  if (state_->armed) return;
+  state_->armed = true;
+  uv_prepare_start(&state_->handle, &State::onPrepare);
+}
+
+bool EndOfTurn::armed() const { return state_->armed; }
+
+// ---------------------------------------------------------------------------
 // SignalWatcher
 
 struct SignalWatcher::State {

@@ -77,6 +77,25 @@ class Timer {
   State* state_;  // owned; freed after uv_close completes
 };
 
+// Runs `fn` at the end of the loop turn in which arm() was called, just
+// before the loop waits for events again: where a daemon writes, in one
+// batch, what the turn's callbacks changed (group commit). Arming again from
+// inside `fn` runs it at the end of the next turn.
+class EndOfTurn {
+ public:
+  EndOfTurn(Loop& loop, std::function<void()> fn);
+  ~EndOfTurn();
+  EndOfTurn(const EndOfTurn&) = delete;
+  EndOfTurn& operator=(const EndOfTurn&) = delete;
+
+  void arm();
+  bool armed() const;
+
+ private:
+  struct State;
+  State* state_;
+};
+
 // Calls `fn` when the process receives `signum` (SIGINT, SIGTERM, ...).
 class SignalWatcher {
  public:

@@ -10,6 +10,7 @@ packages=(
   doctest-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
   libcurl4-openssl-dev libhttp-parser-dev libtomlplusplus-dev
   libzookeeper-mt-dev libbenchmark-dev
+  zlib1g-dev  # CRC-32 of the agent's checkpoint records
   docker.io busybox-static
   fortunes jq  # English text for the MapReduce tests and benchmarks; bench/mapreduce.sh reads JSON
   prometheus  # promtool checks the /metrics endpoints in the tests
