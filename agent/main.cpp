@@ -6,6 +6,7 @@
 #include "agent/agent.hpp"
 #include "agent/resource_detection.hpp"
 #include "common/flags.hpp"
+#include "common/preflight.hpp"
 #include "common/logging.hpp"
 
 using namespace clusternodes;
@@ -103,6 +104,11 @@ int main(int argc, char** argv) {
     return commandLine.refuse("--attributes", flags.attributes, attributes.error().message);
   }
   if (checkConfig) {
+    // Would it start? Its address and its work dir, not only the syntax.
+    if (auto listen = checkCanListen(flags.ip); !listen) return commandLine.refuse("--ip", flags.ip, listen.error().message);
+    if (auto dir = checkWritableDir(flags.workDir); !dir) {
+      return commandLine.refuse("--work-dir", flags.workDir, dir.error().message);
+    }
     std::cout << "clusternodes-agent: the flags are valid\n";
     return 0;
   }

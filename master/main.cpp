@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "common/flags.hpp"
+#include "common/preflight.hpp"
 #include "common/logging.hpp"
 #include "master/master.hpp"
 #include "master/validation.hpp"
@@ -110,6 +111,11 @@ int main(int argc, char** argv) {
     flags.agentRemovalRatePeriod = limit->second;
   }
   if (checkConfig) {
+    // Would it start? Its address and its work dir, not only the syntax.
+    if (auto listen = checkCanListen(flags.ip); !listen) return commandLine.refuse("--ip", flags.ip, listen.error().message);
+    if (auto dir = checkWritableDir(flags.workDir); !dir) {
+      return commandLine.refuse("--work-dir", flags.workDir, dir.error().message);
+    }
     std::cout << "clusternodes-master: the flags are valid\n";
     return 0;
   }

@@ -108,3 +108,32 @@ TEST_CASE("config: a bad flag value is refused with the key, the value, where it
   CHECK(fixed.exitCode == 0);
   CHECK(fixed.output == "clusternodes-master: the flags are valid\n");
 }
+
+TEST_CASE("config: --check-config refuses what would stop the daemon from starting, not only bad syntax") {
+  TestCluster cluster;
+  std::string blocker = writeFile(cluster.dir() + "/a-file", "not a directory\n");
+  for (const std::string program : {"clusternodes-master", "clusternodes-agent"}) {
+    CAPTURE(program);
+    // 192.0.2.1 is a documentation address no host here has: binding to it
+    // fails without a packet sent.
+    auto badIp = runProgram({binary(program), "--ip=192.0.2.1", "--work-dir=" + cluster.dir() + "/w", "--check-config"},
+                            std::chrono::seconds(30));
+    CAPTURE(badIp.output);
+    CHECK(badIp.exitCode == 2);
+    CHECK(lines(badIp.output).size() == 1);
+    CHECK(badIp.output.find("--ip=192.0.2.1") != std::string::npos);
+    CHECK(badIp.output.find("cannot listen on it") != std::string::npos);
+
+    auto badDir = runProgram({binary(program), "--work-dir=" + blocker + "/below", "--check-config"},
+                             std::chrono::seconds(30));
+    CAPTURE(badDir.output);
+    CHECK(badDir.exitCode == 2);
+    CHECK(lines(badDir.output).size() == 1);
+    CHECK(badDir.output.find("--work-dir=" + blocker + "/below") != std::string::npos);
+
+    auto good = runProgram({binary(program), "--work-dir=" + cluster.dir() + "/w-" + program, "--check-config"},
+                           std::chrono::seconds(30));
+    CHECK(good.exitCode == 0);
+    CHECK(good.output == program + ": the flags are valid\n");
+  }
+}
