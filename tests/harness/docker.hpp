@@ -1,15 +1,17 @@
 // For tests that need a Docker engine and the local test image
-// clusternodes/busybox (scripts/docker.sh builds it): without them such a
-// test says why and skips; CI runs them.
+// clusternodes/busybox. The test command (scripts/test.sh, through
+// scripts/docker.sh) starts dockerd and builds the image, so a test that
+// finds either missing fails, saying which and how to get it: it never skips.
 //
 //   TEST_CASE("...") {
-//     SKIP_WITHOUT_DOCKER();
+//     REQUIRE_DOCKER();
 //     ...
 //   }
 #pragma once
 
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "agent/docker/client.hpp"
@@ -18,21 +20,31 @@ namespace clusternodes::testing {
 
 inline const std::string kDockerTestImage = "clusternodes/busybox";
 
-// Why Docker tests cannot run here, or "" when they can.
+// The Docker engine at $DOCKER_SOCKET, as scripts/docker.sh takes it, else
+// at Docker's default socket (where the agents the harness starts look).
+inline docker::Client dockerTestClient() {
+  const char* socket = std::getenv("DOCKER_SOCKET");
+  return socket != nullptr && *socket != '\0' ? docker::Client(socket) : docker::Client();
+}
+
+// What keeps the Docker tests from running here, or "" when nothing does.
 inline std::string dockerUnavailable() {
-  docker::Client client;
-  if (auto ping = client.ping(); !ping) return "Docker does not answer: " + ping.error().message;
+  docker::Client client = dockerTestClient();
+  if (auto ping = client.ping(); !ping) {
+    return "Docker does not answer (" + ping.error().message + "); scripts/docker.sh starts dockerd";
+  }
   auto image = client.hasImage(kDockerTestImage);
-  if (!image || !*image) return "no image " + kDockerTestImage + " (scripts/docker.sh builds it)";
+  if (!image) return "cannot look for the image " + kDockerTestImage + ": " + image.error().message;
+  if (!*image) return "no image " + kDockerTestImage + "; scripts/docker.sh builds it";
   return "";
 }
 
 }  // namespace clusternodes::testing
 
-#define SKIP_WITHOUT_DOCKER()                                                        \
-  do {                                                                               \
-    if (auto why = ::clusternodes::testing::dockerUnavailable(); !why.empty()) {     \
-      MESSAGE("skipped: " << why);                                                   \
-      return;                                                                        \
-    }                                                                                \
+// Fails the test, with the reason, unless Docker answers and has the test
+// image.
+#define REQUIRE_DOCKER()                                                  \
+  do {                                                                    \
+    const std::string why = ::clusternodes::testing::dockerUnavailable(); \
+    REQUIRE_MESSAGE(why.empty(), why);                                    \
   } while (false)

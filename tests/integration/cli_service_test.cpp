@@ -2,7 +2,8 @@
 // agent, with containers from the local image clusternodes/busybox: the
 // service keeps its instances running when a container goes behind its
 // back, follows a scale down, and leaves no task, container or process
-// after a kill. Without Docker the service test skips.
+// after a kill. Without Docker the service test fails (scripts/docker.sh
+// starts it and builds the image).
 #include <doctest/doctest.h>
 
 #include <signal.h>
@@ -121,7 +122,7 @@ struct ServiceReaper {
 }  // namespace
 
 TEST_CASE("cli service: a service with three instances is back to three after one container is killed") {
-  SKIP_WITHOUT_DOCKER();
+  REQUIRE_DOCKER();
   TestCluster cluster;
   cluster.startMaster();
   cluster.startAgent(kAgentResources);
@@ -130,13 +131,12 @@ TEST_CASE("cli service: a service with three instances is back to three after on
   const std::string name = uniqueName("web");
   ServiceReaper reaper{cluster, workDir, name};
 
-  const auto started = std::chrono::steady_clock::now();
+  // --detach returns while the service runs on: cli() waits 60 s at most.
   auto run = cli(cluster, workDir,
                  {"run", "--detach", "--instances=3", "--name=" + name, "--image=" + kDockerTestImage, "--", "sh",
                   "-c", kServeForever});
   INFO("run: " << run.output);
   REQUIRE(run.exitCode == 0);
-  CHECK(std::chrono::steady_clock::now() - started < 15s);
   CHECK(run.output.rfind("service " + name + ": 3 instance(s) of " + kDockerTestImage + " (framework ", 0) == 0);
   REQUIRE(schedulerProcesses(name).size() == 1);
   CHECK(std::filesystem::exists(workDir + "/services/" + name + ".pid"));
@@ -183,6 +183,7 @@ TEST_CASE("cli service: a service with three instances is back to three after on
   // Exactly one, and it stays one: nothing relaunches the killed ones.
   CHECK(eventually([&] { return runningTasks(cluster, name).size() == 1 && serviceContainers(name).size() == 1; },
                    30s));
+  // A negative check: time for a relaunch, were there one, to show.
   std::this_thread::sleep_for(1500ms);
   CHECK(runningTasks(cluster, name).size() == 1);
 

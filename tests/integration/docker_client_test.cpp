@@ -4,15 +4,15 @@
 // label, removal, and the daemon's refusals as error codes with its words.
 //
 // The tests use the local image clusternodes/busybox (scripts/docker.sh
-// starts dockerd and builds it; nothing is pulled). They skip, with a
-// message, when no Docker daemon answers on /var/run/docker.sock (or
-// $DOCKER_SOCKET). Every container is named "cn-test-dockerclient-<random>"
-// and removed at the end of its test, pass or fail.
+// starts dockerd and builds it; nothing is pulled), from the daemon on
+// /var/run/docker.sock or $DOCKER_SOCKET. Without that daemon or that image
+// they fail (tests/harness/docker.hpp). Every container is named
+// "cn-test-dockerclient-<random>" and removed at the end of its test, pass
+// or fail.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -28,6 +28,7 @@
 #include "agent/docker/client.hpp"
 #include "clusternodes/result.hpp"
 #include "tests/harness/cluster.hpp"
+#include "tests/harness/docker.hpp"
 #include "tests/harness/temp_dir.hpp"
 
 using namespace clusternodes;
@@ -37,7 +38,7 @@ using std::chrono::steady_clock;
 
 namespace {
 
-const std::string kImage = "clusternodes/busybox";
+const std::string& kImage = testing::kDockerTestImage;
 
 // A result's error message, "" for success (doctest builds the messages of
 // passing checks too when run with -s).
@@ -69,30 +70,6 @@ std::string randomSuffix() {
   static std::mt19937_64 generator(std::random_device{}());
   return std::to_string(generator() % 1000000000000ULL);
 }
-
-// The daemon at DOCKER_SOCKET, as scripts/docker.sh takes it, else at
-// Docker's default socket.
-Client testClient() {
-  const char* socket = std::getenv("DOCKER_SOCKET");
-  return socket != nullptr && *socket != '\0' ? Client(socket) : Client();
-}
-
-// Why these tests cannot run here, or "" when they can. A daemon without
-// the test image is a setup error, not a reason to skip.
-std::string dockerUnavailable(const Client& client) {
-  auto ping = client.ping();
-  return ping ? "" : ping.error().message;
-}
-
-#define SKIP_WITHOUT_DOCKER(client)                                                  \
-  do {                                                                               \
-    if (auto why = dockerUnavailable(client); !why.empty()) {                        \
-      MESSAGE("skipped: no Docker daemon answers: " << why);                         \
-      return;                                                                        \
-    }                                                                                \
-    bool hasImage = valueOf((client).hasImage(kImage));                              \
-    REQUIRE_MESSAGE(hasImage, kImage << " is missing; scripts/docker.sh builds it"); \
-  } while (false)
 
 // A container name for the test; the container, if any, is removed (killed
 // first if it runs) when the test ends, however it ends.
@@ -147,8 +124,8 @@ double secondsSince(steady_clock::time_point start) {
 }  // namespace
 
 TEST_CASE("docker client: ping and version") {
-  Client client = testClient();
-  SKIP_WITHOUT_DOCKER(client);
+  REQUIRE_DOCKER();
+  Client client = testing::dockerTestClient();
   auto [version, apiVersion] = valueOf(client.version());
   MESSAGE("docker " << version << ", API " << apiVersion);
   CHECK_FALSE(version.empty());
@@ -156,15 +133,15 @@ TEST_CASE("docker client: ping and version") {
 }
 
 TEST_CASE("docker client: hasImage tells a present image from a missing one") {
-  Client client = testClient();
-  SKIP_WITHOUT_DOCKER(client);
+  REQUIRE_DOCKER();
+  Client client = testing::dockerTestClient();
   CHECK(valueOf(client.hasImage(kImage + ":latest")));
   CHECK_FALSE(valueOf(client.hasImage("cn-test-no-such-image-" + randomSuffix() + ":v1")));
 }
 
 TEST_CASE("docker client: create applies limits, labels, env, binds and ports, and inspect reports them") {
-  Client client = testClient();
-  SKIP_WITHOUT_DOCKER(client);
+  REQUIRE_DOCKER();
+  Client client = testing::dockerTestClient();
   ContainerGuard guard(client);
   TempDir shared("cn-test-dockerclient");
   std::ofstream(shared.path + "/hello") << "from the host\n";
@@ -235,8 +212,8 @@ TEST_CASE("docker client: create applies limits, labels, env, binds and ports, a
 }
 
 TEST_CASE("docker client: wait returns the exit code") {
-  Client client = testClient();
-  SKIP_WITHOUT_DOCKER(client);
+  REQUIRE_DOCKER();
+  Client client = testing::dockerTestClient();
   ContainerGuard guard(client);
   std::string id = run(client, shellSpec(guard.name, "exit 3"));
   CHECK(valueOf(client.wait(id)) == 3);
@@ -251,8 +228,8 @@ TEST_CASE("docker client: wait returns the exit code") {
 }
 
 TEST_CASE("docker client: followLogs keeps stdout and stderr apart, in order and complete") {
-  Client client = testClient();
-  SKIP_WITHOUT_DOCKER(client);
+  REQUIRE_DOCKER();
+  Client client = testing::dockerTestClient();
   ContainerGuard guard(client);
   // The sleep makes the logs followed while the container runs.
   std::string id = run(client, shellSpec(guard.name, "sleep 1; echo out; echo err >&2; seq 1 2000; echo err2 >&2"));
@@ -280,8 +257,8 @@ TEST_CASE("docker client: followLogs keeps stdout and stderr apart, in order and
 }
 
 TEST_CASE("docker client: followLogs delivers large output whole across chunks") {
-  Client client = testClient();
-  SKIP_WITHOUT_DOCKER(client);
+  REQUIRE_DOCKER();
+  Client client = testing::dockerTestClient();
   ContainerGuard guard(client);
   // One 200 KB line to stdout (Docker cuts it into 16 KiB messages) and
   // about 100 KB of short lines to stderr.
@@ -300,8 +277,8 @@ TEST_CASE("docker client: followLogs delivers large output whole across chunks")
 }
 
 TEST_CASE("docker client: a container that allocates past its memory limit is OOM-killed") {
-  Client client = testClient();
-  SKIP_WITHOUT_DOCKER(client);
+  REQUIRE_DOCKER();
+  Client client = testing::dockerTestClient();
   ContainerGuard guard(client);
   // The allocation waits a moment after the start: under load, the daemon
   // at times did not record a kill in the container's first instants as an
@@ -312,20 +289,19 @@ TEST_CASE("docker client: a container that allocates past its memory limit is OO
   CHECK(valueOf(client.wait(id)) == 137);
   // The daemon records the OOM kill from a cgroup event, which may come
   // after the exit (as the Docker executor allows for).
-  ContainerState state = valueOf(client.inspect(id));
-  for (int i = 0; i < 20 && !state.oomKilled; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ContainerState state;
+  CHECK(testing::eventually([&] {
     state = valueOf(client.inspect(id));
-  }
-  CHECK(state.oomKilled);
+    return state.oomKilled;
+  }));
   CHECK(state.exitCode == 137);
   CHECK(state.status == "exited");
   CHECK(state.memorySwapBytes == 16ULL << 20);
 }
 
 TEST_CASE("docker client: kill delivers the signal, a stopped container is a conflict") {
-  Client client = testClient();
-  SKIP_WITHOUT_DOCKER(client);
+  REQUIRE_DOCKER();
+  Client client = testing::dockerTestClient();
   ContainerGuard trapping(client);
   ContainerGuard sleeping(client);
   // The shell is the container's PID 1, which the kernel shields from
@@ -337,27 +313,26 @@ TEST_CASE("docker client: kill delivers the signal, a stopped container is a con
   std::string sleeper = run(client, shellSpec(sleeping.name, "sleep 30"));
   REQUIRE(testing::eventually([&] { return std::filesystem::exists(shared.path + "/trapped"); }));
 
-  auto start = steady_clock::now();
+  // Left alone, both would exit 0 after their 30 s: 143 and 137 are the
+  // signals' doing.
   requireOk(client.kill(trapper, "TERM"));
   CHECK(valueOf(client.wait(trapper)) == 143);
   requireOk(client.kill(sleeper, "KILL"));
   CHECK(valueOf(client.wait(sleeper)) == 137);
-  CHECK(secondsSince(start) < 20);
 
   checkFailure(client.kill(sleeper, "KILL"), ErrorCode::kConflict, "is not running");
 }
 
 TEST_CASE("docker client: stop gives a container that ignores TERM its grace, then kills it") {
-  Client client = testClient();
-  SKIP_WITHOUT_DOCKER(client);
+  REQUIRE_DOCKER();
+  Client client = testing::dockerTestClient();
   ContainerGuard guard(client);
   std::string id = run(client, shellSpec(guard.name, "trap '' TERM; sleep 30"));
   auto start = steady_clock::now();
   requireOk(client.stop(id, 1));
-  double took = secondsSince(start);
-  MESSAGE("stop with a 1 s grace took " << took << " s");
-  CHECK(took >= 0.5);
-  CHECK(took < 20);
+  // The grace was given: a lower bound, which a slow machine cannot break.
+  CHECK(secondsSince(start) >= 0.5);
+  // And then the kill: left alone, the container would exit 0 after 30 s.
   ContainerState state = valueOf(client.inspect(id));
   CHECK_FALSE(state.running);
   CHECK(state.exitCode == 137);
@@ -365,8 +340,8 @@ TEST_CASE("docker client: stop gives a container that ignores TERM its grace, th
 }
 
 TEST_CASE("docker client: list finds exactly the containers with the labels") {
-  Client client = testClient();
-  SKIP_WITHOUT_DOCKER(client);
+  REQUIRE_DOCKER();
+  Client client = testing::dockerTestClient();
   ContainerGuard first(client);
   ContainerGuard second(client);
   ContainerGuard unlabelled(client);
@@ -402,8 +377,8 @@ TEST_CASE("docker client: list finds exactly the containers with the labels") {
 }
 
 TEST_CASE("docker client: remove deletes a running container, then it is not found") {
-  Client client = testClient();
-  SKIP_WITHOUT_DOCKER(client);
+  REQUIRE_DOCKER();
+  Client client = testing::dockerTestClient();
   ContainerGuard guard(client);
   std::string id = run(client, shellSpec(guard.name, "sleep 30"));
   requireOk(client.remove(id));
@@ -412,8 +387,8 @@ TEST_CASE("docker client: remove deletes a running container, then it is not fou
 }
 
 TEST_CASE("docker client: the daemon's refusals are error codes with its words") {
-  Client client = testClient();
-  SKIP_WITHOUT_DOCKER(client);
+  REQUIRE_DOCKER();
+  Client client = testing::dockerTestClient();
   ContainerGuard guard(client);
   ContainerGuard unused(client);
   const std::string missingImage = "cn-test-no-such-image-" + randomSuffix() + ":v1";
@@ -441,18 +416,15 @@ TEST_CASE("docker client: the daemon's refusals are error codes with its words")
   checkFailure(client.inspect(nobody), ErrorCode::kNotFound, "inspect container " + nobody);
 }
 
-TEST_CASE("docker client: pulling a missing image fails soon, naming the image") {
-  Client client = testClient();
-  SKIP_WITHOUT_DOCKER(client);
+TEST_CASE("docker client: pulling a missing image fails, naming the image") {
+  REQUIRE_DOCKER();
+  Client client = testing::dockerTestClient();
   const std::string missingImage = "cn-test-no-such-image-" + randomSuffix() + ":v1";
-  auto start = steady_clock::now();
   auto pulled = client.pullImage(missingImage);
-  double took = secondsSince(start);
   REQUIRE_FALSE(pulled.ok());
-  MESSAGE("the pull failed after " << took << " s: " << pulled.error().message);
+  MESSAGE("the pull failed: " << pulled.error().message);
   // Not found where a registry answers; unavailable where none can be reached.
   CHECK((pulled.error().code == ErrorCode::kNotFound || pulled.error().code == ErrorCode::kUnavailable));
   CHECK(pulled.error().message.find(missingImage) != std::string::npos);
-  CHECK(took < 120);
   CHECK_FALSE(valueOf(client.hasImage(missingImage)));
 }

@@ -1,8 +1,8 @@
 // Docker tasks on a real cluster and a real Docker engine: the master, an
 // agent with the docker containerizer and the framework are processes on
 // loopback; the containers run from the local image clusternodes/busybox
-// (scripts/docker.sh builds it). Without Docker these tests say so and skip;
-// CI runs them.
+// (scripts/docker.sh builds it). Without Docker these tests fail, saying
+// what is missing.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -85,7 +85,7 @@ std::string uniqueId(const std::string& prefix) {
 }  // namespace
 
 TEST_CASE("a Docker task runs in a labelled container with the task's limits, its output in the sandbox") {
-  SKIP_WITHOUT_DOCKER();
+  REQUIRE_DOCKER();
   TestCluster cluster;
   cluster.startMaster();
   size_t agent = cluster.startAgent("cpus:2;mem:1024;disk:1024;ports:[31000-31010]");
@@ -161,7 +161,7 @@ TEST_CASE("a Docker task runs in a labelled container with the task's limits, it
 }
 
 TEST_CASE("a Docker task's states and exit code: STARTING, RUNNING, then FINISHED or FAILED with the code") {
-  SKIP_WITHOUT_DOCKER();
+  REQUIRE_DOCKER();
   TestCluster cluster;
   cluster.startMaster();
   cluster.startAgent("cpus:2;mem:1024;disk:1024");
@@ -208,7 +208,7 @@ TEST_CASE("a Docker task's states and exit code: STARTING, RUNNING, then FINISHE
 }
 
 TEST_CASE("a Docker task that allocates past its memory is TASK_FAILED with the memory reason") {
-  SKIP_WITHOUT_DOCKER();
+  REQUIRE_DOCKER();
   TestCluster cluster;
   cluster.startMaster();
   cluster.startAgent("cpus:2;mem:1024;disk:1024");
@@ -234,7 +234,7 @@ TEST_CASE("a Docker task that allocates past its memory is TASK_FAILED with the 
 }
 
 TEST_CASE("a Docker task whose image is missing and cannot be pulled fails with a reason naming the image") {
-  SKIP_WITHOUT_DOCKER();
+  REQUIRE_DOCKER();
   TestCluster cluster;
   cluster.startMaster();
   cluster.startAgent("cpus:2;mem:1024;disk:1024");
@@ -261,7 +261,7 @@ TEST_CASE("a Docker task whose image is missing and cannot be pulled fails with 
 }
 
 TEST_CASE("a kill stops a Docker task with SIGTERM, and with SIGKILL once its grace period is over") {
-  SKIP_WITHOUT_DOCKER();
+  REQUIRE_DOCKER();
   TestCluster cluster;
   cluster.startMaster();
   size_t agent = cluster.startAgent("cpus:2;mem:1024;disk:1024");
@@ -290,24 +290,22 @@ TEST_CASE("a kill stops a Docker task with SIGTERM, and with SIGKILL once its gr
   REQUIRE(scheduler.waitForState(TaskID{stubborn}, TaskState::kRunning, 60s));
   auto politeSandbox = containerOf(cluster, agent, polite)["sandbox"].get<std::string>();
 
-  auto killedAt = std::chrono::steady_clock::now();
   driver->killTask(TaskID{polite});
   driver->killTask(TaskID{stubborn});
   auto politeEnd = terminalStatus(scheduler, polite, 30s);
   auto stubbornEnd = terminalStatus(scheduler, stubborn, 30s);
-  auto took = std::chrono::steady_clock::now() - killedAt;
   REQUIRE(politeEnd);
   REQUIRE(stubbornEnd);
   CHECK(str(politeEnd->state) == "TASK_KILLED");
   CHECK(str(stubbornEnd->state) == "TASK_KILLED");
-  // The polite one heard SIGTERM and left long before its 20 s grace.
+  // The polite one heard SIGTERM and left on it: after its 20 s grace it
+  // would have been killed (exit 137).
   CHECK(slurp(politeSandbox + "/term") == "got-term\n");
   REQUIRE(politeEnd->exitCode.has_value());
   CHECK(*politeEnd->exitCode == 0);
   // The stubborn one needed SIGKILL (exit 137), after its 1 s grace.
   REQUIRE(stubbornEnd->exitCode.has_value());
   CHECK(*stubbornEnd->exitCode == 137);
-  CHECK(took < 20s);
   driver->stop();
   driver->join();
 }
@@ -371,7 +369,7 @@ struct HandMadeContainers {
 }  // namespace
 
 TEST_CASE("a Docker task runs on through an agent restart, and the agent removes only its own orphans") {
-  SKIP_WITHOUT_DOCKER();
+  REQUIRE_DOCKER();
   TestCluster cluster;
   // The restart must not look like a lost agent.
   cluster.startMaster({"--agent-ping-timeout=5secs", "--max-agent-ping-timeouts=6"});

@@ -92,18 +92,20 @@ TEST_CASE("tasks running through an agent restart finish, and the scheduler sees
 
   RecordingScheduler scheduler;
   // Two tasks outlive the agent's restart; one ends while the agent is down.
+  // Its sleep's odd length tells its process from other tests' sleeps.
   launchOnOffers(scheduler, {{"", [](const Offer& offer) {
                                 return std::vector<TaskInfo>{
                                     makeTask("long-0", offer, "sleep 6"),
                                     makeTask("long-1", offer, "sleep 6"),
-                                    makeTask("short", offer, "sleep 1.5"),
+                                    makeTask("short", offer, "sleep 1.5101"),
                                 };
                               }}});
   auto driver = startDriver(scheduler, cluster, "agent-restart");
   for (const char* id : {"long-0", "long-1", "short"}) REQUIRE(scheduler.waitForState(TaskID{id}, TaskState::kRunning));
 
   cluster.agent(0).signal(SIGKILL);
-  std::this_thread::sleep_for(2500ms);  // "short" ends meanwhile; its executor holds the update
+  // "short" ends meanwhile; its executor holds the update.
+  REQUIRE(eventually([] { return processesMatching("sleep 1.5101").empty(); }, 10s));
   cluster.restartAgent(0);
 
   // The agent comes back as itself, with its running tasks.
@@ -175,13 +177,15 @@ TEST_CASE("an update produced while the master is down reaches the framework aft
   cluster.waitForAgents(1);
 
   RecordingScheduler scheduler;
-  launchOnFirstOffer(scheduler, "while-down", 1, "sleep 1.5");
+  launchOnFirstOffer(scheduler, "while-down", 1, "sleep 1.5202");
   auto driver = startDriver(scheduler, cluster, withFailover(frameworkInfo("master-down"), 60));
   REQUIRE(scheduler.waitForState(TaskID{"while-down-0"}, TaskState::kRunning));
 
   cluster.stopMaster(SIGKILL);
   // The task ends while there is no master.
-  REQUIRE(eventually([] { return processesMatching("sleep 1.5").empty(); }, 10s));
+  REQUIRE(eventually([] { return processesMatching("sleep 1.5202").empty(); }, 10s));
+  // A negative check: time for an update to reach the framework, were there
+  // a way without the master, so that it could show here.
   std::this_thread::sleep_for(500ms);
   CHECK(scheduler.statusesOf(TaskID{"while-down-0"}).size() == seen(scheduler, "while-down-0", TaskState::kStarting) + 1);
   cluster.startMaster();
@@ -591,9 +595,10 @@ TEST_CASE("a launch sent while the agent was down is sent again when it re-regis
   // The master still counts the agent as registered: the launch goes to a
   // connection nobody reads.
   cluster.agent(0).signal(SIGKILL);
-  std::this_thread::sleep_for(300ms);
+  REQUIRE(cluster.agent(0).wait(10s) != -1);
   driver->launchTasks({offer->id}, {makeTask("late-launch", *offer, "true")});
-  std::this_thread::sleep_for(500ms);
+  // The master took the launch (and sent it to the dead agent).
+  REQUIRE(eventually([&] { return !masterTask(cluster, "late-launch").is_null(); }));
   cluster.restartAgent(0);
 
   auto finished = scheduler.waitForState(TaskID{"late-launch"}, TaskState::kFinished, 30s);
@@ -620,9 +625,14 @@ TEST_CASE("a launch sent to a stopped agent runs once it resumes, and is not rep
   // The launch waits in the stopped agent's socket while the master gives up
   // on it; when it resumes, its timers run before it reads that socket.
   cluster.agent(0).signal(SIGSTOP);
+  const auto stoppedAt = std::chrono::steady_clock::now();
   driver->launchTasks({offer->id}, {makeTask("while-stopped", *offer, "echo ran >> " + cluster.dir() + "/runs; sleep 1")});
   REQUIRE(scheduler.waitForState(TaskID{"while-stopped"}, TaskState::kUnreachable, 15s));
-  std::this_thread::sleep_for(1s);
+  // Not a wait for something to happen but the scenario: the agent stays
+  // stopped past its own limit for the master's silence (5 ping intervals of
+  // the harness's 500 ms), so that it wakes up with the master seemingly
+  // gone. A stopped process shows nothing to wait for.
+  std::this_thread::sleep_until(stoppedAt + 2500ms + 1s);
   cluster.agent(0).signal(SIGCONT);
 
   auto finished = scheduler.waitForState(TaskID{"while-stopped"}, TaskState::kFinished, 30s);

@@ -4,13 +4,15 @@
 // removal of finished containers' cgroups and sandboxes, and
 // --isolation=none.
 //
-// Tests that need cgroups skip (with a message) unless they run as root on a
-// host that mounts cgroups v1 (cpu and memory) or a cgroup2 hierarchy with
-// the cpu and memory controllers. Each test gives its agents a cgroup root of
-// its own ("cn-test-<random>"), so that tests running in parallel never see
-// each other's containers, and removes it again at the end. The tests of
-// failure reasons and of sandbox collection, which do not depend on cgroups,
-// run with --isolation=none where cgroups are unavailable.
+// Tests that need cgroups fail unless they run as root on a host that mounts
+// cgroups v1 (cpu and memory) or a cgroup2 hierarchy with the cpu and memory
+// controllers, as the test command's machine does; the memory-limit test
+// skips (ctest says so) on a host that swaps without swap accounting. Each
+// test gives its agents a cgroup root of its own ("cn-test-<random>"), so
+// that tests running in parallel never see each other's containers, and
+// removes it again at the end. The tests of failure reasons and of sandbox
+// collection, which do not depend on cgroups, run with --isolation=none
+// where cgroups are unavailable.
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -34,6 +36,7 @@
 #include "tests/harness/cluster.hpp"
 #include "tests/harness/driver.hpp"
 #include "tests/harness/recording_scheduler.hpp"
+#include "tests/harness/skip.hpp"
 
 using namespace clusternodes;
 using namespace clusternodes::testing;
@@ -152,12 +155,11 @@ std::string cgroupsUnavailable() {
   return "";
 }
 
-#define SKIP_WITHOUT_CGROUPS()                                \
-  do {                                                        \
-    if (auto why = cgroupsUnavailable(); !why.empty()) {      \
-      MESSAGE("skipped: " << why);                            \
-      return;                                                 \
-    }                                                         \
+// Fails the test, with the reason, unless it can use the host's cgroups.
+#define REQUIRE_CGROUPS()                          \
+  do {                                             \
+    const std::string why = cgroupsUnavailable();  \
+    REQUIRE_MESSAGE(why.empty(), why);             \
   } while (false)
 
 std::string randomDigits(size_t count) {
@@ -285,16 +287,16 @@ void letGo(const std::string& sandbox) { std::ofstream(sandbox + "/go") << "go\n
 // ------------------------------------------------------------ memory limit
 
 TEST_CASE("a task allocating beyond its mem is killed by the kernel and fails with REASON_MEMORY_LIMIT") {
-  SKIP_WITHOUT_CGROUPS();
+  REQUIRE_CGROUPS();
   // Without swap accounting (v1 memory.memsw.*) a task may swap beyond its
-  // limit instead of being killed.
+  // limit instead of being killed: a kernel boot option (swapaccount=1) that
+  // no test command can set. Skipped before anything starts.
   auto host = hostCgroups();
   std::string meminfo = slurp("/proc/meminfo");
   auto swapTotal = meminfo.find("SwapTotal:");
   bool swap = swapTotal != std::string::npos && std::stoull(meminfo.substr(swapTotal + 10)) > 0;
   if (host.version == 1 && swap && !fs::exists(host.v1.at("memory") + "/memory.memsw.limit_in_bytes")) {
-    MESSAGE("skipped: this host swaps and has no cgroup swap accounting (swapaccount=1), so the limit is not a kill");
-    return;
+    skipTest("this host swaps and has no cgroup swap accounting (swapaccount=1), so the limit is not a kill");
   }
   CgroupRoot root;
   TestCluster cluster;
@@ -338,7 +340,7 @@ TEST_CASE("a task allocating beyond its mem is killed by the kernel and fails wi
 // ------------------------------------------------------------ limits in the kernel
 
 TEST_CASE("a task's cgroup holds its cpu shares, cpu quota and memory limit, and its processes but not the executor") {
-  SKIP_WITHOUT_CGROUPS();
+  REQUIRE_CGROUPS();
   auto host = hostCgroups();
   CgroupRoot root;
   TestCluster cluster;
@@ -464,7 +466,7 @@ TEST_CASE("a task's cgroup holds its cpu shares, cpu quota and memory limit, and
 // ------------------------------------------------------------ kills reach everything
 
 TEST_CASE("killing a task that double-forked a child leaves no process and removes its cgroups") {
-  SKIP_WITHOUT_CGROUPS();
+  REQUIRE_CGROUPS();
   auto host = hostCgroups();
   CgroupRoot root;
   TestCluster cluster;
@@ -507,7 +509,7 @@ TEST_CASE("killing a task that double-forked a child leaves no process and remov
 }
 
 TEST_CASE("a task that exits 0 leaving a daemonized child finishes, and the child does not survive it") {
-  SKIP_WITHOUT_CGROUPS();
+  REQUIRE_CGROUPS();
   CgroupRoot root;
   TestCluster cluster;
   cluster.startMaster();
@@ -615,7 +617,7 @@ TEST_CASE("a failed command says why: not found, not executable, signaled, or it
 // ------------------------------------------------------------ usage
 
 TEST_CASE("a running container's cpu and memory use shows on the agent's /containers and the master's /state") {
-  SKIP_WITHOUT_CGROUPS();
+  REQUIRE_CGROUPS();
   CgroupRoot root;
   TestCluster cluster;
   cluster.startMaster();
@@ -743,7 +745,7 @@ TEST_CASE("finished sandboxes are collected after --gc-delay, at once without di
 // ------------------------------------------------------------ cgroups removed
 
 TEST_CASE("a finished container's cgroups are removed from every hierarchy") {
-  SKIP_WITHOUT_CGROUPS();
+  REQUIRE_CGROUPS();
   auto host = hostCgroups();
   CgroupRoot root;
   TestCluster cluster;

@@ -1070,27 +1070,28 @@ TEST_CASE("none isolator: a double-forked process in a descendant's session is c
 // ====================================================== real cgroups (root)
 
 // An isolator on the host's real cgroups under a root of its own, or the
-// reason there is none (not root, no usable cgroups). Whatever a test does,
-// its child dies, the containers it names go, and so do the roots.
+// reason there is none (not root, no usable cgroups): the test command runs
+// as root on a host with cgroups, so a test without one fails. Whatever a
+// test does, its child dies, the containers it names go, and so do the roots.
 namespace {
 
 struct RealCgroups {
   std::unique_ptr<Isolator> isolator;
-  std::string skipped;
+  std::string unavailable;  // why there is no isolator
   std::vector<std::string> ids;  // containers to remove at the end
   pid_t child = -1;
   std::vector<std::string> roots;
 
   explicit RealCgroups(std::vector<std::string> containers) : ids(std::move(containers)) {
     if (::geteuid() != 0) {
-      skipped = "not root";
+      unavailable = "the real cgroups tests need root";
       return;
     }
     std::mt19937_64 random(std::random_device{}());
     std::string root = "cn-unit-" + std::to_string(::getpid()) + "-" + std::to_string(random() % 1000000);
     auto made = makeIsolator(IsolationOptions{"cgroups", root, false});
     if (!made.ok()) {
-      skipped = "no usable cgroups: " + made.error().message;
+      unavailable = "no usable cgroups: " + made.error().message;
       return;
     }
     isolator = std::move(*made);
@@ -1111,14 +1112,11 @@ struct RealCgroups {
 
 // One container on the host's real cgroups: the kernel accepts the limits,
 // a process joined through joinDirs is counted, killAll kills it and the
-// cgroups go away. Skipped unless root on a host with usable cgroups.
+// cgroups go away. Needs root on a host with usable cgroups.
 TEST_CASE("CgroupsIsolator: real cgroups (root only)") {
   const std::string id = "c1";
   RealCgroups host({id});
-  if (!host.isolator) {
-    MESSAGE("skipped: " << host.skipped);
-    return;
-  }
+  REQUIRE_MESSAGE(host.isolator != nullptr, host.unavailable);
   auto& isolator = *host.isolator;
   pid_t& child = host.child;
   auto joins = isolator.joinDirs(id);
@@ -1195,10 +1193,7 @@ TEST_CASE("CgroupsIsolator: real cgroups (root only)") {
 // that still hold a process.
 TEST_CASE("CgroupsIsolator: sweep removes only old, empty, inactive containers (root only)") {
   RealCgroups host({"orphan", "active", "busy"});
-  if (!host.isolator) {
-    MESSAGE("skipped: " << host.skipped);
-    return;
-  }
+  REQUIRE_MESSAGE(host.isolator != nullptr, host.unavailable);
   auto& isolator = *host.isolator;
   pid_t& child = host.child;
 

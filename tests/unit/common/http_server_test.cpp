@@ -528,7 +528,8 @@ TEST_CASE("http client: unreachable and silent servers are kUnavailable") {
   CHECK(refused.error().code == ErrorCode::kUnavailable);
   CHECK(refused.error().message.find(url) != std::string::npos);
 
-  // A listener that never accepts: the request times out.
+  // A listener that never accepts: the request times out (without the
+  // timeout it would wait for ever).
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
   sockaddr_in addr{};
@@ -539,12 +540,10 @@ TEST_CASE("http client: unreachable and silent servers are kUnavailable") {
   socklen_t len = sizeof(addr);
   REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
   std::string silent = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/";
-  auto begin = std::chrono::steady_clock::now();
   auto timedOut = httpPost(silent, "{}", "application/json", 0.2);
-  auto elapsed = std::chrono::steady_clock::now() - begin;
   ::close(fd);
   REQUIRE_FALSE(timedOut.ok());
   CHECK(timedOut.error().code == ErrorCode::kUnavailable);
   CHECK(timedOut.error().message.find(silent) != std::string::npos);
-  CHECK(elapsed < std::chrono::seconds(3));
+  CHECK(timedOut.error().message.find("Timeout was reached") != std::string::npos);
 }

@@ -141,11 +141,11 @@ TEST_CASE("executor: bad task data fails the task, kill stops a running streamin
   slow.job.mapper = "sleep 30";
   slow.job.reducer = "cat";
   slow.split = InputSplit{dir.path + "/in", 0, 2, {}};
-  auto started = std::chrono::steady_clock::now();
   tracker.launchTask(&driver, taskWith("m-00000-a1", slow));
   tracker.killTask(&driver, TaskID{"m-00000-a1"});
+  // waitTerminal gives up after 20 s, before the mapper's 30 s: the kill
+  // ended it.
   CHECK((driver.waitTerminal("m-00000-a1").state == TaskState::kKilled));
-  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
 
   tracker.killTask(&driver, TaskID{"unknown"});
   CHECK((driver.waitTerminal("unknown").state == TaskState::kKilled));

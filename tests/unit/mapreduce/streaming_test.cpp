@@ -1,9 +1,17 @@
 // Streaming: shell commands as filters, as mappers and reducers.
 #include <doctest/doctest.h>
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -15,6 +23,41 @@ using namespace clusternodes;
 using namespace clusternodes::mapreduce;
 using namespace clusternodes::mapreduce::testing;
 using clusternodes::testing::TempDir;
+
+namespace {
+
+// Polls `predicate` every 10 ms until it holds or 20 s pass.
+bool waitUntil(const std::function<bool()>& predicate) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!predicate()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+// How many processes of the process group `group` run (zombies, which no
+// one may reap here, do not count).
+int liveProcessesInGroup(pid_t group) {
+  int count = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    std::ifstream in(entry.path() / "stat");
+    std::string stat;
+    if (!std::getline(in, stat)) continue;
+    // pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 1));
+    char state = 0;
+    long parent = 0;
+    long processGroup = 0;
+    if (fields >> state >> parent >> processGroup && processGroup == group && state != 'Z' && state != 'X') ++count;
+  }
+  return count;
+}
+
+}  // namespace
 
 TEST_CASE("runFilter: pipes input through a command and collects its stdout") {
   std::string output;
@@ -57,17 +100,27 @@ TEST_CASE("runFilter: a signal ending the command is reported") {
 }
 
 TEST_CASE("runFilter: cancelling kills the command's process group") {
+  TempDir dir("cn-test-mr");
+  const std::string groupFile = dir.path + "/group";
   std::atomic<bool> cancel{false};
   std::string output;
-  std::thread canceller([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    cancel = true;
+  // The shell leads the group and says which it is; `sleep` and `cat` hold
+  // the output open for 30 s unless the whole group is killed.
+  auto filtering = std::async(std::launch::async, [&] {
+    return runFilter("echo $$ > " + groupFile + "; sleep 30 | cat", "", output, &cancel);
   });
-  auto started = std::chrono::steady_clock::now();
-  auto result = runFilter("sleep 30 | cat", "", output, &cancel);
-  canceller.join();
+  pid_t group = 0;
+  REQUIRE(waitUntil([&] {
+    group = static_cast<pid_t>(std::atoi(readFile(groupFile).c_str()));
+    return group > 0;
+  }));
+  cancel = true;
+  // A wait limit well inside the 30 s that a kill of the shell alone would take.
+  REQUIRE(filtering.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+  auto result = filtering.get();
   CHECK(result.cancelled);
-  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
+  CHECK_FALSE(result.ok());
+  CHECK(waitUntil([&] { return liveProcessesInGroup(group) == 0; }));
 }
 
 TEST_CASE("streaming job: a tr/awk word count equals the built-in one") {
