@@ -1,11 +1,11 @@
-#include "examples/mapreduce/cli.hpp"
+#include "mapreduce/cli.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 
-#include "common/flags.hpp"
-#include "examples/mapreduce/util.hpp"
+#include "support/program.hpp"
+#include "mapreduce/util.hpp"
 
 namespace clusternodes::mapreduce {
 
@@ -58,7 +58,7 @@ int parseMapReduceCommandLine(int argc, char** argv, CommandLine& out) {
   app.add_option("--max-attempts", out.maxAttempts, "Attempts per task before the job fails")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
-  addDurationOption(app, "--locality-delay", out.localityDelay,
+  support::addDurationOption(app, "--locality-delay", out.localityDelay,
                     "How long a map waits for an offer on a host holding its input (0: no delay scheduling)");
   app.add_option("--locality-attribute", out.localityAttribute,
                  "Match input hosts against this agent attribute (default: the agent's hostname)");
@@ -111,7 +111,7 @@ int parseMapReduceCommandLine(int argc, char** argv, CommandLine& out) {
 
   for (auto* sub : {wordcount, grep, terasort, streaming, teragen, teravalidate, executor}) sub->fallthrough();
 
-  if (int code = parseCommandLine(app, args); code >= 0) return code;
+  if (int code = support::parseCommandLine(app, args); code >= 0) return code;
 
   auto size = parseSize(splitSize);
   if (!size) return fail("--split-size: " + size.error().message);

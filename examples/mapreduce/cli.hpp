@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "examples/mapreduce/job.hpp"
+#include "mapreduce/job.hpp"
 
 namespace clusternodes::mapreduce {
 

@@ -1,4 +1,4 @@
-#include "examples/mapreduce/executor.hpp"
+#include "mapreduce/executor.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <vector>
 
-#include "common/http_client.hpp"
-#include "examples/mapreduce/map_task.hpp"
-#include "examples/mapreduce/util.hpp"
+#include "support/program.hpp"
+#include "mapreduce/map_task.hpp"
+#include "mapreduce/util.hpp"
 
 namespace clusternodes::mapreduce {
 
@@ -42,7 +42,7 @@ TaskTracker::~TaskTracker() { cancelAndJoin(); }
 std::string TaskTracker::downloadUrl(const std::string& agentHttpUrl, const std::string& path) {
   std::string base = agentHttpUrl;
   while (!base.empty() && base.back() == '/') base.pop_back();
-  return base + "/files/download?path=" + urlEncode(path);
+  return base + "/files/download?path=" + support::urlEncode(path);
 }
 
 void TaskTracker::registered(ExecutorDriver*, const ExecutorInfo&, const FrameworkID& frameworkId,

@@ -12,8 +12,8 @@
 #include <thread>
 
 #include "clusternodes/executor.hpp"
-#include "examples/mapreduce/reduce_task.hpp"
-#include "examples/mapreduce/task_spec.hpp"
+#include "mapreduce/reduce_task.hpp"
+#include "mapreduce/task_spec.hpp"
 
 namespace clusternodes::mapreduce {
 

@@ -1,8 +1,8 @@
-#include "examples/mapreduce/job.hpp"
+#include "mapreduce/job.hpp"
 
 #include <algorithm>
 
-#include "examples/mapreduce/util.hpp"
+#include "mapreduce/util.hpp"
 
 namespace clusternodes::mapreduce {
 

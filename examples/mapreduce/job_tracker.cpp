@@ -1,9 +1,9 @@
-#include "examples/mapreduce/job_tracker.hpp"
+#include "mapreduce/job_tracker.hpp"
 
 #include <algorithm>
 #include <cstdio>
 
-#include "examples/mapreduce/util.hpp"
+#include "mapreduce/util.hpp"
 
 namespace clusternodes::mapreduce {
 

@@ -36,9 +36,9 @@
 
 #include "clusternodes/resources.hpp"
 #include "clusternodes/values.hpp"
-#include "examples/mapreduce/reduce_task.hpp"
-#include "examples/mapreduce/splits.hpp"
-#include "examples/mapreduce/task_spec.hpp"
+#include "mapreduce/reduce_task.hpp"
+#include "mapreduce/splits.hpp"
+#include "mapreduce/task_spec.hpp"
 
 namespace clusternodes::mapreduce {
 

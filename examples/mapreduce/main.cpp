@@ -5,11 +5,11 @@
 #include <iostream>
 
 #include "clusternodes/executor.hpp"
-#include "common/logging.hpp"
-#include "examples/mapreduce/cli.hpp"
-#include "examples/mapreduce/executor.hpp"
-#include "examples/mapreduce/scheduler.hpp"
-#include "examples/mapreduce/terasort.hpp"
+#include "support/program.hpp"
+#include "mapreduce/cli.hpp"
+#include "mapreduce/executor.hpp"
+#include "mapreduce/scheduler.hpp"
+#include "mapreduce/terasort.hpp"
 
 using namespace clusternodes;
 using namespace clusternodes::mapreduce;
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   int code = parseMapReduceCommandLine(argc, argv, command);
   if (code >= 0) return code;
   // Logs (the SDK's too) go to stderr; stdout holds only results.
-  auto logging = setupLogging(command.mode == Mode::kExecutor ? "mr-executor" : "mapreduce", command.logLevel);
+  auto logging = support::setupLogging(command.mode == Mode::kExecutor ? "mr-executor" : "mapreduce", command.logLevel);
   if (!logging) {
     std::cerr << "clusternodes-mapreduce: " << logging.error().message << "\n";
     return 2;

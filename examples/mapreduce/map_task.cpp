@@ -1,12 +1,12 @@
-#include "examples/mapreduce/map_task.hpp"
+#include "mapreduce/map_task.hpp"
 
 #include <algorithm>
 #include <filesystem>
 #include <unordered_map>
 
-#include "examples/mapreduce/records.hpp"
-#include "examples/mapreduce/streaming.hpp"
-#include "examples/mapreduce/util.hpp"
+#include "mapreduce/records.hpp"
+#include "mapreduce/streaming.hpp"
+#include "mapreduce/util.hpp"
 
 namespace clusternodes::mapreduce {
 

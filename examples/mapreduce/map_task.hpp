@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "examples/mapreduce/job.hpp"
-#include "examples/mapreduce/splits.hpp"
+#include "mapreduce/job.hpp"
+#include "mapreduce/splits.hpp"
 
 namespace clusternodes::mapreduce {
 

@@ -1,10 +1,10 @@
-#include "examples/mapreduce/records.hpp"
+#include "mapreduce/records.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <cstring>
 
-#include "examples/mapreduce/job.hpp"
+#include "mapreduce/job.hpp"
 
 namespace clusternodes::mapreduce {
 

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "examples/common/kway_merge.hpp"
+#include "support/kway_merge.hpp"
 
 namespace clusternodes::mapreduce {
 

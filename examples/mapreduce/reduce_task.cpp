@@ -1,13 +1,13 @@
-#include "examples/mapreduce/reduce_task.hpp"
+#include "mapreduce/reduce_task.hpp"
 
 #include <chrono>
 #include <filesystem>
 #include <thread>
 
-#include "common/http_client.hpp"
-#include "examples/mapreduce/records.hpp"
-#include "examples/mapreduce/streaming.hpp"
-#include "examples/mapreduce/util.hpp"
+#include "support/program.hpp"
+#include "mapreduce/records.hpp"
+#include "mapreduce/streaming.hpp"
+#include "mapreduce/util.hpp"
 
 namespace clusternodes::mapreduce {
 
@@ -18,7 +18,7 @@ Fetcher httpFetcher(int tries, int retryDelayMs, double timeoutSeconds) {
     Error last{ErrorCode::kUnavailable, "not tried"};
     for (int attempt = 0; attempt < std::max(tries, 1); ++attempt) {
       if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(retryDelayMs));
-      auto response = httpGet(url, timeoutSeconds);
+      auto response = support::fetch(url, timeoutSeconds);
       if (!response) {
         last = response.error();
         continue;

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "clusternodes/result.hpp"
-#include "examples/mapreduce/job.hpp"
+#include "mapreduce/job.hpp"
 
 namespace clusternodes::mapreduce {
 

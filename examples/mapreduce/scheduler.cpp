@@ -1,4 +1,4 @@
-#include "examples/mapreduce/scheduler.hpp"
+#include "mapreduce/scheduler.hpp"
 
 #include <unistd.h>
 
@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <iostream>
 
-#include "examples/mapreduce/terasort.hpp"
-#include "examples/mapreduce/util.hpp"
+#include "mapreduce/terasort.hpp"
+#include "mapreduce/util.hpp"
 
 namespace clusternodes::mapreduce {
 

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "clusternodes/scheduler.hpp"
-#include "examples/mapreduce/cli.hpp"
-#include "examples/mapreduce/job_tracker.hpp"
+#include "mapreduce/cli.hpp"
+#include "mapreduce/job_tracker.hpp"
 
 namespace clusternodes::mapreduce {
 

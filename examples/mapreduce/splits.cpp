@@ -1,4 +1,4 @@
-#include "examples/mapreduce/splits.hpp"
+#include "mapreduce/splits.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,7 +11,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "examples/mapreduce/util.hpp"
+#include "mapreduce/util.hpp"
 
 namespace clusternodes::mapreduce {
 

@@ -1,4 +1,4 @@
-#include "examples/mapreduce/streaming.hpp"
+#include "mapreduce/streaming.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -12,7 +12,7 @@
 #include <mutex>
 #include <thread>
 
-#include "examples/mapreduce/util.hpp"
+#include "mapreduce/util.hpp"
 
 extern char** environ;
 

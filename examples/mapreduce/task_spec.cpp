@@ -1,4 +1,4 @@
-#include "examples/mapreduce/task_spec.hpp"
+#include "mapreduce/task_spec.hpp"
 
 #include <nlohmann/json.hpp>
 

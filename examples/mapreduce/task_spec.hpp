@@ -24,9 +24,9 @@
 #include <vector>
 
 #include "clusternodes/result.hpp"
-#include "examples/mapreduce/job.hpp"
-#include "examples/mapreduce/reduce_task.hpp"
-#include "examples/mapreduce/splits.hpp"
+#include "mapreduce/job.hpp"
+#include "mapreduce/reduce_task.hpp"
+#include "mapreduce/splits.hpp"
 
 namespace clusternodes::mapreduce {
 

@@ -1,12 +1,12 @@
-#include "examples/mapreduce/terasort.hpp"
+#include "mapreduce/terasort.hpp"
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
-#include "examples/mapreduce/job.hpp"
-#include "examples/mapreduce/util.hpp"
+#include "mapreduce/job.hpp"
+#include "mapreduce/util.hpp"
 
 namespace clusternodes::mapreduce {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "clusternodes/result.hpp"
-#include "examples/mapreduce/splits.hpp"
+#include "mapreduce/splits.hpp"
 
 namespace clusternodes::mapreduce {
 

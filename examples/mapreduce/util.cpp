@@ -1,4 +1,4 @@
-#include "examples/mapreduce/util.hpp"
+#include "mapreduce/util.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,14 +1,13 @@
-#include "examples/spark/app.hpp"
+#include "spark/app.hpp"
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 
-#include "common/flags.hpp"
-#include "common/logging.hpp"
-#include "examples/spark/executor.hpp"
-#include "examples/spark/local_backend.hpp"
+#include "support/program.hpp"
+#include "spark/executor.hpp"
+#include "spark/local_backend.hpp"
 
 namespace clusternodes::spark {
 
@@ -42,26 +41,26 @@ int parseApp(int argc, char** argv, const AppSpec& spec, AppOptions& out,
       ->capture_default_str()
       ->check(CLI::Range(0, 1000000));
   std::chrono::nanoseconds startTimeout = out.cluster.startTimeout;
-  addDurationOption(app, "--start-timeout", startTimeout,
+  support::addDurationOption(app, "--start-timeout", startTimeout,
                     "How long to wait for a first executor (and, later, for any executor when all are lost)");
   app.add_option("--name", out.cluster.name, "The framework's name")->capture_default_str();
   app.add_option("--role", out.cluster.role, "The framework's role")->capture_default_str();
   app.add_flag("--quiet", out.quiet, "No progress lines or summaries");
   app.add_option("--log-level", out.logLevel, "trace, debug, info, warn, error or off")->capture_default_str();
-  addConfigOption(app);
+  support::addConfigOption(app);
   out.args.assign(spec.positionals.size(), std::string());  // sized first: the options bind to its elements
   for (size_t i = 0; i < spec.positionals.size(); ++i) {
     app.add_option(spec.positionals[i], out.args[i], spec.positionals[i])->required();
   }
   if (extra) extra(app);
-  int code = parseCommandLine(app, argc, argv);
+  int code = support::parseCommandLine(app, argc, argv);
   if (code >= 0) return code;
   if (out.cluster.name == "spark") out.cluster.name = spec.name;
   out.cluster.startTimeout = std::chrono::duration_cast<std::chrono::milliseconds>(startTimeout);
   out.cluster.noExecutorTimeout = out.cluster.startTimeout;
   out.cluster.quiet = out.quiet;
   if (out.logLevel == "debug" || out.logLevel == "trace") out.cluster.executorLogLevel = out.logLevel;
-  auto logging = setupLogging(spec.name, out.logLevel);
+  auto logging = support::setupLogging(spec.name, out.logLevel);
   if (!logging) {
     std::cerr << spec.name << ": " << logging.error().message << "\n";
     return 2;

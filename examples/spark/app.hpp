@@ -35,9 +35,9 @@
 #include <string>
 #include <vector>
 
-#include "examples/spark/cluster_backend.hpp"
-#include "examples/spark/context.hpp"
-#include "examples/spark/functions.hpp"
+#include "spark/cluster_backend.hpp"
+#include "spark/context.hpp"
+#include "spark/functions.hpp"
 
 namespace clusternodes::spark {
 

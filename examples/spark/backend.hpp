@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "clusternodes/result.hpp"
-#include "examples/spark/task.hpp"
+#include "spark/task.hpp"
 
 namespace clusternodes::spark {
 

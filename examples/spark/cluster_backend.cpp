@@ -1,4 +1,4 @@
-#include "examples/spark/cluster_backend.hpp"
+#include "spark/cluster_backend.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "common/http_client.hpp"
+#include "support/program.hpp"
 
 namespace clusternodes::spark {
 
@@ -460,9 +460,9 @@ std::optional<BackendEvent> ClusterBackend::nextEvent(std::chrono::milliseconds 
       std::string url = it->second->fileUrl;
       std::string agentId = it->second->agentId;
       while (!url.empty() && url.back() == '/') url.pop_back();
-      url += "/files/download?path=" + urlEncode(file.path);
+      url += "/files/download?path=" + support::urlEncode(file.path);
       lock.unlock();
-      auto response = httpGet(url, 300);
+      auto response = support::fetch(url, 300);
       lock.lock();
       auto o = outstanding_.find(file.taskId);
       if (o == outstanding_.end() || o->second.executorId != executorId) continue;  // lost meanwhile

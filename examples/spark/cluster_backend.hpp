@@ -32,8 +32,8 @@
 #include <vector>
 
 #include "clusternodes/scheduler.hpp"
-#include "examples/spark/backend.hpp"
-#include "examples/spark/protocol.hpp"
+#include "spark/backend.hpp"
+#include "spark/protocol.hpp"
 
 namespace clusternodes::spark {
 

@@ -1,4 +1,4 @@
-#include "examples/spark/context.hpp"
+#include "spark/context.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -6,8 +6,8 @@
 // A program registers its functions by name, then builds datasets from a
 // Context and runs actions on them:
 //
-//   #include "examples/spark/context.hpp"
-//   #include "examples/spark/local_backend.hpp"
+//   #include "spark/context.hpp"
+//   #include "spark/local_backend.hpp"
 //   using namespace clusternodes::spark;
 //
 //   int main(int argc, char** argv) {
@@ -56,10 +56,10 @@
 #include <vector>
 
 #include "clusternodes/result.hpp"
-#include "examples/spark/backend.hpp"
-#include "examples/spark/dag.hpp"
-#include "examples/spark/dataset.hpp"
-#include "examples/spark/functions.hpp"
+#include "spark/backend.hpp"
+#include "spark/dag.hpp"
+#include "spark/dataset.hpp"
+#include "spark/functions.hpp"
 
 namespace clusternodes::spark {
 

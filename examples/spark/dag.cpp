@@ -1,4 +1,4 @@
-#include "examples/spark/dag.hpp"
+#include "spark/dag.hpp"
 
 #include <algorithm>
 #include <functional>

@@ -35,8 +35,8 @@
 #include <string>
 #include <vector>
 
-#include "examples/spark/plan.hpp"
-#include "examples/spark/task.hpp"
+#include "spark/plan.hpp"
+#include "spark/task.hpp"
 
 namespace clusternodes::spark {
 

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "examples/spark/plan.hpp"
-#include "examples/spark/record.hpp"
+#include "spark/plan.hpp"
+#include "spark/record.hpp"
 
 namespace clusternodes::spark {
 

@@ -1,4 +1,4 @@
-#include "examples/spark/executor.hpp"
+#include "spark/executor.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -8,8 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "common/http_client.hpp"
-#include "common/logging.hpp"
+#include "support/program.hpp"
 
 namespace clusternodes::spark {
 
@@ -20,7 +19,7 @@ namespace fs = std::filesystem;
 HttpShuffleStore::HttpShuffleStore(std::string executorId, std::string dir, std::string fileUrl)
     : executorId_(std::move(executorId)), dir_(std::move(dir)), local_(executorId_, dir_) {
   while (!fileUrl.empty() && fileUrl.back() == '/') fileUrl.pop_back();
-  address_ = fileUrl + "/files/download?path=" + urlEncode(dir_);
+  address_ = fileUrl + "/files/download?path=" + support::urlEncode(dir_);
 }
 
 Result<MapOutputLocation> HttpShuffleStore::write(int shuffleId, int mapPartition,
@@ -36,11 +35,11 @@ Result<std::string> HttpShuffleStore::read(const MapOutputLocation& location, in
   if (location.executorId == executorId_ && location.address == address_) {
     return local_.read(MapOutputLocation{executorId_, dir_}, shuffleId, mapPartition, reducePartition);
   }
-  std::string url = location.address + urlEncode(run);
+  std::string url = location.address + support::urlEncode(run);
   Error last{ErrorCode::kUnavailable, "not tried"};
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt));
-    auto response = httpGet(url, 120);
+    auto response = support::fetch(url, 120);
     if (!response) {
       last = Error{ErrorCode::kUnavailable, "cannot fetch shuffle output from executor " + location.executorId +
                                                 ": " + response.error().message};
@@ -294,7 +293,7 @@ bool SparkExecutor::stopWorkers(std::chrono::milliseconds wait) {
 int runExecutor(const FunctionRegistry& registry) {
   // The agent keeps the executor's stderr in its sandbox.
   const char* level = std::getenv("CLUSTERNODES_SPARK_LOG_LEVEL");
-  if (auto logging = setupLogging("spark-executor", level != nullptr && *level != '\0' ? level : "info"); !logging) {
+  if (auto logging = support::setupLogging("spark-executor", level != nullptr && *level != '\0' ? level : "info"); !logging) {
     std::fprintf(stderr, "spark executor: %s\n", logging.error().message.c_str());
   }
   auto executor = std::make_unique<SparkExecutor>(registry);

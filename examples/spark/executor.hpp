@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "clusternodes/executor.hpp"
-#include "examples/spark/functions.hpp"
-#include "examples/spark/protocol.hpp"
-#include "examples/spark/task_runner.hpp"
+#include "spark/functions.hpp"
+#include "spark/protocol.hpp"
+#include "spark/task_runner.hpp"
 
 namespace clusternodes::spark {
 

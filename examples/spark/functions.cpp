@@ -1,4 +1,4 @@
-#include "examples/spark/functions.hpp"
+#include "spark/functions.hpp"
 
 #include <algorithm>
 #include <charconv>

@@ -45,7 +45,7 @@
 #include <vector>
 
 #include "clusternodes/result.hpp"
-#include "examples/spark/record.hpp"
+#include "spark/record.hpp"
 
 namespace clusternodes::spark {
 

@@ -1,4 +1,4 @@
-#include "examples/spark/local_backend.hpp"
+#include "spark/local_backend.hpp"
 
 #include <unistd.h>
 

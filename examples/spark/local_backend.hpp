@@ -20,9 +20,9 @@
 #include <thread>
 #include <vector>
 
-#include "examples/spark/backend.hpp"
-#include "examples/spark/functions.hpp"
-#include "examples/spark/task_runner.hpp"
+#include "spark/backend.hpp"
+#include "spark/functions.hpp"
+#include "spark/task_runner.hpp"
 
 namespace clusternodes::spark {
 

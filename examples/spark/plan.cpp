@@ -1,4 +1,4 @@
-#include "examples/spark/plan.hpp"
+#include "spark/plan.hpp"
 
 #include <map>
 #include <nlohmann/json.hpp>

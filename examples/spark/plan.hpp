@@ -32,8 +32,8 @@
 #include <vector>
 
 #include "clusternodes/result.hpp"
-#include "examples/spark/record.hpp"
-#include "examples/spark/text_input.hpp"
+#include "spark/record.hpp"
+#include "spark/text_input.hpp"
 
 namespace clusternodes::spark {
 

@@ -1,4 +1,4 @@
-#include "examples/spark/protocol.hpp"
+#include "spark/protocol.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,4 +1,4 @@
-#include "examples/spark/record.hpp"
+#include "spark/record.hpp"
 
 #include <utility>
 

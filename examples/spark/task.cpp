@@ -1,8 +1,8 @@
-#include "examples/spark/task.hpp"
+#include "spark/task.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include "examples/spark/record.hpp"
+#include "spark/record.hpp"
 
 namespace clusternodes::spark {
 

@@ -1,4 +1,4 @@
-#include "examples/spark/task_runner.hpp"
+#include "spark/task_runner.hpp"
 
 #include <algorithm>
 #include <cstdio>

@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "clusternodes/result.hpp"
-#include "examples/spark/functions.hpp"
-#include "examples/spark/plan.hpp"
-#include "examples/spark/task.hpp"
+#include "spark/functions.hpp"
+#include "spark/plan.hpp"
+#include "spark/task.hpp"
 
 namespace clusternodes::spark {
 

@@ -1,4 +1,4 @@
-#include "examples/spark/text_input.hpp"
+#include "spark/text_input.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

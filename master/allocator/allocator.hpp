@@ -23,6 +23,7 @@
 #include "clusternodes/resources.hpp"
 #include "clusternodes/values.hpp"
 #include "common/clock.hpp"
+#include "master/quota.hpp"
 
 namespace clusternodes::master {
 
@@ -39,11 +40,6 @@ using OfferCallback = std::function<void(const FrameworkID&, std::vector<Allocat
 struct FrameworkOptions {
   std::vector<std::string> roles;  // the roles the framework subscribes to
   bool active = true;              // inactive frameworks get no offers
-};
-
-struct Quota {
-  Resources guarantee;  // met first under contention
-  Resources limit;      // never exceeded; empty: no limit
 };
 
 // Read-only figures for /state and /metrics.

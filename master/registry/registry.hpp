@@ -18,7 +18,8 @@
 
 #include "clusternodes/result.hpp"
 #include "clusternodes/values.hpp"
-#include "master/allocator/allocator.hpp"
+#include "clusternodes/resources.hpp"
+#include "master/quota.hpp"
 
 namespace clusternodes::master {
 

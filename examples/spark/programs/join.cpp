@@ -4,8 +4,8 @@
 // "KEY REST" (KEY up to the first space or tab). For every pair of lines
 // with the same key, OUTPUT/part-NNNNN gets "KEY<TAB>LEFT-REST<TAB>RIGHT-REST",
 // sorted by key. --distinct drops repeated output lines.
-#include "examples/spark/app.hpp"
-#include "examples/spark/executor.hpp"
+#include "spark/app.hpp"
+#include "spark/executor.hpp"
 
 using namespace clusternodes::spark;
 

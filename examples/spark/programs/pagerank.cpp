@@ -16,8 +16,8 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "examples/spark/app.hpp"
-#include "examples/spark/executor.hpp"
+#include "spark/app.hpp"
+#include "spark/executor.hpp"
 
 using namespace clusternodes::spark;
 

@@ -3,8 +3,8 @@
 // The classic: counts the words (runs of ASCII letters, lowercased) of a
 // text file or directory, and writes "word<TAB>count" lines to
 // OUTPUT/part-NNNNN. See app.hpp for the flags every program has.
-#include "examples/spark/app.hpp"
-#include "examples/spark/executor.hpp"
+#include "spark/app.hpp"
+#include "spark/executor.hpp"
 
 using namespace clusternodes::spark;
 
