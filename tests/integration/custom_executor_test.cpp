@@ -207,7 +207,10 @@ TEST_CASE("an executor is shut down when its framework goes away") {
 
 TEST_CASE("an executor and its tasks survive an agent restart") {
   TestCluster cluster;
-  cluster.startMaster();
+  // The agent is down for the task's last second and more: the master must
+  // not count it unreachable meanwhile (the harness's default is 2 s), or a
+  // framework that is not partition-aware loses the tasks.
+  cluster.startMaster({"--agent-ping-timeout=500ms", "--max-agent-ping-timeouts=20"});
   // The executor waits up to 10 s for its agent to come back.
   cluster.startAgent("cpus:2;mem:1024;disk:1024", {"--recovery-timeout=10s"});
   cluster.waitForAgents(1);
