@@ -63,7 +63,7 @@ Agent::Agent(Loop& loop, zmq::context_t& context, AgentFlags flags, std::unique_
       sweepTimer_(loop),
       recoveryWatch_(loop),
       files_(files ? std::move(files) : makeFileSystem()),
-      checkpoints_(flags_.workDir, *files_),
+      checkpoints_(flags_.workDir, *files_, [this] { commitHook_.arm(); }),
       commitHook_(loop, [this] { commitCheckpoints(); }),
       commitRetry_(loop) {}
 
@@ -508,7 +508,6 @@ void Agent::checkpoint(Run& run, bool withTask) {
   } else {
     checkpoints_.saveRunState(saved.containerId, saved.sandbox, saved.executorPid, saved.state);
   }
-  commitHook_.arm();
 }
 
 void Agent::checkpointUpdates(const TaskKey& key) {
@@ -526,7 +525,6 @@ void Agent::checkpointUpdates(const TaskKey& key) {
     }
   }
   checkpoints_.saveUpdates(run->second->containerId, encoded);
-  commitHook_.arm();
 }
 
 void Agent::whenDurable(std::function<void()> fn) {
@@ -765,9 +763,12 @@ void Agent::executorStatus(const std::string& peer, wire::ExecutorStatus::Reader
     enqueueStatus(run.frameworkId, status);
     checkpoint(run, false);
   }
-  // Acknowledged once on disk (a duplicate too: the first copy may still be
-  // on its way there).
-  whenDurable([this, peer, uuid = status.uuid] {
+  // A duplicate too: the first copy may still be on its way to disk.
+  ackWhenDurable(peer, status.uuid);
+}
+
+void Agent::ackWhenDurable(const std::string& peer, const std::string& uuid) {
+  whenDurable([this, peer, uuid] {
     capnp::MallocMessageBuilder ack;
     ack.initRoot<wire::Envelope>().initExecutorAck().setUuid(uuid);
     executors_->sendTo(peer, wire::encode(ack));
@@ -1211,7 +1212,6 @@ void Agent::forgetIfDone(const TaskKey& key) {
   if (run != runs_.end()) {
     if (!isTerminal(run->second->state) || !run->second->executorExited) return;
     checkpoints_.removeRun(run->second->containerId);
-    commitHook_.arm();
     if (run->second->custom()) {
       if (auto executor = frameworkExecutors_.find(run->second->executorKey()); executor != frameworkExecutors_.end()) {
         executor->second->tasks.erase(key.second);

@@ -186,6 +186,8 @@ class Agent {
   // turn, or once a failing checkpoint write succeeds again. Every
   // acknowledgement and forward of a status update goes through here.
   void whenDurable(std::function<void()> fn);
+  // Acknowledges an executor's update `uuid` to `peer` once it is on disk.
+  void ackWhenDurable(const std::string& peer, const std::string& uuid);
   // The end of a loop turn: writes what the turn staged in one batch.
   void commitCheckpoints();
 

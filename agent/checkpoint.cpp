@@ -114,9 +114,22 @@ bool toNumber(const std::string& text, T& out) {
   }
 }
 
+// The records that hold a whole run and a whole executor: staged when they
+// are saved, and written again into every snapshot.
+std::string runRecord(const RunCheckpoint& run) {
+  return payload(kRun, {run.containerId, run.runTask, run.sandbox, std::to_string(run.executorPid),
+                        toString(run.state)});
+}
+
+std::string executorRecord(const ExecutorCheckpoint& executor) {
+  return payload(kExecutor, {executor.containerId, executor.info, executor.sandbox, std::to_string(executor.pid),
+                             std::to_string(executor.startTime)});
+}
+
 }  // namespace
 
-Checkpoints::Checkpoints(std::string workDir, FileSystem& files) : meta_(std::move(workDir) + "/meta"), files_(files) {}
+Checkpoints::Checkpoints(std::string workDir, FileSystem& files, std::function<void()> onStaged)
+    : meta_(std::move(workDir) + "/meta"), files_(files), onStaged_(std::move(onStaged)) {}
 
 std::string Checkpoints::journalPath(uint64_t generation) const {
   return meta_ + "/journal-" + std::to_string(generation);
@@ -140,15 +153,17 @@ Result<AgentCheckpoint> Checkpoints::loadAgent() {
   return agent;
 }
 
-void Checkpoints::stage(const std::string& body) { appendFrame(batch_, body); }
+void Checkpoints::stage(const std::string& body) {
+  appendFrame(batch_, body);
+  if (onStaged_) onStaged_();
+}
 
 void Checkpoints::saveRun(const RunCheckpoint& run) {
   RunCheckpoint& saved = runs_[run.containerId];
   std::vector<std::string> updates = std::move(saved.updates);
   saved = run;
   saved.updates = std::move(updates);
-  stage(payload(kRun, {run.containerId, run.runTask, run.sandbox, std::to_string(run.executorPid),
-                       toString(run.state)}));
+  stage(runRecord(run));
 }
 
 void Checkpoints::saveRunState(const std::string& containerId, const std::string& sandbox, int executorPid,
@@ -175,8 +190,7 @@ void Checkpoints::removeRun(const std::string& containerId) {
 
 void Checkpoints::saveExecutor(const ExecutorCheckpoint& executor) {
   executors_[executor.containerId] = executor;
-  stage(payload(kExecutor, {executor.containerId, executor.info, executor.sandbox, std::to_string(executor.pid),
-                            std::to_string(executor.startTime)}));
+  stage(executorRecord(executor));
 }
 
 void Checkpoints::removeExecutor(const std::string& containerId) {
@@ -205,14 +219,10 @@ Result<void> Checkpoints::writeSnapshot() {
   std::string content;
   appendFrame(content, payload(kHeader, {kMagic, std::to_string(next)}));
   for (const auto& [id, run] : runs_) {
-    appendFrame(content, payload(kRun, {id, run.runTask, run.sandbox, std::to_string(run.executorPid),
-                                        toString(run.state)}));
+    appendFrame(content, runRecord(run));
     if (!run.updates.empty()) appendFrame(content, payload(kUpdates, {id}, run.updates));
   }
-  for (const auto& [id, executor] : executors_) {
-    appendFrame(content, payload(kExecutor, {id, executor.info, executor.sandbox, std::to_string(executor.pid),
-                                             std::to_string(executor.startTime)}));
-  }
+  for (const auto& [id, executor] : executors_) appendFrame(content, executorRecord(executor));
   if (auto written = files_.replace(meta_ + "/checkpoint", content); !written) return written;
   // From here the snapshot holds everything; the old journal is not read.
   for (const char* legacy : {"/runs", "/executors"}) (void)files_.remove(meta_ + legacy);

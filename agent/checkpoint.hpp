@@ -33,6 +33,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -67,8 +68,9 @@ struct ExecutorCheckpoint {
 
 class Checkpoints {
  public:
-  // `files` must outlive this.
-  Checkpoints(std::string workDir, FileSystem& files);
+  // `files` must outlive this. `onStaged` runs whenever a change is staged
+  // (the agent arms its end-of-turn commit there).
+  Checkpoints(std::string workDir, FileSystem& files, std::function<void()> onStaged = {});
 
   // Written at once (it changes only when the agent registers as new).
   Result<void> saveAgent(const AgentCheckpoint& agent);
@@ -117,6 +119,7 @@ class Checkpoints {
 
   std::string meta_;
   FileSystem& files_;
+  std::function<void()> onStaged_;
   std::map<std::string, RunCheckpoint> runs_;
   std::map<std::string, ExecutorCheckpoint> executors_;
   std::string batch_;              // framed records not yet written

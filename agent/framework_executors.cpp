@@ -161,7 +161,6 @@ void Agent::checkpointExecutor(FrameworkExecutor& executor) {
   ExecutorCheckpoint saved{executor.containerId, wire::encode(message), executor.sandbox, executor.pid,
                            executor.startTime};
   checkpoints_.saveExecutor(saved);
-  commitHook_.arm();
 }
 
 void Agent::executorRegisteredBack(const std::string& peer, wire::RegisterExecutor::Reader message) {
@@ -251,11 +250,7 @@ void Agent::frameworkExecutorStatus(const std::string& peer, const ExecutorKey& 
       }
     }
   }
-  whenDurable([this, peer, uuid = status.uuid] {
-    capnp::MallocMessageBuilder ack;
-    ack.initRoot<wire::Envelope>().initExecutorAck().setUuid(uuid);
-    executors_->sendTo(peer, wire::encode(ack));
-  });
+  ackWhenDurable(peer, status.uuid);
 }
 
 void Agent::killOnExecutor(Run& run) {
@@ -397,7 +392,6 @@ void Agent::frameworkExecutorExited(const ExecutorKey& key, int status, const st
     }
   }
   checkpoints_.removeExecutor(executor.containerId);
-  commitHook_.arm();
   frameworkExecutors_.erase(it);
 }
 

@@ -78,6 +78,42 @@ inline std::string agentId(const TestCluster& cluster, size_t agent) {
   return id;
 }
 
+// The SDK's example executor (build/bin/example-executor) as a framework's
+// executor named `id`.
+inline ExecutorInfo exampleExecutor(const std::string& id = "example") {
+  ExecutorInfo executor;
+  executor.executorId.value = id;
+  executor.name = "example executor";
+  executor.command.shell = false;
+  executor.command.arguments = {binary("example-executor")};
+  executor.resources = *Resources::parse("cpus:0.1;mem:32");
+  return executor;
+}
+
+// A task run by `executor`, doing what `data` says (see example-executor).
+inline TaskInfo executorTask(const std::string& id, const Offer& offer, const std::string& data,
+                             const ExecutorInfo& executor = exampleExecutor()) {
+  TaskInfo task;
+  task.taskId.value = id;
+  task.name = id;
+  task.agentId = offer.agentId;
+  task.resources = *Resources::parse("cpus:0.2;mem:32");
+  task.executor = executor;
+  task.data = data;
+  return task;
+}
+
+// The entry of `list` ("tasks", "agents") in the master's /state whose id
+// is `id`, or null.
+inline nlohmann::json masterEntry(const TestCluster& cluster, const char* list, const std::string& id) {
+  auto state = cluster.state();
+  if (!state.is_object()) return nullptr;
+  for (const auto& entry : state[list]) {
+    if (entry["id"] == id) return entry;
+  }
+  return nullptr;
+}
+
 // The first terminal status of `taskId`.
 inline std::optional<TaskStatus> terminalStatus(RecordingScheduler& scheduler, const std::string& taskId,
                                                 std::chrono::milliseconds timeout = std::chrono::seconds(30)) {

@@ -26,29 +26,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-ExecutorInfo exampleExecutor(const std::string& id = "example") {
-  ExecutorInfo executor;
-  executor.executorId.value = id;
-  executor.name = "example executor";
-  executor.command.shell = false;
-  executor.command.arguments = {binary("example-executor")};
-  executor.resources = *Resources::parse("cpus:0.1;mem:32");
-  return executor;
-}
-
-// A task run by `executor`, doing what `data` says (see example-executor).
-TaskInfo executorTask(const std::string& id, const Offer& offer, const std::string& data,
-                      const ExecutorInfo& executor = exampleExecutor()) {
-  TaskInfo task;
-  task.taskId.value = id;
-  task.name = id;
-  task.agentId = offer.agentId;
-  task.resources = *Resources::parse("cpus:0.2;mem:32");
-  task.executor = executor;
-  task.data = data;
-  return task;
-}
-
 // The agent's /state entry of its executor `id`, or null.
 nlohmann::json agentExecutor(const TestCluster& cluster, size_t agent, const std::string& id) {
   auto state = cluster.agentState(agent);

@@ -55,17 +55,6 @@ void launchOnFirstOffer(RecordingScheduler& scheduler, const std::string& prefix
                               }}});
 }
 
-// The entry of `list` ("tasks", "agents") in the master's /state whose id
-// is `id`, or null.
-nlohmann::json masterEntry(const TestCluster& cluster, const char* list, const std::string& id) {
-  auto state = cluster.state();
-  if (!state.is_object()) return nullptr;
-  for (const auto& entry : state[list]) {
-    if (entry["id"] == id) return entry;
-  }
-  return nullptr;
-}
-
 nlohmann::json masterTask(const TestCluster& cluster, const std::string& taskId) {
   return masterEntry(cluster, "tasks", taskId);
 }

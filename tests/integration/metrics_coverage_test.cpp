@@ -220,22 +220,6 @@ TEST_CASE("metrics coverage: framework executor, framework message and executor 
   cluster.startAgent("cpus:2;mem:1024;disk:1024");
   cluster.waitForAgents(1);
 
-  ExecutorInfo executor;
-  executor.executorId.value = "example";
-  executor.name = "example executor";
-  executor.command.shell = false;
-  executor.command.arguments = {binary("example-executor")};
-  executor.resources = *Resources::parse("cpus:0.1;mem:32");
-  auto executorTask = [&](const std::string& id, const Offer& offer, const std::string& data) {
-    TaskInfo task;
-    task.taskId.value = id;
-    task.name = id;
-    task.agentId = offer.agentId;
-    task.resources = *Resources::parse("cpus:0.2;mem:32");
-    task.executor = executor;
-    task.data = data;
-    return task;
-  };
 
   // The first offer runs a teller and a waiter on the executor; later ones
   // are declined until the test asks for the crash, which the next offer

@@ -55,17 +55,6 @@ size_t withReason(RecordingScheduler& scheduler, const std::string& taskId, Task
   return n;
 }
 
-// The entry of `list` ("tasks", "agents") in the master's /state whose id
-// is `id`, or null.
-nlohmann::json masterEntry(const TestCluster& cluster, const char* list, const std::string& id) {
-  auto state = cluster.state();
-  if (!state.is_object()) return nullptr;
-  for (const auto& entry : state[list]) {
-    if (entry["id"] == id) return entry;
-  }
-  return nullptr;
-}
-
 // The master's kept events of `type` about `agentId`.
 std::vector<nlohmann::json> agentEvents(const TestCluster& cluster, const std::string& type,
                                         const std::string& agentId) {
