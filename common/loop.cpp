@@ -30,6 +30,8 @@ uint64_t toMillis(Duration d) {
   return static_cast<uint64_t>(std::chrono::ceil<std::chrono::milliseconds>(d).count());
 }
 
+std::unique_ptr<TimeSource> makeLoopTime(Loop& loop);
+
 // What closeHandle parks in handle->data until the close callback runs.
 struct CloseContext {
   std::function<void()> onClosed;
@@ -64,6 +66,7 @@ Loop::Loop() {
   async_.data = this;
   // The async handle alone must not keep run() alive.
   uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+  time_ = makeLoopTime(*this);
 }
 
 Loop::~Loop() {
@@ -135,51 +138,73 @@ void closeHandle(uv_handle_t* handle, std::function<void()> onClosed) {
 // ---------------------------------------------------------------------------
 // Timer
 
-struct Timer::State {
-  uv_timer_t handle{};
-  // Shared so a callback that restarts or destroys its timer keeps running
-  // on a live function object.
-  std::shared_ptr<std::function<void()>> fn;
+namespace {
 
-  static void onTimer(uv_timer_t* handle) {
-    auto* state = static_cast<State*>(handle->data);
-    std::shared_ptr<std::function<void()>> fn = state->fn;
-    // `state` stays allocated until its close callback, but the callback may
-    // destroy the Timer; only the local `fn` is used from here on.
-    guarded("Timer callback", [&] {
-      if (fn && *fn) (*fn)();
-    });
+class UvTimer final : public TimerBackend {
+ public:
+  explicit UvTimer(Loop& loop) : state_(new State) {
+    int rc = uv_timer_init(loop.raw(), &state_->handle);
+    if (rc != 0) {
+      delete state_;
+      throw std::runtime_error(std::string("uv_timer_init: ") + uv_strerror(rc));
+    }
+    state_->handle.data = state_;
   }
+
+  ~UvTimer() override {
+    uv_timer_stop(&state_->handle);
+    State* state = state_;
+    closeHandle(reinterpret_cast<uv_handle_t*>(&state->handle), [state] { delete state; });
+  }
+
+  void start(Duration delay, std::function<void()> fn, Duration repeat) override {
+    state_->fn = std::make_shared<std::function<void()>>(std::move(fn));
+    int rc = uv_timer_start(&state_->handle, &State::onTimer, toMillis(delay), toMillis(repeat));
+    if (rc != 0) spdlog::error("uv_timer_start: {}", uv_strerror(rc));
+  }
+
+  void stop() override { uv_timer_stop(&state_->handle); }
+
+  bool active() const override { return uv_is_active(reinterpret_cast<const uv_handle_t*>(&state_->handle)) != 0; }
+
+ private:
+  struct State {
+    uv_timer_t handle{};
+    // Shared so a callback that restarts or destroys its timer keeps running
+    // on a live function object.
+    std::shared_ptr<std::function<void()>> fn;
+
+    static void onTimer(uv_timer_t* handle) {
+      auto* state = static_cast<State*>(handle->data);
+      std::shared_ptr<std::function<void()>> fn = state->fn;
+      // `state` stays allocated until its close callback, but the callback may
+      // destroy the timer; only the local `fn` is used from here on.
+      guarded("Timer callback", [&] {
+        if (fn && *fn) (*fn)();
+      });
+    }
+  };
+
+  State* state_;  // owned; freed after uv_close completes
 };
 
-Timer::Timer(Loop& loop) : state_(new State) {
-  int rc = uv_timer_init(loop.raw(), &state_->handle);
-  if (rc != 0) {
-    delete state_;
-    throw std::runtime_error(std::string("uv_timer_init: ") + uv_strerror(rc));
+class LoopTime final : public TimeSource {
+ public:
+  explicit LoopTime(Loop& loop) : loop_(loop) {}
+  double now() const override {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   }
-  state_->handle.data = state_;
-}
+  std::unique_ptr<TimerBackend> newTimer() override { return std::make_unique<UvTimer>(loop_); }
 
-Timer::~Timer() {
-  uv_timer_stop(&state_->handle);
-  State* state = state_;
-  state_ = nullptr;
-  closeHandle(reinterpret_cast<uv_handle_t*>(&state->handle), [state] { delete state; });
-}
+ private:
+  Loop& loop_;
+};
 
-void Timer::start(Duration delay, std::function<void()> fn, Duration repeat) {
-  state_->fn = std::make_shared<std::function<void()>>(std::move(fn));
-  uint64_t repeatMs = toMillis(repeat);
-  int rc = uv_timer_start(&state_->handle, &State::onTimer, toMillis(delay), repeatMs);
-  if (rc != 0) spdlog::error("uv_timer_start: {}", uv_strerror(rc));
-}
+std::unique_ptr<TimeSource> makeLoopTime(Loop& loop) { return std::make_unique<LoopTime>(loop); }
 
-void Timer::stop() { uv_timer_stop(&state_->handle); }
+}  // namespace
 
-bool Timer::active() const {
-  return uv_is_active(reinterpret_cast<const uv_handle_t*>(&state_->handle)) != 0;
-}
+Timer::Timer(Loop& loop) : Timer(loop.time()) {}
 
 // ---------------------------------------------------------------------------
 // EndOfTurn

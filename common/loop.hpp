@@ -20,9 +20,9 @@
 #include <mutex>
 #include <vector>
 
-namespace clusternodes {
+#include "common/clock.hpp"
 
-using Duration = std::chrono::nanoseconds;
+namespace clusternodes {
 
 class Loop {
  public:
@@ -41,9 +41,11 @@ class Loop {
   // Thread-safe: runs `fn` on the loop thread soon. Callable before run().
   void post(std::function<void()> fn);
 
-  // Seconds since the epoch (wall clock) and a monotonic reading.
+  // Seconds since the epoch (wall clock).
   static double wallSeconds();
-  std::chrono::steady_clock::time_point now() const { return std::chrono::steady_clock::now(); }
+  // The loop's clock and timers: the steady and system clocks, and libuv
+  // timers on this loop.
+  TimeSource& time() { return *time_; }
 
  private:
   static void onAsync(uv_async_t* handle);
@@ -52,30 +54,12 @@ class Loop {
   uv_async_t async_{};
   std::mutex mutex_;
   std::vector<std::function<void()>> posted_;
+  std::unique_ptr<TimeSource> time_;
 };
 
 // Closes a uv handle owned by a heap block and frees the block once libuv is
 // done with it. Used by every handle wrapper.
 void closeHandle(uv_handle_t* handle, std::function<void()> onClosed);
-
-// A one-shot or repeating timer. Destroying it stops it.
-class Timer {
- public:
-  explicit Timer(Loop& loop);
-  ~Timer();
-  Timer(const Timer&) = delete;
-  Timer& operator=(const Timer&) = delete;
-
-  // Starts (or restarts) the timer: `fn` runs after `delay`, then every
-  // `repeat` when repeat is non-zero.
-  void start(Duration delay, std::function<void()> fn, Duration repeat = Duration::zero());
-  void stop();
-  bool active() const;
-
- private:
-  struct State;
-  State* state_;  // owned; freed after uv_close completes
-};
 
 // Runs `fn` at the end of the loop turn in which arm() was called, just
 // before the loop waits for events again: where a daemon writes, in one

@@ -29,10 +29,10 @@ TEST_CASE("Timer: one-shot timers fire in deadline order") {
   b.start(milliseconds(10), [&] { order.push_back(10); });
   c.start(milliseconds(20), [&] { order.push_back(20); });
   CHECK(a.active());
-  auto begin = loop.now();
+  auto begin = std::chrono::steady_clock::now();
   loop.run();  // returns once every one-shot timer has fired
   CHECK(order == std::vector<int>{10, 20, 30});
-  CHECK(loop.now() - begin >= milliseconds(25));
+  CHECK(std::chrono::steady_clock::now() - begin >= milliseconds(25));
   CHECK_FALSE(a.active());
   CHECK_FALSE(b.active());
 }
