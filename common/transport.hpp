@@ -27,46 +27,75 @@
 
 namespace clusternodes {
 
-class ZmqSocket {
+// What a daemon's logic needs of a message socket, so that unit tests can
+// put an in-memory one in its place (and deliver messages by hand). The
+// production implementation is ZmqSocket.
+class Transport {
+ public:
+  using Handler = std::function<void(std::string_view peer, std::string_view payload)>;
+  virtual ~Transport() = default;
+
+  virtual void onMessage(Handler handler) = 0;
+  // ROUTER: binds and returns the bound endpoint, resolving a "*" port.
+  virtual Result<std::string> bind(const std::string& endpoint) = 0;
+  // DEALER: connects; reconnects by itself when the peer restarts.
+  virtual Result<void> connect(const std::string& endpoint) = 0;
+  virtual Result<void> disconnect(const std::string& endpoint) = 0;
+  // DEALER send. Returns false when the message was dropped.
+  virtual bool send(std::string_view payload) = 0;
+  // ROUTER send to `peer`. Returns false when the message was dropped.
+  virtual bool sendTo(std::string_view peer, std::string_view payload) = 0;
+  // DEALER: told true when the connection is made again after it was lost,
+  // false when it is lost.
+  virtual void onConnectionChange(std::function<void(bool connected)> handler) = 0;
+  // Handles the messages already queued now, before what the caller does next.
+  virtual void receivePending() = 0;
+  virtual uint64_t sentCount() const = 0;
+  virtual uint64_t droppedSends() const = 0;
+  // Frames refused as malformed (a ROUTER's frames that are not exactly
+  // [identity, payload]).
+  virtual uint64_t malformedFrames() const = 0;
+};
+
+class ZmqSocket final : public Transport {
  public:
   enum class Kind { kRouter, kDealer };
-  using Handler = std::function<void(std::string_view peer, std::string_view payload)>;
 
   // `identity` names a DEALER to the ROUTER it connects to (empty: random).
   ZmqSocket(Loop& loop, zmq::context_t& context, Kind kind, const std::string& identity = "");
-  ~ZmqSocket();
+  ~ZmqSocket() override;
   ZmqSocket(const ZmqSocket&) = delete;
   ZmqSocket& operator=(const ZmqSocket&) = delete;
 
-  void onMessage(Handler handler);
+  void onMessage(Handler handler) override;
 
   // Binds (ROUTER) and returns the bound endpoint, resolving a "*" port.
-  Result<std::string> bind(const std::string& endpoint);
+  Result<std::string> bind(const std::string& endpoint) override;
   // Connects (DEALER); ZeroMQ reconnects by itself when the peer restarts.
-  Result<void> connect(const std::string& endpoint);
-  Result<void> disconnect(const std::string& endpoint);
+  Result<void> connect(const std::string& endpoint) override;
+  Result<void> disconnect(const std::string& endpoint) override;
 
   // DEALER send. Returns false when the message was dropped.
-  bool send(std::string_view payload);
+  bool send(std::string_view payload) override;
   // ROUTER send to `peer`. Returns false when the message was dropped.
-  bool sendTo(std::string_view peer, std::string_view payload);
+  bool sendTo(std::string_view peer, std::string_view payload) override;
 
   // DEALER: calls `handler(true)` each time the connection to the peer is
   // made again after it was lost (the peer restarted, or the network came
   // back) and `handler(false)` when it is lost. The protocol above uses it to
   // register again at once rather than after a timeout.
-  void onConnectionChange(std::function<void(bool connected)> handler);
+  void onConnectionChange(std::function<void(bool connected)> handler) override;
 
   // Handles the messages already queued on the socket now, before whatever
   // the caller does next (the loop would otherwise get to them later).
-  void receivePending() { drain(); }
+  void receivePending() override { drain(); }
 
   // How long closing the socket may wait to deliver queued messages (default 0).
   void setLinger(std::chrono::milliseconds linger);
 
-  uint64_t sentCount() const { return sent_; }
-  uint64_t droppedSends() const { return droppedSends_; }
-  uint64_t malformedFrames() const { return malformedFrames_; }
+  uint64_t sentCount() const override { return sent_; }
+  uint64_t droppedSends() const override { return droppedSends_; }
+  uint64_t malformedFrames() const override { return malformedFrames_; }
 
  private:
   static void onPoll(uv_poll_t* handle, int status, int events);
