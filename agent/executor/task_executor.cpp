@@ -4,95 +4,54 @@
 
 #include <spdlog/spdlog.h>
 
-#include "common/process.hpp"
-
 namespace clusternodes::executor {
-namespace {
-
-using std::chrono::milliseconds;
-
-constexpr auto kRetryInterval = milliseconds(500);
-
-}  // namespace
 
 TaskExecutor::TaskExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags)
-    : loop_(loop),
-      flags_(std::move(flags)),
-      socket_(std::make_unique<ZmqSocket>(loop, context, ZmqSocket::Kind::kDealer)),
-      registrationTimer_(loop),
-      retryTimer_(loop),
-      agentWatchTimer_(loop) {}
+    : loop_(loop), flags_(std::move(flags)) {
+  ExecutorSessionOptions options;
+  options.agentEndpoint = flags_.agent;
+  options.frameworkId = flags_.frameworkId;
+  options.taskId = flags_.taskId;
+  options.agentPid = getppid();
+  options.recoveryTimeout = flags_.recoveryTimeout;
+  ExecutorSessionEvents events;
+  events.onMessage = [this](const wire::Envelope::Reader& envelope) { onMessage(envelope); };
+  events.onRecoveryTimeout = [this] {
+    spdlog::error("the agent did not come back; killing task {} and exiting", task_.taskId.value);
+    abandon();
+    finish(1);
+  };
+  events.onAllAcknowledged = [this] {
+    if (terminalReported_) finish(0);
+  };
+  session_ = std::make_unique<ExecutorSession>(
+      loop.time(), std::make_unique<ZmqSocket>(loop, context, ZmqSocket::Kind::kDealer), std::move(options),
+      std::move(events));
+}
 
 TaskExecutor::~TaskExecutor() = default;
 
-Result<void> TaskExecutor::start() {
-  watchAgent(getppid());
-  socket_->onMessage([this](std::string_view, std::string_view bytes) { onMessage(bytes); });
-  // The agent restarting drops the connection: look at once rather than at
-  // the next tick of the watch.
-  socket_->onConnectionChange([this](bool) { checkAgent(); });
-  if (auto connected = socket_->connect(flags_.agent); !connected) return connected.error();
-  sendRegistration();
-  agentWatchTimer_.start(milliseconds(500), [this] { checkAgent(); }, milliseconds(500));
-  return {};
-}
+Result<void> TaskExecutor::start() { return session_->start(); }
 
-void TaskExecutor::sendRegistration() {
-  capnp::MallocMessageBuilder message;
-  auto reg = message.initRoot<wire::Envelope>().initRegisterExecutor();
-  reg.setTaskId(flags_.taskId.value);
-  reg.setFrameworkId(flags_.frameworkId.value);
-  reg.setPid(getpid());
-  socket_->send(wire::encode(message));
-  registrationTimer_.start(kRetryInterval, [this] {
-    if ((!launched_ || agentGoneSince_) && !shuttingDown_) sendRegistration();
-  });
-}
-
-void TaskExecutor::onMessage(std::string_view bytes) {
-  auto decoded = wire::decode(bytes);
-  if (!decoded) {
-    spdlog::warn("dropped a malformed message: {}", decoded.error().message);
-    return;
+void TaskExecutor::onMessage(const wire::Envelope::Reader& envelope) {
+  switch (envelope.which()) {
+    case wire::Envelope::LAUNCH_COMMAND: return received(envelope.getLaunchCommand());
+    case wire::Envelope::KILL_COMMAND: return kill(envelope.getKillCommand().getKillGracePeriodMs());
+    case wire::Envelope::SHUTDOWN_EXECUTOR:
+      shuttingDown_ = true;
+      if (!launched_) return finish(0);
+      return kill(defaultGraceMs_);
+    default:
+      throw wire::MalformedMessage(std::string("unexpected ") + wire::name(envelope.which()));
   }
-  auto envelope = (*decoded)->envelope();
-  wire::dispatchSafely(
-      [&] {
-        switch (envelope.which()) {
-          case wire::Envelope::LAUNCH_COMMAND: return received(envelope.getLaunchCommand());
-          case wire::Envelope::KILL_COMMAND: return kill(envelope.getKillCommand().getKillGracePeriodMs());
-          case wire::Envelope::EXECUTOR_ACK: return onAck(envelope.getExecutorAck().getUuid().cStr());
-          case wire::Envelope::SHUTDOWN_EXECUTOR:
-            shuttingDown_ = true;
-            if (!launched_) return finish(0);
-            return kill(defaultGraceMs_);
-          default:
-            throw wire::MalformedMessage(std::string("unexpected ") + wire::name(envelope.which()));
-        }
-      },
-      [&](const std::string& reason) { spdlog::warn("dropped a message: {}", reason); });
-}
-
-void TaskExecutor::watchAgent(pid_t pid) {
-  agentPid_ = pid;
-  agentStart_ = processStartTime(pid);
 }
 
 void TaskExecutor::received(wire::LaunchCommand::Reader message) {
-  if (message.getAgentPid() > 0 && message.getAgentPid() != agentPid_) watchAgent(message.getAgentPid());
-  if (launched_) {
-    // A reply to a retried registration, or an agent that restarted taking
-    // this executor back: it gets what is still unacknowledged.
-    if (agentGoneSince_) {
-      spdlog::info("the agent is back (pid {}); re-sending {} status update(s)", agentPid_, unacked_.size());
-      agentGoneSince_.reset();
-      registrationTimer_.stop();
-      sendPending();
-    }
-    return;
-  }
+  // A reply to a retried registration, or an agent that restarted taking
+  // this executor back: it gets what is still unacknowledged.
+  session_->registered(message.getAgentPid());
+  if (launched_) return;
   launched_ = true;
-  registrationTimer_.stop();
   task_ = wire::fromWire(message.getTask());
   sandbox_ = message.getSandbox().cStr();
   defaultGraceMs_ = message.getKillGracePeriodMs();
@@ -127,63 +86,15 @@ void TaskExecutor::report(TaskState state, TaskReason reason, const std::string&
   status.state = state;
   status.reason = reason;
   status.message = message;
-  status.source = TaskSource::kExecutor;
   status.exitCode = exitCode;
   status.signal = signal;
-  status.timestamp = Loop::wallSeconds();
-  status.uuid = randomUuid();
   if (isTerminal(state)) terminalReported_ = true;
-  unacked_.push_back(status);
-  sendPending();
-}
-
-void TaskExecutor::sendPending() {
-  for (const auto& status : unacked_) {
-    capnp::MallocMessageBuilder message;
-    wire::toWire(status, flags_.frameworkId, message.initRoot<wire::Envelope>().initExecutorStatus().initStatus());
-    socket_->send(wire::encode(message));
-  }
-  if (unacked_.empty()) {
-    retryTimer_.stop();
-  } else if (!retryTimer_.active()) {
-    retryTimer_.start(kRetryInterval, [this] { sendPending(); });
-  }
-}
-
-void TaskExecutor::onAck(const std::string& uuid) {
-  for (auto it = unacked_.begin(); it != unacked_.end(); ++it) {
-    if (it->uuid == uuid) {
-      unacked_.erase(it);
-      break;
-    }
-  }
-  if (unacked_.empty()) retryTimer_.stop();
-  if (terminalReported_ && unacked_.empty()) finish(0);
-}
-
-void TaskExecutor::checkAgent() {
-  if (agentStart_ && processStartTime(agentPid_) == agentStart_) return;
-  auto now = std::chrono::steady_clock::now();
-  if (!agentGoneSince_) {
-    agentGoneSince_ = now;
-    spdlog::warn("the agent (pid {}) is gone; waiting {} ms for it to come back", agentPid_,
-                 std::chrono::duration_cast<milliseconds>(flags_.recoveryTimeout).count());
-    // A restarted agent listens where this one did: registering again tells
-    // it about this executor.
-    if (launched_ && !shuttingDown_) sendRegistration();
-  }
-  if (now - *agentGoneSince_ >= flags_.recoveryTimeout) {
-    spdlog::error("the agent did not come back; killing task {} and exiting", task_.taskId.value);
-    abandon();
-    finish(1);
-  }
+  session_->sendUpdate(std::move(status));
 }
 
 void TaskExecutor::finish(int code) {
   exitCode_ = code;
-  registrationTimer_.stop();
-  retryTimer_.stop();
-  agentWatchTimer_.stop();
+  session_->stop();
   loop_.stop();
 }
 

@@ -7,12 +7,13 @@
 // and exits once a terminal update is acknowledged. A kill or a shutdown
 // from the agent goes to the subclass.
 //
-// It watches the agent's process. When the agent dies, the task keeps
-// running and the executor registers again and again: an agent restarted in
-// its place (same work dir, same port) takes it back, and gets the updates
-// it has not acknowledged. When no agent has come back after
-// --recovery-timeout, the subclass kills the task at once and the executor
-// exits.
+// Registration, the acknowledged updates and the agent watch are the
+// ExecutorSession's (common/executor_session.hpp), the same the SDK's
+// executor driver uses: when the agent dies, the task keeps running and the
+// executor registers again and again; an agent restarted in its place (same
+// work dir, same port) takes it back, and gets the updates it has not
+// acknowledged. When no agent has come back after --recovery-timeout, the
+// subclass kills the task at once and the executor exits.
 #pragma once
 
 #include <chrono>
@@ -24,8 +25,8 @@
 
 #include <zmq.hpp>
 
+#include "common/executor_session.hpp"
 #include "common/loop.hpp"
-#include "common/transport.hpp"
 #include "common/wire.hpp"
 
 namespace clusternodes::executor {
@@ -76,23 +77,10 @@ class TaskExecutor {
   int64_t defaultGraceMs_ = 3000;
 
  private:
-  void onMessage(std::string_view bytes);
-  void sendRegistration();
+  void onMessage(const wire::Envelope::Reader& envelope);
   void received(wire::LaunchCommand::Reader message);
-  void sendPending();
-  void onAck(const std::string& uuid);
-  void checkAgent();
-  // Watches the agent `pid` (by its start time, so a reused pid is not it).
-  void watchAgent(pid_t pid);
 
-  std::unique_ptr<ZmqSocket> socket_;
-  Timer registrationTimer_;
-  Timer retryTimer_;
-  Timer agentWatchTimer_;
-  std::deque<TaskStatus> unacked_;
-  pid_t agentPid_ = 0;
-  std::optional<uint64_t> agentStart_;
-  std::optional<std::chrono::steady_clock::time_point> agentGoneSince_;
+  std::unique_ptr<ExecutorSession> session_;
   int exitCode_ = 0;
 };
 

@@ -1,20 +1,20 @@
-// The executor driver: a thread running a libuv loop with a DEALER socket to
-// the agent that started the executor. Public calls from any thread are
-// posted to that loop.
+// The executor driver: a thread running a libuv loop with an ExecutorSession
+// (common/executor_session.hpp, shared with the built-in executors) to the
+// agent that started the executor. Public calls from any thread are posted to
+// that loop.
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
 #include <cstdlib>
-#include <deque>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "clusternodes/executor.hpp"
+#include "common/executor_session.hpp"
 #include "common/loop.hpp"
-#include "common/process.hpp"
 #include "common/transport.hpp"
 #include "common/wire.hpp"
 
@@ -24,7 +24,6 @@ namespace {
 using std::chrono::milliseconds;
 using wire::text;
 
-constexpr auto kRetryInterval = milliseconds(500);
 // How long stop() waits for the agent to have every status update.
 constexpr auto kFlushTimeout = std::chrono::seconds(5);
 
@@ -130,17 +129,14 @@ class Driver final : public ExecutorDriver {
     return call([this, status] {
       TaskStatus update = status;
       update.agentId = agentId_;
-      update.source = TaskSource::kExecutor;
-      update.timestamp = Loop::wallSeconds();
-      update.uuid = randomUuid();
-      unacked_.push_back(std::move(update));
-      sendPending();
+      session_->sendUpdate(std::move(update));
     });
   }
 
   DriverStatus sendFrameworkMessage(const std::string& data) override {
     return call([this, data] {
-      socket_->send(wire::encodeFrameworkMessage(frameworkId_.value, executorId_.value, "", wire::data(data)));
+      session_->sendUnreliable(
+          wire::encodeFrameworkMessage(frameworkId_.value, executorId_.value, "", wire::data(data)));
     });
   }
 
@@ -151,7 +147,7 @@ class Driver final : public ExecutorDriver {
     std::lock_guard<std::mutex> lock(mutex_);
     if (status_ != DriverStatus::kRunning && !(status_ == DriverStatus::kStopped && !finished_)) return status_;
     loop_->post([this, fn = std::move(fn)] {
-      if (!socket_) return;
+      if (!session_) return;
       try {
         fn();
       } catch (const std::exception& e) {
@@ -180,83 +176,49 @@ class Driver final : public ExecutorDriver {
   // ---- loop thread
 
   void begin() {
-    socket_ = std::make_unique<ZmqSocket>(*loop_, *context_, ZmqSocket::Kind::kDealer);
-    socket_->onMessage([this](std::string_view, std::string_view bytes) { onMessage(bytes); });
-    // An agent restarting drops the connection: look at once.
-    socket_->onConnectionChange([this](bool) { checkAgent(); });
-    registrationTimer_ = std::make_unique<Timer>(*loop_);
-    retryTimer_ = std::make_unique<Timer>(*loop_);
-    watchTimer_ = std::make_unique<Timer>(*loop_);
+    ExecutorSessionOptions options;
+    options.agentEndpoint = endpoint_;
+    options.frameworkId = frameworkId_;
+    options.executorId = executorId_;
+    options.agentPid = agentPid_;
+    options.recoveryTimeout = recoveryTimeout_;
+    ExecutorSessionEvents events;
+    events.onMessage = [this](const wire::Envelope::Reader& envelope) { dispatch(envelope); };
+    events.onAgentGone = [this] {
+      if (running()) invoke([&] { executor_->disconnected(this); });
+    };
+    events.onRecoveryTimeout = [this] { shutdown("the agent did not come back"); };
+    events.onAllAcknowledged = [this] {
+      // Not from inside the session's own call: end() destroys it.
+      if (flushing_) loop_->post([this] { end(); });
+    };
+    session_ = std::make_unique<ExecutorSession>(
+        loop_->time(), std::make_unique<ZmqSocket>(*loop_, *context_, ZmqSocket::Kind::kDealer), std::move(options),
+        std::move(events));
     flushTimer_ = std::make_unique<Timer>(*loop_);
-    if (auto connected = socket_->connect(endpoint_); !connected) {
-      spdlog::error("executor driver: {}", connected.error().message);
-      invoke([&] { executor_->error(this, connected.error().message); });
+    if (auto started = session_->start(); !started) {
+      spdlog::error("executor driver: {}", started.error().message);
+      invoke([&] { executor_->error(this, started.error().message); });
       end();
-      return;
     }
-    if (agentPid_ > 0) agentStart_ = processStartTime(agentPid_);
-    sendRegistration();
-    watchTimer_->start(kRetryInterval, [this] { checkAgent(); }, kRetryInterval);
   }
 
   void end() {
-    registrationTimer_.reset();
-    retryTimer_.reset();
-    watchTimer_.reset();
+    if (!session_) return;
     flushTimer_.reset();
-    socket_.reset();
+    session_.reset();
     loop_->stop();
   }
 
   void flushAndEnd() {
-    if (!socket_) return;
-    if (unacked_.empty()) return end();
+    if (!session_) return;
+    if (session_->unacknowledged() == 0) return end();
     flushing_ = true;
     flushTimer_->start(kFlushTimeout, [this] {
-      spdlog::warn("executor driver: stopping with {} status update(s) the agent has not confirmed", unacked_.size());
+      spdlog::warn("executor driver: stopping with {} status update(s) the agent has not confirmed",
+                   session_->unacknowledged());
       end();
     });
-  }
-
-  void send(capnp::MallocMessageBuilder& message) {
-    if (socket_) socket_->send(wire::encode(message));
-  }
-
-  void sendRegistration() {
-    capnp::MallocMessageBuilder message;
-    auto reg = message.initRoot<wire::Envelope>().initRegisterExecutor();
-    reg.setFrameworkId(frameworkId_.value);
-    reg.setExecutorId(executorId_.value);
-    reg.setPid(::getpid());
-    send(message);
-    registrationTimer_->start(kRetryInterval, [this] {
-      if ((!registered_ || agentGoneSince_) && running()) sendRegistration();
-    });
-  }
-
-  void sendPending() {
-    if (!registered_ || agentGoneSince_) return;  // sent again once the agent is back
-    for (const auto& status : unacked_) {
-      capnp::MallocMessageBuilder message;
-      wire::toWire(status, frameworkId_, message.initRoot<wire::Envelope>().initExecutorStatus().initStatus());
-      send(message);
-    }
-    if (unacked_.empty()) {
-      retryTimer_->stop();
-    } else if (!retryTimer_->active()) {
-      retryTimer_->start(kRetryInterval, [this] { sendPending(); });
-    }
-  }
-
-  void onMessage(std::string_view bytes) {
-    auto decoded = wire::decode(bytes);
-    if (!decoded) {
-      spdlog::warn("executor driver: dropped a malformed message: {}", decoded.error().message);
-      return;
-    }
-    auto envelope = (*decoded)->envelope();
-    wire::dispatchSafely([&] { dispatch(envelope); },
-                         [](const std::string& reason) { spdlog::warn("executor driver: dropped: {}", reason); });
   }
 
   void dispatch(const wire::Envelope::Reader& envelope) {
@@ -279,20 +241,6 @@ class Driver final : public ExecutorDriver {
         if (running()) invoke([&] { executor_->frameworkMessage(this, data); });
         return;
       }
-      case wire::Envelope::EXECUTOR_ACK: {
-        std::string uuid = text(envelope.getExecutorAck().getUuid());
-        for (auto it = unacked_.begin(); it != unacked_.end(); ++it) {
-          if (it->uuid == uuid) {
-            unacked_.erase(it);
-            break;
-          }
-        }
-        if (unacked_.empty()) {
-          retryTimer_->stop();
-          if (flushing_) end();
-        }
-        return;
-      }
       case wire::Envelope::SHUTDOWN_EXECUTOR: return shutdown("the agent asked");
       default:
         throw wire::MalformedMessage(std::string("unexpected ") + wire::name(envelope.which()));
@@ -304,39 +252,16 @@ class Driver final : public ExecutorDriver {
     agent.id.value = text(message.getAgentId());
     agent.hostname = text(message.getHostname());
     agent.httpUrl = text(message.getHttpUrl());
-    if (message.getAgentPid() > 0 && message.getAgentPid() != agentPid_) {
-      agentPid_ = message.getAgentPid();
-      agentStart_ = processStartTime(agentPid_);
-    }
-    bool back = agentGoneSince_.has_value();
-    agentGoneSince_.reset();
     agentId_ = agent.id;
-    registrationTimer_->stop();
-    if (!registered_) {
-      registered_ = true;
+    bool first = !session_->isRegistered();
+    bool back = session_->registered(message.getAgentPid());
+    if (first) {
       ExecutorInfo info = wire::fromWire(message.getExecutor());
       FrameworkInfo framework = wire::fromWire(message.getFrameworkInfo());
       if (running()) invoke([&] { executor_->registered(this, info, frameworkId_, framework, agent); });
     } else if (back) {
-      spdlog::info("executor driver: the agent is back; re-sending {} status update(s)", unacked_.size());
       if (running()) invoke([&] { executor_->reregistered(this, agent); });
     }
-    sendPending();
-  }
-
-  void checkAgent() {
-    if (agentPid_ <= 0 || !socket_) return;
-    if (agentStart_ && processStartTime(agentPid_) == agentStart_) return;
-    auto now = std::chrono::steady_clock::now();
-    if (!agentGoneSince_) {
-      agentGoneSince_ = now;
-      spdlog::warn("executor driver: the agent (pid {}) is gone; waiting {} ms for it to come back", agentPid_,
-                   std::chrono::duration_cast<milliseconds>(recoveryTimeout_).count());
-      if (running()) invoke([&] { executor_->disconnected(this); });
-      // A restarted agent listens where this one did.
-      if (socket_) sendRegistration();
-    }
-    if (now - *agentGoneSince_ >= recoveryTimeout_) shutdown("the agent did not come back");
   }
 
   void shutdown(const std::string& why) {
@@ -368,18 +293,11 @@ class Driver final : public ExecutorDriver {
   std::chrono::nanoseconds recoveryTimeout_ = std::chrono::minutes(15);
 
   // Loop thread only.
-  std::unique_ptr<ZmqSocket> socket_;
-  std::unique_ptr<Timer> registrationTimer_;
-  std::unique_ptr<Timer> retryTimer_;
-  std::unique_ptr<Timer> watchTimer_;
+  std::unique_ptr<ExecutorSession> session_;
   std::unique_ptr<Timer> flushTimer_;
   pid_t agentPid_ = 0;
-  std::optional<uint64_t> agentStart_;
-  std::optional<std::chrono::steady_clock::time_point> agentGoneSince_;
-  bool registered_ = false;
   bool flushing_ = false;
   AgentID agentId_;
-  std::deque<TaskStatus> unacked_;
   std::set<TaskID> launched_;
 };
 
