@@ -7,12 +7,16 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -28,17 +32,68 @@ namespace fs = std::filesystem;
 
 std::string binary(const std::string& name) { return std::string(CN_BIN_DIR) + "/" + name; }
 
-int freePort() {
+namespace {
+
+// Whether a TCP socket can bind 127.0.0.1:port now.
+bool bindable(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
-  return ntohs(addr.sin_port);
+  return ok;
+}
+
+// The lowest port the kernel hands out by itself (ip_local_port_range).
+int ephemeralLow() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  in >> low;
+  return low > 12000 ? low : 32768;
+}
+
+// Locks the port's file for this process's life; false when another holds it.
+bool lockPort(int port, std::vector<int>& fds) {
+  std::string path = "/tmp/cn-test-ports/" + std::to_string(port);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) return false;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return false;
+  }
+  fds.push_back(fd);
+  return true;
+}
+
+}  // namespace
+
+int freePorts(int count) {
+  static std::mutex mutex;
+  static std::mt19937 random{std::random_device{}()};
+  std::lock_guard<std::mutex> lock(mutex);
+  ::mkdir("/tmp/cn-test-ports", 01777);
+  ::chmod("/tmp/cn-test-ports", 01777);
+  const int low = 10000;
+  const int high = ephemeralLow();  // exclusive
+  for (int attempt = 0; attempt < 10000; ++attempt) {
+    int first = low + static_cast<int>(random() % static_cast<unsigned>(high - low - count));
+    std::vector<int> fds;
+    bool ok = true;
+    for (int port = first; ok && port < first + count; ++port) ok = lockPort(port, fds) && bindable(port);
+    if (ok) return first;  // the locks stay held (their descriptors open) until exit
+    for (int fd : fds) ::close(fd);
+  }
+  throw std::runtime_error("no free block of " + std::to_string(count) + " ports below " + std::to_string(high));
+}
+
+int freePort() { return freePorts(1); }
+
+std::string portsResource(int count) {
+  int first = freePorts(count);
+  return "ports:[" + std::to_string(first) + "-" + std::to_string(first + count - 1) + "]";
 }
 
 namespace {
@@ -143,11 +198,16 @@ bool eventually(const std::function<bool()>& predicate, std::chrono::millisecond
   }
 }
 
-std::vector<pid_t> processesMatching(const std::string& needle, bool exact) {
+std::vector<pid_t> processesMatching(const std::string& needle, bool exact, const std::string& cwdUnder) {
   std::vector<pid_t> out;
   for (const auto& entry : fs::directory_iterator("/proc")) {
     const auto name = entry.path().filename().string();
     if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    if (!cwdUnder.empty()) {
+      std::error_code ec;
+      auto cwd = fs::read_symlink(entry.path() / "cwd", ec).string();
+      if (ec || cwd.rfind(cwdUnder + "/", 0) != 0) continue;
+    }
     std::string cmdline = readFile(entry.path().string() + "/cmdline");
     while (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
     for (auto& c : cmdline) {
@@ -159,6 +219,49 @@ std::vector<pid_t> processesMatching(const std::string& needle, bool exact) {
   }
   return out;
 }
+
+namespace {
+
+// The mount points of the host's cgroup hierarchies (v1 and v2).
+std::vector<std::string> cgroupMountPoints() {
+  std::vector<std::string> out;
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  for (std::string line; std::getline(mountinfo, line);) {
+    // ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
+    std::istringstream fields(line);
+    std::string id, parent, device, root, mountPoint;
+    fields >> id >> parent >> device >> root >> mountPoint;
+    auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream tail(line.substr(dash + 3));
+    std::string type;
+    tail >> type;
+    if (type == "cgroup" || type == "cgroup2") out.push_back(mountPoint);
+  }
+  return out;
+}
+
+// Removes the cgroups `<mount>/<prefix>*` and the containers under them once
+// their processes are gone (they were killed just before).
+void removeCgroupRoots(const std::string& prefix) {
+  for (const auto& mount : cgroupMountPoints()) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(mount, ec)) {
+      if (!entry.is_directory(ec) || entry.path().filename().string().rfind(prefix, 0) != 0) continue;
+      eventually(
+          [&] {
+            bool empty = true;
+            for (const auto& child : fs::directory_iterator(entry.path(), ec)) {
+              if (child.is_directory(ec) && ::rmdir(child.path().c_str()) != 0) empty = false;
+            }
+            return empty && ::rmdir(entry.path().c_str()) == 0;
+          },
+          std::chrono::seconds(5));
+    }
+  }
+}
+
+}  // namespace
 
 // ------------------------------------------------------------ cluster
 
@@ -206,9 +309,12 @@ TestCluster::~TestCluster() {
     if (!any) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  removeCgroupRoots(cgroupsRootPrefix());
   std::error_code ec;
   if (std::getenv("CN_KEEP_TEST_DIRS") == nullptr) fs::remove_all(dir_, ec);
 }
+
+std::string TestCluster::cgroupsRootPrefix() const { return fs::path(dir_).filename().string() + "-agent-"; }
 
 namespace {
 
@@ -267,7 +373,10 @@ size_t TestCluster::startAgent(const std::string& resources, const std::vector<s
                        "--resources=" + resources,
                        "--registration-backoff=100ms",
                        "--status-update-retry-interval=200ms",
-                       "--recovery-timeout=2s"},
+                       "--recovery-timeout=2s",
+                       // Its containers' cgroups apart from every other
+                       // agent's, of this test or any other running now.
+                       "--cgroups-root=" + cgroupsRootPrefix() + std::to_string(index)},
                       flags);
   a.process = std::make_unique<Process>(a.argv, dir_ + "/agent-" + std::to_string(index) + ".log");
   agents_.push_back(std::move(a));

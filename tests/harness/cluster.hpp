@@ -27,8 +27,19 @@ namespace clusternodes::testing {
 // Path of a built program (build/bin/NAME).
 std::string binary(const std::string& name);
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port this test process owns until it exits: below the kernel's
+// ephemeral range (so no connect() or bind to port 0 anywhere is handed it),
+// free on 127.0.0.1 when picked, and locked (a file in /tmp/cn-test-ports),
+// so that tests running at the same time, and other runs of the suite,
+// never pick the same one. A daemon restarted on it finds it still free.
 int freePort();
+
+// `count` consecutive such ports; returns the first. For an agent's "ports"
+// resource when its tasks publish them on the host (Docker).
+int freePorts(int count);
+
+// "ports:[FIRST-LAST]" for freePorts(count).
+std::string portsResource(int count);
 
 // A child process in its own process group.
 class Process {
@@ -66,8 +77,10 @@ bool eventually(const std::function<bool()>& predicate,
                 std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
 // Pids of processes whose command line (arguments joined by spaces) contains
-// `needle`, or with exact = true, is `needle`.
-std::vector<pid_t> processesMatching(const std::string& needle, bool exact = false);
+// `needle`, or with exact = true, is `needle`; with `cwdUnder`, only those
+// whose working directory is inside it (a test's own tasks and executors).
+std::vector<pid_t> processesMatching(const std::string& needle, bool exact = false,
+                                     const std::string& cwdUnder = "");
 
 class TestCluster {
  public:
@@ -75,6 +88,14 @@ class TestCluster {
   ~TestCluster();
 
   const std::string& dir() const { return dir_; }
+  // Agent N's --cgroups-root is cgroupsRootPrefix() + N (unless the test
+  // gives its own); the cluster removes them when it ends.
+  std::string cgroupsRootPrefix() const;
+  // processesMatching among this cluster's processes only (those whose
+  // working directory is inside dir(): executors and tasks).
+  std::vector<pid_t> processesMatching(const std::string& needle, bool exact = false) const {
+    return testing::processesMatching(needle, exact, dir_);
+  }
   std::string master() const { return "127.0.0.1:" + std::to_string(masterPort_); }
   std::string masterHttp() const { return "http://127.0.0.1:" + std::to_string(masterHttpPort_); }
 

@@ -95,7 +95,7 @@ TEST_CASE("an executor that never registers fails its task, and a task killed wh
   auto driver = startDriver(scheduler, cluster, "silent-executor");
 
   // The first task's executor started (and hangs); the second waits its turn.
-  REQUIRE(eventually([&] { return processesMatching("sleep " + marker).size() == 1; }));
+  REQUIRE(eventually([&] { return cluster.processesMatching("sleep " + marker).size() == 1; }));
   auto s = cluster.agentState(agent);
   REQUIRE(s.is_object());
   CHECK(s["metrics"]["launches_waiting"].get<int>() == 1);
@@ -110,7 +110,7 @@ TEST_CASE("an executor that never registers fails its task, and a task killed wh
   CHECK(std::string(toString(failed->reason)) == "REASON_EXECUTOR_REGISTRATION_TIMEOUT");
   CHECK(failed->message == "the executor did not register within 1500 ms");
   // The hanging executor was killed, and the killed task never started one.
-  CHECK(eventually([&] { return processesMatching("sleep " + marker).empty(); }));
+  CHECK(eventually([&] { return cluster.processesMatching("sleep " + marker).empty(); }));
   s = cluster.agentState(agent);
   REQUIRE(s.is_object());
   CHECK(s["metrics"]["tasks_launched"].get<int>() == 2);

@@ -28,7 +28,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kAgentResources = "cpus:4;mem:2048;disk:1024;ports:[31000-31010]";
+// The agent's ports are this test's own (tests/harness/cluster.hpp): Docker
+// publishes them on the host.
+std::string agentResources() { return "cpus:4;mem:2048;disk:1024;" + portsResource(11); }
 // Leaves at once on the SIGTERM of a kill.
 const std::string kServeForever = "trap \"exit 0\" TERM; while true; do sleep 0.2; done";
 
@@ -125,7 +127,7 @@ TEST_CASE("cli service: a service with three instances is back to three after on
   REQUIRE_DOCKER();
   TestCluster cluster;
   cluster.startMaster();
-  cluster.startAgent(kAgentResources);
+  cluster.startAgent(agentResources());
   cluster.waitForAgents(1);
   const std::string workDir = cluster.dir() + "/cli";
   const std::string name = uniqueName("web");

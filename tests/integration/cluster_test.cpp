@@ -104,13 +104,13 @@ TEST_CASE("a killed task is TASK_KILLED and leaves no process behind") {
   };
   auto driver = startDriver(scheduler, cluster, frameworkInfo("killer"));
   REQUIRE(scheduler.waitForState(TaskID{"sleeper"}, TaskState::kRunning));
-  REQUIRE(eventually([&] { return processesMatching("sleep " + marker, /*exact=*/true).size() == 2; }));
+  REQUIRE(eventually([&] { return cluster.processesMatching("sleep " + marker, /*exact=*/true).size() == 2; }));
 
   driver->killTask(TaskID{"sleeper"});
   auto killed = scheduler.waitForState(TaskID{"sleeper"}, TaskState::kKilled);
   REQUIRE(killed);
   CHECK(std::string(toString(killed->reason)) == "REASON_KILLED_BY_FRAMEWORK");
-  CHECK(processesMatching("sleep " + marker).empty());
+  CHECK(cluster.processesMatching("sleep " + marker).empty());
   driver->stop();
   driver->join();
 }
@@ -208,7 +208,7 @@ TEST_CASE("an agent killed with SIGKILL turns its tasks LOST or UNREACHABLE and 
 
   // The orphaned executor gives up after the recovery timeout (2 s): no
   // process of the task outlives the agent for long.
-  CHECK(eventually([] { return processesMatching("sleep 60.5151").empty(); }, 15s));
+  CHECK(eventually([&] { return cluster.processesMatching("sleep 60.5151").empty(); }, 15s));
   plainDriver->stop();
   awareDriver->stop();
   plainDriver->join();

@@ -88,7 +88,10 @@ TEST_CASE("a Docker task runs in a labelled container with the task's limits, it
   REQUIRE_DOCKER();
   TestCluster cluster;
   cluster.startMaster();
-  size_t agent = cluster.startAgent("cpus:2;mem:1024;disk:1024;ports:[31000-31010]");
+  // Ports of this test's own: the task's is published on the host.
+  const int port = freePort();
+  const std::string portText = std::to_string(port);
+  size_t agent = cluster.startAgent("cpus:2;mem:1024;disk:1024;ports:[" + portText + "-" + portText + "]");
   cluster.waitForAgents(1);
 
   const std::string id = uniqueId("web");
@@ -99,9 +102,9 @@ TEST_CASE("a Docker task runs in a labelled container with the task's limits, it
                                     "echo to-stdout; echo to-stderr >&2; echo in-sandbox > $CLUSTERNODES_SANDBOX/made; "
                                     "mkdir -p /www && echo served-by-busybox > /www/index.html && "
                                     "exec httpd -f -p 8080 -h /www",
-                                    "cpus:0.5;mem:64;ports:[31004-31004]");
+                                    "cpus:0.5;mem:64;ports:[" + portText + "-" + portText + "]");
                                 task.cpuLimit = 1.5;
-                                task.docker->portMappings = {{31004, 8080, "tcp"}};
+                                task.docker->portMappings = {{static_cast<uint32_t>(port), 8080, "tcp"}};
                                 return std::vector<TaskInfo>{task};
                               }}});
   auto driver = startDriver(scheduler, cluster, "docker-limits");
@@ -130,12 +133,12 @@ TEST_CASE("a Docker task runs in a labelled container with the task's limits, it
   CHECK(inspected->labels["clusternodes.task-id"] == id);
   CHECK(inspected->labels["clusternodes.agent-id"] == agentId(cluster, agent));
   CHECK(inspected->labels["clusternodes.framework-id"] == scheduler.frameworkId().value);
-  CHECK(inspected->publishedPorts["8080/tcp"] == 31004);
+  CHECK(inspected->publishedPorts["8080/tcp"] == port);
 
   // The host port reaches the container's server.
   std::string body;
   CHECK(eventually([&] {
-    auto page = httpGet("http://127.0.0.1:31004/index.html", 2);
+    auto page = httpGet("http://127.0.0.1:" + portText + "/index.html", 2);
     if (page && page->status == 200) body = page->body;
     return body.find("served-by-busybox") != std::string::npos;
   }));

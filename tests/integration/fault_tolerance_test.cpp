@@ -94,7 +94,7 @@ TEST_CASE("tasks running through an agent restart finish, and the scheduler sees
 
   cluster.agent(0).signal(SIGKILL);
   // "short" ends meanwhile; its executor holds the update.
-  REQUIRE(eventually([] { return processesMatching("sleep 1.5101").empty(); }, 10s));
+  REQUIRE(eventually([&] { return cluster.processesMatching("sleep 1.5101").empty(); }, 10s));
   cluster.restartAgent(0);
 
   // The agent comes back as itself, with its running tasks.
@@ -136,7 +136,7 @@ TEST_CASE("status updates the framework has not acknowledged survive an agent re
   REQUIRE(eventually([&] {
     auto s = cluster.agentState(0);
     return s.is_object() && s["pending_status_updates"].get<int>() == 3 &&
-           processesMatching("--task-id=unacked-0").empty();
+           cluster.processesMatching("--task-id=unacked-0").empty();
   }));
 
   cluster.agent(0).signal(SIGKILL);
@@ -172,7 +172,7 @@ TEST_CASE("an update produced while the master is down reaches the framework aft
 
   cluster.stopMaster(SIGKILL);
   // The task ends while there is no master.
-  REQUIRE(eventually([] { return processesMatching("sleep 1.5202").empty(); }, 10s));
+  REQUIRE(eventually([&] { return cluster.processesMatching("sleep 1.5202").empty(); }, 10s));
   // A negative check: time for an update to reach the framework, were there
   // a way without the master, so that it could show here.
   std::this_thread::sleep_for(500ms);
@@ -237,7 +237,7 @@ TEST_CASE("a master restart loses no running task, and keeps frameworks and thei
         return true;
       },
       30s));
-  CHECK(processesMatching("sleep 600.7171", true).size() == ids.size());
+  CHECK(cluster.processesMatching("sleep 600.7171", true).size() == ids.size());
   auto state = cluster.state();
   std::map<std::string, nlohmann::json> frameworks;
   for (const auto& fw : state["frameworks"]) frameworks[fw["id"]] = fw;
@@ -305,11 +305,11 @@ TEST_CASE("a framework that fails over within its timeout keeps its tasks, one t
   hastyDriver->join();
 
   // The hasty one is removed once silent for its second: its task is killed.
-  REQUIRE(eventually([] { return processesMatching("sleep 600.9191").empty(); }, 20s));
+  REQUIRE(eventually([&] { return cluster.processesMatching("sleep 600.9191").empty(); }, 20s));
   REQUIRE(eventually([&] { return cluster.state()["frameworks"].size() == 1; }));
   CHECK(cluster.state()["frameworks"][0]["id"] == patientId.value);
   CHECK_FALSE(cluster.state()["frameworks"][0]["connected"].get<bool>());
-  CHECK(processesMatching("sleep 600.8181", true).size() == 1);
+  CHECK(cluster.processesMatching("sleep 600.8181", true).size() == 1);
 
   // The patient one comes back with its id and finds its task running.
   RecordingScheduler back;
@@ -365,9 +365,9 @@ TEST_CASE("a stopped agent's tasks go UNREACHABLE and come back RUNNING after SI
   REQUIRE(aware.waitFor([&] { return seen(aware, "aware-0", TaskState::kRunning) == 2; }, 20s));
   auto statuses = aware.statusesOf(TaskID{"aware-0"});
   CHECK(std::string(toString(statuses.back().reason)) == "REASON_RECONCILIATION");
-  CHECK(processesMatching("sleep 600.2323", true).size() == 1);
+  CHECK(cluster.processesMatching("sleep 600.2323", true).size() == 1);
   // The plain framework was told LOST: its task must not live on.
-  CHECK(eventually([] { return processesMatching("sleep 600.3434").empty(); }, 20s));
+  CHECK(eventually([&] { return cluster.processesMatching("sleep 600.3434").empty(); }, 20s));
   INFO(history(plain, "plain-0"));
   CHECK(seen(plain, "plain-0", TaskState::kRunning) == 1);
   auto task = masterTask(cluster, "aware-0");
@@ -402,7 +402,7 @@ TEST_CASE("an agent unreachable past --agent-removal-timeout is gone: TASK_GONE,
   // Back from the partition, it is told to shut its tasks down, and
   // registers again under a new id.
   cluster.agent(0).signal(SIGCONT);
-  CHECK(eventually([] { return processesMatching("sleep 600.4545").empty(); }, 20s));
+  CHECK(eventually([&] { return cluster.processesMatching("sleep 600.4545").empty(); }, 20s));
   REQUIRE(eventually([&] {
     auto s = cluster.agentState(0);
     return s.is_object() && s["registered"].get<bool>() && s["id"] != oldId && !s["id"].get<std::string>().empty();
@@ -516,8 +516,8 @@ TEST_CASE("after a host reboot the agent registers as a new agent and its old ta
   // The "reboot": everything the agent ran dies with it, and the host comes
   // back with another boot id than the one the agent checkpointed.
   cluster.agent(0).signal(SIGKILL);
-  for (auto pid : processesMatching("--task-id=rebooted")) ::kill(pid, SIGKILL);
-  for (auto pid : processesMatching("sleep 600.6767")) ::kill(pid, SIGKILL);
+  for (auto pid : cluster.processesMatching("--task-id=rebooted")) ::kill(pid, SIGKILL);
+  for (auto pid : cluster.processesMatching("sleep 600.6767")) ::kill(pid, SIGKILL);
   std::string checkpoint = cluster.dir() + "/agent-0/meta/agent.json";
   auto saved = nlohmann::json::parse(std::ifstream(checkpoint));
   saved["boot_id"] = "a-boot-before-the-reboot";
@@ -556,8 +556,8 @@ TEST_CASE("--recover=cleanup kills what the previous agent ran and registers as 
 
   cluster.agent(0).signal(SIGKILL);
   cluster.restartAgent(0, {"--recover=cleanup"});
-  CHECK(eventually([] { return processesMatching("sleep 600.7878").empty(); }, 15s));
-  CHECK(eventually([] { return processesMatching("--task-id=cleaned").empty(); }, 15s));
+  CHECK(eventually([&] { return cluster.processesMatching("sleep 600.7878").empty(); }, 15s));
+  CHECK(eventually([&] { return cluster.processesMatching("--task-id=cleaned").empty(); }, 15s));
   for (const char* id : {"cleaned-0", "cleaned-1"}) {
     auto lost = scheduler.waitForState(TaskID{id}, TaskState::kLost, 15s);
     REQUIRE(lost);
