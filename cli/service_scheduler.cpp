@@ -29,6 +29,7 @@
 #include "cli/docker_task.hpp"
 #include "cli/local_cluster.hpp"
 #include "cli/master_target.hpp"
+#include "cli/restart_backoff.hpp"
 #include "cli/services.hpp"
 #include "cli/task_files.hpp"
 #include "clusternodes/scheduler.hpp"
@@ -43,13 +44,6 @@ using Clock = std::chrono::steady_clock;
 
 // How often the loop looks at backoffs, the end of a kill and driver errors.
 constexpr auto kTick = std::chrono::milliseconds(200);
-// An instance whose task ended waits this long before its next task, twice
-// as long after each further failure, up to kMaxBackoff: a container that
-// cannot start must not take the cluster's every offer.
-constexpr auto kFirstBackoff = std::chrono::seconds(1);
-constexpr auto kMaxBackoff = std::chrono::seconds(30);
-// A task that ran this long was healthy: after it, the backoff starts over.
-constexpr auto kHealthyRun = std::chrono::seconds(10);
 // An offer declined while an instance waits is refused for this long only;
 // once nothing waits, for long (offers are suppressed too).
 constexpr double kNoFitRefuseSeconds = 2;
@@ -68,7 +62,7 @@ struct Instance {
   std::string hostname;
   std::optional<Clock::time_point> runningSince;
   Clock::time_point notBefore{};  // no new task before this
-  int failures = 0;               // ends in a row without a healthy run
+  RestartBackoff backoff;         // the wait after its task ends
   int restarts = 0;
   bool killRequested = false;  // by a scale down or a kill
   bool reviveWhenDue = false;  // offers are wanted again once notBefore passes
@@ -332,11 +326,11 @@ class Service : public Scheduler {
     ++instance.restarts;
     auto delay = Clock::duration::zero();
     if (!requested) {
-      const bool healthy = instance.runningSince && now - *instance.runningSince >= kHealthyRun;
-      instance.failures = healthy ? 1 : instance.failures + 1;
-      delay = kFirstBackoff;
-      for (int i = 1; i < instance.failures && delay < kMaxBackoff; ++i) delay *= 2;
-      delay = std::min<Clock::duration>(delay, kMaxBackoff);
+      std::optional<RestartBackoff::Duration> ranFor;
+      if (instance.runningSince) {
+        ranFor = std::chrono::duration_cast<RestartBackoff::Duration>(now - *instance.runningSince);
+      }
+      delay = instance.backoff.ended(ranFor);
     }
     instance.notBefore = now + delay;
     instance.runningSince.reset();

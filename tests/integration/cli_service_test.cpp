@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "common/http_client.hpp"
 #include "tests/harness/cluster.hpp"
 #include "tests/harness/docker.hpp"
+#include "tests/harness/text.hpp"
 
 using namespace clusternodes;
 using namespace clusternodes::testing;
@@ -232,4 +234,65 @@ TEST_CASE("cli service: --detach needs a name, and scale or kill of an unknown s
     CHECK(result.output == "clusternodes: no service nosuch is running\n");
   }
   CHECK(cluster.state()["frameworks"].empty());
+}
+
+namespace {
+
+// Seconds since midnight of a service log line ("2026-12-06 14:12:52.355 I
+// service NAME: ..."), or -1.
+double logSeconds(const std::string& line) {
+  if (line.size() < 23 || line[4] != '-' || line[13] != ':') return -1;
+  return std::stoi(line.substr(11, 2)) * 3600.0 + std::stoi(line.substr(14, 2)) * 60.0 + std::stod(line.substr(17, 6));
+}
+
+// The first line of `log` holding `text`, or "".
+std::string lineWith(const std::string& log, const std::string& text) {
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(text) != std::string::npos) return line;
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("cli service: a container that keeps failing is relaunched after 1, 2 and 4 s, never sooner") {
+  REQUIRE_DOCKER();
+  TestCluster cluster;
+  cluster.startMaster();
+  cluster.startAgent(agentResources());
+  cluster.waitForAgents(1);
+  const std::string workDir = cluster.dir() + "/cli";
+  const std::string name = uniqueName("crash");
+  ServiceReaper reaper{cluster, workDir, name};
+
+  auto run = cli(cluster, workDir,
+                 {"run", "--detach", "--name=" + name, "--image=" + kDockerTestImage, "--", "sh", "-c", "exit 3"});
+  INFO("run: " << run.output);
+  REQUIRE(run.exitCode == 0);
+  const std::string logPath = workDir + "/services/" + name + ".log";
+  std::string log;
+  // The fourth task's launch: three ends and three relaunches before it.
+  REQUIRE(eventually(
+      [&] {
+        log = readFile(logPath);
+        return !lineWith(log, "launching task " + name + ".0.4").empty();
+      },
+      60s));
+  INFO("log:\n" << log);
+  const std::vector<std::string> waits = {"1.0", "2.0", "4.0"};
+  for (size_t attempt = 1; attempt <= waits.size(); ++attempt) {
+    const std::string task = name + ".0." + std::to_string(attempt);
+    const std::string next = name + ".0." + std::to_string(attempt + 1);
+    const std::string ended = lineWith(log, "task " + task + " ended (TASK_FAILED");
+    CAPTURE(task);
+    REQUIRE_FALSE(ended.empty());
+    CHECK(ended.find("relaunching in " + waits[attempt - 1] + " s") != std::string::npos);
+    // The next task is not launched before its wait is over.
+    const std::string launched = lineWith(log, "launching task " + next);
+    REQUIRE_FALSE(launched.empty());
+    double gap = logSeconds(launched) - logSeconds(ended);
+    if (gap < -43200) gap += 86400;  // across midnight
+    CHECK(gap >= std::stod(waits[attempt - 1]) - 0.01);
+  }
 }

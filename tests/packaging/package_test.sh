@@ -3,8 +3,8 @@
 # with apt into a fresh Debian 12 root, checked (files, conffile, unit,
 # default config), and the installed agent started in that root with its
 # default config against a master on this host, where it registers and runs
-# a task. Then an in-place reinstall (what an upgrade keeps), the master and
-# cli packages, and a purge.
+# a task. Then an upgrade in place while the agent runs a task (the task runs
+# on through it), the master and cli packages, and a purge.
 #
 # Usage: package_test.sh BUILD_DIR   (as root; ctest runs it, label package)
 #
@@ -372,20 +372,72 @@ check "its HTTP answers (/health)" sh -c "curl -sf 'http://$agent_http/health' |
   fail "a task on the installed agent (launch-tasks)" "$work/launch.log"
 check "a task runs on it, through the installed executor" \
   sh -c "cat '$root'/var/lib/clusternodes/agent/sandboxes/*/*/*/stdout | grep -qx 'ran by the packaged agent'"
+
+# --- an upgrade with a task running ---------------------------------------------
+# What an operator does: install the new package while the agent runs its
+# tasks, and restart the agent (systemctl restart: SIGTERM to the agent alone,
+# KillMode=process). The task keeps running through both, and the upgraded
+# agent takes it back under the same agent id.
+
+# The upgraded agent must listen where the old one did (its executors find
+# it there): a port free now, below the ephemeral range, instead of 0.
+agent_port=
+while [ -z "$agent_port" ]; do
+  candidate=$((20000 + RANDOM % 12000))
+  ss -Htan "sport = :$candidate" | grep -q . || agent_port=$candidate
+done
+start_agent() {
+  chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+    /usr/bin/clusternodes-agent --config=/etc/clusternodes/agent.toml \
+    --master="127.0.0.1:$master_port" --port="$agent_port" --http-port=0 >>"$work/agent.log" 2>&1 &
+  agent_pid=$!
+}
+task_output() { cat "$root"/var/lib/clusternodes/agent/sandboxes/*/*/*/stdout 2>/dev/null; }
+# root_runs TEXT: a process of the root has TEXT in its command line.
+root_runs() {
+  local proc
+  for proc in /proc/[0-9]*; do
+    [ "$(readlink "$proc/root" 2>/dev/null)" = "$root" ] || continue
+    tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -qF -- "$1" && return 0
+  done
+  return 1
+}
+same_agent_back() { state | jq -e --arg id "$agent_id" '[.agents[] | select(.id == $id and .active)] | length == 1'; }
+
+# The agent that ran the first task, again on that port.
+kill -TERM "$agent_pid"
+wait "$agent_pid" || true
+start_agent
+eventually 60 "the agent, restarted on a fixed port, comes back under its id" same_agent_back
+
+"$build/bin/launch-tasks" --master="127.0.0.1:$master_port" --tasks=1 --cpus=0.1 --mem=32 --timeout=180 \
+  --command='echo started-before-upgrade; sleep 12.31; echo ran-through-the-upgrade' >"$work/upgrade.log" 2>&1 &
+launch_pid=$!
+eventually 60 "a long task runs on the installed agent" sh -c "cat '$root'/var/lib/clusternodes/agent/sandboxes/*/*/*/stdout | grep -qx started-before-upgrade"
+
+echo '# edited here' >>"$config"
+in_root dpkg -i "$(in_root_deb "$agent_deb")" >"$work/dpkg.log" 2>&1 ||
+  fail "dpkg -i over the installed agent while it runs a task" "$work/dpkg.log"
+check "upgrading keeps the edited agent.toml" grep -qx '# edited here' "$config"
 kill -TERM "$agent_pid"
 agent_status=0
 wait "$agent_pid" || agent_status=$?
 agent_pid=
-check "SIGTERM stops it (exit status 0)" test "$agent_status" -eq 0
+check "SIGTERM stops the agent (exit status 0)" test "$agent_status" -eq 0
+check "its task runs on while the agent is stopped" root_runs "sleep 12.31"
+start_agent
+eventually 60 "the upgraded agent comes back under the same agent id" same_agent_back
+launch_status=0
+wait "$launch_pid" || launch_status=$?
+[ "$launch_status" -eq 0 ] || fail "the task finishes after the upgrade (launch-tasks exit status $launch_status)" "$work/upgrade.log"
+echo "ok   the task finishes after the upgrade: the framework saw TASK_FINISHED"
+check "the task ran through the upgrade to its end" sh -c "cat '$root'/var/lib/clusternodes/agent/sandboxes/*/*/*/stdout | grep -qx ran-through-the-upgrade"
+check "the work dir still holds the agent's id" checkpointed_id "$agent_id"
+kill -TERM "$agent_pid"
+wait "$agent_pid" || true
+agent_pid=
 kill_root_processes "$root"
 unmount_under "$root"
-
-# --- an in-place upgrade -------------------------------------------------------
-
-echo '# edited here' >>"$config"
-in_root dpkg -i "$(in_root_deb "$agent_deb")" >"$work/dpkg.log" 2>&1 || fail "dpkg -i over the installed agent" "$work/dpkg.log"
-check "reinstalling keeps the edited agent.toml" grep -qx '# edited here' "$config"
-check "reinstalling keeps the work dir and the agent's id" checkpointed_id "$agent_id"
 
 # --- the master and cli packages ------------------------------------------------
 
