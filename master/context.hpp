@@ -27,6 +27,8 @@ namespace clusternodes::master {
 struct MasterFlags {
   std::string ip = "127.0.0.1";
   int port = 5050;
+  // HTTP port (/state, /metrics, the web UI); negative: no HTTP server (unit
+  // tests; the daemon's --http-port is 0-65535).
   int httpPort = 8081;
   std::string workDir = "/var/lib/clusternodes/master";
   // Window that batches allocation triggers (agent added, resources freed...).

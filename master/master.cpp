@@ -12,12 +12,18 @@ namespace clusternodes::master {
 using wire::text;
 
 Master::Master(Loop& loop, zmq::context_t& context, MasterFlags flags)
-    : loop_(loop),
+    : Master(MasterEnvironment{loop.time(), std::make_unique<ZmqSocket>(loop, context, ZmqSocket::Kind::kRouter),
+                               &loop},
+             std::move(flags)) {}
+
+Master::Master(MasterEnvironment environment, MasterFlags flags)
+    : loop_(environment.loop),
       flags_(std::move(flags)),
-      time_(loop.time()),
+      time_(environment.time),
       registry_(makeFileStore(flags_.workDir)),
       allocator_(makeDrfAllocator(time_)),
-      socket_(std::make_unique<ZmqSocket>(loop, context, ZmqSocket::Kind::kRouter)),
+      socket_(std::move(environment.transport)),
+      events_(EventLog::kDefaultCapacity, [this] { return time_.wallSeconds(); }),
       context_{flags_, time_, state_, registry_, *allocator_, events_, *socket_, [this] { requestAllocation(); }},
       offers_(context_),
       tasks_(context_, offers_),
@@ -59,11 +65,7 @@ Result<void> Master::start() {
   if (!bound) return bound.error();
   endpoint_ = *bound;
 
-  http_ = std::make_unique<HttpServer>(loop_);
-  installMasterEndpoints(*http_, *this);
-  auto httpBound = http_->listen(flags_.ip, flags_.httpPort);
-  if (!httpBound) return httpBound.error();
-  httpPort_ = *httpBound;
+  if (auto served = serveHttp(); !served) return served.error();
 
   auto pingEvery = std::max(flags_.agentPingTimeout, std::chrono::nanoseconds(std::chrono::milliseconds(10)));
   pingTimer_.start(pingEvery, [this] { agents_.ping(); }, pingEvery);
@@ -80,8 +82,20 @@ Result<void> Master::start() {
       },
       std::chrono::seconds(1));
 
-  spdlog::info("master {} listening on {} (http {}:{}), work dir {}", state_.masterId, endpoint_, flags_.ip,
-               httpPort_, flags_.workDir);
+  spdlog::info("master {} listening on {} ({}), work dir {}", state_.masterId, endpoint_,
+               http_ ? fmt::format("http {}:{}", flags_.ip, httpPort_) : std::string("no http"), flags_.workDir);
+  return {};
+}
+
+Result<void> Master::serveHttp() {
+  httpPort_ = -1;
+  if (flags_.httpPort < 0) return {};
+  if (loop_ == nullptr) return invalid("an HTTP port is set but the master has no loop to serve it on");
+  http_ = std::make_unique<HttpServer>(*loop_);
+  installMasterEndpoints(*http_, *this);
+  auto httpBound = http_->listen(flags_.ip, flags_.httpPort);
+  if (!httpBound) return httpBound.error();
+  httpPort_ = *httpBound;
   return {};
 }
 
@@ -233,7 +247,7 @@ void Master::sendMasterInfo(const std::string& peer) {
   auto info = reply.initRoot<wire::Envelope>().initMasterInfo();
   info.setId(state_.masterId);
   info.setIp(flags_.ip);
-  info.setHttpPort(static_cast<uint16_t>(httpPort_));
+  info.setHttpPort(static_cast<uint16_t>(std::max(httpPort_, 0)));
   context_.send(peer, reply);
 }
 
@@ -267,10 +281,9 @@ void Master::frameworkMessage(const std::string& peer, wire::FrameworkMessage::R
 void Master::requestAllocation() {
   if (allocationTimer_.active()) return;
   allocationTimer_.start(flags_.allocationInterval, [this] {
-    auto started = std::chrono::steady_clock::now();
+    double started = time_.now();
     allocator_->allocate();
-    state_.metrics.allocationSeconds.observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    state_.metrics.allocationSeconds.observe(time_.now() - started);
   });
 }
 

@@ -14,6 +14,13 @@
 //   Master master(loop, context, flags);
 //   if (auto started = master.start(); !started) { ...started.error()... }
 //   loop.run();
+//
+// Unit tests give it simulated time and an in-memory transport instead, and
+// no HTTP (flags.httpPort < 0):
+//
+//   SimulatedTime time;
+//   auto transport = std::make_unique<FakeTransport>();
+//   Master master(MasterEnvironment{time, std::move(transport)}, flags);
 #pragma once
 
 #include <chrono>
@@ -41,9 +48,23 @@
 
 namespace clusternodes::master {
 
+// What a Master runs on.
+struct MasterEnvironment {
+  // Every clock reading and timer of the master, the allocator's included.
+  TimeSource& time;
+  // A ROUTER-like socket, bound at start() to tcp://ip:port from the flags.
+  std::unique_ptr<Transport> transport;
+  // The loop the HTTP server runs on; nullptr: no HTTP server, which
+  // requires flags.httpPort < 0.
+  Loop* loop = nullptr;
+};
+
 class Master {
  public:
+  // Production: the loop's time, a ZeroMQ ROUTER on `context`, HTTP on the
+  // loop.
   Master(Loop& loop, zmq::context_t& context, MasterFlags flags);
+  Master(MasterEnvironment environment, MasterFlags flags);
   ~Master();
 
   // Recovers the registry, binds the sockets and starts the timers.
@@ -53,7 +74,10 @@ class Master {
   const MasterFlags& flags() const { return flags_; }
   const Allocator& allocator() const { return *allocator_; }
   std::string endpoint() const { return endpoint_; }
+  // The bound HTTP port; -1 without an HTTP server.
   int httpPort() const { return httpPort_; }
+  // The master's clock (wall time for what it shows, monotonic for timeouts).
+  const Clock& clock() const { return time_; }
   const Registry& registry() const { return registry_; }
   // The last agent, framework, task and offer events, for operators.
   const EventLog& events() const { return events_; }
@@ -82,8 +106,10 @@ class Master {
   // or from an agent to the scheduler.
   void frameworkMessage(const std::string& peer, wire::FrameworkMessage::Reader message);
   void requestAllocation();
+  // Starts the HTTP server unless flags.httpPort < 0.
+  Result<void> serveHttp();
 
-  Loop& loop_;
+  Loop* loop_;
   MasterFlags flags_;
   TimeSource& time_;
   MasterState state_;

@@ -253,7 +253,7 @@ HttpResponse getEvents(const Master& master, const HttpRequest& request) {
   nlohmann::json events = nlohmann::json::array();
   for (const auto& e : log.since(since)) events.push_back(eventJson(e));
   nlohmann::json body = {{"master_id", master.state().masterId},
-                         {"time", Loop::wallSeconds()},
+                         {"time", master.clock().wallSeconds()},
                          {"last_sequence", log.lastSequence()},
                          {"capacity", log.capacity()},
                          {"events", std::move(events)}};
