@@ -19,7 +19,8 @@
 // offered everything on the agent its role may use: unreserved resources plus
 // those reserved for the role or an ancestor, within its roles' quota limits,
 // and leaving unallocated enough unreserved resources for the guarantees
-// other roles still miss (headroom).
+// other roles still miss (headroom). The quota arithmetic (limits,
+// guarantees, headroom) is RoleQuotas, in role_quotas.hpp.
 #include <algorithm>
 #include <cmath>
 #include <iterator>
@@ -27,6 +28,7 @@
 #include <unordered_map>
 
 #include "master/allocator/allocator.hpp"
+#include "master/allocator/role_quotas.hpp"
 #include "master/allocator/sorter.hpp"
 
 namespace clusternodes::master {
@@ -104,12 +106,6 @@ struct FrameworkState {
   double lastOffered = 0;  // when it last got an offer, or began to want one
 };
 
-struct RoleQuota {
-  Quota quota;
-  Scalars guarantee;
-  bool hasLimit = false;
-};
-
 class DrfAllocator final : public Allocator {
  public:
   explicit DrfAllocator(const Clock& clock) : clock_(clock) {}
@@ -140,7 +136,7 @@ class DrfAllocator final : public Allocator {
       sorter_.setActive(client, fw.options.active);
       fw.clients.push_back(client);
     }
-    if (limitedRoles_.size() != sorter_.roleCount()) refreshLimitedRoles();
+    quotas_.refreshIfRolesChanged();
     for (const auto& [agentId, resources] : used) {
       auto agent = agentIndex_.find(agentId.value);
       if (agent == agentIndex_.end()) continue;
@@ -340,20 +336,11 @@ class DrfAllocator final : public Allocator {
     for (const auto& [role, weight] : weights) {
       if (weight > 0) sorter_.setWeight(sorter_.role(role), weight);
     }
-    if (limitedRoles_.size() != sorter_.roleCount()) refreshLimitedRoles();
+    quotas_.refreshIfRolesChanged();
   }
 
   void updateQuota(const std::string& role, const Quota& quota) override {
-    Sorter::RoleIndex index = sorter_.role(role);
-    if (quota.guarantee.empty() && quota.limit.empty()) {
-      quotas_.erase(index);
-    } else {
-      RoleQuota& q = quotas_[index];
-      q.quota = quota;
-      q.guarantee = Scalars::of(quota.guarantee);
-      q.hasLimit = !quota.limit.empty();
-    }
-    refreshLimitedRoles();
+    quotas_.set(sorter_.role(role), quota);
     markAllAgentsDirty();
   }
 
@@ -375,9 +362,9 @@ class DrfAllocator final : public Allocator {
         if (clients_[c].framework == kNone || !sorter_.within(clients_[c].role, r)) continue;
         for (const auto& [agentIndex, resources] : clients_[c].allocated) s.allocated += resources;
       }
-      if (auto q = quotas_.find(r); q != quotas_.end()) {
-        s.guarantee = q->second.quota.guarantee;
-        s.limit = q->second.quota.limit;
+      if (const auto* q = quotas_.find(r)) {
+        s.guarantee = q->quota.guarantee;
+        s.limit = q->quota.limit;
       }
       out.push_back(std::move(s));
     }
@@ -445,19 +432,6 @@ class DrfAllocator final : public Allocator {
   }
 
   void markAllAgentsDirty() { allDirty_ = true; }
-
-  // Which roles have a quota limit on themselves or an ancestor; after roles
-  // or limits change.
-  void refreshLimitedRoles() {
-    limitedRoles_.assign(sorter_.roleCount(), false);
-    for (Sorter::RoleIndex r = 0; r < sorter_.roleCount(); ++r) {
-      for (Sorter::RoleIndex a = r;; a = sorter_.parent(a)) {
-        auto q = quotas_.find(a);
-        if (q != quotas_.end() && q->second.hasLimit) limitedRoles_[r] = true;
-        if (a == Sorter::kRoot) break;
-      }
-    }
-  }
 
   // Counts `resources` as allocated to `client` on the agent (and, when
   // toAgent, takes them out of the agent's free resources).
@@ -616,89 +590,6 @@ class DrfAllocator final : public Allocator {
     }
   }
 
-  // ---------------------------------------------------------------- quota
-
-  // `offer` cut down to the quota limits of the role and its ancestors.
-  Resources limited(const Resources& offer, Sorter::RoleIndex role) const {
-    if (role >= limitedRoles_.size() || !limitedRoles_[role]) return offer;
-    Resources out = offer;
-    for (Sorter::RoleIndex r = role;; r = sorter_.parent(r)) {
-      auto q = quotas_.find(r);
-      if (q != quotas_.end() && q->second.hasLimit) {
-        Scalars room;
-        const Scalars& used = sorter_.allocation(r, true);
-        Scalars limit = Scalars::of(q->second.quota.limit);
-        for (size_t k = 0; k < Scalars::kKinds; ++k) {
-          bool named = q->second.quota.limit.scalar(Scalars::names()[k]) > 0 ||
-                       hasKind(q->second.quota.limit, Scalars::names()[k]);
-          room.value[k] = named ? std::max<int64_t>(0, limit.value[k] - used.value[k]) : INT64_MAX;
-        }
-        out = clip(out, room);
-      }
-      if (r == Sorter::kRoot) break;
-    }
-    return out;
-  }
-
-  static bool hasKind(const Resources& resources, const char* kind) {
-    for (const auto& e : resources.entries()) {
-      if (e.name == kind) return true;
-    }
-    return false;
-  }
-
-  // `resources` with each share kind cut to `room` (thousandths), taking
-  // from unreserved entries first.
-  static Resources clip(const Resources& resources, const Scalars& room) {
-    Resources out;
-    std::array<int64_t, Scalars::kKinds> left = room.value;
-    auto entries = resources.entries();
-    // Reserved entries first: they can go nowhere else.
-    std::stable_sort(entries.begin(), entries.end(), [](const Resources::Entry& a, const Resources::Entry& b) {
-      return (a.role != kDefaultRole) > (b.role != kDefaultRole);
-    });
-    for (const auto& e : entries) {
-      if (e.isRanges) {
-        out.addRanges(e.name, e.ranges, e.role);
-        continue;
-      }
-      auto kind = std::find_if(Scalars::names().begin(), Scalars::names().end(),
-                               [&](const char* n) { return e.name == n; });
-      if (kind == Scalars::names().end()) {
-        out.addScalar(e.name, e.scalar, e.role);
-        continue;
-      }
-      size_t k = static_cast<size_t>(kind - Scalars::names().begin());
-      int64_t want = std::llround(e.scalar * 1000.0);
-      int64_t give = std::min(want, left[k]);
-      if (give > 0) out.addScalar(e.name, static_cast<double>(give) / 1000.0, e.role);
-      left[k] -= give;
-    }
-    return out;
-  }
-
-  // What the roles with a guarantee still miss, summed (thousandths).
-  // What the roles with a guarantee still miss, in thousandths. A parent's
-  // guarantee covers its children's: a subtree needs the larger of its own
-  // shortfall and the sum of its children's.
-  Scalars unmetGuarantees() const {
-    if (quotas_.empty()) return Scalars();
-    std::vector<Scalars> below(sorter_.roleCount());  // sum of the children's needs
-    Scalars total;
-    // Children are created after their parents, so higher indices first.
-    for (Sorter::RoleIndex r = static_cast<Sorter::RoleIndex>(sorter_.roleCount()); r-- > 1;) {
-      Scalars need = below[r];
-      if (auto q = quotas_.find(r); q != quotas_.end()) {
-        const Scalars& used = sorter_.allocation(r, true);
-        for (size_t k = 0; k < Scalars::kKinds; ++k) {
-          need.value[k] = std::max(need.value[k], std::max<int64_t>(0, q->second.guarantee.value[k] - used.value[k]));
-        }
-      }
-      below[sorter_.parent(r)] += need;
-    }
-    return below[Sorter::kRoot];
-  }
-
   // ---------------------------------------------------------- allocation
 
   using Offers = std::map<uint32_t, std::vector<Allocation>>;  // by framework
@@ -772,24 +663,15 @@ class DrfAllocator final : public Allocator {
 
   // Roles short of their guarantee get up to what they miss, first.
   void allocateGuarantees(uint32_t agentIndex, Offers& offers) {
-    for (const auto& [role, q] : quotas_) {
+    for (const auto& [role, q] : quotas_.all()) {
       auto& agent = agents_[agentIndex];
       if (agent.free.empty()) return;
-      if (q.guarantee.empty()) continue;
-      const Scalars& used = sorter_.allocation(role, true);
-      Scalars missing;
-      bool short_ = false;
-      for (size_t k = 0; k < Scalars::kKinds; ++k) {
-        // Kinds the guarantee does not name come along in full, so that the
-        // offer can run tasks (a guarantee of cpus alone still needs mem).
-        bool named = hasKind(q.quota.guarantee, Scalars::names()[k]);
-        missing.value[k] = named ? std::max<int64_t>(0, q.guarantee.value[k] - used.value[k]) : INT64_MAX;
-        short_ |= named && missing.value[k] > 0;
-      }
-      if (!short_) continue;
+      auto missing = quotas_.missing(role, q);
+      if (!missing) continue;
       sorter_.forEachIn(role, [&](Sorter::ClientIndex client) {
-        Resources offerable = limited(usable(agent, agent.free, clients_[client].role), clients_[client].role);
-        offerable = clip(offerable, missing);
+        Resources offerable =
+            quotas_.limited(usable(agent, agent.free, clients_[client].role), clients_[client].role);
+        offerable = clip(offerable, *missing);
         if (Scalars::of(offerable).empty() || filtered(agent, client, offerable)) return true;
         offer(client, agentIndex, offerable, offers);
         return false;
@@ -798,7 +680,7 @@ class DrfAllocator final : public Allocator {
   }
 
   void allocateAgent(uint32_t agentIndex, Offers& offers) {
-    Scalars headroom = unmetGuarantees();
+    Scalars headroom = quotas_.unmetGuarantees();
     bool holdBack = !headroom.empty();
     for (;;) {
       auto& agent = agents_[agentIndex];
@@ -810,14 +692,14 @@ class DrfAllocator final : public Allocator {
       sorter_.forEach([&](Sorter::ClientIndex client) {
         if (agent.fullFilters.test(client)) return true;
         Sorter::RoleIndex role = clients_[client].role;
-        bool limitedRole = role < limitedRoles_.size() && limitedRoles_[role];
+        bool limitedRole = quotas_.limitedRole(role);
         // Copies only when the role sees less than everything free.
         const Resources* offerable = &agent.free;
         Resources narrowed;
         if (agent.hasReservations || limitedRole || holdBack) {
           Resources all = usable(agent, agent.free, role);
-          narrowed = limited(all, role);
-          if (holdBack) narrowed = withoutHeadroom(narrowed, role, headroom);
+          narrowed = quotas_.limited(all, role);
+          if (holdBack) narrowed = quotas_.withoutHeadroom(narrowed, role, headroom, freeUnreserved_);
           if ((limitedRole || holdBack) && narrowed != all) heldByQuota = true;
           offerable = &narrowed;
         }
@@ -836,29 +718,6 @@ class DrfAllocator final : public Allocator {
       }
       offer(chosen, agentIndex, std::move(chosenOffer), offers);
     }
-  }
-
-  // `offerable` less the unreserved resources other roles' unmet guarantees
-  // need: the cluster keeps at least `headroom` unreserved resources free.
-  Resources withoutHeadroom(const Resources& offerable, Sorter::RoleIndex role, const Scalars& headroom) const {
-    // A role still short of its own guarantee is what the headroom is for.
-    for (Sorter::RoleIndex r = role;; r = sorter_.parent(r)) {
-      auto q = quotas_.find(r);
-      if (q != quotas_.end() && !q->second.guarantee.empty()) {
-        const Scalars& used = sorter_.allocation(r, true);
-        for (size_t k = 0; k < Scalars::kKinds; ++k) {
-          if (used.value[k] < q->second.guarantee.value[k]) return offerable;
-        }
-      }
-      if (r == Sorter::kRoot) break;
-    }
-    Scalars room;
-    for (size_t k = 0; k < Scalars::kKinds; ++k) {
-      room.value[k] = headroom.value[k] > 0 ? std::max<int64_t>(0, freeUnreserved_.value[k] - headroom.value[k])
-                                            : INT64_MAX;
-    }
-    Resources reserved = offerable - offerable.unreserved();
-    return reserved + clip(offerable.unreserved(), room);
   }
 
   struct Expiry {
@@ -882,8 +741,7 @@ class DrfAllocator final : public Allocator {
   std::vector<uint32_t> freeGenerations_;
   uint64_t generationSerial_ = 0;
   std::priority_queue<Expiry, std::vector<Expiry>, std::greater<Expiry>> expiries_;
-  std::map<Sorter::RoleIndex, RoleQuota> quotas_;
-  std::vector<bool> limitedRoles_;  // by role: it or an ancestor has a limit
+  RoleQuotas quotas_{sorter_};
   Scalars clusterTotal_;
   Scalars freeUnreserved_;  // unreserved resources not allocated, summed over agents
   std::vector<uint32_t> dirtyAgents_;

@@ -40,6 +40,53 @@ nlohmann::json taskJson(const FrameworkID& frameworkId, const Task& task) {
   return j;
 }
 
+nlohmann::json agentJson(const AgentID& id, const AgentEntry& agent, const Resources& offered) {
+  return {
+      {"id", id.value},
+      {"hostname", agent.info.hostname},
+      {"http_port", agent.info.httpPort},
+      // Where to reach its HTTP (files, state): its --ip, or its hostname
+      // when it listens on every address.
+      {"http_address", (agent.info.ip.empty() || agent.info.ip == "0.0.0.0" ? agent.info.hostname : agent.info.ip) +
+                           ":" + std::to_string(agent.info.httpPort)},
+      {"active", agent.reachable},
+      {"reachable", agent.reachable},
+      {"registered_time", agent.registeredAt},
+      {"unreachable_time", agent.unreachableSince},
+      {"resources", toJson(agent.info.resources)},
+      {"used_resources", toJson(agent.used)},
+      {"offered_resources", toJson(offered)},
+      {"attributes", attributesJson(agent.info.attributes)},
+      {"task_count", agent.tasks.size()},
+      {"executors", [&] {
+         nlohmann::json executors = nlohmann::json::array();
+         for (const auto& [key, executor] : agent.executors) {
+           executors.push_back({{"id", key.second.value},
+                                {"framework_id", key.first.value},
+                                {"name", executor.name},
+                                {"resources", toJson(executor.resources)}});
+         }
+         return executors;
+       }()},
+  };
+}
+
+nlohmann::json rolesJson(const Master& master) {
+  nlohmann::json roles = nlohmann::json::array();
+  for (const auto& r : master.allocator().roleSummaries()) {
+    bool belowGuarantee = false;
+    for (const auto& e : r.guarantee.entries()) belowGuarantee |= r.allocated.scalar(e.name) < e.scalar;
+    roles.push_back({{"role", r.role},
+                    {"weight", r.weight},
+                    {"dominant_share", r.share},
+                    {"allocated", toJson(r.allocated)},
+                    {"guarantee", r.guarantee.toString()},
+                    {"limit", r.limit.toString()},
+                    {"below_guarantee", belowGuarantee}});
+  }
+  return roles;
+}
+
 nlohmann::json stateJson(const Master& master) {
   const auto& state = master.state();
   nlohmann::json j;
@@ -55,54 +102,14 @@ nlohmann::json stateJson(const Master& master) {
   }
 
   j["agents"] = nlohmann::json::array();
-  for (const auto& [id, agent] : state.agents) {
-    j["agents"].push_back({
-        {"id", id.value},
-        {"hostname", agent.info.hostname},
-        {"http_port", agent.info.httpPort},
-        // Where to reach its HTTP (files, state): its --ip, or its hostname
-        // when it listens on every address.
-        {"http_address", (agent.info.ip.empty() || agent.info.ip == "0.0.0.0" ? agent.info.hostname : agent.info.ip) +
-                             ":" + std::to_string(agent.info.httpPort)},
-        {"active", agent.reachable},
-        {"reachable", agent.reachable},
-        {"registered_time", agent.registeredAt},
-        {"unreachable_time", agent.unreachableSince},
-        {"resources", toJson(agent.info.resources)},
-        {"used_resources", toJson(agent.used)},
-        {"offered_resources", toJson(offeredByAgent[id])},
-        {"attributes", attributesJson(agent.info.attributes)},
-        {"task_count", agent.tasks.size()},
-        {"executors", [&] {
-           nlohmann::json executors = nlohmann::json::array();
-           for (const auto& [key, executor] : agent.executors) {
-             executors.push_back({{"id", key.second.value},
-                                  {"framework_id", key.first.value},
-                                  {"name", executor.name},
-                                  {"resources", toJson(executor.resources)}});
-           }
-           return executors;
-         }()},
-    });
-  }
+  for (const auto& [id, agent] : state.agents) j["agents"].push_back(agentJson(id, agent, offeredByAgent[id]));
 
   auto summaryList = master.allocator().frameworkSummaries();
   auto starved = starvedFrameworks(master, summaryList);
   std::map<FrameworkID, FrameworkSummary> summaries;
   for (auto& s : summaryList) summaries[s.id] = s;
 
-  j["roles"] = nlohmann::json::array();
-  for (const auto& r : master.allocator().roleSummaries()) {
-    bool belowGuarantee = false;
-    for (const auto& e : r.guarantee.entries()) belowGuarantee |= r.allocated.scalar(e.name) < e.scalar;
-    j["roles"].push_back({{"role", r.role},
-                          {"weight", r.weight},
-                          {"dominant_share", r.share},
-                          {"allocated", toJson(r.allocated)},
-                          {"guarantee", r.guarantee.toString()},
-                          {"limit", r.limit.toString()},
-                          {"below_guarantee", belowGuarantee}});
-  }
+  j["roles"] = rolesJson(master);
 
   j["frameworks"] = nlohmann::json::array();
   j["tasks"] = nlohmann::json::array();
@@ -246,7 +253,7 @@ HttpResponse getEvents(const Master& master, const HttpRequest& request) {
   nlohmann::json events = nlohmann::json::array();
   for (const auto& e : log.since(since)) events.push_back(eventJson(e));
   nlohmann::json body = {{"master_id", master.state().masterId},
-                         {"time", Loop::wallSeconds()},
+                         {"time", master.clock().wallSeconds()},
                          {"last_sequence", log.lastSequence()},
                          {"capacity", log.capacity()},
                          {"events", std::move(events)}};

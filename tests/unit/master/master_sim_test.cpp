@@ -1,0 +1,440 @@
+// The master in-process, on simulated time and an in-memory transport: what
+// agents and frameworks see when agents come back after a master restart,
+// go silent, or go for good; when frameworks fail over; and when offers time
+// out or lose their agent. Each case runs in milliseconds of real time,
+// whatever the timeouts it goes through.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "master/master.hpp"
+#include "tests/harness/fake_transport.hpp"
+#include "tests/harness/simulated_time.hpp"
+#include "tests/harness/temp_dir.hpp"
+
+using namespace clusternodes;
+using namespace clusternodes::master;
+using clusternodes::testing::FakeTransport;
+using clusternodes::testing::SimulatedTime;
+using clusternodes::testing::TempDir;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using wire::text;
+
+namespace {
+
+using Sent = std::vector<std::unique_ptr<wire::Decoded>>;
+
+Resources res(const std::string& text) {
+  auto parsed = Resources::parse(text);
+  REQUIRE(parsed.ok());
+  return *parsed;
+}
+
+MasterFlags simFlags(const std::string& workDir) {
+  MasterFlags flags;
+  flags.workDir = workDir;
+  flags.port = 0;
+  flags.httpPort = -1;  // no HTTP server
+  flags.agentPingTimeout = seconds(1);
+  flags.maxAgentPingTimeouts = 3;
+  flags.frameworkHeartbeatInterval = seconds(1);
+  flags.agentRemovalTimeout = seconds(60);
+  flags.agentReregisterTimeout = seconds(30);
+  return flags;
+}
+
+// The messages of `sent` of one kind.
+std::vector<wire::Envelope::Reader> ofKind(const Sent& sent, wire::Envelope::Which which) {
+  std::vector<wire::Envelope::Reader> out;
+  for (const auto& m : sent) {
+    if (m->which() == which) out.push_back(m->envelope());
+  }
+  return out;
+}
+
+// The task states a framework was told, in order, as "task:STATE".
+std::vector<std::string> statesTold(const Sent& sent) {
+  std::vector<std::string> out;
+  for (auto e : ofKind(sent, wire::Envelope::STATUS_UPDATE)) {
+    auto status = e.getStatusUpdate().getStatus();
+    out.push_back(text(status.getTaskId()) + ":" + text(status.getState()));
+  }
+  return out;
+}
+
+// The ids of the offers in `sent` (on `agentId` only, when given).
+std::vector<std::string> offerIds(const Sent& sent, const std::string& agentId = "") {
+  std::vector<std::string> out;
+  for (auto e : ofKind(sent, wire::Envelope::RESOURCE_OFFERS)) {
+    for (auto offer : e.getResourceOffers().getOffers()) {
+      if (agentId.empty() || text(offer.getAgentId()) == agentId) out.push_back(text(offer.getId()));
+    }
+  }
+  return out;
+}
+
+TaskInfo sleeper(const std::string& id, const std::string& agentId) {
+  TaskInfo task;
+  task.name = id;
+  task.taskId = TaskID{id};
+  task.agentId = AgentID{agentId};
+  task.resources = res("cpus:1;mem:128");
+  task.command.value = "sleep 1000";
+  return task;
+}
+
+// One master on simulated time, with the peers a test plays: agents
+// (answering pings when `alive`) and frameworks (heartbeating when `alive`).
+class Sim {
+ public:
+  explicit Sim(SimulatedTime& time, const std::string& workDir, MasterFlags flags)
+      : time_(time), flags_(std::move(flags)) {
+    flags_.workDir = workDir;
+    auto transport = std::make_unique<FakeTransport>();
+    wire_ = transport->wire();
+    master_ = std::make_unique<Master>(MasterEnvironment{time, std::move(transport)}, flags_);
+    auto started = master_->start();
+    REQUIRE_MESSAGE(started.ok(), (started.ok() ? "" : started.error().message));
+  }
+
+  Master& master() { return *master_; }
+  FakeTransport::Wire& wire() { return *wire_; }
+  Sent take(const std::string& peer) { return wire_->take(peer); }
+
+  // Registers an agent (no id: a new one) with `tasks` as it reports them.
+  void registerAgent(const std::string& peer, const std::string& agentId,
+                     const std::vector<std::pair<FrameworkInfo, TaskInfo>>& running = {}) {
+    capnp::MallocMessageBuilder message;
+    auto reg = message.initRoot<wire::Envelope>().initRegisterAgent();
+    reg.setAgentId(agentId);
+    wire::AgentInfoValue info;
+    info.hostname = peer + ".example";
+    info.resources = res("cpus:4;mem:4096");
+    wire::toWire(info, reg.initInfo());
+    auto tasks = reg.initTasks(static_cast<unsigned>(running.size()));
+    for (unsigned i = 0; i < running.size(); ++i) {
+      tasks[i].setFrameworkId(running[i].first.id.value);
+      wire::toWire(running[i].second, tasks[i].initTask());
+      tasks[i].setState("TASK_RUNNING");
+      wire::toWire(running[i].first, tasks[i].initFrameworkInfo());
+    }
+    wire_->deliver(peer, message);
+    alive(peer);
+  }
+
+  // The id the master gave the agent behind `peer` in its last reply.
+  std::string registeredId(const Sent& sent) {
+    auto replies = ofKind(sent, wire::Envelope::AGENT_REGISTERED);
+    REQUIRE(!replies.empty());
+    return text(replies.back().getAgentRegistered().getAgentId());
+  }
+
+  // Subscribes a framework; returns its id from SUBSCRIBED.
+  std::string subscribe(const std::string& peer, FrameworkInfo info) {
+    capnp::MallocMessageBuilder message;
+    wire::toWire(info, message.initRoot<wire::Envelope>().initSubscribe().initInfo());
+    wire_->deliver(peer, message);
+    auto replies = ofKind(take(peer), wire::Envelope::SUBSCRIBED);
+    REQUIRE(replies.size() == 1);
+    frameworkIds_[peer] = text(replies[0].getSubscribed().getFrameworkId());
+    alive(peer);
+    return frameworkIds_[peer];
+  }
+
+  void accept(const std::string& peer, const std::vector<std::string>& offers, const std::vector<TaskInfo>& tasks) {
+    capnp::MallocMessageBuilder message;
+    auto accept = message.initRoot<wire::Envelope>().initAccept();
+    accept.setFrameworkId(frameworkIds_.at(peer));
+    auto ids = accept.initOfferIds(static_cast<unsigned>(offers.size()));
+    for (unsigned i = 0; i < offers.size(); ++i) ids.set(i, offers[i]);
+    auto launch = accept.initOperations(1)[0].initLaunch(static_cast<unsigned>(tasks.size()));
+    for (unsigned i = 0; i < tasks.size(); ++i) wire::toWire(tasks[i], launch[i]);
+    wire_->deliver(peer, message);
+  }
+
+  void statusUpdate(const std::string& agentPeer, const std::string& frameworkId, const std::string& taskId,
+                    const std::string& state, const std::string& uuid) {
+    capnp::MallocMessageBuilder message;
+    auto update = message.initRoot<wire::Envelope>().initStatusUpdate();
+    update.setFrameworkId(frameworkId);
+    auto status = update.initStatus();
+    status.setTaskId(taskId);
+    status.setState(state);
+    status.setUuid(uuid);
+    status.setSource(1);
+    wire_->deliver(agentPeer, message);
+  }
+
+  void reconcileAll(const std::string& peer) {
+    capnp::MallocMessageBuilder message;
+    message.initRoot<wire::Envelope>().initReconcile().setFrameworkId(frameworkIds_.at(peer));
+    wire_->deliver(peer, message);
+  }
+
+  // The peer answers pings (an agent) or heartbeats (a framework) from now
+  // on, until silent().
+  void alive(const std::string& peer) { alive_.insert(peer); }
+  void silent(const std::string& peer) { alive_.erase(peer); }
+
+  // Moves time forward in steps of 100 ms; after each, the live agents
+  // answer the master's pings and the live frameworks heartbeat.
+  void advance(std::chrono::nanoseconds by) {
+    auto step = std::chrono::nanoseconds(milliseconds(100));
+    for (std::chrono::nanoseconds done{0}; done < by; done += step) {
+      time_.advance(std::min(step, by - done));
+      for (const auto& peer : alive_) {
+        capnp::MallocMessageBuilder message;
+        auto envelope = message.initRoot<wire::Envelope>();
+        if (auto fw = frameworkIds_.find(peer); fw != frameworkIds_.end()) {
+          envelope.initHeartbeat().setFrameworkId(fw->second);
+        } else {
+          envelope.initPong();
+        }
+        wire_->deliver(peer, message);
+      }
+    }
+  }
+
+ private:
+  SimulatedTime& time_;
+  MasterFlags flags_;
+  std::shared_ptr<FakeTransport::Wire> wire_;
+  std::unique_ptr<Master> master_;
+  std::set<std::string> alive_;
+  std::map<std::string, std::string> frameworkIds_;  // by peer
+};
+
+FrameworkInfo frameworkInfo(const std::string& name, bool partitionAware = false, double failoverTimeout = 0) {
+  FrameworkInfo info;
+  info.name = name;
+  info.user = "nobody";
+  info.partitionAware = partitionAware;
+  info.failoverTimeoutSeconds = failoverTimeout;
+  return info;
+}
+
+// Launches `taskId` on the agent behind `agentPeer` from the framework
+// behind `frameworkPeer`, and has the agent report it running.
+void runTask(Sim& sim, const std::string& frameworkPeer, const std::string& frameworkId,
+             const std::string& agentPeer, const std::string& agentId, const std::string& taskId) {
+  sim.advance(milliseconds(100));  // an allocation round
+  auto offers = offerIds(sim.take(frameworkPeer), agentId);
+  REQUIRE(!offers.empty());
+  sim.accept(frameworkPeer, {offers.back()}, {sleeper(taskId, agentId)});
+  auto toAgent = ofKind(sim.take(agentPeer), wire::Envelope::RUN_TASK);
+  REQUIRE(toAgent.size() == 1);
+  sim.statusUpdate(agentPeer, frameworkId, taskId, "TASK_RUNNING", taskId + "-running");
+  REQUIRE(statesTold(sim.take(frameworkPeer)) == std::vector<std::string>{taskId + ":TASK_RUNNING"});
+}
+
+const Task* findTask(const Master& master, const std::string& frameworkId, const std::string& taskId) {
+  auto fw = master.state().frameworks.find(FrameworkID{frameworkId});
+  if (fw == master.state().frameworks.end()) return nullptr;
+  auto task = fw->second.tasks.find(TaskID{taskId});
+  return task == fw->second.tasks.end() ? nullptr : &task->second;
+}
+
+}  // namespace
+
+TEST_CASE("sim: after a master restart a returning agent keeps its tasks, a missing one is unreachable at its deadline") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  auto flags = simFlags(dir.path);
+  std::string keeperId, laggardId, frameworkId;
+  FrameworkInfo info = frameworkInfo("keeper", false, 3600);
+  {
+    Sim first(time, dir.path, flags);
+    first.registerAgent("agent-1", "");
+    keeperId = first.registeredId(first.take("agent-1"));
+    first.registerAgent("agent-2", "");
+    laggardId = first.registeredId(first.take("agent-2"));
+    frameworkId = first.subscribe("fw-1", info);
+    runTask(first, "fw-1", frameworkId, "agent-1", keeperId, "t1");
+  }  // the master stops; its registry stays in the work dir
+
+  Sim second(time, dir.path, flags);
+  const auto& registry = second.master().registry();
+  REQUIRE(registry.agent(AgentID{keeperId}) != nullptr);
+  REQUIRE(registry.agent(AgentID{laggardId}) != nullptr);
+
+  second.advance(seconds(5));
+  info.id = FrameworkID{frameworkId};
+  second.registerAgent("agent-1b", keeperId, {{info, sleeper("t1", keeperId)}});
+  auto reply = ofKind(second.take("agent-1b"), wire::Envelope::AGENT_REGISTERED);
+  REQUIRE(reply.size() == 1);
+  CHECK(text(reply[0].getAgentRegistered().getAgentId()) == keeperId);
+  CHECK(reply[0].getAgentRegistered().getReregistered());
+
+  // It keeps its task: the master knows it running there and kills nothing.
+  const Task* task = findTask(second.master(), frameworkId, "t1");
+  REQUIRE(task != nullptr);
+  CHECK(toString(task->state) == std::string("TASK_RUNNING"));
+  CHECK(task->info.agentId.value == keeperId);
+  CHECK(second.master().state().agents.at(AgentID{keeperId}).tasks.size() == 1);
+
+  // The other agent has until the timeout (30 s from the restart).
+  second.advance(seconds(24));
+  CHECK(registry.agent(AgentID{laggardId})->mark == AgentMark::kAdmitted);
+  CHECK(second.master().state().metrics.agentsLost == 0);
+  second.advance(seconds(2));
+  CHECK(registry.agent(AgentID{laggardId})->mark == AgentMark::kUnreachable);
+  CHECK(registry.agent(AgentID{keeperId})->mark == AgentMark::kAdmitted);
+  CHECK(second.master().state().metrics.agentsLost == 1);
+
+  // Meanwhile the re-registered agent was told nothing to stop.
+  auto toKeeper = second.take("agent-1b");
+  CHECK(ofKind(toKeeper, wire::Envelope::KILL_TASK).empty());
+  CHECK(ofKind(toKeeper, wire::Envelope::SHUTDOWN_FRAMEWORK).empty());
+  CHECK(ofKind(toKeeper, wire::Envelope::SHUTDOWN_AGENT).empty());
+  CHECK(findTask(second.master(), frameworkId, "t1") != nullptr);
+}
+
+TEST_CASE("sim: a silent agent is unreachable then gone, its tasks UNREACHABLE then GONE, or LOST once") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  Sim sim(time, dir.path, simFlags(dir.path));
+  sim.registerAgent("agent-1", "");
+  std::string agentId = sim.registeredId(sim.take("agent-1"));
+  std::string aware = sim.subscribe("fw-aware", frameworkInfo("aware", true));
+  runTask(sim, "fw-aware", aware, "agent-1", agentId, "a1");
+  std::string plain = sim.subscribe("fw-plain", frameworkInfo("plain", false));
+  runTask(sim, "fw-plain", plain, "agent-1", agentId, "p1");
+
+  sim.silent("agent-1");
+  sim.advance(seconds(2));
+  CHECK(sim.master().state().agents.at(AgentID{agentId}).reachable);  // two missed pings of three
+  sim.advance(seconds(2));
+  CHECK_FALSE(sim.master().state().agents.at(AgentID{agentId}).reachable);
+  CHECK(sim.master().registry().agent(AgentID{agentId})->mark == AgentMark::kUnreachable);
+
+  auto toAware = sim.take("fw-aware");
+  auto toPlain = sim.take("fw-plain");
+  CHECK(statesTold(toAware) == std::vector<std::string>{"a1:TASK_UNREACHABLE"});
+  CHECK(statesTold(toPlain) == std::vector<std::string>{"p1:TASK_LOST"});
+  CHECK(ofKind(toAware, wire::Envelope::AGENT_LOST).size() == 1);
+  CHECK(ofKind(toPlain, wire::Envelope::AGENT_LOST).size() == 1);
+  // The partition-aware task is kept (it may come back); the other is over.
+  REQUIRE(findTask(sim.master(), aware, "a1") != nullptr);
+  CHECK(toString(findTask(sim.master(), aware, "a1")->state) == std::string("TASK_UNREACHABLE"));
+  CHECK(findTask(sim.master(), plain, "p1") == nullptr);
+
+  sim.advance(seconds(55));
+  CHECK(sim.master().registry().agent(AgentID{agentId})->mark == AgentMark::kUnreachable);
+  sim.advance(seconds(6));
+  CHECK(sim.master().registry().agent(AgentID{agentId})->mark == AgentMark::kGone);
+  CHECK(sim.master().state().agents.count(AgentID{agentId}) == 0);
+  CHECK(statesTold(sim.take("fw-aware")) == std::vector<std::string>{"a1:TASK_GONE"});
+  CHECK(statesTold(sim.take("fw-plain")).empty());  // LOST once, not again
+  CHECK(findTask(sim.master(), aware, "a1") == nullptr);
+  CHECK(sim.master().state().metrics.agentsGone == 1);
+
+  // Back from the partition, it is told to shut down (and register anew).
+  sim.registerAgent("agent-1", agentId);
+  auto reply = sim.take("agent-1");
+  CHECK(ofKind(reply, wire::Envelope::SHUTDOWN_AGENT).size() == 1);
+  CHECK(ofKind(reply, wire::Envelope::AGENT_REGISTERED).empty());
+}
+
+TEST_CASE("sim: a framework failing over within its timeout keeps its tasks, past it they are shut down") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  Sim sim(time, dir.path, simFlags(dir.path));
+  sim.registerAgent("agent-1", "");
+  std::string agentId = sim.registeredId(sim.take("agent-1"));
+  FrameworkInfo info = frameworkInfo("failover", false, 10);
+  std::string id = sim.subscribe("fw-1", info);
+  runTask(sim, "fw-1", id, "agent-1", agentId, "t1");
+
+  SUBCASE("within the timeout") {
+    sim.silent("fw-1");
+    sim.advance(seconds(5));  // disconnected after 3 silent heartbeats
+    CHECK_FALSE(sim.master().state().frameworks.at(FrameworkID{id}).connected);
+    info.id = FrameworkID{id};
+    CHECK(sim.subscribe("fw-1b", info) == id);
+    sim.advance(seconds(20));
+    CHECK(sim.master().state().frameworks.at(FrameworkID{id}).connected);
+    CHECK(ofKind(sim.take("agent-1"), wire::Envelope::SHUTDOWN_FRAMEWORK).empty());
+    sim.take("fw-1b");
+    sim.reconcileAll("fw-1b");
+    CHECK(statesTold(sim.take("fw-1b")) == std::vector<std::string>{"t1:TASK_RUNNING"});
+  }
+
+  SUBCASE("past the timeout") {
+    sim.silent("fw-1");
+    sim.advance(seconds(12));  // 3-4 s to notice, then 10 s of failover timeout
+    CHECK(sim.master().state().frameworks.count(FrameworkID{id}) == 1);
+    sim.advance(seconds(4));
+    CHECK(sim.master().state().frameworks.count(FrameworkID{id}) == 0);
+    CHECK(sim.master().registry().frameworks().count(FrameworkID{id}) == 0);
+    auto shutdowns = ofKind(sim.take("agent-1"), wire::Envelope::SHUTDOWN_FRAMEWORK);
+    REQUIRE(shutdowns.size() == 1);
+    CHECK(text(shutdowns[0].getShutdownFramework().getFrameworkId()) == id);
+    CHECK(sim.master().state().agents.at(AgentID{agentId}).tasks.empty());
+
+    info.id = FrameworkID{id};
+    capnp::MallocMessageBuilder message;
+    wire::toWire(info, message.initRoot<wire::Envelope>().initSubscribe().initInfo());
+    sim.wire().deliver("fw-1c", message);
+    auto reply = sim.take("fw-1c");
+    CHECK(ofKind(reply, wire::Envelope::SUBSCRIBED).empty());
+    CHECK(ofKind(reply, wire::Envelope::FRAMEWORK_ERROR).size() == 1);
+  }
+}
+
+TEST_CASE("sim: an offer unanswered for --offer-timeout is rescinded, offered anew, and useless to accept") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  auto flags = simFlags(dir.path);
+  flags.offerTimeout = seconds(5);
+  Sim sim(time, dir.path, flags);
+  sim.registerAgent("agent-1", "");
+  std::string agentId = sim.registeredId(sim.take("agent-1"));
+  sim.subscribe("fw-1", frameworkInfo("slow"));
+  sim.advance(milliseconds(100));
+  auto first = offerIds(sim.take("fw-1"));
+  REQUIRE(first.size() == 1);
+
+  sim.advance(seconds(4));
+  CHECK(ofKind(sim.take("fw-1"), wire::Envelope::RESCIND_OFFER).empty());
+  sim.advance(seconds(3));
+  auto sent = sim.take("fw-1");
+  auto rescinds = ofKind(sent, wire::Envelope::RESCIND_OFFER);
+  REQUIRE(rescinds.size() == 1);
+  CHECK(text(rescinds[0].getRescindOffer().getOfferId()) == first[0]);
+  auto again = offerIds(sent);
+  REQUIRE(again.size() == 1);  // the same resources, in a new offer
+  CHECK(again[0] != first[0]);
+
+  sim.accept("fw-1", {first[0]}, {sleeper("late", agentId)});
+  CHECK(statesTold(sim.take("fw-1")) == std::vector<std::string>{"late:TASK_DROPPED"});
+  CHECK(ofKind(sim.take("agent-1"), wire::Envelope::RUN_TASK).empty());
+}
+
+TEST_CASE("sim: offers on an agent that goes away are rescinded, and not offered again") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  Sim sim(time, dir.path, simFlags(dir.path));
+  sim.registerAgent("agent-1", "");
+  sim.take("agent-1");
+  sim.subscribe("fw-1", frameworkInfo("watcher"));
+  sim.advance(milliseconds(100));
+  auto offers = offerIds(sim.take("fw-1"));
+  REQUIRE(offers.size() == 1);
+
+  sim.silent("agent-1");
+  sim.advance(seconds(4));
+  auto sent = sim.take("fw-1");
+  auto rescinds = ofKind(sent, wire::Envelope::RESCIND_OFFER);
+  REQUIRE(rescinds.size() == 1);
+  CHECK(text(rescinds[0].getRescindOffer().getOfferId()) == offers[0]);
+  CHECK(ofKind(sent, wire::Envelope::AGENT_LOST).size() == 1);
+  CHECK(offerIds(sent).empty());
+  CHECK(sim.master().state().offers.empty());
+}
