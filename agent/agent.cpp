@@ -45,18 +45,36 @@ Result<void> validateContainerizers(const std::string& value) {
   return {};
 }
 
+namespace {
+
+AgentEnvironment withFiles(std::unique_ptr<FileSystem> files) {
+  AgentEnvironment environment;
+  environment.files = std::move(files);
+  return environment;
+}
+
+}  // namespace
+
 Agent::Agent(Loop& loop, zmq::context_t& context, AgentFlags flags, std::unique_ptr<FileSystem> files)
+    : Agent(loop, context, std::move(flags), withFiles(std::move(files))) {}
+
+Agent::Agent(Loop& loop, zmq::context_t& context, AgentFlags flags, AgentEnvironment environment)
     : loop_(loop),
       context_(context),
       flags_(std::move(flags)),
-      time_(loop.time()),
+      time_(environment.time != nullptr ? *environment.time : loop.time()),
+      master_(std::move(environment.master)),
+      executors_(std::move(environment.executors)),
       backoff_(flags_.registrationBackoff),
       registrationTimer_(time_),
       masterWatchTimer_(time_),
       silenceCheck_(time_),
+      native_(std::move(environment.native)),
+      docker_(std::move(environment.docker)),
+      executorContainers_(std::move(environment.frameworkExecutors)),
       usageTimer_(time_),
       sweepTimer_(time_),
-      files_(files ? std::move(files) : makeFileSystem()),
+      files_(environment.files ? std::move(environment.files) : makeFileSystem()),
       checkpoints_(flags_.workDir, *files_, [this] { commitHook_.arm(); }),
       commitHook_(loop, [this] { commitCheckpoints(); }),
       commitRetry_(time_) {}
@@ -102,7 +120,7 @@ Result<void> Agent::start() {
   info_.attributes = *attributes;
   info_.bootId = bootId();
 
-  executors_ = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kRouter);
+  if (!executors_) executors_ = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kRouter);
   executors_->onMessage([this](std::string_view peer, std::string_view bytes) { onExecutorMessage(peer, bytes); });
   auto bound = executors_->bind("tcp://" + flags_.ip + ":" + std::to_string(flags_.port));
   if (!bound) return bound.error();
@@ -117,7 +135,7 @@ Result<void> Agent::start() {
   info_.httpPort = httpPort_;
   info_.ip = flags_.ip;
 
-  master_ = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kDealer, "agent-" + randomUuid());
+  if (!master_) master_ = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kDealer, "agent-" + randomUuid());
   master_->onMessage([this](std::string_view, std::string_view bytes) { onMasterMessage(bytes); });
   // A master that restarted (or a network that came back) is re-registered
   // with at once, not after the pings have been missed.
@@ -129,7 +147,7 @@ Result<void> Agent::start() {
   });
   if (auto connected = master_->connect("tcp://" + flags_.master); !connected) return connected.error();
 
-  gc_ = std::make_unique<GarbageCollector>(loop_, flags_.workDir + "/sandboxes", flags_.gc);
+  gc_ = std::make_unique<GarbageCollector>(time_, flags_.workDir + "/sandboxes", flags_.gc);
   gc_->start({});
   usageTimer_.start(flags_.usageInterval, [this] { sampleUsage(); }, flags_.usageInterval);
   sweepContainers();
@@ -148,13 +166,17 @@ void Agent::startContainerizers() {
   containerizerContext_ = std::make_unique<ContainerizerContext>(ContainerizerContext{
       *reaper_, *isolator_, *destroyer_, flags_.launcherDir, executorEndpoint_, flags_.recoveryTimeout,
       flags_.isolation.enableCfs});
-  native_ = std::make_unique<NativeContainerizer>(*containerizerContext_);
-  executorContainers_ = std::make_unique<FrameworkExecutorContainerizer>(*containerizerContext_);
-  // Made whether or not Docker tasks are run here, for what an earlier
-  // agent's checkpoint may name; only asked to launch with docker.
-  auto docker = std::make_unique<DockerContainerizer>(*containerizerContext_, flags_.dockerSocket);
-  if (containerizers_.count("docker") != 0) docker->checkDocker();
-  docker_ = std::move(docker);
+  if (!native_) native_ = std::make_unique<NativeContainerizer>(*containerizerContext_);
+  if (!executorContainers_) {
+    executorContainers_ = std::make_unique<FrameworkExecutorContainerizer>(*containerizerContext_);
+  }
+  if (!docker_) {
+    // Made whether or not Docker tasks are run here, for what an earlier
+    // agent's checkpoint may name; only asked to launch with docker.
+    auto docker = std::make_unique<DockerContainerizer>(*containerizerContext_, flags_.dockerSocket);
+    if (containerizers_.count("docker") != 0) docker->checkDocker();
+    docker_ = std::move(docker);
+  }
 }
 
 // ------------------------------------------------------------ master

@@ -106,11 +106,35 @@ struct AgentMetrics {
 // docker, at least one, each once.
 Result<void> validateContainerizers(const std::string& value);
 
+// What the agent otherwise makes for itself; a test replaces any part of it
+// (and so runs the agent in-process, on simulated time, with no sockets and
+// no processes).
+struct AgentEnvironment {
+  // Its clock and every timer it starts. Default: the loop's. Must outlive
+  // the agent.
+  TimeSource* time = nullptr;
+  // The socket to the master, which start() connects to --master, and the
+  // one executors connect to, which start() binds on --ip:--port. Default:
+  // a ZeroMQ DEALER and ROUTER.
+  std::unique_ptr<Transport> master;
+  std::unique_ptr<Transport> executors;
+  // Where checkpoints are written. Default: the real file system.
+  std::unique_ptr<FileSystem> files;
+  // The containerizers. Default: the native, Docker and framework executor
+  // ones of containerizer/.
+  std::unique_ptr<Containerizer> native;
+  std::unique_ptr<Containerizer> docker;
+  std::unique_ptr<Containerizer> frameworkExecutors;
+};
+
 class Agent {
  public:
   // `files` is where checkpoints are written (default: the real file system;
   // tests pass one that fails).
   Agent(Loop& loop, zmq::context_t& context, AgentFlags flags, std::unique_ptr<FileSystem> files = nullptr);
+  // With what `environment` gives in place of the defaults. The loop still
+  // runs the HTTP server and the end-of-turn checkpoint commit.
+  Agent(Loop& loop, zmq::context_t& context, AgentFlags flags, AgentEnvironment environment);
   ~Agent();
 
   // Detects resources, binds the executor socket and the HTTP port, and
@@ -119,6 +143,11 @@ class Agent {
 
   const AgentFlags& flags() const { return flags_; }
   int httpPort() const { return httpPort_; }
+  // The counters /metrics shows.
+  const AgentMetrics& metrics() const { return metrics_; }
+  // Why /health answers 503 now (checkpoint writes fail); nullopt while
+  // healthy.
+  const std::optional<std::string>& unhealthy() const { return checkpointFailure_; }
 
  private:
   struct Run;            // one task and its executor
