@@ -1,12 +1,16 @@
 // Agent: one per host. Registers with the master, advertises resources,
-// runs tasks through clusternodes-executor and delivers their status updates
+// runs tasks through its containerizers and delivers their status updates
 // reliably.
 //
 // Sockets: a DEALER to the master, and a ROUTER (--port) that the executors
-// it launches connect back to. Every task runs under its own executor process
-// in its own sandbox directory; the executor runs the command in its own
-// process group and container (isolator.hpp) with stdout and stderr captured
-// to files in the sandbox.
+// it launches connect back to. Every task runs under an executor process in
+// a container (containerizer/containerizer.hpp: native, Docker, or its
+// framework's own executor), with stdout and stderr captured to files in its
+// sandbox. Each run moves through the phases of agent_runs.hpp.
+//
+// Sources: agent.cpp (start, the master), runs.cpp (launch, kill, the
+// agent's own executors), framework_executors.cpp, status_updates.cpp,
+// recovery.cpp (restart and checkpoint), http.cpp and metrics.cpp.
 //
 // Sandboxes: <work-dir>/sandboxes/<framework id>/<task id>/<run id>, one per
 // executor run, holding `stdout`, `stderr` and `executor.log`; the run id is
@@ -28,10 +32,13 @@
 #include <set>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
 #include <zmq.hpp>
 
 #include "agent/checkpoint.hpp"
-#include "agent/docker/client.hpp"
+#include "agent/containerizer/containerizer.hpp"
+#include "agent/containerizer/destroyer.hpp"
+#include "agent/containerizer/native.hpp"
 #include "agent/garbage_collector.hpp"
 #include "agent/isolator.hpp"
 #include "common/file_system.hpp"
@@ -39,7 +46,6 @@
 #include "common/loop.hpp"
 #include "common/transport.hpp"
 #include "common/wire.hpp"
-#include "common/worker_thread.hpp"
 
 namespace clusternodes::agent {
 
@@ -100,11 +106,35 @@ struct AgentMetrics {
 // docker, at least one, each once.
 Result<void> validateContainerizers(const std::string& value);
 
+// What the agent otherwise makes for itself; a test replaces any part of it
+// (and so runs the agent in-process, on simulated time, with no sockets and
+// no processes).
+struct AgentEnvironment {
+  // Its clock and every timer it starts. Default: the loop's. Must outlive
+  // the agent.
+  TimeSource* time = nullptr;
+  // The socket to the master, which start() connects to --master, and the
+  // one executors connect to, which start() binds on --ip:--port. Default:
+  // a ZeroMQ DEALER and ROUTER.
+  std::unique_ptr<Transport> master;
+  std::unique_ptr<Transport> executors;
+  // Where checkpoints are written. Default: the real file system.
+  std::unique_ptr<FileSystem> files;
+  // The containerizers. Default: the native, Docker and framework executor
+  // ones of containerizer/.
+  std::unique_ptr<Containerizer> native;
+  std::unique_ptr<Containerizer> docker;
+  std::unique_ptr<Containerizer> frameworkExecutors;
+};
+
 class Agent {
  public:
   // `files` is where checkpoints are written (default: the real file system;
   // tests pass one that fails).
   Agent(Loop& loop, zmq::context_t& context, AgentFlags flags, std::unique_ptr<FileSystem> files = nullptr);
+  // With what `environment` gives in place of the defaults. The loop still
+  // runs the HTTP server and the end-of-turn checkpoint commit.
+  Agent(Loop& loop, zmq::context_t& context, AgentFlags flags, AgentEnvironment environment);
   ~Agent();
 
   // Detects resources, binds the executor socket and the HTTP port, and
@@ -113,6 +143,11 @@ class Agent {
 
   const AgentFlags& flags() const { return flags_; }
   int httpPort() const { return httpPort_; }
+  // The counters /metrics shows.
+  const AgentMetrics& metrics() const { return metrics_; }
+  // Why /health answers 503 now (checkpoint writes fail); nullopt while
+  // healthy.
+  const std::optional<std::string>& unhealthy() const { return checkpointFailure_; }
 
  private:
   struct Run;            // one task and its executor
@@ -126,6 +161,9 @@ class Agent {
   void dispatchFromMaster(const wire::Envelope::Reader& envelope);
   void sendToMaster(capnp::MallocMessageBuilder& message);
   void registerWithMaster();
+  // Re-registers when the master has been silent for longer than its pings
+  // allow.
+  void watchMaster();
   void onRegistered(wire::AgentRegistered::Reader message);
   void masterLost(const std::string& why);
   void runTask(wire::RunTask::Reader message);
@@ -141,11 +179,20 @@ class Agent {
   void executorRegistered(const std::string& peer, wire::RegisterExecutor::Reader message);
   void executorStatus(const std::string& peer, wire::ExecutorStatus::Reader message);
   void launchQueued();
-  void launchExecutor(Run& run);
+  // Starts the run's executor in its container; false when it did not
+  // start (the task failed, and says why).
+  bool launchExecutor(Run& run);
+  // The containerizer of the run's kind, and the limits of its container.
+  Containerizer& containerizerOf(const Run& run);
+  ContainerLimits limitsOf(const Run& run) const;
   // The run's executor is no longer starting: its task runs, ended, or the
   // executor is gone. Frees its start slot for the next queued launch.
   void doneStarting(Run& run);
-  void executorExited(const TaskKey& key, int64_t exitStatus, int termSignal);
+  // The run's executor ended (nullopt: one a restart took back, whose exit
+  // status nobody can read).
+  void executorExited(const TaskKey& key, std::optional<ExitStatus> exit);
+  // Ends the run as `state` with `reason`: its executor will say no more.
+  void endRun(Run& run, TaskState state, TaskReason reason, const std::string& message);
 
   // ---- frameworks' executors (framework_executors.cpp)
   // Hands a task that names an executor to it, starting it first if needed.
@@ -160,6 +207,8 @@ class Agent {
   // Asks the executor to shut down, and kills it after the grace period.
   void shutdownExecutor(FrameworkExecutor& executor, const std::string& why);
   void frameworkExecutorExited(const ExecutorKey& key, int status, const std::string& how);
+  // Ends the executor's tasks that had not ended, for `reason`.
+  void endExecutorTasks(FrameworkExecutor& executor, TaskReason reason, const std::string& what);
   // Resizes the executor's container to its resources plus its live tasks'.
   void resizeExecutor(FrameworkExecutor& executor);
   ContainerLimits executorLimits(const FrameworkExecutor& executor) const;
@@ -171,10 +220,12 @@ class Agent {
   // whose executors still live; the others end as failed.
   void recover();
   bool recoverRun(const RunCheckpoint& saved);
+  // Takes back the task's status updates not yet acknowledged.
+  void recoverUpdates(Run& run, const RunCheckpoint& saved);
+  bool recoverCustomRun(std::unique_ptr<Run> run);
   // --recover=cleanup: kills the executors and containers a checkpoint names.
   void cleanupRun(const RunCheckpoint& saved);
-  // Notices a recovered executor's exit (it is not this agent's child).
-  void watchRecovered();
+  void cleanupExecutor(const ExecutorCheckpoint& saved);
   // Removes the Docker containers labelled with agent `agentId` that no run
   // knows.
   void removeOrphanContainers(const AgentID& agentId);
@@ -192,15 +243,15 @@ class Agent {
   void commitCheckpoints();
 
   // ---- containers
-  // The executor is gone: kill what is left of the container, remove its
-  // cgroups (retrying while processes exit) and schedule its sandbox for
-  // garbage collection.
+  // The executor is gone: its containerizer removes what is left of the
+  // container, and its sandbox is scheduled for garbage collection.
   void destroyContainer(Run& run);
-  void retryDestroys();
   // A failed task that the kernel killed at its memory limit is reported
   // with REASON_MEMORY_LIMIT, the limit and the peak.
   void explainFailure(Run& run, TaskStatus& status);
   void sampleUsage();
+  // Whether the agent measures the run's container (and it still runs).
+  bool measured(const Run& run);
   void sweepContainers();
   ContainerUsage usageOf(Run& run);
 
@@ -216,15 +267,20 @@ class Agent {
   void dropMessage(const std::string& reason);
   uint64_t droppedMessages() const;
   void installEndpoints();
+  nlohmann::json stateJson();
+  nlohmann::json containersJson();
   // The /metrics body (metrics.cpp). Samples every live container's usage.
   std::string metricsText();
+  // Makes the containerizers (once the executor socket is bound).
+  void startContainerizers();
 
   Loop& loop_;
   zmq::context_t& context_;
   AgentFlags flags_;
   wire::AgentInfoValue info_;
-  std::unique_ptr<ZmqSocket> master_;
-  std::unique_ptr<ZmqSocket> executors_;
+  TimeSource& time_;
+  std::unique_ptr<Transport> master_;
+  std::unique_ptr<Transport> executors_;
   std::unique_ptr<HttpServer> http_;
   std::string executorEndpoint_;
   int httpPort_ = 0;
@@ -237,8 +293,8 @@ class Agent {
   std::chrono::nanoseconds backoff_;
   std::chrono::nanoseconds pingInterval_ = std::chrono::seconds(15);
   int maxPingTimeouts_ = 5;
-  std::chrono::steady_clock::time_point lastPing_;
-  std::chrono::steady_clock::time_point lastRegistrationSent_;
+  double lastPing_ = 0;              // time_.now() of the master's last ping
+  double lastRegistrationSent_ = -1e9;
   Timer registrationTimer_;
   Timer masterWatchTimer_;
   Timer silenceCheck_;  // confirms the master's silence before giving up on it
@@ -259,16 +315,16 @@ class Agent {
   AgentMetrics metrics_;
 
   std::set<std::string> containerizers_;  // from --containerizers
-  std::unique_ptr<docker::Client> dockerClient_;
-  std::unique_ptr<WorkerThread> docker_;  // Docker calls, off the loop
   std::unique_ptr<Isolator> isolator_;
+  std::unique_ptr<Reaper> reaper_;        // every executor's end
+  std::unique_ptr<Destroyer> destroyer_;  // every container's cgroups' removal
+  std::unique_ptr<ContainerizerContext> containerizerContext_;
+  std::unique_ptr<Containerizer> native_;
+  std::unique_ptr<Containerizer> docker_;  // with --containerizers=...docker
+  std::unique_ptr<Containerizer> executorContainers_;  // frameworks' executors
   std::unique_ptr<GarbageCollector> gc_;
-  // Containers whose cgroups still held exiting processes: id -> give-up time.
-  std::map<std::string, std::chrono::steady_clock::time_point> destroying_;
-  Timer destroyTimer_;
   Timer usageTimer_;
   Timer sweepTimer_;  // removes containers an agent that died left behind
-  Timer recoveryWatch_;
   std::unique_ptr<FileSystem> files_;
   Checkpoints checkpoints_;
   EndOfTurn commitHook_;

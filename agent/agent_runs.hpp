@@ -10,47 +10,67 @@
 #include <string>
 
 #include "agent/agent.hpp"
-#include "common/process.hpp"
 
 namespace clusternodes::agent {
+
+// Where a run is in its life. The legal moves are canMove()'s (in
+// agent_runs.cpp, the one list of them), and Run::moveTo() is the only way
+// to make one:
+//
+//   native, Docker:  kNew -> kQueued -> kStarting -> kLaunched -> kExited -> kDestroyed
+//                    (recovered: kNew -> kLaunched; refused or failed to
+//                    start: kNew or kQueued -> kExited)
+//   a framework's executor's task:  kNew -> kAwaitingExecutor -> kLaunched -> kExited
+//                    (from kNew or kAwaitingExecutor -> kExited too)
+//
+// kNew       made from a launch or a checkpoint; nothing decided yet
+// kQueued    waits for a start slot (--max-starting-executors)
+// kStarting  its executor was started and holds a start slot
+// kAwaitingExecutor  run by its framework's executor, not yet handed to it
+// kLaunched  its executor has it (or, native and Docker, gave up starting it)
+// kExited    the executor will say no more of the task (it ended, or the
+//            executor did, or it never started)
+// kDestroyed its container is gone (native and Docker)
+enum class RunPhase { kNew, kQueued, kStarting, kAwaitingExecutor, kLaunched, kExited, kDestroyed };
+
+const char* toString(RunPhase phase);
+// Whether a run may move from `from` to `to`.
+bool canMove(RunPhase from, RunPhase to);
 
 struct Agent::Run {
   FrameworkID frameworkId;
   FrameworkInfo frameworkInfo;
   TaskInfo task;
   TaskState state = TaskState::kStaging;
+  RunPhase phase = RunPhase::kNew;
   // The uuid of every update its executor sent that was queued: an executor
   // re-sends what it has not heard acknowledged, also after the framework
   // acknowledged it, and such a re-send must not be forwarded again (an old
   // TASK_STARTING after TASK_RUNNING would move the task back).
   std::set<std::string> executorUpdates;
   std::string sandbox;
-  std::unique_ptr<ChildProcess> process;  // the executor
-  int pid = 0;
-  bool queued = false;     // waiting for a start slot
-  bool starting = false;   // holds a start slot
+  int pid = 0;                     // its executor's
   std::unique_ptr<Timer> registrationTimer;
   std::string executorPeer;
-  bool executorExited = false;
-  bool killRequested = false;
-  bool delivered = false;          // sent to its framework's executor
-  int64_t killGraceMs = -1;
+  // Set when a kill was asked for: the grace period the executor gets.
+  std::optional<int64_t> killGraceMs;
   std::string containerId;         // also the last part of the sandbox path
-  bool sandboxCreated = false;
-  bool containerPrepared = false;  // its cgroups exist
-  bool destroyed = false;
   uint64_t memPeak = 0;            // the highest memory seen by sampling
 
-  bool checkpointed = false;       // its task is in the checkpoint (meta/runs)
+  bool checkpointed = false;       // its task is in the checkpoint
   bool abandoned = false;          // killed because the master removed this agent
   bool recovered = false;          // taken back from a checkpoint after a restart
-  std::optional<uint64_t> executorStart;  // the recovered executor's start time
+
+  // Moves to `to`; an illegal move is a bug, logged and not made.
+  bool moveTo(RunPhase to);
+  // The executor will say no more of the task.
+  bool exited() const { return phase == RunPhase::kExited || phase == RunPhase::kDestroyed; }
+  bool killRequested() const { return killGraceMs.has_value(); }
 
   bool docker() const { return task.docker.has_value(); }
   // Run by its framework's executor (custom()): the run has no process or
   // container of its own; pid, executorPeer and sandbox are the executor's,
-  // `executorExited` means the executor will say no more of the task (it
-  // ended, or the executor did), and containerId names only its checkpoint.
+  // and containerId names only its checkpoint.
   bool custom() const { return task.executor.has_value(); }
   ExecutorKey executorKey() const { return {frameworkId, task.executor->executorId}; }
   // The Docker container a Docker task runs as.
@@ -58,7 +78,7 @@ struct Agent::Run {
 };
 
 struct Agent::UpdateStream {
-  explicit UpdateStream(Loop& loop) : retry(loop) {}
+  explicit UpdateStream(TimeSource& time) : retry(time) {}
   FrameworkID frameworkId;
   std::deque<TaskStatus> pending;
   std::chrono::nanoseconds backoff{};
@@ -76,13 +96,10 @@ struct Agent::FrameworkExecutor {
   ExecutorInfo info;
   std::string containerId;  // also the last part of the sandbox path
   std::string sandbox;
-  std::unique_ptr<ChildProcess> process;
   int pid = 0;
   uint64_t startTime = 0;   // of its process, to tell it from a reused pid
   std::string peer;         // its connection, once registered
   bool exited = false;
-  bool containerPrepared = false;
-  bool destroyed = false;
   bool recovered = false;   // taken back from a checkpoint after a restart
   bool shuttingDown = false;
   bool registrationTimedOut = false;

@@ -1,19 +1,12 @@
 // Frameworks' own executors (TaskInfo::executor): started once per
 // framework and executor id, handed every task that names them, shut down
 // with their framework, and taken back after an agent restart.
-#include <fcntl.h>
-#include <signal.h>
-#include <unistd.h>
-
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
 
 #include "agent/agent.hpp"
 #include "agent/agent_runs.hpp"
-#include "common/cgroup_files.hpp"
-
-extern char** environ;
 
 namespace clusternodes::agent {
 namespace {
@@ -22,9 +15,12 @@ using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 using wire::text;
 
-std::string describeExit(const ExitStatus& exit) {
-  return exit.signal != 0 ? "was killed by signal " + std::to_string(exit.signal)
-                          : "exited with status " + std::to_string(exit.code);
+// How a framework's executor ended, for people, and as ExecutorExited's
+// status (exit code, 128 + signal, or -1: unknown).
+std::pair<int, std::string> describeExit(const std::optional<ExitStatus>& exit) {
+  if (!exit) return {-1, "ended while the agent was away"};
+  if (exit->signal != 0) return {128 + exit->signal, "was killed by signal " + std::to_string(exit->signal)};
+  return {exit->code, "exited with status " + std::to_string(exit->code)};
 }
 
 }  // namespace
@@ -34,11 +30,8 @@ void Agent::runOnExecutor(const TaskKey& key) {
   ExecutorKey executorKey = run.executorKey();
   auto it = frameworkExecutors_.find(executorKey);
   if (it != frameworkExecutors_.end() && (it->second->exited || it->second->shuttingDown)) {
-    run.state = TaskState::kFailed;
-    run.executorExited = true;
-    enqueueStatus(key.first, agentStatus(run, TaskState::kFailed, TaskReason::kExecutorTerminated,
-                                         "executor " + executorKey.second.value + " is shutting down"));
-    return;
+    return endRun(run, TaskState::kFailed, TaskReason::kExecutorTerminated,
+                  "executor " + executorKey.second.value + " is shutting down");
   }
   bool fresh = it == frameworkExecutors_.end();
   if (fresh) {
@@ -67,88 +60,36 @@ void Agent::runOnExecutor(const TaskKey& key) {
 
 void Agent::startExecutor(FrameworkExecutor& executor) {
   ExecutorKey key{executor.frameworkId, executor.info.executorId};
-  auto failed = [&](const std::string& why) {
-    spdlog::warn("cannot start executor {} of framework {}: {}", key.second.value, key.first.value, why);
-    frameworkExecutorExited(key, -1, "could not start: " + why);
-  };
-  std::error_code ec;
-  std::filesystem::create_directories(executor.sandbox, ec);
-  if (ec) return failed("cannot create the sandbox " + executor.sandbox + ": " + ec.message());
-  if (executor.info.command.value.empty() && executor.info.command.arguments.empty()) {
-    return failed("the executor has no command");
-  }
-  auto limits = containerLimits(executor.info.resources.cpus(), executor.info.resources.mem(), std::nullopt,
-                                flags_.isolation.enableCfs);
-  if (auto prepared = isolator_->prepare(executor.containerId, limits); !prepared) {
-    return failed("cannot isolate it: " + prepared.error().message);
-  }
-  executor.containerPrepared = true;
-
-  SpawnOptions options;
-  const auto& command = executor.info.command;
-  if (command.shell) {
-    options.file = "/bin/sh";
-    options.args = {"sh", "-c", command.value};
-  } else {
-    options.args = command.arguments;
-    options.file = command.value.empty() ? command.arguments.front() : command.value;
-    if (options.args.empty()) options.args = {options.file};
-  }
-  std::map<std::string, std::string> env;
-  for (char** entry = environ; *entry != nullptr; ++entry) {
-    std::string_view text(*entry);
-    auto equals = text.find('=');
-    if (equals != std::string_view::npos) env[std::string(text.substr(0, equals))] = text.substr(equals + 1);
-  }
-  for (const auto& [name, value] : command.environment) env[name] = value;
-  env["CLUSTERNODES_AGENT_ENDPOINT"] = executorEndpoint_;
-  env["CLUSTERNODES_AGENT_ID"] = agentId_.value;
-  env["CLUSTERNODES_AGENT_PID"] = std::to_string(::getpid());
-  env["CLUSTERNODES_FRAMEWORK_ID"] = key.first.value;
-  env["CLUSTERNODES_EXECUTOR_ID"] = key.second.value;
-  env["CLUSTERNODES_SANDBOX"] = executor.sandbox;
-  env["CLUSTERNODES_RECOVERY_TIMEOUT_MS"] =
-      std::to_string(duration_cast<milliseconds>(flags_.recoveryTimeout).count());
-  std::vector<std::string> entries;
-  for (const auto& [name, value] : env) entries.push_back(name + "=" + value);
-  options.environment = std::move(entries);
-  options.workingDirectory = executor.sandbox;
-  options.newSession = true;
-  int out = ::open((executor.sandbox + "/stdout").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  int err = ::open((executor.sandbox + "/stderr").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  options.stdoutFd = out;
-  options.stderrFd = err;
-
-  // The executor starts inside its container: this thread enters the
-  // container's cgroups for the fork and leaves them again.
-  for (const auto& dir : isolator_->joinDirs(executor.containerId)) {
-    if (auto moved = cgroup::moveThisThread(dir); !moved) spdlog::warn("{}", moved.error().message);
-  }
-  auto child = ChildProcess::spawn(loop_, options, [this, key](const ExitStatus& exit) {
-    frameworkExecutorExited(key, exit.signal != 0 ? 128 + exit.signal : exit.code, describeExit(exit));
+  ContainerLaunch launch;
+  launch.containerId = executor.containerId;
+  launch.sandbox = executor.sandbox;
+  launch.frameworkId = executor.frameworkId;
+  launch.executor = executor.info;
+  launch.agentId = agentId_;
+  launch.limits = containerLimits(executor.info.resources.cpus(), executor.info.resources.mem(), std::nullopt,
+                                  flags_.isolation.enableCfs);
+  auto launched = executorContainers_->launch(launch, [this, key](std::optional<ExitStatus> exit) {
+    auto [status, how] = describeExit(exit);
+    frameworkExecutorExited(key, status, how);
   });
-  for (const auto& dir : isolator_->returnDirs()) {
-    if (auto moved = cgroup::moveThisThread(dir); !moved) spdlog::warn("{}", moved.error().message);
+  if (launched.failure) {
+    spdlog::warn("cannot start executor {} of framework {}: {}", key.second.value, key.first.value, launched.error);
+    return frameworkExecutorExited(key, -1, "could not start: " + launched.error);
   }
-  if (out >= 0) ::close(out);
-  if (err >= 0) ::close(err);
-  if (!child) return failed(child.error().message);
-  executor.process = std::move(child.value());
-  executor.pid = executor.process->pid();
-  executor.startTime = processStartTime(executor.pid).value_or(0);
+  executor.pid = launched.pid;
+  executor.startTime = reaper_->startTime(executor.containerId);
   checkpointExecutor(executor);
   spdlog::info("started executor {} of framework {} (pid {}) in {}", key.second.value, key.first.value,
                executor.pid, executor.sandbox);
 
-  executor.registrationTimer = std::make_unique<Timer>(loop_);
+  executor.registrationTimer = std::make_unique<Timer>(time_);
   executor.registrationTimer->start(flags_.executorRegistrationTimeout, [this, key] {
     auto found = frameworkExecutors_.find(key);
     if (found == frameworkExecutors_.end() || !found->second->peer.empty() || found->second->exited) return;
     spdlog::warn("executor {} did not register within {} ms; killing it", key.second.value,
                  duration_cast<milliseconds>(flags_.executorRegistrationTimeout).count());
     found->second->registrationTimedOut = true;
-    ::kill(-found->second->pid, SIGKILL);
-    isolator_->killAll(found->second->containerId, found->second->pid);
+    executorContainers_->kill(found->second->containerId);
   });
 }
 
@@ -198,12 +139,12 @@ void Agent::executorRegisteredBack(const std::string& peer, wire::RegisterExecut
   // not have received (it ignores those it has); kills asked for meanwhile.
   for (const auto& taskId : executor.tasks) {
     auto run = runs_.find({key.first, taskId});
-    if (run == runs_.end() || run->second->executorExited) continue;
-    if (run->second->killRequested) {
+    if (run == runs_.end() || run->second->exited()) continue;
+    if (run->second->killRequested()) {
       if (back) killOnExecutor(*run->second);
       continue;
     }
-    if (!run->second->delivered) sendTaskToExecutor(executor, *run->second);
+    if (run->second->phase == RunPhase::kAwaitingExecutor) sendTaskToExecutor(executor, *run->second);
   }
 }
 
@@ -216,7 +157,7 @@ void Agent::sendTaskToExecutor(FrameworkExecutor& executor, Run& run) {
   task.agentId = agentId_;
   wire::toWire(task, runTask.initTask());
   executors_->sendTo(executor.peer, wire::encode(message));
-  run.delivered = true;
+  if (run.phase == RunPhase::kAwaitingExecutor) run.moveTo(RunPhase::kLaunched);
 }
 
 void Agent::frameworkExecutorStatus(const std::string& peer, const ExecutorKey& executorKey, TaskStatus status) {
@@ -232,7 +173,7 @@ void Agent::frameworkExecutorStatus(const std::string& peer, const ExecutorKey& 
     if (!run.custom() || run.executorKey() != executorKey) {
       throw wire::MalformedMessage("an executor reported a task it does not run");
     }
-    bool duplicate = run.executorExited;
+    bool duplicate = run.exited();
     if (auto stream = streams_.find(key); stream != streams_.end()) {
       for (const auto& pending : stream->second->pending) duplicate |= pending.uuid == status.uuid;
     }
@@ -240,7 +181,7 @@ void Agent::frameworkExecutorStatus(const std::string& peer, const ExecutorKey& 
       run.state = status.state;
       status.agentId = agentId_;
       status.source = TaskSource::kExecutor;
-      if (isTerminal(status.state)) run.executorExited = true;
+      if (isTerminal(status.state)) run.moveTo(RunPhase::kExited);
       enqueueStatus(run.frameworkId, status);
       checkpoint(run, false);
       if (isTerminal(status.state)) {
@@ -255,25 +196,21 @@ void Agent::frameworkExecutorStatus(const std::string& peer, const ExecutorKey& 
 
 void Agent::killOnExecutor(Run& run) {
   auto it = frameworkExecutors_.find(run.executorKey());
-  if (it == frameworkExecutors_.end() || it->second->exited || run.executorExited) return;
+  if (it == frameworkExecutors_.end() || it->second->exited || run.exited()) return;
   auto& executor = *it->second;
-  run.killRequested = true;
   if (!executor.peer.empty()) {
     capnp::MallocMessageBuilder message;
     auto kill = message.initRoot<wire::Envelope>().initKillTask();
     kill.setFrameworkId(run.frameworkId.value);
     kill.setTaskId(run.task.taskId.value);
-    kill.setKillGracePeriodMs(run.killGraceMs);
+    kill.setKillGracePeriodMs(run.killGraceMs.value_or(-1));
     executors_->sendTo(executor.peer, wire::encode(message));
     return;
   }
   // A recovered executor hears of the kill when it is back.
   if (executor.recovered) return;
   // It has not registered: the task never reached it.
-  run.state = TaskState::kKilled;
-  run.executorExited = true;
-  enqueueStatus(run.frameworkId,
-                agentStatus(run, TaskState::kKilled, TaskReason::kKilledByFramework, "killed before it started"));
+  endRun(run, TaskState::kKilled, TaskReason::kKilledByFramework, "killed before it started");
   checkpoint(run, false);
   resizeExecutor(executor);
 }
@@ -307,20 +244,14 @@ void Agent::shutdownExecutor(FrameworkExecutor& executor, const std::string& why
   auto killNow = [this, key] {
     auto found = frameworkExecutors_.find(key);
     if (found == frameworkExecutors_.end() || found->second->exited) return;
-    auto& e = *found->second;
-    if (e.pid > 0 && (e.process != nullptr || processStartTime(e.pid).value_or(0) == e.startTime)) {
-      ::kill(-e.pid, SIGKILL);
-      ::kill(e.pid, SIGKILL);
-    }
-    isolator_->killAll(e.containerId, e.pid);
-    // A recovered executor is not this agent's child: its exit is noticed
-    // by the recovery watch.
+    // Its end comes to frameworkExecutorExited through the reaper.
+    executorContainers_->kill(found->second->containerId);
   };
   if (executor.peer.empty()) return killNow();
   capnp::MallocMessageBuilder message;
   message.initRoot<wire::Envelope>().setShutdownExecutor();
   executors_->sendTo(executor.peer, wire::encode(message));
-  executor.shutdownTimer = std::make_unique<Timer>(loop_);
+  executor.shutdownTimer = std::make_unique<Timer>(time_);
   executor.shutdownTimer->start(flags_.defaultGracePeriod, killNow);
 }
 
@@ -337,39 +268,20 @@ void Agent::frameworkExecutorExited(const ExecutorKey& key, int status, const st
                       : executor.registrationTimedOut ? TaskReason::kExecutorRegistrationTimeout
                                                       : TaskReason::kExecutorTerminated;
   std::string what = "executor " + key.second.value + " " + how;
-  if (executor.containerPrepared) {
-    // Killed at its container's memory limit (its resources and its tasks'):
-    // say so, rather than leave a bare signal.
-    if (auto usage = isolator_->usage(executor.containerId, executor.pid); usage && usage->oomKills > 0) {
-      ++metrics_.memoryLimitKills;
-      reason = TaskReason::kMemoryLimit;
-      what += " after the kernel killed a process at the container's memory limit of " +
-              std::to_string(usage->memLimitBytes >> 20) + " MiB (its own mem and its tasks')";
-    }
+  // Killed at its container's memory limit (its resources and its tasks'):
+  // say so, rather than leave a bare signal.
+  if (auto usage = executorContainers_->usage(executor.containerId); usage && usage->oomKills > 0) {
+    ++metrics_.memoryLimitKills;
+    reason = TaskReason::kMemoryLimit;
+    what += " after the kernel killed a process at the container's memory limit of " +
+            std::to_string(usage->memLimitBytes >> 20) + " MiB (its own mem and its tasks')";
   }
   if (executor.shuttingDown) {
     spdlog::info("{} (framework {}, {} task(s))", what, key.first.value, executor.tasks.size());
   } else {
     spdlog::warn("{} (framework {}, {} task(s))", what, key.first.value, executor.tasks.size());
   }
-  std::vector<TaskID> tasks(executor.tasks.begin(), executor.tasks.end());
-  for (const auto& taskId : tasks) {
-    TaskKey taskKey{key.first, taskId};
-    auto run = runs_.find(taskKey);
-    if (run == runs_.end()) continue;
-    auto& r = *run->second;
-    if (!r.executorExited) {
-      r.executorExited = true;
-      if (!isTerminal(r.state)) {
-        bool killed = r.killRequested;
-        r.state = killed ? TaskState::kKilled : TaskState::kFailed;
-        enqueueStatus(key.first, agentStatus(r, r.state, killed ? TaskReason::kKilledByFramework : reason,
-                                             what + " before the task ended"));
-        checkpoint(r, false);
-      }
-    }
-    forgetIfDone(taskKey);
-  }
+  endExecutorTasks(executor, reason, what);
   if (registered_) {
     capnp::MallocMessageBuilder message;
     auto exited = message.initRoot<wire::Envelope>().initExecutorExited();
@@ -381,18 +293,30 @@ void Agent::frameworkExecutorExited(const ExecutorKey& key, int status, const st
     sendToMaster(message);
   }
   if (std::filesystem::exists(executor.sandbox)) gc_->schedule(executor.sandbox);
-  if (executor.containerPrepared) {
-    ++metrics_.containersDestroyed;
-    isolator_->killAll(executor.containerId, 0);
-    if (!isolator_->remove(executor.containerId)) {
-      destroying_[executor.containerId] = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-      if (!destroyTimer_.active()) {
-        destroyTimer_.start(milliseconds(10), [this] { retryDestroys(); }, milliseconds(10));
-      }
-    }
-  }
+  if (executorContainers_->destroy(executor.containerId)) ++metrics_.containersDestroyed;
   checkpoints_.removeExecutor(executor.containerId);
   frameworkExecutors_.erase(it);
+}
+
+void Agent::endExecutorTasks(FrameworkExecutor& executor, TaskReason reason, const std::string& what) {
+  std::vector<TaskID> tasks(executor.tasks.begin(), executor.tasks.end());
+  for (const auto& taskId : tasks) {
+    TaskKey taskKey{executor.frameworkId, taskId};
+    auto run = runs_.find(taskKey);
+    if (run == runs_.end()) continue;
+    auto& r = *run->second;
+    if (!r.exited()) {
+      if (isTerminal(r.state)) {
+        r.moveTo(RunPhase::kExited);
+      } else {
+        bool killed = r.killRequested();
+        endRun(r, killed ? TaskState::kKilled : TaskState::kFailed,
+               killed ? TaskReason::kKilledByFramework : reason, what + " before the task ended");
+        checkpoint(r, false);
+      }
+    }
+    forgetIfDone(taskKey);
+  }
 }
 
 ContainerLimits Agent::executorLimits(const FrameworkExecutor& executor) const {
@@ -400,7 +324,7 @@ ContainerLimits Agent::executorLimits(const FrameworkExecutor& executor) const {
   double mem = executor.info.resources.mem();
   for (const auto& taskId : executor.tasks) {
     auto run = runs_.find({executor.frameworkId, taskId});
-    if (run == runs_.end() || run->second->executorExited) continue;
+    if (run == runs_.end() || run->second->exited()) continue;
     cpus += run->second->task.resources.cpus();
     mem += run->second->task.resources.mem();
   }
@@ -408,9 +332,9 @@ ContainerLimits Agent::executorLimits(const FrameworkExecutor& executor) const {
 }
 
 void Agent::resizeExecutor(FrameworkExecutor& executor) {
-  if (!executor.containerPrepared || executor.exited) return;
+  if (executor.exited) return;
   auto limits = executorLimits(executor);
-  if (auto updated = isolator_->update(executor.containerId, limits); !updated) {
+  if (auto updated = executorContainers_->update(executor.containerId, limits); !updated) {
     spdlog::debug("cannot resize executor {}'s container: {}", executor.info.executorId.value,
                   updated.error().message);
   }
@@ -438,11 +362,14 @@ void Agent::recoverExecutors() {
     executor->sandbox = saved.sandbox;
     executor->pid = saved.pid;
     executor->startTime = saved.startTime;
-    executor->containerPrepared = true;
     executor->recovered = true;
     ExecutorKey key{executor->frameworkId, executor->info.executorId};
-    bool alive = saved.pid > 0 && saved.startTime != 0 && processStartTime(saved.pid) == saved.startTime;
     auto& stored = *(frameworkExecutors_[key] = std::move(executor));
+    RecoveredContainer container{saved.containerId, saved.sandbox, saved.pid, TaskID{}, saved.startTime};
+    bool alive = executorContainers_->recover(container, [this, key](std::optional<ExitStatus> exit) {
+      auto [status, how] = describeExit(exit);
+      frameworkExecutorExited(key, status, how);
+    });
     if (!alive) {
       frameworkExecutorExited(key, -1, "ended while the agent was down");
       continue;
@@ -450,7 +377,7 @@ void Agent::recoverExecutors() {
     spdlog::info("recovered executor {} of framework {} (pid {})", key.second.value, key.first.value, saved.pid);
     // It re-registers once it notices this agent; one that does not is
     // killed.
-    stored.registrationTimer = std::make_unique<Timer>(loop_);
+    stored.registrationTimer = std::make_unique<Timer>(time_);
     stored.registrationTimer->start(flags_.executorRegistrationTimeout, [this, key] {
       auto found = frameworkExecutors_.find(key);
       if (found == frameworkExecutors_.end() || !found->second->peer.empty()) return;

@@ -31,8 +31,11 @@ double diskUsed(const std::string& path) {
 
 }  // namespace
 
+GarbageCollector::GarbageCollector(TimeSource& time, std::string root, GcOptions options)
+    : time_(time), root_(std::move(root)), options_(options), timer_(time) {}
+
 GarbageCollector::GarbageCollector(Loop& loop, std::string root, GcOptions options)
-    : loop_(loop), root_(std::move(root)), options_(options), timer_(loop) {}
+    : GarbageCollector(loop.time(), std::move(root), std::move(options)) {}
 
 void GarbageCollector::start(const std::set<std::string>& active) {
   std::error_code ec;
@@ -44,7 +47,7 @@ void GarbageCollector::start(const std::set<std::string>& active) {
         std::string dir = run.path().string();
         if (!run.is_directory(ec) || active.count(dir) != 0) continue;
         struct stat st{};
-        double finished = ::stat(dir.c_str(), &st) == 0 ? static_cast<double>(st.st_mtime) : Loop::wallSeconds();
+        double finished = ::stat(dir.c_str(), &st) == 0 ? static_cast<double>(st.st_mtime) : time_.wallSeconds();
         scheduled_.emplace(finished, dir);
       }
     }
@@ -54,7 +57,7 @@ void GarbageCollector::start(const std::set<std::string>& active) {
 }
 
 void GarbageCollector::schedule(const std::string& runDir) {
-  scheduled_.emplace(Loop::wallSeconds(), runDir);
+  scheduled_.emplace(time_.wallSeconds(), runDir);
   if (scheduled_.size() == 1) check();  // otherwise an earlier one is due first
 }
 
@@ -65,7 +68,7 @@ nanoseconds GarbageCollector::allowedAge() const {
 
 void GarbageCollector::check() {
   double maxAge = duration<double>(allowedAge()).count();
-  double now = Loop::wallSeconds();
+  double now = time_.wallSeconds();
   std::vector<std::string> due;
   while (!scheduled_.empty() && now - scheduled_.begin()->first >= maxAge) {
     due.push_back(scheduled_.begin()->second);
@@ -86,7 +89,7 @@ void GarbageCollector::collect(const std::string& runDir) {
   if (ec) {
     // Tried again a disk watch interval later at the earliest.
     spdlog::warn("cannot remove the sandbox {}: {}", runDir, ec.message());
-    scheduled_.emplace(Loop::wallSeconds() + duration<double>(options_.diskWatchInterval).count(), runDir);
+    scheduled_.emplace(time_.wallSeconds() + duration<double>(options_.diskWatchInterval).count(), runDir);
     return;
   }
   if (removed == 0) return;  // removed by someone else

@@ -33,6 +33,10 @@ class GarbageCollector {
  public:
   // `root` is the sandboxes directory (<work-dir>/sandboxes), laid out as
   // <root>/<framework id>/<task id>/<run id>.
+  // Its timer runs on `time`, whose wall clock says when a sandbox finished
+  // (compared with the modification time of those left from before).
+  GarbageCollector(TimeSource& time, std::string root, GcOptions options);
+  // On the loop's time.
   GarbageCollector(Loop& loop, std::string root, GcOptions options);
 
   // Schedules every run directory already under the root that is not in
@@ -51,7 +55,7 @@ class GarbageCollector {
   void check();
   void collect(const std::string& runDir);
 
-  Loop& loop_;
+  TimeSource& time_;
   std::string root_;
   GcOptions options_;
   Timer timer_;

@@ -11,10 +11,10 @@
 
 using namespace clusternodes;
 
-int main(int argc, char** argv) {
-  agent::AgentFlags flags;
-  std::string logLevel = "info";
-  CLI::App app("Clusternodes agent: advertises this host's resources and runs tasks.", "clusternodes-agent");
+namespace {
+
+// Every flag of the agent, into `flags` and `logLevel`.
+void addFlags(CLI::App& app, agent::AgentFlags& flags, std::string& logLevel) {
   addConfigOption(app);
   app.add_option("--master", flags.master, "The master's address, HOST:PORT")->capture_default_str();
   app.add_option("--ip", flags.ip, "Address to listen on")->capture_default_str();
@@ -78,11 +78,11 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", logLevel, "trace, debug, info, warn, error or off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
-  bool checkConfig = false;
-  app.add_flag("--check-config", checkConfig,
-               "Check the flags (from the command line, the environment and --config) and exit: 0 when valid");
-  CommandLine commandLine(app, "CLUSTERNODES_AGENT_");
-  if (int code = commandLine.parse(argc, argv); code >= 0) return code;
+}
+
+// Refuses (with its exit code) a flag whose value is well-formed but not
+// usable; -1 when all are.
+int refuseBadFlags(CommandLine& commandLine, const agent::AgentFlags& flags) {
   for (auto [name, interval] : {std::pair{"--usage-interval", flags.usageInterval},
                                  std::pair{"--disk-watch-interval", flags.gc.diskWatchInterval}}) {
     if (interval <= std::chrono::nanoseconds::zero()) {
@@ -103,6 +103,22 @@ int main(int argc, char** argv) {
   if (auto attributes = agent::parseAttributes(flags.attributes); !attributes) {
     return commandLine.refuse("--attributes", flags.attributes, attributes.error().message);
   }
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  agent::AgentFlags flags;
+  std::string logLevel = "info";
+  CLI::App app("Clusternodes agent: advertises this host's resources and runs tasks.", "clusternodes-agent");
+  addFlags(app, flags, logLevel);
+  bool checkConfig = false;
+  app.add_flag("--check-config", checkConfig,
+               "Check the flags (from the command line, the environment and --config) and exit: 0 when valid");
+  CommandLine commandLine(app, "CLUSTERNODES_AGENT_");
+  if (int code = commandLine.parse(argc, argv); code >= 0) return code;
+  if (int refused = refuseBadFlags(commandLine, flags); refused >= 0) return refused;
   if (checkConfig) {
     // Would it start? Its address and its work dir, not only the syntax.
     if (auto listen = checkCanListen(flags.ip); !listen) return commandLine.refuse("--ip", flags.ip, listen.error().message);

@@ -91,7 +91,7 @@ std::string Agent::metricsText() {
   for (const auto& [key, run] : runs_) {
     ++tasks[run->state];
     if (!isTerminal(run->state)) used += run->task.resources;
-    if (!run->custom() && run->pid != 0 && !run->executorExited) ++executors[run->docker() ? "docker" : "command"];
+    if (!run->custom() && run->pid != 0 && !run->exited()) ++executors[run->docker() ? "docker" : "command"];
   }
   for (const auto& [key, executor] : frameworkExecutors_) {
     if (executor->exited) continue;
@@ -114,7 +114,7 @@ std::string Agent::metricsText() {
 
   // Every live container the agent measures; Docker measures its own.
   for (auto& [key, run] : runs_) {
-    if (!run->containerPrepared || run->executorExited || isTerminal(run->state)) continue;
+    if (!measured(*run) || isTerminal(run->state)) continue;
     containerMetrics(out,
                      {{"framework_id", key.first.value}, {"task_id", key.second.value},
                       {"container_id", run->containerId}},
@@ -123,8 +123,8 @@ std::string Agent::metricsText() {
                                      flags_.isolation.enableCfs));
   }
   for (auto& [key, executor] : frameworkExecutors_) {
-    if (!executor->containerPrepared || executor->exited) continue;
-    auto usage = isolator_->usage(executor->containerId, executor->pid);
+    if (!executorContainers_->measures(executor->containerId) || executor->exited) continue;
+    auto usage = executorContainers_->usage(executor->containerId);
     containerMetrics(out,
                      {{"framework_id", key.first.value}, {"executor_id", key.second.value},
                       {"container_id", executor->containerId}},

@@ -1,0 +1,126 @@
+#include "agent/containerizer/native.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+namespace clusternodes::agent {
+
+// ------------------------------------------------------------ isolated
+
+Result<void> IsolatedContainerizer::prepare(const std::string& containerId, const ContainerLimits& limits) {
+  auto prepared = context_.isolator.prepare(containerId, limits);
+  if (prepared) track(containerId, 0);
+  return prepared;
+}
+
+Result<void> IsolatedContainerizer::update(const std::string& containerId, const ContainerLimits& limits) {
+  if (containers_.count(containerId) == 0) return notFound("no container " + containerId);
+  return context_.isolator.update(containerId, limits);
+}
+
+void IsolatedContainerizer::kill(const std::string& containerId) {
+  // Without cgroups the executor's descendants are the container: only
+  // while it runs is its pid known to be it.
+  pid_t pid = context_.reaper.running(containerId) ? containers_[containerId] : 0;
+  context_.reaper.kill(containerId);
+  if (containers_.count(containerId) != 0) context_.isolator.killAll(containerId, pid);
+}
+
+bool IsolatedContainerizer::destroy(const std::string& containerId) {
+  context_.reaper.forget(containerId);
+  if (containers_.erase(containerId) == 0) return false;
+  context_.destroyer.destroy(containerId);
+  return true;
+}
+
+bool IsolatedContainerizer::measures(const std::string& containerId) const {
+  return containers_.count(containerId) != 0;
+}
+
+Result<ContainerUsage> IsolatedContainerizer::usage(const std::string& containerId) const {
+  auto it = containers_.find(containerId);
+  if (it == containers_.end()) return notFound("no container " + containerId);
+  return context_.isolator.usage(containerId, it->second);
+}
+
+// ------------------------------------------------------------ native
+
+LaunchResult startTaskExecutor(const ContainerizerContext& context, const std::string& program,
+                               const ContainerLaunch& launch, Containerizer::OnExit onExit) {
+  std::string executor = context.launcherDir + "/" + program;
+  SpawnOptions options;
+  options.file = executor;
+  options.args = {
+      executor,
+      "--agent=" + context.executorEndpoint,
+      "--framework-id=" + launch.frameworkId.value,
+      "--task-id=" + launch.taskId.value,
+      "--recovery-timeout=" +
+          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(context.recoveryTimeout).count()) +
+          "ms",
+  };
+  int logFd = ::open((launch.sandbox + "/executor.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  options.workingDirectory = launch.sandbox;
+  options.stdoutFd = logFd;
+  options.stderrFd = logFd;
+  // Its own session: a signal to the agent's terminal does not reach it.
+  options.newSession = true;
+  auto pid = context.reaper.spawn(launch.containerId, options, std::move(onExit));
+  if (logFd >= 0) ::close(logFd);
+  if (!pid) return LaunchResult::failed(TaskReason::kExecutorFailedToStart, "cannot start the executor: " + pid.error().message);
+  return {*pid, std::nullopt, {}};
+}
+
+std::optional<uint64_t> executorOf(pid_t pid, const TaskID& taskId) {
+  if (pid <= 0) return std::nullopt;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+  if (cmdline.find("clusternodes-") == std::string::npos ||
+      cmdline.find(" --task-id=" + taskId.value + " ") == std::string::npos) {
+    return std::nullopt;
+  }
+  return processStartTime(pid);
+}
+
+LaunchResult NativeContainerizer::launch(const ContainerLaunch& launch, Containerizer::OnExit onExit) {
+  std::error_code ec;
+  std::filesystem::create_directories(launch.sandbox, ec);
+  if (ec) {
+    return LaunchResult::failed(TaskReason::kExecutorFailedToStart,
+                                "cannot create the sandbox " + launch.sandbox + ": " + ec.message());
+  }
+  if (auto prepared = prepare(launch.containerId, launch.limits); !prepared) {
+    return LaunchResult::failed(TaskReason::kContainerLaunchFailed,
+                                "cannot isolate the task: " + prepared.error().message);
+  }
+  auto started = startTaskExecutor(context_, "clusternodes-executor", launch, std::move(onExit));
+  if (!started.failure) track(launch.containerId, started.pid);
+  return started;
+}
+
+bool NativeContainerizer::recover(const RecoveredContainer& saved, Containerizer::OnExit onExit) {
+  // Its cgroups are there, whether its executor lives or not.
+  track(saved.containerId, saved.pid);
+  auto startTime = executorOf(saved.pid, saved.taskId);
+  if (!startTime) return false;
+  context_.reaper.adopt(saved.containerId, saved.pid, *startTime, std::move(onExit));
+  return true;
+}
+
+void NativeContainerizer::describe(const std::string& containerId, const ContainerLimits&,
+                                   wire::LaunchCommand::Builder command) const {
+  auto join = context_.isolator.joinDirs(containerId);
+  auto cgroups = command.initCgroups(static_cast<unsigned>(join.size()));
+  for (unsigned i = 0; i < join.size(); ++i) cgroups.set(i, join[i]);
+  auto back = context_.isolator.returnDirs();
+  auto returns = command.initReturnCgroups(static_cast<unsigned>(back.size()));
+  for (unsigned i = 0; i < back.size(); ++i) returns.set(i, back[i]);
+}
+
+}  // namespace clusternodes::agent

@@ -1,0 +1,454 @@
+// The Agent in-process, on simulated time: its master and executor sockets
+// are in-memory (tests/harness/fake_agent_transport.hpp), its containerizers
+// a double that starts no process, and its clock a SimulatedTime the test
+// advances by hand. Each case runs in milliseconds and means the same on
+// every run: the retries and backoffs the agent promises its users, what it
+// does while its checkpoint cannot be written, and how it registers again
+// with a master that came back.
+#include <doctest/doctest.h>
+
+#include <uv.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/agent.hpp"
+#include "agent/agent_runs.hpp"
+#include "tests/harness/fake_agent_transport.hpp"
+#include "tests/harness/faulty_file_system.hpp"
+#include "tests/harness/simulated_time.hpp"
+#include "tests/harness/temp_dir.hpp"
+
+using namespace clusternodes;
+using namespace clusternodes::agent;
+using clusternodes::testing::FakeAgentTransport;
+using clusternodes::testing::FaultyFileSystem;
+using clusternodes::testing::FileFaults;
+using clusternodes::testing::SimulatedTime;
+using clusternodes::testing::TempDir;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using wire::text;
+
+namespace {
+
+// Containers that are only records: launch() "starts" an executor with a
+// made-up pid, and the test ends it with exit().
+class FakeContainerizer final : public Containerizer {
+ public:
+  struct Container {
+    ContainerLaunch launch;
+    OnExit onExit;
+    bool killed = false;
+    bool destroyed = false;
+  };
+
+  LaunchResult launch(const ContainerLaunch& launch, OnExit onExit) override {
+    containers[launch.containerId] = {launch, std::move(onExit)};
+    return {nextPid++, std::nullopt, {}};
+  }
+  bool recover(const RecoveredContainer& saved, OnExit onExit) override {
+    recovered.push_back(saved.containerId);
+    if (recoverAlive) containers[saved.containerId].onExit = std::move(onExit);
+    return recoverAlive;
+  }
+  void describe(const std::string&, const ContainerLimits&, wire::LaunchCommand::Builder) const override {}
+  Result<void> update(const std::string&, const ContainerLimits&) override { return {}; }
+  void kill(const std::string& id) override { containers[id].killed = true; }
+  bool destroy(const std::string& id) override {
+    containers[id].destroyed = true;
+    return false;
+  }
+  bool measures(const std::string&) const override { return false; }
+  Result<ContainerUsage> usage(const std::string& id) const override { return notFound("not measured: " + id); }
+
+  std::map<std::string, Container> containers;
+  std::vector<std::string> recovered;
+  bool recoverAlive = true;
+  pid_t nextPid = 40000;
+};
+
+// ---- messages as the master and an executor send them
+
+std::string agentRegistered(const std::string& agentId, bool again = false) {
+  capnp::MallocMessageBuilder message;
+  auto registered = message.initRoot<wire::Envelope>().initAgentRegistered();
+  registered.setAgentId(agentId);
+  // Pings that the tests do not send are not missed for an hour.
+  registered.setPingIntervalMs(10 * 60 * 1000);
+  registered.setMaxPingTimeouts(5);
+  registered.setReregistered(again);
+  return wire::encode(message);
+}
+
+std::string statusAck(const std::string& frameworkId, const std::string& taskId, const std::string& uuid) {
+  capnp::MallocMessageBuilder message;
+  auto ack = message.initRoot<wire::Envelope>().initStatusUpdateAck();
+  ack.setFrameworkId(frameworkId);
+  ack.setTaskId(taskId);
+  ack.setUuid(uuid);
+  return wire::encode(message);
+}
+
+std::string killTask(const std::string& frameworkId, const std::string& taskId) {
+  capnp::MallocMessageBuilder message;
+  auto kill = message.initRoot<wire::Envelope>().initKillTask();
+  kill.setFrameworkId(frameworkId);
+  kill.setTaskId(taskId);
+  kill.setKillGracePeriodMs(-1);
+  return wire::encode(message);
+}
+
+std::string reregister(const std::string& reason) {
+  capnp::MallocMessageBuilder message;
+  message.initRoot<wire::Envelope>().initReregister().setReason(reason);
+  return wire::encode(message);
+}
+
+std::string runTask(const std::string& frameworkId, const std::string& taskId) {
+  capnp::MallocMessageBuilder message;
+  auto run = message.initRoot<wire::Envelope>().initRunTask();
+  run.setFrameworkId(frameworkId);
+  FrameworkInfo framework;
+  framework.name = "sim";
+  framework.id.value = frameworkId;
+  wire::toWire(framework, run.initFrameworkInfo());
+  TaskInfo task;
+  task.taskId.value = taskId;
+  task.name = taskId;
+  task.resources = *Resources::parse("cpus:0.5;mem:64");
+  task.command.value = "sleep 1000";
+  wire::toWire(task, run.initTask());
+  return wire::encode(message);
+}
+
+std::string registerExecutor(const std::string& frameworkId, const std::string& taskId) {
+  capnp::MallocMessageBuilder message;
+  auto registration = message.initRoot<wire::Envelope>().initRegisterExecutor();
+  registration.setFrameworkId(frameworkId);
+  registration.setTaskId(taskId);
+  registration.setPid(40000);
+  return wire::encode(message);
+}
+
+std::string executorStatus(const std::string& frameworkId, const std::string& taskId, TaskState state,
+                           const std::string& uuid) {
+  capnp::MallocMessageBuilder message;
+  TaskStatus status;
+  status.taskId.value = taskId;
+  status.state = state;
+  status.source = TaskSource::kExecutor;
+  status.uuid = uuid;
+  wire::toWire(status, FrameworkID{frameworkId}, message.initRoot<wire::Envelope>().initExecutorStatus().initStatus());
+  return wire::encode(message);
+}
+
+// ---- what the agent sent
+
+// The sent messages of one kind, decoded.
+std::vector<std::unique_ptr<wire::Decoded>> ofKind(const std::vector<FakeAgentTransport::Sent>& sent,
+                                                   wire::Envelope::Which which) {
+  std::vector<std::unique_ptr<wire::Decoded>> out;
+  for (const auto& message : sent) {
+    auto decoded = wire::decode(message.payload);
+    REQUIRE(decoded.ok());
+    if ((*decoded)->which() == which) out.push_back(std::move(*decoded));
+  }
+  return out;
+}
+
+// An agent with its environment, started on a work dir that outlives it (so
+// that a second one can take over from it).
+class SimAgent {
+ public:
+  SimAgent(Loop& loop, SimulatedTime& time, const std::string& root, std::unique_ptr<FileSystem> files = nullptr)
+      : loop_(loop) {
+    std::ofstream(root + "/clusternodes-executor").put('\n');  // start() checks it is there
+    AgentFlags flags;
+    flags.workDir = root + "/work";
+    flags.launcherDir = root;
+    flags.httpPort = 0;
+    flags.port = 0;
+    flags.resources = "cpus:4;mem:4096;disk:1000;ports:[31000-32000]";
+    flags.isolation.isolation = "none";
+    flags.containerizers = "native";
+    AgentEnvironment environment;
+    environment.time = &time;
+    auto master = std::make_unique<FakeAgentTransport>();
+    auto executors = std::make_unique<FakeAgentTransport>();
+    auto native = std::make_unique<FakeContainerizer>();
+    master_ = master.get();
+    executors_ = executors.get();
+    native_ = native.get();
+    environment.master = std::move(master);
+    environment.executors = std::move(executors);
+    environment.native = std::move(native);
+    environment.docker = std::make_unique<FakeContainerizer>();
+    environment.frameworkExecutors = std::make_unique<FakeContainerizer>();
+    environment.files = std::move(files);
+    agent_ = std::make_unique<Agent>(loop, context_, flags, std::move(environment));
+    auto started = agent_->start();
+    if (!started) FAIL("the agent did not start: " << started.error().message);
+    turn();
+  }
+
+  // One turn of the loop: what the agent staged this turn is written, and
+  // what waited for it is sent.
+  void turn() { uv_run(loop_.raw(), UV_RUN_NOWAIT); }
+
+  // The master's message, then the turn it ends.
+  void fromMaster(const std::string& bytes) {
+    master_->deliver(bytes);
+    turn();
+  }
+  void fromExecutor(const std::string& peer, const std::string& bytes) {
+    executors_->deliver(bytes, peer);
+    turn();
+  }
+
+  Agent& agent() { return *agent_; }
+  FakeAgentTransport& master() { return *master_; }
+  FakeAgentTransport& executors() { return *executors_; }
+  FakeContainerizer& native() { return *native_; }
+
+ private:
+  Loop& loop_;
+  zmq::context_t context_{0};
+  std::unique_ptr<Agent> agent_;
+  FakeAgentTransport* master_ = nullptr;
+  FakeAgentTransport* executors_ = nullptr;
+  FakeContainerizer* native_ = nullptr;
+};
+
+// Registers `sim` as agent `agentId` and forgets what it sent until then.
+void registerAs(SimAgent& sim, const std::string& agentId) {
+  REQUIRE(ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT).size() == 1);
+  sim.fromMaster(agentRegistered(agentId));
+  sim.master().take();
+}
+
+// Launches task `taskId` of framework "fw" and has its executor register
+// from `peer` and report it RUNNING (update `uuid`), which the master
+// acknowledges.
+void runningTask(SimAgent& sim, const std::string& taskId, const std::string& peer, const std::string& uuid) {
+  sim.fromMaster(runTask("fw", taskId));
+  REQUIRE(sim.native().containers.size() == 1);
+  sim.fromExecutor(peer, registerExecutor("fw", taskId));
+  REQUIRE(ofKind(sim.executors().take(), wire::Envelope::LAUNCH_COMMAND).size() == 1);
+  sim.fromExecutor(peer, executorStatus("fw", taskId, TaskState::kRunning, uuid));
+  REQUIRE(ofKind(sim.executors().take(), wire::Envelope::EXECUTOR_ACK).size() == 1);
+  REQUIRE(ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE).size() == 1);
+  sim.fromMaster(statusAck("fw", taskId, uuid));
+}
+
+}  // namespace
+
+TEST_CASE("agent, simulated: an unacknowledged status update is re-sent after 1 s, then 2, 4, ... up to 32 s, "
+          "until the master acknowledges it") {
+  TempDir dir("cn-agent-sim");
+  Loop loop;
+  SimulatedTime time;
+  SimAgent sim(loop, time, dir.path);
+  registerAs(sim, "agent-1");
+
+  // A kill of a task the agent does not know is answered with TASK_LOST,
+  // an update the agent itself makes and must deliver.
+  sim.fromMaster(killTask("fw", "ghost"));
+  auto first = ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE);
+  REQUIRE(first.size() == 1);
+  auto status = wire::fromWire(first[0]->envelope().getStatusUpdate().getStatus());
+  CHECK(std::string(toString(status.state)) == "TASK_LOST");
+  CHECK((status.reason == TaskReason::kTaskUnknown));
+  std::string uuid = status.uuid;
+
+  // --status-update-retry-interval (1 s), doubling up to 32 times it.
+  for (int interval : {1, 2, 4, 8, 16, 32, 32, 32}) {
+    time.advance(seconds(interval) - milliseconds(1));
+    CHECK_MESSAGE(sim.master().take().empty(), "re-sent before " << interval << " s");
+    time.advance(milliseconds(1));
+    auto again = ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE);
+    REQUIRE_MESSAGE(again.size() == 1, "not re-sent after " << interval << " s");
+    CHECK(text(again[0]->envelope().getStatusUpdate().getStatus().getUuid()) == uuid);
+  }
+  CHECK(sim.agent().metrics().statusUpdateRetries == 8);
+
+  // Acknowledged: never sent again.
+  sim.fromMaster(statusAck("fw", "ghost", uuid));
+  time.advance(seconds(600));
+  CHECK(ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE).empty());
+  CHECK(sim.agent().metrics().statusUpdateRetries == 8);
+
+  // An acknowledgement of another uuid does not stop the retries of the
+  // update the agent sent.
+  sim.fromMaster(killTask("fw", "ghost-2"));
+  auto second = ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE);
+  REQUIRE(second.size() == 1);
+  sim.fromMaster(statusAck("fw", "ghost-2", "not-its-uuid"));
+  time.advance(seconds(1));
+  CHECK(ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE).size() == 1);
+}
+
+TEST_CASE("agent, simulated: while the checkpoint cannot be written an executor's update is neither acknowledged "
+          "nor forwarded, /health fails and the failures are counted; once it can, both happen and nothing is lost") {
+  TempDir dir("cn-agent-sim");
+  Loop loop;
+  SimulatedTime time;
+  auto faults = std::make_shared<FileFaults>();
+  {
+    SimAgent sim(loop, time, dir.path, std::make_unique<FaultyFileSystem>(faults));
+    registerAs(sim, "agent-1");
+    runningTask(sim, "t1", "exec-1", "u-running");
+    CHECK_FALSE(sim.agent().unhealthy().has_value());
+
+    faults->failWrites = true;
+    sim.fromExecutor("exec-1", executorStatus("fw", "t1", TaskState::kFinished, "u-finished"));
+    CHECK(ofKind(sim.executors().take(), wire::Envelope::EXECUTOR_ACK).empty());
+    CHECK(ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE).empty());
+    REQUIRE(sim.agent().unhealthy().has_value());
+    CHECK(sim.agent().unhealthy()->find("No space left on device") != std::string::npos);
+    uint64_t failures = sim.agent().metrics().checkpointWriteFailures;
+    CHECK(failures >= 1);
+
+    // The executor re-sends what it has not heard acknowledged; the agent
+    // retries the write on its own. Still nothing is acknowledged.
+    for (int i = 0; i < 5; ++i) {
+      time.advance(milliseconds(100));
+      sim.fromExecutor("exec-1", executorStatus("fw", "t1", TaskState::kFinished, "u-finished"));
+    }
+    CHECK(ofKind(sim.executors().take(), wire::Envelope::EXECUTOR_ACK).empty());
+    CHECK(ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE).empty());
+    CHECK(sim.agent().metrics().checkpointWriteFailures > failures);
+    CHECK(sim.agent().unhealthy().has_value());
+
+    faults->failWrites = false;
+    time.advance(milliseconds(100));
+    sim.turn();
+    auto acks = ofKind(sim.executors().take(), wire::Envelope::EXECUTOR_ACK);
+    REQUIRE_FALSE(acks.empty());
+    for (const auto& ack : acks) CHECK(text(ack->envelope().getExecutorAck().getUuid()) == "u-finished");
+    auto forwarded = ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE);
+    REQUIRE(forwarded.size() == 1);  // the re-sends were the same update
+    CHECK(text(forwarded[0]->envelope().getStatusUpdate().getStatus().getUuid()) == "u-finished");
+    CHECK_FALSE(sim.agent().unhealthy().has_value());
+    // The agent stops here, before the framework acknowledged the update.
+  }
+  SimAgent restarted(loop, time, dir.path);
+  auto registration = ofKind(restarted.master().take(), wire::Envelope::REGISTER_AGENT);
+  REQUIRE(registration.size() == 1);
+  CHECK(text(registration[0]->envelope().getRegisterAgent().getAgentId()) == "agent-1");
+  restarted.fromMaster(agentRegistered("agent-1", true));
+  auto resent = ofKind(restarted.master().take(), wire::Envelope::STATUS_UPDATE);
+  REQUIRE(resent.size() == 1);
+  auto status = wire::fromWire(resent[0]->envelope().getStatusUpdate().getStatus());
+  CHECK(status.uuid == "u-finished");
+  CHECK(std::string(toString(status.state)) == "TASK_FINISHED");
+}
+
+TEST_CASE("agent, simulated: when the master's connection comes back, or the master asks, the agent registers "
+          "again under its id with its running tasks, retrying with backoff until the master answers") {
+  TempDir dir("cn-agent-sim");
+  Loop loop;
+  SimulatedTime time;
+  SimAgent sim(loop, time, dir.path);
+  registerAs(sim, "agent-1");
+  runningTask(sim, "t1", "exec-1", "u-running");
+
+  auto checkReregistration = [&](const wire::Decoded& decoded) {
+    auto registration = decoded.envelope().getRegisterAgent();
+    CHECK(text(registration.getAgentId()) == "agent-1");
+    REQUIRE(registration.getTasks().size() == 1);
+    auto task = registration.getTasks()[0];
+    CHECK(text(task.getFrameworkId()) == "fw");
+    CHECK(text(task.getTask().getTaskId()) == "t1");
+    CHECK(text(task.getState()) == "TASK_RUNNING");
+  };
+
+  // The master restarted: its socket connects again.
+  sim.master().connectionChanged(true);
+  sim.turn();
+  auto again = ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT);
+  REQUIRE(again.size() == 1);
+  checkReregistration(*again[0]);
+
+  // No answer yet: re-sent after --registration-backoff (250 ms), doubling.
+  for (int interval : {250, 500, 1000, 2000, 4000, 4000}) {
+    time.advance(milliseconds(interval - 1));
+    CHECK_MESSAGE(sim.master().take().empty(), "re-sent before " << interval << " ms");
+    time.advance(milliseconds(1));
+    auto retried = ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT);
+    REQUIRE_MESSAGE(retried.size() == 1, "not re-sent after " << interval << " ms");
+    checkReregistration(*retried[0]);
+  }
+  sim.fromMaster(agentRegistered("agent-1", true));
+  time.advance(seconds(60));
+  CHECK(ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT).empty());
+
+  // A master that does not know the agent (it failed over) asks for it.
+  sim.fromMaster(reregister("unknown agent"));
+  auto asked = ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT);
+  REQUIRE(asked.size() == 1);
+  checkReregistration(*asked[0]);
+
+  // A launch while it re-registers is not lost: the task is reported too.
+  sim.fromMaster(agentRegistered("agent-1", true));
+  sim.fromMaster(runTask("fw", "t2"));
+  sim.master().connectionChanged(true);
+  sim.turn();
+  auto withBoth = ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT);
+  REQUIRE(withBoth.size() == 1);
+  CHECK(withBoth[0]->envelope().getRegisterAgent().getTasks().size() == 2);
+}
+
+TEST_CASE("agent, simulated: a master silent for longer than its pings allow is registered with again") {
+  TempDir dir("cn-agent-sim");
+  Loop loop;
+  SimulatedTime time;
+  SimAgent sim(loop, time, dir.path);
+  REQUIRE(ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT).size() == 1);
+  capnp::MallocMessageBuilder message;
+  auto registered = message.initRoot<wire::Envelope>().initAgentRegistered();
+  registered.setAgentId("agent-1");
+  registered.setPingIntervalMs(1000);
+  registered.setMaxPingTimeouts(2);
+  sim.fromMaster(wire::encode(message));
+
+  // Pings every second keep it registered.
+  for (uint64_t sequence = 1; sequence <= 10; ++sequence) {
+    time.advance(seconds(1));
+    capnp::MallocMessageBuilder ping;
+    ping.initRoot<wire::Envelope>().initPing().setSequence(sequence);
+    sim.fromMaster(wire::encode(ping));
+  }
+  auto sent = sim.master().take();
+  CHECK(ofKind(sent, wire::Envelope::REGISTER_AGENT).empty());
+  CHECK(ofKind(sent, wire::Envelope::PONG).size() == 10);
+
+  // Silence: after (2 + 1) intervals and the check that lets late input in,
+  // it registers again.
+  time.advance(seconds(3));
+  CHECK(ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT).empty());
+  time.advance(seconds(1) + milliseconds(250));
+  auto again = ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT);
+  REQUIRE(again.size() == 1);
+  CHECK(text(again[0]->envelope().getRegisterAgent().getAgentId()) == "agent-1");
+}
+
+TEST_CASE("agent, simulated: a run moves only along its legal phases") {
+  using P = RunPhase;
+  CHECK(canMove(P::kNew, P::kQueued));
+  CHECK(canMove(P::kQueued, P::kStarting));
+  CHECK(canMove(P::kStarting, P::kLaunched));
+  CHECK(canMove(P::kLaunched, P::kExited));
+  CHECK(canMove(P::kExited, P::kDestroyed));
+  CHECK(canMove(P::kNew, P::kAwaitingExecutor));
+  CHECK(canMove(P::kAwaitingExecutor, P::kLaunched));
+  CHECK_FALSE(canMove(P::kExited, P::kLaunched));
+  CHECK_FALSE(canMove(P::kDestroyed, P::kExited));
+  CHECK_FALSE(canMove(P::kStarting, P::kQueued));
+  CHECK_FALSE(canMove(P::kQueued, P::kDestroyed));
+}
