@@ -73,7 +73,9 @@ LaunchResult startTaskExecutor(const ContainerizerContext& context, const std::s
   options.newSession = true;
   auto pid = context.reaper.spawn(launch.containerId, options, std::move(onExit));
   if (logFd >= 0) ::close(logFd);
-  if (!pid) return LaunchResult::failed(TaskReason::kExecutorFailedToStart, "cannot start the executor: " + pid.error().message);
+  if (!pid) {
+    return LaunchResult::failed(TaskReason::kExecutorFailedToStart, "cannot start the executor: " + pid.error().message);
+  }
   return {*pid, std::nullopt, {}};
 }
 
