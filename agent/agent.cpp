@@ -135,7 +135,9 @@ Result<void> Agent::start() {
   info_.httpPort = httpPort_;
   info_.ip = flags_.ip;
 
-  if (!master_) master_ = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kDealer, "agent-" + randomUuid());
+  if (!master_) {
+    master_ = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kDealer, "agent-" + randomUuid());
+  }
   master_->onMessage([this](std::string_view, std::string_view bytes) { onMasterMessage(bytes); });
   // A master that restarted (or a network that came back) is re-registered
   // with at once, not after the pings have been missed.

@@ -117,7 +117,8 @@ bool Agent::recoverRun(const RunCheckpoint& saved) {
   RecoveredContainer container{saved.containerId, saved.sandbox, saved.executorPid, run->task.taskId, 0};
   run->moveTo(RunPhase::kLaunched);
   runs_[key] = std::move(run);
-  bool alive = containerizer.recover(container, [this, key](std::optional<ExitStatus> exit) { executorExited(key, exit); });
+  bool alive =
+      containerizer.recover(container, [this, key](std::optional<ExitStatus> exit) { executorExited(key, exit); });
   if (!alive) executorExited(key, std::nullopt);
   return alive;
 }

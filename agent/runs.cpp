@@ -164,7 +164,8 @@ void Agent::executorExited(const TaskKey& key, std::optional<ExitStatus> exit) {
       std::string how = !exit              ? "ended while the agent was down or reconnecting"
                         : exit->signal != 0 ? "was killed by signal " + std::to_string(exit->signal)
                                             : "exited with status " + std::to_string(exit->code);
-      endRun(run, TaskState::kFailed, TaskReason::kExecutorTerminated, "the executor " + how + " before the task ended");
+      endRun(run, TaskState::kFailed, TaskReason::kExecutorTerminated,
+             "the executor " + how + " before the task ended");
     }
   } else if (!run.exited()) {
     run.moveTo(RunPhase::kExited);

@@ -54,7 +54,9 @@ SpawnOptions executorCommand(const ContainerizerContext& context, const Containe
 }  // namespace
 
 LaunchResult FrameworkExecutorContainerizer::launch(const ContainerLaunch& launch, Containerizer::OnExit onExit) {
-  auto failed = [](std::string why) { return LaunchResult::failed(TaskReason::kExecutorFailedToStart, std::move(why)); };
+  auto failed = [](std::string why) {
+    return LaunchResult::failed(TaskReason::kExecutorFailedToStart, std::move(why));
+  };
   std::error_code ec;
   std::filesystem::create_directories(launch.sandbox, ec);
   if (ec) return failed("cannot create the sandbox " + launch.sandbox + ": " + ec.message());

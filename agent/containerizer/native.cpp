@@ -26,9 +26,10 @@ Result<void> IsolatedContainerizer::update(const std::string& containerId, const
 void IsolatedContainerizer::kill(const std::string& containerId) {
   // Without cgroups the executor's descendants are the container: only
   // while it runs is its pid known to be it.
-  pid_t pid = context_.reaper.running(containerId) ? containers_[containerId] : 0;
+  auto it = containers_.find(containerId);
+  pid_t pid = it != containers_.end() && context_.reaper.running(containerId) ? it->second : 0;
   context_.reaper.kill(containerId);
-  if (containers_.count(containerId) != 0) context_.isolator.killAll(containerId, pid);
+  if (it != containers_.end()) context_.isolator.killAll(containerId, pid);
 }
 
 bool IsolatedContainerizer::destroy(const std::string& containerId) {
@@ -72,7 +73,9 @@ LaunchResult startTaskExecutor(const ContainerizerContext& context, const std::s
   options.newSession = true;
   auto pid = context.reaper.spawn(launch.containerId, options, std::move(onExit));
   if (logFd >= 0) ::close(logFd);
-  if (!pid) return LaunchResult::failed(TaskReason::kExecutorFailedToStart, "cannot start the executor: " + pid.error().message);
+  if (!pid) {
+    return LaunchResult::failed(TaskReason::kExecutorFailedToStart, "cannot start the executor: " + pid.error().message);
+  }
   return {*pid, std::nullopt, {}};
 }
 

@@ -9,6 +9,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -166,7 +167,8 @@ std::vector<std::unique_ptr<wire::Decoded>> ofKind(const std::vector<FakeAgentTr
 // that a second one can take over from it).
 class SimAgent {
  public:
-  SimAgent(Loop& loop, SimulatedTime& time, const std::string& root, std::unique_ptr<FileSystem> files = nullptr)
+  SimAgent(Loop& loop, SimulatedTime& time, const std::string& root, std::unique_ptr<FileSystem> files = nullptr,
+           int maxStartingExecutors = 0)
       : loop_(loop) {
     std::ofstream(root + "/clusternodes-executor").put('\n');  // start() checks it is there
     AgentFlags flags;
@@ -177,6 +179,7 @@ class SimAgent {
     flags.resources = "cpus:4;mem:4096;disk:1000;ports:[31000-32000]";
     flags.isolation.isolation = "none";
     flags.containerizers = "native";
+    flags.maxStartingExecutors = maxStartingExecutors;
     AgentEnvironment environment;
     environment.time = &time;
     auto master = std::make_unique<FakeAgentTransport>();
@@ -436,6 +439,69 @@ TEST_CASE("agent, simulated: a master silent for longer than its pings allow is 
   auto again = ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT);
   REQUIRE(again.size() == 1);
   CHECK(text(again[0]->envelope().getRegisterAgent().getAgentId()) == "agent-1");
+}
+
+TEST_CASE("agent, simulated: an executor that does not register within --executor-registration-timeout is "
+          "killed and its task fails with REASON_EXECUTOR_REGISTRATION_TIMEOUT") {
+  TempDir dir("cn-agent-sim");
+  Loop loop;
+  SimulatedTime time;
+  SimAgent sim(loop, time, dir.path);
+  registerAs(sim, "agent-1");
+  sim.fromMaster(runTask("fw", "t1"));
+  REQUIRE(sim.native().containers.size() == 1);
+  auto& container = sim.native().containers.begin()->second;
+
+  time.advance(std::chrono::minutes(1) - milliseconds(1));
+  sim.turn();
+  CHECK_FALSE(container.killed);
+  CHECK(ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE).empty());
+  time.advance(milliseconds(1));
+  sim.turn();
+  CHECK(container.killed);
+  auto failed = ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE);
+  REQUIRE(failed.size() == 1);
+  auto status = wire::fromWire(failed[0]->envelope().getStatusUpdate().getStatus());
+  CHECK(std::string(toString(status.state)) == "TASK_FAILED");
+  CHECK((status.reason == TaskReason::kExecutorRegistrationTimeout));
+
+  // Its end removes its container, and a late registration is told to
+  // shut down.
+  container.onExit(ExitStatus{0, 9});
+  sim.turn();
+  CHECK(container.destroyed);
+  sim.fromExecutor("late", registerExecutor("fw", "t1"));
+  CHECK(ofKind(sim.executors().take(), wire::Envelope::SHUTDOWN_EXECUTOR).size() == 1);
+}
+
+TEST_CASE("agent, simulated: at most --max-starting-executors executors start at once, the rest wait in order, "
+          "and one killed while it waits never starts") {
+  TempDir dir("cn-agent-sim");
+  Loop loop;
+  SimulatedTime time;
+  SimAgent sim(loop, time, dir.path, nullptr, 2);
+  registerAs(sim, "agent-1");
+  for (const char* task : {"t1", "t2", "t3", "t4"}) sim.fromMaster(runTask("fw", task));
+  auto launched = [&] {
+    std::vector<std::string> tasks;
+    for (const auto& [id, container] : sim.native().containers) tasks.push_back(container.launch.taskId.value);
+    std::sort(tasks.begin(), tasks.end());
+    return tasks;
+  };
+  CHECK(launched() == std::vector<std::string>{"t1", "t2"});
+  CHECK(sim.agent().metrics().launchesQueued == 2);
+
+  // t3 is killed while it waits: TASK_KILLED, and it is never started.
+  sim.fromMaster(killTask("fw", "t3"));
+  auto killed = ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE);
+  REQUIRE(killed.size() == 1);
+  CHECK(std::string(toString(wire::fromWire(killed[0]->envelope().getStatusUpdate().getStatus()).state)) ==
+        "TASK_KILLED");
+
+  // t1's task runs: its slot goes to the next in line, t4.
+  sim.fromExecutor("exec-1", registerExecutor("fw", "t1"));
+  sim.fromExecutor("exec-1", executorStatus("fw", "t1", TaskState::kRunning, "u1"));
+  CHECK(launched() == std::vector<std::string>{"t1", "t2", "t4"});
 }
 
 TEST_CASE("agent, simulated: a run moves only along its legal phases") {
