@@ -45,6 +45,11 @@ void AgentBook::addToAllocator(const AgentEntry& agent) {
 }
 
 void AgentBook::replyRegistered(const std::string& peer, const AgentID& id, bool reregistered) {
+  // Answered once its admission is on disk.
+  ctx_.registry.afterDurable([this, peer, id, reregistered] { sendRegistered(peer, id, reregistered); });
+}
+
+void AgentBook::sendRegistered(const std::string& peer, const AgentID& id, bool reregistered) {
   capnp::MallocMessageBuilder message;
   auto reply = message.initRoot<wire::Envelope>().initAgentRegistered();
   reply.setAgentId(id.value);
@@ -287,17 +292,25 @@ void AgentBook::finishReregistration(const std::string& peer, Reregistration& r)
   state.agentsByPeer[peer] = id;
   auto& stored = state.agents[id] = std::move(r.agent);
   addToAllocator(stored);
-  replyRegistered(peer, id, true);
-  for (const auto& [frameworkId, taskId] : r.toKill) tasks_.killOnAgent(stored, frameworkId, taskId, 0);
-  for (const auto& frameworkId : r.toShutDown) {
-    capnp::MallocMessageBuilder shutdown;
-    shutdown.initRoot<wire::Envelope>().initShutdownFramework().setFrameworkId(frameworkId.value);
-    ctx_.send(peer, shutdown);
-  }
-  for (const auto& [frameworkId, taskInfo] : r.relaunch) {
-    spdlog::info("sending task {} to agent {} again: it never arrived", taskInfo.taskId.value, id.value);
-    tasks_.sendRunTask(state.frameworks.at(frameworkId), stored, taskInfo);
-  }
+  // The reply, and what follows it, once the admission is on disk.
+  ctx_.registry.afterDurable([this, peer, id, toKill = std::move(r.toKill), toShutDown = std::move(r.toShutDown),
+                              relaunch = std::move(r.relaunch)] {
+    auto agent = ctx_.state.agents.find(id);
+    if (agent == ctx_.state.agents.end() || !agent->second.reachable || agent->second.peer != peer) return;
+    sendRegistered(peer, id, true);
+    for (const auto& [frameworkId, taskId] : toKill) tasks_.killOnAgent(agent->second, frameworkId, taskId, 0);
+    for (const auto& frameworkId : toShutDown) {
+      capnp::MallocMessageBuilder shutdown;
+      shutdown.initRoot<wire::Envelope>().initShutdownFramework().setFrameworkId(frameworkId.value);
+      ctx_.send(peer, shutdown);
+    }
+    for (const auto& [frameworkId, taskInfo] : relaunch) {
+      auto fw = ctx_.state.frameworks.find(frameworkId);
+      if (fw == ctx_.state.frameworks.end()) continue;
+      spdlog::info("sending task {} to agent {} again: it never arrived", taskInfo.taskId.value, id.value);
+      tasks_.sendRunTask(fw->second, agent->second, taskInfo);
+    }
+  });
   ctx_.requestAllocation();
 }
 
