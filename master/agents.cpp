@@ -32,7 +32,7 @@ void AgentBook::askToReregister(const std::string& peer, const std::string& reas
 void AgentBook::shutdown(const std::string& peer, const std::string& reason) {
   capnp::MallocMessageBuilder message;
   message.initRoot<wire::Envelope>().initShutdownAgent().setReason(reason);
-  ctx_.send(peer, message);
+  ctx_.sendWhenDurable(peer, message);
 }
 
 void AgentBook::addToAllocator(const AgentEntry& agent) {
@@ -441,7 +441,7 @@ void AgentBook::tellAgentLost(const AgentID& id) {
     if (!fw.connected) continue;
     capnp::MallocMessageBuilder message;
     message.initRoot<wire::Envelope>().initAgentLost().setAgentId(id.value);
-    ctx_.send(fw.peer, message);
+    ctx_.sendWhenDurable(fw.peer, message);
   }
 }
 
@@ -474,7 +474,7 @@ void AgentBook::gone(const AgentID& id, TaskReason reason, const std::string& wh
     if (task == fw->second.tasks.end() || isTerminal(task->second.state)) continue;
     TaskState ended = masterTaskState(TaskFate::kAgentGone, fw->second.info.partitionAware);
     tasks_.endTask(fw->second, task->second, tasks_.masterStatus(task->second, ended, reason, why),
-                   {.then = TaskEnd::Record::kRetire});
+                   {.durable = true, .then = TaskEnd::Record::kRetire});
   }
   state.agents.erase(it);
   if (!wasReachable) return;  // frameworks heard of it when it became unreachable
@@ -508,9 +508,9 @@ void AgentBook::unreachable(const AgentID& id, const std::string& why) {
     auto status = tasks_.masterStatus(task->second, masterTaskState(TaskFate::kAgentUnreachable, aware),
                                       TaskReason::kAgentUnreachable, "agent " + id.value + " is unreachable: " + why);
     if (aware) {
-      tasks_.changeState(fw->second, task->second, status);
+      tasks_.changeState(fw->second, task->second, status, /*durable=*/true);
     } else {
-      tasks_.endTask(fw->second, task->second, status, {.then = TaskEnd::Record::kRetire});
+      tasks_.endTask(fw->second, task->second, status, {.durable = true, .then = TaskEnd::Record::kRetire});
     }
   }
   // Partition-aware frameworks' tasks stay listed as unreachable until the

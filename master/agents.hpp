@@ -74,6 +74,7 @@ class AgentBook {
   // on disk (replyRegistered), or now (sendRegistered).
   void replyRegistered(const std::string& peer, const AgentID& id, bool reregistered);
   void sendRegistered(const std::string& peer, const AgentID& id, bool reregistered);
+  // Both once the agent's mark is on disk.
   void shutdown(const std::string& peer, const std::string& reason);
   // Tells the connected frameworks the agent is lost.
   void tellAgentLost(const AgentID& id);

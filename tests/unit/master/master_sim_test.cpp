@@ -553,21 +553,31 @@ TEST_CASE("sim: the registry changes of one loop turn are written to disk once")
   CHECK(onDisk(dir.path).agents().size() == 5);
 }
 
-TEST_CASE("sim: an agent's unreachable mark that cannot be written is written once the disk recovers") {
+TEST_CASE("sim: a framework hears its tasks LOST with their agent only once the agent's mark is on disk") {
   SimulatedTime time;
   TempDir dir("cn-master-sim");
   auto faults = std::make_shared<FileFaults>();
   Sim sim(time, dir.path, simFlags(dir.path), std::make_shared<FaultyFileSystem>(faults));
   sim.registerAgent("agent-1", "");
   std::string id = sim.registeredId(sim.take("agent-1"));
+  std::string framework = sim.subscribe("fw-1", frameworkInfo("plain"));
+  runTask(sim, "fw-1", framework, "agent-1", id, "t1");
 
   faults->failWrites = true;
   sim.silent("agent-1");
   sim.advance(seconds(5));
   CHECK_FALSE(sim.master().state().agents.at(AgentID{id}).reachable);
   CHECK(onDisk(dir.path).agent(AgentID{id})->mark == AgentMark::kAdmitted);  // not on disk yet
+  // A master restarted now would take the agent and its task back: the
+  // framework must not have been told the task is lost.
+  auto meanwhile = sim.take("fw-1");
+  CHECK(statesTold(meanwhile).empty());
+  CHECK(ofKind(meanwhile, wire::Envelope::AGENT_LOST).empty());
 
   faults->failWrites = false;
   sim.advance(seconds(1));
   CHECK(onDisk(dir.path).agent(AgentID{id})->mark == AgentMark::kUnreachable);
+  auto after = sim.take("fw-1");
+  CHECK(statesTold(after) == std::vector<std::string>{"t1:TASK_LOST"});
+  CHECK(ofKind(after, wire::Envelope::AGENT_LOST).size() == 1);
 }
