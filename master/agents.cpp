@@ -38,7 +38,10 @@ void AgentBook::shutdown(const std::string& peer, const std::string& reason) {
 void AgentBook::addToAllocator(const AgentEntry& agent) {
   std::map<FrameworkID, Resources> used;
   for (const auto& [frameworkId, taskId] : agent.tasks) {
-    used[frameworkId] += ctx_.state.frameworks.at(frameworkId).tasks.at(taskId).info.resources;
+    auto fw = ctx_.state.frameworks.find(frameworkId);
+    if (fw == ctx_.state.frameworks.end()) continue;
+    auto task = fw->second.tasks.find(taskId);
+    if (task != fw->second.tasks.end()) used[frameworkId] += task->second.info.resources;
   }
   for (const auto& [key, executor] : agent.executors) used[key.first] += executor.resources;
   ctx_.allocator.addAgent(agent.id, agent.info.hostname, agent.info.resources, used);
@@ -46,7 +49,19 @@ void AgentBook::addToAllocator(const AgentEntry& agent) {
 
 void AgentBook::replyRegistered(const std::string& peer, const AgentID& id, bool reregistered) {
   // Answered once its admission is on disk.
-  ctx_.registry.afterDurable([this, peer, id, reregistered] { sendRegistered(peer, id, reregistered); });
+  ctx_.registry.afterDurable([this, peer, id, reregistered] { confirm(peer, id, reregistered); });
+}
+
+bool AgentBook::confirm(const std::string& peer, const AgentID& id, bool reregistered) {
+  auto agent = ctx_.state.agents.find(id);
+  if (agent == ctx_.state.agents.end() || !agent->second.reachable || agent->second.peer != peer) return false;
+  if (agent->second.awaitingRegistered) {
+    agent->second.awaitingRegistered = false;
+    addToAllocator(agent->second);
+    ctx_.requestAllocation();
+  }
+  sendRegistered(peer, id, reregistered);
+  return true;
 }
 
 void AgentBook::sendRegistered(const std::string& peer, const AgentID& id, bool reregistered) {
@@ -87,9 +102,9 @@ void AgentBook::registerAgent(const std::string& peer, wire::RegisterAgent::Read
                agent.info.resources.toString());
   ctx_.events.record({.type = EventType::kAgentRegistered, .agentId = agent.id.value,
                       .message = "agent on " + agent.info.hostname + " with " + agent.info.resources.toString()});
+  agent.awaitingRegistered = true;
   state.agentsByPeer[peer] = agent.id;
   auto& stored = state.agents[agent.id] = std::move(agent);
-  addToAllocator(stored);
   replyRegistered(peer, stored.id, false);
 
   // The agent ran here before as another agent whose tasks did not survive
@@ -289,15 +304,14 @@ void AgentBook::finishReregistration(const std::string& peer, Reregistration& r)
                       .message = "agent on " + r.agent.info.hostname + " with " +
                                  std::to_string(r.agent.tasks.size()) + " task(s)" +
                                  (r.wasUnreachable ? ", reachable again" : "")});
+  r.agent.awaitingRegistered = true;
   state.agentsByPeer[peer] = id;
-  auto& stored = state.agents[id] = std::move(r.agent);
-  addToAllocator(stored);
+  state.agents[id] = std::move(r.agent);
   // The reply, and what follows it, once the admission is on disk.
   ctx_.registry.afterDurable([this, peer, id, toKill = std::move(r.toKill), toShutDown = std::move(r.toShutDown),
                               relaunch = std::move(r.relaunch)] {
+    if (!confirm(peer, id, true)) return;
     auto agent = ctx_.state.agents.find(id);
-    if (agent == ctx_.state.agents.end() || !agent->second.reachable || agent->second.peer != peer) return;
-    sendRegistered(peer, id, true);
     for (const auto& [frameworkId, taskId] : toKill) tasks_.killOnAgent(agent->second, frameworkId, taskId, 0);
     for (const auto& frameworkId : toShutDown) {
       capnp::MallocMessageBuilder shutdown;
@@ -355,7 +369,7 @@ void AgentBook::ping() {
   const auto& flags = ctx_.flags;
   std::vector<AgentID> lost;
   for (auto& [id, agent] : ctx_.state.agents) {
-    if (!agent.reachable) continue;
+    if (!agent.reachable || agent.awaitingRegistered) continue;
     if (!agent.pongSeen && ++agent.missedPings >= flags.maxAgentPingTimeouts) {
       lost.push_back(id);
       continue;

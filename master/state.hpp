@@ -41,6 +41,9 @@ struct AgentEntry {
   double registeredAt = 0;  // wall clock
   bool reachable = true;
   double unreachableSince = 0;
+  // Registered, but not told so yet: its admission is not on disk. It is
+  // neither pinged nor offered until it is.
+  bool awaitingRegistered = false;
 };
 
 struct FrameworkEntry {

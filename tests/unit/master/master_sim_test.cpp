@@ -480,15 +480,19 @@ TEST_CASE("sim: an agent is answered only once its admission is on disk, however
 
   faults->failWrites = true;
   sim.registerAgent("agent-1", "");
+  sim.silent("agent-1");  // an agent answers no ping before it is registered
   CHECK(ofKind(sim.take("agent-1"), wire::Envelope::AGENT_REGISTERED).empty());
   CHECK(sim.master().registryFailing());  // /health answers 503
   CHECK(exposes(sim.master(), "clusternodes_master_registry_failing 1"));
   CHECK(exposes(sim.master(), "clusternodes_master_registry_write_failures_total 1"));
 
-  // The agent retries; the master retries its write every second.
-  sim.advance(seconds(3));
+  // The agent retries; the master retries its write every second, and does
+  // not count the pings an agent it has not answered cannot answer.
+  sim.advance(seconds(5));
   sim.registerAgent("agent-1", "");
+  sim.silent("agent-1");
   CHECK(ofKind(sim.take("agent-1"), wire::Envelope::AGENT_REGISTERED).empty());
+  CHECK(sim.master().state().agents.size() == 1);
   CHECK(sim.master().state().metrics.registryWriteFailures >= 3);
   CHECK(onDisk(dir.path).agents().empty());
 
@@ -499,6 +503,8 @@ TEST_CASE("sim: an agent is answered only once its admission is on disk, however
   std::string id = text(replies[0].getAgentRegistered().getAgentId());
   for (auto reply : replies) CHECK(text(reply.getAgentRegistered().getAgentId()) == id);  // one agent
   CHECK(onDisk(dir.path).agent(AgentID{id}) != nullptr);
+  CHECK(onDisk(dir.path).agents().size() == 1);
+  CHECK(sim.master().state().agents.at(AgentID{id}).reachable);
   CHECK_FALSE(sim.master().registryFailing());
   CHECK(exposes(sim.master(), "clusternodes_master_registry_failing 0"));
 }
@@ -580,4 +586,23 @@ TEST_CASE("sim: a framework hears its tasks LOST with their agent only once the 
   auto after = sim.take("fw-1");
   CHECK(statesTold(after) == std::vector<std::string>{"t1:TASK_LOST"});
   CHECK(ofKind(after, wire::Envelope::AGENT_LOST).size() == 1);
+}
+
+TEST_CASE("sim: an agent's resources are offered only once its admission is on disk") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  auto faults = std::make_shared<FileFaults>();
+  Sim sim(time, dir.path, simFlags(dir.path), std::make_shared<FaultyFileSystem>(faults));
+  sim.subscribe("fw-1", frameworkInfo("hungry"));
+
+  faults->failWrites = true;
+  sim.registerAgent("agent-1", "");
+  sim.silent("agent-1");
+  sim.advance(seconds(3));
+  CHECK(offerIds(sim.take("fw-1")).empty());
+
+  faults->failWrites = false;
+  sim.advance(milliseconds(1500));
+  std::string id = sim.registeredId(sim.take("agent-1"));
+  CHECK(offerIds(sim.take("fw-1"), id).size() == 1);
 }
