@@ -6,8 +6,11 @@
 //
 // One Master runs on one libuv loop. Agents and framework drivers connect
 // DEALER sockets to its ROUTER; every message is one wire::Envelope. The
-// master never blocks: persistence (registry) is the only synchronous I/O,
-// and it happens only when the set of admitted agents changes.
+// registry write is its only synchronous I/O: the registry changes of one
+// loop turn are written together at its end (group commit), and nothing
+// that acknowledges them (AGENT_REGISTERED, SUBSCRIBED, what tells peers of
+// an agent's mark) goes out before they are on disk. A failed write holds
+// those replies back, is retried every second, and fails /health.
 //
 //   Loop loop;
 //   zmq::context_t context;
