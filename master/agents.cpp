@@ -32,19 +32,39 @@ void AgentBook::askToReregister(const std::string& peer, const std::string& reas
 void AgentBook::shutdown(const std::string& peer, const std::string& reason) {
   capnp::MallocMessageBuilder message;
   message.initRoot<wire::Envelope>().initShutdownAgent().setReason(reason);
-  ctx_.send(peer, message);
+  ctx_.sendWhenDurable(peer, message);
 }
 
 void AgentBook::addToAllocator(const AgentEntry& agent) {
   std::map<FrameworkID, Resources> used;
   for (const auto& [frameworkId, taskId] : agent.tasks) {
-    used[frameworkId] += ctx_.state.frameworks.at(frameworkId).tasks.at(taskId).info.resources;
+    auto fw = ctx_.state.frameworks.find(frameworkId);
+    if (fw == ctx_.state.frameworks.end()) continue;
+    auto task = fw->second.tasks.find(taskId);
+    if (task != fw->second.tasks.end()) used[frameworkId] += task->second.info.resources;
   }
   for (const auto& [key, executor] : agent.executors) used[key.first] += executor.resources;
   ctx_.allocator.addAgent(agent.id, agent.info.hostname, agent.info.resources, used);
 }
 
 void AgentBook::replyRegistered(const std::string& peer, const AgentID& id, bool reregistered) {
+  // Answered once its admission is on disk.
+  ctx_.registry.afterDurable([this, peer, id, reregistered] { confirm(peer, id, reregistered); });
+}
+
+bool AgentBook::confirm(const std::string& peer, const AgentID& id, bool reregistered) {
+  auto agent = ctx_.state.agents.find(id);
+  if (agent == ctx_.state.agents.end() || !agent->second.reachable || agent->second.peer != peer) return false;
+  if (agent->second.awaitingRegistered) {
+    agent->second.awaitingRegistered = false;
+    addToAllocator(agent->second);
+    ctx_.requestAllocation();
+  }
+  sendRegistered(peer, id, reregistered);
+  return true;
+}
+
+void AgentBook::sendRegistered(const std::string& peer, const AgentID& id, bool reregistered) {
   capnp::MallocMessageBuilder message;
   auto reply = message.initRoot<wire::Envelope>().initAgentRegistered();
   reply.setAgentId(id.value);
@@ -82,9 +102,9 @@ void AgentBook::registerAgent(const std::string& peer, wire::RegisterAgent::Read
                agent.info.resources.toString());
   ctx_.events.record({.type = EventType::kAgentRegistered, .agentId = agent.id.value,
                       .message = "agent on " + agent.info.hostname + " with " + agent.info.resources.toString()});
+  agent.awaitingRegistered = true;
   state.agentsByPeer[peer] = agent.id;
   auto& stored = state.agents[agent.id] = std::move(agent);
-  addToAllocator(stored);
   replyRegistered(peer, stored.id, false);
 
   // The agent ran here before as another agent whose tasks did not survive
@@ -284,20 +304,27 @@ void AgentBook::finishReregistration(const std::string& peer, Reregistration& r)
                       .message = "agent on " + r.agent.info.hostname + " with " +
                                  std::to_string(r.agent.tasks.size()) + " task(s)" +
                                  (r.wasUnreachable ? ", reachable again" : "")});
+  r.agent.awaitingRegistered = true;
   state.agentsByPeer[peer] = id;
-  auto& stored = state.agents[id] = std::move(r.agent);
-  addToAllocator(stored);
-  replyRegistered(peer, id, true);
-  for (const auto& [frameworkId, taskId] : r.toKill) tasks_.killOnAgent(stored, frameworkId, taskId, 0);
-  for (const auto& frameworkId : r.toShutDown) {
-    capnp::MallocMessageBuilder shutdown;
-    shutdown.initRoot<wire::Envelope>().initShutdownFramework().setFrameworkId(frameworkId.value);
-    ctx_.send(peer, shutdown);
-  }
-  for (const auto& [frameworkId, taskInfo] : r.relaunch) {
-    spdlog::info("sending task {} to agent {} again: it never arrived", taskInfo.taskId.value, id.value);
-    tasks_.sendRunTask(state.frameworks.at(frameworkId), stored, taskInfo);
-  }
+  state.agents[id] = std::move(r.agent);
+  // The reply, and what follows it, once the admission is on disk.
+  ctx_.registry.afterDurable([this, peer, id, toKill = std::move(r.toKill), toShutDown = std::move(r.toShutDown),
+                              relaunch = std::move(r.relaunch)] {
+    if (!confirm(peer, id, true)) return;
+    auto agent = ctx_.state.agents.find(id);
+    for (const auto& [frameworkId, taskId] : toKill) tasks_.killOnAgent(agent->second, frameworkId, taskId, 0);
+    for (const auto& frameworkId : toShutDown) {
+      capnp::MallocMessageBuilder shutdown;
+      shutdown.initRoot<wire::Envelope>().initShutdownFramework().setFrameworkId(frameworkId.value);
+      ctx_.send(peer, shutdown);
+    }
+    for (const auto& [frameworkId, taskInfo] : relaunch) {
+      auto fw = ctx_.state.frameworks.find(frameworkId);
+      if (fw == ctx_.state.frameworks.end()) continue;
+      spdlog::info("sending task {} to agent {} again: it never arrived", taskInfo.taskId.value, id.value);
+      tasks_.sendRunTask(fw->second, agent->second, taskInfo);
+    }
+  });
   ctx_.requestAllocation();
 }
 
@@ -342,7 +369,7 @@ void AgentBook::ping() {
   const auto& flags = ctx_.flags;
   std::vector<AgentID> lost;
   for (auto& [id, agent] : ctx_.state.agents) {
-    if (!agent.reachable) continue;
+    if (!agent.reachable || agent.awaitingRegistered) continue;
     if (!agent.pongSeen && ++agent.missedPings >= flags.maxAgentPingTimeouts) {
       lost.push_back(id);
       continue;
@@ -428,7 +455,7 @@ void AgentBook::tellAgentLost(const AgentID& id) {
     if (!fw.connected) continue;
     capnp::MallocMessageBuilder message;
     message.initRoot<wire::Envelope>().initAgentLost().setAgentId(id.value);
-    ctx_.send(fw.peer, message);
+    ctx_.sendWhenDurable(fw.peer, message);
   }
 }
 
@@ -461,7 +488,7 @@ void AgentBook::gone(const AgentID& id, TaskReason reason, const std::string& wh
     if (task == fw->second.tasks.end() || isTerminal(task->second.state)) continue;
     TaskState ended = masterTaskState(TaskFate::kAgentGone, fw->second.info.partitionAware);
     tasks_.endTask(fw->second, task->second, tasks_.masterStatus(task->second, ended, reason, why),
-                   {.then = TaskEnd::Record::kRetire});
+                   {.durable = true, .then = TaskEnd::Record::kRetire});
   }
   state.agents.erase(it);
   if (!wasReachable) return;  // frameworks heard of it when it became unreachable
@@ -495,9 +522,9 @@ void AgentBook::unreachable(const AgentID& id, const std::string& why) {
     auto status = tasks_.masterStatus(task->second, masterTaskState(TaskFate::kAgentUnreachable, aware),
                                       TaskReason::kAgentUnreachable, "agent " + id.value + " is unreachable: " + why);
     if (aware) {
-      tasks_.changeState(fw->second, task->second, status);
+      tasks_.changeState(fw->second, task->second, status, /*durable=*/true);
     } else {
-      tasks_.endTask(fw->second, task->second, status, {.then = TaskEnd::Record::kRetire});
+      tasks_.endTask(fw->second, task->second, status, {.durable = true, .then = TaskEnd::Record::kRetire});
     }
   }
   // Partition-aware frameworks' tasks stay listed as unreachable until the

@@ -70,7 +70,15 @@ class AgentBook {
   void finishReregistration(const std::string& peer, Reregistration& r);
 
   void addToAllocator(const AgentEntry& agent);
+  // AGENT_REGISTERED, once what the registration changed in the registry is
+  // on disk (replyRegistered), or now (sendRegistered).
   void replyRegistered(const std::string& peer, const AgentID& id, bool reregistered);
+  void sendRegistered(const std::string& peer, const AgentID& id, bool reregistered);
+  // Once on disk: AGENT_REGISTERED to `peer` if the agent is still
+  // registered there (false if not), and the first time its resources go
+  // up for offers.
+  bool confirm(const std::string& peer, const AgentID& id, bool reregistered);
+  // Both once the agent's mark is on disk.
   void shutdown(const std::string& peer, const std::string& reason);
   // Tells the connected frameworks the agent is lost.
   void tellAgentLost(const AgentID& id);

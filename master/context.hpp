@@ -75,6 +75,11 @@ struct MasterContext {
   void send(const std::string& peer, capnp::MallocMessageBuilder& message) {
     transport.sendTo(peer, wire::encode(message));
   }
+  // The same, once every registry change made so far is on disk: for what
+  // tells a peer of such a change (an agent marked unreachable or gone).
+  void sendWhenDurable(const std::string& peer, capnp::MallocMessageBuilder& message) {
+    registry.afterDurable([&out = transport, peer, bytes = wire::encode(message)] { out.sendTo(peer, bytes); });
+  }
   double now() const { return clock.now(); }
   double wallNow() const { return clock.wallSeconds(); }
 };

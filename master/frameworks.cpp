@@ -125,9 +125,19 @@ void FrameworkBook::subscribe(const std::string& peer, wire::Subscribe::Reader m
                       .message = fmt::format("{} (roles {})", fw->info.name,
                                              fmt::join(subscribedRoles(fw->info), ","))});
 
+  // SUBSCRIBED once the framework is on disk; no offers before it.
+  fw->awaitingSubscribed = true;
+  ctx_.registry.afterDurable([this, peer, id = fw->id, reregistered] { confirm(peer, id, reregistered); });
+}
+
+void FrameworkBook::confirm(const std::string& peer, const FrameworkID& id, bool reregistered) {
+  auto fw = ctx_.state.frameworks.find(id);
+  // Gone, or subscribed again on another connection since.
+  if (fw == ctx_.state.frameworks.end() || fw->second.peer != peer) return;
+  fw->second.awaitingSubscribed = false;
   capnp::MallocMessageBuilder reply;
   auto subscribed = reply.initRoot<wire::Envelope>().initSubscribed();
-  subscribed.setFrameworkId(fw->id.value);
+  subscribed.setFrameworkId(id.value);
   subscribed.setHeartbeatIntervalMs(toMs(ctx_.flags.frameworkHeartbeatInterval));
   subscribed.setReregistered(reregistered);
   ctx_.send(peer, reply);

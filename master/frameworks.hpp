@@ -27,7 +27,9 @@ class FrameworkBook {
   FrameworkEntry& adopt(const FrameworkID& id, FrameworkInfo info);
 
   // SUBSCRIBE, new or again (failover to a new connection, or a retry).
-  // Answered SUBSCRIBED, or FrameworkError when refused.
+  // Answered SUBSCRIBED once the framework's record is on disk (nothing
+  // when it cannot be written: the framework retries), or FrameworkError
+  // when refused.
   void subscribe(const std::string& peer, wire::Subscribe::Reader message);
 
   // The registered framework behind `peer` whose id is `claimed` (its
@@ -49,6 +51,8 @@ class FrameworkBook {
 
  private:
   void disconnected(FrameworkEntry& framework);
+  // SUBSCRIBED to `peer`, if the framework is still subscribed there.
+  void confirm(const std::string& peer, const FrameworkID& id, bool reregistered);
   // Writes the framework's info (and failover timeout) to the registry.
   void persist(const FrameworkEntry& framework);
   void refuse(const std::string& peer, const std::string& why);

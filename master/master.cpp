@@ -20,7 +20,8 @@ Master::Master(MasterEnvironment environment, MasterFlags flags)
     : loop_(environment.loop),
       flags_(std::move(flags)),
       time_(environment.time),
-      registry_(makeFileStore(flags_.workDir)),
+      registry_(environment.files ? makeFileStore(flags_.workDir, std::move(environment.files))
+                                  : makeFileStore(flags_.workDir)),
       allocator_(makeDrfAllocator(time_)),
       socket_(std::move(environment.transport)),
       events_(EventLog::kDefaultCapacity, [this] { return time_.wallSeconds(); }),
@@ -32,15 +33,24 @@ Master::Master(MasterEnvironment environment, MasterFlags flags)
       allocationTimer_(time_),
       periodicAllocationTimer_(time_),
       pingTimer_(time_),
-      heartbeatTimer_(time_) {
+      heartbeatTimer_(time_),
+      registryTimer_(time_) {
   state_.masterId = randomUuid();
   state_.startedAt = time_.wallSeconds();
 }
 
-Master::~Master() = default;
+Master::~Master() {
+  // What is staged and not yet written: a stopping master keeps it if it can.
+  if (registry_.dirty()) (void)registry_.commit();
+}
 
 Result<void> Master::start() {
   if (auto recovered = registry_.recover(); !recovered) return recovered.error();
+  // Group commit: the changes of one loop turn are written together, at its
+  // end (a timer due at once runs after the turn's messages).
+  registry_.stageChanges([this] {
+    if (!registryTimer_.active()) registryTimer_.start(Duration::zero(), [this] { commitRegistry(); });
+  });
 
   allocator_->initialize([this](const FrameworkID& id, std::vector<Allocation> allocations) {
     offers_.send(id, std::move(allocations));
@@ -85,6 +95,23 @@ Result<void> Master::start() {
   spdlog::info("master {} listening on {} ({}), work dir {}", state_.masterId, endpoint_,
                http_ ? fmt::format("http {}:{}", flags_.ip, httpPort_) : std::string("no http"), flags_.workDir);
   return {};
+}
+
+void Master::commitRegistry() {
+  auto written = registry_.commit();
+  if (written) {
+    if (registryFailing_) spdlog::info("the registry is written again; held replies go out");
+    registryFailing_ = false;
+    return;
+  }
+  ++state_.metrics.registryWriteFailures;
+  if (!registryFailing_) {
+    spdlog::error("cannot write the registry: {}; registrations and subscriptions wait unanswered, "
+                  "retrying every {} s",
+                  written.error().message, kRegistryRetry.count());
+  }
+  registryFailing_ = true;
+  registryTimer_.start(kRegistryRetry, [this] { commitRegistry(); });
 }
 
 Result<void> Master::serveHttp() {

@@ -6,8 +6,11 @@
 //
 // One Master runs on one libuv loop. Agents and framework drivers connect
 // DEALER sockets to its ROUTER; every message is one wire::Envelope. The
-// master never blocks: persistence (registry) is the only synchronous I/O,
-// and it happens only when the set of admitted agents changes.
+// registry write is its only synchronous I/O: the registry changes of one
+// loop turn are written together at its end (group commit), and nothing
+// that acknowledges them (AGENT_REGISTERED, SUBSCRIBED, what tells peers of
+// an agent's mark) goes out before they are on disk. A failed write holds
+// those replies back, is retried every second, and fails /health.
 //
 //   Loop loop;
 //   zmq::context_t context;
@@ -57,6 +60,8 @@ struct MasterEnvironment {
   // The loop the HTTP server runs on; nullptr: no HTTP server, which
   // requires flags.httpPort < 0.
   Loop* loop = nullptr;
+  // The file system the registry is written through; nullptr: the real one.
+  std::shared_ptr<FileSystem> files = nullptr;
 };
 
 class Master {
@@ -87,6 +92,10 @@ class Master {
   Result<void> setWeights(const std::map<std::string, double>& weights);
   // An empty guarantee and limit removes the role's quota.
   Result<void> setQuota(const std::string& role, const Quota& quota);
+  // Whether the last write of the registry failed: the master then answers
+  // nothing that waits on it (registrations, subscriptions) and /health is
+  // 503 until a write succeeds.
+  bool registryFailing() const { return registryFailing_; }
   // Malformed, truncated or unknown messages dropped, including frames the
   // transport refused.
   uint64_t droppedMessages() const { return state_.metrics.messagesDropped + socket_->malformedFrames(); }
@@ -108,6 +117,11 @@ class Master {
   void requestAllocation();
   // Starts the HTTP server unless flags.httpPort < 0.
   Result<void> serveHttp();
+  // Writes the registry's staged changes (group commit: once per loop turn
+  // that staged some); a failed write is counted, logged once, and retried
+  // every kRegistryRetry.
+  void commitRegistry();
+  static constexpr std::chrono::seconds kRegistryRetry{1};
 
   Loop* loop_;
   MasterFlags flags_;
@@ -127,6 +141,8 @@ class Master {
   Timer periodicAllocationTimer_;
   Timer pingTimer_;
   Timer heartbeatTimer_;
+  Timer registryTimer_;
+  bool registryFailing_ = false;
   std::string endpoint_;
   int httpPort_ = 0;
 };

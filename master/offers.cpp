@@ -5,7 +5,7 @@ namespace clusternodes::master {
 void OfferBook::send(const FrameworkID& frameworkId, std::vector<Allocation> allocations) {
   auto& state = ctx_.state;
   auto fw = state.frameworks.find(frameworkId);
-  if (fw == state.frameworks.end() || !fw->second.connected) {
+  if (fw == state.frameworks.end() || !fw->second.connected || fw->second.awaitingSubscribed) {
     for (const auto& a : allocations) {
       ctx_.allocator.recoverResources(frameworkId, a.agentId, a.resources, std::nullopt);
     }

@@ -41,6 +41,9 @@ struct AgentEntry {
   double registeredAt = 0;  // wall clock
   bool reachable = true;
   double unreachableSince = 0;
+  // Registered, but not told so yet: its admission is not on disk. It is
+  // neither pinged nor offered until it is.
+  bool awaitingRegistered = false;
 };
 
 struct FrameworkEntry {
@@ -49,6 +52,9 @@ struct FrameworkEntry {
   std::string peer;  // empty while disconnected
   bool connected = false;
   bool recovered = false;  // known only from agents' reports, not subscribed yet
+  // Subscribed, but not told so yet: its record is not on disk. It gets no
+  // offers meanwhile.
+  bool awaitingSubscribed = false;
   double lastSeen = 0;     // monotonic
   double registeredAt = 0;  // wall clock
   double disconnectedAt = 0;  // monotonic
@@ -96,6 +102,7 @@ struct MasterMetrics {
   uint64_t statusUpdatesUnknownTask = 0;
   uint64_t frameworkMessages = 0;  // relayed between schedulers and executors
   uint64_t executorsExited = 0;
+  uint64_t registryWriteFailures = 0;  // writes of the registry that failed
   std::map<std::string, uint64_t> tasksTerminal;  // by state name
   // How long each allocation round took, in seconds: tens of microseconds
   // on a small cluster, up to seconds on a very large one.

@@ -45,20 +45,21 @@ void TaskBook::recordState(const FrameworkID& frameworkId, const TaskStatus& sta
                       .message = status.message});
 }
 
-void TaskBook::sendStatus(const FrameworkEntry& framework, const TaskStatus& status) {
+void TaskBook::sendStatus(const FrameworkEntry& framework, const TaskStatus& status, bool durable) {
   if (!framework.connected) return;  // agents retry acknowledged updates
   capnp::MallocMessageBuilder message;
   auto update = message.initRoot<wire::Envelope>().initStatusUpdate();
   update.setFrameworkId(framework.id.value);
   wire::toWire(status, framework.id, update.initStatus());
+  if (durable) return ctx_.sendWhenDurable(framework.peer, message);
   ctx_.send(framework.peer, message);
 }
 
-void TaskBook::changeState(FrameworkEntry& framework, Task& task, const TaskStatus& status) {
+void TaskBook::changeState(FrameworkEntry& framework, Task& task, const TaskStatus& status, bool durable) {
   task.state = status.state;
   task.lastStatus = status;
   recordState(framework.id, status);
-  sendStatus(framework, status);
+  sendStatus(framework, status, durable);
 }
 
 // ------------------------------------------------------------ the end
@@ -70,7 +71,7 @@ void TaskBook::endTask(FrameworkEntry& framework, Task& task, TaskStatus status,
   ++ctx_.state.metrics.tasksTerminal[toString(status.state)];
   ++framework.completedTasks;
   if (how.release) release(framework, task);
-  if (how.tell) sendStatus(framework, status);
+  if (how.tell) sendStatus(framework, status, how.durable);
   // Kept, the record stays in its terminal state until the framework
   // acknowledges the terminal update (see acknowledge()).
   if (how.then == TaskEnd::Record::kRetire) {

@@ -31,6 +31,9 @@ struct TaskEnd {
   bool tell = true;      // relay the status to the framework (when connected)
   bool record = true;    // add the state change to the event log
   bool release = false;  // free its resources on its agent and offer them again
+  // Tell the framework only once the registry change that ended it (its
+  // agent's mark) is on disk.
+  bool durable = false;
   // What becomes of the record: kept (until the framework acknowledges the
   // terminal update), moved to the framework's completed tasks now, or
   // forgotten (the caller holds a task that is in no map).
@@ -48,11 +51,12 @@ class TaskBook {
   // Relays `status` to the framework if it is connected (agents retry
   // updates until acknowledged; master-issued ones are answered again on
   // reconciliation).
-  void sendStatus(const FrameworkEntry& framework, const TaskStatus& status);
+  // With `durable`, only once every registry change so far is on disk.
+  void sendStatus(const FrameworkEntry& framework, const TaskStatus& status, bool durable = false);
 
   // Moves `task` to `status` (not terminal: the task lives on), logs it and
   // tells the framework.
-  void changeState(FrameworkEntry& framework, Task& task, const TaskStatus& status);
+  void changeState(FrameworkEntry& framework, Task& task, const TaskStatus& status, bool durable = false);
   // Ends `task` of `framework` with the terminal `status`: its state, the
   // event log, the framework, the tasksTerminal and completed counts, and
   // then what `how` says. The only place a task ends.

@@ -265,7 +265,12 @@ HttpResponse getEvents(const Master& master, const HttpRequest& request) {
 void installMasterEndpoints(HttpServer& http, Master& master) {
   installWebUi(http);
   http.route("GET", "/api/v1/events", [&master](const HttpRequest& r) { return getEvents(master, r); });
-  http.route("GET", "/health", [](const HttpRequest&) { return HttpResponse::text(200, "ok\n"); });
+  // 503 while the registry cannot be written: the master then answers no
+  // registration or subscription, and a supervisor should know.
+  http.route("GET", "/health", [&master](const HttpRequest&) {
+    if (master.registryFailing()) return HttpResponse::text(503, "the registry cannot be written\n");
+    return HttpResponse::text(200, "ok\n");
+  });
   http.route("GET", "/state", [&master](const HttpRequest&) {
     return HttpResponse::json(200, stateJson(master).dump());
   });

@@ -139,6 +139,15 @@ void messageMetrics(Writer& out, const Master& master) {
               static_cast<double>(master.droppedMessages()));
 }
 
+void registryMetrics(Writer& out, const Master& master) {
+  out.counter("clusternodes_master_registry_write_failures_total",
+              "Writes of the registry that failed (each is retried; replies wait for it).",
+              static_cast<double>(master.state().metrics.registryWriteFailures));
+  out.gauge("clusternodes_master_registry_failing",
+            "1 while the last write of the registry failed: registrations and subscriptions wait unanswered.",
+            master.registryFailing() ? 1 : 0);
+}
+
 void allocationMetrics(Writer& out, const Master& master) {
   const auto& histogram = master.state().metrics.allocationSeconds;
   out.histogram("clusternodes_master_allocation_duration_seconds", "How long each allocation round took.",
@@ -203,6 +212,7 @@ std::string metricsText(const Master& master) {
   offerMetrics(out, master);
   taskMetrics(out, master);
   messageMetrics(out, master);
+  registryMetrics(out, master);
   allocationMetrics(out, master);
   resourceMetrics(out, master);
   return out.text();

@@ -122,10 +122,31 @@ const char* agentMarkName(AgentMark mark) {
 
 namespace {
 
+class FileSystemStore final : public RegistryStore {
+ public:
+  FileSystemStore(const std::string& workDir, std::shared_ptr<FileSystem> files)
+      : path_(workDir + "/registry.json"), files_(std::move(files)) {}
+
+  Result<std::string> load() override {
+    auto content = files_->read(path_);
+    if (!content && content.error().code == ErrorCode::kNotFound) return std::string();
+    return content;
+  }
+  Result<void> save(const std::string& document) override { return files_->replace(path_, document, true); }
+
+ private:
+  std::string path_;
+  std::shared_ptr<FileSystem> files_;
+};
+
 }  // namespace
 
 std::unique_ptr<RegistryStore> makeFileStore(const std::string& workDir) {
   return std::make_unique<FileStore>(workDir);
+}
+
+std::unique_ptr<RegistryStore> makeFileStore(const std::string& workDir, std::shared_ptr<FileSystem> files) {
+  return std::make_unique<FileSystemStore>(workDir, std::move(files));
 }
 
 Registry::Registry(std::unique_ptr<RegistryStore> store) : store_(std::move(store)) {}
@@ -296,7 +317,7 @@ Result<void> Registry::setReservations(const AgentID& id, const Resources& reser
 Result<void> Registry::setWeights(const std::map<std::string, double>& weights) {
   auto before = weights_;
   for (const auto& [role, weight] : weights) weights_[role] = weight;
-  auto saved = persist();
+  auto saved = save();
   if (!saved) weights_ = std::move(before);
   return saved;
 }
@@ -308,12 +329,34 @@ Result<void> Registry::setQuota(const std::string& role, const Quota& quota) {
   } else {
     quotas_[role] = quota;
   }
-  auto saved = persist();
+  auto saved = save();
   if (!saved) quotas_ = std::move(before);
   return saved;
 }
 
+void Registry::stageChanges(std::function<void()> staged) {
+  staging_ = true;
+  staged_ = std::move(staged);
+}
+
+Result<void> Registry::commit() {
+  if (!dirty_) return {};
+  return save();
+}
+
+void Registry::afterDurable(std::function<void()> fn) {
+  if (!dirty_) return fn();
+  waiting_.push_back(std::move(fn));
+}
+
 Result<void> Registry::persist() {
+  if (!staging_) return save();
+  dirty_ = true;
+  if (staged_) staged_();
+  return {};
+}
+
+Result<void> Registry::save() {
   nlohmann::json j;
   j["version"] = 1;
   j["agents"] = nlohmann::json::array();
@@ -331,7 +374,13 @@ Result<void> Registry::persist() {
   for (const auto& [role, q] : quotas_) {
     j["quotas"][role] = {{"guarantee", q.guarantee.toString()}, {"limit", q.limit.toString()}};
   }
-  return store_->save(j.dump(1));
+  if (auto saved = store_->save(j.dump(1)); !saved) return saved;
+  dirty_ = false;
+  // What waited for these changes; a callback may stage and wait again.
+  auto waiting = std::move(waiting_);
+  waiting_.clear();
+  for (auto& fn : waiting) fn();
+  return {};
 }
 
 }  // namespace clusternodes::master

@@ -4,21 +4,29 @@
 // frameworks with their FrameworkInfo (failover timeout included), the
 // reservations frameworks made on agents, and the operator's role weights
 // and quotas (set through the operator API). Tasks are not kept here: agents
-// report them when they re-register. Every change
-// is written through to the store before the call returns, so a master
-// killed at any moment restarts with what it had acknowledged.
+// report them when they re-register.
+//
+// By default every change is written through to the store before the call
+// returns. With group commit (stageChanges(), the master's mode) a change
+// applies in memory at once and is staged; commit() writes all staged
+// changes in one document, and afterDurable() holds what depends on them
+// (a reply) until they are on disk. Either way a master killed at any
+// moment restarts with everything it had acknowledged.
 //
 // The store is behind RegistryStore (a whole-document load/save), so the
 // embedded file store and a ZooKeeper store are interchangeable.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "clusternodes/result.hpp"
 #include "clusternodes/values.hpp"
 #include "clusternodes/resources.hpp"
+#include "common/file_system.hpp"
 #include "master/quota.hpp"
 
 namespace clusternodes::master {
@@ -34,6 +42,8 @@ class RegistryStore {
 
 // A file in the work dir, replaced atomically (write, fsync, rename, fsync dir).
 std::unique_ptr<RegistryStore> makeFileStore(const std::string& workDir);
+// The same file, through `files` (tests inject failing writes).
+std::unique_ptr<RegistryStore> makeFileStore(const std::string& workDir, std::shared_ptr<FileSystem> files);
 
 // kGone: removed for good (unreachable past --agent-removal-timeout, or its
 // host rebooted); such an agent is told to shut down if it comes back.
@@ -91,9 +101,28 @@ class Registry {
   const std::map<std::string, Quota>& quotas() const { return quotas_; }
   // Sets a role's quota; an empty guarantee and limit removes it.
   Result<void> setQuota(const std::string& role, const Quota& quota);
+  // Weights and quotas are answered at once (the operator API replies in
+  // the same call), so they are written through, with whatever is staged,
+  // even in group commit; one that cannot be written is undone.
+
+  // ---- group commit
+  // From now on changes are staged (they cannot fail) and `staged` is
+  // called after each, so that the owner arranges a commit().
+  void stageChanges(std::function<void()> staged);
+  // Whether changes are staged that are not on disk yet.
+  bool dirty() const { return dirty_; }
+  // Writes every staged change in one document. On failure they stay
+  // staged, and the next commit() writes them again.
+  Result<void> commit();
+  // Runs `fn` once every change made so far is on disk: now when none is
+  // staged, else after the next commit() that succeeds, in call order.
+  void afterDurable(std::function<void()> fn);
 
  private:
+  // Write-through: saves the document. Group commit: stages the change.
   Result<void> persist();
+  // Saves the document now; on success nothing is staged any more.
+  Result<void> save();
 
   std::unique_ptr<RegistryStore> store_;
   std::map<AgentID, AgentRecord> agents_;
@@ -101,6 +130,10 @@ class Registry {
   std::map<std::string, double> weights_;
   std::map<std::string, Quota> quotas_;
   std::map<AgentID, Resources> reservations_;
+  bool staging_ = false;
+  bool dirty_ = false;
+  std::function<void()> staged_;
+  std::vector<std::function<void()>> waiting_;  // for the next successful commit
 };
 
 }  // namespace clusternodes::master

@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "master/http/metrics.hpp"
 #include "master/master.hpp"
+#include "tests/harness/faulty_file_system.hpp"
 #include "tests/harness/fake_transport.hpp"
 #include "tests/harness/simulated_time.hpp"
 #include "tests/harness/temp_dir.hpp"
@@ -21,6 +23,8 @@
 using namespace clusternodes;
 using namespace clusternodes::master;
 using clusternodes::testing::FakeTransport;
+using clusternodes::testing::FaultyFileSystem;
+using clusternodes::testing::FileFaults;
 using clusternodes::testing::SimulatedTime;
 using clusternodes::testing::TempDir;
 using std::chrono::milliseconds;
@@ -94,18 +98,28 @@ TaskInfo sleeper(const std::string& id, const std::string& agentId) {
 // (answering pings when `alive`) and frameworks (heartbeating when `alive`).
 class Sim {
  public:
-  explicit Sim(SimulatedTime& time, const std::string& workDir, MasterFlags flags)
+  // `files`: what the registry is written through (nullptr: the real disk).
+  explicit Sim(SimulatedTime& time, const std::string& workDir, MasterFlags flags,
+               std::shared_ptr<FileSystem> files = nullptr)
       : time_(time), flags_(std::move(flags)) {
     flags_.workDir = workDir;
     auto transport = std::make_unique<FakeTransport>();
     wire_ = transport->wire();
-    master_ = std::make_unique<Master>(MasterEnvironment{time, std::move(transport)}, flags_);
+    master_ = std::make_unique<Master>(MasterEnvironment{time, std::move(transport), nullptr, std::move(files)},
+                                       flags_);
     auto started = master_->start();
     REQUIRE_MESSAGE(started.ok(), (started.ok() ? "" : started.error().message));
   }
 
   Master& master() { return *master_; }
   FakeTransport::Wire& wire() { return *wire_; }
+
+  // Delivers a message from `peer`, and ends the loop turn (the registry's
+  // group commit runs, and what waited on it goes out).
+  void deliver(const std::string& peer, capnp::MallocMessageBuilder& message) {
+    wire_->deliver(peer, message);
+    time_.advance(Duration::zero());
+  }
   Sent take(const std::string& peer) { return wire_->take(peer); }
 
   // Registers an agent (no id: a new one) with `tasks` as it reports them.
@@ -125,7 +139,7 @@ class Sim {
       tasks[i].setState("TASK_RUNNING");
       wire::toWire(running[i].first, tasks[i].initFrameworkInfo());
     }
-    wire_->deliver(peer, message);
+    deliver(peer, message);
     alive(peer);
   }
 
@@ -140,7 +154,7 @@ class Sim {
   std::string subscribe(const std::string& peer, FrameworkInfo info) {
     capnp::MallocMessageBuilder message;
     wire::toWire(info, message.initRoot<wire::Envelope>().initSubscribe().initInfo());
-    wire_->deliver(peer, message);
+    deliver(peer, message);
     auto replies = ofKind(take(peer), wire::Envelope::SUBSCRIBED);
     REQUIRE(replies.size() == 1);
     frameworkIds_[peer] = text(replies[0].getSubscribed().getFrameworkId());
@@ -156,7 +170,7 @@ class Sim {
     for (unsigned i = 0; i < offers.size(); ++i) ids.set(i, offers[i]);
     auto launch = accept.initOperations(1)[0].initLaunch(static_cast<unsigned>(tasks.size()));
     for (unsigned i = 0; i < tasks.size(); ++i) wire::toWire(tasks[i], launch[i]);
-    wire_->deliver(peer, message);
+    deliver(peer, message);
   }
 
   void statusUpdate(const std::string& agentPeer, const std::string& frameworkId, const std::string& taskId,
@@ -169,13 +183,13 @@ class Sim {
     status.setState(state);
     status.setUuid(uuid);
     status.setSource(1);
-    wire_->deliver(agentPeer, message);
+    deliver(agentPeer, message);
   }
 
   void reconcileAll(const std::string& peer) {
     capnp::MallocMessageBuilder message;
     message.initRoot<wire::Envelope>().initReconcile().setFrameworkId(frameworkIds_.at(peer));
-    wire_->deliver(peer, message);
+    deliver(peer, message);
   }
 
   // The peer answers pings (an agent) or heartbeats (a framework) from now
@@ -243,7 +257,7 @@ const Task* findTask(const Master& master, const std::string& frameworkId, const
 
 }  // namespace
 
-TEST_CASE("sim: after a master restart a returning agent keeps its tasks, a missing one is unreachable at its deadline") {
+TEST_CASE("sim: after a master restart a returning agent keeps its tasks, a missing one is unreachable in time") {
   SimulatedTime time;
   TempDir dir("cn-master-sim");
   auto flags = simFlags(dir.path);
@@ -381,7 +395,7 @@ TEST_CASE("sim: a framework failing over within its timeout keeps its tasks, pas
     info.id = FrameworkID{id};
     capnp::MallocMessageBuilder message;
     wire::toWire(info, message.initRoot<wire::Envelope>().initSubscribe().initInfo());
-    sim.wire().deliver("fw-1c", message);
+    sim.deliver("fw-1c", message);
     auto reply = sim.take("fw-1c");
     CHECK(ofKind(reply, wire::Envelope::SUBSCRIBED).empty());
     CHECK(ofKind(reply, wire::Envelope::FRAMEWORK_ERROR).size() == 1);
@@ -437,4 +451,158 @@ TEST_CASE("sim: offers on an agent that goes away are rescinded, and not offered
   CHECK(ofKind(sent, wire::Envelope::AGENT_LOST).size() == 1);
   CHECK(offerIds(sent).empty());
   CHECK(sim.master().state().offers.empty());
+}
+
+// ------------------------------------------------------------ durable before acknowledged
+
+namespace {
+
+// What a new master would recover from the work dir now.
+Registry onDisk(const std::string& workDir) {
+  Registry registry(makeFileStore(workDir));
+  auto recovered = registry.recover();
+  REQUIRE(recovered.ok());
+  return registry;
+}
+
+bool exposes(const Master& master, const std::string& series) {
+  return metricsText(master).find(series + "\n") != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("sim: an agent is answered only once its admission is on disk, however long the registry fails") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  auto faults = std::make_shared<FileFaults>();
+  Sim sim(time, dir.path, simFlags(dir.path), std::make_shared<FaultyFileSystem>(faults));
+  CHECK(exposes(sim.master(), "clusternodes_master_registry_failing 0"));
+
+  faults->failWrites = true;
+  sim.registerAgent("agent-1", "");
+  sim.silent("agent-1");  // an agent answers no ping before it is registered
+  CHECK(ofKind(sim.take("agent-1"), wire::Envelope::AGENT_REGISTERED).empty());
+  CHECK(sim.master().registryFailing());  // /health answers 503
+  CHECK(exposes(sim.master(), "clusternodes_master_registry_failing 1"));
+  CHECK(exposes(sim.master(), "clusternodes_master_registry_write_failures_total 1"));
+
+  // The agent retries; the master retries its write every second, and does
+  // not count the pings an agent it has not answered cannot answer.
+  sim.advance(seconds(5));
+  sim.registerAgent("agent-1", "");
+  sim.silent("agent-1");
+  CHECK(ofKind(sim.take("agent-1"), wire::Envelope::AGENT_REGISTERED).empty());
+  CHECK(sim.master().state().agents.size() == 1);
+  CHECK(sim.master().state().metrics.registryWriteFailures >= 3);
+  CHECK(onDisk(dir.path).agents().empty());
+
+  faults->failWrites = false;
+  sim.advance(seconds(1));
+  auto replies = ofKind(sim.take("agent-1"), wire::Envelope::AGENT_REGISTERED);
+  REQUIRE(!replies.empty());
+  std::string id = text(replies[0].getAgentRegistered().getAgentId());
+  for (auto reply : replies) CHECK(text(reply.getAgentRegistered().getAgentId()) == id);  // one agent
+  CHECK(onDisk(dir.path).agent(AgentID{id}) != nullptr);
+  CHECK(onDisk(dir.path).agents().size() == 1);
+  CHECK(sim.master().state().agents.at(AgentID{id}).reachable);
+  CHECK_FALSE(sim.master().registryFailing());
+  CHECK(exposes(sim.master(), "clusternodes_master_registry_failing 0"));
+}
+
+TEST_CASE("sim: a framework is told SUBSCRIBED, and offered resources, only once it is on disk") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  auto faults = std::make_shared<FileFaults>();
+  Sim sim(time, dir.path, simFlags(dir.path), std::make_shared<FaultyFileSystem>(faults));
+  sim.registerAgent("agent-1", "");
+  sim.take("agent-1");
+
+  faults->failWrites = true;
+  capnp::MallocMessageBuilder message;
+  wire::toWire(frameworkInfo("patient", false, 60), message.initRoot<wire::Envelope>().initSubscribe().initInfo());
+  sim.deliver("fw-1", message);
+  sim.advance(seconds(2));
+  auto before = sim.take("fw-1");
+  CHECK(ofKind(before, wire::Envelope::SUBSCRIBED).empty());
+  CHECK(offerIds(before).empty());
+
+  faults->failWrites = false;
+  sim.advance(milliseconds(1500));  // the next retry, then an allocation round
+  auto after = sim.take("fw-1");
+  auto subscribed = ofKind(after, wire::Envelope::SUBSCRIBED);
+  REQUIRE(subscribed.size() == 1);
+  CHECK(offerIds(after).size() == 1);
+  std::string id = text(subscribed[0].getSubscribed().getFrameworkId());
+  CHECK(onDisk(dir.path).frameworks().count(FrameworkID{id}) == 1);
+}
+
+TEST_CASE("sim: the registry changes of one loop turn are written to disk once") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  auto faults = std::make_shared<FileFaults>();
+  Sim sim(time, dir.path, simFlags(dir.path), std::make_shared<FaultyFileSystem>(faults));
+  int before = faults->writes;
+  for (int i = 0; i < 5; ++i) {
+    capnp::MallocMessageBuilder message;
+    auto reg = message.initRoot<wire::Envelope>().initRegisterAgent();
+    wire::AgentInfoValue info;
+    info.hostname = "host-" + std::to_string(i);
+    info.resources = res("cpus:1;mem:512");
+    wire::toWire(info, reg.initInfo());
+    sim.wire().deliver("agent-" + std::to_string(i), message);  // all in one turn
+  }
+  time.advance(Duration::zero());  // the turn ends
+  CHECK(faults->writes - before == 1);
+  for (int i = 0; i < 5; ++i) {
+    CHECK(ofKind(sim.take("agent-" + std::to_string(i)), wire::Envelope::AGENT_REGISTERED).size() == 1);
+  }
+  CHECK(onDisk(dir.path).agents().size() == 5);
+}
+
+TEST_CASE("sim: a framework hears its tasks LOST with their agent only once the agent's mark is on disk") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  auto faults = std::make_shared<FileFaults>();
+  Sim sim(time, dir.path, simFlags(dir.path), std::make_shared<FaultyFileSystem>(faults));
+  sim.registerAgent("agent-1", "");
+  std::string id = sim.registeredId(sim.take("agent-1"));
+  std::string framework = sim.subscribe("fw-1", frameworkInfo("plain"));
+  runTask(sim, "fw-1", framework, "agent-1", id, "t1");
+
+  faults->failWrites = true;
+  sim.silent("agent-1");
+  sim.advance(seconds(5));
+  CHECK_FALSE(sim.master().state().agents.at(AgentID{id}).reachable);
+  CHECK(onDisk(dir.path).agent(AgentID{id})->mark == AgentMark::kAdmitted);  // not on disk yet
+  // A master restarted now would take the agent and its task back: the
+  // framework must not have been told the task is lost.
+  auto meanwhile = sim.take("fw-1");
+  CHECK(statesTold(meanwhile).empty());
+  CHECK(ofKind(meanwhile, wire::Envelope::AGENT_LOST).empty());
+
+  faults->failWrites = false;
+  sim.advance(seconds(1));
+  CHECK(onDisk(dir.path).agent(AgentID{id})->mark == AgentMark::kUnreachable);
+  auto after = sim.take("fw-1");
+  CHECK(statesTold(after) == std::vector<std::string>{"t1:TASK_LOST"});
+  CHECK(ofKind(after, wire::Envelope::AGENT_LOST).size() == 1);
+}
+
+TEST_CASE("sim: an agent's resources are offered only once its admission is on disk") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  auto faults = std::make_shared<FileFaults>();
+  Sim sim(time, dir.path, simFlags(dir.path), std::make_shared<FaultyFileSystem>(faults));
+  sim.subscribe("fw-1", frameworkInfo("hungry"));
+
+  faults->failWrites = true;
+  sim.registerAgent("agent-1", "");
+  sim.silent("agent-1");
+  sim.advance(seconds(3));
+  CHECK(offerIds(sim.take("fw-1")).empty());
+
+  faults->failWrites = false;
+  sim.advance(milliseconds(1500));
+  std::string id = sim.registeredId(sim.take("agent-1"));
+  CHECK(offerIds(sim.take("fw-1"), id).size() == 1);
 }
