@@ -76,14 +76,21 @@ class RealFileSystem final : public FileSystem {
   Result<void> replace(const std::string& path, std::string_view bytes, bool sync) override {
     if (auto parent = makeParent(path); !parent) return parent;
     std::string temporary = path + ".tmp";
+    // A failure leaves `path` as it was and no temporary file beside it.
+    auto discard = [&temporary](Result<void> failure) {
+      ::unlink(temporary.c_str());
+      return failure;
+    };
     {
       Fd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
       if (fd.get() < 0) return failed("open", temporary, errno);
-      if (auto written = writeAll(fd.get(), bytes, temporary); !written) return written;
-      if (sync && ::fsync(fd.get()) != 0) return failed("sync", temporary, errno);
-      if (fd.close() != 0) return failed("close", temporary, errno);
+      if (auto written = writeAll(fd.get(), bytes, temporary); !written) return discard(written);
+      if (sync && ::fsync(fd.get()) != 0) return discard(failed("sync", temporary, errno));
+      if (fd.close() != 0) return discard(failed("close", temporary, errno));
     }
-    if (::rename(temporary.c_str(), path.c_str()) != 0) return failed("rename " + temporary + " to", path, errno);
+    if (::rename(temporary.c_str(), path.c_str()) != 0) {
+      return discard(failed("rename " + temporary + " to", path, errno));
+    }
     if (sync) {
       std::string dir = fs::path(path).parent_path().string();
       Fd dirFd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

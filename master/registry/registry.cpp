@@ -16,59 +16,6 @@
 namespace clusternodes::master {
 namespace {
 
-class FileStore final : public RegistryStore {
- public:
-  explicit FileStore(std::string workDir) : dir_(std::move(workDir)), path_(dir_ + "/registry.json") {}
-
-  Result<std::string> load() override {
-    std::ifstream in(path_, std::ios::binary);
-    if (!in) {
-      int err = errno;  // before exists() can change it
-      if (!std::filesystem::exists(path_)) return std::string();
-      return internalError("cannot read " + path_ + ": " + std::strerror(err));
-    }
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    return buffer.str();
-  }
-
-  Result<void> save(const std::string& document) override {
-    std::error_code ec;
-    std::filesystem::create_directories(dir_, ec);
-    if (ec) return internalError("cannot create " + dir_ + ": " + ec.message());
-    std::string tmp = path_ + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return internalError("cannot write " + tmp + ": " + std::strerror(errno));
-    // On any failure the descriptor is closed and the temporary file removed.
-    auto fail = [&tmp](int fdToClose, const char* what, const std::string& path) -> Result<void> {
-      int err = errno;
-      if (fdToClose >= 0) ::close(fdToClose);
-      ::unlink(tmp.c_str());
-      return internalError(std::string(what) + " " + path + ": " + std::strerror(err));
-    };
-    size_t done = 0;
-    while (done < document.size()) {
-      ssize_t n = ::write(fd, document.data() + done, document.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return fail(fd, "cannot write", tmp);
-      done += static_cast<size_t>(n);
-    }
-    if (::fsync(fd) != 0) return fail(fd, "cannot sync", tmp);
-    if (::close(fd) != 0) return fail(-1, "cannot sync", tmp);
-    if (::rename(tmp.c_str(), path_.c_str()) != 0) return fail(-1, "cannot replace", path_);
-    int dirFd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirFd >= 0) {
-      ::fsync(dirFd);
-      ::close(dirFd);
-    }
-    return {};
-  }
-
- private:
-  std::string dir_;
-  std::string path_;
-};
-
 AgentMark parseMark(const std::string& text) {
   if (text == "unreachable") return AgentMark::kUnreachable;
   if (text == "gone") return AgentMark::kGone;
@@ -142,7 +89,7 @@ class FileSystemStore final : public RegistryStore {
 }  // namespace
 
 std::unique_ptr<RegistryStore> makeFileStore(const std::string& workDir) {
-  return std::make_unique<FileStore>(workDir);
+  return std::make_unique<FileSystemStore>(workDir, makeFileSystem());
 }
 
 std::unique_ptr<RegistryStore> makeFileStore(const std::string& workDir, std::shared_ptr<FileSystem> files) {

@@ -40,9 +40,10 @@ class RegistryStore {
   virtual Result<void> save(const std::string& document) = 0;
 };
 
-// A file in the work dir, replaced atomically (write, fsync, rename, fsync dir).
+// registry.json in the work dir (mode 0600), replaced atomically through the
+// real FileSystem (write, fsync, rename, fsync dir).
 std::unique_ptr<RegistryStore> makeFileStore(const std::string& workDir);
-// The same file, through `files` (tests inject failing writes).
+// The same file through `files` (tests inject failing writes).
 std::unique_ptr<RegistryStore> makeFileStore(const std::string& workDir, std::shared_ptr<FileSystem> files);
 
 // kGone: removed for good (unreachable past --agent-removal-timeout, or its
