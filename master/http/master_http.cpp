@@ -49,7 +49,10 @@ nlohmann::json agentJson(const AgentID& id, const AgentEntry& agent, const Resou
       // when it listens on every address.
       {"http_address", (agent.info.ip.empty() || agent.info.ip == "0.0.0.0" ? agent.info.hostname : agent.info.ip) +
                            ":" + std::to_string(agent.info.httpPort)},
-      {"active", agent.reachable},
+      // Active once admitted for good: an agent whose admission is not on
+      // disk yet has not been answered, and is offered nothing.
+      {"active", agent.reachable && !agent.awaitingRegistered},
+      {"admission_pending", agent.awaitingRegistered},
       {"reachable", agent.reachable},
       {"registered_time", agent.registeredAt},
       {"unreachable_time", agent.unreachableSince},

@@ -417,9 +417,9 @@ void TestCluster::waitForAgents(size_t count) {
   bool ok = eventually([&] {
     auto s = state();
     if (!s.is_object()) return false;
-    size_t reachable = 0;
-    for (const auto& a : s["agents"]) reachable += a.value("reachable", false) ? 1 : 0;
-    return reachable >= count;
+    size_t active = 0;  // admitted (on the master's disk) and reachable
+    for (const auto& a : s["agents"]) active += a.value("active", false) ? 1 : 0;
+    return active >= count;
   });
   if (!ok) throw std::runtime_error("agents did not register; see logs in " + dir_);
 }

@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -131,4 +133,54 @@ TEST_CASE("a full disk holds back the agent's acknowledgements and forwards, and
   CHECK(metrics->body.find("clusternodes_agent_checkpoint_failing 0") != std::string::npos);
   CHECK(metrics->body.find("clusternodes_agent_checkpoint_write_failures_total 0") == std::string::npos);
   driver->stop();
+}
+
+TEST_CASE("a master whose registry cannot be written admits no agent until it can, and says so") {
+  TestCluster cluster;
+  SmallDisk disk(cluster.dir() + "/master-disk", 4);
+  REQUIRE_MESSAGE(disk.mounted(), "cannot mount a tmpfs for the master: " << disk.error());
+  cluster.startMaster({"--work-dir=" + cluster.dir() + "/master-disk/work"});
+  const std::string masterHttp = cluster.masterHttp();
+  REQUIRE(healthStatus(masterHttp) == 200);
+
+  // The registry's disk is full before the agent comes: its admission cannot
+  // be written, so the master may not answer it (the agent keeps asking).
+  REQUIRE(disk.fill() > 0);
+  cluster.startAgent("cpus:1;mem:256;disk:16");
+  REQUIRE(eventually([&] { return healthStatus(masterHttp) == 503; }, std::chrono::seconds(20)));
+  auto health = httpGet(masterHttp + "/health", 5);
+  REQUIRE(health);
+  CHECK(health->body.find("registry") != std::string::npos);
+  auto metrics = httpGet(masterHttp + "/metrics", 5);
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("clusternodes_master_registry_failing 1") != std::string::npos);
+  ::usleep(1500 * 1000);  // several registrations and write retries
+  auto state = cluster.state();
+  REQUIRE(state.is_object());
+  REQUIRE(state["agents"].size() == 1);
+  CHECK(state["agents"][0]["admission_pending"] == true);
+  CHECK(state["agents"][0]["active"] == false);
+  CHECK(cluster.agentState(0)["registered"] == false);
+
+  // Space again: the agent is admitted (once) and the master is healthy.
+  disk.free();
+  cluster.waitForAgents(1);
+  CHECK(eventually([&] { return healthStatus(masterHttp) == 200; }, std::chrono::seconds(10)));
+  state = cluster.state();
+  REQUIRE(state["agents"].size() == 1);
+  CHECK(state["agents"][0]["admission_pending"] == false);
+  CHECK(eventually([&] { return cluster.agentState(0)["registered"] == true; }));
+  metrics = httpGet(masterHttp + "/metrics", 5);
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("clusternodes_master_registry_failing 0") != std::string::npos);
+
+  // What it admitted is on disk: a restarted master knows the agent.
+  cluster.stopMaster(SIGKILL);
+  cluster.startMaster({"--work-dir=" + cluster.dir() + "/master-disk/work"});
+  std::string registry;
+  {
+    std::ifstream in(cluster.dir() + "/master-disk/work/registry.json");
+    registry.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  CHECK(registry.find(state["agents"][0]["id"].get<std::string>()) != std::string::npos);
 }
