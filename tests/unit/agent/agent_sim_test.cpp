@@ -20,14 +20,14 @@
 
 #include "agent/agent.hpp"
 #include "agent/agent_runs.hpp"
-#include "tests/harness/fake_agent_transport.hpp"
+#include "tests/harness/fake_transport.hpp"
 #include "tests/harness/faulty_file_system.hpp"
 #include "tests/harness/simulated_time.hpp"
 #include "tests/harness/temp_dir.hpp"
 
 using namespace clusternodes;
 using namespace clusternodes::agent;
-using clusternodes::testing::FakeAgentTransport;
+using clusternodes::testing::FakeTransport;
 using clusternodes::testing::FaultyFileSystem;
 using clusternodes::testing::FileFaults;
 using clusternodes::testing::SimulatedTime;
@@ -152,15 +152,9 @@ std::string executorStatus(const std::string& frameworkId, const std::string& ta
 // ---- what the agent sent
 
 // The sent messages of one kind, decoded.
-std::vector<std::unique_ptr<wire::Decoded>> ofKind(const std::vector<FakeAgentTransport::Sent>& sent,
+std::vector<std::unique_ptr<wire::Decoded>> ofKind(const std::vector<FakeTransport::Sent>& sent,
                                                    wire::Envelope::Which which) {
-  std::vector<std::unique_ptr<wire::Decoded>> out;
-  for (const auto& message : sent) {
-    auto decoded = wire::decode(message.payload);
-    REQUIRE(decoded.ok());
-    if ((*decoded)->which() == which) out.push_back(std::move(*decoded));
-  }
-  return out;
+  return FakeTransport::Wire::ofKind(sent, which);
 }
 
 // An agent with its environment, started on a work dir that outlives it (so
@@ -182,11 +176,11 @@ class SimAgent {
     flags.maxStartingExecutors = maxStartingExecutors;
     AgentEnvironment environment;
     environment.time = &time;
-    auto master = std::make_unique<FakeAgentTransport>();
-    auto executors = std::make_unique<FakeAgentTransport>();
+    auto master = std::make_unique<FakeTransport>();
+    auto executors = std::make_unique<FakeTransport>();
     auto native = std::make_unique<FakeContainerizer>();
-    master_ = master.get();
-    executors_ = executors.get();
+    master_ = master->wire();
+    executors_ = executors->wire();
     native_ = native.get();
     environment.master = std::move(master);
     environment.executors = std::move(executors);
@@ -206,33 +200,33 @@ class SimAgent {
 
   // The master's message, then the turn it ends.
   void fromMaster(const std::string& bytes) {
-    master_->deliver(bytes);
+    master_->deliver("", bytes);
     turn();
   }
   void fromExecutor(const std::string& peer, const std::string& bytes) {
-    executors_->deliver(bytes, peer);
+    executors_->deliver(peer, bytes);
     turn();
   }
 
   Agent& agent() { return *agent_; }
-  FakeAgentTransport& master() { return *master_; }
-  FakeAgentTransport& executors() { return *executors_; }
+  FakeTransport::Wire& master() { return *master_; }
+  FakeTransport::Wire& executors() { return *executors_; }
   FakeContainerizer& native() { return *native_; }
 
  private:
   Loop& loop_;
   zmq::context_t context_{0};
   std::unique_ptr<Agent> agent_;
-  FakeAgentTransport* master_ = nullptr;
-  FakeAgentTransport* executors_ = nullptr;
+  std::shared_ptr<FakeTransport::Wire> master_;
+  std::shared_ptr<FakeTransport::Wire> executors_;
   FakeContainerizer* native_ = nullptr;
 };
 
 // Registers `sim` as agent `agentId` and forgets what it sent until then.
 void registerAs(SimAgent& sim, const std::string& agentId) {
-  REQUIRE(ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT).size() == 1);
+  REQUIRE(ofKind(sim.master().takeAll(), wire::Envelope::REGISTER_AGENT).size() == 1);
   sim.fromMaster(agentRegistered(agentId));
-  sim.master().take();
+  sim.master().takeAll();
 }
 
 // Launches task `taskId` of framework "fw" and has its executor register
@@ -242,10 +236,10 @@ void runningTask(SimAgent& sim, const std::string& taskId, const std::string& pe
   sim.fromMaster(runTask("fw", taskId));
   REQUIRE(sim.native().containers.size() == 1);
   sim.fromExecutor(peer, registerExecutor("fw", taskId));
-  REQUIRE(ofKind(sim.executors().take(), wire::Envelope::LAUNCH_COMMAND).size() == 1);
+  REQUIRE(ofKind(sim.executors().takeAll(), wire::Envelope::LAUNCH_COMMAND).size() == 1);
   sim.fromExecutor(peer, executorStatus("fw", taskId, TaskState::kRunning, uuid));
-  REQUIRE(ofKind(sim.executors().take(), wire::Envelope::EXECUTOR_ACK).size() == 1);
-  REQUIRE(ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE).size() == 1);
+  REQUIRE(ofKind(sim.executors().takeAll(), wire::Envelope::EXECUTOR_ACK).size() == 1);
+  REQUIRE(ofKind(sim.master().takeAll(), wire::Envelope::STATUS_UPDATE).size() == 1);
   sim.fromMaster(statusAck("fw", taskId, uuid));
 }
 
@@ -262,7 +256,7 @@ TEST_CASE("agent, simulated: an unacknowledged status update is re-sent after 1 
   // A kill of a task the agent does not know is answered with TASK_LOST,
   // an update the agent itself makes and must deliver.
   sim.fromMaster(killTask("fw", "ghost"));
-  auto first = ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE);
+  auto first = ofKind(sim.master().takeAll(), wire::Envelope::STATUS_UPDATE);
   REQUIRE(first.size() == 1);
   auto status = wire::fromWire(first[0]->envelope().getStatusUpdate().getStatus());
   CHECK(std::string(toString(status.state)) == "TASK_LOST");
@@ -272,9 +266,9 @@ TEST_CASE("agent, simulated: an unacknowledged status update is re-sent after 1 
   // --status-update-retry-interval (1 s), doubling up to 32 times it.
   for (int interval : {1, 2, 4, 8, 16, 32, 32, 32}) {
     time.advance(seconds(interval) - milliseconds(1));
-    CHECK_MESSAGE(sim.master().take().empty(), "re-sent before " << interval << " s");
+    CHECK_MESSAGE(sim.master().takeAll().empty(), "re-sent before " << interval << " s");
     time.advance(milliseconds(1));
-    auto again = ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE);
+    auto again = ofKind(sim.master().takeAll(), wire::Envelope::STATUS_UPDATE);
     REQUIRE_MESSAGE(again.size() == 1, "not re-sent after " << interval << " s");
     CHECK(text(again[0]->envelope().getStatusUpdate().getStatus().getUuid()) == uuid);
   }
@@ -283,17 +277,17 @@ TEST_CASE("agent, simulated: an unacknowledged status update is re-sent after 1 
   // Acknowledged: never sent again.
   sim.fromMaster(statusAck("fw", "ghost", uuid));
   time.advance(seconds(600));
-  CHECK(ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE).empty());
+  CHECK(ofKind(sim.master().takeAll(), wire::Envelope::STATUS_UPDATE).empty());
   CHECK(sim.agent().metrics().statusUpdateRetries == 8);
 
   // An acknowledgement of another uuid does not stop the retries of the
   // update the agent sent.
   sim.fromMaster(killTask("fw", "ghost-2"));
-  auto second = ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE);
+  auto second = ofKind(sim.master().takeAll(), wire::Envelope::STATUS_UPDATE);
   REQUIRE(second.size() == 1);
   sim.fromMaster(statusAck("fw", "ghost-2", "not-its-uuid"));
   time.advance(seconds(1));
-  CHECK(ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE).size() == 1);
+  CHECK(ofKind(sim.master().takeAll(), wire::Envelope::STATUS_UPDATE).size() == 1);
 }
 
 TEST_CASE("agent, simulated: while the checkpoint cannot be written an executor's update is neither acknowledged "
@@ -310,8 +304,8 @@ TEST_CASE("agent, simulated: while the checkpoint cannot be written an executor'
 
     faults->failWrites = true;
     sim.fromExecutor("exec-1", executorStatus("fw", "t1", TaskState::kFinished, "u-finished"));
-    CHECK(ofKind(sim.executors().take(), wire::Envelope::EXECUTOR_ACK).empty());
-    CHECK(ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE).empty());
+    CHECK(ofKind(sim.executors().takeAll(), wire::Envelope::EXECUTOR_ACK).empty());
+    CHECK(ofKind(sim.master().takeAll(), wire::Envelope::STATUS_UPDATE).empty());
     REQUIRE(sim.agent().unhealthy().has_value());
     CHECK(sim.agent().unhealthy()->find("No space left on device") != std::string::npos);
     uint64_t failures = sim.agent().metrics().checkpointWriteFailures;
@@ -323,29 +317,29 @@ TEST_CASE("agent, simulated: while the checkpoint cannot be written an executor'
       time.advance(milliseconds(100));
       sim.fromExecutor("exec-1", executorStatus("fw", "t1", TaskState::kFinished, "u-finished"));
     }
-    CHECK(ofKind(sim.executors().take(), wire::Envelope::EXECUTOR_ACK).empty());
-    CHECK(ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE).empty());
+    CHECK(ofKind(sim.executors().takeAll(), wire::Envelope::EXECUTOR_ACK).empty());
+    CHECK(ofKind(sim.master().takeAll(), wire::Envelope::STATUS_UPDATE).empty());
     CHECK(sim.agent().metrics().checkpointWriteFailures > failures);
     CHECK(sim.agent().unhealthy().has_value());
 
     faults->failWrites = false;
     time.advance(milliseconds(100));
     sim.turn();
-    auto acks = ofKind(sim.executors().take(), wire::Envelope::EXECUTOR_ACK);
+    auto acks = ofKind(sim.executors().takeAll(), wire::Envelope::EXECUTOR_ACK);
     REQUIRE_FALSE(acks.empty());
     for (const auto& ack : acks) CHECK(text(ack->envelope().getExecutorAck().getUuid()) == "u-finished");
-    auto forwarded = ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE);
+    auto forwarded = ofKind(sim.master().takeAll(), wire::Envelope::STATUS_UPDATE);
     REQUIRE(forwarded.size() == 1);  // the re-sends were the same update
     CHECK(text(forwarded[0]->envelope().getStatusUpdate().getStatus().getUuid()) == "u-finished");
     CHECK_FALSE(sim.agent().unhealthy().has_value());
     // The agent stops here, before the framework acknowledged the update.
   }
   SimAgent restarted(loop, time, dir.path);
-  auto registration = ofKind(restarted.master().take(), wire::Envelope::REGISTER_AGENT);
+  auto registration = ofKind(restarted.master().takeAll(), wire::Envelope::REGISTER_AGENT);
   REQUIRE(registration.size() == 1);
   CHECK(text(registration[0]->envelope().getRegisterAgent().getAgentId()) == "agent-1");
   restarted.fromMaster(agentRegistered("agent-1", true));
-  auto resent = ofKind(restarted.master().take(), wire::Envelope::STATUS_UPDATE);
+  auto resent = ofKind(restarted.master().takeAll(), wire::Envelope::STATUS_UPDATE);
   REQUIRE(resent.size() == 1);
   auto status = wire::fromWire(resent[0]->envelope().getStatusUpdate().getStatus());
   CHECK(status.uuid == "u-finished");
@@ -374,26 +368,26 @@ TEST_CASE("agent, simulated: when the master's connection comes back, or the mas
   // The master restarted: its socket connects again.
   sim.master().connectionChanged(true);
   sim.turn();
-  auto again = ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT);
+  auto again = ofKind(sim.master().takeAll(), wire::Envelope::REGISTER_AGENT);
   REQUIRE(again.size() == 1);
   checkReregistration(*again[0]);
 
   // No answer yet: re-sent after --registration-backoff (250 ms), doubling.
   for (int interval : {250, 500, 1000, 2000, 4000, 4000}) {
     time.advance(milliseconds(interval - 1));
-    CHECK_MESSAGE(sim.master().take().empty(), "re-sent before " << interval << " ms");
+    CHECK_MESSAGE(sim.master().takeAll().empty(), "re-sent before " << interval << " ms");
     time.advance(milliseconds(1));
-    auto retried = ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT);
+    auto retried = ofKind(sim.master().takeAll(), wire::Envelope::REGISTER_AGENT);
     REQUIRE_MESSAGE(retried.size() == 1, "not re-sent after " << interval << " ms");
     checkReregistration(*retried[0]);
   }
   sim.fromMaster(agentRegistered("agent-1", true));
   time.advance(seconds(60));
-  CHECK(ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT).empty());
+  CHECK(ofKind(sim.master().takeAll(), wire::Envelope::REGISTER_AGENT).empty());
 
   // A master that does not know the agent (it failed over) asks for it.
   sim.fromMaster(reregister("unknown agent"));
-  auto asked = ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT);
+  auto asked = ofKind(sim.master().takeAll(), wire::Envelope::REGISTER_AGENT);
   REQUIRE(asked.size() == 1);
   checkReregistration(*asked[0]);
 
@@ -402,7 +396,7 @@ TEST_CASE("agent, simulated: when the master's connection comes back, or the mas
   sim.fromMaster(runTask("fw", "t2"));
   sim.master().connectionChanged(true);
   sim.turn();
-  auto withBoth = ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT);
+  auto withBoth = ofKind(sim.master().takeAll(), wire::Envelope::REGISTER_AGENT);
   REQUIRE(withBoth.size() == 1);
   CHECK(withBoth[0]->envelope().getRegisterAgent().getTasks().size() == 2);
 }
@@ -412,7 +406,7 @@ TEST_CASE("agent, simulated: a master silent for longer than its pings allow is 
   Loop loop;
   SimulatedTime time;
   SimAgent sim(loop, time, dir.path);
-  REQUIRE(ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT).size() == 1);
+  REQUIRE(ofKind(sim.master().takeAll(), wire::Envelope::REGISTER_AGENT).size() == 1);
   capnp::MallocMessageBuilder message;
   auto registered = message.initRoot<wire::Envelope>().initAgentRegistered();
   registered.setAgentId("agent-1");
@@ -427,16 +421,16 @@ TEST_CASE("agent, simulated: a master silent for longer than its pings allow is 
     ping.initRoot<wire::Envelope>().initPing().setSequence(sequence);
     sim.fromMaster(wire::encode(ping));
   }
-  auto sent = sim.master().take();
+  auto sent = sim.master().takeAll();
   CHECK(ofKind(sent, wire::Envelope::REGISTER_AGENT).empty());
   CHECK(ofKind(sent, wire::Envelope::PONG).size() == 10);
 
   // Silence: after (2 + 1) intervals and the check that lets late input in,
   // it registers again.
   time.advance(seconds(3));
-  CHECK(ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT).empty());
+  CHECK(ofKind(sim.master().takeAll(), wire::Envelope::REGISTER_AGENT).empty());
   time.advance(seconds(1) + milliseconds(250));
-  auto again = ofKind(sim.master().take(), wire::Envelope::REGISTER_AGENT);
+  auto again = ofKind(sim.master().takeAll(), wire::Envelope::REGISTER_AGENT);
   REQUIRE(again.size() == 1);
   CHECK(text(again[0]->envelope().getRegisterAgent().getAgentId()) == "agent-1");
 }
@@ -455,11 +449,11 @@ TEST_CASE("agent, simulated: an executor that does not register within --executo
   time.advance(std::chrono::minutes(1) - milliseconds(1));
   sim.turn();
   CHECK_FALSE(container.killed);
-  CHECK(ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE).empty());
+  CHECK(ofKind(sim.master().takeAll(), wire::Envelope::STATUS_UPDATE).empty());
   time.advance(milliseconds(1));
   sim.turn();
   CHECK(container.killed);
-  auto failed = ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE);
+  auto failed = ofKind(sim.master().takeAll(), wire::Envelope::STATUS_UPDATE);
   REQUIRE(failed.size() == 1);
   auto status = wire::fromWire(failed[0]->envelope().getStatusUpdate().getStatus());
   CHECK(std::string(toString(status.state)) == "TASK_FAILED");
@@ -471,7 +465,7 @@ TEST_CASE("agent, simulated: an executor that does not register within --executo
   sim.turn();
   CHECK(container.destroyed);
   sim.fromExecutor("late", registerExecutor("fw", "t1"));
-  CHECK(ofKind(sim.executors().take(), wire::Envelope::SHUTDOWN_EXECUTOR).size() == 1);
+  CHECK(ofKind(sim.executors().takeAll(), wire::Envelope::SHUTDOWN_EXECUTOR).size() == 1);
 }
 
 TEST_CASE("agent, simulated: at most --max-starting-executors executors start at once, the rest wait in order, "
@@ -493,7 +487,7 @@ TEST_CASE("agent, simulated: at most --max-starting-executors executors start at
 
   // t3 is killed while it waits: TASK_KILLED, and it is never started.
   sim.fromMaster(killTask("fw", "t3"));
-  auto killed = ofKind(sim.master().take(), wire::Envelope::STATUS_UPDATE);
+  auto killed = ofKind(sim.master().takeAll(), wire::Envelope::STATUS_UPDATE);
   REQUIRE(killed.size() == 1);
   CHECK(std::string(toString(wire::fromWire(killed[0]->envelope().getStatusUpdate().getStatus()).state)) ==
         "TASK_KILLED");

@@ -9,11 +9,11 @@
 #include <vector>
 
 #include "common/executor_session.hpp"
-#include "tests/harness/memory_transport.hpp"
+#include "tests/harness/fake_transport.hpp"
 #include "tests/harness/simulated_time.hpp"
 
 using namespace clusternodes;
-using clusternodes::testing::MemoryTransport;
+using clusternodes::testing::FakeTransport;
 using clusternodes::testing::SimulatedTime;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -25,7 +25,7 @@ constexpr pid_t kAgentPid = 4242;
 // A session to an agent whose process start time the test controls.
 struct Fixture {
   SimulatedTime time;
-  MemoryTransport* wire = nullptr;
+  std::shared_ptr<FakeTransport::Wire> wire;
   std::optional<uint64_t> agentStart = 7;  // nullopt: the agent's process is gone
   int gone = 0;
   int timedOut = 0;
@@ -34,8 +34,8 @@ struct Fixture {
   std::unique_ptr<ExecutorSession> session;
 
   explicit Fixture(Duration recoveryTimeout = seconds(10)) {
-    auto transport = std::make_unique<MemoryTransport>();
-    wire = transport.get();
+    auto transport = std::make_unique<FakeTransport>();
+    wire = transport->wire();
     ExecutorSessionOptions options;
     options.agentEndpoint = "tcp://10.0.0.1:5051";
     options.frameworkId.value = "fw-1";
@@ -67,7 +67,7 @@ struct Fixture {
   void ack(const std::string& uuid) {
     capnp::MallocMessageBuilder message;
     message.initRoot<wire::Envelope>().initExecutorAck().setUuid(uuid);
-    wire->deliver(wire::encode(message));
+    wire->deliver("", wire::encode(message));
   }
 
   TaskStatus running(const std::string& task) {
@@ -82,7 +82,7 @@ struct Fixture {
 
 TEST_CASE("executor session: registers with its ids and pid, and again every interval until accepted") {
   Fixture f;
-  CHECK(f.wire->endpoints() == std::vector<std::string>{"tcp://10.0.0.1:5051"});
+  CHECK(f.wire->endpoint() == "tcp://10.0.0.1:5051");
   REQUIRE(f.registrations() == 1);
   auto first = f.wire->sentOfKind(wire::Envelope::REGISTER_EXECUTOR);
   auto reg = first[0]->envelope().getRegisterExecutor();
@@ -149,8 +149,8 @@ TEST_CASE("executor session: the agent's messages reach the owner, except acks, 
   Fixture f;
   capnp::MallocMessageBuilder message;
   message.initRoot<wire::Envelope>().setShutdownExecutor();
-  f.wire->deliver(wire::encode(message));
-  f.wire->deliver("not a message");
+  f.wire->deliver("", wire::encode(message));
+  f.wire->deliver("", "not a message");
   f.ack("unknown");
   CHECK(f.received == std::vector<std::string>{wire::name(wire::Envelope::SHUTDOWN_EXECUTOR)});
   CHECK(f.session->droppedMessages() == 1);
