@@ -1,5 +1,5 @@
 // The Agent in-process, on simulated time: its master and executor sockets
-// are in-memory (tests/harness/fake_agent_transport.hpp), its containerizers
+// are in-memory (tests/harness/fake_transport.hpp), its containerizers
 // a double that starts no process, and its clock a SimulatedTime the test
 // advances by hand. Each case runs in milliseconds and means the same on
 // every run: the retries and backoffs the agent promises its users, what it
