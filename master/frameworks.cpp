@@ -216,7 +216,9 @@ std::set<AgentID> FrameworkBook::dropFromAgents(const FrameworkID& id, const Fra
   return reachable;
 }
 
-void FrameworkBook::remove(const FrameworkID& id, const std::string& why) {
+void FrameworkBook::remove(const FrameworkID& which, const std::string& why) {
+  // A copy: `which` may be the id inside the entry erased below.
+  const FrameworkID id = which;
   auto& state = ctx_.state;
   auto it = state.frameworks.find(id);
   if (it == state.frameworks.end()) return;
