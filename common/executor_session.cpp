@@ -70,23 +70,35 @@ void ExecutorSession::sendUpdate(TaskStatus status) {
   status.timestamp = time_.wallSeconds();
   status.uuid = randomUuid();
   unacked_.push_back(std::move(status));
-  sendPending();
+  // Only the new update goes now: the ones before it are already on their
+  // way, and the retry timer sends the whole queue again if acks are late.
+  if (canSend()) send(unacked_.back());
+  armRetry();
 }
 
 void ExecutorSession::sendUnreliable(std::string_view payload) {
   if (!stopped_) transport_->send(payload);
 }
 
+bool ExecutorSession::canSend() const { return !stopped_ && registered_ && !agentGone(); }
+
+void ExecutorSession::send(const TaskStatus& status) {
+  capnp::MallocMessageBuilder message;
+  wire::toWire(status, options_.frameworkId, message.initRoot<wire::Envelope>().initExecutorStatus().initStatus());
+  transport_->send(wire::encode(message));
+}
+
 void ExecutorSession::sendPending() {
-  if (stopped_) return;
-  if (registered_ && !agentGone()) {  // otherwise sent again once the agent is back
-    for (const auto& status : unacked_) {
-      capnp::MallocMessageBuilder message;
-      wire::toWire(status, options_.frameworkId,
-                   message.initRoot<wire::Envelope>().initExecutorStatus().initStatus());
-      transport_->send(wire::encode(message));
-    }
+  // Nothing goes while unregistered or the agent is gone: the whole queue is
+  // sent once it is back (registered()).
+  if (canSend()) {
+    for (const auto& status : unacked_) send(status);
   }
+  armRetry();
+}
+
+void ExecutorSession::armRetry() {
+  if (stopped_) return;
   if (unacked_.empty()) {
     retryTimer_.stop();
   } else if (!retryTimer_.active()) {

@@ -116,7 +116,12 @@ class ExecutorSession {
   void onBytes(std::string_view bytes);
   void onAck(const std::string& uuid);
   void sendRegistration();
+  // Sends the whole unacknowledged queue, in order, and arms the retry.
   void sendPending();
+  void send(const TaskStatus& status);
+  bool canSend() const;
+  // Re-sends the queue every retry interval while it is not empty.
+  void armRetry();
   void checkAgent();
   void watch(pid_t pid);
 
