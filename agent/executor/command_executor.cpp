@@ -37,8 +37,9 @@ std::string signalName(int signal) {
 
 }  // namespace
 
-CommandExecutor::CommandExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags)
-    : TaskExecutor(loop, context, std::move(flags)), graceTimer_(loop) {}
+CommandExecutor::CommandExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags,
+                                 OnExecutorFinished onFinished)
+    : TaskExecutor(loop, context, std::move(flags), std::move(onFinished)), graceTimer_(loop) {}
 
 CommandExecutor::~CommandExecutor() = default;
 

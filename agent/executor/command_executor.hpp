@@ -27,8 +27,11 @@ namespace clusternodes::executor {
 
 class CommandExecutor : public TaskExecutor {
  public:
-  CommandExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags);
+  CommandExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags, OnExecutorFinished onFinished);
   ~CommandExecutor() override;
+
+  // The command's main process while it has not been reaped, else 0.
+  pid_t commandPid() const { return pid_; }
 
  private:
   void launch(wire::LaunchCommand::Reader message) override;

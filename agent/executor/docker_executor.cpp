@@ -90,8 +90,9 @@ TaskReason startFailureReason(const std::string& dockerMessage) {
   return TaskReason::kContainerLaunchFailed;
 }
 
-DockerExecutor::DockerExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags)
-    : TaskExecutor(loop, context, std::move(flags)), graceTimer_(loop), worker_(std::make_unique<WorkerThread>()) {}
+DockerExecutor::DockerExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags,
+                               OnExecutorFinished onFinished)
+    : TaskExecutor(loop, context, std::move(flags), std::move(onFinished)), graceTimer_(loop), worker_(std::make_unique<WorkerThread>()) {}
 
 DockerExecutor::~DockerExecutor() {
   worker_.reset();  // runs what is queued, then stops

@@ -48,7 +48,7 @@ TaskReason startFailureReason(const std::string& dockerMessage);
 
 class DockerExecutor : public TaskExecutor {
  public:
-  DockerExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags);
+  DockerExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags, OnExecutorFinished onFinished);
   ~DockerExecutor() override;
 
  private:

@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   zmq::context_t context(1);
   int code = 0;
   {
-    Executor executor(loop, context, flags);
+    Executor executor(loop, context, flags, [&loop](int) { loop.stop(); });
     if (auto started = executor.start(); !started) {
       std::cerr << program << ": " << started.error().message << "\n";
       return 1;

@@ -6,13 +6,13 @@
 
 namespace clusternodes::executor {
 
-TaskExecutor::TaskExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags)
-    : loop_(loop), flags_(std::move(flags)) {
+TaskExecutor::TaskExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags, OnExecutorFinished onFinished)
+    : loop_(loop), flags_(std::move(flags)), onFinished_(std::move(onFinished)) {
   ExecutorSessionOptions options;
   options.agentEndpoint = flags_.agent;
   options.frameworkId = flags_.frameworkId;
   options.taskId = flags_.taskId;
-  options.agentPid = getppid();
+  options.agentPid = flags_.agentPid > 0 ? flags_.agentPid : getppid();
   options.recoveryTimeout = flags_.recoveryTimeout;
   ExecutorSessionEvents events;
   events.onMessage = [this](const wire::Envelope::Reader& envelope) { onMessage(envelope); };
@@ -32,6 +32,12 @@ TaskExecutor::TaskExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags fl
 TaskExecutor::~TaskExecutor() = default;
 
 Result<void> TaskExecutor::start() { return session_->start(); }
+
+void TaskExecutor::abandonTask(int exitCode) {
+  if (finished_) return;
+  abandon();
+  finish(exitCode);
+}
 
 void TaskExecutor::onMessage(const wire::Envelope::Reader& envelope) {
   switch (envelope.which()) {
@@ -93,9 +99,11 @@ void TaskExecutor::report(TaskState state, TaskReason reason, const std::string&
 }
 
 void TaskExecutor::finish(int code) {
+  if (finished_) return;
+  finished_ = true;
   exitCode_ = code;
   session_->stop();
-  loop_.stop();
+  if (onFinished_) onFinished_(code);
 }
 
 }  // namespace clusternodes::executor

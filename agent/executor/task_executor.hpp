@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -37,16 +38,32 @@ struct ExecutorFlags {
   TaskID taskId;
   // Kill the task and exit when the agent has been gone this long.
   std::chrono::nanoseconds recoveryTimeout = std::chrono::minutes(15);
+  // The agent's process, watched by the session; 0: this process's parent
+  // (the agent starts clusternodes-executor itself). A launcher, which
+  // outlives the agent that started it, names the agent's pid.
+  pid_t agentPid = 0;
 };
+
+// Called once the executor is done (its terminal update acknowledged, a
+// shutdown before any task, or the agent gone for good) with the exit code
+// the executor's process would have; the session is stopped by then. The
+// single-task programs stop their loop; a launcher running many executors
+// destroys this one (later, not from inside the call).
+using OnExecutorFinished = std::function<void(int exitCode)>;
 
 class TaskExecutor {
  public:
-  TaskExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags);
+  TaskExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags flags, OnExecutorFinished onFinished);
   virtual ~TaskExecutor();
 
   Result<void> start();
-  // The process exit code once the loop returns.
+  // Gives the task up without a terminal update, as when the agent is gone
+  // for good: its processes are killed at once and onFinished is called
+  // with `exitCode`. For a launcher told to drop the container.
+  void abandonTask(int exitCode);
+  // The exit code given to onFinished (0 until then).
   int exitCode() const { return exitCode_; }
+  const TaskID& taskId() const { return flags_.taskId; }
 
  protected:
   // The task arrived; task_, sandbox_ and defaultGraceMs_ are set and
@@ -81,6 +98,8 @@ class TaskExecutor {
   void received(wire::LaunchCommand::Reader message);
 
   std::unique_ptr<ExecutorSession> session_;
+  OnExecutorFinished onFinished_;
+  bool finished_ = false;
   int exitCode_ = 0;
 };
 
