@@ -41,7 +41,7 @@ Result<std::unique_ptr<Decoded>> decode(std::string_view bytes) {
   } catch (const std::exception& e) {
     return invalid(std::string("undecodable message: ") + e.what());
   }
-  if (static_cast<unsigned>(decoded->which_) > static_cast<unsigned>(Envelope::EXECUTOR_REGISTERED)) {
+  if (static_cast<unsigned>(decoded->which_) > static_cast<unsigned>(Envelope::LAUNCHER_ACK)) {
     return invalid("unknown message kind " + std::to_string(static_cast<unsigned>(decoded->which_)));
   }
   return decoded;
@@ -108,6 +108,12 @@ const char* name(Envelope::Which which) {
     case Envelope::FRAMEWORK_MESSAGE: return "frameworkMessage";
     case Envelope::EXECUTOR_EXITED: return "executorExited";
     case Envelope::EXECUTOR_REGISTERED: return "executorRegistered";
+    case Envelope::REGISTER_LAUNCHER: return "registerLauncher";
+    case Envelope::LAUNCHER_REGISTERED: return "launcherRegistered";
+    case Envelope::START_EXECUTOR: return "startExecutor";
+    case Envelope::EXECUTOR_ENDED: return "executorEnded";
+    case Envelope::KILL_CONTAINER: return "killContainer";
+    case Envelope::LAUNCHER_ACK: return "launcherAck";
   }
   return "unknown";
 }

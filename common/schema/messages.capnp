@@ -376,6 +376,49 @@ struct MasterInfo {
   ip @2 :Text;
 }
 
+# ------------------------------------------------------------- launcher
+#
+# clusternodes-launcher (agent/launcher/): one long-lived process per agent
+# that runs the built-in command executor of every native task inside
+# itself. Its control socket speaks these with the agent's executor socket;
+# each executor inside it registers on a socket of its own, as
+# clusternodes-executor does (RegisterExecutor with the launcher's pid).
+
+# launcher -> agent, and again every retry interval until LauncherRegistered.
+struct RegisterLauncher {
+  pid @0 :Int32;
+  startTime @1 :UInt64;        # the launcher's, /proc/PID/stat (a reused pid is not it)
+  containers @2 :List(Text);   # the containers whose executors it still runs
+}
+
+# agent -> launcher: registration accepted. The launcher watches agentPid.
+struct LauncherRegistered {
+  agentPid @0 :Int32;
+}
+
+# agent -> launcher: start the command executor of a native task. It
+# registers on its own socket like clusternodes-executor.
+struct StartExecutor {
+  containerId @0 :Text;
+  frameworkId @1 :Text;
+  taskId @2 :Text;
+  sandbox @3 :Text;            # its executor.log goes here
+}
+
+# launcher -> agent: the executor of a container ended; re-sent until
+# acknowledged (LauncherAck with the same container).
+struct ExecutorEnded {
+  containerId @0 :Text;
+  exitCode @1 :Int32;          # what clusternodes-executor would have exited with
+}
+
+# agent -> launcher: forget a container (its executor is abandoned: its
+# task's processes are killed, no terminal update is sent) or acknowledge
+# its ExecutorEnded.
+struct LauncherContainer {
+  containerId @0 :Text;
+}
+
 # ------------------------------------------------------------- envelope
 
 struct Envelope {
@@ -423,5 +466,12 @@ struct Envelope {
     frameworkMessage @35 :FrameworkMessage;
     executorExited @36 :ExecutorExited;
     executorRegistered @37 :ExecutorRegistered;
+
+    registerLauncher @38 :RegisterLauncher;
+    launcherRegistered @39 :LauncherRegistered;
+    startExecutor @40 :StartExecutor;
+    executorEnded @41 :ExecutorEnded;
+    killContainer @42 :LauncherContainer;
+    launcherAck @43 :LauncherContainer;
   }
 }
