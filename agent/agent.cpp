@@ -115,6 +115,9 @@ Result<void> Agent::start() {
   if (!std::filesystem::exists(flags_.launcherDir + "/clusternodes-executor")) {
     return invalid("no clusternodes-executor in " + flags_.launcherDir + " (set --launcher-dir)");
   }
+  if (flags_.nativeLauncher == "shared" && !std::filesystem::exists(flags_.launcherDir + "/clusternodes-launcher")) {
+    return invalid("no clusternodes-launcher in " + flags_.launcherDir + " (set --launcher-dir)");
+  }
   info_.hostname = flags_.hostname;
   info_.resources = *resources;
   info_.attributes = *attributes;
@@ -165,9 +168,15 @@ Result<void> Agent::start() {
 void Agent::startContainerizers() {
   reaper_ = std::make_unique<Reaper>(loop_, time_);
   destroyer_ = std::make_unique<Destroyer>(*isolator_, time_);
+  if (flags_.nativeLauncher == "shared" && !launcher_) {
+    launcher_ = std::make_unique<LauncherClient>(
+        loop_, *reaper_, *executors_,
+        LauncherOptions{flags_.launcherDir + "/clusternodes-launcher", executorEndpoint_, flags_.workDir + "/launcher",
+                        flags_.recoveryTimeout});
+  }
   containerizerContext_ = std::make_unique<ContainerizerContext>(ContainerizerContext{
       *reaper_, *isolator_, *destroyer_, flags_.launcherDir, executorEndpoint_, flags_.recoveryTimeout,
-      flags_.isolation.enableCfs});
+      flags_.isolation.enableCfs, launcher_.get()});
   if (!native_) native_ = std::make_unique<NativeContainerizer>(*containerizerContext_);
   if (!executorContainers_) {
     executorContainers_ = std::make_unique<FrameworkExecutorContainerizer>(*containerizerContext_);

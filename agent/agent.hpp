@@ -38,6 +38,7 @@
 #include "agent/checkpoint.hpp"
 #include "agent/containerizer/containerizer.hpp"
 #include "agent/containerizer/destroyer.hpp"
+#include "agent/containerizer/launcher_client.hpp"
 #include "agent/containerizer/native.hpp"
 #include "agent/garbage_collector.hpp"
 #include "agent/isolator.hpp"
@@ -59,6 +60,10 @@ struct AgentFlags {
   std::string resources;                  // overrides of detected resources
   std::string attributes;
   std::string launcherDir;                // where clusternodes-executor lives
+  // Who runs the executors of native tasks: "process", one
+  // clusternodes-executor process per task; "shared", one long-lived
+  // clusternodes-launcher for all of them (agent/launcher/launcher.hpp).
+  std::string nativeLauncher = "process";
   std::chrono::nanoseconds defaultGracePeriod = std::chrono::seconds(3);
   std::chrono::nanoseconds registrationBackoff = std::chrono::milliseconds(250);
   std::chrono::nanoseconds statusUpdateRetry = std::chrono::seconds(1);
@@ -318,6 +323,7 @@ class Agent {
   std::unique_ptr<Isolator> isolator_;
   std::unique_ptr<Reaper> reaper_;        // every executor's end
   std::unique_ptr<Destroyer> destroyer_;  // every container's cgroups' removal
+  std::unique_ptr<LauncherClient> launcher_;  // with --native-launcher=shared
   std::unique_ptr<ContainerizerContext> containerizerContext_;
   std::unique_ptr<Containerizer> native_;
   std::unique_ptr<Containerizer> docker_;  // with --containerizers=...docker

@@ -25,6 +25,11 @@ void addFlags(CLI::App& app, agent::AgentFlags& flags, std::string& logLevel) {
   app.add_option("--resources", flags.resources,
                  "Resources to advertise instead of the detected ones, e.g. \"cpus:4;mem:8192;ports:[31000-32000]\"");
   app.add_option("--attributes", flags.attributes, "Attributes, e.g. \"rack:r1;zone:a\"");
+  app.add_option("--native-launcher", flags.nativeLauncher,
+                 "Who runs native tasks' executors: process (one clusternodes-executor per task) or shared (one "
+                 "clusternodes-launcher per agent)")
+      ->check(CLI::IsMember({"process", "shared"}))
+      ->capture_default_str();
   app.add_option("--launcher-dir", flags.launcherDir,
                  "Directory holding clusternodes-executor (default: beside this program)");
   addDurationOption(app, "--executor-shutdown-grace-period", flags.defaultGracePeriod,

@@ -261,6 +261,12 @@ void Agent::onExecutorMessage(std::string_view peerView, std::string_view bytes)
             }
             return executorRegistered(peer, envelope.getRegisterExecutor());
           case wire::Envelope::EXECUTOR_STATUS: return executorStatus(peer, envelope.getExecutorStatus());
+          case wire::Envelope::REGISTER_LAUNCHER:
+            if (!launcher_) return refuse();
+            return launcher_->registered(peer, envelope.getRegisterLauncher());
+          case wire::Envelope::EXECUTOR_ENDED:
+            if (!launcher_) return refuse();
+            return launcher_->executorEnded(peer, envelope.getExecutorEnded());
           default: return refuse();
         }
       },

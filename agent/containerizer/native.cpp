@@ -102,15 +102,36 @@ LaunchResult NativeContainerizer::launch(const ContainerLaunch& launch, Containe
     return LaunchResult::failed(TaskReason::kContainerLaunchFailed,
                                 "cannot isolate the task: " + prepared.error().message);
   }
+  if (context_.launcher != nullptr) {
+    // The executor runs inside the launcher: the container hangs off no
+    // process of its own (pid 0 for the isolator), and the checkpoint keeps
+    // the launcher's pid, by which a restarted agent finds it again.
+    auto started = context_.launcher->start(launch.containerId, launch.frameworkId, launch.taskId, launch.sandbox,
+                                            std::move(onExit));
+    if (!started) {
+      return LaunchResult::failed(TaskReason::kExecutorFailedToStart, started.error().message);
+    }
+    return {*started, std::nullopt, {}};
+  }
   auto started = startTaskExecutor(context_, "clusternodes-executor", launch, std::move(onExit));
   if (!started.failure) track(launch.containerId, started.pid);
   return started;
 }
 
+void NativeContainerizer::kill(const std::string& containerId) {
+  if (context_.launcher != nullptr) context_.launcher->kill(containerId);
+  IsolatedContainerizer::kill(containerId);
+}
+
 bool NativeContainerizer::recover(const RecoveredContainer& saved, Containerizer::OnExit onExit) {
   // Its cgroups are there, whether its executor lives or not.
-  track(saved.containerId, saved.pid);
   auto startTime = executorOf(saved.pid, saved.taskId);
+  if (!startTime && context_.launcher != nullptr) {
+    // Its executor ran in the launcher (saved.pid is the launcher's).
+    track(saved.containerId, 0);
+    return context_.launcher->recover(saved.containerId, saved.pid, std::move(onExit));
+  }
+  track(saved.containerId, saved.pid);
   if (!startTime) return false;
   context_.reaper.adopt(saved.containerId, saved.pid, *startTime, std::move(onExit));
   return true;

@@ -10,6 +10,7 @@
 
 #include "agent/containerizer/containerizer.hpp"
 #include "agent/containerizer/destroyer.hpp"
+#include "agent/containerizer/launcher_client.hpp"
 
 namespace clusternodes::agent {
 
@@ -22,6 +23,9 @@ struct ContainerizerContext {
   std::string executorEndpoint;  // where executors connect to the agent
   std::chrono::nanoseconds recoveryTimeout{};  // --recovery-timeout, for executors
   bool enableCfs = false;        // --cgroups-enable-cfs
+  // With --native-launcher=shared, where native tasks' executors run; null:
+  // one clusternodes-executor process each.
+  LauncherClient* launcher = nullptr;
 };
 
 // Containers with cgroups of their own (isolator.hpp): limits, usage, kill
@@ -55,6 +59,9 @@ class NativeContainerizer final : public IsolatedContainerizer {
 
   LaunchResult launch(const ContainerLaunch& launch, Containerizer::OnExit onExit) override;
   bool recover(const RecoveredContainer& saved, Containerizer::OnExit onExit) override;
+  // With a shared launcher, tells it to abandon the executor too (its pid is
+  // the launcher's, never signalled).
+  void kill(const std::string& containerId) override;
   // The cgroups the executor joins to start the command, and returns from.
   void describe(const std::string& containerId, const ContainerLimits& limits,
                 wire::LaunchCommand::Builder command) const override;

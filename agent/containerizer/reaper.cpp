@@ -42,6 +42,17 @@ void Reaper::adopt(const std::string& id, pid_t pid, uint64_t startTime, OnExit 
   }
 }
 
+void Reaper::shared(const std::string& id, pid_t pid, uint64_t startTime, OnExit onExit) {
+  adopt(id, pid, startTime, std::move(onExit));
+  processes_[id].shared = true;
+}
+
+void Reaper::ended(const std::string& id, std::optional<ExitStatus> status) {
+  auto it = processes_.find(id);
+  if (it == processes_.end() || !it->second.shared) return;
+  exited(id, it->second.pid, status);
+}
+
 void Reaper::forget(const std::string& id) { processes_.erase(id); }
 
 uint64_t Reaper::startTime(const std::string& id) const {
@@ -51,7 +62,7 @@ uint64_t Reaper::startTime(const std::string& id) const {
 
 void Reaper::kill(const std::string& id) {
   auto it = processes_.find(id);
-  if (it == processes_.end() || it->second.pid <= 0) return;
+  if (it == processes_.end() || it->second.pid <= 0 || it->second.shared) return;
   const Process& process = it->second;
   bool same = process.child != nullptr ? !process.child->exited()
                                        : processStartTime(process.pid).value_or(0) == process.startTime;
@@ -74,10 +85,15 @@ void Reaper::exited(const std::string& id, pid_t pid, std::optional<ExitStatus> 
 void Reaper::pollAdopted() {
   std::vector<std::pair<std::string, pid_t>> gone;
   bool watching = false;
+  std::map<pid_t, uint64_t> startTimes;  // a launcher holds many containers: looked at once
   for (const auto& [id, process] : processes_) {
     if (process.child != nullptr) continue;
     watching = true;
-    if (processStartTime(process.pid).value_or(0) != process.startTime) gone.emplace_back(id, process.pid);
+    auto known = startTimes.find(process.pid);
+    if (known == startTimes.end()) {
+      known = startTimes.emplace(process.pid, processStartTime(process.pid).value_or(0)).first;
+    }
+    if (known->second != process.startTime) gone.emplace_back(id, process.pid);
   }
   for (const auto& [id, pid] : gone) exited(id, pid, std::nullopt);
   if (!watching) adoptedWatch_.stop();

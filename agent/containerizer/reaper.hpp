@@ -9,6 +9,13 @@
 // with the exit status when there is one (nullopt for an adopted process,
 // whose status nobody can read). Containers are named by their container id.
 //
+// A third kind: an executor that runs inside the agent's launcher
+// (agent/launcher/launcher.hpp) has no process of its own. shared() watches
+// the launcher's process for it (polled as an adopted one: when the launcher
+// dies, all its containers have ended), and the launcher's word that one
+// executor ended comes in through ended(). kill() never signals the
+// launcher.
+//
 // Destroying the Reaper stops watching, and kills nothing: executors outlive
 // the agent. Loop thread only.
 #pragma once
@@ -45,6 +52,11 @@ class Reaper {
   // Watches `pid`, started at `startTime` (processStartTime) by an earlier
   // agent, as container `id`'s executor.
   void adopt(const std::string& id, pid_t pid, uint64_t startTime, OnExit onExit);
+  // Watches container `id`'s executor, run inside the launcher `pid`
+  // (started at `startTime`).
+  void shared(const std::string& id, pid_t pid, uint64_t startTime, OnExit onExit);
+  // A shared container's executor ended with `status` (the launcher said so).
+  void ended(const std::string& id, std::optional<ExitStatus> status);
   // Stops watching `id` without calling its onExit (the container is being
   // destroyed, or was never going to be kept).
   void forget(const std::string& id);
@@ -62,6 +74,7 @@ class Reaper {
     pid_t pid = 0;
     uint64_t startTime = 0;
     std::unique_ptr<ChildProcess> child;  // null for an adopted process
+    bool shared = false;                  // pid is the launcher's, not the executor's
     OnExit onExit;
   };
   void exited(const std::string& id, pid_t pid, std::optional<ExitStatus> status);

@@ -1,0 +1,83 @@
+// LauncherClient: the agent's side of clusternodes-launcher
+// (agent/launcher/launcher.hpp), the one long-lived process that runs the
+// command executors of all native tasks with --native-launcher=shared.
+//
+// It starts the launcher on first use, and again when it died; after an
+// agent restart it takes back the one named by <work dir>/launcher.pid (pid
+// and start time) when the checkpoint has containers in it; sends it StartExecutor and KillContainer; and turns its
+// ExecutorEnded into the Reaper's end of the container (reaper.hpp's shared
+// containers: when the launcher's process dies, all its containers end).
+// Messages for a launcher that has not registered yet wait for it.
+//
+// The launcher's control messages arrive on the agent's executor socket:
+// the agent hands RegisterLauncher and ExecutorEnded here. Loop thread only.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agent/containerizer/reaper.hpp"
+#include "common/loop.hpp"
+#include "common/transport.hpp"
+#include "common/wire.hpp"
+
+namespace clusternodes::agent {
+
+struct LauncherOptions {
+  std::string program;           // the clusternodes-launcher binary
+  std::string executorEndpoint;  // the agent's executor socket
+  std::string workDir;           // the launcher's own dir (launcher.pid, launcher.log)
+  std::chrono::nanoseconds recoveryTimeout{};
+};
+
+class LauncherClient {
+ public:
+  // `executors` is the agent's executor ROUTER; all outlive this.
+  LauncherClient(Loop& loop, Reaper& reaper, Transport& executors, LauncherOptions options);
+  ~LauncherClient();
+  LauncherClient(const LauncherClient&) = delete;
+  LauncherClient& operator=(const LauncherClient&) = delete;
+
+  // Starts the executor of `taskId` for container `containerId` in the
+  // launcher (started first when none runs); its end goes to `onExit`.
+  // Returns the launcher's pid, which the checkpoint keeps for recovery.
+  Result<pid_t> start(const std::string& containerId, const FrameworkID& frameworkId, const TaskID& taskId,
+                      const std::string& sandbox, Reaper::OnExit onExit);
+  // After an agent restart: takes back container `containerId`, whose
+  // executor ran in launcher `pid`. False when that launcher is gone. Its
+  // end is reported when the launcher, registering again, does not list it.
+  bool recover(const std::string& containerId, pid_t pid, Reaper::OnExit onExit);
+  // Tells the launcher to abandon the container's executor (its task is
+  // killed at once); its end follows as ExecutorEnded.
+  void kill(const std::string& containerId);
+
+  // From the agent's executor socket.
+  void registered(const std::string& peer, wire::RegisterLauncher::Reader message);
+  void executorEnded(const std::string& peer, wire::ExecutorEnded::Reader message);
+
+  pid_t pid() const { return pid_; }
+
+ private:
+  // Whether the launcher this client knows still runs; if not, starts one.
+  Result<void> ensureRunning();
+  bool alive() const;
+  void send(std::string bytes);
+
+  Loop& loop_;
+  Reaper& reaper_;
+  Transport& executors_;
+  LauncherOptions options_;
+  std::unique_ptr<ChildProcess> child_;  // when this agent started it
+  pid_t pid_ = 0;
+  uint64_t startTime_ = 0;
+  std::string peer_;                  // its control socket; empty until it registers
+  std::vector<std::string> pending_;  // messages waiting for its registration
+  std::set<std::string> recovering_;  // recovered containers it has not listed yet
+};
+
+}  // namespace clusternodes::agent
