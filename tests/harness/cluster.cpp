@@ -359,6 +359,19 @@ void TestCluster::stopMaster(int signum) {
   master_.reset();
 }
 
+// $CN_TEST_AGENT_FLAGS (space-separated, e.g. "--native-launcher=shared")
+// before the test's own flags: the same tests run on another agent
+// configuration.
+static std::vector<std::string> extraAgentFlags(const std::vector<std::string>& flags) {
+  std::vector<std::string> out;
+  if (const char* extra = std::getenv("CN_TEST_AGENT_FLAGS"); extra != nullptr) {
+    std::istringstream in(extra);
+    for (std::string flag; in >> flag;) out.push_back(flag);
+  }
+  out.insert(out.end(), flags.begin(), flags.end());
+  return out;
+}
+
 size_t TestCluster::startAgent(const std::string& resources, const std::vector<std::string>& flags) {
   size_t index = agents_.size();
   AgentProcess a;
@@ -377,7 +390,7 @@ size_t TestCluster::startAgent(const std::string& resources, const std::vector<s
                        // Its containers' cgroups apart from every other
                        // agent's, of this test or any other running now.
                        "--cgroups-root=" + cgroupsRootPrefix() + std::to_string(index)},
-                      flags);
+                      extraAgentFlags(flags));
   a.process = std::make_unique<Process>(a.argv, dir_ + "/agent-" + std::to_string(index) + ".log");
   agents_.push_back(std::move(a));
   return index;
