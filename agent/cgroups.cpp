@@ -329,7 +329,7 @@ std::string CgroupsIsolator::location(const std::string& id) const {
   return dirFor(id, "memory");
 }
 
-Result<ContainerUsage> CgroupsIsolator::usage(const std::string& id, pid_t) const {
+Result<ContainerUsage> CgroupsIsolator::usage(const std::string& id, ProcessRoot) const {
   ContainerUsage usage;
   std::string memory = dirFor(id, "memory");
   if (::access(memory.c_str(), F_OK) != 0) return notFound("no cgroup " + memory);
@@ -361,7 +361,7 @@ Result<ContainerUsage> CgroupsIsolator::usage(const std::string& id, pid_t) cons
   return usage;
 }
 
-size_t CgroupsIsolator::killAll(const std::string& id, pid_t) {
+size_t CgroupsIsolator::killAll(const std::string& id, ProcessRoot) {
   std::string memory = dirFor(id, "memory");
   auto pids = cgroup::procs(memory);
   if (pids.empty()) return 0;

@@ -83,8 +83,8 @@ class CgroupsIsolator : public Isolator {
   std::vector<std::string> joinDirs(const std::string& id) const override;
   std::vector<std::string> returnDirs() const override;
   std::string location(const std::string& id) const override;
-  Result<ContainerUsage> usage(const std::string& id, pid_t executorPid) const override;
-  size_t killAll(const std::string& id, pid_t executorPid) override;
+  Result<ContainerUsage> usage(const std::string& id, ProcessRoot root) const override;
+  size_t killAll(const std::string& id, ProcessRoot root) override;
   bool remove(const std::string& id) override;
   size_t sweep(const std::set<std::string>& active, std::chrono::seconds minAge) override;
 

@@ -61,9 +61,11 @@ std::vector<ProcStat> readProcesses() {
   return out;
 }
 
-// The executor's descendants, and every process in a session one of them
-// leads: what --isolation=none counts as the container.
-std::vector<ProcStat> containerProcesses(const std::vector<ProcStat>& all, pid_t executorPid) {
+// The root's descendants (and the root, when it is inside), and every
+// process in a session one of them leads: what --isolation=none counts as
+// the container.
+std::vector<ProcStat> containerProcesses(const std::vector<ProcStat>& all, ProcessRoot root) {
+  pid_t executorPid = root.pid;
   std::multimap<pid_t, size_t> children;
   for (size_t i = 0; i < all.size(); ++i) children.emplace(all[i].ppid, i);
   std::set<pid_t> members;
@@ -78,8 +80,14 @@ std::vector<ProcStat> containerProcesses(const std::vector<ProcStat>& all, pid_t
   }
   std::vector<ProcStat> out;
   for (const auto& p : all) {
-    if (p.pid == executorPid) continue;
-    if (members.count(p.pid) != 0 || (p.session != executorPid && members.count(p.session) != 0)) out.push_back(p);
+    if (p.pid == executorPid) {
+      if (root.inside) out.push_back(p);
+      continue;
+    }
+    // A process that left its parent stays in its session: the executor's
+    // own session is not the container's, a command's is.
+    bool sessionOfMember = p.session == executorPid ? root.inside : members.count(p.session) != 0;
+    if (members.count(p.pid) != 0 || sessionOfMember) out.push_back(p);
   }
   return out;
 }
@@ -93,9 +101,9 @@ class NoIsolator : public Isolator {
   std::vector<std::string> returnDirs() const override { return {}; }
   std::string location(const std::string&) const override { return ""; }
 
-  Result<ContainerUsage> usage(const std::string&, pid_t executorPid) const override {
+  Result<ContainerUsage> usage(const std::string&, ProcessRoot root) const override {
     ContainerUsage usage;
-    if (executorPid <= 0) return usage;
+    if (root.pid <= 0) return usage;
     // One sampling pass asks for every container in a row: read /proc once
     // for all of them, not once per container.
     auto now = std::chrono::steady_clock::now();
@@ -105,7 +113,7 @@ class NoIsolator : public Isolator {
     }
     double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
     uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-    for (const auto& p : containerProcesses(snapshot_, executorPid)) {
+    for (const auto& p : containerProcesses(snapshot_, root)) {
       if (p.state == 'Z') continue;
       usage.cpuUserSeconds += static_cast<double>(p.userTicks) / tick;
       usage.cpuSystemSeconds += static_cast<double>(p.systemTicks) / tick;
@@ -116,10 +124,10 @@ class NoIsolator : public Isolator {
     return usage;
   }
 
-  size_t killAll(const std::string&, pid_t executorPid) override {
-    if (executorPid <= 0) return 0;
+  size_t killAll(const std::string&, ProcessRoot root) override {
+    if (root.pid <= 0) return 0;
     size_t found = 0;
-    for (const auto& p : containerProcesses(readProcesses(), executorPid)) {
+    for (const auto& p : containerProcesses(readProcesses(), root)) {
       if (p.state == 'Z') continue;
       ::kill(p.pid, SIGKILL);
       ++found;

@@ -51,6 +51,16 @@ struct IsolationOptions {
   double cpus = 0;
 };
 
+// Without cgroups, the process a container hangs off: the processes below
+// `pid` (its executor's children and whatever they started, in their
+// sessions) and, when `inside`, `pid` itself (a task's command, run by the
+// launcher: the container has no process of its own above it). 0: none yet.
+struct ProcessRoot {
+  ProcessRoot(pid_t pid = 0, bool inside = false) : pid(pid), inside(inside) {}  // NOLINT: a bare pid is an executor's
+  pid_t pid;
+  bool inside;
+};
+
 class Isolator {
  public:
   virtual ~Isolator() = default;
@@ -70,12 +80,12 @@ class Isolator {
   // Where the container's cgroup is, for display ("" for none).
   virtual std::string location(const std::string& id) const = 0;
 
-  // What the container uses now. `executorPid` is the process the container
-  // hangs off for none.
-  virtual Result<ContainerUsage> usage(const std::string& id, pid_t executorPid) const = 0;
+  // What the container uses now. For none the container is what hangs off
+  // `root` (cgroups ignore it).
+  virtual Result<ContainerUsage> usage(const std::string& id, ProcessRoot root) const = 0;
   // Sends SIGKILL to every process of the container. Returns how many were
   // found; call again until it finds none.
-  virtual size_t killAll(const std::string& id, pid_t executorPid) = 0;
+  virtual size_t killAll(const std::string& id, ProcessRoot root) = 0;
   // Removes the container's cgroups. False while processes remain in them.
   virtual bool remove(const std::string& id) = 0;
   // Removes the empty containers under the root that are not in `active`

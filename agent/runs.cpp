@@ -267,6 +267,9 @@ void Agent::onExecutorMessage(std::string_view peerView, std::string_view bytes)
           case wire::Envelope::EXECUTOR_ENDED:
             if (!launcher_) return refuse();
             return launcher_->executorEnded(peer, envelope.getExecutorEnded());
+          case wire::Envelope::COMMAND_STARTED:
+            if (!launcher_) return refuse();
+            return launcher_->commandStarted(peer, envelope.getCommandStarted());
           default: return refuse();
         }
       },

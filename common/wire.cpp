@@ -41,7 +41,7 @@ Result<std::unique_ptr<Decoded>> decode(std::string_view bytes) {
   } catch (const std::exception& e) {
     return invalid(std::string("undecodable message: ") + e.what());
   }
-  if (static_cast<unsigned>(decoded->which_) > static_cast<unsigned>(Envelope::LAUNCHER_ACK)) {
+  if (static_cast<unsigned>(decoded->which_) > static_cast<unsigned>(Envelope::COMMAND_STARTED)) {
     return invalid("unknown message kind " + std::to_string(static_cast<unsigned>(decoded->which_)));
   }
   return decoded;
@@ -114,6 +114,7 @@ const char* name(Envelope::Which which) {
     case Envelope::EXECUTOR_ENDED: return "executorEnded";
     case Envelope::KILL_CONTAINER: return "killContainer";
     case Envelope::LAUNCHER_ACK: return "launcherAck";
+    case Envelope::COMMAND_STARTED: return "commandStarted";
   }
   return "unknown";
 }

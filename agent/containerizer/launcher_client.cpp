@@ -41,6 +41,9 @@ Result<void> LauncherClient::ensureRunning() {
   startTime_ = 0;
   peer_.clear();
   child_.reset();
+  // What waited for the dead one is not for the next: its containers ended
+  // with it (the Reaper's watch of its pid).
+  pending_.clear();
   // A launcher an earlier agent started is taken back only for the
   // containers it runs (recover()): one with none exits by itself once it
   // sees its agent gone, and must not be given new ones.
@@ -159,6 +162,13 @@ void LauncherClient::executorEnded(const std::string& peer, wire::ExecutorEnded:
   ExitStatus status;
   status.code = message.getExitCode();
   reaper_.ended(containerId, status);
+}
+
+
+void LauncherClient::commandStarted(const std::string& peer, wire::CommandStarted::Reader message) {
+  if (peer != peer_) return;  // not the launcher this agent registered
+  std::string containerId = wire::text(message.getContainerId());
+  if (onCommandStarted_ && reaper_.running(containerId)) onCommandStarted_(containerId, message.getPid());
 }
 
 }  // namespace clusternodes::agent

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -56,9 +57,18 @@ class LauncherClient {
   // killed at once); its end follows as ExecutorEnded.
   void kill(const std::string& containerId);
 
+  // Starts the launcher now if none runs, so that the first task does not
+  // wait for it (the agent calls this once recovery took back what it could).
+  Result<void> prestart() { return ensureRunning(); }
+  // Who hears that a container's command started, and its pid.
+  void onCommandStarted(std::function<void(const std::string& containerId, pid_t pid)> callback) {
+    onCommandStarted_ = std::move(callback);
+  }
+
   // From the agent's executor socket.
   void registered(const std::string& peer, wire::RegisterLauncher::Reader message);
   void executorEnded(const std::string& peer, wire::ExecutorEnded::Reader message);
+  void commandStarted(const std::string& peer, wire::CommandStarted::Reader message);
 
   pid_t pid() const { return pid_; }
 
@@ -78,6 +88,7 @@ class LauncherClient {
   std::string peer_;                  // its control socket; empty until it registers
   std::vector<std::string> pending_;  // messages waiting for its registration
   std::set<std::string> recovering_;  // recovered containers it has not listed yet
+  std::function<void(const std::string&, pid_t)> onCommandStarted_;
 };
 
 }  // namespace clusternodes::agent

@@ -27,9 +27,9 @@ void IsolatedContainerizer::kill(const std::string& containerId) {
   // Without cgroups the executor's descendants are the container: only
   // while it runs is its pid known to be it.
   auto it = containers_.find(containerId);
-  pid_t pid = it != containers_.end() && context_.reaper.running(containerId) ? it->second : 0;
+  ProcessRoot root = it != containers_.end() && context_.reaper.running(containerId) ? it->second : ProcessRoot();
   context_.reaper.kill(containerId);
-  if (it != containers_.end()) context_.isolator.killAll(containerId, pid);
+  if (it != containers_.end()) context_.isolator.killAll(containerId, root);
 }
 
 bool IsolatedContainerizer::destroy(const std::string& containerId) {
@@ -89,6 +89,14 @@ std::optional<uint64_t> executorOf(pid_t pid, const TaskID& taskId) {
     return std::nullopt;
   }
   return processStartTime(pid);
+}
+
+NativeContainerizer::NativeContainerizer(const ContainerizerContext& context) : IsolatedContainerizer(context) {
+  if (context_.launcher != nullptr) {
+    context_.launcher->onCommandStarted([this](const std::string& containerId, pid_t pid) {
+      if (tracks(containerId)) track(containerId, pid, /*inside=*/true);
+    });
+  }
 }
 
 LaunchResult NativeContainerizer::launch(const ContainerLaunch& launch, Containerizer::OnExit onExit) {

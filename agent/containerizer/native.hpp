@@ -44,18 +44,24 @@ class IsolatedContainerizer : public Containerizer {
   // Makes the container's cgroups with `limits` (a container that fails to
   // start still has them until destroy()).
   Result<void> prepare(const std::string& containerId, const ContainerLimits& limits);
-  // Remembers a container whose cgroups exist, with its executor's pid.
-  void track(const std::string& containerId, pid_t pid) { containers_[containerId] = pid; }
+  // Remembers a container whose cgroups exist, with its executor's pid (or
+  // its command's, `inside` it, when the launcher runs its executor).
+  void track(const std::string& containerId, pid_t pid, bool inside = false) {
+    containers_[containerId] = ProcessRoot(pid, inside);
+  }
+  bool tracks(const std::string& containerId) const { return containers_.count(containerId) != 0; }
 
   const ContainerizerContext& context_;
 
  private:
-  std::map<std::string, pid_t> containers_;  // container id -> executor pid (0: none yet)
+  std::map<std::string, ProcessRoot> containers_;  // container id -> its processes' root (0: none yet)
 };
 
 class NativeContainerizer final : public IsolatedContainerizer {
  public:
-  using IsolatedContainerizer::IsolatedContainerizer;
+  // With a shared launcher, a container is followed by its command's pid
+  // once the launcher names it (until then, by none).
+  explicit NativeContainerizer(const ContainerizerContext& context);
 
   LaunchResult launch(const ContainerLaunch& launch, Containerizer::OnExit onExit) override;
   bool recover(const RecoveredContainer& saved, Containerizer::OnExit onExit) override;

@@ -95,6 +95,7 @@ void CommandExecutor::launch(wire::LaunchCommand::Reader message) {
   pid_ = process_->pid();
   spdlog::info("started task {} as pid {}: {}", task_.taskId.value, pid_,
                task_.command.shell ? task_.command.value : file);
+  if (onCommandStarted_) onCommandStarted_(pid_);
   report(TaskState::kRunning, TaskReason::kNone, "");
 }
 

@@ -16,6 +16,7 @@
 // killed too, and the terminal status goes out once nothing of it is left.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,9 @@ class CommandExecutor : public TaskExecutor {
 
   // The command's main process while it has not been reaped, else 0.
   pid_t commandPid() const { return pid_; }
+  // Called with the command's pid once it started (a launcher tells the
+  // agent, which has no executor process to follow).
+  void onCommandStarted(std::function<void(pid_t)> callback) { onCommandStarted_ = std::move(callback); }
 
  private:
   void launch(wire::LaunchCommand::Reader message) override;
@@ -55,6 +59,7 @@ class CommandExecutor : public TaskExecutor {
   std::vector<std::string> returnCgroups_;  // the agent's, returned to after a start
   std::unique_ptr<ChildProcess> process_;
   int pid_ = 0;
+  std::function<void(pid_t)> onCommandStarted_;
 };
 
 }  // namespace clusternodes::executor

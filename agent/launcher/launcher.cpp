@@ -90,9 +90,14 @@ void Launcher::dispatch(const wire::Envelope::Reader& envelope) {
       agentPid_ = pid;
       agentStart_ = processStartTime(pid);
       agentGoneSince_.reset();
-      // What ended while the agent was away goes again now.
+      // What ended while the agent was away goes again now, and the
+      // commands still running are named to it.
       for (const auto& [id, container] : executors_) {
-        if (container.exitCode) sendEnded(id, *container.exitCode);
+        if (container.exitCode) {
+          sendEnded(id, *container.exitCode);
+        } else if (container.executor && container.executor->commandPid() > 0) {
+          sendCommandStarted(id, container.executor->commandPid());
+        }
       }
       return;
     }
@@ -120,6 +125,7 @@ void Launcher::startExecutor(wire::StartExecutor::Reader message) {
   auto executor = std::make_unique<executor::CommandExecutor>(
       loop_, context_, std::move(flags),
       [this, containerId](int exitCode) { executorFinished(containerId, exitCode); });
+  executor->onCommandStarted([this, containerId](pid_t pid) { sendCommandStarted(containerId, pid); });
   auto& container = executors_[containerId];
   container.executor = std::move(executor);
   if (auto started = container.executor->start(); !started) {
@@ -156,6 +162,14 @@ void Launcher::sendEnded(const std::string& containerId, int exitCode) {
   auto ended = message.initRoot<wire::Envelope>().initExecutorEnded();
   ended.setContainerId(containerId);
   ended.setExitCode(exitCode);
+  control_->send(wire::encode(message));
+}
+
+void Launcher::sendCommandStarted(const std::string& containerId, pid_t pid) {
+  capnp::MallocMessageBuilder message;
+  auto started = message.initRoot<wire::Envelope>().initCommandStarted();
+  started.setContainerId(containerId);
+  started.setPid(pid);
   control_->send(wire::encode(message));
 }
 

@@ -19,6 +19,10 @@
 //                      for all) with the launcher's pid, exactly as
 //                      clusternodes-executor does, and the task's protocol
 //                      is then the agent's and that executor's;
+//   launcher -> agent  CommandStarted {containerId, pid} when a task's command
+//                      started, and again after each registration while
+//                      it runs (the agent follows it for usage without
+//                      cgroups);
 //   launcher -> agent  ExecutorEnded {containerId, exitCode} when one is
 //                      done, re-sent until LauncherAck {containerId};
 //   agent -> launcher  KillContainer {containerId}: the executor is
@@ -81,6 +85,7 @@ class Launcher {
   void killContainer(const std::string& containerId);
   void executorFinished(const std::string& containerId, int exitCode);
   void sendEnded(const std::string& containerId, int exitCode);
+  void sendCommandStarted(const std::string& containerId, pid_t pid);
   void tick();
   void reapOrphans();
 

@@ -419,6 +419,15 @@ struct LauncherContainer {
   containerId @0 :Text;
 }
 
+# launcher -> agent: the command of a container's task started as `pid` (for
+# the container's usage and kill without cgroups, which otherwise follow the
+# executor's process, here the launcher). Sent again with every
+# registration for each command still running.
+struct CommandStarted {
+  containerId @0 :Text;
+  pid @1 :Int32;
+}
+
 # ------------------------------------------------------------- envelope
 
 struct Envelope {
@@ -473,5 +482,6 @@ struct Envelope {
     executorEnded @41 :ExecutorEnded;
     killContainer @42 :LauncherContainer;
     launcherAck @43 :LauncherContainer;
+    commandStarted @44 :CommandStarted;
   }
 }
