@@ -115,7 +115,10 @@ Result<void> Agent::start() {
   if (!std::filesystem::exists(flags_.launcherDir + "/clusternodes-executor")) {
     return invalid("no clusternodes-executor in " + flags_.launcherDir + " (set --launcher-dir)");
   }
-  if (flags_.nativeLauncher == "shared" && !std::filesystem::exists(flags_.launcherDir + "/clusternodes-launcher")) {
+  // The launcher runs the native containerizer's executors (none when the
+  // environment gives a containerizer of its own).
+  if (flags_.nativeLauncher == "shared" && !native_ &&
+      !std::filesystem::exists(flags_.launcherDir + "/clusternodes-launcher")) {
     return invalid("no clusternodes-launcher in " + flags_.launcherDir + " (set --launcher-dir)");
   }
   info_.hostname = flags_.hostname;
@@ -161,6 +164,12 @@ Result<void> Agent::start() {
   spdlog::info("agent on {} ({}) with {}; isolation {}; executors connect to {}", info_.hostname, flags_.ip,
                info_.resources.toString(), isolator_->name(), executorEndpoint_);
   recover();
+  if (launcher_) {
+    // Started now, not by the first task, which would wait for it.
+    if (auto started = launcher_->prestart(); !started) {
+      spdlog::warn("{}; trying again at the first task", started.error().message);
+    }
+  }
   registerWithMaster();
   return {};
 }
@@ -168,7 +177,7 @@ Result<void> Agent::start() {
 void Agent::startContainerizers() {
   reaper_ = std::make_unique<Reaper>(loop_, time_);
   destroyer_ = std::make_unique<Destroyer>(*isolator_, time_);
-  if (flags_.nativeLauncher == "shared" && !launcher_) {
+  if (flags_.nativeLauncher == "shared" && !native_ && !launcher_) {
     launcher_ = std::make_unique<LauncherClient>(
         loop_, *reaper_, *executors_,
         LauncherOptions{flags_.launcherDir + "/clusternodes-launcher", executorEndpoint_, flags_.workDir + "/launcher",

@@ -63,7 +63,7 @@ struct AgentFlags {
   // Who runs the executors of native tasks: "process", one
   // clusternodes-executor process per task; "shared", one long-lived
   // clusternodes-launcher for all of them (agent/launcher/launcher.hpp).
-  std::string nativeLauncher = "process";
+  std::string nativeLauncher = "shared";
   std::chrono::nanoseconds defaultGracePeriod = std::chrono::seconds(3);
   std::chrono::nanoseconds registrationBackoff = std::chrono::milliseconds(250);
   std::chrono::nanoseconds statusUpdateRetry = std::chrono::seconds(1);

@@ -82,7 +82,7 @@ TEST_CASE("an executor that never registers fails its task, and a task killed wh
   cluster.startMaster();
   const std::string marker = "47.1717";
   size_t agent = cluster.startAgent("cpus:2;mem:2048;disk:1024",
-                                    {"--launcher-dir=" + silentExecutorDir(cluster, marker),
+                                    {"--launcher-dir=" + silentExecutorDir(cluster, marker), "--native-launcher=process",
                                      "--max-starting-executors=1", "--executor-registration-timeout=1500ms"});
   cluster.waitForAgents(1);
 

@@ -284,13 +284,25 @@ TEST_CASE("a framework started before its master is up registers once the master
 }
 
 // docs/operations.md, "Restarting an agent": tasks whose executors died
-// meanwhile end TASK_FAILED (REASON_EXECUTOR_TERMINATED).
+// meanwhile end TASK_FAILED (REASON_EXECUTOR_TERMINATED). The executor is
+// the agent's launcher (which runs every native task's executor), or with
+// --native-launcher=process the task's own clusternodes-executor.
 TEST_CASE("a task whose executor died while its agent was down fails with REASON_EXECUTOR_TERMINATED, and its process is gone") {
+  std::string mode;
+  std::string executorMark;
+  SUBCASE("the launcher") {
+    mode = "shared";
+    executorMark = "clusternodes-launcher";
+  }
+  SUBCASE("an executor process") {
+    mode = "process";
+    executorMark = "--task-id=orphaned";
+  }
   TestCluster cluster;
   // Pings slow enough (12 s of silence) that the master does not notice the
   // agent's restart: the task's end comes from the agent.
   cluster.startMaster({"--agent-ping-timeout=3s"});
-  cluster.startAgent("cpus:1;mem:512;disk:100");
+  cluster.startAgent("cpus:1;mem:512;disk:100", {"--native-launcher=" + mode});
   cluster.waitForAgents(1);
   const std::string agent = agentId(cluster, 0);
 
@@ -316,7 +328,7 @@ TEST_CASE("a task whose executor died while its agent was down fails with REASON
     task = text.empty() ? 0 : static_cast<pid_t>(std::atoi(text.c_str()));
     return task > 0 && cmdlineOf(task).find("sleep 600.27182") != std::string::npos;
   }));
-  REQUIRE(cmdlineOf(executor).find("--task-id=orphaned") != std::string::npos);
+  REQUIRE(cmdlineOf(executor).find(executorMark) != std::string::npos);
 
   cluster.agent(0).signal(SIGKILL);
   REQUIRE(cluster.agent(0).wait(10s) != -1);

@@ -270,7 +270,7 @@ installs_under_prefix() {
   local prefix=$work/prefix file
   cmake --install "$build" --prefix "$prefix" >"$work/install.log" 2>&1 || { cat "$work/install.log"; return 1; }
   for file in bin/clusternodes-master bin/clusternodes-agent bin/clusternodes-executor \
-    bin/clusternodes-docker-executor bin/clusternodes etc/clusternodes/master.toml etc/clusternodes/agent.toml \
+    bin/clusternodes-launcher bin/clusternodes-docker-executor bin/clusternodes etc/clusternodes/master.toml etc/clusternodes/agent.toml \
     lib/systemd/system/clusternodes-master.service lib/systemd/system/clusternodes-agent.service; do
     [ -e "$prefix/$file" ] || { echo "no $prefix/$file"; return 1; }
   done
@@ -313,11 +313,12 @@ in_root_deb() { echo "/tmp/packages/${1##*/}"; }
 
 apt_install "$(in_root_deb "$agent_deb")" || fail "apt-get install clusternodes-agent in the root" "$work/apt.log"
 check "apt-get installs clusternodes-agent and its libraries" installed clusternodes-agent
-check "the agent's executors are beside it in /usr/bin" \
+check "the agent's launcher and executors are beside it in /usr/bin" \
   test -x "$root/usr/bin/clusternodes-agent" -a -x "$root/usr/bin/clusternodes-executor" \
-  -a -x "$root/usr/bin/clusternodes-docker-executor"
-check "every library of the agent and its executors is installed" libraries_resolve \
-  /usr/bin/clusternodes-agent /usr/bin/clusternodes-executor /usr/bin/clusternodes-docker-executor
+  -a -x "$root/usr/bin/clusternodes-launcher" -a -x "$root/usr/bin/clusternodes-docker-executor"
+check "every library of the agent, its launcher and its executors is installed" libraries_resolve \
+  /usr/bin/clusternodes-agent /usr/bin/clusternodes-executor /usr/bin/clusternodes-launcher \
+  /usr/bin/clusternodes-docker-executor
 check "/etc/clusternodes/agent.toml is a conffile" conffile_of clusternodes-agent /etc/clusternodes/agent.toml
 unit=$root/lib/systemd/system/clusternodes-agent.service
 check "the unit runs the agent with the config file" \
