@@ -253,11 +253,14 @@ start_cluster() {
   PIDS+=($!)
   wait_for 20 "the master did not answer /health" master_health
   agent_ports=("$A0_PORT $A0_HTTP" "$A1_PORT $A1_HTTP")
+  # Extra agent flags, as the test harness takes them (bench/quick.sh --agent-flag).
+  local agent_flags=()
+  read -ra agent_flags <<<"${CN_TEST_AGENT_FLAGS:-}"
   for i in 0 1; do
     read -r port http <<<"${agent_ports[$i]}"
     setsid "$BIN/clusternodes-agent" --master="$MASTER" --ip=127.0.0.1 --port="$port" --http-port="$http" \
       --work-dir="$WORK/agent-$i" --launcher-dir="$BIN" --resources="cpus:$AGENT_CPUS;mem:$AGENT_MEM" \
-      </dev/null >"$WORK/agent-$i.log" 2>&1 &
+      "${agent_flags[@]}" </dev/null >"$WORK/agent-$i.log" 2>&1 &
     PIDS+=($!)
   done
   wait_for 30 "two agents did not register with the master" two_agents

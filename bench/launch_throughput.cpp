@@ -420,6 +420,17 @@ Result<ClusterResult> clusterRound(const ClusterOptions& options, std::vector<st
   std::vector<pid_t> daemons = {cluster.masterPid(), cluster.agentPid(0), cluster.agentPid(1)};
   std::vector<ProcessCpu> before;
   for (pid_t pid : daemons) before.push_back(processCpu(pid));
+  // With --native-launcher=shared each agent's executors run in its
+  // launcher, started with the agent: its CPU and its tasks' count as the
+  // executors'.
+  std::vector<pid_t> launchers;
+  for (size_t i = 0; i < 2; ++i) {
+    std::ifstream in(cluster.dir() + "/agent-" + std::to_string(i) + "/launcher/launcher.pid");
+    pid_t pid = 0;
+    if (in >> pid && pid > 0) launchers.push_back(pid);
+  }
+  std::vector<ProcessCpu> launchersBefore;
+  for (pid_t pid : launchers) launchersBefore.push_back(processCpu(pid));
   OwnCpu selfBefore = ownCpu();
 
   if (driver->start() != DriverStatus::kRunning) return internalError("cannot start the scheduler driver");
@@ -444,6 +455,8 @@ Result<ClusterResult> clusterRound(const ClusterOptions& options, std::vector<st
       std::chrono::seconds(10));
   std::vector<ProcessCpu> after;
   for (pid_t pid : daemons) after.push_back(processCpu(pid));
+  std::vector<ProcessCpu> launchersAfter;
+  for (pid_t pid : launchers) launchersAfter.push_back(processCpu(pid));
   int64_t retries = 0;
   for (size_t i = 0; i < 2; ++i) {
     auto state = cluster.agentState(i);
@@ -474,6 +487,11 @@ Result<ClusterResult> clusterRound(const ClusterOptions& options, std::vector<st
   for (size_t i = 1; i < daemons.size(); ++i) {
     r.agentCpuMs += (after[i].self - before[i].self) * perTask;
     r.executorCpuMs += (after[i].children - before[i].children) * perTask;
+  }
+  for (size_t i = 0; i < launchers.size(); ++i) {
+    r.executorCpuMs += ((launchersAfter[i].self - launchersBefore[i].self) +
+                        (launchersAfter[i].children - launchersBefore[i].children)) *
+                       perTask;
   }
   r.schedulerCpuMs = (selfAfter.self - selfBefore.self) * perTask;
   return r;

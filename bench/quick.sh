@@ -54,6 +54,9 @@ Options:
   --only NAME        run only these benchmarks (comma-separated names above)
   --launch-tasks N   tasks per launch round (default $LAUNCH_TASKS; the goal is
                      set on 1000, which takes about 30 s a round here)
+  --agent-flag FLAG  an extra flag for every agent the benchmarks start
+                     (repeatable), e.g. --agent-flag=--native-launcher=process
+                     to compare with one executor process per task
   -h, --help         this help
 
 Exit status: 0 when every benchmark ran, whatever its figures; 1 when one
@@ -71,6 +74,7 @@ bad_flag() {
 
 BUILD=$ROOT/build
 ONLY=
+AGENT_FLAGS=()
 while (($#)); do
   case $1 in
     -h | --help) usage; exit 0 ;;
@@ -80,12 +84,19 @@ while (($#)); do
     --only) (($# > 1)) || bad_flag "--only wants a name"; ONLY=$2; shift ;;
     --launch-tasks=*) LAUNCH_TASKS=${1#*=} ;;
     --launch-tasks) (($# > 1)) || bad_flag "--launch-tasks wants a number"; LAUNCH_TASKS=$2; shift ;;
+    --agent-flag=*) AGENT_FLAGS+=("${1#*=}") ;;
+    --agent-flag) (($# > 1)) || bad_flag "--agent-flag wants a flag"; AGENT_FLAGS+=("$2"); shift ;;
     *) bad_flag "unknown argument '$1'" ;;
   esac
   shift
 done
 
 [[ $LAUNCH_TASKS =~ ^[1-9][0-9]*$ ]] || bad_flag "--launch-tasks wants a positive whole number"
+# Every agent the benchmarks start gets these (the test harness's clusters
+# and bench/common.sh's read them from here).
+if ((${#AGENT_FLAGS[@]})); then
+  export CN_TEST_AGENT_FLAGS="${CN_TEST_AGENT_FLAGS:+$CN_TEST_AGENT_FLAGS }${AGENT_FLAGS[*]}"
+fi
 [[ $BUILD == /* ]] || BUILD=$PWD/$BUILD
 BIN=$BUILD/bin
 [[ -d $BIN ]] || bad_flag "no $BIN (build first, or give --build-dir)"
