@@ -420,15 +420,22 @@ Result<ClusterResult> clusterRound(const ClusterOptions& options, std::vector<st
   std::vector<pid_t> daemons = {cluster.masterPid(), cluster.agentPid(0), cluster.agentPid(1)};
   std::vector<ProcessCpu> before;
   for (pid_t pid : daemons) before.push_back(processCpu(pid));
-  // With --native-launcher=shared each agent's executors run in its
+  // Unless --native-launcher=process, each agent's executors run in its
   // launcher, started with the agent: its CPU and its tasks' count as the
-  // executors'.
+  // executors'. It writes its pid file once it runs, which may be just
+  // after its agent registered.
+  bool shared = std::find(options.agentFlags.begin(), options.agentFlags.end(), "--native-launcher=process") ==
+                options.agentFlags.end();
   std::vector<pid_t> launchers;
-  for (size_t i = 0; i < 2; ++i) {
-    std::ifstream in(cluster.dir() + "/agent-" + std::to_string(i) + "/launcher/launcher.pid");
+  for (size_t i = 0; shared && i < 2; ++i) {
     pid_t pid = 0;
-    if (in >> pid && pid > 0) launchers.push_back(pid);
+    testing::eventually([&] {
+      std::ifstream in(cluster.dir() + "/agent-" + std::to_string(i) + "/launcher/launcher.pid");
+      return in >> pid && pid > 0;
+    });
+    if (pid > 0) launchers.push_back(pid);
   }
+  if (shared && launchers.size() != 2) return internalError("an agent's launcher did not start");
   std::vector<ProcessCpu> launchersBefore;
   for (pid_t pid : launchers) launchersBefore.push_back(processCpu(pid));
   OwnCpu selfBefore = ownCpu();

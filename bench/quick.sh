@@ -92,8 +92,8 @@ while (($#)); do
 done
 
 [[ $LAUNCH_TASKS =~ ^[1-9][0-9]*$ ]] || bad_flag "--launch-tasks wants a positive whole number"
-# Every agent the benchmarks start gets these (the test harness's clusters
-# and bench/common.sh's read them from here).
+# Every agent the benchmarks start gets these: bench-launch-throughput as
+# --agent-flag, the test harness's clusters and bench/common.sh's from here.
 if ((${#AGENT_FLAGS[@]})); then
   export CN_TEST_AGENT_FLAGS="${CN_TEST_AGENT_FLAGS:+$CN_TEST_AGENT_FLAGS }${AGENT_FLAGS[*]}"
 fi
@@ -230,7 +230,8 @@ run() {
 
 bench_launch() {
   local tps ratio true_ps first retries cpu master agents execs
-  run launch 300 "$BIN/bench-launch-throughput" --tasks="$LAUNCH_TASKS" --rounds="$LAUNCH_ROUNDS" --json || return 1
+  run launch 300 "$BIN/bench-launch-throughput" --tasks="$LAUNCH_TASKS" --rounds="$LAUNCH_ROUNDS" \
+    "${AGENT_FLAGS[@]/#/--agent-flag=}" --json || return 1
   jvars "$OUT" tps=.median.clusternodes_tasks_per_s ratio=.median.ratio_vs_spawn_true \
     true_ps=.median.spawn_true_per_s \
     first='[.rounds[].first_end_seconds] | max' retries='[.rounds[].status_update_retries] | add' \
@@ -239,7 +240,7 @@ bench_launch() {
   local firsts retries_each
   firsts=$(jq -r '.rounds[].first_end_seconds' "$OUT" | xargs printf '%.2f ')
   retries_each=$(jq -r '.rounds[].status_update_retries' "$OUT" | xargs)
-  group launch "bench-launch-throughput --tasks=$LAUNCH_TASKS --rounds=$LAUNCH_ROUNDS (cgroups); medians; goals set on 3 x 1000 tasks"
+  group launch "bench-launch-throughput --tasks=$LAUNCH_TASKS --rounds=$LAUNCH_ROUNDS (cgroups${AGENT_FLAGS[*]:+; ${AGENT_FLAGS[*]}}); medians; goals set on 3 x 1000 tasks"
   figure launch.tasks_per_s "$(fmt %.1f "$tps")" "÷true $(fmt %.3f "$ratio")" "goal ÷true >= 0.333"
   figure launch.true_spawn_per_s "$(fmt %.1f "$true_ps")" "same rounds"
   figure launch.first_task_ended_s "$(fmt %.3f "$first")" "worst; rounds ${firsts% }" "goal <= 0.2"
@@ -250,7 +251,8 @@ bench_launch() {
 
 bench_isolation() {
   local cg none ratio
-  run isolation 180 "$BIN/bench-launch-throughput" --compare-isolation --tasks=200 --rounds=2 --json || return 1
+  run isolation 180 "$BIN/bench-launch-throughput" --compare-isolation --tasks=200 --rounds=2 \
+    "${AGENT_FLAGS[@]/#/--agent-flag=}" --json || return 1
   jvars "$OUT" cg=.median.cgroups_tasks_per_second none=.median.none_tasks_per_second \
     ratio=.median.ratio_cgroups_vs_none || return 1
   group isolation "bench-launch-throughput --compare-isolation --tasks=200 --rounds=2; goal set on 9 x 1000"
@@ -349,7 +351,7 @@ mem_gib=$(awk '/^MemTotal:/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 START=$SECONDS
-echo "bench/quick.sh at $commit: $(nproc) cores, ${model:-unknown CPU}, $mem_gib GiB, Linux $(uname -r); build $BUILD (${build_type:-?}); $(date '+%Y-%m-%d %H:%M'), load $(load)"
+echo "bench/quick.sh at $commit: $(nproc) cores, ${model:-unknown CPU}, $mem_gib GiB, Linux $(uname -r); build $BUILD (${build_type:-?}); $(date '+%Y-%m-%d %H:%M'), load $(load)${AGENT_FLAGS[*]:+; agents with ${AGENT_FLAGS[*]}}"
 echo "$(pad 30 figure) $(rpad 9 value)  $(pad 30 ratio/detail) goal"
 
 FAILED=()
