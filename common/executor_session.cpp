@@ -57,12 +57,16 @@ void ExecutorSession::sendRegistration() {
 bool ExecutorSession::registered(pid_t agentPid) {
   if (agentPid > 0 && agentPid != agentPid_) watch(agentPid);
   bool wasGone = agentGone();
-  if (wasGone) spdlog::info("the agent is back (pid {}); re-sending {} status update(s)", agentPid_, unacked_.size());
+  if (wasGone) log().info("the agent is back (pid {}); re-sending {} status update(s)", agentPid_, unacked_.size());
   agentGoneSince_.reset();
   registered_ = true;
   registrationTimer_.stop();
   sendPending();
   return wasGone;
+}
+
+spdlog::logger& ExecutorSession::log() const {
+  return options_.log ? *options_.log : *spdlog::default_logger_raw();
 }
 
 void ExecutorSession::sendUpdate(TaskStatus status) {
@@ -110,7 +114,7 @@ void ExecutorSession::onBytes(std::string_view bytes) {
   auto decoded = wire::decode(bytes);
   if (!decoded) {
     ++dropped_;
-    spdlog::warn("dropped a malformed message from the agent: {}", decoded.error().message);
+    log().warn("dropped a malformed message from the agent: {}", decoded.error().message);
     return;
   }
   auto envelope = (*decoded)->envelope();
@@ -121,7 +125,7 @@ void ExecutorSession::onBytes(std::string_view bytes) {
       },
       [&](const std::string& reason) {
         ++dropped_;
-        spdlog::warn("dropped a message from the agent: {}", reason);
+        log().warn("dropped a message from the agent: {}", reason);
       });
 }
 
@@ -144,7 +148,7 @@ void ExecutorSession::checkAgent() {
   double now = time_.now();
   if (!agentGoneSince_) {
     agentGoneSince_ = now;
-    spdlog::warn("the agent (pid {}) is gone; waiting {} ms for it to come back", agentPid_,
+    log().warn("the agent (pid {}) is gone; waiting {} ms for it to come back", agentPid_,
                  std::chrono::duration_cast<std::chrono::milliseconds>(options_.recoveryTimeout).count());
     if (events_.onAgentGone) events_.onAgentGone();
     // A restarted agent listens where this one did: registering again tells

@@ -41,6 +41,10 @@
 #include "common/transport.hpp"
 #include "common/wire.hpp"
 
+namespace spdlog {
+class logger;
+}
+
 namespace clusternodes {
 
 struct ExecutorSessionOptions {
@@ -64,6 +68,8 @@ struct ExecutorSessionOptions {
   // A process's start time, or nullopt when it does not exist: the watch's
   // probe (processStartTime in production; tests replace it).
   std::function<std::optional<uint64_t>(pid_t)> startTimeOf;
+  // Where its lines go; null: the process's default logger.
+  std::shared_ptr<spdlog::logger> log;
 };
 
 struct ExecutorSessionEvents {
@@ -113,6 +119,7 @@ class ExecutorSession {
   void receivePending() { transport_->receivePending(); }
 
  private:
+  spdlog::logger& log() const;
   void onBytes(std::string_view bytes);
   void onAck(const std::string& uuid);
   void sendRegistration();

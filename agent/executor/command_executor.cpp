@@ -93,7 +93,7 @@ void CommandExecutor::launch(wire::LaunchCommand::Reader message) {
   }
   process_ = std::move(child.value());
   pid_ = process_->pid();
-  spdlog::info("started task {} as pid {}: {}", task_.taskId.value, pid_,
+  log().info("started task {} as pid {}: {}", task_.taskId.value, pid_,
                task_.command.shell ? task_.command.value : file);
   if (onCommandStarted_) onCommandStarted_(pid_);
   report(TaskState::kRunning, TaskReason::kNone, "");
@@ -105,7 +105,7 @@ Result<std::unique_ptr<ChildProcess>> CommandExecutor::spawnContained(const Spaw
   // the agent's. The executor's other threads never leave the agent's.
   auto leave = [this] {
     for (const auto& dir : returnCgroups_) {
-      if (auto left = cgroup::moveThisThread(dir); !left) spdlog::warn("{}", left.error().message);
+      if (auto left = cgroup::moveThisThread(dir); !left) log().warn("{}", left.error().message);
     }
   };
   for (const auto& dir : cgroups_) {
@@ -139,7 +139,7 @@ void CommandExecutor::kill(int64_t gracePeriodMs) {
     return;
   }
   killing_ = true;
-  spdlog::info("killing task {}: SIGTERM to process group {}, SIGKILL after {} ms", task_.taskId.value, pid_,
+  log().info("killing task {}: SIGTERM to process group {}, SIGKILL after {} ms", task_.taskId.value, pid_,
                gracePeriodMs);
   if (gracePeriodMs <= 0) {
     signalAll(pid_, SIGKILL);

@@ -14,10 +14,11 @@ TaskExecutor::TaskExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags fl
   options.taskId = flags_.taskId;
   options.agentPid = flags_.agentPid > 0 ? flags_.agentPid : getppid();
   options.recoveryTimeout = flags_.recoveryTimeout;
+  options.log = flags_.log;
   ExecutorSessionEvents events;
   events.onMessage = [this](const wire::Envelope::Reader& envelope) { onMessage(envelope); };
   events.onRecoveryTimeout = [this] {
-    spdlog::error("the agent did not come back; killing task {} and exiting", task_.taskId.value);
+    log().error("the agent did not come back; killing task {} and exiting", task_.taskId.value);
     abandon();
     finish(1);
   };
@@ -32,6 +33,8 @@ TaskExecutor::TaskExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags fl
 TaskExecutor::~TaskExecutor() = default;
 
 Result<void> TaskExecutor::start() { return session_->start(); }
+
+spdlog::logger& TaskExecutor::log() const { return flags_.log ? *flags_.log : *spdlog::default_logger_raw(); }
 
 void TaskExecutor::abandonTask(int exitCode) {
   if (finished_) return;
@@ -94,7 +97,11 @@ void TaskExecutor::report(TaskState state, TaskReason reason, const std::string&
   status.message = message;
   status.exitCode = exitCode;
   status.signal = signal;
-  if (isTerminal(state)) terminalReported_ = true;
+  if (isTerminal(state)) {
+    terminalReported_ = true;
+    log().info("task {} ended {} ({}){}{}", task_.taskId.value, toString(state), toString(reason),
+               message.empty() ? "" : ": ", message);
+  }
   session_->sendUpdate(std::move(status));
 }
 

@@ -30,6 +30,10 @@
 #include "common/loop.hpp"
 #include "common/wire.hpp"
 
+namespace spdlog {
+class logger;
+}
+
 namespace clusternodes::executor {
 
 struct ExecutorFlags {
@@ -42,6 +46,9 @@ struct ExecutorFlags {
   // (the agent starts clusternodes-executor itself). A launcher, which
   // outlives the agent that started it, names the agent's pid.
   pid_t agentPid = 0;
+  // Where the executor's lines go; null: the process's default logger (a
+  // launcher gives each executor one writing to its sandbox's executor.log).
+  std::shared_ptr<spdlog::logger> log;
 };
 
 // Called once the executor is done (its terminal update acknowledged, a
@@ -83,6 +90,7 @@ class TaskExecutor {
   // CLUSTERNODES_PORTS="p0,p1,...".
   std::map<std::string, std::string> taskEnvironment(const std::string& sandboxPath) const;
   void finish(int code);
+  spdlog::logger& log() const;
 
   Loop& loop_;
   ExecutorFlags flags_;

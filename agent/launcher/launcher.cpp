@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -15,6 +16,26 @@
 #include "common/process.hpp"
 
 namespace clusternodes::launcher {
+
+namespace {
+
+// A logger writing to the sandbox's executor.log, as clusternodes-executor's
+// output does; null (the launcher's own log) when the file cannot be opened.
+std::shared_ptr<spdlog::logger> sandboxLog(const std::string& sandbox) {
+  try {
+    auto sink = std::make_shared<spdlog::sinks::basic_file_sink_st>(sandbox + "/executor.log");
+    auto logger = std::make_shared<spdlog::logger>("executor", std::move(sink));
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %L executor: %v");
+    logger->set_level(spdlog::default_logger_raw()->level());
+    logger->flush_on(spdlog::level::trace);  // readable while the task runs
+    return logger;
+  } catch (const spdlog::spdlog_ex& e) {
+    spdlog::warn("cannot open {}/executor.log: {}; its lines go here", sandbox, e.what());
+    return nullptr;
+  }
+}
+
+}  // namespace
 
 Launcher::Launcher(Loop& loop, zmq::context_t& context, LauncherFlags flags)
     : loop_(loop), context_(context), flags_(std::move(flags)), tickTimer_(loop) {}
@@ -122,6 +143,7 @@ void Launcher::startExecutor(wire::StartExecutor::Reader message) {
   flags.taskId = TaskID{wire::text(message.getTaskId())};
   flags.recoveryTimeout = flags_.recoveryTimeout;
   flags.agentPid = agentPid_;
+  flags.log = sandboxLog(wire::text(message.getSandbox()));
   auto executor = std::make_unique<executor::CommandExecutor>(
       loop_, context_, std::move(flags),
       [this, containerId](int exitCode) { executorFinished(containerId, exitCode); });

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <optional>
@@ -95,6 +96,20 @@ class SteppingScheduler : public RecordingScheduler {
     };
   }
 };
+
+// The text of the executor.log of `taskId`'s sandbox on the cluster's first
+// agent ("" when there is none).
+std::string executorLog(const TestCluster& cluster, const std::string& taskId) {
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(cluster.dir() + "/agent-0/sandboxes", ec)) {
+    const auto& path = entry.path();
+    if (path.filename() == "executor.log" && path.parent_path().parent_path().filename() == taskId) {
+      return slurp(path.string());
+    }
+  }
+  return "";
+}
 
 std::string history(RecordingScheduler& scheduler, const std::string& taskId) {
   std::string out;
@@ -185,6 +200,13 @@ TEST_CASE("a restarted agent takes its launcher back with the task in it, and th
   REQUIRE(end);
   INFO(history(scheduler, "kept"));
   CHECK(std::string(toString(end->state)) == "TASK_FINISHED");
+  // Its executor's lines are in its sandbox, as a process's would be.
+  std::string log = executorLog(cluster, "kept");
+  INFO("executor.log: " << log);
+  CHECK(log.find("started task kept as pid") != std::string::npos);
+  CHECK(eventually([&] {
+    return executorLog(cluster, "kept").find("task kept ended TASK_FINISHED") != std::string::npos;
+  }));
   size_t running = 0;
   size_t finished = 0;
   for (const auto& status : scheduler.statusesOf(TaskID{"kept"})) {
