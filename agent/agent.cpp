@@ -181,7 +181,7 @@ void Agent::startContainerizers() {
     launcher_ = std::make_unique<LauncherClient>(
         loop_, *reaper_, *executors_,
         LauncherOptions{flags_.launcherDir + "/clusternodes-launcher", executorEndpoint_, flags_.workDir + "/launcher",
-                        flags_.recoveryTimeout});
+                        flags_.recoveryTimeout, flags_.executorRegistrationTimeout});
   }
   containerizerContext_ = std::make_unique<ContainerizerContext>(ContainerizerContext{
       *reaper_, *isolator_, *destroyer_, flags_.launcherDir, executorEndpoint_, flags_.recoveryTimeout,

@@ -1,6 +1,7 @@
 #include "agent/containerizer/launcher_client.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -26,7 +27,11 @@ bool isLauncher(pid_t pid) {
 }  // namespace
 
 LauncherClient::LauncherClient(Loop& loop, Reaper& reaper, Transport& executors, LauncherOptions options)
-    : loop_(loop), reaper_(reaper), executors_(executors), options_(std::move(options)) {}
+    : loop_(loop),
+      reaper_(reaper),
+      executors_(executors),
+      options_(std::move(options)),
+      registrationDeadline_(loop) {}
 
 LauncherClient::~LauncherClient() = default;
 
@@ -76,6 +81,12 @@ Result<void> LauncherClient::ensureRunning() {
   pid_ = child_->pid();
   startTime_ = processStartTime(pid_).value_or(0);
   spdlog::info("started the launcher (pid {})", pid_);
+  registrationDeadline_.start(options_.registrationTimeout, [this] {
+    if (!peer_.empty() || !alive()) return;
+    spdlog::error("the launcher (pid {}) did not register within {} ms; killing it", pid_,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(options_.registrationTimeout).count());
+    ::kill(pid_, SIGKILL);
+  });
   return {};
 }
 
@@ -137,6 +148,7 @@ void LauncherClient::registered(const std::string& peer, wire::RegisterLauncher:
   }
   bool first = peer_ != peer;
   peer_ = peer;
+  registrationDeadline_.stop();
   capnp::MallocMessageBuilder reply;
   reply.initRoot<wire::Envelope>().initLauncherRegistered().setAgentPid(::getpid());
   executors_.sendTo(peer_, wire::encode(reply));

@@ -7,7 +7,8 @@
 // and start time) when the checkpoint has containers in it; sends it StartExecutor and KillContainer; and turns its
 // ExecutorEnded into the Reaper's end of the container (reaper.hpp's shared
 // containers: when the launcher's process dies, all its containers end).
-// Messages for a launcher that has not registered yet wait for it.
+// Messages for a launcher that has not registered yet wait for it; one that
+// has not registered within the executor registration timeout is killed.
 //
 // The launcher's control messages arrive on the agent's executor socket:
 // the agent hands RegisterLauncher and ExecutorEnded here. Loop thread only.
@@ -34,6 +35,9 @@ struct LauncherOptions {
   std::string executorEndpoint;  // the agent's executor socket
   std::string workDir;           // the launcher's own dir (launcher.pid, launcher.log)
   std::chrono::nanoseconds recoveryTimeout{};
+  // A launcher this agent started that has not registered this long after
+  // is killed (its containers end with it); the next task starts another.
+  std::chrono::nanoseconds registrationTimeout = std::chrono::minutes(1);
 };
 
 class LauncherClient {
@@ -83,6 +87,7 @@ class LauncherClient {
   Transport& executors_;
   LauncherOptions options_;
   std::unique_ptr<ChildProcess> child_;  // when this agent started it
+  Timer registrationDeadline_;
   pid_t pid_ = 0;
   uint64_t startTime_ = 0;
   std::string peer_;                  // its control socket; empty until it registers

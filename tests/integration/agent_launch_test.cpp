@@ -1,5 +1,6 @@
 // How an agent starts executors: a bounded number at a time, in order, and
-// an executor that never connects back fails its task instead of hanging it.
+// an executor (or a launcher) that never connects back fails its task
+// instead of hanging it.
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
@@ -27,6 +28,18 @@ std::string silentExecutorDir(const TestCluster& cluster, const std::string& mar
   std::string path = dir + "/clusternodes-executor";
   std::ofstream(path) << "#!/bin/sh\nexec sleep " << marker << "\n";
   ::chmod(path.c_str(), 0755);
+  return dir;
+}
+
+// A launcher directory whose clusternodes-launcher never registers (its
+// clusternodes-executor is the real one, which the agent checks is there).
+std::string silentLauncherDir(const TestCluster& cluster, const std::string& marker) {
+  std::string dir = cluster.dir() + "/silent-shared-launcher";
+  std::filesystem::create_directories(dir);
+  std::string path = dir + "/clusternodes-launcher";
+  std::ofstream(path) << "#!/bin/sh\nexec sleep " << marker << "\n";
+  ::chmod(path.c_str(), 0755);
+  std::filesystem::copy_file(binary("clusternodes-executor"), dir + "/clusternodes-executor");
   return dir;
 }
 
@@ -118,6 +131,33 @@ TEST_CASE("an executor that never registers fails its task, and a task killed wh
   for (const auto& st : scheduler.statusesOf(TaskID{"second"})) {
     CHECK(std::string(toString(st.state)) == "TASK_KILLED");  // no STARTING or RUNNING first
   }
+  driver->stop();
+  driver->join();
+}
+
+TEST_CASE("a launcher that never registers is killed after --executor-registration-timeout, and fails the task "
+          "that waited for it; the next task starts another") {
+  TestCluster cluster;
+  cluster.startMaster();
+  const std::string marker = "47.2727";
+  cluster.startAgent("cpus:2;mem:2048;disk:1024", {"--launcher-dir=" + silentLauncherDir(cluster, marker),
+                                                   "--executor-registration-timeout=1500ms"});
+  cluster.waitForAgents(1);
+  // Started with the agent, then killed for its silence.
+  REQUIRE(eventually([&] { return cluster.processesMatching("sleep " + marker).size() == 1; }));
+  REQUIRE(eventually([&] { return cluster.processesMatching("sleep " + marker).empty(); }, 10s));
+
+  RecordingScheduler scheduler;
+  launchOnOffers(scheduler, {{"", [](const Offer& offer) {
+                                return std::vector<TaskInfo>{makeTask("waited", offer, "true")};
+                              }}});
+  auto driver = startDriver(scheduler, cluster, "silent-launcher");
+  // The task starts another launcher, which is silent too.
+  REQUIRE(eventually([&] { return cluster.processesMatching("sleep " + marker).size() == 1; }));
+  auto failed = scheduler.waitForState(TaskID{"waited"}, TaskState::kFailed, 20s);
+  REQUIRE(failed);
+  CHECK(std::string(toString(failed->reason)) == "REASON_EXECUTOR_REGISTRATION_TIMEOUT");
+  CHECK(eventually([&] { return cluster.processesMatching("sleep " + marker).empty(); }, 10s));
   driver->stop();
   driver->join();
 }
