@@ -53,20 +53,9 @@ Result<void> Launcher::start() {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
     spdlog::warn("cannot become the subreaper of the tasks: {}", std::strerror(errno));
   }
-  if (!flags_.workDir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(flags_.workDir, ec);
-    // "PID START_TIME": the agent takes the launcher back only when both match.
-    std::string path = flags_.workDir + "/launcher.pid";
-    std::string temporary = path + ".tmp";
-    {
-      std::ofstream out(temporary, std::ios::trunc);
-      out << ::getpid() << " " << selfStart_ << "\n";
-      if (!out.flush()) return internalError("cannot write " + temporary);
-    }
-    std::filesystem::rename(temporary, path, ec);
-    if (ec) return internalError("cannot write " + path + ": " + ec.message());
-  }
+  // A pid file that cannot be written now (a full disk) is written by a
+  // later tick: the launcher runs its tasks meanwhile.
+  pidFileWritten_ = writePidFile();
   control_ = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kDealer);
   control_->onMessage([this](std::string_view, std::string_view bytes) { onMessage(bytes); });
   control_->onConnectionChange([this](bool) { tick(); });
@@ -74,6 +63,27 @@ Result<void> Launcher::start() {
   sendRegistration();
   tickTimer_.start(flags_.retryInterval, [this] { tick(); }, flags_.retryInterval);
   return {};
+}
+
+bool Launcher::writePidFile() {
+  if (flags_.workDir.empty()) return true;
+  std::error_code ec;
+  std::filesystem::create_directories(flags_.workDir, ec);
+  // "PID START_TIME": the agent takes the launcher back only when both match.
+  std::string path = flags_.workDir + "/launcher.pid";
+  std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << ::getpid() << " " << selfStart_ << "\n";
+    if (!out.flush()) ec = std::make_error_code(std::errc::io_error);
+  }
+  if (!ec) std::filesystem::rename(temporary, path, ec);
+  if (ec) {
+    if (!pidFileWarned_) spdlog::warn("cannot write {}: {}; trying again", path, ec.message());
+    pidFileWarned_ = true;
+    return false;
+  }
+  return true;
 }
 
 void Launcher::sendRegistration() {
@@ -197,6 +207,7 @@ void Launcher::sendCommandStarted(const std::string& containerId, pid_t pid) {
 
 void Launcher::tick() {
   reapOrphans();
+  if (!pidFileWritten_) pidFileWritten_ = writePidFile();
   bool gone = agentPid_ > 0 && (!agentStart_ || processStartTime(agentPid_) != agentStart_);
   if (!registered_ || gone) {
     if (gone && !agentGoneSince_) {

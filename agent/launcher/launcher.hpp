@@ -80,6 +80,8 @@ class Launcher {
 
   void onMessage(std::string_view bytes);
   void dispatch(const wire::Envelope::Reader& envelope);
+  // Writes <work dir>/launcher.pid; false (said once) when it cannot.
+  bool writePidFile();
   void sendRegistration();
   void startExecutor(wire::StartExecutor::Reader message);
   void killContainer(const std::string& containerId);
@@ -100,6 +102,8 @@ class Launcher {
   std::optional<std::chrono::steady_clock::time_point> agentGoneSince_;
   std::map<std::string, Container> executors_;  // by container id
   uint64_t selfStart_ = 0;
+  bool pidFileWritten_ = false;
+  bool pidFileWarned_ = false;
 };
 
 }  // namespace clusternodes::launcher
