@@ -145,6 +145,106 @@ ChildProcess::~ChildProcess() {
 
 bool ChildProcess::exited() const { return watch_ == nullptr || watch_->exited; }
 
+namespace {
+
+// Why a child started by spawnIntoCgroups did not exec, written to the
+// parent through a close-on-exec pipe.
+struct ChildFailure {
+  int stage;  // 0: joining a cgroup, 1: the rest of the set-up, 2: exec
+  int error;  // errno
+};
+
+// Starts `options`' program with vfork, as posix_spawn does, but the child
+// first writes its pid into each of `cgroupFds` (cgroup.procs, opened by
+// the caller): only the child enters the cgroups. Returns 0 with `*pid`
+// set, or the errno of the step that failed, as posix_spawn does, with
+// `*stage` saying which (ChildFailure).
+int spawnIntoCgroups(const SpawnOptions& options, const std::vector<int>& cgroupFds, char** argv, char** env,
+                     pid_t* pid, int* stage) {
+  *stage = 1;
+  // Nothing the child could change is written after vfork (-Wclobbered).
+  const bool needNull = options.stdinFd < 0 || options.stdoutFd < 0 || options.stderrFd < 0;
+  const int devNull = needNull ? ::open("/dev/null", O_RDWR | O_CLOEXEC) : -1;
+  if (needNull && devNull < 0) return errno;
+  int sources[3] = {options.stdinFd < 0 ? devNull : options.stdinFd, options.stdoutFd < 0 ? devNull : options.stdoutFd,
+                    options.stderrFd < 0 ? devNull : options.stderrFd};
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) {
+    int error = errno;
+    if (devNull >= 0) ::close(devNull);
+    return error;
+  }
+  const char* file = options.file.c_str();
+  const char* directory = options.workingDirectory.empty() ? nullptr : options.workingDirectory.c_str();
+  bool search = options.file.find('/') == std::string::npos;
+  bool newSession = options.newSession;
+  // Nothing of ours runs in the child before exec: no signal handler (all
+  // blocked, then set to default in the child), only system calls.
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pid_t child = ::vfork();
+  if (child == 0) {
+    auto fail = [&](int stage) {
+      ChildFailure failure{stage, errno};
+      (void)!::write(report[1], &failure, sizeof failure);
+      ::_exit(127);
+    };
+    struct sigaction byDefault {};
+    byDefault.sa_handler = SIG_DFL;
+    for (int signal = 1; signal < NSIG; ++signal) {
+      if (signal != SIGKILL && signal != SIGSTOP) ::sigaction(signal, &byDefault, nullptr);
+    }
+    for (int fd : cgroupFds) {
+      if (::write(fd, "0", 1) != 1) fail(0);
+    }
+    if (newSession && ::setsid() < 0) fail(1);
+    for (int target = 0; target < 3; ++target) {
+      if (sources[target] == target) {
+        if (::fcntl(target, F_SETFD, 0) != 0) fail(1);
+      } else if (::dup2(sources[target], target) < 0) {
+        fail(1);
+      }
+    }
+    if (directory != nullptr && ::chdir(directory) != 0) fail(1);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (search) {
+      ::execvpe(file, argv, env);
+    } else {
+      ::execve(file, argv, env);
+    }
+    fail(2);
+  }
+  int spawnError = errno;
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  ::close(report[1]);
+  if (devNull >= 0) ::close(devNull);
+  if (child < 0) {
+    ::close(report[0]);
+    return spawnError;
+  }
+  ChildFailure failure{};
+  ssize_t got = 0;
+  do {
+    got = ::read(report[0], &failure, sizeof failure);
+  } while (got < 0 && errno == EINTR);
+  ::close(report[0]);
+  if (got != static_cast<ssize_t>(sizeof failure)) {  // it execed
+    *pid = child;
+    return 0;
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  *stage = failure.stage;
+  return failure.error != 0 ? failure.error : EIO;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(Loop& loop, const SpawnOptions& options,
                                                           ExitCallback onExit) {
   if (options.file.empty() || options.args.empty()) return invalid("no program to run");
@@ -181,9 +281,30 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(Loop& loop, const Spaw
   char** env = options.environment ? envp.data() : environ;
 
   pid_t pid = 0;
-  bool search = options.file.find('/') == std::string::npos;
-  rc = search ? posix_spawnp(&pid, options.file.c_str(), &setup.actions, &setup.attributes, argv.data(), env)
-              : posix_spawn(&pid, options.file.c_str(), &setup.actions, &setup.attributes, argv.data(), env);
+  if (!options.cgroups.empty()) {
+    // The child joins the cgroups itself (posix_spawn cannot).
+    std::vector<int> cgroupFds;
+    auto closeAll = [&] {
+      for (int fd : cgroupFds) ::close(fd);
+    };
+    for (const auto& dir : options.cgroups) {
+      int fd = ::open((dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) {
+        std::string reason = strerror(errno);
+        closeAll();
+        return internalError("cannot join the cgroup " + dir + ": " + reason);
+      }
+      cgroupFds.push_back(fd);
+    }
+    int stage = 0;
+    rc = spawnIntoCgroups(options, cgroupFds, argv.data(), env, &pid, &stage);
+    closeAll();
+    if (rc != 0 && stage == 0) return internalError(std::string("cannot join the cgroups: ") + strerror(rc));
+  } else {
+    bool search = options.file.find('/') == std::string::npos;
+    rc = search ? posix_spawnp(&pid, options.file.c_str(), &setup.actions, &setup.attributes, argv.data(), env)
+                : posix_spawn(&pid, options.file.c_str(), &setup.actions, &setup.attributes, argv.data(), env);
+  }
   if (rc != 0) {
     std::string reason = strerror(rc);
     if (!options.workingDirectory.empty() && rc == ENOENT && ::access(options.workingDirectory.c_str(), X_OK) != 0) {

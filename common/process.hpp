@@ -43,6 +43,10 @@ struct SpawnOptions {
   // Its own session and process group (setsid), so that it can be signalled
   // as a group and a terminal's signals do not reach it.
   bool newSession = true;
+  // Cgroup directories the child joins before it execs: it moves itself
+  // (writing to each one's cgroup.procs), so that the caller never enters
+  // them. Empty: the caller's cgroups.
+  std::vector<std::string> cgroups;
 };
 
 struct ExitStatus {

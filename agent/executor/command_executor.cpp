@@ -45,7 +45,6 @@ CommandExecutor::~CommandExecutor() = default;
 
 void CommandExecutor::launch(wire::LaunchCommand::Reader message) {
   for (auto dir : message.getCgroups()) cgroups_.push_back(wire::text(dir));
-  for (auto dir : message.getReturnCgroups()) returnCgroups_.push_back(wire::text(dir));
 
   // Environment: the executor's own, the task's, and where it runs.
   std::map<std::string, std::string> env;
@@ -100,25 +99,15 @@ void CommandExecutor::launch(wire::LaunchCommand::Reader message) {
 }
 
 Result<std::unique_ptr<ChildProcess>> CommandExecutor::spawnContained(const SpawnOptions& options) {
-  // posix_spawn's child starts in the cgroups of the thread that spawns it:
-  // this thread joins the container's, starts the command, and goes back to
-  // the agent's. The executor's other threads never leave the agent's.
-  auto leave = [this] {
-    for (const auto& dir : returnCgroups_) {
-      if (auto left = cgroup::moveThisThread(dir); !left) log().warn("{}", left.error().message);
-    }
-  };
-  for (const auto& dir : cgroups_) {
-    if (auto joined = cgroup::moveThisThread(dir); !joined) {
-      leave();
-      return internalError("cannot start the task in its cgroup: " + joined.error().message);
-    }
-  }
-  auto child = ChildProcess::spawn(loop_, options, [this](const ExitStatus& exit) {
+  // The child joins the container's cgroups itself before it execs: the
+  // executor (in a launcher, the launcher with every other task's
+  // executor) never enters them, so the container's kill, memory limit and
+  // cpu quota never reach it.
+  SpawnOptions contained = options;
+  contained.cgroups = cgroups_;
+  return ChildProcess::spawn(loop_, contained, [this](const ExitStatus& exit) {
     commandExited(exit.code, exit.signal);
   });
-  if (!cgroups_.empty()) leave();
-  return child;
 }
 
 void CommandExecutor::signalAll(int group, int signal) const {

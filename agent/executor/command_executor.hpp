@@ -5,10 +5,10 @@
 // and stderr appended to `stdout` and `stderr` in the sandbox. It reports
 // TASK_STARTING, TASK_RUNNING and a terminal state.
 //
-// With cgroups the agent names the container's cgroups: the executor joins
-// them to start the command, which inherits them with everything it forks,
-// and returns to the agent's own cgroups, so the container holds the task's
-// processes and not the executor.
+// With cgroups the agent names the container's cgroups: the command joins
+// them itself before it execs (SpawnOptions::cgroups) and everything it
+// forks inherits them, so the container holds the task's processes and
+// never the executor.
 //
 // A kill sends SIGTERM to the whole process group and every process in the
 // container, waits the grace period, then sends SIGKILL. When the command's
@@ -48,7 +48,7 @@ class CommandExecutor : public TaskExecutor {
   // Sends `signal` to the process group `group` and every process in the
   // container.
   void signalAll(int group, int signal) const;
-  // Starts the command inside the container's cgroups.
+  // Starts the command, which joins the container's cgroups before it execs.
   Result<std::unique_ptr<ChildProcess>> spawnContained(const SpawnOptions& options);
   // The last line the command wrote to stderr (at most 200 characters).
   std::string lastStderrLine() const;
@@ -56,7 +56,6 @@ class CommandExecutor : public TaskExecutor {
   Timer graceTimer_;
   bool killing_ = false;
   std::vector<std::string> cgroups_;        // the container's cgroup directories
-  std::vector<std::string> returnCgroups_;  // the agent's, returned to after a start
   std::unique_ptr<ChildProcess> process_;
   int pid_ = 0;
   std::function<void(pid_t)> onCommandStarted_;

@@ -145,3 +145,72 @@ TEST_CASE("ChildProcess: destroying it before the program ends stops the callbac
   ::kill(pid, SIGKILL);
   ::waitpid(pid, nullptr, 0);
 }
+
+// SpawnOptions::cgroups: the child writes itself ("0") into each named
+// cgroup.procs before it execs. Plain files stand in for the cgroups here
+// (what the kernel does with the write is cgroups_test's and the isolation
+// tests'); the rest of the start behaves as without them.
+TEST_CASE("ChildProcess: with cgroups the child joins each one itself, then runs as without them") {
+  TempDir dir("cn-process-cgroups");
+  for (const char* name : {"memory", "cpu"}) {
+    std::filesystem::create_directories(dir.path + "/" + name);
+    std::ofstream(dir.path + "/" + name + "/cgroup.procs");
+  }
+  int out = ::open((dir.path + "/out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  REQUIRE(out >= 0);
+  auto previous = ::signal(SIGTERM, SIG_IGN);
+  SpawnOptions options;
+  options.file = "sh";  // searched in PATH
+  options.args = {"sh", "-c", "pwd; echo \"$GREETING\"; cut -d' ' -f6 /proc/$$/stat; kill -TERM $$; sleep 5"};
+  options.environment = std::vector<std::string>{"GREETING=hello", "PATH=/usr/bin:/bin"};
+  options.workingDirectory = dir.path;
+  options.stdoutFd = out;
+  options.cgroups = {dir.path + "/memory", dir.path + "/cpu"};
+  auto exit = runToExit(options);
+  ::signal(SIGTERM, previous);
+  ::close(out);
+  REQUIRE(exit.has_value());
+  CHECK(exit->signal == SIGTERM);  // default handling, though ours ignores it
+  CHECK(slurp(dir.path + "/memory/cgroup.procs") == "0");
+  CHECK(slurp(dir.path + "/cpu/cgroup.procs") == "0");
+  std::istringstream lines(slurp(dir.path + "/out"));
+  std::string cwd, greeting, sid;
+  std::getline(lines, cwd);
+  std::getline(lines, greeting);
+  std::getline(lines, sid);
+  CHECK(std::filesystem::equivalent(cwd, dir.path));
+  CHECK(greeting == "hello");
+  CHECK(sid != std::to_string(::getsid(0)));
+}
+
+TEST_CASE("ChildProcess: with cgroups, a cgroup, a program or a directory that is not there is an error, not a child") {
+  TempDir dir("cn-process-cgroups");
+  std::filesystem::create_directories(dir.path + "/memory");
+  std::ofstream(dir.path + "/memory/cgroup.procs");
+  Loop loop;
+  bool called = false;
+  SpawnOptions options;
+  options.file = "/bin/true";
+  options.args = {"true"};
+  options.cgroups = {dir.path + "/memory", dir.path + "/gone"};
+  auto noCgroup = ChildProcess::spawn(loop, options, [&](const ExitStatus&) { called = true; });
+  REQUIRE_FALSE(noCgroup.ok());
+  CHECK(noCgroup.error().message.find(dir.path + "/gone") != std::string::npos);
+
+  options.cgroups = {dir.path + "/memory"};
+  options.file = "/nonexistent/program";
+  options.args = {"program"};
+  auto noProgram = ChildProcess::spawn(loop, options, [&](const ExitStatus&) { called = true; });
+  REQUIRE_FALSE(noProgram.ok());
+  CHECK(noProgram.error().code == ErrorCode::kNotFound);
+  CHECK(noProgram.error().message.find("No such file or directory") != std::string::npos);
+
+  options.file = "/bin/true";
+  options.args = {"true"};
+  options.workingDirectory = "/nonexistent/dir";
+  auto noDir = ChildProcess::spawn(loop, options, [&](const ExitStatus&) { called = true; });
+  REQUIRE_FALSE(noDir.ok());
+  CHECK(noDir.error().message.find("/nonexistent/dir") != std::string::npos);
+  loop.run();
+  CHECK_FALSE(called);
+}
