@@ -16,12 +16,13 @@ namespace clusternodes::agent {
 namespace {
 
 // Whether `pid` is a clusternodes-launcher (and not a process that got its
-// number since).
-bool isLauncher(pid_t pid) {
+// number since), and when `workDir` is given, the one of that work dir.
+bool isLauncher(pid_t pid, const std::string& workDir = "") {
   if (pid <= 0) return false;
   std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
   std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return cmdline.find("clusternodes-launcher") != std::string::npos;
+  if (cmdline.find("clusternodes-launcher") == std::string::npos) return false;
+  return workDir.empty() || cmdline.find(std::string("--work-dir=") + workDir + '\0') != std::string::npos;
 }
 
 }  // namespace
@@ -81,13 +82,17 @@ Result<void> LauncherClient::ensureRunning() {
   pid_ = child_->pid();
   startTime_ = processStartTime(pid_).value_or(0);
   spdlog::info("started the launcher (pid {})", pid_);
+  armRegistrationDeadline();
+  return {};
+}
+
+void LauncherClient::armRegistrationDeadline() {
   registrationDeadline_.start(options_.registrationTimeout, [this] {
     if (!peer_.empty() || !alive()) return;
     spdlog::error("the launcher (pid {}) did not register within {} ms; killing it", pid_,
                   std::chrono::duration_cast<std::chrono::milliseconds>(options_.registrationTimeout).count());
     ::kill(pid_, SIGKILL);
   });
-  return {};
 }
 
 void LauncherClient::send(std::string bytes) {
@@ -117,12 +122,19 @@ bool LauncherClient::recover(const std::string& containerId, pid_t pid, Reaper::
     std::ifstream in(options_.workDir + "/launcher.pid");
     pid_t filed = 0;
     uint64_t start = 0;
-    if (!(in >> filed >> start) || filed != pid || !isLauncher(pid) || processStartTime(pid).value_or(0) != start) {
-      return false;
+    bool byFile = (in >> filed >> start) && filed == pid && isLauncher(pid) &&
+                  processStartTime(pid).value_or(0) == start;
+    if (!byFile) {
+      // No pid file of it (it could not write one): its command line names
+      // this agent's launcher dir, which no other launcher has.
+      if (!isLauncher(pid, options_.workDir)) return false;
+      start = processStartTime(pid).value_or(0);
+      if (start == 0) return false;
     }
     pid_ = pid;
     startTime_ = start;
     peer_.clear();
+    armRegistrationDeadline();
   }
   if (pid != pid_) return false;
   recovering_.insert(containerId);
@@ -167,6 +179,9 @@ void LauncherClient::registered(const std::string& peer, wire::RegisterLauncher:
 }
 
 void LauncherClient::executorEnded(const std::string& peer, wire::ExecutorEnded::Reader message) {
+  // Only the registered launcher's word ends a container (it says it again
+  // after registering).
+  if (peer_.empty() || peer != peer_) return;
   std::string containerId = wire::text(message.getContainerId());
   capnp::MallocMessageBuilder ack;
   ack.initRoot<wire::Envelope>().initLauncherAck().setContainerId(containerId);

@@ -2,16 +2,20 @@
 // (agent/launcher/launcher.hpp), the one long-lived process that runs the
 // command executors of all native tasks with --native-launcher=shared.
 //
-// It starts the launcher on first use, and again when it died; after an
-// agent restart it takes back the one named by <work dir>/launcher.pid (pid
-// and start time) when the checkpoint has containers in it; sends it StartExecutor and KillContainer; and turns its
-// ExecutorEnded into the Reaper's end of the container (reaper.hpp's shared
-// containers: when the launcher's process dies, all its containers end).
+// It starts the launcher when the agent starts (prestart) or at the next
+// task when it died; after an agent restart it takes back the one named by
+// <work dir>/launcher/launcher.pid (pid and start time) when the checkpoint
+// has containers in it; sends it StartExecutor and KillContainer; and turns
+// its ExecutorEnded into the Reaper's end of the container (reaper.hpp's
+// shared containers: when the launcher's process dies, all its containers
+// end), and its CommandStarted into the pid the native containerizer
+// follows.
 // Messages for a launcher that has not registered yet wait for it; one that
 // has not registered within the executor registration timeout is killed.
 //
 // The launcher's control messages arrive on the agent's executor socket:
-// the agent hands RegisterLauncher and ExecutorEnded here. Loop thread only.
+// the agent hands RegisterLauncher, ExecutorEnded and CommandStarted here,
+// and only the registered launcher's are heeded. Loop thread only.
 #pragma once
 
 #include <sys/types.h>
@@ -64,7 +68,8 @@ class LauncherClient {
   // Starts the launcher now if none runs, so that the first task does not
   // wait for it (the agent calls this once recovery took back what it could).
   Result<void> prestart() { return ensureRunning(); }
-  // Who hears that a container's command started, and its pid.
+  // Who hears that a container's command started, and its pid (0: it was
+  // reaped).
   void onCommandStarted(std::function<void(const std::string& containerId, pid_t pid)> callback) {
     onCommandStarted_ = std::move(callback);
   }
@@ -80,6 +85,8 @@ class LauncherClient {
   // Whether the launcher this client knows still runs; if not, starts one.
   Result<void> ensureRunning();
   bool alive() const;
+  // Kills the launcher if it has not registered within the timeout.
+  void armRegistrationDeadline();
   void send(std::string bytes);
 
   Loop& loop_;

@@ -94,7 +94,7 @@ void CommandExecutor::launch(wire::LaunchCommand::Reader message) {
   pid_ = process_->pid();
   log().info("started task {} as pid {}: {}", task_.taskId.value, pid_,
                task_.command.shell ? task_.command.value : file);
-  if (onCommandStarted_) onCommandStarted_(pid_);
+  if (onCommandPid_) onCommandPid_(pid_);
   report(TaskState::kRunning, TaskReason::kNone, "");
 }
 
@@ -172,6 +172,7 @@ void CommandExecutor::commandExited(int64_t exitStatus, int termSignal) {
     }
   };
   pid_ = 0;
+  if (onCommandPid_) onCommandPid_(0);
   if (!hasLiveProcess(group)) {
     reportExit();
     return;

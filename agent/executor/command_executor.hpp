@@ -33,9 +33,10 @@ class CommandExecutor : public TaskExecutor {
 
   // The command's main process while it has not been reaped, else 0.
   pid_t commandPid() const { return pid_; }
-  // Called with the command's pid once it started (a launcher tells the
-  // agent, which has no executor process to follow).
-  void onCommandStarted(std::function<void(pid_t)> callback) { onCommandStarted_ = std::move(callback); }
+  // Called with the command's pid once it started, and with 0 once it was
+  // reaped (its number may then be reused): a launcher tells the agent,
+  // which has no executor process to follow.
+  void onCommandPid(std::function<void(pid_t)> callback) { onCommandPid_ = std::move(callback); }
 
  private:
   void launch(wire::LaunchCommand::Reader message) override;
@@ -58,7 +59,7 @@ class CommandExecutor : public TaskExecutor {
   std::vector<std::string> cgroups_;        // the container's cgroup directories
   std::unique_ptr<ChildProcess> process_;
   int pid_ = 0;
-  std::function<void(pid_t)> onCommandStarted_;
+  std::function<void(pid_t)> onCommandPid_;
 };
 
 }  // namespace clusternodes::executor

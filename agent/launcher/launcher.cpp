@@ -154,10 +154,19 @@ void Launcher::startExecutor(wire::StartExecutor::Reader message) {
   flags.recoveryTimeout = flags_.recoveryTimeout;
   flags.agentPid = agentPid_;
   flags.log = sandboxLog(wire::text(message.getSandbox()));
-  auto executor = std::make_unique<executor::CommandExecutor>(
-      loop_, context_, std::move(flags),
-      [this, containerId](int exitCode) { executorFinished(containerId, exitCode); });
-  executor->onCommandStarted([this, containerId](pid_t pid) { sendCommandStarted(containerId, pid); });
+  std::unique_ptr<executor::CommandExecutor> executor;
+  try {
+    executor = std::make_unique<executor::CommandExecutor>(
+        loop_, context_, std::move(flags),
+        [this, containerId](int exitCode) { executorFinished(containerId, exitCode); });
+  } catch (const std::exception& e) {
+    // No socket left, say: the agent hears the container ended at once.
+    spdlog::error("cannot make the executor of container {}: {}", containerId, e.what());
+    executors_[containerId].exitCode = 1;
+    sendEnded(containerId, 1);
+    return;
+  }
+  executor->onCommandPid([this, containerId](pid_t pid) { sendCommandStarted(containerId, pid); });
   auto& container = executors_[containerId];
   container.executor = std::move(executor);
   if (auto started = container.executor->start(); !started) {
@@ -226,7 +235,7 @@ void Launcher::tick() {
   for (const auto& [id, container] : executors_) idle = idle && container.exitCode.has_value();
   // Nothing runs and the agent is gone: nothing to hand back to one that
   // restarts (it starts a launcher of its own when it needs one).
-  if (agentGoneSince_ && idle) {
+  if (agentGoneSince_ && idle && std::chrono::steady_clock::now() - *agentGoneSince_ >= 4 * flags_.retryInterval) {
     spdlog::info("the agent is gone and nothing runs; exiting");
     loop_.stop();
   }

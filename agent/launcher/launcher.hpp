@@ -22,7 +22,8 @@
 //   launcher -> agent  CommandStarted {containerId, pid} when a task's command
 //                      started, and again after each registration while
 //                      it runs (the agent follows it for usage without
-//                      cgroups);
+//                      cgroups); pid 0 once it was reaped, so that the agent
+//                      never signals a reused pid;
 //   launcher -> agent  ExecutorEnded {containerId, exitCode} when one is
 //                      done, re-sent until LauncherAck {containerId};
 //   agent -> launcher  KillContainer {containerId}: the executor is

@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
 
   Loop loop;
   zmq::context_t context(1);
+  // A DEALER per running task: far more than ZeroMQ's default 1,023.
+  context.set(zmq::ctxopt::max_sockets, 65536);
   {
     launcher::Launcher launcher(loop, context, flags);
     if (auto started = launcher.start(); !started) {
