@@ -7,6 +7,7 @@
 #include "agent/resource_detection.hpp"
 #include "common/flags.hpp"
 #include "common/preflight.hpp"
+#include "common/process.hpp"
 #include "common/logging.hpp"
 
 using namespace clusternodes;
@@ -138,6 +139,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // A connection per executor (and the launcher's one per task).
+  raiseOpenFileLimit();
   Loop loop;
   zmq::context_t context(1);
   auto agent = std::make_unique<agent::Agent>(loop, context, flags);

@@ -4,12 +4,14 @@
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <sstream>
@@ -362,6 +364,14 @@ std::optional<uint64_t> processStartTime(pid_t pid) {
   uint64_t start = 0;
   if (!(fields >> start)) return std::nullopt;
   return start;
+}
+
+void raiseOpenFileLimit() {
+  constexpr rlim_t kWanted = 65536;
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur >= kWanted) return;
+  files.rlim_cur = files.rlim_max == RLIM_INFINITY ? kWanted : std::min(kWanted, files.rlim_max);
+  ::setrlimit(RLIMIT_NOFILE, &files);
 }
 
 }  // namespace clusternodes

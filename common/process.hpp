@@ -83,4 +83,9 @@ class ChildProcess {
 // same start time is the same process, not a reuse of its number.
 std::optional<uint64_t> processStartTime(pid_t pid);
 
+// Raises this process's soft limit on open descriptors to 65,536 (or the
+// hard limit, when lower): a daemon holds one or more per peer, and the
+// usual soft limit of 1,024 would cap it at some hundreds of them.
+void raiseOpenFileLimit();
+
 }  // namespace clusternodes

@@ -5,6 +5,7 @@
 
 #include "common/flags.hpp"
 #include "common/preflight.hpp"
+#include "common/process.hpp"
 #include "common/logging.hpp"
 #include "master/master.hpp"
 #include "master/validation.hpp"
@@ -124,6 +125,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // A connection per agent and framework.
+  raiseOpenFileLimit();
   Loop loop;
   zmq::context_t context(1);
   auto master = std::make_unique<master::Master>(loop, context, flags);

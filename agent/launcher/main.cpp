@@ -6,6 +6,7 @@
 #include "agent/launcher/launcher.hpp"
 #include "common/flags.hpp"
 #include "common/logging.hpp"
+#include "common/process.hpp"
 
 using namespace clusternodes;
 
@@ -25,6 +26,10 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // Two descriptors or so per running task's executor (its socket and its
+  // connection): the usual soft limit of 1,024 would cap an agent at a few
+  // hundred tasks. Tasks inherit the raised limit, as a container runtime's do.
+  raiseOpenFileLimit();
   Loop loop;
   zmq::context_t context(1);
   // A DEALER per running task: far more than ZeroMQ's default 1,023.
