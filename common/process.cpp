@@ -1,5 +1,6 @@
 #include "common/process.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -13,6 +14,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <exception>
@@ -364,6 +366,27 @@ std::optional<uint64_t> processStartTime(pid_t pid) {
   uint64_t start = 0;
   if (!(fields >> start)) return std::nullopt;
   return start;
+}
+
+std::vector<ProcessEntry> listProcesses() {
+  std::vector<ProcessEntry> out;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return out;
+  while (dirent* entry = ::readdir(proc)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    std::ifstream in(std::string("/proc/") + entry->d_name + "/stat");
+    std::string stat;
+    if (!std::getline(in, stat)) continue;
+    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 1));
+    ProcessEntry process;
+    process.pid = static_cast<pid_t>(std::atoi(entry->d_name));
+    if (fields >> process.state >> process.ppid >> process.pgrp) out.push_back(process);
+  }
+  ::closedir(proc);
+  return out;
 }
 
 void raiseOpenFileLimit() {

@@ -83,6 +83,16 @@ class ChildProcess {
 // same start time is the same process, not a reuse of its number.
 std::optional<uint64_t> processStartTime(pid_t pid);
 
+// One process, as /proc/PID/stat tells it.
+struct ProcessEntry {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  pid_t pgrp = 0;
+  char state = 0;  // 'R', 'S', ... 'Z' for a zombie
+};
+// Every process of the host now (one that ends while being read is left out).
+std::vector<ProcessEntry> listProcesses();
+
 // Raises this process's soft limit on open descriptors to 65,536 (or the
 // hard limit, when lower): a daemon holds one or more per peer, and the
 // usual soft limit of 1,024 would cap it at some hundreds of them.

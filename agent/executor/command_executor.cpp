@@ -215,23 +215,9 @@ bool CommandExecutor::hasLiveProcess(int group) const {
   bool groupAlive = group > 0 && ::kill(-group, 0) == 0;  // ESRCH: the group is empty
   if (!groupAlive && members.empty()) return false;
   // The group still has members; zombies awaiting their reaper do not count.
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const auto name = entry.path().filename().string();
-    if (name.empty() || name[0] < '0' || name[0] > '9') continue;
-    std::ifstream in(entry.path() / "stat");
-    std::string stat;
-    std::getline(in, stat);
-    // pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
-    auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(stat.substr(close + 1));
-    char state = 0;
-    int ppid = 0;
-    int pgrp = 0;
-    fields >> state >> ppid >> pgrp;
-    if (state == 'Z' || state == 'X') continue;
-    pid_t pid = static_cast<pid_t>(std::atoi(name.c_str()));
-    if ((group > 0 && pgrp == group) || members.count(pid) != 0) return true;
+  for (const auto& process : listProcesses()) {
+    if (process.state == 'Z' || process.state == 'X') continue;
+    if ((group > 0 && process.pgrp == group) || members.count(process.pid) != 0) return true;
   }
   return false;
 }

@@ -250,21 +250,9 @@ void Launcher::reapOrphans() {
     if (container.executor && container.executor->commandPid() > 0) commands.insert(container.executor->commandPid());
   }
   pid_t self = ::getpid();
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const auto name = entry.path().filename().string();
-    if (name.empty() || name[0] < '0' || name[0] > '9') continue;
-    std::ifstream in(entry.path() / "stat");
-    std::string stat;
-    std::getline(in, stat);
-    auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(stat.substr(close + 1));
-    char state = 0;
-    int ppid = 0;
-    fields >> state >> ppid;
-    pid_t pid = static_cast<pid_t>(std::atoi(name.c_str()));
-    if (ppid != self || state != 'Z' || commands.count(pid) != 0) continue;
-    ::waitpid(pid, nullptr, WNOHANG);
+  for (const auto& process : listProcesses()) {
+    if (process.ppid != self || process.state != 'Z' || commands.count(process.pid) != 0) continue;
+    ::waitpid(process.pid, nullptr, WNOHANG);
   }
 }
 
