@@ -110,11 +110,15 @@ TEST_CASE("a framework with two roles gets offers for each, and reserved resourc
     }
     return a && b;
   }));
-  std::lock_guard<std::mutex> lock(mutex);
-  for (const auto& o : seen) {
-    INFO("offer for role " << o.allocationRole << ": " << o.resources.toString());
-    CHECK((o.allocationRole == "a" || o.allocationRole == "b"));
-    if (o.allocationRole == "a") CHECK(o.resources.reservationRoles().empty());
+  {
+    // Released before the driver stops: its callback thread may be waiting
+    // for it with an offer, and join() would wait for that thread.
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const auto& o : seen) {
+      INFO("offer for role " << o.allocationRole << ": " << o.resources.toString());
+      CHECK((o.allocationRole == "a" || o.allocationRole == "b"));
+      if (o.allocationRole == "a") CHECK(o.resources.reservationRoles().empty());
+    }
   }
   auto state = cluster.state();
   REQUIRE(state.is_object());
