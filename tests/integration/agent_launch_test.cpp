@@ -143,8 +143,18 @@ TEST_CASE("a launcher that never registers is killed after --executor-registrati
   cluster.startAgent("cpus:2;mem:2048;disk:1024", {"--launcher-dir=" + silentLauncherDir(cluster, marker),
                                                    "--executor-registration-timeout=1500ms"});
   cluster.waitForAgents(1);
-  // Started with the agent, then killed for its silence.
-  REQUIRE(eventually([&] { return cluster.processesMatching("sleep " + marker).size() == 1; }));
+  // How many silent launchers the agent has killed, by its log.
+  auto killed = [&] {
+    std::ifstream in(cluster.dir() + "/agent-0.log");
+    size_t count = 0;
+    for (std::string line; std::getline(in, line);) {
+      bool launcher = line.find("the launcher (pid") != std::string::npos;
+      count += launcher && line.find("did not register within 1500 ms; killing it") != std::string::npos ? 1 : 0;
+    }
+    return count;
+  };
+  // The one started with the agent, killed for its silence.
+  REQUIRE(eventually([&] { return killed() == 1; }, 10s));
   REQUIRE(eventually([&] { return cluster.processesMatching("sleep " + marker).empty(); }, 10s));
 
   RecordingScheduler scheduler;
@@ -152,11 +162,12 @@ TEST_CASE("a launcher that never registers is killed after --executor-registrati
                                 return std::vector<TaskInfo>{makeTask("waited", offer, "true")};
                               }}});
   auto driver = startDriver(scheduler, cluster, "silent-launcher");
-  // The task starts another launcher, which is silent too.
-  REQUIRE(eventually([&] { return cluster.processesMatching("sleep " + marker).size() == 1; }));
+  // The task starts another launcher, silent too: killed in its turn, and
+  // the task fails.
   auto failed = scheduler.waitForState(TaskID{"waited"}, TaskState::kFailed, 20s);
   REQUIRE(failed);
   CHECK(std::string(toString(failed->reason)) == "REASON_EXECUTOR_REGISTRATION_TIMEOUT");
+  CHECK(eventually([&] { return killed() == 2; }, 10s));
   CHECK(eventually([&] { return cluster.processesMatching("sleep " + marker).empty(); }, 10s));
   driver->stop();
   driver->join();
