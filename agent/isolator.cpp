@@ -1,6 +1,5 @@
 #include "agent/isolator.hpp"
 
-#include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -11,60 +10,15 @@
 
 #include "agent/cgroups.hpp"
 #include "common/cgroup_files.hpp"
+#include "common/process.hpp"
 
 namespace clusternodes::agent {
 namespace {
 
-// One process as /proc/<pid>/stat shows it.
-struct ProcStat {
-  pid_t pid = 0;
-  pid_t ppid = 0;
-  pid_t session = 0;
-  char state = 0;
-  uint64_t userTicks = 0;    // utime + cutime
-  uint64_t systemTicks = 0;  // stime + cstime
-  uint64_t rssPages = 0;
-};
-
-std::vector<ProcStat> readProcesses() {
-  std::vector<ProcStat> out;
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return out;
-  while (dirent* entry = ::readdir(proc)) {
-    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
-    auto stat = cgroup::read(std::string("/proc/") + entry->d_name, "stat");
-    if (!stat) continue;
-    // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt
-    // cmajflt utime stime cutime cstime priority nice threads itreal start
-    // vsize rss ...; comm may hold spaces and parentheses.
-    auto close = stat->rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(stat->substr(close + 1));
-    ProcStat p;
-    p.pid = static_cast<pid_t>(std::atoi(entry->d_name));
-    long pgrp = 0, tty = 0, tpgid = 0;
-    unsigned long flags = 0, minflt = 0, cminflt = 0, majflt = 0, cmajflt = 0;
-    unsigned long utime = 0, stime = 0;
-    long cutime = 0, cstime = 0, priority = 0, nice = 0, threads = 0, itreal = 0;
-    unsigned long long start = 0;
-    unsigned long vsize = 0;
-    long rss = 0;
-    fields >> p.state >> p.ppid >> pgrp >> p.session >> tty >> tpgid >> flags >> minflt >> cminflt >> majflt >>
-        cmajflt >> utime >> stime >> cutime >> cstime >> priority >> nice >> threads >> itreal >> start >> vsize >> rss;
-    if (!fields) continue;
-    p.userTicks = utime + static_cast<uint64_t>(std::max(0L, cutime));
-    p.systemTicks = stime + static_cast<uint64_t>(std::max(0L, cstime));
-    p.rssPages = static_cast<uint64_t>(std::max(0L, rss));
-    out.push_back(p);
-  }
-  ::closedir(proc);
-  return out;
-}
-
 // The root's descendants (and the root, when it is inside), and every
 // process in a session one of them leads: what --isolation=none counts as
 // the container.
-std::vector<ProcStat> containerProcesses(const std::vector<ProcStat>& all, ProcessRoot root) {
+std::vector<ProcessEntry> containerProcesses(const std::vector<ProcessEntry>& all, ProcessRoot root) {
   pid_t executorPid = root.pid;
   std::multimap<pid_t, size_t> children;
   for (size_t i = 0; i < all.size(); ++i) children.emplace(all[i].ppid, i);
@@ -78,7 +32,7 @@ std::vector<ProcStat> containerProcesses(const std::vector<ProcStat>& all, Proce
       if (members.insert(all[it->second].pid).second) frontier.push_back(all[it->second].pid);
     }
   }
-  std::vector<ProcStat> out;
+  std::vector<ProcessEntry> out;
   for (const auto& p : all) {
     if (p.pid == executorPid) {
       if (root.inside) out.push_back(p);
@@ -108,7 +62,7 @@ class NoIsolator : public Isolator {
     // for all of them, not once per container.
     auto now = std::chrono::steady_clock::now();
     if (now - snapshotTime_ > std::chrono::milliseconds(100)) {
-      snapshot_ = readProcesses();
+      snapshot_ = listProcesses();
       snapshotTime_ = now;
     }
     double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
@@ -127,7 +81,7 @@ class NoIsolator : public Isolator {
   size_t killAll(const std::string&, ProcessRoot root) override {
     if (root.pid <= 0) return 0;
     size_t found = 0;
-    for (const auto& p : containerProcesses(readProcesses(), root)) {
+    for (const auto& p : containerProcesses(listProcesses(), root)) {
       if (p.state == 'Z') continue;
       ::kill(p.pid, SIGKILL);
       ++found;
@@ -139,7 +93,7 @@ class NoIsolator : public Isolator {
   size_t sweep(const std::set<std::string>&, std::chrono::seconds) override { return 0; }
 
  private:
-  mutable std::vector<ProcStat> snapshot_;
+  mutable std::vector<ProcessEntry> snapshot_;
   mutable std::chrono::steady_clock::time_point snapshotTime_;
 };
 

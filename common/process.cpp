@@ -377,13 +377,28 @@ std::vector<ProcessEntry> listProcesses() {
     std::ifstream in(std::string("/proc/") + entry->d_name + "/stat");
     std::string stat;
     if (!std::getline(in, stat)) continue;
-    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
+    // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt
+    // cmajflt utime stime cutime cstime priority nice threads itreal start
+    // vsize rss ...; comm may hold spaces and parentheses.
     auto close = stat.rfind(')');
     if (close == std::string::npos) continue;
     std::istringstream fields(stat.substr(close + 1));
-    ProcessEntry process;
-    process.pid = static_cast<pid_t>(std::atoi(entry->d_name));
-    if (fields >> process.state >> process.ppid >> process.pgrp) out.push_back(process);
+    ProcessEntry p;
+    p.pid = static_cast<pid_t>(std::atoi(entry->d_name));
+    long tty = 0, tpgid = 0;
+    unsigned long flags = 0, minflt = 0, cminflt = 0, majflt = 0, cmajflt = 0;
+    unsigned long utime = 0, stime = 0;
+    long cutime = 0, cstime = 0, priority = 0, nice = 0, threads = 0, itreal = 0;
+    unsigned long long start = 0;
+    unsigned long vsize = 0;
+    long rss = 0;
+    fields >> p.state >> p.ppid >> p.pgrp >> p.session >> tty >> tpgid >> flags >> minflt >> cminflt >> majflt >>
+        cmajflt >> utime >> stime >> cutime >> cstime >> priority >> nice >> threads >> itreal >> start >> vsize >> rss;
+    if (!fields) continue;
+    p.userTicks = utime + static_cast<uint64_t>(std::max(0L, cutime));
+    p.systemTicks = stime + static_cast<uint64_t>(std::max(0L, cstime));
+    p.rssPages = static_cast<uint64_t>(std::max(0L, rss));
+    out.push_back(p);
   }
   ::closedir(proc);
   return out;

@@ -88,7 +88,11 @@ struct ProcessEntry {
   pid_t pid = 0;
   pid_t ppid = 0;
   pid_t pgrp = 0;
-  char state = 0;  // 'R', 'S', ... 'Z' for a zombie
+  pid_t session = 0;
+  char state = 0;            // 'R', 'S', ... 'Z' for a zombie
+  uint64_t userTicks = 0;    // utime + cutime
+  uint64_t systemTicks = 0;  // stime + cstime
+  uint64_t rssPages = 0;
 };
 // Every process of the host now (one that ends while being read is left out).
 std::vector<ProcessEntry> listProcesses();
