@@ -521,12 +521,9 @@ Result<std::vector<ContainerSummary>> Client::list(const std::map<std::string, s
   return out;
 }
 
-Result<void> Client::followLogs(const std::string& idOrName, const std::function<void(std::string_view)>& out,
-                                const std::function<void(std::string_view)>& err, int64_t sinceUnixSeconds) const {
-  const std::string what = "follow the logs of container " + idOrName;
-  std::string target = containerPath(idOrName) + "/logs?follow=1&stdout=1&stderr=1";
-  if (sinceUnixSeconds > 0) target += "&since=" + std::to_string(sinceUnixSeconds);
-  // No timeout: the stream lasts as long as the container runs.
+Result<void> Client::readLogs(const std::string& target, const std::string& what, const LogSink& out,
+                              const LogSink& err) const {
+  // No timeout: a followed stream lasts as long as the container runs.
   HttpClientRequest request = dockerRequest(socketPath_, "GET", target, 0);
   detail::LogStreamParser parser(out, err);
   std::optional<Error> broken;
@@ -541,6 +538,38 @@ Result<void> Client::followLogs(const std::string& idOrName, const std::function
   if (!response) return response.error();
   if (!parser.atFrameBoundary()) return Error{ErrorCode::kUnavailable, what + ": the stream ended inside a frame"};
   return {};
+}
+
+Result<void> Client::followLogs(const std::string& idOrName, const LogSink& out, const LogSink& err,
+                                int64_t sinceUnixSeconds) const {
+  const std::string what = "follow the logs of container " + idOrName;
+  std::string target = containerPath(idOrName) + "/logs?stdout=1&stderr=1";
+  if (sinceUnixSeconds > 0) target += "&since=" + std::to_string(sinceUnixSeconds);
+  size_t outSeen = 0;
+  size_t errSeen = 0;
+  auto followed = readLogs(
+      target + "&follow=1", what,
+      [&](std::string_view bytes) {
+        outSeen += bytes.size();
+        if (out) out(bytes);
+      },
+      [&](std::string_view bytes) {
+        errSeen += bytes.size();
+        if (err) err(bytes);
+      });
+  if (!followed) return followed;
+  // The daemon can end a followed stream when the container stops before it
+  // has sent the last lines the container wrote (seen with Docker 28: the
+  // last 8 KiB of stderr missing). One read of the whole, now finished, log
+  // hands on whatever lies past what each stream already delivered.
+  auto tail = [](size_t& skip, const LogSink& sink) {
+    return [&skip, &sink](std::string_view bytes) {
+      size_t skipped = std::min(skip, bytes.size());
+      skip -= skipped;
+      if (skipped < bytes.size() && sink) sink(bytes.substr(skipped));
+    };
+  };
+  return readLogs(target, "read the logs of container " + idOrName, tail(outSeen, out), tail(errSeen, err));
 }
 
 }  // namespace clusternodes::docker

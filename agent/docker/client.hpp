@@ -118,14 +118,21 @@ class Client {
   // ("key" -> "value"; an empty value matches any value of the key).
   Result<std::vector<ContainerSummary>> list(const std::map<std::string, std::string>& labels) const;
 
+  using LogSink = std::function<void(std::string_view)>;
   // Streams the container's stdout and stderr (GET /containers/{id}/logs
   // with follow) from its start, or from `sinceUnixSeconds` when non-zero,
-  // until the container stops; `out` and `err` get each chunk as it comes.
+  // until the container stops; `out` and `err` get each chunk as it comes,
+  // and together every byte the container wrote, once: what the followed
+  // stream missed at the container's end comes from one more, plain read.
   // For containers created without a TTY (as Clusternodes makes them).
-  Result<void> followLogs(const std::string& idOrName, const std::function<void(std::string_view)>& out,
-                          const std::function<void(std::string_view)>& err, int64_t sinceUnixSeconds = 0) const;
+  Result<void> followLogs(const std::string& idOrName, const LogSink& out, const LogSink& err,
+                          int64_t sinceUnixSeconds = 0) const;
 
  private:
+  // One GET of a logs `target`, demultiplexed into `out` and `err`.
+  Result<void> readLogs(const std::string& target, const std::string& what, const LogSink& out,
+                        const LogSink& err) const;
+
   std::string socketPath_;
 };
 

@@ -223,6 +223,36 @@ TEST_CASE("docker client: a daemon that is not there is kUnavailable, naming its
   CHECK(logs.error().code == ErrorCode::kUnavailable);
 }
 
+TEST_CASE("docker client: followLogs hands on what the followed stream missed at the end, once") {
+  // The followed stream ends early, cutting the last stdout line and all of
+  // the second stderr frame; the plain read after it has the whole log.
+  const std::string whole = frame(1, "one\n") + frame(2, "err1\n") + frame(1, "two\nthree\n") + frame(2, "err2\n");
+  FakeDaemon daemon({
+      httpResponse(200, frame(1, "one\n") + frame(2, "err1\n") + frame(1, "two\n")),
+      httpResponse(200, whole),
+  });
+  docker::Client client(daemon.socketPath());
+  std::string out;
+  std::string err;
+  std::vector<std::string> outChunks;
+  auto followed = client.followLogs(
+      "web",
+      [&](std::string_view bytes) {
+        out += bytes;
+        outChunks.emplace_back(bytes);
+      },
+      [&](std::string_view bytes) { err += bytes; }, 1700000000);
+  REQUIRE(followed.ok());
+  CHECK(out == "one\ntwo\nthree\n");
+  CHECK(err == "err1\nerr2\n");
+  // The part of a frame already delivered is not delivered again.
+  CHECK(outChunks == std::vector<std::string>{"one\n", "two\n", "three\n"});
+  auto lines = daemon.requestLines();
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].find("/containers/web/logs?stdout=1&stderr=1&since=1700000000&follow=1 ") != std::string::npos);
+  CHECK(lines[1].find("/containers/web/logs?stdout=1&stderr=1&since=1700000000 ") != std::string::npos);
+}
+
 TEST_CASE("docker client: a pull that fails inside its 200 stream is an error with Docker's words") {
   const std::string progress = R"({"status":"Pulling from team/app","id":"v2"})" "\r\n";
   FakeDaemon daemon({
