@@ -276,9 +276,9 @@ void Agent::registerWithMaster() {
     wire::toWire(run.frameworkInfo, tasks[i].initFrameworkInfo());
     if (reported[i].second != nullptr) wire::toWire(*reported[i].second, run.frameworkId, tasks[i].initLastStatus());
   }
-  std::vector<const FrameworkExecutor*> running;
-  for (const auto& [key, executor] : frameworkExecutors_) {
-    if (!executor->exited) running.push_back(executor.get());
+  std::vector<const Executor*> running;
+  for (const auto& [key, executor] : executorsByKey_) {
+    if (!executor->exited() && !executor->builtIn()) running.push_back(executor.get());
   }
   auto executors = reg.initExecutors(static_cast<unsigned>(running.size()));
   for (unsigned i = 0; i < running.size(); ++i) {
@@ -367,7 +367,14 @@ void Agent::shutdownByMaster(const std::string& reason) {
     keys.push_back(key);
   }
   for (const auto& key : keys) killTask(key.first, key.second, -1);
-  for (auto& [key, executor] : frameworkExecutors_) shutdownExecutor(*executor, "the master removed this agent");
+  std::vector<ExecutorKey> own;
+  for (const auto& [key, executor] : executorsByKey_) {
+    if (!executor->builtIn()) own.push_back(key);
+  }
+  // One by one: a shutdown may end (and erase) its executor at once.
+  for (const auto& key : own) {
+    if (auto it = executorsByKey_.find(key); it != executorsByKey_.end()) shutdownExecutor(*it->second, "the master removed this agent");
+  }
   // Their updates go to the master as the new agent's; it acknowledges what
   // it no longer tracks.
   agentId_ = AgentID{};

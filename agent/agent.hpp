@@ -3,14 +3,16 @@
 // reliably.
 //
 // Sockets: a DEALER to the master, and a ROUTER (--port) that the executors
-// it launches connect back to. Every task runs under an executor process in
-// a container (containerizer/containerizer.hpp: native, Docker, or its
+// it launches connect back to. Every task runs under an executor in a
+// container (containerizer/containerizer.hpp: native, Docker, or its
 // framework's own executor), with stdout and stderr captured to files in its
-// sandbox. Each run moves through the phases of agent_runs.hpp.
+// sandbox; every executor speaks the same protocol with the agent. Runs and
+// executors move through the phases of agent_runs.hpp.
 //
-// Sources: agent.cpp (start, the master), runs.cpp (launch, kill, the
-// agent's own executors), framework_executors.cpp, status_updates.cpp,
-// recovery.cpp (restart and checkpoint), http.cpp and metrics.cpp.
+// Sources: agent.cpp (start, the master), runs.cpp (tasks: launch, kill,
+// usage), executors.cpp (every executor, built-in or a framework's, through
+// one protocol), status_updates.cpp, recovery.cpp (restart and checkpoint),
+// http.cpp and metrics.cpp.
 //
 // Sandboxes: <work-dir>/sandboxes/<framework id>/<task id>/<run id>, one per
 // executor run, holding `stdout`, `stderr` and `executor.log`; the run id is
@@ -111,6 +113,11 @@ struct AgentMetrics {
 // docker, at least one, each once.
 Result<void> validateContainerizers(const std::string& value);
 
+// What runs an executor: the built-in command executor (in the shared
+// launcher or a process of its own), the built-in Docker executor, or a
+// framework's own executor program.
+enum class ExecutorKind { kCommand, kDocker, kCustom };
+
 // What the agent otherwise makes for itself; a test replaces any part of it
 // (and so runs the agent in-process, on simulated time, with no sockets and
 // no processes).
@@ -155,9 +162,9 @@ class Agent {
   const std::optional<std::string>& unhealthy() const { return checkpointFailure_; }
 
  private:
-  struct Run;            // one task and its executor
+  struct Run;            // one task on this agent
   struct UpdateStream;   // the pending status updates of one task
-  struct FrameworkExecutor;  // a framework's own executor (agent_runs.hpp)
+  struct Executor;       // what runs tasks: built-in or a framework's own
   using TaskKey = std::pair<FrameworkID, TaskID>;
   using ExecutorKey = std::pair<FrameworkID, ExecutorID>;
 
@@ -179,45 +186,51 @@ class Agent {
   void shutdownByMaster(const std::string& reason);
   void onAck(wire::StatusUpdateAck::Reader message);
 
-  // ---- executors
-  void onExecutorMessage(std::string_view peer, std::string_view bytes);
-  void executorRegistered(const std::string& peer, wire::RegisterExecutor::Reader message);
-  void executorStatus(const std::string& peer, wire::ExecutorStatus::Reader message);
-  void launchQueued();
-  // Starts the run's executor in its container; false when it did not
-  // start (the task failed, and says why).
-  bool launchExecutor(Run& run);
-  // The containerizer of the run's kind, and the limits of its container.
-  Containerizer& containerizerOf(const Run& run);
-  ContainerLimits limitsOf(const Run& run) const;
-  // The run's executor is no longer starting: its task runs, ended, or the
-  // executor is gone. Frees its start slot for the next queued launch.
-  void doneStarting(Run& run);
-  // The run's executor ended (nullopt: one a restart took back, whose exit
-  // status nobody can read).
-  void executorExited(const TaskKey& key, std::optional<ExitStatus> exit);
+  // ---- tasks (runs.cpp)
   // Ends the run as `state` with `reason`: its executor will say no more.
   void endRun(Run& run, TaskState state, TaskReason reason, const std::string& message);
+  // Why the agent cannot run the task (the reason it fails with, and the
+  // words), or nullopt when it can.
+  std::optional<std::pair<TaskReason, std::string>> refusal(const Run& run) const;
 
-  // ---- frameworks' executors (framework_executors.cpp)
-  // Hands a task that names an executor to it, starting it first if needed.
-  void runOnExecutor(const TaskKey& key);
-  void startExecutor(FrameworkExecutor& executor);
-  void executorRegisteredBack(const std::string& peer, wire::RegisterExecutor::Reader message);
-  void sendTaskToExecutor(FrameworkExecutor& executor, Run& run);
-  void frameworkExecutorStatus(const std::string& peer, const ExecutorKey& executorKey, TaskStatus status);
+  // ---- executors (executors.cpp), every kind alike
+  void onExecutorMessage(std::string_view peer, std::string_view bytes);
+  // Hands the run to its executor: a new one is queued for a start slot;
+  // a registered one gets it now, a starting one once it registers.
+  void runOnExecutor(Run& run);
+  Executor& newExecutor(const Run& run);
+  void launchQueued();
+  // Starts the executor in its container; false when it did not start (its
+  // tasks failed, and say why).
+  bool startExecutor(Executor& executor);
+  void armRegistrationTimeout(Executor& executor);
+  Containerizer& containerizerOf(ExecutorKind kind);
+  // The limits of the executor's container: its resources and its live
+  // tasks'.
+  ContainerLimits limitsOf(const Executor& executor) const;
+  // The executor no longer holds a start slot (one of its tasks runs, or it
+  // is gone); the next queued one starts.
+  void doneStarting(Executor& executor);
+  void executorRegistered(const std::string& peer, wire::RegisterExecutor::Reader message);
+  // Answers an executor of an earlier release, registered by task id.
+  void registeredByTask(Executor& executor, const std::string& peer);
+  void sendTaskToExecutor(Executor& executor, Run& run);
+  void executorStatus(const std::string& peer, const ExecutorKey& executorKey, TaskStatus status);
   void killOnExecutor(Run& run);
   void frameworkMessageFromMaster(wire::FrameworkMessage::Reader message);
   void frameworkMessageFromExecutor(const ExecutorKey& key, wire::FrameworkMessage::Reader message);
   // Asks the executor to shut down, and kills it after the grace period.
-  void shutdownExecutor(FrameworkExecutor& executor, const std::string& why);
-  void frameworkExecutorExited(const ExecutorKey& key, int status, const std::string& how);
+  void shutdownExecutor(Executor& executor, const std::string& why);
+  // The executor ended (nullopt: one a restart took back, whose exit status
+  // nobody can read; `startFailure`: it never started, for that reason).
+  void executorExited(const ExecutorKey& key, std::optional<ExitStatus> exit,
+                      std::optional<std::pair<TaskReason, std::string>> startFailure = std::nullopt);
   // Ends the executor's tasks that had not ended, for `reason`.
-  void endExecutorTasks(FrameworkExecutor& executor, TaskReason reason, const std::string& what);
-  // Resizes the executor's container to its resources plus its live tasks'.
-  void resizeExecutor(FrameworkExecutor& executor);
-  ContainerLimits executorLimits(const FrameworkExecutor& executor) const;
-  void checkpointExecutor(FrameworkExecutor& executor);
+  void endExecutorTasks(Executor& executor, TaskReason reason, const std::string& what);
+  // Resizes a framework executor's container to its resources plus its
+  // live tasks'.
+  void resizeExecutor(Executor& executor);
+  void checkpointExecutor(Executor& executor);
   void recoverExecutors();
 
   // ---- recovery (checkpoint.hpp)
@@ -227,7 +240,8 @@ class Agent {
   bool recoverRun(const RunCheckpoint& saved);
   // Takes back the task's status updates not yet acknowledged.
   void recoverUpdates(Run& run, const RunCheckpoint& saved);
-  bool recoverCustomRun(std::unique_ptr<Run> run);
+  // The built-in executor of a recovered run, if it still runs.
+  bool recoverBuiltInExecutor(Run& run);
   // --recover=cleanup: kills the executors and containers a checkpoint names.
   void cleanupRun(const RunCheckpoint& saved);
   void cleanupExecutor(const ExecutorCheckpoint& saved);
@@ -248,17 +262,15 @@ class Agent {
   void commitCheckpoints();
 
   // ---- containers
-  // The executor is gone: its containerizer removes what is left of the
-  // container, and its sandbox is scheduled for garbage collection.
-  void destroyContainer(Run& run);
   // A failed task that the kernel killed at its memory limit is reported
   // with REASON_MEMORY_LIMIT, the limit and the peak.
   void explainFailure(Run& run, TaskStatus& status);
   void sampleUsage();
-  // Whether the agent measures the run's container (and it still runs).
-  bool measured(const Run& run);
+  // The executor whose container the agent measures (a built-in native
+  // one's, while it runs); null otherwise.
+  Executor* measured(const Run& run);
   void sweepContainers();
-  ContainerUsage usageOf(Run& run);
+  ContainerUsage usageOf(Run& run, Executor& executor);
 
   // ---- status updates
   void enqueueStatus(const FrameworkID& frameworkId, TaskStatus status);
@@ -310,12 +322,11 @@ class Agent {
   std::set<TaskKey> finished_;
   std::deque<TaskKey> finishedOrder_;
   static constexpr size_t kRememberFinished = 10000;
-  std::deque<TaskKey> launchQueue_;
-  int starting_ = 0;       // executors spawned whose task is not running yet
+  std::deque<ExecutorKey> launchQueue_;  // executors waiting for a start slot
+  int starting_ = 0;       // executors started none of whose tasks runs yet
   int maxStarting_ = 8;
-  std::map<std::string, TaskKey> runsByPeer_;
-  std::map<ExecutorKey, std::unique_ptr<FrameworkExecutor>> frameworkExecutors_;
-  std::map<std::string, ExecutorKey> frameworkExecutorsByPeer_;
+  std::map<ExecutorKey, std::unique_ptr<Executor>> executorsByKey_;
+  std::map<std::string, ExecutorKey> executorsByPeer_;
   std::map<TaskKey, std::unique_ptr<UpdateStream>> streams_;
   AgentMetrics metrics_;
 

@@ -7,12 +7,9 @@ namespace clusternodes::agent {
 const char* toString(RunPhase phase) {
   switch (phase) {
     case RunPhase::kNew: return "new";
-    case RunPhase::kQueued: return "queued";
-    case RunPhase::kStarting: return "starting";
     case RunPhase::kAwaitingExecutor: return "awaiting executor";
     case RunPhase::kLaunched: return "launched";
     case RunPhase::kExited: return "exited";
-    case RunPhase::kDestroyed: return "destroyed";
   }
   return "?";
 }
@@ -20,13 +17,10 @@ const char* toString(RunPhase phase) {
 bool canMove(RunPhase from, RunPhase to) {
   using P = RunPhase;
   switch (from) {
-    case P::kNew: return to == P::kQueued || to == P::kAwaitingExecutor || to == P::kLaunched || to == P::kExited;
-    case P::kQueued: return to == P::kStarting || to == P::kExited;
-    case P::kStarting: return to == P::kLaunched;
+    case P::kNew: return to == P::kAwaitingExecutor || to == P::kExited;
     case P::kAwaitingExecutor: return to == P::kLaunched || to == P::kExited;
     case P::kLaunched: return to == P::kExited;
-    case P::kExited: return to == P::kDestroyed;
-    case P::kDestroyed: return false;
+    case P::kExited: return false;
   }
   return false;
 }

@@ -57,15 +57,16 @@ nlohmann::json Agent::stateJson() {
                           {"resources", toJson(run->task.resources)}});
   }
   j["executors"] = nlohmann::json::array();
-  for (const auto& [key, executor] : frameworkExecutors_) {
-    if (!executor->exited) used += executor->info.resources;
+  for (const auto& [key, executor] : executorsByKey_) {
+    if (executor->builtIn()) continue;  // listed as their tasks
+    if (!executor->exited()) used += executor->info.resources;
     nlohmann::json tasks = nlohmann::json::array();
     for (const auto& taskId : executor->tasks) tasks.push_back(taskId.value);
     j["executors"].push_back({{"id", key.second.value},
                               {"framework_id", key.first.value},
                               {"name", executor->info.name},
                               {"pid", executor->pid},
-                              {"registered", !executor->peer.empty()},
+                              {"registered", executor->phase == ExecutorPhase::kRegistered},
                               {"container_id", executor->containerId},
                               {"sandbox", executor->sandbox},
                               {"tasks", tasks},
@@ -82,9 +83,9 @@ nlohmann::json Agent::stateJson() {
                   {"tasks_launched", metrics_.tasksLaunched},
                   {"launches_queued", metrics_.launchesQueued},
                   {"executors_starting", starting_},
-                  {"launches_waiting", std::count_if(runs_.begin(), runs_.end(),
+                  {"launches_waiting", std::count_if(executorsByKey_.begin(), executorsByKey_.end(),
                                                      [](const auto& entry) {
-                                                       return entry.second->phase == RunPhase::kQueued;
+                                                       return entry.second->phase == ExecutorPhase::kQueued;
                                                      })},
                   {"status_updates_sent", metrics_.statusUpdatesSent},
                   {"status_update_retries", metrics_.statusUpdateRetries}};
@@ -96,9 +97,11 @@ nlohmann::json Agent::containersJson() {
   for (auto& [key, run] : runs_) {
     // The agent measures a native task's container; Docker measures its own
     // (docker stats), listed while the executor this agent started runs.
+    Executor* executor = measured(*run);
     bool dockerListed = run->docker() && !run->recovered && run->pid > 0 && !run->exited();
-    if (!measured(*run) && !dockerListed) continue;
-    auto limits = limitsOf(*run);
+    if (executor == nullptr && !dockerListed) continue;
+    auto limits = containerLimits(run->task.resources.cpus(), run->task.resources.mem(), run->task.cpuLimit,
+                                  flags_.isolation.enableCfs);
     nlohmann::json limitsJson = {{"cpus", limits.cpus}, {"mem_bytes", limits.memBytes}, {"cpu_quota", nullptr}};
     if (limits.cpuQuota) limitsJson["cpu_quota"] = *limits.cpuQuota;
     nlohmann::json container = {{"container_id", run->containerId},
@@ -115,7 +118,7 @@ nlohmann::json Agent::containersJson() {
     } else {
       container["isolation"] = isolator_->name();
       container["cgroup"] = isolator_->location(run->containerId);
-      container["usage"] = toJson(usageOf(*run));
+      if (executor != nullptr) container["usage"] = toJson(usageOf(*run, *executor));
     }
     out.push_back(std::move(container));
   }

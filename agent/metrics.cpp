@@ -82,7 +82,8 @@ std::string Agent::metricsText() {
   gauge("clusternodes_agent_sandboxes_pending_gc", "Finished sandboxes waiting for garbage collection.",
         static_cast<double>(gc_->pending()));
   gauge("clusternodes_agent_framework_executors", "Frameworks' own executors running.",
-        static_cast<double>(frameworkExecutors_.size()));
+        static_cast<double>(std::count_if(executorsByKey_.begin(), executorsByKey_.end(),
+                                          [](const auto& entry) { return !entry.second->builtIn(); })));
 
   // Tasks by state, the executor processes alive, and what they hold.
   std::map<TaskState, size_t> tasks;
@@ -91,12 +92,12 @@ std::string Agent::metricsText() {
   for (const auto& [key, run] : runs_) {
     ++tasks[run->state];
     if (!isTerminal(run->state)) used += run->task.resources;
-    if (!run->custom() && run->pid != 0 && !run->exited()) ++executors[run->docker() ? "docker" : "command"];
   }
-  for (const auto& [key, executor] : frameworkExecutors_) {
-    if (executor->exited) continue;
+  for (const auto& [key, executor] : executorsByKey_) {
+    if (executor->exited() || executor->phase == ExecutorPhase::kQueued) continue;
     used += executor->info.resources;
-    if (executor->pid != 0) ++executors["framework"];
+    static const char* const kTypes[] = {"command", "docker", "framework"};
+    if (executor->pid != 0) ++executors[kTypes[static_cast<int>(executor->kind)]];
   }
   for (int s = static_cast<int>(TaskState::kStaging); s <= static_cast<int>(TaskState::kUnknown); ++s) {
     auto state = static_cast<TaskState>(s);
@@ -114,21 +115,22 @@ std::string Agent::metricsText() {
 
   // Every live container the agent measures; Docker measures its own.
   for (auto& [key, run] : runs_) {
-    if (!measured(*run) || isTerminal(run->state)) continue;
+    Executor* executor = measured(*run);
+    if (executor == nullptr || isTerminal(run->state)) continue;
     containerMetrics(out,
                      {{"framework_id", key.first.value}, {"task_id", key.second.value},
                       {"container_id", run->containerId}},
-                     usageOf(*run),
+                     usageOf(*run, *executor),
                      containerLimits(run->task.resources.cpus(), run->task.resources.mem(), run->task.cpuLimit,
                                      flags_.isolation.enableCfs));
   }
-  for (auto& [key, executor] : frameworkExecutors_) {
-    if (!executorContainers_->measures(executor->containerId) || executor->exited) continue;
+  for (auto& [key, executor] : executorsByKey_) {
+    if (executor->builtIn() || !executorContainers_->measures(executor->containerId) || executor->exited()) continue;
     auto usage = executorContainers_->usage(executor->containerId);
     containerMetrics(out,
                      {{"framework_id", key.first.value}, {"executor_id", key.second.value},
                       {"container_id", executor->containerId}},
-                     usage ? *usage : ContainerUsage{}, executorLimits(*executor));
+                     usage ? *usage : ContainerUsage{}, limitsOf(*executor));
   }
   return out.text();
 }

@@ -111,16 +111,57 @@ bool Agent::recoverRun(const RunCheckpoint& saved) {
   // The updates its framework had not acknowledged go out again once the
   // agent is registered (resendAll); the newest is the task's latest state.
   recoverUpdates(*run, saved);
-  if (run->custom()) return recoverCustomRun(std::move(run));
+  // A task that had not ended is handed to its executor again once it
+  // re-registers (it ignores a task it has).
+  run->moveTo(isTerminal(run->state) ? RunPhase::kExited : RunPhase::kAwaitingExecutor);
   TaskKey key{run->frameworkId, run->task.taskId};
-  Containerizer& containerizer = containerizerOf(*run);
-  RecoveredContainer container{saved.containerId, saved.sandbox, saved.executorPid, run->task.taskId, 0};
-  run->moveTo(RunPhase::kLaunched);
-  runs_[key] = std::move(run);
-  bool alive =
-      containerizer.recover(container, [this, key](std::optional<ExitStatus> exit) { executorExited(key, exit); });
-  if (!alive) executorExited(key, std::nullopt);
-  return alive;
+  Run& stored = *(runs_[key] = std::move(run));
+  // A framework's executor was recovered first (recoverExecutors); a
+  // built-in one is its run's.
+  bool alive = stored.custom() ? executorsByKey_.count(stored.executorKey()) != 0 : recoverBuiltInExecutor(stored);
+  if (alive) {
+    auto& executor = *executorsByKey_.at(stored.executorKey());
+    executor.tasks.insert(key.second);
+    stored.pid = executor.pid;
+    return true;
+  }
+  if (!stored.exited()) {
+    endRun(stored, TaskState::kFailed, TaskReason::kExecutorTerminated,
+           (stored.custom() ? "executor " + stored.executorKey().second.value : std::string("the executor")) +
+               " ended while the agent was down, before the task ended");
+  }
+  if (!stored.custom()) {
+    containerizerOf(stored.docker() ? ExecutorKind::kDocker : ExecutorKind::kCommand).destroy(stored.containerId);
+  }
+  forgetIfDone(key);
+  return false;
+}
+
+bool Agent::recoverBuiltInExecutor(Run& run) {
+  auto executor = std::make_unique<Executor>();
+  executor->frameworkId = run.frameworkId;
+  executor->frameworkInfo = run.frameworkInfo;
+  executor->kind = run.docker() ? ExecutorKind::kDocker : ExecutorKind::kCommand;
+  executor->info.executorId = ExecutorID{run.task.taskId.value};
+  executor->info.name = run.docker() ? "docker executor" : "command executor";
+  executor->phase = ExecutorPhase::kStarted;
+  executor->containerId = run.containerId;
+  executor->sandbox = run.sandbox;
+  executor->pid = run.pid;
+  executor->recovered = true;
+  executor->tasks.insert(run.task.taskId);
+  ExecutorKey key = executor->key();
+  auto& stored = *(executorsByKey_[key] = std::move(executor));
+  RecoveredContainer container{run.containerId, run.sandbox, run.pid, run.task.taskId, 0};
+  if (!containerizerOf(stored.kind).recover(
+          container, [this, key](std::optional<ExitStatus> exit) { executorExited(key, exit); })) {
+    executorsByKey_.erase(key);
+    return false;
+  }
+  // It re-registers once it notices this agent; one that does not is shut
+  // down.
+  armRegistrationTimeout(stored);
+  return true;
 }
 
 void Agent::recoverUpdates(Run& run, const RunCheckpoint& saved) {
@@ -142,28 +183,6 @@ void Agent::recoverUpdates(Run& run, const RunCheckpoint& saved) {
   if (stream->pending.empty()) return;
   run.state = stream->pending.back().state;
   streams_[{run.frameworkId, run.task.taskId}] = std::move(stream);
-}
-
-bool Agent::recoverCustomRun(std::unique_ptr<Run> run) {
-  // Its executor was recovered first; the task lives on with it, to be
-  // handed to it again once it re-registers (it ignores what it has).
-  TaskKey key{run->frameworkId, run->task.taskId};
-  run->moveTo(isTerminal(run->state) ? RunPhase::kExited : RunPhase::kAwaitingExecutor);
-  auto executor = frameworkExecutors_.find(run->executorKey());
-  bool alive = executor != frameworkExecutors_.end() && !executor->second->exited;
-  Run& stored = *(runs_[key] = std::move(run));
-  if (alive) {
-    executor->second->tasks.insert(key.second);
-    stored.pid = executor->second->pid;
-    return true;
-  }
-  if (!stored.exited()) {
-    endRun(stored, TaskState::kFailed, TaskReason::kExecutorTerminated,
-           "executor " + stored.task.executor->executorId.value +
-               " ended while the agent was down, before the task ended");
-  }
-  forgetIfDone(key);
-  return false;
 }
 
 void Agent::removeOrphanContainers(const AgentID& agentId) {

@@ -1,6 +1,5 @@
-// The agent's tasks run by its own executors (native and Docker): launch
-// (queued for a start slot), kill, the executors' registrations and status
-// updates, their end, and their containers' usage.
+// The agent's tasks: launch (or refusal), kill, a framework's shutdown, and
+// what their containers use. Their executors are executors.cpp's.
 #include <signal.h>
 #include <unistd.h>
 
@@ -46,140 +45,57 @@ void Agent::runTask(wire::RunTask::Reader message) {
   }
   ++metrics_.tasksLaunched;
   run->containerId = randomUuid();
-  std::string refused;
-  if (run->custom()) {
-    if (run->docker()) {
-      refused = "a task of a framework's executor cannot also be a Docker task";
-    } else if (containerizers_.count("native") == 0) {
-      refused = "this agent does not run native executors (--containerizers=" + flags_.containerizers + ")";
-    }
-  } else {
-    run->sandbox = flags_.workDir + "/sandboxes/" + run->frameworkId.value + "/" + run->task.taskId.value + "/" +
-                   run->containerId;
-    const char* kind = run->docker() ? "docker" : "native";
-    if (containerizers_.count(kind) == 0) {
-      refused = std::string("this agent does not run ") + kind + " tasks (--containerizers=" + flags_.containerizers +
-                ")";
-    }
-  }
+  auto refused = refusal(*run);
   Run& stored = *(runs_[key] = std::move(run));
-  if (!refused.empty()) return endRun(stored, TaskState::kFailed, TaskReason::kContainerizerUnsupported, refused);
-  if (stored.custom()) {
-    stored.moveTo(RunPhase::kAwaitingExecutor);
-    return runOnExecutor(key);
+  if (refused) {
+    TaskState state = refused->first == TaskReason::kInvalidTask ? TaskState::kError : TaskState::kFailed;
+    return endRun(stored, state, refused->first, refused->second);
   }
-  stored.moveTo(RunPhase::kQueued);
-  launchQueue_.push_back(key);
-  if (starting_ >= maxStarting_) ++metrics_.launchesQueued;
-  launchQueued();
+  stored.moveTo(RunPhase::kAwaitingExecutor);
+  runOnExecutor(stored);
+}
+
+std::optional<std::pair<TaskReason, std::string>> Agent::refusal(const Run& run) const {
+  using Refusal = std::pair<TaskReason, std::string>;
+  ExecutorKey executorKey = run.executorKey();
+  const std::string& id = executorKey.second.value;
+  auto executor = executorsByKey_.find(executorKey);
+  if (run.custom()) {
+    if (run.docker()) {
+      return Refusal{TaskReason::kContainerizerUnsupported, "a task of a framework's executor cannot also be a Docker task"};
+    }
+    if (containerizers_.count("native") == 0) {
+      return Refusal{TaskReason::kContainerizerUnsupported,
+                     "this agent does not run native executors (--containerizers=" + flags_.containerizers + ")"};
+    }
+    if (executor == executorsByKey_.end()) return std::nullopt;
+    if (executor->second->builtIn()) {
+      return Refusal{TaskReason::kInvalidTask, "executor id " + id + " is taken by the built-in executor of task " +
+                                                   id + " of this framework"};
+    }
+    if (executor->second->exited() || executor->second->shuttingDown) {
+      return Refusal{TaskReason::kExecutorTerminated, "executor " + id + " is shutting down"};
+    }
+    return std::nullopt;
+  }
+  const char* kind = run.docker() ? "docker" : "native";
+  if (containerizers_.count(kind) == 0) {
+    return Refusal{TaskReason::kContainerizerUnsupported, std::string("this agent does not run ") + kind +
+                                                              " tasks (--containerizers=" + flags_.containerizers + ")"};
+  }
+  // A built-in executor's id is its task's: a framework's executor with that
+  // id would take its messages.
+  if (executor != executorsByKey_.end()) {
+    return Refusal{TaskReason::kInvalidTask, "task id " + id + " is taken here by executor " + id +
+                                                 " of this framework, and a task's built-in executor is named by it"};
+  }
+  return std::nullopt;
 }
 
 void Agent::endRun(Run& run, TaskState state, TaskReason reason, const std::string& message) {
   run.state = state;
   run.moveTo(RunPhase::kExited);
   enqueueStatus(run.frameworkId, agentStatus(run, state, reason, message));
-}
-
-void Agent::launchQueued() {
-  while (starting_ < maxStarting_ && !launchQueue_.empty()) {
-    TaskKey key = launchQueue_.front();
-    launchQueue_.pop_front();
-    auto it = runs_.find(key);
-    if (it == runs_.end() || it->second->phase != RunPhase::kQueued) continue;  // killed while it waited
-    auto& run = *it->second;
-    if (!launchExecutor(run)) continue;  // failed to start; already reported
-    run.moveTo(RunPhase::kStarting);
-    ++starting_;
-    run.registrationTimer = std::make_unique<Timer>(time_);
-    run.registrationTimer->start(flags_.executorRegistrationTimeout, [this, key] {
-      auto found = runs_.find(key);
-      if (found == runs_.end()) return;
-      auto& late = *found->second;
-      if (!late.executorPeer.empty() || late.exited()) return;
-      spdlog::warn("the executor of task {} did not register within {} ms; killing it", key.second.value,
-                   duration_cast<milliseconds>(flags_.executorRegistrationTimeout).count());
-      late.state = TaskState::kFailed;
-      enqueueStatus(late.frameworkId,
-                    agentStatus(late, TaskState::kFailed, TaskReason::kExecutorRegistrationTimeout,
-                                "the executor did not register within " +
-                                    std::to_string(duration_cast<milliseconds>(
-                                                       flags_.executorRegistrationTimeout)
-                                                       .count()) +
-                                    " ms"));
-      containerizerOf(late).kill(late.containerId);
-      doneStarting(late);
-    });
-  }
-}
-
-void Agent::doneStarting(Run& run) {
-  if (run.registrationTimer) run.registrationTimer->stop();
-  if (run.phase != RunPhase::kStarting) return;
-  run.moveTo(RunPhase::kLaunched);
-  --starting_;
-  launchQueued();  // starts other runs only; `run` stays as it is
-}
-
-Containerizer& Agent::containerizerOf(const Run& run) {
-  if (run.custom()) return *executorContainers_;
-  return run.docker() ? *docker_ : *native_;
-}
-
-ContainerLimits Agent::limitsOf(const Run& run) const {
-  return containerLimits(run.task.resources.cpus(), run.task.resources.mem(), run.task.cpuLimit,
-                         flags_.isolation.enableCfs);
-}
-
-bool Agent::launchExecutor(Run& run) {
-  TaskKey key{run.frameworkId, run.task.taskId};
-  ContainerLaunch launch;
-  launch.containerId = run.containerId;
-  launch.sandbox = run.sandbox;
-  launch.frameworkId = run.frameworkId;
-  launch.taskId = run.task.taskId;
-  launch.agentId = agentId_;
-  launch.limits = limitsOf(run);
-  auto launched = containerizerOf(run).launch(
-      launch, [this, key](std::optional<ExitStatus> exit) { executorExited(key, exit); });
-  if (launched.failure) {
-    endRun(run, TaskState::kFailed, *launched.failure, launched.error);
-    destroyContainer(run);
-    return false;
-  }
-  run.pid = launched.pid;
-  checkpoint(run, true);
-  return true;
-}
-
-void Agent::executorExited(const TaskKey& key, std::optional<ExitStatus> exit) {
-  auto it = runs_.find(key);
-  if (it == runs_.end()) return;
-  auto& run = *it->second;
-  doneStarting(run);
-  if (!run.executorPeer.empty()) runsByPeer_.erase(run.executorPeer);
-  if (!isTerminal(run.state)) {
-    if (run.killRequested()) {
-      endRun(run, TaskState::kKilled, TaskReason::kKilledByFramework, "killed before it started");
-    } else {
-      std::string how = !exit              ? "ended while the agent was down or reconnecting"
-                        : exit->signal != 0 ? "was killed by signal " + std::to_string(exit->signal)
-                                            : "exited with status " + std::to_string(exit->code);
-      endRun(run, TaskState::kFailed, TaskReason::kExecutorTerminated,
-             "the executor " + how + " before the task ended");
-    }
-  } else if (!run.exited()) {
-    run.moveTo(RunPhase::kExited);
-  }
-  destroyContainer(run);
-  forgetIfDone(key);
-}
-
-void Agent::destroyContainer(Run& run) {
-  if (run.phase == RunPhase::kDestroyed) return;
-  run.moveTo(RunPhase::kDestroyed);
-  std::error_code ec;
-  if (!run.sandbox.empty() && std::filesystem::exists(run.sandbox, ec)) gc_->schedule(run.sandbox);
-  if (containerizerOf(run).destroy(run.containerId)) ++metrics_.containersDestroyed;
 }
 
 void Agent::killTask(const FrameworkID& frameworkId, const TaskID& taskId, int64_t gracePeriodMs) {
@@ -198,21 +114,7 @@ void Agent::killTask(const FrameworkID& frameworkId, const TaskID& taskId, int64
   if (grace < 0 && run.task.killGracePeriodSeconds) grace = static_cast<int64_t>(*run.task.killGracePeriodSeconds * 1000);
   if (grace < 0) grace = duration_cast<milliseconds>(flags_.defaultGracePeriod).count();
   run.killGraceMs = grace;
-  if (run.custom()) return killOnExecutor(run);
-  if (run.phase == RunPhase::kQueued) {
-    // Still waiting for a start slot: nothing was started.
-    return endRun(run, TaskState::kKilled, TaskReason::kKilledByFramework, "killed before it started");
-  }
-  if (run.executorPeer.empty()) {
-    // A recovered executor gets the kill when it reconnects.
-    if (run.recovered) return;
-    // Not registered yet: nothing has started; stop the executor itself.
-    containerizerOf(run).kill(run.containerId);
-    return;
-  }
-  capnp::MallocMessageBuilder message;
-  message.initRoot<wire::Envelope>().initKillCommand().setKillGracePeriodMs(grace);
-  executors_->sendTo(run.executorPeer, wire::encode(message));
+  killOnExecutor(run);
 }
 
 void Agent::shutdownFramework(const FrameworkID& frameworkId) {
@@ -222,142 +124,22 @@ void Agent::shutdownFramework(const FrameworkID& frameworkId) {
   }
   spdlog::info("shutting down framework {} ({} task(s))", frameworkId.value, tasks.size());
   for (const auto& taskId : tasks) killTask(frameworkId, taskId, -1);
-  for (auto& [key, executor] : frameworkExecutors_) {
-    if (key.first == frameworkId) shutdownExecutor(*executor, "its framework was shut down");
+  std::vector<ExecutorKey> own;
+  for (const auto& [key, executor] : executorsByKey_) {
+    if (key.first == frameworkId && !executor->builtIn()) own.push_back(key);
   }
-}
-
-// ------------------------------------------------------------ executors
-
-void Agent::onExecutorMessage(std::string_view peerView, std::string_view bytes) {
-  ++metrics_.messagesReceived;
-  std::string peer(peerView);
-  auto decoded = wire::decode(bytes);
-  if (!decoded) return dropMessage(decoded.error().message);
-  auto envelope = (*decoded)->envelope();
-  auto refuse = [&] {
-    throw wire::MalformedMessage(std::string("the agent does not accept ") + wire::name(envelope.which()) +
-                                 " from an executor");
-  };
-  wire::dispatchSafely(
-      [&] {
-        if (auto executor = frameworkExecutorsByPeer_.find(peer); executor != frameworkExecutorsByPeer_.end()) {
-          // A framework's executor.
-          switch (envelope.which()) {
-            case wire::Envelope::REGISTER_EXECUTOR: return executorRegisteredBack(peer, envelope.getRegisterExecutor());
-            case wire::Envelope::EXECUTOR_STATUS:
-              return frameworkExecutorStatus(peer, executor->second,
-                                             wire::fromWire(envelope.getExecutorStatus().getStatus()));
-            case wire::Envelope::FRAMEWORK_MESSAGE:
-              return frameworkMessageFromExecutor(executor->second, envelope.getFrameworkMessage());
-            default: return refuse();
-          }
-        }
-        switch (envelope.which()) {
-          case wire::Envelope::REGISTER_EXECUTOR:
-            if (envelope.getRegisterExecutor().hasExecutorId() &&
-                envelope.getRegisterExecutor().getExecutorId().size() > 0) {
-              return executorRegisteredBack(peer, envelope.getRegisterExecutor());
-            }
-            return executorRegistered(peer, envelope.getRegisterExecutor());
-          case wire::Envelope::EXECUTOR_STATUS: return executorStatus(peer, envelope.getExecutorStatus());
-          case wire::Envelope::REGISTER_LAUNCHER:
-            if (!launcher_) return refuse();
-            return launcher_->registered(peer, envelope.getRegisterLauncher());
-          case wire::Envelope::EXECUTOR_ENDED:
-            if (!launcher_) return refuse();
-            return launcher_->executorEnded(peer, envelope.getExecutorEnded());
-          case wire::Envelope::COMMAND_STARTED:
-            if (!launcher_) return refuse();
-            return launcher_->commandStarted(peer, envelope.getCommandStarted());
-          default: return refuse();
-        }
-      },
-      [&](const std::string& reason) { dropMessage(reason); });
-}
-
-void Agent::executorRegistered(const std::string& peer, wire::RegisterExecutor::Reader message) {
-  TaskKey key{FrameworkID{text(message.getFrameworkId())}, TaskID{text(message.getTaskId())}};
-  auto it = runs_.find(key);
-  capnp::MallocMessageBuilder reply;
-  auto envelope = reply.initRoot<wire::Envelope>();
-  bool recovered = it != runs_.end() && it->second->recovered;
-  if (it == runs_.end() || it->second->exited() || (it->second->killRequested() && !recovered) ||
-      isTerminal(it->second->state)) {
-    envelope.setShutdownExecutor();
-    executors_->sendTo(peer, wire::encode(reply));
-    return;
+  // One by one: a shutdown may end (and erase) its executor at once.
+  for (const auto& key : own) {
+    if (auto it = executorsByKey_.find(key); it != executorsByKey_.end()) shutdownExecutor(*it->second, "its framework was shut down");
   }
-  auto& run = *it->second;
-  if (!run.executorPeer.empty() && run.executorPeer != peer) runsByPeer_.erase(run.executorPeer);
-  if (recovered && run.executorPeer.empty()) spdlog::info("the executor of task {} is back", key.second.value);
-  run.executorPeer = peer;
-  runsByPeer_[peer] = key;
-  if (recovered && run.killRequested()) {
-    // Killed while its executor was reconnecting.
-    capnp::MallocMessageBuilder kill;
-    kill.initRoot<wire::Envelope>().initKillCommand().setKillGracePeriodMs(*run.killGraceMs);
-    executors_->sendTo(peer, wire::encode(kill));
-  }
-  auto launch = envelope.initLaunchCommand();
-  launch.setAgentPid(::getpid());
-  wire::toWire(run.task, launch.initTask());
-  launch.setSandbox(run.sandbox);
-  int64_t grace = run.task.killGracePeriodSeconds
-                      ? static_cast<int64_t>(*run.task.killGracePeriodSeconds * 1000)
-                      : duration_cast<milliseconds>(flags_.defaultGracePeriod).count();
-  launch.setKillGracePeriodMs(grace);
-  containerizerOf(run).describe(run.containerId, limitsOf(run), launch);
-  executors_->sendTo(peer, wire::encode(reply));
-}
-
-void Agent::executorStatus(const std::string& peer, wire::ExecutorStatus::Reader message) {
-  auto byPeer = runsByPeer_.find(peer);
-  if (byPeer == runsByPeer_.end()) {
-    // A re-send from an executor that has since exited: its update is queued
-    // already (or was settled by its exit). Not malformed; nothing to do.
-    spdlog::debug("ignoring a status from an executor that is gone");
-    return;
-  }
-  auto& run = *runs_.at(byPeer->second);
-  TaskStatus status = wire::fromWire(message.getStatus());
-  if (status.taskId != run.task.taskId) throw wire::MalformedMessage("an executor reported another task");
-  if (status.uuid.empty()) throw wire::MalformedMessage("an executor status without a uuid");
-
-  // Acknowledge to the executor once the update is queued here; duplicates
-  // (a retried send) are acknowledged again but queued once.
-  bool duplicate = (isTerminal(run.state) && isTerminal(status.state)) || run.executorUpdates.count(status.uuid) != 0;
-  if (auto stream = streams_.find(byPeer->second); stream != streams_.end()) {
-    for (const auto& pending : stream->second->pending) duplicate |= pending.uuid == status.uuid;
-  }
-  if (!duplicate) {
-    run.executorUpdates.insert(status.uuid);
-    run.state = status.state;
-    if (status.state != TaskState::kStarting) doneStarting(run);
-    status.agentId = agentId_;
-    status.source = TaskSource::kExecutor;
-    if (status.state == TaskState::kFailed) explainFailure(run, status);
-    // On disk before the executor hears it was received: the update itself
-    // (enqueueStatus), then the run's state.
-    enqueueStatus(run.frameworkId, status);
-    checkpoint(run, false);
-  }
-  // A duplicate too: the first copy may still be on its way to disk.
-  ackWhenDurable(peer, status.uuid);
-}
-
-void Agent::ackWhenDurable(const std::string& peer, const std::string& uuid) {
-  whenDurable([this, peer, uuid] {
-    capnp::MallocMessageBuilder ack;
-    ack.initRoot<wire::Envelope>().initExecutorAck().setUuid(uuid);
-    executors_->sendTo(peer, wire::encode(ack));
-  });
 }
 
 // ------------------------------------------------------------ containers
 
 void Agent::explainFailure(Run& run, TaskStatus& status) {
-  auto usage = containerizerOf(run).usage(run.containerId);
+  auto executor = executorsByKey_.find(run.executorKey());
+  if (executor == executorsByKey_.end()) return;
+  auto usage = containerizerOf(executor->second->kind).usage(executor->second->containerId);
   if (!usage || usage->oomKills == 0) return;
   ++metrics_.memoryLimitKills;
   status.reason = TaskReason::kMemoryLimit;
@@ -374,8 +156,8 @@ void Agent::explainFailure(Run& run, TaskStatus& status) {
   }
 }
 
-ContainerUsage Agent::usageOf(Run& run) {
-  auto measured = containerizerOf(run).usage(run.containerId);
+ContainerUsage Agent::usageOf(Run& run, Executor& executor) {
+  auto measured = containerizerOf(executor.kind).usage(executor.containerId);
   ContainerUsage usage = measured ? *measured : ContainerUsage{};
   run.memPeak = std::max(run.memPeak, usage.memBytes);
   usage.memPeakBytes = std::max(usage.memPeakBytes, run.memPeak);
@@ -383,14 +165,18 @@ ContainerUsage Agent::usageOf(Run& run) {
   return usage;
 }
 
-bool Agent::measured(const Run& run) {
-  return !run.custom() && !run.exited() && containerizerOf(run).measures(run.containerId);
+Agent::Executor* Agent::measured(const Run& run) {
+  if (run.custom() || run.exited()) return nullptr;
+  auto executor = executorsByKey_.find(run.executorKey());
+  if (executor == executorsByKey_.end() || executor->second->exited()) return nullptr;
+  if (!containerizerOf(executor->second->kind).measures(executor->second->containerId)) return nullptr;
+  return executor->second.get();
 }
 
 void Agent::sweepContainers() {
   std::set<std::string> active = destroyer_->pending();
   for (const auto& [key, run] : runs_) active.insert(run->containerId);
-  for (const auto& [key, executor] : frameworkExecutors_) active.insert(executor->containerId);
+  for (const auto& [key, executor] : executorsByKey_) active.insert(executor->containerId);
   // Older than any container of a live agent can be while empty: one whose
   // executor has not yet started the command is at most
   // --executor-registration-timeout old.
@@ -404,8 +190,9 @@ void Agent::sweepContainers() {
 void Agent::sampleUsage() {
   std::vector<std::pair<Run*, ContainerUsage>> samples;
   for (auto& [key, run] : runs_) {
-    if (!measured(*run) || isTerminal(run->state)) continue;
-    samples.emplace_back(run.get(), usageOf(*run));
+    Executor* executor = measured(*run);
+    if (executor == nullptr || isTerminal(run->state)) continue;
+    samples.emplace_back(run.get(), usageOf(*run, *executor));
   }
   if (samples.empty() || !registered_) return;
   capnp::MallocMessageBuilder message;

@@ -109,12 +109,13 @@ void Agent::forgetIfDone(const TaskKey& key) {
   auto run = runs_.find(key);
   if (run != runs_.end()) {
     if (!isTerminal(run->second->state) || !run->second->exited()) return;
-    checkpoints_.removeRun(run->second->containerId);
-    if (run->second->custom()) {
-      if (auto executor = frameworkExecutors_.find(run->second->executorKey()); executor != frameworkExecutors_.end()) {
-        executor->second->tasks.erase(key.second);
-      }
+    auto executor = executorsByKey_.find(run->second->executorKey());
+    if (executor != executorsByKey_.end()) {
+      // A built-in executor's checkpoint is its task's: kept until it ends.
+      if (executor->second->builtIn()) return;
+      executor->second->tasks.erase(key.second);
     }
+    checkpoints_.removeRun(run->second->containerId);
     runs_.erase(run);
     if (finished_.insert(key).second) finishedOrder_.push_back(key);
     while (finishedOrder_.size() > kRememberFinished) {

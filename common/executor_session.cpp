@@ -45,8 +45,7 @@ void ExecutorSession::sendRegistration() {
   capnp::MallocMessageBuilder message;
   auto reg = message.initRoot<wire::Envelope>().initRegisterExecutor();
   reg.setFrameworkId(options_.frameworkId.value);
-  if (!options_.executorId.value.empty()) reg.setExecutorId(options_.executorId.value);
-  if (!options_.taskId.value.empty()) reg.setTaskId(options_.taskId.value);
+  reg.setExecutorId(options_.executorId.value);
   reg.setPid(options_.selfPid);
   transport_->send(wire::encode(message));
   registrationTimer_.start(options_.retryInterval, [this] {

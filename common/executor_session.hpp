@@ -18,7 +18,7 @@
 //
 //   ExecutorSession session(loop.time(), std::make_unique<ZmqSocket>(...), options, events);
 //   session.start();
-//   ... on LaunchCommand / ExecutorRegistered: session.registered(agentPid);
+//   ... on ExecutorRegistered: session.registered(agentPid);
 //   session.sendUpdate(status);
 //
 // Loop thread only. Times come from the TimeSource, so tests run it on
@@ -51,10 +51,9 @@ struct ExecutorSessionOptions {
   // The agent's executor endpoint, tcp://host:port.
   std::string agentEndpoint;
   FrameworkID frameworkId;
-  // Who registers: a framework's executor names its ExecutorID; a built-in
-  // executor names its one task instead.
+  // Who registers: a framework's executor its ExecutorID; a built-in
+  // executor its task's id, which the agent made its executor id.
   ExecutorID executorId;
-  TaskID taskId;
   // The agent's process, watched from start(); 0: not watched until the
   // agent names itself in registered().
   pid_t agentPid = 0;
@@ -95,8 +94,7 @@ class ExecutorSession {
   // Connects, registers and starts watching the agent.
   Result<void> start();
 
-  // The agent accepted the registration (its LaunchCommand or
-  // ExecutorRegistered arrived); `agentPid` > 0 names the agent's process,
+  // The agent accepted the registration (its ExecutorRegistered arrived); `agentPid` > 0 names the agent's process,
   // which is watched from now on. An agent that was gone is back: the
   // unacknowledged updates are sent again. Returns whether the agent was
   // gone until now.

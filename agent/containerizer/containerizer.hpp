@@ -82,10 +82,11 @@ class Containerizer {
   // Takes back a container an earlier agent launched. False when its
   // executor is gone (onExit is then never called); destroy() it.
   virtual bool recover(const RecoveredContainer& saved, OnExit onExit) = 0;
-  // Native and Docker: tells the agent's executor, in the LaunchCommand it
-  // gets once registered, how to run its task in the container.
+  // Native and Docker: tells the agent's executor, in the
+  // ExecutorRegistered it gets once registered, how to run its task in the
+  // container (the agent adds the sandbox and the kill grace).
   virtual void describe(const std::string& containerId, const ContainerLimits& limits,
-                        wire::LaunchCommand::Builder command) const = 0;
+                        wire::ExecutorContainer::Builder container) const = 0;
   // Changes the container's limits.
   virtual Result<void> update(const std::string& containerId, const ContainerLimits& limits) = 0;
   // Kills the executor and everything in its container now (SIGKILL). Its

@@ -44,8 +44,8 @@ bool DockerContainerizer::recover(const RecoveredContainer& saved, OnExit onExit
 }
 
 void DockerContainerizer::describe(const std::string& containerId, const ContainerLimits& limits,
-                                   wire::LaunchCommand::Builder command) const {
-  auto docker = command.initDocker();
+                                   wire::ExecutorContainer::Builder container) const {
+  auto docker = container.initDocker();
   docker.setSocket(socket_);
   docker.setContainerName(containerName(containerId));
   docker.setCpuShares(cpuShares(limits.cpus));

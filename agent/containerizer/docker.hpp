@@ -28,7 +28,7 @@ class DockerContainerizer final : public Containerizer {
   bool recover(const RecoveredContainer& saved, OnExit onExit) override;
   // Where Docker is, the container's name and its cpu and memory limits.
   void describe(const std::string& containerId, const ContainerLimits& limits,
-                wire::LaunchCommand::Builder command) const override;
+                wire::ExecutorContainer::Builder container) const override;
   Result<void> update(const std::string& containerId, const ContainerLimits& limits) override;
   void kill(const std::string& containerId) override;
   // The executor removes its container; if it died first, it is removed

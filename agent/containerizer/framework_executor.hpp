@@ -18,8 +18,8 @@ class FrameworkExecutorContainerizer final : public IsolatedContainerizer {
   LaunchResult launch(const ContainerLaunch& launch, Containerizer::OnExit onExit) override;
   // Alive when the process with its pid still has its start time.
   bool recover(const RecoveredContainer& saved, Containerizer::OnExit onExit) override;
-  // Nothing: a framework's executor gets no LaunchCommand.
-  void describe(const std::string&, const ContainerLimits&, wire::LaunchCommand::Builder) const override {}
+  // Nothing: a framework's executor runs its tasks its own way.
+  void describe(const std::string&, const ContainerLimits&, wire::ExecutorContainer::Builder) const override {}
 };
 
 }  // namespace clusternodes::agent

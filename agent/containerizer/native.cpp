@@ -146,12 +146,12 @@ bool NativeContainerizer::recover(const RecoveredContainer& saved, Containerizer
 }
 
 void NativeContainerizer::describe(const std::string& containerId, const ContainerLimits&,
-                                   wire::LaunchCommand::Builder command) const {
+                                   wire::ExecutorContainer::Builder container) const {
   auto join = context_.isolator.joinDirs(containerId);
-  auto cgroups = command.initCgroups(static_cast<unsigned>(join.size()));
+  auto cgroups = container.initCgroups(static_cast<unsigned>(join.size()));
   for (unsigned i = 0; i < join.size(); ++i) cgroups.set(i, join[i]);
   auto back = context_.isolator.returnDirs();
-  auto returns = command.initReturnCgroups(static_cast<unsigned>(back.size()));
+  auto returns = container.initReturnCgroups(static_cast<unsigned>(back.size()));
   for (unsigned i = 0; i < back.size(); ++i) returns.set(i, back[i]);
 }
 

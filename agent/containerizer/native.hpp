@@ -70,7 +70,7 @@ class NativeContainerizer final : public IsolatedContainerizer {
   void kill(const std::string& containerId) override;
   // The cgroups the executor joins to start the command, and returns from.
   void describe(const std::string& containerId, const ContainerLimits& limits,
-                wire::LaunchCommand::Builder command) const override;
+                wire::ExecutorContainer::Builder container) const override;
 };
 
 // Creates the sandbox and starts `program` (beside the agent) as the

@@ -43,8 +43,8 @@ CommandExecutor::CommandExecutor(Loop& loop, zmq::context_t& context, ExecutorFl
 
 CommandExecutor::~CommandExecutor() = default;
 
-void CommandExecutor::launch(wire::LaunchCommand::Reader message) {
-  for (auto dir : message.getCgroups()) cgroups_.push_back(wire::text(dir));
+void CommandExecutor::launch(wire::ExecutorContainer::Reader container) {
+  for (auto dir : container.getCgroups()) cgroups_.push_back(wire::text(dir));
 
   // Environment: the executor's own, the task's, and where it runs.
   std::map<std::string, std::string> env;

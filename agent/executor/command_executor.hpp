@@ -39,7 +39,7 @@ class CommandExecutor : public TaskExecutor {
   void onCommandPid(std::function<void(pid_t)> callback) { onCommandPid_ = std::move(callback); }
 
  private:
-  void launch(wire::LaunchCommand::Reader message) override;
+  void launch(wire::ExecutorContainer::Reader container) override;
   void kill(int64_t gracePeriodMs) override;
   void abandon() override;
   void commandExited(int64_t exitStatus, int termSignal);

@@ -109,13 +109,13 @@ void DockerExecutor::enqueue(std::function<void()> job) { worker_->post(std::mov
 
 void DockerExecutor::onLoop(std::function<void()> fn) { loop_.post(std::move(fn)); }
 
-void DockerExecutor::launch(wire::LaunchCommand::Reader message) {
-  if (!message.hasDocker() || !task_.docker) {
+void DockerExecutor::launch(wire::ExecutorContainer::Reader container) {
+  if (!container.hasDocker() || !task_.docker) {
     report(TaskState::kFailed, TaskReason::kContainerLaunchFailed,
            "the Docker executor got a task without a Docker container");
     return;
   }
-  auto launch = message.getDocker();
+  auto launch = container.getDocker();
   client_ = std::make_unique<docker::Client>(launch.getSocket().cStr());
   name_ = launch.getContainerName().cStr();
   auto spec = containerSpec(task_, flags_.frameworkId, launch, sandbox_, taskEnvironment(kContainerSandbox));

@@ -52,7 +52,7 @@ class DockerExecutor : public TaskExecutor {
   ~DockerExecutor() override;
 
  private:
-  void launch(wire::LaunchCommand::Reader message) override;
+  void launch(wire::ExecutorContainer::Reader container) override;
   void kill(int64_t gracePeriodMs) override;
   void abandon() override;
 

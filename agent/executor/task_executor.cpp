@@ -11,7 +11,7 @@ TaskExecutor::TaskExecutor(Loop& loop, zmq::context_t& context, ExecutorFlags fl
   ExecutorSessionOptions options;
   options.agentEndpoint = flags_.agent;
   options.frameworkId = flags_.frameworkId;
-  options.taskId = flags_.taskId;
+  options.executorId = ExecutorID{flags_.taskId.value};
   options.agentPid = flags_.agentPid > 0 ? flags_.agentPid : getppid();
   options.recoveryTimeout = flags_.recoveryTimeout;
   options.log = flags_.log;
@@ -44,8 +44,16 @@ void TaskExecutor::abandonTask(int exitCode) {
 
 void TaskExecutor::onMessage(const wire::Envelope::Reader& envelope) {
   switch (envelope.which()) {
-    case wire::Envelope::LAUNCH_COMMAND: return received(envelope.getLaunchCommand());
-    case wire::Envelope::KILL_COMMAND: return kill(envelope.getKillCommand().getKillGracePeriodMs());
+    case wire::Envelope::EXECUTOR_REGISTERED: return registered(envelope.getExecutorRegistered());
+    case wire::Envelope::RUN_TASK: return runTask(envelope.getRunTask());
+    case wire::Envelope::KILL_TASK: {
+      auto kill = envelope.getKillTask();
+      if (wire::text(kill.getTaskId()) != flags_.taskId.value) {
+        throw wire::MalformedMessage("a kill of task " + wire::text(kill.getTaskId()) + ", which this executor does not run");
+      }
+      int64_t grace = kill.getKillGracePeriodMs();
+      return this->kill(grace >= 0 ? grace : defaultGraceMs_);
+    }
     case wire::Envelope::SHUTDOWN_EXECUTOR:
       shuttingDown_ = true;
       if (!launched_) return finish(0);
@@ -55,17 +63,30 @@ void TaskExecutor::onMessage(const wire::Envelope::Reader& envelope) {
   }
 }
 
-void TaskExecutor::received(wire::LaunchCommand::Reader message) {
+void TaskExecutor::registered(wire::ExecutorRegistered::Reader message) {
   // A reply to a retried registration, or an agent that restarted taking
   // this executor back: it gets what is still unacknowledged.
   session_->registered(message.getAgentPid());
   if (launched_) return;
+  auto container = message.getContainer();
+  container_.setRoot(container);
+  containerKnown_ = true;
+  sandbox_ = container.getSandbox().cStr();
+  defaultGraceMs_ = container.getKillGracePeriodMs();
+}
+
+void TaskExecutor::runTask(wire::RunTask::Reader message) {
+  // The agent sends the task again after it restarted: it is running.
+  if (launched_) return;
+  TaskInfo task = wire::fromWire(message.getTask());
+  if (task.taskId != flags_.taskId) {
+    throw wire::MalformedMessage("task " + task.taskId.value + " sent to the executor of task " + flags_.taskId.value);
+  }
+  if (!containerKnown_) throw wire::MalformedMessage("a task before the registration was accepted");
   launched_ = true;
-  task_ = wire::fromWire(message.getTask());
-  sandbox_ = message.getSandbox().cStr();
-  defaultGraceMs_ = message.getKillGracePeriodMs();
+  task_ = std::move(task);
   report(TaskState::kStarting, TaskReason::kNone, "");
-  launch(message);
+  launch(container_.getRoot<wire::ExecutorContainer>().asReader());
 }
 
 std::map<std::string, std::string> TaskExecutor::taskEnvironment(const std::string& sandboxPath) const {

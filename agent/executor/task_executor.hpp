@@ -2,9 +2,11 @@
 // runs the task (a native command, a Docker container).
 //
 // Launched by the agent in the task's sandbox, it connects back to the
-// agent's executor socket and registers until the agent sends the task. It
-// reports the task's states, each re-sent until the agent acknowledges it,
-// and exits once a terminal update is acknowledged. A kill or a shutdown
+// agent's executor socket and registers as any executor does, by executor
+// id (its task's id): the agent answers ExecutorRegistered, which says how
+// the container is made, then sends the task as RunTask. It reports the
+// task's states, each re-sent until the agent acknowledges it, and exits
+// once a terminal update is acknowledged. A KillTask or a ShutdownExecutor
 // from the agent goes to the subclass.
 //
 // Registration, the acknowledged updates and the agent watch are the
@@ -74,8 +76,8 @@ class TaskExecutor {
 
  protected:
   // The task arrived; task_, sandbox_ and defaultGraceMs_ are set and
-  // TASK_STARTING is reported.
-  virtual void launch(wire::LaunchCommand::Reader message) = 0;
+  // TASK_STARTING is reported. `container` is what ExecutorRegistered said.
+  virtual void launch(wire::ExecutorContainer::Reader container) = 0;
   // Kill the task: the terminal update follows when it has ended. Called
   // for the agent's kills and for a shutdown (with the default grace).
   virtual void kill(int64_t gracePeriodMs) = 0;
@@ -103,9 +105,13 @@ class TaskExecutor {
 
  private:
   void onMessage(const wire::Envelope::Reader& envelope);
-  void received(wire::LaunchCommand::Reader message);
+  void registered(wire::ExecutorRegistered::Reader message);
+  void runTask(wire::RunTask::Reader message);
 
   std::unique_ptr<ExecutorSession> session_;
+  // The container ExecutorRegistered described, kept for the task.
+  capnp::MallocMessageBuilder container_;
+  bool containerKnown_ = false;
   OnExecutorFinished onFinished_;
   bool finished_ = false;
   int exitCode_ = 0;

@@ -274,14 +274,32 @@ struct Teardown {
 
 # ------------------------------------------------------ executor <-> agent
 
+# Every executor registers by its ExecutorID: a framework's own executor by
+# the id in its ExecutorInfo, a built-in executor (native command, Docker) by
+# its task's id, which the agent makes its executor id.
 struct RegisterExecutor {
-  taskId @0 :Text;           # the built-in executors' one task
+  taskId @0 :Text;           # only from built-in executors of earlier releases (no executorId)
   frameworkId @1 :Text;
   pid @2 :Int32;
-  executorId @3 :Text;       # a framework's executor (then no taskId)
+  executorId @3 :Text;
 }
 
-# The agent accepted a framework's executor; its tasks follow as RunTask.
+# How a built-in executor runs its task in the container the agent made for
+# it; empty for a framework's executor.
+struct ExecutorContainer {
+  sandbox @0 :Text;
+  # The agent's kill grace when a kill names none.
+  killGracePeriodMs @1 :Int64;
+  # The container's cgroup directories, which the executor joins to start the
+  # command, and the agent's own, which it returns to; empty without cgroups.
+  cgroups @2 :List(Text);
+  returnCgroups @3 :List(Text);
+  # For a Docker task: where Docker is and how the container is made.
+  docker @4 :DockerLaunch;
+}
+
+# The agent accepted an executor; its tasks follow as RunTask, kills as
+# KillTask, and ShutdownExecutor ends it.
 struct ExecutorRegistered {
   executor @0 :ExecutorInfo;
   frameworkId @1 :Text;
@@ -291,6 +309,7 @@ struct ExecutorRegistered {
   httpUrl @5 :Text;          # the agent's HTTP address, http://IP:PORT
   agentPid @6 :Int32;        # the executor watches it (see LaunchCommand)
   reregistered @7 :Bool;     # an agent that restarted took it back
+  container @8 :ExecutorContainer;  # a built-in executor's
 }
 
 # Opaque bytes between a scheduler and one of its executors, relayed by the
@@ -311,6 +330,8 @@ struct ExecutorExited {
   message @4 :Text;
 }
 
+# LaunchCommand and KillCommand go only to built-in executors of earlier
+# releases, which registered by task id: they still run after an upgrade.
 struct LaunchCommand {
   task @0 :TaskInfo;
   sandbox @1 :Text;

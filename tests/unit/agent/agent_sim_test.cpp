@@ -58,7 +58,7 @@ class FakeContainerizer final : public Containerizer {
     if (recoverAlive) containers[saved.containerId].onExit = std::move(onExit);
     return recoverAlive;
   }
-  void describe(const std::string&, const ContainerLimits&, wire::LaunchCommand::Builder) const override {}
+  void describe(const std::string&, const ContainerLimits&, wire::ExecutorContainer::Builder) const override {}
   Result<void> update(const std::string&, const ContainerLimits&) override { return {}; }
   void kill(const std::string& id) override { containers[id].killed = true; }
   bool destroy(const std::string& id) override {
@@ -111,7 +111,9 @@ std::string reregister(const std::string& reason) {
   return wire::encode(message);
 }
 
-std::string runTask(const std::string& frameworkId, const std::string& taskId) {
+// Task `taskId` for its built-in executor, or for the framework's own
+// executor `executorId` when one is named.
+std::string runTask(const std::string& frameworkId, const std::string& taskId, const std::string& executorId = "") {
   capnp::MallocMessageBuilder message;
   auto run = message.initRoot<wire::Envelope>().initRunTask();
   run.setFrameworkId(frameworkId);
@@ -124,11 +126,29 @@ std::string runTask(const std::string& frameworkId, const std::string& taskId) {
   task.name = taskId;
   task.resources = *Resources::parse("cpus:0.5;mem:64");
   task.command.value = "sleep 1000";
+  if (!executorId.empty()) {
+    ExecutorInfo executor;
+    executor.executorId.value = executorId;
+    executor.command.value = "./my-executor";
+    executor.resources = *Resources::parse("cpus:0.1;mem:32");
+    task.executor = executor;
+  }
   wire::toWire(task, run.initTask());
   return wire::encode(message);
 }
 
+// A built-in executor registers by executor id, its task's id.
 std::string registerExecutor(const std::string& frameworkId, const std::string& taskId) {
+  capnp::MallocMessageBuilder message;
+  auto registration = message.initRoot<wire::Envelope>().initRegisterExecutor();
+  registration.setFrameworkId(frameworkId);
+  registration.setExecutorId(taskId);
+  registration.setPid(40000);
+  return wire::encode(message);
+}
+
+// As built-in executors of earlier releases do: by task id.
+std::string registerExecutorByTask(const std::string& frameworkId, const std::string& taskId) {
   capnp::MallocMessageBuilder message;
   auto registration = message.initRoot<wire::Envelope>().initRegisterExecutor();
   registration.setFrameworkId(frameworkId);
@@ -236,7 +256,9 @@ void runningTask(SimAgent& sim, const std::string& taskId, const std::string& pe
   sim.fromMaster(runTask("fw", taskId));
   REQUIRE(sim.native().containers.size() == 1);
   sim.fromExecutor(peer, registerExecutor("fw", taskId));
-  REQUIRE(ofKind(sim.executors().takeAll(), wire::Envelope::LAUNCH_COMMAND).size() == 1);
+  auto sent = sim.executors().takeAll();
+  REQUIRE(ofKind(sent, wire::Envelope::EXECUTOR_REGISTERED).size() == 1);
+  REQUIRE(ofKind(sent, wire::Envelope::RUN_TASK).size() == 1);
   sim.fromExecutor(peer, executorStatus("fw", taskId, TaskState::kRunning, uuid));
   REQUIRE(ofKind(sim.executors().takeAll(), wire::Envelope::EXECUTOR_ACK).size() == 1);
   REQUIRE(ofKind(sim.master().takeAll(), wire::Envelope::STATUS_UPDATE).size() == 1);
@@ -500,15 +522,158 @@ TEST_CASE("agent, simulated: at most --max-starting-executors executors start at
 
 TEST_CASE("agent, simulated: a run moves only along its legal phases") {
   using P = RunPhase;
-  CHECK(canMove(P::kNew, P::kQueued));
-  CHECK(canMove(P::kQueued, P::kStarting));
-  CHECK(canMove(P::kStarting, P::kLaunched));
-  CHECK(canMove(P::kLaunched, P::kExited));
-  CHECK(canMove(P::kExited, P::kDestroyed));
   CHECK(canMove(P::kNew, P::kAwaitingExecutor));
   CHECK(canMove(P::kAwaitingExecutor, P::kLaunched));
+  CHECK(canMove(P::kLaunched, P::kExited));
+  CHECK(canMove(P::kNew, P::kExited));
+  CHECK(canMove(P::kAwaitingExecutor, P::kExited));
   CHECK_FALSE(canMove(P::kExited, P::kLaunched));
-  CHECK_FALSE(canMove(P::kDestroyed, P::kExited));
-  CHECK_FALSE(canMove(P::kStarting, P::kQueued));
-  CHECK_FALSE(canMove(P::kQueued, P::kDestroyed));
+  CHECK_FALSE(canMove(P::kExited, P::kAwaitingExecutor));
+  CHECK_FALSE(canMove(P::kLaunched, P::kAwaitingExecutor));
+  CHECK_FALSE(canMove(P::kNew, P::kLaunched));
+}
+
+TEST_CASE("agent, simulated: a built-in executor registers by executor id like any executor: ExecutorRegistered "
+          "says how its container is made, its task comes as RunTask (once), a kill as KillTask") {
+  TempDir dir("cn-agent-sim");
+  Loop loop;
+  SimulatedTime time;
+  SimAgent sim(loop, time, dir.path);
+  registerAs(sim, "agent-1");
+  sim.fromMaster(runTask("fw", "t1"));
+  REQUIRE(sim.native().containers.size() == 1);
+  const auto& [containerId, container] = *sim.native().containers.begin();
+  CHECK(container.launch.taskId.value == "t1");
+
+  sim.fromExecutor("exec-1", registerExecutor("fw", "t1"));
+  auto sent = sim.executors().takeAll();
+  auto registered = ofKind(sent, wire::Envelope::EXECUTOR_REGISTERED);
+  REQUIRE(registered.size() == 1);
+  auto reply = registered[0]->envelope().getExecutorRegistered();
+  CHECK(text(reply.getExecutor().getExecutorId()) == "t1");
+  CHECK(text(reply.getAgentId()) == "agent-1");
+  CHECK_FALSE(reply.getReregistered());
+  CHECK(text(reply.getContainer().getSandbox()) == container.launch.sandbox);
+  CHECK(text(reply.getContainer().getSandbox()).find("/sandboxes/fw/t1/" + containerId) != std::string::npos);
+  CHECK(reply.getContainer().getKillGracePeriodMs() == 3000);
+  auto tasks = ofKind(sent, wire::Envelope::RUN_TASK);
+  REQUIRE(tasks.size() == 1);
+  CHECK(text(tasks[0]->envelope().getRunTask().getTask().getTaskId()) == "t1");
+  CHECK(text(tasks[0]->envelope().getRunTask().getTask().getAgentId()) == "agent-1");
+
+  // A retried registration is answered again, without the task again.
+  sim.fromExecutor("exec-1", registerExecutor("fw", "t1"));
+  sent = sim.executors().takeAll();
+  CHECK(ofKind(sent, wire::Envelope::EXECUTOR_REGISTERED).size() == 1);
+  CHECK(ofKind(sent, wire::Envelope::RUN_TASK).empty());
+
+  sim.fromExecutor("exec-1", executorStatus("fw", "t1", TaskState::kRunning, "u1"));
+  sim.executors().takeAll();
+  sim.fromMaster(killTask("fw", "t1"));
+  auto kills = ofKind(sim.executors().takeAll(), wire::Envelope::KILL_TASK);
+  REQUIRE(kills.size() == 1);
+  CHECK(text(kills[0]->envelope().getKillTask().getTaskId()) == "t1");
+  CHECK(kills[0]->envelope().getKillTask().getKillGracePeriodMs() == 3000);
+
+  // Its terminal update, then its end: the container goes, and the task is
+  // forgotten once the framework acknowledged the update.
+  sim.fromExecutor("exec-1", executorStatus("fw", "t1", TaskState::kKilled, "u2"));
+  CHECK(ofKind(sim.executors().takeAll(), wire::Envelope::EXECUTOR_ACK).size() == 1);
+  sim.native().containers.begin()->second.onExit(ExitStatus{0, 0});
+  sim.turn();
+  CHECK(sim.native().containers.begin()->second.destroyed);
+  // An executor's end is reported to the master for frameworks' executors
+  // only.
+  CHECK(ofKind(sim.master().takeAll(), wire::Envelope::EXECUTOR_EXITED).empty());
+}
+
+TEST_CASE("agent, simulated: a built-in executor of an earlier release, registered by task id, gets its task as "
+          "LaunchCommand and a kill as KillCommand") {
+  TempDir dir("cn-agent-sim");
+  Loop loop;
+  SimulatedTime time;
+  SimAgent sim(loop, time, dir.path);
+  registerAs(sim, "agent-1");
+  sim.fromMaster(runTask("fw", "t1"));
+  sim.fromExecutor("old-1", registerExecutorByTask("fw", "t1"));
+  auto sent = sim.executors().takeAll();
+  CHECK(ofKind(sent, wire::Envelope::EXECUTOR_REGISTERED).empty());
+  auto launches = ofKind(sent, wire::Envelope::LAUNCH_COMMAND);
+  REQUIRE(launches.size() == 1);
+  auto launch = launches[0]->envelope().getLaunchCommand();
+  CHECK(text(launch.getTask().getTaskId()) == "t1");
+  CHECK(text(launch.getSandbox()).find("/sandboxes/fw/t1/") != std::string::npos);
+  CHECK(launch.getKillGracePeriodMs() == 3000);
+
+  sim.fromExecutor("old-1", executorStatus("fw", "t1", TaskState::kRunning, "u1"));
+  CHECK(ofKind(sim.executors().takeAll(), wire::Envelope::EXECUTOR_ACK).size() == 1);
+  sim.fromMaster(killTask("fw", "t1"));
+  auto kills = ofKind(sim.executors().takeAll(), wire::Envelope::KILL_COMMAND);
+  REQUIRE(kills.size() == 1);
+  CHECK(kills[0]->envelope().getKillCommand().getKillGracePeriodMs() == 3000);
+}
+
+TEST_CASE("agent, simulated: after a restart a built-in executor re-registers, hears it was taken back and gets "
+          "its task again (which it ignores); one that does not come back is shut down") {
+  TempDir dir("cn-agent-sim");
+  Loop loop;
+  SimulatedTime time;
+  {
+    SimAgent sim(loop, time, dir.path);
+    registerAs(sim, "agent-1");
+    runningTask(sim, "t1", "exec-1", "u1");
+    sim.fromMaster(runTask("fw", "t2"));
+    sim.fromExecutor("exec-2", registerExecutor("fw", "t2"));
+    sim.fromExecutor("exec-2", executorStatus("fw", "t2", TaskState::kRunning, "u2"));
+    sim.fromMaster(statusAck("fw", "t2", "u2"));
+  }
+  SimAgent restarted(loop, time, dir.path);
+  CHECK(restarted.native().recovered.size() == 2);
+  restarted.fromMaster(agentRegistered("agent-1", true));
+  restarted.fromExecutor("exec-1b", registerExecutor("fw", "t1"));
+  auto sent = restarted.executors().takeAll();
+  auto registered = ofKind(sent, wire::Envelope::EXECUTOR_REGISTERED);
+  REQUIRE(registered.size() == 1);
+  CHECK(registered[0]->envelope().getExecutorRegistered().getReregistered());
+  REQUIRE(ofKind(sent, wire::Envelope::RUN_TASK).size() == 1);
+  // Its updates are heard from its new connection.
+  restarted.fromExecutor("exec-1b", executorStatus("fw", "t1", TaskState::kFinished, "u3"));
+  CHECK(ofKind(restarted.executors().takeAll(), wire::Envelope::EXECUTOR_ACK).size() == 1);
+  auto finished = ofKind(restarted.master().takeAll(), wire::Envelope::STATUS_UPDATE);
+  REQUIRE(finished.size() == 1);
+  CHECK(text(finished[0]->envelope().getStatusUpdate().getStatus().getUuid()) == "u3");
+
+  // t2's executor never comes back: after --executor-registration-timeout
+  // it is shut down (killed: it is not connected).
+  time.advance(std::chrono::minutes(1));
+  restarted.turn();
+  bool t2Killed = false;
+  for (const auto& [id, container] : restarted.native().containers) t2Killed |= container.killed;
+  CHECK(t2Killed);
+}
+
+TEST_CASE("agent, simulated: a framework's executor id that a built-in executor's task holds is refused with "
+          "TASK_ERROR, and so is a task whose id a framework's executor holds") {
+  TempDir dir("cn-agent-sim");
+  Loop loop;
+  SimulatedTime time;
+  SimAgent sim(loop, time, dir.path);
+  registerAs(sim, "agent-1");
+  sim.fromMaster(runTask("fw", "t1"));
+  sim.fromMaster(runTask("fw", "t2", "t1"));
+  sim.fromMaster(runTask("fw", "t3", "ex"));
+  sim.fromMaster(runTask("fw", "ex"));
+  std::map<std::string, TaskStatus> last;
+  for (const auto& update : ofKind(sim.master().takeAll(), wire::Envelope::STATUS_UPDATE)) {
+    auto status = wire::fromWire(update->envelope().getStatusUpdate().getStatus());
+    last[status.taskId.value] = status;
+  }
+  REQUIRE(last.count("t2") == 1);
+  CHECK(std::string(toString(last["t2"].state)) == "TASK_ERROR");
+  CHECK((last["t2"].reason == TaskReason::kInvalidTask));
+  CHECK(last["t2"].message.find("executor id t1 is taken") != std::string::npos);
+  REQUIRE(last.count("ex") == 1);
+  CHECK(std::string(toString(last["ex"].state)) == "TASK_ERROR");
+  CHECK(last.count("t1") == 0);
+  CHECK(last.count("t3") == 0);
 }
