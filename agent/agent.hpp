@@ -212,8 +212,18 @@ class Agent {
   // is gone); the next queued one starts.
   void doneStarting(Executor& executor);
   void executorRegistered(const std::string& peer, wire::RegisterExecutor::Reader message);
-  // Answers an executor of an earlier release, registered by task id.
-  void registeredByTask(Executor& executor, const std::string& peer);
+  // ExecutorRegistered, with how a built-in executor's container is made
+  // (its task `builtInRun` gives the kill grace).
+  void sendExecutorRegistered(Executor& executor, const Run* builtInRun);
+  // Answers an executor of an earlier release, registered by task id: its
+  // task as LaunchCommand.
+  void registeredByTask(Executor& executor, Run& run);
+  // The grace a kill of the run gets when it names none.
+  int64_t defaultGraceMs(const Run& run) const;
+  // Frees the executor's start slot when it has no live task left.
+  void releaseIfIdle(Executor& executor);
+  // ExecutorExited to the master (frameworks' executors only).
+  void reportExecutorExited(const ExecutorKey& key, int status, const std::string& message);
   void sendTaskToExecutor(Executor& executor, Run& run);
   void executorStatus(const std::string& peer, const ExecutorKey& executorKey, TaskStatus status);
   void killOnExecutor(Run& run);

@@ -263,10 +263,15 @@ void Agent::executorRegistered(const std::string& peer, wire::RegisterExecutor::
   auto it = executorsByKey_.find(key);
   bool unwanted = it == executorsByKey_.end() || it->second->exited() || it->second->shuttingDown ||
                   it->second->phase == ExecutorPhase::kQueued || (byTask && !it->second->builtIn());
-  if (!unwanted && it->second->builtIn() && !it->second->recovered) {
-    // A built-in executor whose one task was killed before it had it.
+  // A built-in executor whose one task ended (it was killed before the
+  // executor had it); one taken back after a restart is heard first, for
+  // the updates it may still have to deliver.
+  Run* builtInRun = nullptr;
+  if (!unwanted && it->second->builtIn()) {
     auto run = runs_.find({key.first, TaskID{key.second.value}});
-    unwanted = run == runs_.end() || run->second->exited() || isTerminal(run->second->state);
+    bool ended = run == runs_.end() || run->second->exited() || isTerminal(run->second->state);
+    unwanted = ended && !it->second->recovered;
+    if (!ended) builtInRun = run->second.get();
   }
   if (unwanted) {
     capnp::MallocMessageBuilder reply;
@@ -284,8 +289,40 @@ void Agent::executorRegistered(const std::string& peer, wire::RegisterExecutor::
   executorsByPeer_[peer] = key;
   if (executor.registrationTimer) executor.registrationTimer->stop();
   if (back) spdlog::info("{} is back", logName(key, executor.builtIn()));
-  if (byTask) return registeredByTask(executor, peer);
+  if (executor.builtIn() && builtInRun == nullptr) {
+    // Taken back with its task ended: it delivers what it has not had
+    // acknowledged, and goes.
+    if (!byTask) sendExecutorRegistered(executor, nullptr);
+    return shutdownExecutor(executor, "its task ended while the agent was away");
+  }
+  if (byTask) return registeredByTask(executor, *builtInRun);
+  sendExecutorRegistered(executor, builtInRun);
+  // A retried registration of a framework's executor: its tasks went with
+  // the first. A built-in executor gets its task again (it ignores a
+  // repeat): the first may have been lost with the first answer.
+  if (!first && !executor.builtIn()) return;
 
+  // Tasks that waited for it, and after an agent restart every task it may
+  // not have received (it ignores those it has); kills asked for meanwhile.
+  for (const auto& taskId : executor.tasks) {
+    auto run = runs_.find({key.first, taskId});
+    if (run == runs_.end() || run->second->exited()) continue;
+    if (run->second->phase == RunPhase::kAwaitingExecutor || executor.builtIn()) {
+      sendTaskToExecutor(executor, *run->second);
+    }
+    if (first && run->second->killRequested()) killOnExecutor(*run->second);
+  }
+  if (!executor.builtIn()) resizeExecutor(executor);
+  releaseIfIdle(executor);
+}
+
+int64_t Agent::defaultGraceMs(const Run& run) const {
+  if (run.task.killGracePeriodSeconds) return static_cast<int64_t>(*run.task.killGracePeriodSeconds * 1000);
+  return duration_cast<milliseconds>(flags_.defaultGracePeriod).count();
+}
+
+void Agent::sendExecutorRegistered(Executor& executor, const Run* builtInRun) {
+  ExecutorKey key = executor.key();
   capnp::MallocMessageBuilder reply;
   auto registered = reply.initRoot<wire::Envelope>().initExecutorRegistered();
   wire::toWire(executor.info, registered.initExecutor());
@@ -299,50 +336,39 @@ void Agent::executorRegistered(const std::string& peer, wire::RegisterExecutor::
   if (executor.builtIn()) {
     auto container = registered.initContainer();
     container.setSandbox(executor.sandbox);
-    container.setKillGracePeriodMs(duration_cast<milliseconds>(flags_.defaultGracePeriod).count());
+    container.setKillGracePeriodMs(builtInRun != nullptr
+                                       ? defaultGraceMs(*builtInRun)
+                                       : duration_cast<milliseconds>(flags_.defaultGracePeriod).count());
     containerizerOf(executor.kind).describe(executor.containerId, limitsOf(executor), container);
   }
-  executors_->sendTo(peer, wire::encode(reply));
-  if (!first) return;  // a retried registration: its tasks went with the first
-
-  // Tasks that waited for it, and after an agent restart every task it may
-  // not have received (it ignores those it has); kills asked for meanwhile.
-  for (const auto& taskId : executor.tasks) {
-    auto run = runs_.find({key.first, taskId});
-    if (run == runs_.end() || run->second->exited()) continue;
-    if (run->second->killRequested() && !back) {
-      // Killed before the task reached it.
-      endRun(*run->second, TaskState::kKilled, TaskReason::kKilledByFramework, "killed before it started");
-      checkpoint(*run->second, false);
-      continue;
-    }
-    if (run->second->phase == RunPhase::kAwaitingExecutor) sendTaskToExecutor(executor, *run->second);
-    if (run->second->killRequested()) killOnExecutor(*run->second);
-  }
-  if (!executor.builtIn()) resizeExecutor(executor);
+  executors_->sendTo(executor.peer, wire::encode(reply));
 }
 
-void Agent::registeredByTask(Executor& executor, const std::string& peer) {
-  auto run = runs_.find({executor.frameworkId, TaskID{executor.info.executorId.value}});
-  if (run == runs_.end()) return;
+void Agent::registeredByTask(Executor& executor, Run& run) {
   capnp::MallocMessageBuilder reply;
   auto launch = reply.initRoot<wire::Envelope>().initLaunchCommand();
   launch.setAgentPid(::getpid());
-  wire::toWire(run->second->task, launch.initTask());
+  wire::toWire(run.task, launch.initTask());
   launch.setSandbox(executor.sandbox);
-  int64_t grace = run->second->task.killGracePeriodSeconds
-                      ? static_cast<int64_t>(*run->second->task.killGracePeriodSeconds * 1000)
-                      : duration_cast<milliseconds>(flags_.defaultGracePeriod).count();
-  launch.setKillGracePeriodMs(grace);
+  launch.setKillGracePeriodMs(defaultGraceMs(run));
   capnp::MallocMessageBuilder described;
   auto container = described.initRoot<wire::ExecutorContainer>();
   containerizerOf(executor.kind).describe(executor.containerId, limitsOf(executor), container);
   launch.setCgroups(container.getCgroups());
   launch.setReturnCgroups(container.getReturnCgroups());
   if (container.hasDocker()) launch.setDocker(container.getDocker());
-  executors_->sendTo(peer, wire::encode(reply));
-  if (run->second->phase == RunPhase::kAwaitingExecutor) run->second->moveTo(RunPhase::kLaunched);
-  if (run->second->killRequested()) killOnExecutor(*run->second);
+  executors_->sendTo(executor.peer, wire::encode(reply));
+  if (run.phase == RunPhase::kAwaitingExecutor) run.moveTo(RunPhase::kLaunched);
+  if (run.killRequested()) killOnExecutor(run);
+}
+
+void Agent::releaseIfIdle(Executor& executor) {
+  if (!executor.starting) return;
+  for (const auto& taskId : executor.tasks) {
+    auto run = runs_.find({executor.frameworkId, taskId});
+    if (run != runs_.end() && !run->second->exited()) return;
+  }
+  doneStarting(executor);
 }
 
 void Agent::sendTaskToExecutor(Executor& executor, Run& run) {
@@ -381,7 +407,9 @@ void Agent::executorStatus(const std::string& peer, const ExecutorKey& executorK
     if (status.state != TaskState::kStarting && executor != executorsByKey_.end()) doneStarting(*executor->second);
     status.agentId = agentId_;
     status.source = TaskSource::kExecutor;
-    if (status.state == TaskState::kFailed) explainFailure(run, status);
+    // A framework's executor explains its own failures (its container is
+    // shared by its tasks).
+    if (status.state == TaskState::kFailed && !run.custom()) explainFailure(run, status);
     if (isTerminal(status.state)) run.moveTo(RunPhase::kExited);
     // On disk before the executor hears it was received: the update itself
     // (enqueueStatus), then the run's state.
@@ -426,8 +454,12 @@ void Agent::killOnExecutor(Run& run) {
   // has nothing else to do; it is stopped (or never started).
   endRun(run, TaskState::kKilled, TaskReason::kKilledByFramework, "killed before it started");
   checkpoint(run, false);
-  if (!executor.builtIn()) return resizeExecutor(executor);
-  if (executor.phase == ExecutorPhase::kStarted) containerizerOf(executor.kind).kill(executor.containerId);
+  if (executor.builtIn() && executor.phase == ExecutorPhase::kStarted) {
+    containerizerOf(executor.kind).kill(executor.containerId);
+  }
+  if (!executor.builtIn()) resizeExecutor(executor);
+  // Nothing left to start for: its start slot goes to the next.
+  releaseIfIdle(executor);
 }
 
 void Agent::frameworkMessageFromMaster(wire::FrameworkMessage::Reader message) {
@@ -511,16 +543,9 @@ void Agent::executorExited(const ExecutorKey& key, std::optional<ExitStatus> exi
     }
   }
   endExecutorTasks(executor, reason, startFailure ? what : what + " before the task ended");
-  if (registered_ && started && !executor.builtIn()) {
-    capnp::MallocMessageBuilder message;
-    auto exited = message.initRoot<wire::Envelope>().initExecutorExited();
-    exited.setFrameworkId(key.first.value);
-    exited.setExecutorId(key.second.value);
-    exited.setAgentId(agentId_.value);
-    exited.setStatus(startFailure ? -1 : status);
-    exited.setMessage(what);
-    sendToMaster(message);
-  }
+  // The master books a framework's executor from the launch that names it,
+  // started here or not.
+  if (!executor.builtIn()) reportExecutorExited(key, startFailure ? -1 : status, what);
   std::error_code ec;
   if (started && std::filesystem::exists(executor.sandbox, ec)) gc_->schedule(executor.sandbox);
   if (started && containerizerOf(executor.kind).destroy(executor.containerId)) ++metrics_.containersDestroyed;
@@ -528,6 +553,18 @@ void Agent::executorExited(const ExecutorKey& key, std::optional<ExitStatus> exi
   std::vector<TaskID> tasks(executor.tasks.begin(), executor.tasks.end());
   executorsByKey_.erase(it);
   for (const auto& taskId : tasks) forgetIfDone({key.first, taskId});
+}
+
+void Agent::reportExecutorExited(const ExecutorKey& key, int status, const std::string& message) {
+  if (!registered_) return;
+  capnp::MallocMessageBuilder envelope;
+  auto exited = envelope.initRoot<wire::Envelope>().initExecutorExited();
+  exited.setFrameworkId(key.first.value);
+  exited.setExecutorId(key.second.value);
+  exited.setAgentId(agentId_.value);
+  exited.setStatus(status);
+  exited.setMessage(message);
+  sendToMaster(envelope);
 }
 
 void Agent::endExecutorTasks(Executor& executor, TaskReason reason, const std::string& what) {

@@ -118,11 +118,13 @@ bool Agent::recoverRun(const RunCheckpoint& saved) {
   Run& stored = *(runs_[key] = std::move(run));
   // A framework's executor was recovered first (recoverExecutors); a
   // built-in one is its run's.
-  bool alive = stored.custom() ? executorsByKey_.count(stored.executorKey()) != 0 : recoverBuiltInExecutor(stored);
+  auto executor = executorsByKey_.find(stored.executorKey());
+  bool alive = stored.custom() ? executor != executorsByKey_.end() && !executor->second->builtIn()
+                               : recoverBuiltInExecutor(stored);
   if (alive) {
-    auto& executor = *executorsByKey_.at(stored.executorKey());
-    executor.tasks.insert(key.second);
-    stored.pid = executor.pid;
+    auto& taken = *executorsByKey_.at(stored.executorKey());
+    taken.tasks.insert(key.second);
+    stored.pid = taken.pid;
     return true;
   }
   if (!stored.exited()) {
@@ -138,10 +140,20 @@ bool Agent::recoverRun(const RunCheckpoint& saved) {
 }
 
 bool Agent::recoverBuiltInExecutor(Run& run) {
+  ExecutorKind kind = run.docker() ? ExecutorKind::kDocker : ExecutorKind::kCommand;
+  if (executorsByKey_.count(run.executorKey()) != 0) {
+    // An earlier release let a framework's executor take the id of one of
+    // its built-in tasks; that executor keeps it, and the task ends.
+    spdlog::warn("task {} of framework {} shares its id with a framework's executor; killing its executor",
+                 run.task.taskId.value, run.frameworkId.value);
+    RecoveredContainer container{run.containerId, run.sandbox, run.pid, run.task.taskId, 0};
+    if (containerizerOf(kind).recover(container, {})) containerizerOf(kind).kill(run.containerId);
+    return false;
+  }
   auto executor = std::make_unique<Executor>();
   executor->frameworkId = run.frameworkId;
   executor->frameworkInfo = run.frameworkInfo;
-  executor->kind = run.docker() ? ExecutorKind::kDocker : ExecutorKind::kCommand;
+  executor->kind = kind;
   executor->info.executorId = ExecutorID{run.task.taskId.value};
   executor->info.name = run.docker() ? "docker executor" : "command executor";
   executor->phase = ExecutorPhase::kStarted;

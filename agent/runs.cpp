@@ -49,7 +49,15 @@ void Agent::runTask(wire::RunTask::Reader message) {
   Run& stored = *(runs_[key] = std::move(run));
   if (refused) {
     TaskState state = refused->first == TaskReason::kInvalidTask ? TaskState::kError : TaskState::kFailed;
-    return endRun(stored, state, refused->first, refused->second);
+    endRun(stored, state, refused->first, refused->second);
+    // The master booked the framework's executor with the launch: it will
+    // not run here (unless one of that id runs already, which reports its
+    // own end).
+    auto executor = executorsByKey_.find(stored.executorKey());
+    if (stored.custom() && (executor == executorsByKey_.end() || executor->second->builtIn())) {
+      reportExecutorExited(stored.executorKey(), -1, "not started: " + refused->second);
+    }
+    return;
   }
   stored.moveTo(RunPhase::kAwaitingExecutor);
   runOnExecutor(stored);

@@ -51,6 +51,9 @@ void TaskExecutor::onMessage(const wire::Envelope::Reader& envelope) {
       if (wire::text(kill.getTaskId()) != flags_.taskId.value) {
         throw wire::MalformedMessage("a kill of task " + wire::text(kill.getTaskId()) + ", which this executor does not run");
       }
+      // The task never came (lost with a connection the agent lost): there
+      // is nothing to kill, and the agent ends the task when this ends.
+      if (!launched_) return finish(0);
       int64_t grace = kill.getKillGracePeriodMs();
       return this->kill(grace >= 0 ? grace : defaultGraceMs_);
     }

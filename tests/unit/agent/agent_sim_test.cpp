@@ -561,11 +561,12 @@ TEST_CASE("agent, simulated: a built-in executor registers by executor id like a
   CHECK(text(tasks[0]->envelope().getRunTask().getTask().getTaskId()) == "t1");
   CHECK(text(tasks[0]->envelope().getRunTask().getTask().getAgentId()) == "agent-1");
 
-  // A retried registration is answered again, without the task again.
+  // A retried registration is answered again, with the task again (the
+  // first answer may have been lost; the executor ignores a repeat).
   sim.fromExecutor("exec-1", registerExecutor("fw", "t1"));
   sent = sim.executors().takeAll();
   CHECK(ofKind(sent, wire::Envelope::EXECUTOR_REGISTERED).size() == 1);
-  CHECK(ofKind(sent, wire::Envelope::RUN_TASK).empty());
+  CHECK(ofKind(sent, wire::Envelope::RUN_TASK).size() == 1);
 
   sim.fromExecutor("exec-1", executorStatus("fw", "t1", TaskState::kRunning, "u1"));
   sim.executors().takeAll();
@@ -626,9 +627,14 @@ TEST_CASE("agent, simulated: after a restart a built-in executor re-registers, h
     sim.fromExecutor("exec-2", registerExecutor("fw", "t2"));
     sim.fromExecutor("exec-2", executorStatus("fw", "t2", TaskState::kRunning, "u2"));
     sim.fromMaster(statusAck("fw", "t2", "u2"));
+    // t3 ended and the framework heard it; its executor had not yet exited.
+    sim.fromMaster(runTask("fw", "t3"));
+    sim.fromExecutor("exec-3", registerExecutor("fw", "t3"));
+    sim.fromExecutor("exec-3", executorStatus("fw", "t3", TaskState::kFinished, "u5"));
+    sim.fromMaster(statusAck("fw", "t3", "u5"));
   }
   SimAgent restarted(loop, time, dir.path);
-  CHECK(restarted.native().recovered.size() == 2);
+  CHECK(restarted.native().recovered.size() == 3);
   restarted.fromMaster(agentRegistered("agent-1", true));
   restarted.fromExecutor("exec-1b", registerExecutor("fw", "t1"));
   auto sent = restarted.executors().takeAll();
@@ -642,6 +648,14 @@ TEST_CASE("agent, simulated: after a restart a built-in executor re-registers, h
   auto finished = ofKind(restarted.master().takeAll(), wire::Envelope::STATUS_UPDATE);
   REQUIRE(finished.size() == 1);
   CHECK(text(finished[0]->envelope().getStatusUpdate().getStatus().getUuid()) == "u3");
+
+  // t3's executor is heard (it may have updates to deliver), then told to
+  // go: its task ended.
+  restarted.fromExecutor("exec-3b", registerExecutor("fw", "t3"));
+  sent = restarted.executors().takeAll();
+  CHECK(ofKind(sent, wire::Envelope::EXECUTOR_REGISTERED).size() == 1);
+  CHECK(ofKind(sent, wire::Envelope::RUN_TASK).empty());
+  CHECK(ofKind(sent, wire::Envelope::SHUTDOWN_EXECUTOR).size() == 1);
 
   // t2's executor never comes back: after --executor-registration-timeout
   // it is shut down (killed: it is not connected).
@@ -664,7 +678,8 @@ TEST_CASE("agent, simulated: a framework's executor id that a built-in executor'
   sim.fromMaster(runTask("fw", "t3", "ex"));
   sim.fromMaster(runTask("fw", "ex"));
   std::map<std::string, TaskStatus> last;
-  for (const auto& update : ofKind(sim.master().takeAll(), wire::Envelope::STATUS_UPDATE)) {
+  auto fromAgent = sim.master().takeAll();
+  for (const auto& update : ofKind(fromAgent, wire::Envelope::STATUS_UPDATE)) {
     auto status = wire::fromWire(update->envelope().getStatusUpdate().getStatus());
     last[status.taskId.value] = status;
   }
@@ -676,4 +691,28 @@ TEST_CASE("agent, simulated: a framework's executor id that a built-in executor'
   CHECK(std::string(toString(last["ex"].state)) == "TASK_ERROR");
   CHECK(last.count("t1") == 0);
   CHECK(last.count("t3") == 0);
+  // The master, which booked executor t1 with t2's launch, hears it is not
+  // running here.
+  auto exited = ofKind(fromAgent, wire::Envelope::EXECUTOR_EXITED);
+  REQUIRE(exited.size() == 1);
+  CHECK(text(exited[0]->envelope().getExecutorExited().getExecutorId()) == "t1");
+}
+
+TEST_CASE("agent, simulated: a framework's executor whose tasks were all killed before it registered gives its "
+          "start slot to the next executor") {
+  TempDir dir("cn-agent-sim");
+  Loop loop;
+  SimulatedTime time;
+  SimAgent sim(loop, time, dir.path, nullptr, 1);
+  registerAs(sim, "agent-1");
+  sim.fromMaster(runTask("fw", "a", "E"));
+  sim.fromMaster(runTask("fw", "b"));
+  CHECK(sim.native().containers.empty());  // b waits for E's slot
+  sim.fromMaster(killTask("fw", "a"));
+  CHECK(sim.native().containers.size() == 1);
+  // E registers with nothing to run; it is not sent the killed task.
+  sim.fromExecutor("exec-E", registerExecutor("fw", "E"));
+  auto sent = sim.executors().takeAll();
+  CHECK(ofKind(sent, wire::Envelope::EXECUTOR_REGISTERED).size() == 1);
+  CHECK(ofKind(sent, wire::Envelope::RUN_TASK).empty());
 }
