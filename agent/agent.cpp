@@ -366,6 +366,7 @@ void Agent::shutdownByMaster(const std::string& reason) {
     run->abandoned = true;
     keys.push_back(key);
   }
+  holdLaunches_ = true;
   for (const auto& key : keys) killTask(key.first, key.second, -1);
   std::vector<ExecutorKey> own;
   for (const auto& [key, executor] : executorsByKey_) {
@@ -375,6 +376,8 @@ void Agent::shutdownByMaster(const std::string& reason) {
   for (const auto& key : own) {
     if (auto it = executorsByKey_.find(key); it != executorsByKey_.end()) shutdownExecutor(*it->second, "the master removed this agent");
   }
+  holdLaunches_ = false;
+  launchQueued();
   // Their updates go to the master as the new agent's; it acknowledges what
   // it no longer tracks.
   agentId_ = AgentID{};

@@ -335,6 +335,10 @@ class Agent {
   std::deque<ExecutorKey> launchQueue_;  // executors waiting for a start slot
   int starting_ = 0;       // executors started none of whose tasks runs yet
   int maxStarting_ = 8;
+  // Set while many tasks are killed at once (a framework's shutdown, the
+  // master's removal of this agent): a slot freed meanwhile does not start
+  // an executor that the same sweep is about to kill.
+  bool holdLaunches_ = false;
   std::map<ExecutorKey, std::unique_ptr<Executor>> executorsByKey_;
   std::map<std::string, ExecutorKey> executorsByPeer_;
   std::map<TaskKey, std::unique_ptr<UpdateStream>> streams_;

@@ -94,7 +94,7 @@ Agent::Executor& Agent::newExecutor(const Run& run) {
 }
 
 void Agent::launchQueued() {
-  while (starting_ < maxStarting_ && !launchQueue_.empty()) {
+  while (!holdLaunches_ && starting_ < maxStarting_ && !launchQueue_.empty()) {
     ExecutorKey key = launchQueue_.front();
     launchQueue_.pop_front();
     auto it = executorsByKey_.find(key);
@@ -310,7 +310,9 @@ void Agent::executorRegistered(const std::string& peer, wire::RegisterExecutor::
     if (run->second->phase == RunPhase::kAwaitingExecutor || executor.builtIn()) {
       sendTaskToExecutor(executor, *run->second);
     }
-    if (first && run->second->killRequested()) killOnExecutor(*run->second);
+    // A built-in executor's kill goes again with its task: both may have
+    // been lost with the first answer (a repeated kill changes nothing).
+    if (run->second->killRequested() && (first || executor.builtIn())) killOnExecutor(*run->second);
   }
   if (!executor.builtIn()) resizeExecutor(executor);
   releaseIfIdle(executor);

@@ -53,8 +53,14 @@ void Agent::runTask(wire::RunTask::Reader message) {
     // The master booked the framework's executor with the launch: it will
     // not run here (unless one of that id runs already, which reports its
     // own end).
+    // Once for a batch of such tasks: while another refused task names the
+    // executor, the master has heard.
     auto executor = executorsByKey_.find(stored.executorKey());
-    if (stored.custom() && (executor == executorsByKey_.end() || executor->second->builtIn())) {
+    bool told = std::any_of(runs_.begin(), runs_.end(), [&](const auto& entry) {
+      return entry.second.get() != &stored && entry.second->custom() &&
+             entry.second->executorKey() == stored.executorKey();
+    });
+    if (stored.custom() && !told && (executor == executorsByKey_.end() || executor->second->builtIn())) {
       reportExecutorExited(stored.executorKey(), -1, "not started: " + refused->second);
     }
     return;
@@ -131,6 +137,7 @@ void Agent::shutdownFramework(const FrameworkID& frameworkId) {
     if (key.first == frameworkId) tasks.push_back(key.second);
   }
   spdlog::info("shutting down framework {} ({} task(s))", frameworkId.value, tasks.size());
+  holdLaunches_ = true;
   for (const auto& taskId : tasks) killTask(frameworkId, taskId, -1);
   std::vector<ExecutorKey> own;
   for (const auto& [key, executor] : executorsByKey_) {
@@ -140,6 +147,8 @@ void Agent::shutdownFramework(const FrameworkID& frameworkId) {
   for (const auto& key : own) {
     if (auto it = executorsByKey_.find(key); it != executorsByKey_.end()) shutdownExecutor(*it->second, "its framework was shut down");
   }
+  holdLaunches_ = false;
+  launchQueued();
 }
 
 // ------------------------------------------------------------ containers

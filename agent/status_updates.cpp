@@ -111,9 +111,12 @@ void Agent::forgetIfDone(const TaskKey& key) {
     if (!isTerminal(run->second->state) || !run->second->exited()) return;
     auto executor = executorsByKey_.find(run->second->executorKey());
     if (executor != executorsByKey_.end()) {
-      // A built-in executor's checkpoint is its task's: kept until it ends.
-      if (executor->second->builtIn()) return;
-      executor->second->tasks.erase(key.second);
+      if (!executor->second->builtIn()) {
+        executor->second->tasks.erase(key.second);
+      } else if (!run->second->custom()) {
+        // A built-in executor's checkpoint is its task's: kept until it ends.
+        return;
+      }
     }
     checkpoints_.removeRun(run->second->containerId);
     runs_.erase(run);

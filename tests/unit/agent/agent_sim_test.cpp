@@ -575,6 +575,12 @@ TEST_CASE("agent, simulated: a built-in executor registers by executor id like a
   REQUIRE(kills.size() == 1);
   CHECK(text(kills[0]->envelope().getKillTask().getTaskId()) == "t1");
   CHECK(kills[0]->envelope().getKillTask().getKillGracePeriodMs() == 3000);
+  // Registered again (the answer and the kill may have been lost with a
+  // connection): the task and the kill go again.
+  sim.fromExecutor("exec-1", registerExecutor("fw", "t1"));
+  sent = sim.executors().takeAll();
+  CHECK(ofKind(sent, wire::Envelope::RUN_TASK).size() == 1);
+  CHECK(ofKind(sent, wire::Envelope::KILL_TASK).size() == 1);
 
   // Its terminal update, then its end: the container goes, and the task is
   // forgotten once the framework acknowledged the update.
@@ -677,6 +683,7 @@ TEST_CASE("agent, simulated: a framework's executor id that a built-in executor'
   sim.fromMaster(runTask("fw", "t2", "t1"));
   sim.fromMaster(runTask("fw", "t3", "ex"));
   sim.fromMaster(runTask("fw", "ex"));
+  sim.fromMaster(runTask("fw", "t4", "t1"));
   std::map<std::string, TaskStatus> last;
   auto fromAgent = sim.master().takeAll();
   for (const auto& update : ofKind(fromAgent, wire::Envelope::STATUS_UPDATE)) {
@@ -691,11 +698,48 @@ TEST_CASE("agent, simulated: a framework's executor id that a built-in executor'
   CHECK(std::string(toString(last["ex"].state)) == "TASK_ERROR");
   CHECK(last.count("t1") == 0);
   CHECK(last.count("t3") == 0);
-  // The master, which booked executor t1 with t2's launch, hears it is not
-  // running here.
+  CHECK(std::string(toString(last["t4"].state)) == "TASK_ERROR");
+  // The master, which booked executor t1 with t2's launch, hears once that
+  // it is not running here.
   auto exited = ofKind(fromAgent, wire::Envelope::EXECUTOR_EXITED);
   REQUIRE(exited.size() == 1);
   CHECK(text(exited[0]->envelope().getExecutorExited().getExecutorId()) == "t1");
+
+  // Acknowledged, the refused tasks are forgotten (t1, whose built-in
+  // executor holds their executor's id, runs on).
+  for (const char* task : {"t2", "t4", "ex"}) sim.fromMaster(statusAck("fw", task, last[task].uuid));
+  sim.fromMaster(reregister("check"));
+  auto again = ofKind(sim.master().takeAll(), wire::Envelope::REGISTER_AGENT);
+  REQUIRE(again.size() == 1);
+  std::vector<std::string> reported;
+  for (auto task : again[0]->envelope().getRegisterAgent().getTasks()) reported.push_back(text(task.getTask().getTaskId()));
+  std::sort(reported.begin(), reported.end());
+  CHECK(reported == std::vector<std::string>{"t1", "t3"});
+}
+
+TEST_CASE("agent, simulated: a framework's shutdown kills its tasks without starting the executors that waited "
+          "for a slot") {
+  TempDir dir("cn-agent-sim");
+  Loop loop;
+  SimulatedTime time;
+  SimAgent sim(loop, time, dir.path, nullptr, 1);
+  registerAs(sim, "agent-1");
+  sim.fromMaster(runTask("fw", "a"));
+  sim.fromMaster(runTask("fw", "b"));
+  REQUIRE(sim.native().containers.size() == 1);
+  capnp::MallocMessageBuilder message;
+  message.initRoot<wire::Envelope>().initShutdownFramework().setFrameworkId("fw");
+  sim.fromMaster(wire::encode(message));
+  CHECK(sim.native().containers.size() == 1);
+  CHECK(sim.native().containers.begin()->second.launch.taskId.value == "a");
+  CHECK(sim.native().containers.begin()->second.killed);
+  std::map<std::string, std::string> states;
+  for (const auto& update : ofKind(sim.master().takeAll(), wire::Envelope::STATUS_UPDATE)) {
+    auto status = wire::fromWire(update->envelope().getStatusUpdate().getStatus());
+    states[status.taskId.value] = toString(status.state);
+  }
+  CHECK(states["a"] == "TASK_KILLED");
+  CHECK(states["b"] == "TASK_KILLED");
 }
 
 TEST_CASE("agent, simulated: a framework's executor whose tasks were all killed before it registered gives its "
