@@ -17,6 +17,8 @@
 #include <sstream>
 #include <thread>
 
+#include "common/process.hpp"
+
 extern char** environ;
 
 namespace clusternodes::cli {
@@ -30,23 +32,6 @@ std::string readWholeFile(const std::string& path) {
 }
 
 }  // namespace
-
-Result<void> parseProcStat(std::string_view line, ProcessInfo& info) {
-  // "PID (COMM) STATE PPID PGRP SESSION ...": COMM may hold anything, so the
-  // fields after it start after the last ')'.
-  auto open = line.find('(');
-  auto close = line.rfind(')');
-  if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
-    return invalid("malformed stat line");
-  }
-  std::istringstream head{std::string(line.substr(0, open))};
-  std::istringstream rest{std::string(line.substr(close + 1))};
-  ProcessInfo parsed = info;
-  if (!(head >> parsed.pid)) return invalid("stat line without a pid");
-  if (!(rest >> parsed.state >> parsed.ppid >> parsed.pgid >> parsed.sid)) return invalid("truncated stat line");
-  info = parsed;
-  return {};
-}
 
 std::vector<std::string> splitCmdline(std::string_view raw) {
   std::vector<std::string> out;
@@ -116,10 +101,14 @@ std::vector<ProcessInfo> selectLeftovers(const std::vector<ProcessInfo>& process
 
 Result<ProcessInfo> readProcess(int pid) {
   std::string dir = "/proc/" + std::to_string(pid);
+  auto entry = readProcessEntry(pid);
+  if (!entry) return notFound("no process " + std::to_string(pid));
   ProcessInfo info;
-  std::string stat = readWholeFile(dir + "/stat");
-  if (stat.empty()) return notFound("no process " + std::to_string(pid));
-  if (auto parsed = parseProcStat(stat, info); !parsed) return notFound("no process " + std::to_string(pid));
+  info.pid = entry->pid;
+  info.ppid = entry->ppid;
+  info.pgid = entry->pgrp;
+  info.sid = entry->session;
+  info.state = entry->state;
   info.argv = splitCmdline(readWholeFile(dir + "/cmdline"));
   std::error_code ec;
   auto cwd = std::filesystem::read_symlink(dir + "/cwd", ec);

@@ -2,8 +2,9 @@
 // reading /proc, choosing which leftovers of a cluster to kill, and waiting
 // for processes to end.
 //
-// The selection logic (parseProcStat, selectLeftovers, ...) is pure and works
-// on ProcessInfo values; listProcesses() and the rest touch the system.
+// The selection logic (selectLeftovers, ...) is pure and works on
+// ProcessInfo values; listProcesses() and the rest touch the system (the
+// /proc/PID/stat line is common/process's parseProcessStat's).
 #pragma once
 
 #include <chrono>
@@ -26,11 +27,6 @@ struct ProcessInfo {
   std::string cwd;                // "" when unreadable; without " (deleted)"
   std::vector<std::string> argv;  // empty for kernel threads and when unreadable
 };
-
-// The fields of a /proc/PID/stat line into `info` (pid, state, ppid, pgid,
-// sid). The command name may hold spaces and parentheses. Fails (kInvalid) on
-// a malformed line.
-Result<void> parseProcStat(std::string_view line, ProcessInfo& info);
 
 // Splits /proc/PID/cmdline (NUL-separated, maybe NUL-terminated).
 std::vector<std::string> splitCmdline(std::string_view raw);

@@ -347,25 +347,46 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(Loop& loop, const Spaw
   return child;
 }
 
-std::optional<uint64_t> processStartTime(pid_t pid) {
+std::optional<ProcessEntry> parseProcessStat(std::string_view line) {
+  // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt
+  // cmajflt utime stime cutime cstime priority nice threads itreal start
+  // vsize rss ...
+  auto open = line.find('(');
+  auto close = line.rfind(')');
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open) return std::nullopt;
+  ProcessEntry p;
+  std::istringstream head{std::string(line.substr(0, open))};
+  if (!(head >> p.pid)) return std::nullopt;
+  std::istringstream fields{std::string(line.substr(close + 1))};
+  long tty = 0, tpgid = 0;
+  unsigned long flags = 0, minflt = 0, cminflt = 0, majflt = 0, cmajflt = 0;
+  unsigned long utime = 0, stime = 0;
+  long cutime = 0, cstime = 0, priority = 0, nice = 0, threads = 0, itreal = 0;
+  unsigned long long start = 0;
+  unsigned long vsize = 0;
+  long rss = 0;
+  fields >> p.state >> p.ppid >> p.pgrp >> p.session >> tty >> tpgid >> flags >> minflt >> cminflt >> majflt >>
+      cmajflt >> utime >> stime >> cutime >> cstime >> priority >> nice >> threads >> itreal >> start >> vsize >> rss;
+  if (!fields) return std::nullopt;
+  p.userTicks = utime + static_cast<uint64_t>(std::max(0L, cutime));
+  p.systemTicks = stime + static_cast<uint64_t>(std::max(0L, cstime));
+  p.rssPages = static_cast<uint64_t>(std::max(0L, rss));
+  p.startTime = start;
+  return p;
+}
+
+std::optional<ProcessEntry> readProcessEntry(pid_t pid) {
   if (pid <= 0) return std::nullopt;
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat;
   if (!std::getline(in, stat)) return std::nullopt;
-  // pid (comm) state ppid ...: comm may hold spaces and parentheses, so the
-  // fields are counted from the last ')'. starttime is field 22.
-  auto close = stat.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream fields(stat.substr(close + 1));
-  std::string field;
-  char state = 0;
-  fields >> state;
-  if (state == 'Z' || state == 'X') return std::nullopt;
-  for (int index = 4; index < 22 && fields >> field; ++index) {
-  }
-  uint64_t start = 0;
-  if (!(fields >> start)) return std::nullopt;
-  return start;
+  return parseProcessStat(stat);
+}
+
+std::optional<uint64_t> processStartTime(pid_t pid) {
+  auto entry = readProcessEntry(pid);
+  if (!entry || entry->state == 'Z' || entry->state == 'X') return std::nullopt;
+  return entry->startTime;
 }
 
 std::vector<ProcessEntry> listProcesses() {
@@ -374,31 +395,7 @@ std::vector<ProcessEntry> listProcesses() {
   if (proc == nullptr) return out;
   while (dirent* entry = ::readdir(proc)) {
     if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
-    std::ifstream in(std::string("/proc/") + entry->d_name + "/stat");
-    std::string stat;
-    if (!std::getline(in, stat)) continue;
-    // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt
-    // cmajflt utime stime cutime cstime priority nice threads itreal start
-    // vsize rss ...; comm may hold spaces and parentheses.
-    auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(stat.substr(close + 1));
-    ProcessEntry p;
-    p.pid = static_cast<pid_t>(std::atoi(entry->d_name));
-    long tty = 0, tpgid = 0;
-    unsigned long flags = 0, minflt = 0, cminflt = 0, majflt = 0, cmajflt = 0;
-    unsigned long utime = 0, stime = 0;
-    long cutime = 0, cstime = 0, priority = 0, nice = 0, threads = 0, itreal = 0;
-    unsigned long long start = 0;
-    unsigned long vsize = 0;
-    long rss = 0;
-    fields >> p.state >> p.ppid >> p.pgrp >> p.session >> tty >> tpgid >> flags >> minflt >> cminflt >> majflt >>
-        cmajflt >> utime >> stime >> cutime >> cstime >> priority >> nice >> threads >> itreal >> start >> vsize >> rss;
-    if (!fields) continue;
-    p.userTicks = utime + static_cast<uint64_t>(std::max(0L, cutime));
-    p.systemTicks = stime + static_cast<uint64_t>(std::max(0L, cstime));
-    p.rssPages = static_cast<uint64_t>(std::max(0L, rss));
-    out.push_back(p);
+    if (auto process = readProcessEntry(static_cast<pid_t>(std::atoi(entry->d_name)))) out.push_back(*process);
   }
   ::closedir(proc);
   return out;

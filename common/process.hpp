@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "clusternodes/result.hpp"
@@ -93,7 +94,15 @@ struct ProcessEntry {
   uint64_t userTicks = 0;    // utime + cutime
   uint64_t systemTicks = 0;  // stime + cstime
   uint64_t rssPages = 0;
+  uint64_t startTime = 0;    // clock ticks after boot (tells it from a process that reused its pid)
 };
+// The fields of one /proc/PID/stat line: "PID (COMM) STATE PPID PGRP
+// SESSION ..."; COMM may hold spaces and parentheses, so the fields after
+// it are counted from the last ')'. nullopt for a malformed or truncated
+// line. The one reader of that format.
+std::optional<ProcessEntry> parseProcessStat(std::string_view line);
+// One process now; nullopt when there is none with that pid.
+std::optional<ProcessEntry> readProcessEntry(pid_t pid);
 // Every process of the host now (one that ends while being read is left out).
 std::vector<ProcessEntry> listProcesses();
 

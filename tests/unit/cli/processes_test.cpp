@@ -32,28 +32,6 @@ std::vector<int> pidsOf(const std::vector<ProcessInfo>& processes) {
 
 }  // namespace
 
-TEST_CASE("cli: parseProcStat reads pid, state, parent, group and session") {
-  ProcessInfo info;
-  REQUIRE(parseProcStat("4242 (clusternodes-ag) S 1 4242 4242 0 -1 4194560 ...", info));
-  CHECK(info.pid == 4242);
-  CHECK(info.state == 'S');
-  CHECK(info.ppid == 1);
-  CHECK(info.pgid == 4242);
-  CHECK(info.sid == 4242);
-
-  // A command name with spaces and parentheses.
-  REQUIRE(parseProcStat("77 (a) b (c)) Z 5 6 7 0", info));
-  CHECK(info.pid == 77);
-  CHECK(info.state == 'Z');
-  CHECK(info.ppid == 5);
-  CHECK(info.sid == 7);
-
-  CHECK(!parseProcStat("", info));
-  CHECK(!parseProcStat("12 (x) S 1", info));
-  CHECK(!parseProcStat("garbage", info));
-  CHECK(info.pid == 77);  // unchanged by a failed parse
-}
-
 TEST_CASE("cli: splitCmdline splits on NUL with or without a final NUL") {
   using namespace std::string_literals;
   CHECK(splitCmdline("a\0--b=c\0"s) == std::vector<std::string>{"a", "--b=c"});

@@ -214,3 +214,47 @@ TEST_CASE("ChildProcess: with cgroups, a cgroup, a program or a directory that i
   loop.run();
   CHECK_FALSE(called);
 }
+
+TEST_CASE("parseProcessStat reads a /proc/PID/stat line, whatever the command name holds") {
+  // Fields 1-24 of a real line: pid (comm) state ppid pgrp session tty tpgid
+  // flags minflt cminflt majflt cmajflt utime stime cutime cstime priority
+  // nice threads itreal starttime vsize rss, then more.
+  auto entry = parseProcessStat(
+      "4242 (clusternodes-ag) S 1 4242 4240 0 -1 4194560 900 0 3 0 120 30 5 -2 20 0 4 0 987654 12345678 2048 "
+      "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0");
+  REQUIRE(entry.has_value());
+  CHECK(entry->pid == 4242);
+  CHECK(entry->state == 'S');
+  CHECK(entry->ppid == 1);
+  CHECK(entry->pgrp == 4242);
+  CHECK(entry->session == 4240);
+  CHECK(entry->userTicks == 125);   // utime + cutime
+  CHECK(entry->systemTicks == 30);  // stime + a negative cstime counted as 0
+  CHECK(entry->startTime == 987654);
+  CHECK(entry->rssPages == 2048);
+
+  // A command name with spaces and parentheses: the fields follow the last ')'.
+  auto odd = parseProcessStat("77 (a) b (c)) Z 5 6 7 0 0 0 0 0 0 0 1 2 0 0 20 0 1 0 4711 0 0");
+  REQUIRE(odd.has_value());
+  CHECK(odd->pid == 77);
+  CHECK(odd->state == 'Z');
+  CHECK(odd->ppid == 5);
+  CHECK(odd->session == 7);
+  CHECK(odd->startTime == 4711);
+
+  CHECK_FALSE(parseProcessStat("").has_value());
+  CHECK_FALSE(parseProcessStat("garbage").has_value());
+  CHECK_FALSE(parseProcessStat("12 (x) S 1").has_value());  // truncated
+  CHECK_FALSE(parseProcessStat("(x) S 1 2 3 0 0 0 0 0 0 0 1 2 0 0 20 0 1 0 4711 0 0").has_value());  // no pid
+}
+
+TEST_CASE("readProcessEntry: this process as /proc sees it, and none for a pid that is not there") {
+  auto self = readProcessEntry(::getpid());
+  REQUIRE(self.has_value());
+  CHECK(self->pid == ::getpid());
+  CHECK(self->ppid == ::getppid());
+  CHECK(self->session == ::getsid(0));
+  CHECK(self->startTime == processStartTime(::getpid()).value_or(0));
+  CHECK_FALSE(readProcessEntry(0).has_value());
+  CHECK_FALSE(readProcessEntry(-5).has_value());
+}
