@@ -127,6 +127,10 @@ void FrameworkBook::subscribe(const std::string& peer, wire::Subscribe::Reader m
 
   // SUBSCRIBED once the framework is on disk; no offers before it.
   fw->awaitingSubscribed = true;
+  // A framework that subscribes again (failing over, or told to) may have
+  // dropped the offers it held while it was not subscribed: they are taken
+  // back and offered afresh after SUBSCRIBED, as Mesos does on failover.
+  offers_.rescindAll(fw->offers, true);
   ctx_.registry.afterDurable([this, peer, id = fw->id, reregistered] { confirm(peer, id, reregistered); });
 }
 

@@ -624,3 +624,34 @@ TEST_CASE("sim: an agent's resources are offered only once its admission is on d
   std::string id = sim.registeredId(sim.take("agent-1"));
   CHECK(offerIds(sim.take("fw-1"), id).size() == 1);
 }
+
+TEST_CASE("sim: a framework that subscribes again has the offers it held taken back and offered afresh after "
+          "SUBSCRIBED") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  Sim sim(time, dir.path, simFlags(dir.path));
+  sim.registerAgent("agent-1", "");
+  sim.take("agent-1");
+  std::string id = sim.subscribe("fw-1", frameworkInfo("told-to-resubscribe"));
+  sim.advance(milliseconds(100));
+  auto first = offerIds(sim.take("fw-1"));
+  REQUIRE(first.size() == 1);
+
+  // The driver re-subscribes on the same connection (the master asked it
+  // to, or its reply seemed lost); it drops offers meanwhile. Without a
+  // failover timeout nothing else would ever take the offer back.
+  FrameworkInfo again = frameworkInfo("told-to-resubscribe");
+  again.id.value = id;
+  capnp::MallocMessageBuilder message;
+  wire::toWire(again, message.initRoot<wire::Envelope>().initSubscribe().initInfo());
+  sim.deliver("fw-1", message);
+  sim.advance(milliseconds(100));
+  auto sent = sim.take("fw-1");
+  REQUIRE(countOf(sent, wire::Envelope::SUBSCRIBED) == 1);
+  auto rescinds = ofKind(sent, wire::Envelope::RESCIND_OFFER);
+  REQUIRE(rescinds.size() == 1);
+  CHECK(text(rescinds[0].getRescindOffer().getOfferId()) == first[0]);
+  auto fresh = offerIds(sent);
+  REQUIRE(fresh.size() == 1);  // the same resources, in a new offer
+  CHECK(fresh[0] != first[0]);
+}
