@@ -127,10 +127,12 @@ void FrameworkBook::subscribe(const std::string& peer, wire::Subscribe::Reader m
 
   // SUBSCRIBED once the framework is on disk; no offers before it.
   fw->awaitingSubscribed = true;
-  // A framework that subscribes again (failing over, or told to) may have
-  // dropped the offers it held while it was not subscribed: they are taken
-  // back and offered afresh after SUBSCRIBED, as Mesos does on failover.
-  offers_.rescindAll(fw->offers, true);
+  // A framework that subscribes again under its id (failing over, or told
+  // to) may have dropped the offers it held while it was not subscribed:
+  // they are taken back and offered afresh after SUBSCRIBED, as Mesos does
+  // on failover. A retried first subscription (no id yet) keeps them: its
+  // SUBSCRIBED came before them, and it may be accepting them now.
+  if (reregistered) offers_.rescindAll(fw->offers, true);
   ctx_.registry.afterDurable([this, peer, id = fw->id, reregistered] { confirm(peer, id, reregistered); });
 }
 

@@ -654,4 +654,19 @@ TEST_CASE("sim: a framework that subscribes again has the offers it held taken b
   auto fresh = offerIds(sent);
   REQUIRE(fresh.size() == 1);  // the same resources, in a new offer
   CHECK(fresh[0] != first[0]);
+
+  // A retried first subscription (no id: its SUBSCRIBED seemed lost) keeps
+  // the offers it was made: it may be accepting them.
+  sim.registerAgent("agent-2", "");
+  sim.take("agent-2");
+  sim.subscribe("fw-2", frameworkInfo("retrying"));
+  sim.advance(milliseconds(100));
+  sim.take("fw-1");
+  auto made = offerIds(sim.take("fw-2"));
+  REQUIRE(made.size() == 1);
+  capnp::MallocMessageBuilder retry;
+  wire::toWire(frameworkInfo("retrying"), retry.initRoot<wire::Envelope>().initSubscribe().initInfo());
+  sim.deliver("fw-2", retry);
+  sim.advance(milliseconds(100));
+  CHECK(countOf(sim.take("fw-2"), wire::Envelope::RESCIND_OFFER) == 0);
 }
