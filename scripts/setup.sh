@@ -10,6 +10,7 @@ packages=(
   doctest-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
   libcurl4-openssl-dev libhttp-parser-dev libtomlplusplus-dev
   libzookeeper-mt-dev libbenchmark-dev
+  zookeeper default-jre-headless  # ZooKeeper servers for HA: the tests' and `clusternodes start --masters=3`
   zlib1g-dev  # CRC-32 of the agent's checkpoint records
   docker.io busybox-static
   fortunes jq  # English text for the MapReduce tests and benchmarks; bench/mapreduce.sh reads JSON

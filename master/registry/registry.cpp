@@ -1,16 +1,8 @@
 #include "master/registry/registry.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <algorithm>
-#include <optional>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <optional>
 #include <stdexcept>
 
 namespace clusternodes::master {
@@ -69,21 +61,98 @@ const char* agentMarkName(AgentMark mark) {
 
 namespace {
 
+// Keys of entries: GROUP/NAME.
+std::string agentKey(const AgentID& id) { return "agents/" + id.value; }
+std::string frameworkKey(const FrameworkID& id) { return "frameworks/" + id.value; }
+std::string reservationKey(const AgentID& id) { return "reservations/" + id.value; }
+std::string weightKey(const std::string& role) { return "weights/" + role; }
+std::string quotaKey(const std::string& role) { return "quotas/" + role; }
+
+std::string dump(const nlohmann::json& j) { return j.dump(); }
+
+// registry.json keeps the registry as one document, grouped as it always
+// was: {"version": 1, "agents": [...], "frameworks": [...],
+// "reservations": {AGENT: RESOURCES}, "weights": {ROLE: W},
+// "quotas": {ROLE: {"guarantee", "limit"}}}. It converts between that and
+// entries, and keeps the entries it last wrote.
 class FileSystemStore final : public RegistryStore {
  public:
   FileSystemStore(const std::string& workDir, std::shared_ptr<FileSystem> files)
       : path_(workDir + "/registry.json"), files_(std::move(files)) {}
 
-  Result<std::string> load() override {
+  Result<RegistryEntries> load() override {
     auto content = files_->read(path_);
-    if (!content && content.error().code == ErrorCode::kNotFound) return std::string();
-    return content;
+    entries_.clear();
+    if (!content && content.error().code == ErrorCode::kNotFound) return entries_;
+    if (!content) return content.error();
+    try {
+      auto j = nlohmann::json::parse(*content);
+      for (const auto& a : j.at("agents")) entries_["agents/" + a.at("id").get<std::string>()] = dump(a);
+      static const nlohmann::json none = nlohmann::json::object();
+      auto group = [&](const char* name) -> const nlohmann::json& { return j.contains(name) ? j.at(name) : none; };
+      for (const auto& f : group("frameworks")) entries_["frameworks/" + f.at("id").get<std::string>()] = dump(f);
+      for (const auto& [agent, text] : group("reservations").items()) {
+        entries_["reservations/" + agent] = dump({{"agent", agent}, {"resources", text}});
+      }
+      for (const auto& [role, weight] : group("weights").items()) {
+        entries_["weights/" + role] = dump({{"role", role}, {"weight", weight}});
+      }
+      for (const auto& [role, q] : group("quotas").items()) {
+        auto quota = q;
+        quota["role"] = role;
+        entries_["quotas/" + role] = dump(quota);
+      }
+    } catch (const std::exception& e) {
+      entries_.clear();
+      return invalid(std::string("the registry is corrupt: ") + e.what());
+    }
+    return entries_;
   }
-  Result<void> save(const std::string& document) override { return files_->replace(path_, document, true); }
+
+  Result<void> save(const RegistryChanges& changes) override {
+    RegistryEntries next = entries_;
+    for (const auto& [key, value] : changes) {
+      if (value) {
+        next[key] = *value;
+      } else {
+        next.erase(key);
+      }
+    }
+    if (auto saved = files_->replace(path_, document(next), true); !saved) return saved;
+    entries_ = std::move(next);
+    return {};
+  }
 
  private:
+  static std::string document(const RegistryEntries& entries) {
+    nlohmann::json j;
+    j["version"] = 1;
+    j["agents"] = nlohmann::json::array();
+    j["frameworks"] = nlohmann::json::array();
+    j["reservations"] = nlohmann::json::object();
+    j["weights"] = nlohmann::json::object();
+    j["quotas"] = nlohmann::json::object();
+    for (const auto& [key, value] : entries) {
+      auto slash = key.find('/');
+      std::string group = key.substr(0, slash), name = key.substr(slash + 1);
+      auto v = nlohmann::json::parse(value);
+      if (group == "agents" || group == "frameworks") {
+        j[group].push_back(std::move(v));
+      } else if (group == "reservations") {
+        j[group][name] = v.at("resources");
+      } else if (group == "weights") {
+        j[group][name] = v.at("weight");
+      } else if (group == "quotas") {
+        v.erase("role");
+        j[group][name] = std::move(v);
+      }
+    }
+    return j.dump(1);
+  }
+
   std::string path_;
   std::shared_ptr<FileSystem> files_;
+  RegistryEntries entries_;  // what the file holds
 };
 
 }  // namespace
@@ -99,54 +168,91 @@ std::unique_ptr<RegistryStore> makeFileStore(const std::string& workDir, std::sh
 Registry::Registry(std::unique_ptr<RegistryStore> store) : store_(std::move(store)) {}
 
 Result<void> Registry::recover() {
-  auto document = store_->load();
-  if (!document) return document.error();
+  auto entries = store_->load();
+  if (!entries) return entries.error();
   agents_.clear();
   frameworks_.clear();
   weights_.clear();
   quotas_.clear();
   reservations_.clear();
+  pending_.clear();
   // A first start writes an empty registry, so that an unwritable work dir
   // is found now rather than at the first agent.
-  if (document->empty()) return persist();
+  if (entries->empty()) return save();
   try {
-    auto j = nlohmann::json::parse(*document);
-    for (const auto& a : j.at("agents")) {
-      AgentRecord r;
-      r.id.value = a.at("id").get<std::string>();
-      r.hostname = a.value("hostname", "");
-      r.mark = parseMark(a.value("mark", "admitted"));
-      r.markedAt = a.value("marked_at", 0.0);
-      agents_[r.id] = r;
-    }
-    if (j.contains("frameworks")) {
-      for (const auto& f : j.at("frameworks")) {
-        auto record = frameworkFromJson(f);
-        frameworks_[record.info.id] = std::move(record);
-      }
-    }
-    if (j.contains("reservations")) {
-      for (const auto& [agent, text] : j.at("reservations").items()) {
-        auto reserved = Resources::parse(text.get<std::string>());
-        if (!reserved) throw std::runtime_error("the reservations on agent " + agent + " do not parse");
-        reservations_[AgentID{agent}] = *reserved;
-      }
-    }
-    if (j.contains("weights")) {
-      for (const auto& [role, weight] : j.at("weights").items()) weights_[role] = weight.get<double>();
-    }
-    if (j.contains("quotas")) {
-      for (const auto& [role, q] : j.at("quotas").items()) {
-        auto guarantee = Resources::parse(q.value("guarantee", ""));
-        auto limit = Resources::parse(q.value("limit", ""));
-        if (!guarantee || !limit) throw std::runtime_error("the quota of role '" + role + "' does not parse");
-        quotas_[role] = Quota{*guarantee, *limit};
-      }
-    }
+    for (const auto& [key, value] : *entries) recoverEntry(key, value);
   } catch (const std::exception& e) {
+    agents_.clear();
+    frameworks_.clear();
+    weights_.clear();
+    quotas_.clear();
+    reservations_.clear();
     return invalid(std::string("the registry is corrupt: ") + e.what());
   }
   return {};
+}
+
+void Registry::recoverEntry(const std::string& key, const std::string& value) {
+  auto j = nlohmann::json::parse(value);
+  std::string group = key.substr(0, key.find('/'));
+  if (group == "agents") {
+    AgentRecord r;
+    r.id.value = j.at("id").get<std::string>();
+    r.hostname = j.value("hostname", "");
+    r.mark = parseMark(j.value("mark", "admitted"));
+    r.markedAt = j.value("marked_at", 0.0);
+    agents_[r.id] = r;
+  } else if (group == "frameworks") {
+    auto record = frameworkFromJson(j);
+    frameworks_[record.info.id] = std::move(record);
+  } else if (group == "reservations") {
+    std::string agent = j.at("agent").get<std::string>();
+    auto reserved = Resources::parse(j.at("resources").get<std::string>());
+    if (!reserved) throw std::runtime_error("the reservations on agent " + agent + " do not parse");
+    reservations_[AgentID{agent}] = *reserved;
+  } else if (group == "weights") {
+    weights_[j.at("role").get<std::string>()] = j.at("weight").get<double>();
+  } else if (group == "quotas") {
+    std::string role = j.at("role").get<std::string>();
+    auto guarantee = Resources::parse(j.value("guarantee", ""));
+    auto limit = Resources::parse(j.value("limit", ""));
+    if (!guarantee || !limit) throw std::runtime_error("the quota of role '" + role + "' does not parse");
+    quotas_[role] = Quota{*guarantee, *limit};
+  } else {
+    throw std::runtime_error("an entry of the unknown kind '" + key + "'");
+  }
+}
+
+std::optional<std::string> Registry::entry(const std::string& key) const {
+  auto slash = key.find('/');
+  std::string group = key.substr(0, slash), name = key.substr(slash + 1);
+  if (group == "agents") {
+    auto it = agents_.find(AgentID{name});
+    if (it == agents_.end()) return std::nullopt;
+    const auto& r = it->second;
+    return dump({{"id", r.id.value}, {"hostname", r.hostname}, {"mark", agentMarkName(r.mark)}, {"marked_at", r.markedAt}});
+  }
+  if (group == "frameworks") {
+    auto it = frameworks_.find(FrameworkID{name});
+    if (it == frameworks_.end()) return std::nullopt;
+    return dump(frameworkJson(it->second));
+  }
+  if (group == "reservations") {
+    auto it = reservations_.find(AgentID{name});
+    if (it == reservations_.end()) return std::nullopt;
+    return dump({{"agent", name}, {"resources", it->second.toString()}});
+  }
+  if (group == "weights") {
+    auto it = weights_.find(name);
+    if (it == weights_.end()) return std::nullopt;
+    return dump({{"role", name}, {"weight", it->second}});
+  }
+  if (group == "quotas") {
+    auto it = quotas_.find(name);
+    if (it == quotas_.end()) return std::nullopt;
+    return dump({{"role", name}, {"guarantee", it->second.guarantee.toString()}, {"limit", it->second.limit.toString()}});
+  }
+  return std::nullopt;
 }
 
 const AgentRecord* Registry::agent(const AgentID& id) const {
@@ -162,15 +268,13 @@ Result<void> Registry::admit(const AgentRecord& record) {
   std::optional<AgentRecord> before;
   if (it != agents_.end()) before = it->second;
   agents_[record.id] = record;
-  auto saved = persist();
-  if (!saved) {
+  return persist({agentKey(record.id)}, [&] {
     if (before) {
       agents_[record.id] = std::move(*before);
     } else {
       agents_.erase(record.id);
     }
-  }
-  return saved;
+  });
 }
 
 Result<void> Registry::mark(const AgentID& id, AgentMark mark, double at) {
@@ -179,6 +283,7 @@ Result<void> Registry::mark(const AgentID& id, AgentMark mark, double at) {
   AgentRecord before = it->second;
   it->second.mark = mark;
   it->second.markedAt = at;
+  std::vector<std::string> keys{agentKey(id)};
   // Forget the oldest gone agents beyond the cap.
   std::vector<std::pair<double, AgentID>> gone;
   for (const auto& [agentId, r] : agents_) {
@@ -190,14 +295,13 @@ Result<void> Registry::mark(const AgentID& id, AgentMark mark, double at) {
     for (size_t i = 0; i < gone.size() - kMaxGoneAgents; ++i) {
       forgotten.emplace(gone[i].second, agents_.at(gone[i].second));
       agents_.erase(gone[i].second);
+      keys.push_back(agentKey(gone[i].second));
     }
   }
-  auto saved = persist();
-  if (!saved) {
+  return persist(keys, [&] {
     agents_[id] = std::move(before);
     agents_.merge(forgotten);
-  }
-  return saved;
+  });
 }
 
 Result<void> Registry::putFramework(const FrameworkRecord& record) {
@@ -208,15 +312,13 @@ Result<void> Registry::putFramework(const FrameworkRecord& record) {
     before = it->second;
   }
   frameworks_[record.info.id] = record;
-  auto saved = persist();
-  if (!saved) {
+  return persist({frameworkKey(record.info.id)}, [&] {
     if (before) {
       frameworks_[record.info.id] = std::move(*before);
     } else {
       frameworks_.erase(record.info.id);
     }
-  }
-  return saved;
+  });
 }
 
 Result<void> Registry::removeFramework(const FrameworkID& id) {
@@ -224,24 +326,23 @@ Result<void> Registry::removeFramework(const FrameworkID& id) {
   if (it == frameworks_.end()) return {};
   FrameworkRecord before = std::move(it->second);
   frameworks_.erase(it);
-  auto saved = persist();
-  if (!saved) frameworks_.emplace(id, std::move(before));
-  return saved;
+  return persist({frameworkKey(id)}, [&] { frameworks_.emplace(id, std::move(before)); });
 }
 
 Result<void> Registry::remove(const AgentID& id) {
   auto it = agents_.find(id);
-  if (it == agents_.end()) return persist();
+  if (it == agents_.end()) return {};
   AgentRecord before = std::move(it->second);
   agents_.erase(it);
-  auto reservationsBefore = reservations_;
-  reservations_.erase(id);
-  auto saved = persist();
-  if (!saved) {
-    agents_.emplace(id, std::move(before));
-    reservations_ = std::move(reservationsBefore);
+  std::optional<Resources> reservedBefore;
+  if (auto r = reservations_.find(id); r != reservations_.end()) {
+    reservedBefore = std::move(r->second);
+    reservations_.erase(r);
   }
-  return saved;
+  return persist({agentKey(id), reservationKey(id)}, [&] {
+    agents_.emplace(id, std::move(before));
+    if (reservedBefore) reservations_[id] = std::move(*reservedBefore);
+  });
 }
 
 Resources Registry::reservations(const AgentID& id) const {
@@ -250,23 +351,30 @@ Resources Registry::reservations(const AgentID& id) const {
 }
 
 Result<void> Registry::setReservations(const AgentID& id, const Resources& reserved) {
-  auto before = reservations_;
+  std::optional<Resources> before;
+  if (auto it = reservations_.find(id); it != reservations_.end()) before = it->second;
   if (reserved.empty()) {
     reservations_.erase(id);
   } else {
     reservations_[id] = reserved;
   }
-  auto saved = persist();
-  if (!saved) reservations_ = std::move(before);
-  return saved;
+  return persist({reservationKey(id)}, [&] {
+    if (before) {
+      reservations_[id] = std::move(*before);
+    } else {
+      reservations_.erase(id);
+    }
+  });
 }
 
 Result<void> Registry::setWeights(const std::map<std::string, double>& weights) {
   auto before = weights_;
-  for (const auto& [role, weight] : weights) weights_[role] = weight;
-  auto saved = save();
-  if (!saved) weights_ = std::move(before);
-  return saved;
+  std::vector<std::string> keys;
+  for (const auto& [role, weight] : weights) {
+    weights_[role] = weight;
+    keys.push_back(weightKey(role));
+  }
+  return persist(keys, [&] { weights_ = std::move(before); }, true);
 }
 
 Result<void> Registry::setQuota(const std::string& role, const Quota& quota) {
@@ -276,9 +384,7 @@ Result<void> Registry::setQuota(const std::string& role, const Quota& quota) {
   } else {
     quotas_[role] = quota;
   }
-  auto saved = save();
-  if (!saved) quotas_ = std::move(before);
-  return saved;
+  return persist({quotaKey(role)}, [&] { quotas_ = std::move(before); }, true);
 }
 
 void Registry::stageChanges(std::function<void()> staged) {
@@ -296,32 +402,30 @@ void Registry::afterDurable(std::function<void()> fn) {
   waiting_.push_back(std::move(fn));
 }
 
-Result<void> Registry::persist() {
-  if (!staging_) return save();
-  dirty_ = true;
-  if (staged_) staged_();
-  return {};
+Result<void> Registry::persist(const std::vector<std::string>& keys, const std::function<void()>& undo, bool now) {
+  for (const auto& key : keys) pending_[key] = entry(key);
+  if (staging_ && !now) {
+    dirty_ = true;
+    if (staged_) staged_();
+    return {};
+  }
+  auto saved = save();
+  if (!saved) {
+    undo();
+    // What is staged stays staged; the undone entries are staged as they
+    // are again (a store that wrote part of a batch gets them back).
+    if (staging_) {
+      for (const auto& key : keys) pending_[key] = entry(key);
+    } else {
+      pending_.clear();
+    }
+  }
+  return saved;
 }
 
 Result<void> Registry::save() {
-  nlohmann::json j;
-  j["version"] = 1;
-  j["agents"] = nlohmann::json::array();
-  for (const auto& [id, r] : agents_) {
-    j["agents"].push_back(
-        {{"id", id.value}, {"hostname", r.hostname}, {"mark", agentMarkName(r.mark)}, {"marked_at", r.markedAt}});
-  }
-  j["frameworks"] = nlohmann::json::array();
-  for (const auto& [id, record] : frameworks_) j["frameworks"].push_back(frameworkJson(record));
-  j["reservations"] = nlohmann::json::object();
-  for (const auto& [id, reserved] : reservations_) j["reservations"][id.value] = reserved.toString();
-  j["weights"] = nlohmann::json::object();
-  for (const auto& [role, weight] : weights_) j["weights"][role] = weight;
-  j["quotas"] = nlohmann::json::object();
-  for (const auto& [role, q] : quotas_) {
-    j["quotas"][role] = {{"guarantee", q.guarantee.toString()}, {"limit", q.limit.toString()}};
-  }
-  if (auto saved = store_->save(j.dump(1)); !saved) return saved;
+  if (auto saved = store_->save(pending_); !saved) return saved;
+  pending_.clear();
   dirty_ = false;
   // What waited for these changes; a callback may stage and wait again.
   auto waiting = std::move(waiting_);

@@ -13,13 +13,16 @@
 // (a reply) until they are on disk. Either way a master killed at any
 // moment restarts with everything it had acknowledged.
 //
-// The store is behind RegistryStore (a whole-document load/save), so the
-// embedded file store and a ZooKeeper store are interchangeable.
+// The store is behind RegistryStore, which loads every entry and saves
+// the entries that changed, so the embedded file store (one document) and
+// the ZooKeeper store (a znode per entry, master/registry/zookeeper_store)
+// are interchangeable.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,13 +34,21 @@
 
 namespace clusternodes::master {
 
+// The registry as a store keeps it: entries, each a key "GROUP/NAME"
+// ("agents/ID", "frameworks/ID", "reservations/AGENT", "weights/ROLE",
+// "quotas/ROLE") with a JSON object as its value.
+using RegistryEntries = std::map<std::string, std::string>;
+// Changes to entries: a value sets the entry, nullopt removes it.
+using RegistryChanges = std::map<std::string, std::optional<std::string>>;
+
 class RegistryStore {
  public:
   virtual ~RegistryStore() = default;
-  // The last saved document, or "" when nothing was saved yet.
-  virtual Result<std::string> load() = 0;
-  // Replaces the document atomically.
-  virtual Result<void> save(const std::string& document) = 0;
+  // Every entry saved so far (none on a first start).
+  virtual Result<RegistryEntries> load() = 0;
+  // Writes `changes` (none: makes sure the store can be written). On
+  // failure nothing is lost: the same changes may be saved again.
+  virtual Result<void> save(const RegistryChanges& changes) = 0;
 };
 
 // registry.json in the work dir (mode 0600), replaced atomically through the
@@ -120,9 +131,13 @@ class Registry {
   void afterDurable(std::function<void()> fn);
 
  private:
-  // Write-through: saves the document. Group commit: stages the change.
-  Result<void> persist();
-  // Saves the document now; on success nothing is staged any more.
+  // The entry `key` holds now (nullopt: none).
+  std::optional<std::string> entry(const std::string& key) const;
+  void recoverEntry(const std::string& key, const std::string& value);
+  // Stages the entries `keys` as they are now. Write-through (or `now`):
+  // saves them, and on failure calls `undo` to put memory back as it was.
+  Result<void> persist(const std::vector<std::string>& keys, const std::function<void()>& undo, bool now = false);
+  // Saves what is pending; on success nothing is staged any more.
   Result<void> save();
 
   std::unique_ptr<RegistryStore> store_;
@@ -131,6 +146,7 @@ class Registry {
   std::map<std::string, double> weights_;
   std::map<std::string, Quota> quotas_;
   std::map<AgentID, Resources> reservations_;
+  RegistryChanges pending_;  // entries changed and not saved yet
   bool staging_ = false;
   bool dirty_ = false;
   std::function<void()> staged_;

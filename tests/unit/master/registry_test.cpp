@@ -26,7 +26,7 @@ namespace {
 // What a MemoryStore keeps; shared so that a test can look at it (and hand it
 // to a second Registry) after the first one took ownership of its store.
 struct MemoryDocument {
-  std::string document;
+  RegistryEntries entries;
   int saves = 0;
   int failSaves = 0;  // this many next saves fail
   bool failLoad = false;
@@ -36,17 +36,23 @@ class MemoryStore final : public RegistryStore {
  public:
   explicit MemoryStore(std::shared_ptr<MemoryDocument> doc) : doc_(std::move(doc)) {}
 
-  Result<std::string> load() override {
+  Result<RegistryEntries> load() override {
     if (doc_->failLoad) return internalError("load failed: disk on fire");
-    return doc_->document;
+    return doc_->entries;
   }
 
-  Result<void> save(const std::string& document) override {
+  Result<void> save(const RegistryChanges& changes) override {
     if (doc_->failSaves > 0) {
       --doc_->failSaves;
       return internalError("save failed: disk full");
     }
-    doc_->document = document;
+    for (const auto& [key, value] : changes) {
+      if (value) {
+        doc_->entries[key] = *value;
+      } else {
+        doc_->entries.erase(key);
+      }
+    }
     ++doc_->saves;
     return {};
   }
@@ -107,14 +113,13 @@ void writeFile(const std::string& path, const std::string& content) {
 
 // ------------------------------------------------------------ logic (in-memory store)
 
-TEST_CASE("a registry on an empty store recovers no agents and saves an empty document") {
+TEST_CASE("a registry on an empty store recovers no agents and saves once to find an unwritable store") {
   auto doc = std::make_shared<MemoryDocument>();
   Registry registry(memoryStore(doc));
   REQUIRE(registry.recover().ok());
   CHECK(registry.agents().empty());
   CHECK(doc->saves == 1);
-  auto saved = nlohmann::json::parse(doc->document);
-  CHECK(saved.at("agents").empty());
+  CHECK(doc->entries.empty());
 }
 
 TEST_CASE("admitted and marked agents are saved and recovered by a new registry") {
@@ -148,12 +153,12 @@ TEST_CASE("every change is written through to the store before the call returns"
   int saves = doc->saves;
   REQUIRE(registry.admit(record("agent-1", "h1")).ok());
   CHECK(doc->saves == saves + 1);
-  CHECK(doc->document.find("agent-1") != std::string::npos);
+  CHECK(doc->entries.count("agents/agent-1") == 1);
   REQUIRE(registry.mark(AgentID{"agent-1"}, AgentMark::kUnreachable, 5).ok());
   CHECK(doc->saves == saves + 2);
   REQUIRE(registry.remove(AgentID{"agent-1"}).ok());
   CHECK(doc->saves == saves + 3);
-  CHECK(doc->document.find("agent-1") == std::string::npos);
+  CHECK(doc->entries.count("agents/agent-1") == 0);
 }
 
 TEST_CASE("admitting a known agent again replaces its record") {
@@ -335,26 +340,31 @@ TEST_CASE("recover fails when the store cannot be read") {
   CHECK(result.error().message.find("disk on fire") != std::string::npos);
 }
 
-TEST_CASE("recover fails on a corrupt document") {
-  const std::vector<std::string> corrupt = {
-      "{not json",
-      "[]",
-      "{}",
-      R"({"agents": 5})",
-      R"({"agents": [{"hostname": "h"}]})",
-      R"({"agents": [{"id": 7}]})",
-      R"({"agents": [{"id": "a", "hostname": 3}]})",
-      R"({"agents": [{"id": "a", "marked_at": "yesterday"}]})",
+TEST_CASE("recover fails on a corrupt entry and leaves the store alone") {
+  const std::vector<RegistryEntries> corrupt = {
+      {{"agents/a", "{not json"}},
+      {{"agents/a", "[]"}},
+      {{"agents/a", R"({"hostname": "h"})"}},
+      {{"agents/a", R"({"id": 7})"}},
+      {{"agents/a", R"({"id": "a", "hostname": 3})"}},
+      {{"agents/a", R"({"id": "a", "marked_at": "yesterday"})"}},
+      {{"agents/a", R"({"id": "a", "mark": "lost"})"}},
+      {{"frameworks/f", R"({"name": "no id"})"}},
+      {{"reservations/a", R"({"agent": "a", "resources": "cpus:lots"})"}},
+      {{"weights/r", R"({"role": "r", "weight": "heavy"})"}},
+      {{"quotas/r", R"({"role": "r", "guarantee": "cpus:"})"}},
+      {{"widgets/w", "{}"}},
   };
-  for (const auto& text : corrupt) {
-    INFO("document: " << text);
+  for (const auto& entries : corrupt) {
+    INFO("entry: " << entries.begin()->first << " = " << entries.begin()->second);
     auto doc = std::make_shared<MemoryDocument>();
-    doc->document = text;
+    doc->entries = entries;
     Registry registry(memoryStore(doc));
     auto result = registry.recover();
     REQUIRE_FALSE(result.ok());
     CHECK(result.error().message.find("corrupt") != std::string::npos);
-    CHECK(doc->document == text);  // never overwritten
+    CHECK(doc->entries == entries);  // never overwritten
+    CHECK(doc->saves == 0);
   }
 }
 
@@ -417,6 +427,30 @@ TEST_CASE("a corrupt registry.json makes recover fail with a message and is left
   CHECK(result.error().code == ErrorCode::kInvalid);
   CHECK(result.error().message.find("corrupt") != std::string::npos);
   CHECK(readFile(dir.file("registry.json")) == "{\"agents\": [ truncated");
+}
+
+TEST_CASE("a registry.json that does not hold a registry makes recover fail and is left alone") {
+  const std::vector<std::string> corrupt = {
+      "{not json",
+      "[]",
+      "{}",
+      R"({"agents": 5})",
+      R"({"agents": [{"hostname": "h"}]})",
+      R"({"agents": [{"id": 7}]})",
+      R"({"agents": [{"id": "a", "hostname": 3}]})",
+      R"({"agents": [{"id": "a", "marked_at": "yesterday"}]})",
+      R"({"agents": [], "reservations": {"a": 5}})",
+  };
+  for (const auto& text : corrupt) {
+    INFO("document: " << text);
+    TempDir dir;
+    writeFile(dir.file("registry.json"), text);
+    Registry registry(makeFileStore(dir.path()));
+    auto result = registry.recover();
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().message.find("corrupt") != std::string::npos);
+    CHECK(readFile(dir.file("registry.json")) == text);
+  }
 }
 
 TEST_CASE("an unwritable work directory makes recover fail with a clear error") {
