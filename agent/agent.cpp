@@ -153,7 +153,18 @@ Result<void> Agent::start() {
     backoff_ = flags_.registrationBackoff;
     registerWithMaster();
   });
-  if (auto connected = master_->connect("tcp://" + flags_.master); !connected) return connected.error();
+  if (isZkUrl(flags_.master)) {
+    auto url = parseZkUrl(flags_.master);
+    if (!url) return url.error();
+    leaderDetector_ = std::make_unique<LeaderDetector>(
+        loop_, *url, kDefaultZkSessionTimeout, [this](const std::optional<LeaderInfo>& leader) {
+          if (leader) followMaster(leader->address(), "master " + leader->id + " leads");
+        });
+    if (auto detecting = leaderDetector_->start(); !detecting) return detecting.error();
+  } else {
+    masterAddress_ = flags_.master;
+    if (auto connected = master_->connect("tcp://" + masterAddress_); !connected) return connected.error();
+  }
 
   gc_ = std::make_unique<GarbageCollector>(time_, flags_.workDir + "/sandboxes", flags_.gc);
   gc_->start({});
@@ -239,6 +250,13 @@ void Agent::dispatchFromMaster(const wire::Envelope::Reader& envelope) {
       return shutdownFramework(FrameworkID{text(envelope.getShutdownFramework().getFrameworkId())});
     case wire::Envelope::REREGISTER:
       return masterLost("the master asked: " + text(envelope.getReregister().getReason()));
+    case wire::Envelope::NOT_LEADER: {
+      // A standby named the leader. With zk:// the election's own word is
+      // followed instead.
+      std::string leader = text(envelope.getNotLeader().getLeader());
+      if (leaderDetector_ || leader.empty()) return;
+      return followMaster(leader, "the master at " + masterAddress_ + " stands by");
+    }
     case wire::Envelope::SHUTDOWN_AGENT:
       return shutdownByMaster(text(envelope.getShutdownAgent().getReason()));
     case wire::Envelope::FRAMEWORK_MESSAGE: return frameworkMessageFromMaster(envelope.getFrameworkMessage());
@@ -328,6 +346,21 @@ void Agent::masterLost(const std::string& why) {
   // re-registration: one is enough while it is on its way.
   if (!registered_ && time_.now() - lastRegistrationSent_ < 0.1) return;
   spdlog::warn("re-registering with the master: {}", why);
+  registered_ = false;
+  masterWatchTimer_.stop();
+  backoff_ = flags_.registrationBackoff;
+  registerWithMaster();
+}
+
+void Agent::followMaster(const std::string& address, const std::string& why) {
+  if (address == masterAddress_) return;
+  spdlog::info("following the master at {}: {}", address, why);
+  if (!masterAddress_.empty()) (void)master_->disconnect("tcp://" + masterAddress_);
+  masterAddress_ = address;
+  if (auto connected = master_->connect("tcp://" + address); !connected) {
+    spdlog::error("cannot connect to the master at {}: {}", address, connected.error().message);
+    return;
+  }
   registered_ = false;
   masterWatchTimer_.stop();
   backoff_ = flags_.registrationBackoff;

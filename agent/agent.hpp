@@ -46,6 +46,7 @@
 #include "agent/isolator.hpp"
 #include "common/file_system.hpp"
 #include "common/http_server.hpp"
+#include "common/leader.hpp"
 #include "common/loop.hpp"
 #include "common/transport.hpp"
 #include "common/wire.hpp"
@@ -178,6 +179,10 @@ class Agent {
   void watchMaster();
   void onRegistered(wire::AgentRegistered::Reader message);
   void masterLost(const std::string& why);
+  // Connects to the master at `address` (HOST:PORT) in place of the one
+  // followed so far, and registers with it: a new leader (--master=zk://),
+  // or the one a standby named (NotLeader).
+  void followMaster(const std::string& address, const std::string& why);
   void runTask(wire::RunTask::Reader message);
   void killTask(const FrameworkID& frameworkId, const TaskID& taskId, int64_t gracePeriodMs);
   void shutdownFramework(const FrameworkID& frameworkId);
@@ -307,6 +312,8 @@ class Agent {
   wire::AgentInfoValue info_;
   TimeSource& time_;
   std::unique_ptr<Transport> master_;
+  std::string masterAddress_;  // HOST:PORT the master socket is connected to
+  std::unique_ptr<LeaderDetector> leaderDetector_;  // --master=zk://...
   std::unique_ptr<Transport> executors_;
   std::unique_ptr<HttpServer> http_;
   std::string executorEndpoint_;

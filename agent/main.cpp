@@ -6,6 +6,7 @@
 #include "agent/agent.hpp"
 #include "agent/resource_detection.hpp"
 #include "common/flags.hpp"
+#include "common/zookeeper.hpp"
 #include "common/preflight.hpp"
 #include "common/process.hpp"
 #include "common/logging.hpp"
@@ -95,10 +96,9 @@ int refuseBadFlags(CommandLine& commandLine, const agent::AgentFlags& flags) {
       return commandLine.refuse(name, formatDuration(interval), "must be longer than 0");
     }
   }
-  if (flags.master.rfind("zk://", 0) == 0) {
-    return commandLine.refuse("--master", flags.master, "zk:// addresses are not supported yet; give HOST:PORT");
-  }
-  if (flags.master.find(':') == std::string::npos) {
+  if (isZkUrl(flags.master)) {
+    if (auto url = parseZkUrl(flags.master); !url) return commandLine.refuse("--master", flags.master, url.error().message);
+  } else if (flags.master.find(':') == std::string::npos) {
     return commandLine.refuse("--master", flags.master, "not HOST:PORT (e.g. 10.0.0.1:5050)");
   }
   if (!flags.resources.empty()) {

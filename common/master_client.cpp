@@ -4,12 +4,43 @@
 
 #include <chrono>
 
+#include "common/leader.hpp"
 #include "common/transport.hpp"
 #include "common/wire.hpp"
 
 namespace clusternodes {
 
+namespace {
+
+struct Answer {
+  MasterAddress address;
+  std::string leader;  // a standby's leader, HOST:PORT
+};
+
+Result<Answer> ask(const std::string& master, double timeoutSeconds);
+
+}  // namespace
+
 Result<MasterAddress> queryMaster(const std::string& master, double timeoutSeconds) {
+  if (isZkUrl(master)) {
+    auto leader = detectLeader(master, std::chrono::milliseconds(static_cast<int64_t>(timeoutSeconds * 1000)));
+    if (!leader) return leader.error();
+    return MasterAddress{leader->id, leader->ip, leader->httpPort};
+  }
+  auto answer = ask(master, timeoutSeconds);
+  if (!answer) return answer.error();
+  // A standby names the leader: ask it instead (once).
+  if (!answer->leader.empty()) {
+    auto leading = ask(answer->leader, timeoutSeconds);
+    if (!leading) return leading.error();
+    return leading->address;
+  }
+  return answer->address;
+}
+
+namespace {
+
+Result<Answer> ask(const std::string& master, double timeoutSeconds) {
   auto colon = master.rfind(':');
   if (colon == std::string::npos || colon == 0) return invalid("master '" + master + "' is not HOST:PORT");
   try {
@@ -34,16 +65,20 @@ Result<MasterAddress> queryMaster(const std::string& master, double timeoutSecon
       if (!socket.recv(reply, zmq::recv_flags::dontwait)) continue;
       auto decoded = wire::decode(reply.to_string_view());
       if (!decoded || (*decoded)->which() != wire::Envelope::MASTER_INFO) continue;
-      MasterAddress out;
+      Answer out;
       bool ok = wire::dispatchSafely(
           [&] {
             auto info = (*decoded)->envelope().getMasterInfo();
-            out.id = info.getId().cStr();
-            out.httpPort = info.getHttpPort();
+            out.address.id = info.getId().cStr();
+            out.address.httpPort = info.getHttpPort();
+            if (!info.getLeading()) {
+              out.leader = info.getLeader().cStr();
+              if (out.leader.empty()) throw wire::MalformedMessage("no leader");
+            }
           },
           [](const std::string&) {});
-      if (!ok) continue;
-      out.host = master.substr(0, colon);
+      if (!ok) return Error{ErrorCode::kUnavailable, "the master at " + master + " stands by and knows no leader"};
+      out.address.host = master.substr(0, colon);
       return out;
     }
   } catch (const zmq::error_t& e) {
@@ -51,5 +86,7 @@ Result<MasterAddress> queryMaster(const std::string& master, double timeoutSecon
   }
   return Error{ErrorCode::kUnavailable, "the master at " + master + " did not answer"};
 }
+
+}  // namespace
 
 }  // namespace clusternodes

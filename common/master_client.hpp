@@ -15,8 +15,10 @@ struct MasterAddress {
   std::string httpUrl() const { return "http://" + host + ":" + std::to_string(httpPort); }
 };
 
-// Asks the master at HOST:PORT for its id and HTTP port. Fails with
-// kUnavailable when it does not answer within `timeoutSeconds`.
+// Asks the master at HOST:PORT for its id and HTTP port; a standby master
+// (--zk) names the leader, which is asked in its place. `master` may be a
+// zk:// URL: the leader its election names. Fails with kUnavailable when no
+// leader answers within `timeoutSeconds`.
 Result<MasterAddress> queryMaster(const std::string& master, double timeoutSeconds = 5);
 
 }  // namespace clusternodes

@@ -104,6 +104,7 @@ const char* name(Envelope::Which which) {
     case Envelope::SHUTDOWN_EXECUTOR: return "shutdownExecutor";
     case Envelope::GET_MASTER_INFO: return "getMasterInfo";
     case Envelope::MASTER_INFO: return "masterInfo";
+    case Envelope::NOT_LEADER: return "notLeader";
     case Envelope::CONTAINER_USAGES: return "containerUsages";
     case Envelope::FRAMEWORK_MESSAGE: return "frameworkMessage";
     case Envelope::EXECUTOR_EXITED: return "executorExited";

@@ -56,6 +56,11 @@ struct MasterFlags {
   // A framework that has wanted offers this long, while other frameworks
   // hold resources, is reported starved in /state and /metrics.
   std::chrono::nanoseconds starvationThreshold = std::chrono::seconds(10);
+  // zk://HOST:PORT[,...]/PATH: run highly available, elected through
+  // ZooKeeper, with the registry there. Empty: the one master, its
+  // registry in workDir.
+  std::string zk;
+  std::chrono::milliseconds zkSessionTimeout = std::chrono::seconds(10);
 };
 
 struct MasterContext {

@@ -1,13 +1,21 @@
 // clusternodes-master: parses flags, wires the master to a loop, runs it.
 #include <spdlog/spdlog.h>
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
 #include <iostream>
 
 #include "common/flags.hpp"
 #include "common/preflight.hpp"
 #include "common/process.hpp"
 #include "common/logging.hpp"
+#include "common/leader.hpp"
+#include "master/election.hpp"
 #include "master/master.hpp"
+#include "master/registry/zookeeper_store.hpp"
 #include "master/validation.hpp"
 
 using namespace clusternodes;
@@ -57,6 +65,72 @@ Result<std::pair<int, std::chrono::nanoseconds>> parseRateLimit(const std::strin
   return std::make_pair(count, *period);
 }
 
+// The address other hosts reach this master at, for its election znode:
+// --ip, or with --ip=0.0.0.0 the host's first IPv4 address off loopback.
+std::string advertisedIp(const std::string& ip) {
+  if (ip != "0.0.0.0") return ip;
+  ifaddrs* list = nullptr;
+  std::string found = "127.0.0.1";
+  if (::getifaddrs(&list) != 0) return found;
+  for (auto* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, text, sizeof text);
+    if (std::string(text).rfind("127.", 0) == 0) continue;
+    found = text;
+    break;
+  }
+  ::freeifaddrs(list);
+  return found;
+}
+
+std::string hostName() {
+  char name[256] = {};
+  ::gethostname(name, sizeof name - 1);
+  return name;
+}
+
+// The port a bound ZeroMQ endpoint ("tcp://IP:PORT") ended up on.
+int endpointPort(const std::string& endpoint) { return std::stoi(endpoint.substr(endpoint.rfind(':') + 1)); }
+
+// --zk: the master runs for election; elected, it takes up the registry in
+// ZooKeeper and leads. `stop(1)` ends the process when it cannot lead or may
+// no longer lead: its supervisor (systemd, `clusternodes start`) starts it
+// again as a standby.
+Result<std::unique_ptr<master::MasterElection>> runForElection(Loop& loop, const master::MasterFlags& flags,
+                                                                std::unique_ptr<master::Master>& master,
+                                                                std::function<void(int)> stop) {
+  LeaderInfo self{master->state().masterId, hostName(), advertisedIp(flags.ip), endpointPort(master->endpoint()),
+                  master->httpPort(), CLUSTERNODES_VERSION};
+  auto url = parseZkUrl(flags.zk);
+  if (!url) return url.error();
+  // The election, for its handlers, which it outlives none of.
+  auto election = std::make_shared<master::MasterElection*>(nullptr);
+  master::MasterElection::Handlers handlers;
+  handlers.elected = [&master, election, stop](const std::string& node) {
+    if (!master) return;
+    auto& zk = (*election)->zookeeper();
+    auto store = master::makeZooKeeperStore(zk, (*election)->url().path + "/registry", node);
+    if (auto led = master->lead(std::move(store)); !led) {
+      spdlog::error("elected, but cannot take up the registry: {}; exiting so that another master leads",
+                    led.error().message);
+      stop(1);
+    }
+  };
+  handlers.leaderChanged = [&master](const std::optional<LeaderInfo>& leader) {
+    if (master) master->setLeader(leader);
+  };
+  handlers.lost = [stop](const std::string& reason) {
+    spdlog::error("exiting: {}", reason);
+    stop(1);
+  };
+  auto made = std::make_unique<master::MasterElection>(loop, *url, flags.zkSessionTimeout, std::move(self),
+                                                       std::move(handlers));
+  *election = made.get();
+  if (auto started = made->start(); !started) return started.error();
+  return made;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -90,6 +164,13 @@ int main(int argc, char** argv) {
                  "At most N agents marked unreachable per DURATION, as N/DURATION (e.g. 1/10s); default: no limit");
   addDurationOption(app, "--framework-heartbeat-interval", flags.frameworkHeartbeatInterval,
                     "Heartbeat interval between master and frameworks");
+  app.add_option("--zk", flags.zk,
+                 "Run highly available: zk://HOST:PORT[,HOST:PORT...]/PATH of a ZooKeeper ensemble, through which "
+                 "masters elect a leader and keep the registry (default: one master, registry in --work-dir)");
+  std::chrono::nanoseconds zkSessionTimeout = flags.zkSessionTimeout;
+  addDurationOption(app, "--zk-session-timeout", zkSessionTimeout,
+                    "ZooKeeper session timeout: a leader cut off from ZooKeeper stops within it, and a new one is "
+                    "elected after it");
   app.add_option("--weights", weights, "Role weights, e.g. eng=2,ops=1 (the operator API's weights override these)");
   addDurationOption(app, "--starvation-threshold", flags.starvationThreshold,
                     "Report a framework starved once it has wanted offers this long while others hold resources");
@@ -110,6 +191,15 @@ int main(int argc, char** argv) {
     if (!limit) return commandLine.refuse("--agent-removal-rate-limit", removalRateLimit, limit.error().message);
     flags.agentRemovalRateCount = limit->first;
     flags.agentRemovalRatePeriod = limit->second;
+  }
+  if (!flags.zk.empty()) {
+    auto url = parseZkUrl(flags.zk);
+    if (!url) return commandLine.refuse("--zk", flags.zk, url.error().message);
+  }
+  flags.zkSessionTimeout = std::chrono::duration_cast<std::chrono::milliseconds>(zkSessionTimeout);
+  if (flags.zkSessionTimeout < std::chrono::milliseconds(1000) || flags.zkSessionTimeout > std::chrono::minutes(10)) {
+    return commandLine.refuse("--zk-session-timeout", std::to_string(flags.zkSessionTimeout.count()) + "ms",
+                              "must be between 1s and 10m");
   }
   if (checkConfig) {
     // Would it start? Its address and its work dir, not only the syntax.
@@ -134,13 +224,29 @@ int main(int argc, char** argv) {
     std::cerr << "clusternodes-master: " << started.error().message << "\n";
     return 1;
   }
+  int exitCode = 0;
   auto shutdown = [&] {
     spdlog::info("shutting down");
     master.reset();
     loop.stop();
   };
+  std::unique_ptr<master::MasterElection> election;
+  if (!flags.zk.empty()) {
+    auto started = runForElection(loop, flags, master, [&](int code) {
+      exitCode = code;
+      shutdown();
+    });
+    if (!started) {
+      std::cerr << "clusternodes-master: --zk: " << started.error().message << "\n";
+      return 1;
+    }
+    election = std::move(*started);
+  }
   SignalWatcher sigterm(loop, SIGTERM, shutdown);
   SignalWatcher sigint(loop, SIGINT, shutdown);
   loop.run();
-  return 0;
+  // The session closes now: this master's election znode goes at once, so
+  // that a standby takes over without waiting for the session timeout.
+  election.reset();
+  return exitCode;
 }

@@ -41,11 +41,27 @@ Master::Master(MasterEnvironment environment, MasterFlags flags)
 
 Master::~Master() {
   // What is staged and not yet written: a stopping master keeps it if it can.
-  if (registry_.dirty()) (void)registry_.commit();
+  if (leading_ && registry_.dirty()) (void)registry_.commit();
 }
 
 Result<void> Master::start() {
+  socket_->onMessage([this](std::string_view peer, std::string_view bytes) { onMessage(peer, bytes); });
+  auto bound = socket_->bind("tcp://" + flags_.ip + ":" + std::to_string(flags_.port));
+  if (!bound) return bound.error();
+  endpoint_ = *bound;
+  if (auto served = serveHttp(); !served) return served.error();
+  if (flags_.zk.empty()) return lead(nullptr);
+  spdlog::info("master {} standing by on {} ({}) until elected through {}", state_.masterId, endpoint_,
+               http_ ? fmt::format("http {}:{}", flags_.ip, httpPort_) : std::string("no http"), flags_.zk);
+  return {};
+}
+
+Result<void> Master::lead(std::unique_ptr<RegistryStore> store) {
+  if (leading_) return Error{ErrorCode::kConflict, "this master leads already"};
+  if (store) registry_.useStore(std::move(store));
   if (auto recovered = registry_.recover(); !recovered) return recovered.error();
+  leading_ = true;
+  leader_.reset();
   // Group commit: the changes of one loop turn are written together, at its
   // end (a timer due at once runs after the turn's messages).
   registry_.stageChanges([this] {
@@ -70,13 +86,6 @@ Result<void> Master::start() {
                  registry_.frameworks().size(), agents_.awaitingReregistration().size());
   }
 
-  socket_->onMessage([this](std::string_view peer, std::string_view bytes) { onMessage(peer, bytes); });
-  auto bound = socket_->bind("tcp://" + flags_.ip + ":" + std::to_string(flags_.port));
-  if (!bound) return bound.error();
-  endpoint_ = *bound;
-
-  if (auto served = serveHttp(); !served) return served.error();
-
   auto pingEvery = std::max(flags_.agentPingTimeout, std::chrono::nanoseconds(std::chrono::milliseconds(10)));
   pingTimer_.start(pingEvery, [this] { agents_.ping(); }, pingEvery);
   auto heartbeatEvery =
@@ -92,8 +101,9 @@ Result<void> Master::start() {
       },
       std::chrono::seconds(1));
 
-  spdlog::info("master {} listening on {} ({}), work dir {}", state_.masterId, endpoint_,
-               http_ ? fmt::format("http {}:{}", flags_.ip, httpPort_) : std::string("no http"), flags_.workDir);
+  spdlog::info("master {} listening on {} ({}), leading; registry {}", state_.masterId, endpoint_,
+               http_ ? fmt::format("http {}:{}", flags_.ip, httpPort_) : std::string("no http"),
+               flags_.zk.empty() ? "in " + flags_.workDir : "in ZooKeeper at " + flags_.zk);
   return {};
 }
 
@@ -190,6 +200,7 @@ void Master::dropMessage(const std::string& peer, const std::string& reason) {
 }
 
 void Master::dispatch(const std::string& peer, const wire::Envelope::Reader& envelope) {
+  if (!leading_ && envelope.which() != wire::Envelope::GET_MASTER_INFO) return redirect(peer, envelope);
   switch (envelope.which()) {
     case wire::Envelope::REGISTER_AGENT: return agents_.registerAgent(peer, envelope.getRegisterAgent());
     case wire::Envelope::PONG: return agents_.onPong(peer);
@@ -275,6 +286,26 @@ void Master::sendMasterInfo(const std::string& peer) {
   info.setId(state_.masterId);
   info.setIp(flags_.ip);
   info.setHttpPort(static_cast<uint16_t>(std::max(httpPort_, 0)));
+  info.setLeading(leading_);
+  if (!leading_ && leader_) {
+    info.setLeader(leader_->address());
+    info.setLeaderHttp(leader_->httpUrl());
+  }
+  context_.send(peer, reply);
+}
+
+void Master::redirect(const std::string& peer, const wire::Envelope::Reader& envelope) {
+  ++state_.metrics.redirectedMessages;
+  // Agents and drivers that are told must not be told again at every retry
+  // in the log: the count is in /metrics.
+  spdlog::debug("standing by: told a peer sending {} that {} leads", wire::name(envelope.which()),
+                leader_ ? leader_->address() : std::string("no master"));
+  capnp::MallocMessageBuilder reply;
+  auto notLeader = reply.initRoot<wire::Envelope>().initNotLeader();
+  if (leader_) {
+    notLeader.setLeader(leader_->address());
+    notLeader.setLeaderHttp(leader_->httpUrl());
+  }
   context_.send(peer, reply);
 }
 

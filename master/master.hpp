@@ -30,6 +30,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -37,6 +38,7 @@
 
 #include "common/clock.hpp"
 #include "common/http_server.hpp"
+#include "common/leader.hpp"
 #include "common/loop.hpp"
 #include "common/transport.hpp"
 #include "master/agents.hpp"
@@ -72,8 +74,18 @@ class Master {
   Master(MasterEnvironment environment, MasterFlags flags);
   ~Master();
 
-  // Recovers the registry, binds the sockets and starts the timers.
+  // Binds the sockets and serves HTTP; then, unless the master runs for
+  // election (flags.zk), leads at once: recovers the registry from the
+  // work dir and starts the timers.
   Result<void> start();
+  // Elected (flags.zk): recovers the registry from `store` and acts as the
+  // leader from now on. Until then the master stands by: it tells ZeroMQ
+  // peers where the leader is (NotLeader) and redirects HTTP API calls.
+  Result<void> lead(std::unique_ptr<RegistryStore> store);
+  bool leading() const { return leading_; }
+  // While standing by: the leader as the election last saw it.
+  void setLeader(std::optional<LeaderInfo> leader) { leader_ = std::move(leader); }
+  const std::optional<LeaderInfo>& leader() const { return leader_; }
 
   const MasterState& state() const { return state_; }
   const MasterFlags& flags() const { return flags_; }
@@ -111,6 +123,8 @@ class Master {
   void dispatchFrameworkCall(const std::string& peer, const wire::Envelope::Reader& envelope);
   void dropMessage(const std::string& peer, const std::string& reason);
   void sendMasterInfo(const std::string& peer);
+  // A standby's answer to a ZeroMQ peer: who leads.
+  void redirect(const std::string& peer, const wire::Envelope::Reader& envelope);
   // Relays a framework message: from a scheduler to the executor's agent,
   // or from an agent to the scheduler.
   void frameworkMessage(const std::string& peer, wire::FrameworkMessage::Reader message);
@@ -143,6 +157,8 @@ class Master {
   Timer heartbeatTimer_;
   Timer registryTimer_;
   bool registryFailing_ = false;
+  bool leading_ = false;
+  std::optional<LeaderInfo> leader_;
   std::string endpoint_;
   int httpPort_ = 0;
 };

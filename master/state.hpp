@@ -79,6 +79,7 @@ struct OfferEntry {
 struct MasterMetrics {
   uint64_t messagesReceived = 0;
   uint64_t messagesDropped = 0;  // malformed, truncated or unknown
+  uint64_t redirectedMessages = 0;  // answered NotLeader while standing by
   uint64_t agentsRegistered = 0;
   uint64_t agentsReregistered = 0;
   uint64_t agentsLost = 0;          // marked unreachable

@@ -395,6 +395,18 @@ struct MasterInfo {
   id @0 :Text;
   httpPort @1 :UInt16;
   ip @2 :Text;
+  # False for a standby master (--zk), which names the leader it knows.
+  leading @3 :Bool = true;
+  leader @4 :Text;      # HOST:PORT (ZeroMQ) of the leader; "" when none is known
+  leaderHttp @5 :Text;  # http://HOST:PORT of the leader
+}
+
+# A standby master's answer to anything but getMasterInfo: it does not serve
+# and names the leader instead, so that a peer given a fixed HOST:PORT goes
+# there.
+struct NotLeader {
+  leader @0 :Text;  # HOST:PORT (ZeroMQ); "" when no leader is known
+  leaderHttp @1 :Text;
 }
 
 # ------------------------------------------------------------- launcher
@@ -504,5 +516,7 @@ struct Envelope {
     killContainer @42 :LauncherContainer;
     launcherAck @43 :LauncherContainer;
     commandStarted @44 :CommandStarted;
+
+    notLeader @45 :NotLeader;
   }
 }

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "clusternodes/scheduler.hpp"
+#include "common/leader.hpp"
 #include "common/loop.hpp"
 #include "common/transport.hpp"
 #include "common/wire.hpp"
@@ -291,16 +292,42 @@ class Driver final : public SchedulerDriver {
     socket_->onConnectionChange([this](bool connected) {
       if (connected) connectionLost("the connection to the master was made again");
     });
-    if (auto connected = socket_->connect("tcp://" + options_.master); !connected) {
+    subscribeTimer_ = std::make_unique<Timer>(*loop_);
+    watchTimer_ = std::make_unique<Timer>(*loop_);
+    if (isZkUrl(options_.master)) {
+      auto url = parseZkUrl(options_.master);
+      if (!url) return fail(url.error().message);
+      // Subscribes once the election names a leader, and again whenever
+      // another master leads.
+      detector_ = std::make_unique<LeaderDetector>(
+          *loop_, *url, kDefaultZkSessionTimeout, [this](const std::optional<LeaderInfo>& leader) {
+            if (leader) follow(leader->address(), "master " + leader->id + " leads");
+          });
+      if (auto started = detector_->start(); !started) return fail(started.error().message);
+      return;
+    }
+    masterAddress_ = options_.master;
+    if (auto connected = socket_->connect("tcp://" + masterAddress_); !connected) {
       fail(connected.error().message);
       return;
     }
-    subscribeTimer_ = std::make_unique<Timer>(*loop_);
-    watchTimer_ = std::make_unique<Timer>(*loop_);
     subscribe();
   }
 
+  // Connects to the master at `address` in place of the one followed so
+  // far, and subscribes to it (again).
+  void follow(const std::string& address, const std::string& why) {
+    if (address == masterAddress_) return;
+    spdlog::info("scheduler driver: following the master at {}: {}", address, why);
+    if (!masterAddress_.empty()) (void)socket_->disconnect("tcp://" + masterAddress_);
+    masterAddress_ = address;
+    if (auto connected = socket_->connect("tcp://" + address); !connected) return fail(connected.error().message);
+    lastSubscribe_ = {};
+    connectionLost("another master leads");
+  }
+
   void end() {
+    detector_.reset();
     subscribeTimer_.reset();
     watchTimer_.reset();
     socket_.reset();
@@ -418,6 +445,12 @@ class Driver final : public SchedulerDriver {
       }
       case wire::Envelope::REREGISTER:
         return connectionLost("the master asked: " + text(envelope.getReregister().getReason()));
+      case wire::Envelope::NOT_LEADER: {
+        // A standby named the leader; with zk:// the election is followed instead.
+        std::string leader = text(envelope.getNotLeader().getLeader());
+        if (detector_ || leader.empty()) return;
+        return follow(leader, "the master at " + masterAddress_ + " stands by");
+      }
       case wire::Envelope::FRAMEWORK_ERROR:
         return fail("the master refused the framework: " + text(envelope.getFrameworkError().getMessage()));
       default:
@@ -446,7 +479,7 @@ class Driver final : public SchedulerDriver {
           if (subscribed_ && silent > heartbeat_ * 6) connectionLost("the master has been silent");
         },
         heartbeat_);
-    MasterInfo master{options_.master};
+    MasterInfo master{masterAddress_};
     if (again) {
       invoke([&] { scheduler_->reregistered(this, master); });
     } else {
@@ -491,6 +524,8 @@ class Driver final : public SchedulerDriver {
 
   // Loop thread only.
   std::unique_ptr<ZmqSocket> socket_;
+  std::string masterAddress_;                 // HOST:PORT the socket is connected to
+  std::unique_ptr<LeaderDetector> detector_;  // master = zk://...
   std::unique_ptr<Timer> subscribeTimer_;
   std::unique_ptr<Timer> watchTimer_;
   FrameworkID frameworkId_;  // FrameworkInfo::id at first: a failover keeps it

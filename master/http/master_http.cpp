@@ -14,6 +14,8 @@
 #include "master/http/webui.hpp"
 #include "master/master.hpp"
 
+#include <cctype>
+
 namespace clusternodes::master {
 namespace {
 
@@ -90,12 +92,75 @@ nlohmann::json rolesJson(const Master& master) {
   return roles;
 }
 
+// Who leads, as the election sees it: this master, another, or none known.
+nlohmann::json leaderJson(const Master& master) {
+  if (master.leading()) {
+    return {{"id", master.state().masterId}, {"endpoint", master.endpoint()}, {"http_port", master.httpPort()}};
+  }
+  if (!master.leader()) return nullptr;
+  const auto& leader = *master.leader();
+  return {{"id", leader.id},          {"hostname", leader.hostname}, {"ip", leader.ip},
+          {"port", leader.port},      {"http_port", leader.httpPort}, {"endpoint", leader.endpoint()},
+          {"url", leader.httpUrl()}};
+}
+
+// What a standby master serves for /state: itself and who leads.
+nlohmann::json standbyStateJson(const Master& master) {
+  return {{"id", master.state().masterId},
+          {"endpoint", master.endpoint()},
+          {"start_time", master.state().startedAt},
+          {"leading", false},
+          {"zk", master.flags().zk},
+          {"leader_info", leaderJson(master)}};
+}
+
+std::string percentEncode(const std::string& text) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += {'%', hex[c >> 4], hex[c & 15]};
+    }
+  }
+  return out;
+}
+
+// A standby's answer to an API call: 307 to the same call on the leader
+// (the method and body are kept), or 503 while no master leads.
+HttpResponse redirectToLeader(const Master& master, const HttpRequest& r) {
+  if (!master.leader()) {
+    return HttpResponse::jsonError(503, "this master stands by and no master leads now; try again shortly");
+  }
+  std::string location = master.leader()->httpUrl() + percentEncode(r.path);
+  char separator = '?';
+  for (const auto& [name, value] : r.query) {
+    location += separator + percentEncode(name) + "=" + percentEncode(value);
+    separator = '&';
+  }
+  auto response = HttpResponse::jsonError(307, "this master stands by; the leader is at " + master.leader()->httpUrl());
+  response.headers["Location"] = location;
+  return response;
+}
+
+// `handler` on the leader; a standby redirects the call to the leader.
+HttpHandler leaderOnly(Master& master, HttpHandler handler) {
+  return [&master, handler = std::move(handler)](const HttpRequest& r) {
+    if (!master.leading()) return redirectToLeader(master, r);
+    return handler(r);
+  };
+}
+
 nlohmann::json stateJson(const Master& master) {
   const auto& state = master.state();
   nlohmann::json j;
   j["id"] = state.masterId;
   j["endpoint"] = master.endpoint();
   j["start_time"] = state.startedAt;
+  j["leading"] = true;
+  if (!master.flags().zk.empty()) j["zk"] = master.flags().zk;
+  j["leader_info"] = leaderJson(master);
 
   std::map<AgentID, Resources> offeredByAgent;
   std::map<FrameworkID, Resources> offeredByFramework;
@@ -267,31 +332,38 @@ HttpResponse getEvents(const Master& master, const HttpRequest& request) {
 
 void installMasterEndpoints(HttpServer& http, Master& master) {
   installWebUi(http);
-  http.route("GET", "/api/v1/events", [&master](const HttpRequest& r) { return getEvents(master, r); });
+  http.route("GET", "/api/v1/events", leaderOnly(master, [&master](const HttpRequest& r) { return getEvents(master, r); }));
   // 503 while the registry cannot be written: the master then answers no
-  // registration or subscription, and a supervisor should know.
+  // registration or subscription, and a supervisor should know. A standby
+  // is healthy, and says who leads.
   http.route("GET", "/health", [&master](const HttpRequest&) {
+    if (!master.leading()) {
+      return HttpResponse::text(200, "standing by; the leader is " +
+                                         (master.leader() ? master.leader()->httpUrl() : std::string("not known")) +
+                                         "\n");
+    }
     if (master.registryFailing()) return HttpResponse::text(503, "the registry cannot be written\n");
     return HttpResponse::text(200, "ok\n");
   });
   http.route("GET", "/state", [&master](const HttpRequest&) {
+    if (!master.leading()) return HttpResponse::json(200, standbyStateJson(master).dump());
     return HttpResponse::json(200, stateJson(master).dump());
   });
-  http.route("GET", "/api/v1/weights", [&master](const HttpRequest&) {
+  http.route("GET", "/api/v1/weights", leaderOnly(master, [&master](const HttpRequest&) {
     return HttpResponse::json(200, nlohmann::json{{"weights", weightsJson(master)}}.dump());
-  });
-  http.route("PUT", "/api/v1/weights", [&master](const HttpRequest& r) { return putWeights(master, r); });
-  http.route("GET", "/api/v1/quota", [&master](const HttpRequest&) {
+  }));
+  http.route("PUT", "/api/v1/weights", leaderOnly(master, [&master](const HttpRequest& r) { return putWeights(master, r); }));
+  http.route("GET", "/api/v1/quota", leaderOnly(master, [&master](const HttpRequest&) {
     return HttpResponse::json(200, nlohmann::json{{"quotas", quotasJson(master)}}.dump());
-  });
-  http.route("PUT", "/api/v1/quota", [&master](const HttpRequest& r) { return putQuota(master, r); });
-  http.route("DELETE", "/api/v1/quota", [&master](const HttpRequest& r) {
+  }));
+  http.route("PUT", "/api/v1/quota", leaderOnly(master, [&master](const HttpRequest& r) { return putQuota(master, r); }));
+  http.route("DELETE", "/api/v1/quota", leaderOnly(master, [&master](const HttpRequest& r) {
     std::string role = r.param("role");
     if (role.empty()) return HttpResponse::jsonError(400, "name the role: DELETE /api/v1/quota?role=R");
     if (master.registry().quotas().count(role) == 0) return HttpResponse::jsonError(404, "role '" + role + "' has no quota");
     if (auto done = master.setQuota(role, Quota{}); !done) return HttpResponse::jsonError(400, done.error().message);
     return HttpResponse::json(200, nlohmann::json{{"quotas", quotasJson(master)}}.dump());
-  });
+  }));
   http.route("GET", "/metrics", [&master](const HttpRequest&) {
     auto response = HttpResponse::text(200, metricsText(master));
     response.contentType = "text/plain; version=0.0.4; charset=utf-8";

@@ -137,6 +137,10 @@ void messageMetrics(Writer& out, const Master& master) {
               static_cast<double>(m.messagesReceived));
   out.counter("clusternodes_master_messages_dropped_total", "Malformed, truncated or unknown messages dropped.",
               static_cast<double>(master.droppedMessages()));
+  out.counter("clusternodes_master_messages_redirected_total",
+              "Messages a standby master answered by naming the leader.", static_cast<double>(m.redirectedMessages));
+  out.gauge("clusternodes_master_leading", "1 when this master leads, 0 while it stands by (--zk).",
+            master.leading() ? 1.0 : 0.0);
 }
 
 void registryMetrics(Writer& out, const Master& master) {

@@ -78,6 +78,9 @@ class Registry {
  public:
   explicit Registry(std::unique_ptr<RegistryStore> store);
 
+  // Puts `store` in place of the one given at construction; before recover().
+  void useStore(std::unique_ptr<RegistryStore> store) { store_ = std::move(store); }
+
   // Loads the saved state. Fails on an unreadable or corrupt document (the
   // master refuses to start rather than forget its agents).
   Result<void> recover();

@@ -96,7 +96,10 @@ struct Operation {
 };
 
 struct SchedulerDriverOptions {
-  std::string master = "127.0.0.1:5050";  // HOST:PORT of the master
+  // HOST:PORT of the master, or zk://HOST:PORT[,HOST:PORT...]/PATH of the
+  // ZooKeeper ensemble its masters are elected through: the driver then
+  // follows whichever master leads, subscribing again at each change.
+  std::string master = "127.0.0.1:5050";
   // Acknowledge each status update after statusUpdate() returns. When false,
   // the scheduler calls acknowledgeStatusUpdate() itself.
   bool implicitAcknowledgements = true;

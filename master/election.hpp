@@ -1,0 +1,74 @@
+// MasterElection: a master's candidacy under a zk:// path (--zk).
+//
+// The master creates its ephemeral sequential znode json.info_NNNNNNNNNN
+// holding its LeaderInfo (common/leader.hpp); the lowest number leads. A
+// standby watches the candidates and hears who leads. The leader stops
+// acting the moment it cannot be sure it still leads:
+//   - its session expires (its znode is gone: another master may lead), or
+//   - its connection is lost and not made again within a quarter of the
+//     session timeout. The client notices a silent ensemble after two thirds
+//     of the timeout and the ensemble ends the session after all of it, so
+//     the old leader stops before anyone else can be elected.
+// Stopping is the master's exit (`lost`); its supervisor starts it again as
+// a standby. A standby whose session expires runs again on a new session.
+// Registry writes are fenced on the leader's znode besides
+// (master/registry/zookeeper_store.hpp).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "clusternodes/result.hpp"
+#include "common/leader.hpp"
+#include "common/loop.hpp"
+#include "common/zookeeper.hpp"
+
+namespace clusternodes::master {
+
+class MasterElection {
+ public:
+  struct Handlers {
+    // This master leads from now on; `node` is its election znode.
+    std::function<void(const std::string& node)> elected;
+    // While standing by: the leader changed (nullopt: none known).
+    std::function<void(const std::optional<LeaderInfo>&)> leaderChanged;
+    // This master led and cannot be sure it still does: it must stop acting.
+    std::function<void(const std::string& reason)> lost;
+  };
+
+  MasterElection(Loop& loop, ZkUrl url, std::chrono::milliseconds sessionTimeout, LeaderInfo self, Handlers handlers);
+  ~MasterElection();
+  MasterElection(const MasterElection&) = delete;
+  MasterElection& operator=(const MasterElection&) = delete;
+
+  Result<void> start();
+  bool leading() const { return leading_; }
+  // The session the leader writes its registry through.
+  ZooKeeper& zookeeper() { return *zk_; }
+  const ZkUrl& url() const { return url_; }
+
+ private:
+  Result<void> open();
+  void onSession(ZooKeeper::Session session);
+  void contend();
+  void refresh();
+  void lose(const std::string& reason);
+
+  Loop& loop_;
+  ZkUrl url_;
+  std::chrono::milliseconds sessionTimeout_;
+  LeaderInfo self_;
+  Handlers handlers_;
+  std::unique_ptr<ZooKeeper> zk_;
+  Timer reopen_;
+  Timer suspicion_;  // running while the leader is disconnected
+  std::string node_;  // our candidate znode (full path), "" before it is made
+  std::optional<LeaderInfo> leader_;
+  bool leading_ = false;
+  bool lost_ = false;
+};
+
+}  // namespace clusternodes::master

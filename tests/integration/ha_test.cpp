@@ -1,0 +1,227 @@
+// Masters highly available through a real ZooKeeper server: election,
+// standbys that redirect, and failover with agents and a framework that
+// follow the leader through a zk:// URL while their tasks keep running.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/http_client.hpp"
+#include "common/leader.hpp"
+#include "common/master_client.hpp"
+#include "tests/harness/cluster.hpp"
+#include "tests/harness/driver.hpp"
+#include "tests/harness/zookeeper.hpp"
+
+using namespace clusternodes;
+using namespace clusternodes::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Masters run for election under one zk:// path, each with its own ports
+// and work dir in the cluster's directory.
+class MasterGroup {
+ public:
+  MasterGroup(TestCluster& cluster, std::string zkUrl) : cluster_(cluster), zkUrl_(std::move(zkUrl)) {}
+
+  size_t start() {
+    Master m;
+    m.port = freePort();
+    m.httpPort = freePort();
+    masters_.push_back(std::move(m));
+    size_t index = masters_.size() - 1;
+    restart(index);
+    return index;
+  }
+  void restart(size_t index) {
+    auto& m = masters_.at(index);
+    m.process.reset();
+    std::string name = "ha-master-" + std::to_string(index);
+    m.process = std::make_unique<Process>(
+        std::vector<std::string>{binary("clusternodes-master"), "--ip=127.0.0.1", "--port=" + std::to_string(m.port),
+                                 "--http-port=" + std::to_string(m.httpPort), "--work-dir=" + cluster_.dir() + "/" + name,
+                                 "--zk=" + zkUrl_, "--zk-session-timeout=2s", "--agent-ping-timeout=500ms",
+                                 "--max-agent-ping-timeouts=4"},
+        cluster_.dir() + "/" + name + ".log");
+    REQUIRE(eventually([&] { return httpGet(http(index) + "/health", 1).ok(); }));
+  }
+  std::string http(size_t index) const { return "http://127.0.0.1:" + std::to_string(masters_.at(index).httpPort); }
+  Process& process(size_t index) { return *masters_.at(index).process; }
+  nlohmann::json state(size_t index) const {
+    auto r = httpGet(http(index) + "/state", 5);
+    if (!r || r->status != 200) return nullptr;
+    return nlohmann::json::parse(r->body, nullptr, false);
+  }
+  // The indices of the masters whose /state says they lead.
+  std::vector<size_t> leaders() const {
+    std::vector<size_t> out;
+    for (size_t i = 0; i < masters_.size(); ++i) {
+      if (!masters_[i].process || !masters_[i].process->alive()) continue;
+      auto s = state(i);
+      if (s.is_object() && s.value("leading", false)) out.push_back(i);
+    }
+    return out;
+  }
+  // Waits for exactly one leader among the live masters; returns it.
+  size_t awaitLeader(std::chrono::milliseconds timeout = 30s) {
+    size_t leader = 0;
+    REQUIRE(eventually(
+        [&] {
+          auto l = leaders();
+          if (l.size() != 1) return false;
+          leader = l[0];
+          return true;
+        },
+        timeout));
+    return leader;
+  }
+
+ private:
+  struct Master {
+    int port = 0;
+    int httpPort = 0;
+    std::unique_ptr<Process> process;
+  };
+  TestCluster& cluster_;
+  std::string zkUrl_;
+  std::vector<Master> masters_;
+};
+
+std::string taskState(const nlohmann::json& state, const std::string& taskId) {
+  if (!state.is_object()) return "";
+  for (const auto& t : state.value("tasks", nlohmann::json::array())) {
+    if (t.value("id", "") == taskId) return t.value("state", "");
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("ha: one of three masters leads, standbys say who and redirect API calls, and tools find the leader") {
+  TestCluster cluster;
+  ZooKeeperServer zk(cluster.dir() + "/zk");
+  std::string url = "zk://" + zk.connectString() + "/clusternodes";
+  MasterGroup masters(cluster, url);
+  for (int i = 0; i < 3; ++i) masters.start();
+  size_t leader = masters.awaitLeader();
+  auto leaderState = masters.state(leader);
+  std::string leaderId = leaderState.value("id", "");
+
+  for (size_t i = 0; i < 3; ++i) {
+    if (i == leader) continue;
+    INFO("standby " << i);
+    // /state and /health name the leader.
+    REQUIRE(eventually([&] {
+      auto s = masters.state(i);
+      return s.is_object() && s["leader_info"].is_object() && s["leader_info"].value("id", "") == leaderId;
+    }));
+    auto s = masters.state(i);
+    CHECK(s.value("leading", true) == false);
+    CHECK(s["leader_info"].value("url", "") == masters.http(leader));
+    auto health = httpGet(masters.http(i) + "/health", 5);
+    REQUIRE(health.ok());
+    CHECK(health->status == 200);
+    CHECK(health->body.find(masters.http(leader)) != std::string::npos);
+    // An API call is redirected, 307, to the leader.
+    auto weights = httpGet(masters.http(i) + "/api/v1/weights", 5);
+    REQUIRE(weights.ok());
+    CHECK(weights->status == 307);
+    CHECK(weights->body.find(masters.http(leader)) != std::string::npos);
+    // A tool asking a standby over ZeroMQ is sent on to the leader.
+    std::string endpoint = s.value("endpoint", "");
+    REQUIRE(endpoint.rfind("tcp://", 0) == 0);
+    auto asked = queryMaster(endpoint.substr(6), 5);
+    REQUIRE(asked.ok());
+    CHECK(asked->id == leaderId);
+    CHECK(asked->httpUrl() == masters.http(leader));
+  }
+  auto weights = httpGet(masters.http(leader) + "/api/v1/weights", 5);
+  REQUIRE(weights.ok());
+  CHECK(weights->status == 200);
+
+  // The leader's znode holds Mesos-shaped JSON that tools find the leader by.
+  auto found = detectLeader(url, 10s);
+  REQUIRE(found.ok());
+  CHECK(found->id == leaderId);
+  CHECK(found->httpUrl() == masters.http(leader));
+  auto address = queryMaster(url, 10);
+  REQUIRE(address.ok());
+  CHECK(address->id == leaderId);
+  CHECK(address->httpUrl() == masters.http(leader));
+}
+
+TEST_CASE("ha: when the leading master is SIGKILLed a standby leads, and agents, a framework and its task follow it") {
+  TestCluster cluster;
+  ZooKeeperServer zk(cluster.dir() + "/zk");
+  std::string url = "zk://" + zk.connectString() + "/clusternodes";
+  MasterGroup masters(cluster, url);
+  masters.start();
+  masters.start();
+  size_t first = masters.awaitLeader();
+  cluster.startAgent("cpus:2;mem:1024;disk:512", {"--master=" + url});
+  cluster.startAgent("cpus:2;mem:1024;disk:512", {"--master=" + url});
+  REQUIRE(eventually([&] { return masters.state(first)["agents"].size() == 2; }));
+
+  RecordingScheduler scheduler;
+  auto info = frameworkInfo("ha-framework");
+  info.failoverTimeoutSeconds = 3600;
+  auto driver = SchedulerDriver::create(&scheduler, info, {.master = url});
+  REQUIRE(driver->start() == DriverStatus::kRunning);
+  REQUIRE(scheduler.waitForRegistration());
+  auto offer = scheduler.waitForOffer();
+  REQUIRE(offer);
+  driver->launchTasks({offer->id}, {makeTask("long-1", *offer, "exec sleep 600")});
+  REQUIRE(scheduler.waitForState(TaskID{"long-1"}, TaskState::kRunning));
+  std::vector<pid_t> pids;
+  REQUIRE(eventually([&] {
+    pids = cluster.processesMatching("sleep 600", true);
+    return pids.size() == 1;
+  }));
+
+  masters.process(first).signal(SIGKILL);
+  size_t second = masters.awaitLeader();
+  CHECK(second != first);
+
+  // Everything comes back to the new leader, which read the registry the
+  // old one wrote: both agents, the framework (it subscribes again under
+  // its id) and the running task, reported by its agent.
+  REQUIRE(eventually([&] {
+    auto s = masters.state(second);
+    if (!s.is_object() || s["agents"].size() != 2) return false;
+    for (const auto& a : s["agents"]) {
+      if (!a.value("active", false)) return false;
+    }
+    return taskState(s, "long-1") == "TASK_RUNNING";
+  }, 30s));
+  REQUIRE(scheduler.waitForRegistration(2));
+  CHECK(scheduler.frameworkId().value == masters.state(second)["frameworks"][0].value("id", ""));
+  // The task was not restarted: the same process runs on.
+  CHECK(cluster.processesMatching("sleep 600", true) == pids);
+
+  // And the new leader serves: a new task runs to its end.
+  // (Offers the old leader made before it died are of no use now.)
+  std::string newLeaderId = masters.state(second).value("id", "");
+  std::optional<Offer> next;
+  REQUIRE(eventually([&] {
+    next = scheduler.waitForOffer(1s);
+    return next && next->id.value.rfind(newLeaderId, 0) == 0;
+  }, 30s));
+  driver->launchTasks({next->id}, {makeTask("after-failover", *next, "true")});
+  REQUIRE(scheduler.waitForState(TaskID{"after-failover"}, TaskState::kFinished, 30s));
+
+  // Reconciliation on the new leader knows the task that ran through the failover.
+  driver->reconcileTasks({});
+  REQUIRE(scheduler.waitFor([&] {
+    for (const auto& s : scheduler.statusesOf(TaskID{"long-1"})) {
+      if (s.state == TaskState::kRunning && s.reason == TaskReason::kReconciliation) return true;
+    }
+    return false;
+  }));
+  driver->stop();
+}
