@@ -20,4 +20,6 @@ echo "== build (address + undefined sanitizers) =="
 echo "== tests (address + undefined sanitizers) =="
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+# Leaks inside third-party libraries, each with its reason.
+export LSAN_OPTIONS="suppressions=$root/scripts/lsan-suppressions.txt"
 ctest --test-dir build-asan --output-on-failure -j 2 --timeout 600
