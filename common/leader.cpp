@@ -59,6 +59,14 @@ std::optional<std::string> leadingCandidate(const std::vector<std::string>& chil
   return best;
 }
 
+Result<std::optional<LeaderInfo>> readCandidate(ZooKeeper& zk, const std::string& path, const std::string& node) {
+  auto data = zk.get(path + "/" + node);
+  if (!data || !*data) return std::optional<LeaderInfo>();
+  auto info = parseLeaderInfo(**data);
+  if (!info) return Error{info.error().code, node + ": " + info.error().message};
+  return std::optional<LeaderInfo>(std::move(*info));
+}
+
 // ------------------------------------------------------------ detector
 
 LeaderDetector::LeaderDetector(Loop& loop, ZkUrl url, std::chrono::milliseconds sessionTimeout, Handler onChange)
@@ -104,14 +112,13 @@ void LeaderDetector::refresh() {
   auto candidate = leadingCandidate(*children);
   if (!candidate) return update(std::nullopt, "");
   if (*candidate == leaderNode_) return;
-  auto data = zk_->get(url_.path + "/" + *candidate);
-  if (!data || !*data) return;  // gone already: the children's watch fires again
-  auto info = parseLeaderInfo(**data);
+  auto info = readCandidate(*zk_, url_.path, *candidate);
   if (!info) {
-    spdlog::warn("{}: {}", *candidate, info.error().message);
+    spdlog::warn("{}", info.error().message);
     return update(std::nullopt, *candidate);
   }
-  update(*info, *candidate);
+  if (!*info) return;  // gone already: the children's watch fires again
+  update(**info, *candidate);
 }
 
 void LeaderDetector::update(std::optional<LeaderInfo> leader, const std::string& node) {
@@ -142,8 +149,9 @@ Result<LeaderInfo> detectLeader(const std::string& zkUrl, std::chrono::milliseco
     auto children = (*zk)->children(url->path);
     if (children) {
       if (auto candidate = leadingCandidate(*children)) {
-        auto data = (*zk)->get(url->path + "/" + *candidate);
-        if (data && *data) return parseLeaderInfo(**data);
+        auto info = readCandidate(**zk, url->path, *candidate);
+        if (!info) return info.error();
+        if (*info) return **info;
       }
     } else if (children.error().code != ErrorCode::kNotFound) {
       return children.error();

@@ -49,6 +49,10 @@ Result<LeaderInfo> parseLeaderInfo(const std::string& json);
 // sequence number of those named json.info_*; nullopt when there is none.
 std::optional<std::string> leadingCandidate(const std::vector<std::string>& children);
 
+// The LeaderInfo in the candidate znode PATH/NODE: nullopt when the node is
+// gone (or could not be read now); an error when it holds no master's info.
+Result<std::optional<LeaderInfo>> readCandidate(ZooKeeper& zk, const std::string& path, const std::string& node);
+
 // Follows the leader named by a zk:// URL, on the loop. Through lost
 // connections it keeps the last leader it knew; an expired session is
 // replaced by a new one.

@@ -91,10 +91,7 @@ void MasterElection::refresh() {
   }
   std::optional<LeaderInfo> leader;
   if (leading) {
-    auto data = zk_->get(url_.path + "/" + *leading);
-    if (data && *data) {
-      if (auto info = parseLeaderInfo(**data)) leader = *info;
-    }
+    if (auto info = readCandidate(*zk_, url_.path, *leading); info && *info) leader = **info;
   }
   if (leader == leader_) return;
   leader_ = leader;

@@ -9,12 +9,11 @@
 #include <chrono>
 #include <set>
 
+#include "common/http_client.hpp"
 #include "common/json.hpp"
 #include "master/http/metrics.hpp"
 #include "master/http/webui.hpp"
 #include "master/master.hpp"
-
-#include <cctype>
 
 namespace clusternodes::master {
 namespace {
@@ -114,17 +113,15 @@ nlohmann::json standbyStateJson(const Master& master) {
           {"leader_info", leaderJson(master)}};
 }
 
-std::string percentEncode(const std::string& text) {
-  static const char* hex = "0123456789ABCDEF";
+// `path` with each segment percent-encoded, its '/' kept.
+std::string encodePath(const std::string& path) {
   std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += {'%', hex[c >> 4], hex[c & 15]};
-    }
+  size_t start = 0;
+  for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', start)) {
+    out += urlEncode(path.substr(start, slash - start)) + "/";
+    start = slash + 1;
   }
-  return out;
+  return out + urlEncode(path.substr(start));
 }
 
 // A standby's answer to an API call: 307 to the same call on the leader
@@ -133,10 +130,10 @@ HttpResponse redirectToLeader(const Master& master, const HttpRequest& r) {
   if (!master.leader()) {
     return HttpResponse::jsonError(503, "this master stands by and no master leads now; try again shortly");
   }
-  std::string location = master.leader()->httpUrl() + percentEncode(r.path);
+  std::string location = master.leader()->httpUrl() + encodePath(r.path);
   char separator = '?';
   for (const auto& [name, value] : r.query) {
-    location += separator + percentEncode(name) + "=" + percentEncode(value);
+    location += separator + urlEncode(name) + "=" + urlEncode(value);
     separator = '&';
   }
   auto response = HttpResponse::jsonError(307, "this master stands by; the leader is at " + master.leader()->httpUrl());

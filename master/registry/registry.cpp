@@ -50,6 +50,12 @@ FrameworkRecord frameworkFromJson(const nlohmann::json& j) {
 
 }  // namespace
 
+std::pair<std::string, std::string> splitEntryKey(const std::string& key) {
+  auto slash = key.find('/');
+  if (slash == std::string::npos) return {key, ""};
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
+
 const char* agentMarkName(AgentMark mark) {
   switch (mark) {
     case AgentMark::kAdmitted: return "admitted";
@@ -133,8 +139,7 @@ class FileSystemStore final : public RegistryStore {
     j["weights"] = nlohmann::json::object();
     j["quotas"] = nlohmann::json::object();
     for (const auto& [key, value] : entries) {
-      auto slash = key.find('/');
-      std::string group = key.substr(0, slash), name = key.substr(slash + 1);
+      auto [group, name] = splitEntryKey(key);
       auto v = nlohmann::json::parse(value);
       if (group == "agents" || group == "frameworks") {
         j[group].push_back(std::move(v));
@@ -194,7 +199,7 @@ Result<void> Registry::recover() {
 
 void Registry::recoverEntry(const std::string& key, const std::string& value) {
   auto j = nlohmann::json::parse(value);
-  std::string group = key.substr(0, key.find('/'));
+  std::string group = splitEntryKey(key).first;
   if (group == "agents") {
     AgentRecord r;
     r.id.value = j.at("id").get<std::string>();
@@ -224,8 +229,7 @@ void Registry::recoverEntry(const std::string& key, const std::string& value) {
 }
 
 std::optional<std::string> Registry::entry(const std::string& key) const {
-  auto slash = key.find('/');
-  std::string group = key.substr(0, slash), name = key.substr(slash + 1);
+  auto [group, name] = splitEntryKey(key);
   if (group == "agents") {
     auto it = agents_.find(AgentID{name});
     if (it == agents_.end()) return std::nullopt;

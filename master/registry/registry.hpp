@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "clusternodes/result.hpp"
@@ -38,6 +39,8 @@ namespace clusternodes::master {
 // ("agents/ID", "frameworks/ID", "reservations/AGENT", "weights/ROLE",
 // "quotas/ROLE") with a JSON object as its value.
 using RegistryEntries = std::map<std::string, std::string>;
+// A key's GROUP and NAME (NAME may hold '/'); NAME is "" without a '/'.
+std::pair<std::string, std::string> splitEntryKey(const std::string& key);
 // Changes to entries: a value sets the entry, nullopt removes it.
 using RegistryChanges = std::map<std::string, std::optional<std::string>>;
 

@@ -95,14 +95,13 @@ class ZooKeeperStore final : public RegistryStore {
       return {};
     };
     for (const auto& [key, value] : changes) {
-      auto slash = key.find('/');
-      if (slash == std::string::npos) return invalid("the registry entry '" + key + "' has no group");
-      std::string group = key.substr(0, slash);
+      auto [group, name] = splitEntryKey(key);
+      if (name.empty()) return invalid("the registry entry '" + key + "' has no group");
       if (!groups_.count(group)) {
         if (auto made = zk_.createPath(root_ + "/" + group); !made) return refused(made.error());
         groups_.insert(group);
       }
-      std::string path = root_ + "/" + group + "/" + escapeZnodeName(key.substr(slash + 1));
+      std::string path = root_ + "/" + group + "/" + escapeZnodeName(name);
       bool exists = existing_.count(key) > 0;
       if (value) {
         ops.push_back({exists ? ZooKeeper::Op::Kind::kSet : ZooKeeper::Op::Kind::kCreate, path, *value, -1});
