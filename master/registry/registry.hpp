@@ -15,7 +15,7 @@
 //
 // The store is behind RegistryStore, which loads every entry and saves
 // the entries that changed, so the embedded file store (one document) and
-// the ZooKeeper store (a znode per entry, master/registry/zookeeper_store)
+// the ZooKeeper store (bucket znodes, master/registry/zookeeper_store)
 // are interchangeable.
 #pragma once
 
