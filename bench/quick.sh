@@ -41,7 +41,7 @@ with its ratio and its goal. Benchmarks, in the order they run:
   isolation  bench-launch-throughput --compare-isolation --tasks=200 --rounds=2
   docker     bench-docker-run --rounds=3 (needs dockerd: scripts/docker.sh)
   allocator  bench-allocator --agents=10000 --frameworks=1000 --filtered-limit=0
-  recovery   bench-recovery --agents=1000 --rounds=1 --agent-tasks=100
+  recovery   bench-recovery --agents=1000 --rounds=1 --agent-tasks=100, and --store=zk (1 s session timeout)
   mapreduce  bench/mapreduce.sh --text-mb=10 --text-file-mb=2
              --tera-rows=500000 --task-mem=256
   spark      bench/spark.sh --text-mb=10 --text-file-mb=2 --pages=20000
@@ -297,6 +297,14 @@ bench_recovery() {
   figure recovery.master_total_s "$(fmt %.3f "$state")" "spawn to /state all back"
   figure recovery.cold_register_s "$(fmt %.3f "$cold")" "1000 agents, first time"
   figure recovery.agent_done_s "$(fmt %.3f "$done_s")" "100 tasks; re-reg $(fmt %.3f "$agent_rr")"
+  local mttr up
+  run recovery 120 "$BIN/bench-recovery" --store=zk --zk-session-timeout-ms=1000 --agents=1000 --rounds=1 \
+    --part=master --json || return 1
+  jvars "$OUT" mttr=.master_failover.median.spawn_to_state_seconds \
+    up=.master_failover.median.spawn_to_health_seconds cold=.master_failover.median.cold_state_seconds || return 1
+  group recovery "bench-recovery --store=zk --zk-session-timeout-ms=1000 --agents=1000 --rounds=1; Mesos paper MTTR 4-8 s"
+  figure recovery.zk_failover_s "$(fmt %.3f "$mttr")" "kill to all back; elected after $(fmt %.3f "$up")" "goal < 2"
+  figure recovery.zk_cold_register_s "$(fmt %.3f "$cold")" "1000 agents, first time, registry in ZooKeeper"
 }
 
 bench_mapreduce() {

@@ -31,6 +31,11 @@
 //    re-registered agent with every task. The executors' and the agent's
 //    logs then say where the time went.
 //
+// With --store=zk the master failover runs two masters with --zk under a
+// real ZooKeeper server; phase c SIGKILLs the leader and times, from the
+// kill, the standby's election, every agent's re-registration and an SDK
+// framework subscribing again through the zk:// URL (the MTTR).
+//
 // Exit status: 0 when every round completed; 1 when one did not (the run
 // stops there, with the reason on stderr); 2 on a bad flag. It measures and
 // never judges: no figure is compared with a threshold.
@@ -39,6 +44,8 @@
 
 #include <CLI/CLI.hpp>
 #include <capnp/message.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -69,7 +76,10 @@
 #include "common/loop.hpp"
 #include "common/transport.hpp"
 #include "common/wire.hpp"
+#include "common/leader.hpp"
 #include "tests/harness/cluster.hpp"
+#include "tests/harness/recording_scheduler.hpp"
+#include "tests/harness/zookeeper.hpp"
 
 using namespace clusternodes;
 using namespace clusternodes::bench;
@@ -556,6 +566,10 @@ struct FailoverOptions {
   int timeoutSeconds = 300;
   Duration retryBackoff = std::chrono::milliseconds(250);
   std::vector<std::string> masterFlags;
+  // "file": one master restarted on its work dir; "zk": two masters under
+  // a real ZooKeeper server, the leader SIGKILLed and the standby taking over.
+  std::string store = "file";
+  std::chrono::milliseconds zkSessionTimeout{1000};
 };
 
 struct FailoverResult {
@@ -573,6 +587,7 @@ struct FailoverResult {
   double replyMedian = 0;    // one agent's reply, after the send
   double replyP99 = 0;
   double masterCpu = 0;      // CPU seconds the new master used, spawn -> state
+  double frameworkBack = 0;  // zk: SIGKILL -> the framework subscribed to the new leader
   SimAgents::Phase cold;
   SimAgents::Phase warm;
   SimAgents::Phase failover;
@@ -580,20 +595,13 @@ struct FailoverResult {
   std::string loadAverage;
 };
 
-// Runs one round: a fresh master, the three phases, and the tear-down.
-Result<FailoverResult> failoverRound(const FailoverOptions& o) {
-  FailoverResult r;
-  r.loadAverage = loadAverage();
+// Phases a and b against `master`: the first registration of every agent,
+// then every agent restarting and re-registering with its tasks.
+Result<void> registerAndRestartAgents(const FailoverOptions& o, FailoverMaster& master, SimAgents& sims,
+                                      FailoverResult& r, StateCounts& seen) {
   const auto timeout = std::chrono::seconds(o.timeoutSeconds);
   const size_t n = o.agents;
   const size_t tasks = n * static_cast<size_t>(o.tasksPerAgent);
-  FailoverMaster master(o.masterFlags);
-  master.spawn();
-  if (!master.waitHealthy(std::chrono::seconds(20))) {
-    return internalError("the master did not come up; see " + master.dir() + "/master.log");
-  }
-  SimAgents sims(n, o.tasksPerAgent, o.retryBackoff);
-  StateCounts seen;
   auto failed = [&](const std::string& phase, const SimAgents::Phase& p) {
     return internalError(phase + ": " + std::to_string(p.acked) + "/" + std::to_string(n) +
                          " agents answered, /state lists " + std::to_string(seen.reachable) + " reachable agents and " +
@@ -624,6 +632,50 @@ Result<FailoverResult> failoverRound(const FailoverOptions& o) {
   if (!listed) return failed("agent re-registration", r.warm);
   r.warmReplies = quantile(r.warm.replySeconds, 1);
   r.warmState = secondsBetween(sent, *listed);
+  return {};
+}
+
+// Every agent re-registers with its tasks at `master` after the failover;
+// fills r.failover and returns when the replies came and when /state listed
+// them all.
+Result<std::pair<Clock::time_point, Clock::time_point>> reregisterAfterFailover(const FailoverOptions& o,
+                                                                                 FailoverMaster& master,
+                                                                                 SimAgents& sims, FailoverResult& r) {
+  const auto timeout = std::chrono::seconds(o.timeoutSeconds);
+  const size_t n = o.agents;
+  sims.registerAll();
+  bool acked = sims.waitAcked(timeout);
+  auto repliedAt = Clock::now();
+  r.failover = sims.endPhase();
+  StateCounts seen;
+  auto listed = acked ? master.waitState(n, n * static_cast<size_t>(o.tasksPerAgent), timeout, seen) : std::nullopt;
+  r.masterCpu = processCpuSeconds(master.pid());
+  if (!listed) {
+    return internalError("re-registration after the failover: " + std::to_string(r.failover.acked) + "/" +
+                         std::to_string(n) + " agents answered, /state lists " + std::to_string(seen.reachable) +
+                         " reachable agents; logs in " + master.dir());
+  }
+  if (r.failover.reregisteredReplies != n) {
+    return internalError("after the failover only " + std::to_string(r.failover.reregisteredReplies) + "/" +
+                         std::to_string(n) + " replies said reregistered");
+  }
+  r.replyMedian = quantile(r.failover.replySeconds, 0.5);
+  r.replyP99 = quantile(r.failover.replySeconds, 0.99);
+  return std::make_pair(repliedAt, *listed);
+}
+
+// Runs one round: a fresh master, the three phases, and the tear-down.
+Result<FailoverResult> failoverRound(const FailoverOptions& o) {
+  FailoverResult r;
+  r.loadAverage = loadAverage();
+  FailoverMaster master(o.masterFlags);
+  master.spawn();
+  if (!master.waitHealthy(std::chrono::seconds(20))) {
+    return internalError("the master did not come up; see " + master.dir() + "/master.log");
+  }
+  SimAgents sims(o.agents, o.tasksPerAgent, o.retryBackoff);
+  StateCounts seen;
+  if (auto ok = registerAndRestartAgents(o, master, sims, r, seen); !ok) return ok.error();
 
   // c. failover
   std::error_code ec;
@@ -633,23 +685,126 @@ Result<FailoverResult> failoverRound(const FailoverOptions& o) {
   auto spawned = master.spawn();
   auto healthy = master.waitHealthy(std::chrono::seconds(60));
   if (!healthy) return internalError("the restarted master did not come up; see " + master.dir() + "/master.2.log");
-  sent = sims.registerAll();
-  acked = sims.waitAcked(timeout);
-  auto repliedAt = Clock::now();
-  r.failover = sims.endPhase();
-  listed = acked ? master.waitState(n, tasks, timeout, seen) : std::nullopt;
-  r.masterCpu = processCpuSeconds(master.pid());
-  if (!listed) return failed("re-registration after the failover", r.failover);
-  if (r.failover.reregisteredReplies != n) {
-    return internalError("after the failover only " + std::to_string(r.failover.reregisteredReplies) + "/" +
-                         std::to_string(n) + " replies said reregistered");
-  }
+  auto back = reregisterAfterFailover(o, master, sims, r);
+  if (!back) return back.error();
   r.startup = secondsBetween(spawned, *healthy);
-  r.replies = secondsBetween(*healthy, repliedAt);
-  r.state = secondsBetween(*healthy, *listed);
-  r.total = secondsBetween(spawned, *listed);
-  r.replyMedian = quantile(r.failover.replySeconds, 0.5);
-  r.replyP99 = quantile(r.failover.replySeconds, 0.99);
+  r.replies = secondsBetween(*healthy, back->first);
+  r.state = secondsBetween(*healthy, back->second);
+  r.total = secondsBetween(spawned, back->second);
+  return r;
+}
+
+// Follows the leader through ZooKeeper on a loop of its own, as each agent's
+// and driver's detector does, and remembers when it saw each leader.
+class LeaderWatch {
+ public:
+  explicit LeaderWatch(const std::string& url) {
+    auto parsed = parseZkUrl(url);
+    if (!parsed) throw std::runtime_error(parsed.error().message);
+    thread_ = std::thread([this, zk = *parsed] {
+      Timer keepAlive(loop_);
+      keepAlive.start(std::chrono::seconds(1), [] {}, std::chrono::seconds(1));
+      LeaderDetector detector(loop_, zk, kDefaultZkSessionTimeout, [this](const std::optional<LeaderInfo>& leader) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        leader_ = leader;
+        seenAt_ = Clock::now();
+        changed_.notify_all();
+      });
+      if (auto started = detector.start(); !started) std::fprintf(stderr, "%s\n", started.error().message.c_str());
+      loop_.run();
+    });
+  }
+  ~LeaderWatch() {
+    loop_.post([this] { loop_.stop(); });
+    thread_.join();
+  }
+  // Waits for a leader with id `id`; the time it was seen.
+  std::optional<Clock::time_point> waitFor(const std::string& id, std::chrono::seconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!changed_.wait_for(lock, timeout, [&] { return leader_ && leader_->id == id; })) return std::nullopt;
+    return seenAt_;
+  }
+
+ private:
+  Loop loop_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::optional<LeaderInfo> leader_;
+  Clock::time_point seenAt_;
+  std::thread thread_;
+};
+
+// The id of the master behind `http` once its /state says it leads.
+std::optional<std::string> waitLeading(const FailoverMaster& master, std::chrono::seconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    auto r = httpGet(master.http() + "/state", 5);
+    if (r && r->status == 200) {
+      auto j = nlohmann::json::parse(r->body, nullptr, false);
+      if (j.is_object() && j.value("leading", false)) return j.value("id", "");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return std::nullopt;
+}
+
+// The zk round: two masters elected through a real ZooKeeper server; the
+// leader is SIGKILLed and its session left to time out, as when a host dies.
+// Timed from the kill: the standby elected and seen leading by the agents'
+// detector, every agent re-registered, /state listing them all, and an SDK
+// framework (master = the zk:// URL) subscribed again.
+Result<FailoverResult> zkFailoverRound(const FailoverOptions& o) {
+  FailoverResult r;
+  r.loadAverage = loadAverage();
+  ScratchDir scratch;
+  testing::ZooKeeperServer zk(scratch.dir() + "/zk");
+  std::string url = "zk://" + zk.connectString() + "/bench";
+  auto flags = o.masterFlags;
+  flags.push_back("--zk=" + url);
+  flags.push_back("--zk-session-timeout=" + std::to_string(o.zkSessionTimeout.count()) + "ms");
+  FailoverMaster first(flags);
+  FailoverMaster second(flags);
+  first.spawn();
+  auto firstId = waitLeading(first, std::chrono::seconds(30));
+  if (!firstId) return internalError("no master was elected; see " + first.dir() + "/master.log");
+  second.spawn();
+  if (!second.waitHealthy(std::chrono::seconds(30))) return internalError("the standby did not come up");
+  LeaderWatch watch(url);
+  if (!watch.waitFor(*firstId, std::chrono::seconds(30))) return internalError("the leader is not in ZooKeeper");
+
+  SimAgents sims(o.agents, o.tasksPerAgent, o.retryBackoff);
+  StateCounts seen;
+  if (auto ok = registerAndRestartAgents(o, first, sims, r, seen); !ok) return ok.error();
+  testing::RecordingScheduler scheduler;
+  FrameworkInfo info;
+  info.name = "bench-recovery-zk";
+  info.user = "root";
+  info.failoverTimeoutSeconds = 600;
+  auto driver = SchedulerDriver::create(&scheduler, info, {.master = url});
+  driver->start();
+  if (!scheduler.waitForRegistration(1)) return internalError("the framework did not subscribe");
+
+  std::fprintf(stderr, "  leading master SIGKILLed; its session times out after %lld ms\n",
+               static_cast<long long>(o.zkSessionTimeout.count()));
+  auto killedAt = Clock::now();
+  first.kill();
+  auto secondId = waitLeading(second, std::chrono::seconds(60));
+  if (!secondId) return internalError("the standby was not elected; see " + second.dir() + "/master.log");
+  auto seenAt = watch.waitFor(*secondId, std::chrono::seconds(60));
+  if (!seenAt) return internalError("the new leader is not in ZooKeeper");
+  // The agents' detectors move them to the new leader at once (a new
+  // connection to it), as LeaderDetector moves a real agent.
+  sims.connect(second.endpoint(), "c");
+  auto back = reregisterAfterFailover(o, second, sims, r);
+  if (!back) return back.error();
+  if (!scheduler.waitForRegistration(2)) return internalError("the framework did not subscribe again");
+  auto frameworkAt = Clock::now();  // within the 20 ms the scheduler polls at
+  r.startup = secondsBetween(killedAt, *seenAt);
+  r.replies = secondsBetween(*seenAt, back->first);
+  r.state = secondsBetween(*seenAt, back->second);
+  r.total = secondsBetween(killedAt, std::max(back->first, frameworkAt));
+  r.frameworkBack = secondsBetween(killedAt, frameworkAt);
+  driver->stop();
   return r;
 }
 
@@ -678,6 +833,7 @@ nlohmann::json failoverJson(const FailoverResult& r, size_t agents) {
             {"health_to_state_seconds", r.state},
             {"spawn_to_state_seconds", r.total},
             {"master_cpu_seconds", r.masterCpu},
+            {"kill_to_framework_subscribed_seconds", r.frameworkBack},
             {"registry_bytes", r.registryBytes},
             {"ratio_vs_mesos_scaled", r.replies / mesosScaled(agents)},
             {"agents", phaseJson(r.failover)}}}};
@@ -700,7 +856,7 @@ int runFailover(const FailoverOptions& o, int rounds, bool json, nlohmann::json&
     std::fprintf(stderr, "failover round %d/%d (load average %s)\n", i, rounds, loadAverage().c_str());
     Result<FailoverResult> r = internalError("not run");
     try {
-      r = failoverRound(o);
+      r = o.store == "zk" ? zkFailoverRound(o) : failoverRound(o);
     } catch (const std::exception& e) {
       r = internalError(e.what());
     }
@@ -737,6 +893,8 @@ int runFailover(const FailoverOptions& o, int rounds, bool json, nlohmann::json&
   if (json) {
     nlohmann::json f;
     f["agents"] = o.agents;
+    f["store"] = o.store;
+    if (o.store == "zk") f["zk_session_timeout_ms"] = o.zkSessionTimeout.count();
     f["tasks_per_agent"] = o.tasksPerAgent;
     f["mesos_scaled_seconds"] = mesosScaled(o.agents);
     f["rounds"] = nlohmann::json::array();
@@ -753,6 +911,13 @@ int runFailover(const FailoverOptions& o, int rounds, bool json, nlohmann::json&
   } else {
     std::printf("%-7s %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %9.2f\n", "median", cold, warm, startup,
                 replies, state, total, ratio, cpu);
+    if (o.store == "zk") {
+      std::printf("\nzk: two masters under one ZooKeeper server (--zk-session-timeout=%lld ms); the leader is\n"
+                  "SIGKILLed. master up: kill -> the agents' detector sees the standby lead; re-reg: that -> every\n"
+                  "agent got agentRegistered; state: that -> /state lists all agents and tasks; total: kill -> every\n"
+                  "agent re-registered and an SDK framework (master = the zk:// URL) subscribed again (MTTR).\n",
+                  static_cast<long long>(o.zkSessionTimeout.count()));
+    }
     std::printf("\ncold: first registration, send -> /state lists all agents; agents: every agent restarts and\n"
                 "re-registers with its tasks, send -> /state lists all tasks; master up: spawn -> /health;\n"
                 "re-reg: /health -> every agent got agentRegistered; state: /health -> /state lists all agents\n"
@@ -1169,8 +1334,20 @@ int main(int argc, char** argv) {
                  "Extra flag for the failover's master (repeatable), e.g. --master-flag=--agent-ping-timeout=15s");
   app.add_option("--agent-flag", agent.agentFlags,
                  "Extra flag for the recovering agent (repeatable), e.g. --agent-flag=--isolation=none");
+  app.add_option("--store", failover.store,
+                 "file: one master restarted on its work dir; zk: two masters under ZooKeeper, the leader SIGKILLed")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"file", "zk"}));
+  int zkTimeoutMs = static_cast<int>(failover.zkSessionTimeout.count());
+  app.add_option("--zk-session-timeout-ms", zkTimeoutMs, "The masters' --zk-session-timeout with --store=zk")
+      ->capture_default_str()
+      ->check(CLI::Range(1000, 600000));
   app.add_flag("--json", json, "Print the figures as JSON on stdout (progress stays on stderr)");
   if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
+  // The SDK and the leader detector log through spdlog's default logger,
+  // which writes to stdout: keep stdout for the figures (--json).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("bench-recovery"));
+  failover.zkSessionTimeout = std::chrono::milliseconds(zkTimeoutMs);
   failover.retryBackoff = std::chrono::milliseconds(retryMs);
   agent.timeoutSeconds = failover.timeoutSeconds;
   const auto neededFiles = static_cast<rlim_t>(failover.agents) * 2 + 512;

@@ -128,6 +128,7 @@ Result<std::unique_ptr<master::MasterElection>> runForElection(Loop& loop, const
                                                        std::move(handlers));
   *election = made.get();
   if (auto started = made->start(); !started) return started.error();
+  master->setStandbyCheck([election] { (*election)->check(); });
   return made;
 }
 

@@ -200,7 +200,13 @@ void Master::dropMessage(const std::string& peer, const std::string& reason) {
 }
 
 void Master::dispatch(const std::string& peer, const wire::Envelope::Reader& envelope) {
-  if (!leading_ && envelope.which() != wire::Envelope::GET_MASTER_INFO) return redirect(peer, envelope);
+  if (!leading_ && envelope.which() != wire::Envelope::GET_MASTER_INFO) {
+    if (standbyCheck_ && time_.now() - lastStandbyCheck_ >= std::chrono::duration<double>(kStandbyCheckEvery).count()) {
+      lastStandbyCheck_ = time_.now();
+      standbyCheck_();
+    }
+    if (!leading_) return redirect(peer, envelope);
+  }
   switch (envelope.which()) {
     case wire::Envelope::REGISTER_AGENT: return agents_.registerAgent(peer, envelope.getRegisterAgent());
     case wire::Envelope::PONG: return agents_.onPong(peer);

@@ -83,6 +83,13 @@ class Master {
   // peers where the leader is (NotLeader) and redirects HTTP API calls.
   Result<void> lead(std::unique_ptr<RegistryStore> store);
   bool leading() const { return leading_; }
+  // While standing by, before a peer is told who leads: asks the election
+  // whether this master leads by now (it may call lead() at once). Peers
+  // learn of a new leader through their own ZooKeeper watches, and can
+  // reach it before its own watch has fired; they are served rather than
+  // sent back to the master that died. At most once per kStandbyCheckEvery.
+  void setStandbyCheck(std::function<void()> check) { standbyCheck_ = std::move(check); }
+  static constexpr std::chrono::milliseconds kStandbyCheckEvery{20};
   // While standing by: the leader as the election last saw it.
   void setLeader(std::optional<LeaderInfo> leader) { leader_ = std::move(leader); }
   const std::optional<LeaderInfo>& leader() const { return leader_; }
@@ -159,6 +166,8 @@ class Master {
   bool registryFailing_ = false;
   bool leading_ = false;
   std::optional<LeaderInfo> leader_;
+  std::function<void()> standbyCheck_;
+  double lastStandbyCheck_ = -1e9;  // time_.now() of the last standby check
   std::string endpoint_;
   int httpPort_ = 0;
 };
