@@ -25,7 +25,7 @@ void addContainerOptions(CLI::App& command, RunOptions& run, const std::string& 
                      "The task's id and name (default: run-XXXXXX, named after the image); with --detach, the "
                      "service's name (required)");
   command.add_flag("--force-pull", run.forcePull, "Pull the image even when the agent has it");
-  command.add_option("--master", run.master, "The master's address, HOST:PORT (default: the local cluster)");
+  command.add_option("--master", run.master, "The master's address, HOST:PORT or zk://HOST:PORT[,...]/PATH (default: the local cluster)");
   command.add_option("--work-dir", run.workDir, workDirHelp);
   command.add_option("command", run.command,
                      "The command and its arguments, after --; replaces the image's command (default: the "
@@ -66,14 +66,14 @@ int runCli(int argc, char** argv) {
 
   StatusOptions status;
   auto* statusCommand = app.add_subcommand("status", "Show the agents, frameworks and running tasks of a master");
-  statusCommand->add_option("--master", status.master, "The master's address, HOST:PORT (default: the local cluster)");
+  statusCommand->add_option("--master", status.master, "The master's address, HOST:PORT or zk://HOST:PORT[,...]/PATH (default: the local cluster)");
   statusCommand->add_option("--work-dir", status.workDir, workDirHelp);
   statusCommand->add_flag("--json", status.json, "Print the master's /state JSON as it is");
 
   StatusOptions list;
   TaskFilter taskFilter;
   auto addListOptions = [&](CLI::App* command) {
-    command->add_option("--master", list.master, "The master's address, HOST:PORT (default: the local cluster)");
+    command->add_option("--master", list.master, "The master's address, HOST:PORT or zk://HOST:PORT[,...]/PATH (default: the local cluster)");
     command->add_option("--work-dir", list.workDir, workDirHelp);
     command->add_flag("--json", list.json, "Print JSON (the array from the master's /state) instead of a table");
   };
@@ -98,7 +98,7 @@ int runCli(int argc, char** argv) {
   logsCommand->add_option("task-id", logs.taskId, "The task's id")->required();
   logsCommand->add_flag("--stderr", logs.showStderr, "Print stderr instead of stdout");
   logsCommand->add_flag("--follow,-f", logs.follow, "Keep printing what the task writes until it ends");
-  logsCommand->add_option("--master", logs.master, "The master's address, HOST:PORT (default: the local cluster)");
+  logsCommand->add_option("--master", logs.master, "The master's address, HOST:PORT or zk://HOST:PORT[,...]/PATH (default: the local cluster)");
   logsCommand->add_option("--work-dir", logs.workDir, workDirHelp);
 
   RunOptions run;
@@ -132,13 +132,13 @@ int runCli(int argc, char** argv) {
   scaleCommand->add_option("--instances", scale.instances, "How many copies to keep running (0 or more)")
       ->required()
       ->check(CLI::Range(0, kMaxInstances));
-  scaleCommand->add_option("--master", scale.master, "The master's address, HOST:PORT (default: the local cluster)");
+  scaleCommand->add_option("--master", scale.master, "The master's address, HOST:PORT or zk://HOST:PORT[,...]/PATH (default: the local cluster)");
   scaleCommand->add_option("--work-dir", scale.workDir, workDirHelp);
 
   ServiceOptions kill;
   auto* killCommand = app.add_subcommand("kill", "Stop a service (run --detach) and every instance of it");
   killCommand->add_option("name", kill.name, "The service's name")->required();
-  killCommand->add_option("--master", kill.master, "The master's address, HOST:PORT (default: the local cluster)");
+  killCommand->add_option("--master", kill.master, "The master's address, HOST:PORT or zk://HOST:PORT[,...]/PATH (default: the local cluster)");
   killCommand->add_option("--work-dir", kill.workDir, workDirHelp);
 
   ConfigureOptions configure;

@@ -226,6 +226,11 @@ Result<std::string> renderStatus(const nlohmann::json& state) {
   if (!ok) return invalid("the master's /state lacks the agents, frameworks or tasks array");
 
   std::string out;
+  // Masters elected through ZooKeeper: which one leads (the one that answered).
+  if (!text(state, "zk").empty()) {
+    out += "MASTER\n" + text(state, "id") + " leads at " + text(state, "endpoint") + ", elected through " +
+           text(state, "zk") + "\n\n";
+  }
 
   Table agentTable({"ID", "HOSTNAME", "STATE", "CPUS", "MEM (MiB)", "TASKS"});
   for (size_t c : {3, 4, 5}) agentTable.alignRight(c);

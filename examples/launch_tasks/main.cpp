@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
   std::string role = "*";
   double timeout = 0;
   CLI::App app("Launches N tasks running a command and waits for them all.", "launch-tasks");
-  app.add_option("--master", master, "The master, HOST:PORT")->capture_default_str();
+  app.add_option("--master", master, "The master, HOST:PORT or zk://HOST:PORT[,...]/PATH")->capture_default_str();
   app.add_option("--tasks", tasks, "How many tasks")->capture_default_str()->check(CLI::Range(1, 10000000));
   app.add_option("--cpus", cpus, "cpus per task")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--mem", mem, "mem (MiB) per task")->capture_default_str()->check(CLI::NonNegativeNumber);

@@ -22,7 +22,7 @@ int parseApp(int argc, char** argv, const AppSpec& spec, AppOptions& out,
              const std::function<void(CLI::App&)>& extra) {
   out.program = spec.name;
   CLI::App app(spec.description, spec.name);
-  app.add_option("--master", out.cluster.master, "The master, HOST:PORT")->capture_default_str();
+  app.add_option("--master", out.cluster.master, "The master, HOST:PORT or zk://HOST:PORT[,...]/PATH")->capture_default_str();
   app.add_option("--local", out.local, "Run without a cluster: this many executors as threads in this process")
       ->check(CLI::Range(0, 1024));
   app.add_option("--local-cores", out.localCores, "Cores (task threads) of each local executor")

@@ -6,6 +6,8 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -16,6 +18,7 @@
 #include "common/master_client.hpp"
 #include "tests/harness/cluster.hpp"
 #include "tests/harness/driver.hpp"
+#include "tests/harness/text.hpp"
 #include "tests/harness/zookeeper.hpp"
 
 using namespace clusternodes;
@@ -92,6 +95,17 @@ class MasterGroup {
   std::string zkUrl_;
   std::vector<Master> masters_;
 };
+
+// "word<TAB>count" lines as a map, counts of a word repeated summed.
+std::map<std::string, long> wordCounts(const std::string& text) {
+  std::map<std::string, long> out;
+  for (const auto& line : lines(text)) {
+    auto tab = line.find('\t');
+    REQUIRE_MESSAGE(tab != std::string::npos, "no tab in output line '" << line << "'");
+    out[line.substr(0, tab)] += std::stol(line.substr(tab + 1));
+  }
+  return out;
+}
 
 std::string taskState(const nlohmann::json& state, const std::string& taskId) {
   if (!state.is_object()) return "";
@@ -224,4 +238,50 @@ TEST_CASE("ha: when the leading master is SIGKILLed a standby leads, and agents,
     return false;
   }));
   driver->stop();
+}
+
+TEST_CASE("ha: launch-tasks, clusternodes-mapreduce, a Spark-style program and the CLI find the leader by zk:// URL") {
+  TestCluster cluster;
+  ZooKeeperServer zk(cluster.dir() + "/zk");
+  std::string url = "zk://" + zk.connectString() + "/clusternodes";
+  MasterGroup masters(cluster, url);
+  masters.start();
+  masters.start();
+  size_t leader = masters.awaitLeader();
+  cluster.startAgent("cpus:2;mem:2048;disk:1024", {"--master=" + url});
+  cluster.startAgent("cpus:2;mem:2048;disk:1024", {"--master=" + url});
+  REQUIRE(eventually([&] { return masters.state(leader)["agents"].size() == 2; }));
+
+  auto launched = runProgram({binary("launch-tasks"), "--master=" + url, "--tasks=4", "--command=true",
+                              "--cpus=0.1", "--mem=16", "--timeout=60"});
+  INFO("launch-tasks: " << launched.output);
+  CHECK(launched.exitCode == 0);
+
+  // Input: 300 lines "alpha beta gamma alpha".
+  std::string input = cluster.dir() + "/input";
+  std::filesystem::create_directories(input);
+  {
+    std::ofstream out(input + "/words.txt");
+    for (int i = 0; i < 300; ++i) out << "alpha beta gamma alpha\n";
+  }
+  const std::map<std::string, long> want = {{"alpha", 600}, {"beta", 300}, {"gamma", 300}};
+
+  auto mapreduce = runProgram({binary("clusternodes-mapreduce"), "--master=" + url, "--task-mem=512",
+                               "--executor-mem=256", "--reducers=2", "wordcount", input, cluster.dir() + "/mr-out"},
+                              240s);
+  INFO("clusternodes-mapreduce: " << mapreduce.output);
+  REQUIRE(mapreduce.exitCode == 0);
+  CHECK(wordCounts(partFiles(cluster.dir() + "/mr-out", "part-r-")) == want);
+
+  auto spark = runProgram({binary("clusternodes-spark-wordcount"), "--master=" + url, "--executor-mem=512",
+                           "--partitions=2", input + "/words.txt", cluster.dir() + "/spark-out"},
+                          240s);
+  INFO("clusternodes-spark-wordcount: " << spark.output);
+  REQUIRE(spark.exitCode == 0);
+  CHECK(wordCounts(partFiles(cluster.dir() + "/spark-out", "part-")) == want);
+
+  auto status = runProgram({binary("clusternodes"), "status", "--master=" + url}, 30s);
+  INFO("clusternodes status: " << status.output);
+  CHECK(status.exitCode == 0);
+  CHECK(status.output.find(masters.state(leader).value("id", "") + " leads at") != std::string::npos);
 }

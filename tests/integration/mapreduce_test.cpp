@@ -59,16 +59,7 @@ uint64_t directoryBytes(const std::string& dir) {
 }
 
 // Every part-r-* file of `output`, concatenated in name order.
-std::string jobOutput(const std::string& output) {
-  std::vector<std::string> parts;
-  for (const auto& entry : fs::directory_iterator(output)) {
-    if (entry.path().filename().string().rfind("part-r-", 0) == 0) parts.push_back(entry.path().string());
-  }
-  std::sort(parts.begin(), parts.end());
-  std::string out;
-  for (const auto& part : parts) out += readFile(part);
-  return out;
-}
+std::string jobOutput(const std::string& output) { return partFiles(output, "part-r-"); }
 
 // "word<TAB>count" lines as a map.
 std::map<std::string, long> counts(const std::string& text) {

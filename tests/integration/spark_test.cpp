@@ -50,16 +50,7 @@ std::string textFile(const std::string& dir, int copies) {
 }
 
 // Every part-* file of a saved dataset, concatenated in name order.
-std::string savedOutput(const std::string& dir) {
-  std::vector<std::string> parts;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.path().filename().string().rfind("part-", 0) == 0) parts.push_back(entry.path().string());
-  }
-  std::sort(parts.begin(), parts.end());
-  std::string out;
-  for (const auto& part : parts) out += readFile(part);
-  return out;
-}
+std::string savedOutput(const std::string& dir) { return partFiles(dir, "part-"); }
 
 // "word<TAB>count" lines as a map; a word twice is an error.
 std::map<std::string, long> counts(const std::string& text) {

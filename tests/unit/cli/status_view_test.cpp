@@ -58,6 +58,14 @@ TEST_CASE("cli: renderStatus says when a section is empty") {
   CHECK(*text == "AGENTS\nno agents\n\nFRAMEWORKS\nno frameworks\n\nRUNNING TASKS\nno running tasks\n");
 }
 
+TEST_CASE("cli: renderStatus names the leading master when masters are elected through ZooKeeper") {
+  auto text = renderStatus(nlohmann::json::parse(R"({"id": "m2", "endpoint": "tcp://10.0.0.2:5050",
+    "leading": true, "zk": "zk://zk1:2181/clusternodes", "agents": [], "frameworks": [], "tasks": []})"));
+  REQUIRE(text);
+  CHECK(text->rfind("MASTER\nm2 leads at tcp://10.0.0.2:5050, elected through zk://zk1:2181/clusternodes\n\nAGENTS\n", 0) ==
+        0);
+}
+
 TEST_CASE("cli: renderStatus tolerates missing and mistyped fields") {
   auto state = nlohmann::json::parse(R"({
     "agents": [{"id": 7, "hostname": null, "resources": "lots", "reachable": "yes"}, 42],
