@@ -96,6 +96,22 @@ class MasterGroup {
   std::vector<Master> masters_;
 };
 
+// A ZooKeeper server, `masters` masters elected through it (one leads when
+// this returns) and `agents` agents following the leader by the zk:// URL.
+struct HaCluster {
+  HaCluster(int masterCount, int agents, const std::string& resources = "cpus:2;mem:2048;disk:1024") {
+    for (int i = 0; i < masterCount; ++i) masters.start();
+    leader = masters.awaitLeader();
+    for (int i = 0; i < agents; ++i) cluster.startAgent(resources, {"--master=" + url});
+    REQUIRE(eventually([&] { return masters.state(leader)["agents"].size() == static_cast<size_t>(agents); }));
+  }
+  TestCluster cluster;
+  ZooKeeperServer zk{cluster.dir() + "/zk"};
+  std::string url = "zk://" + zk.connectString() + "/clusternodes";
+  MasterGroup masters{cluster, url};
+  size_t leader = 0;
+};
+
 // "word<TAB>count" lines as a map, counts of a word repeated summed.
 std::map<std::string, long> wordCounts(const std::string& text) {
   std::map<std::string, long> out;
@@ -118,12 +134,10 @@ std::string taskState(const nlohmann::json& state, const std::string& taskId) {
 }  // namespace
 
 TEST_CASE("ha: one of three masters leads, standbys say who and redirect API calls, and tools find the leader") {
-  TestCluster cluster;
-  ZooKeeperServer zk(cluster.dir() + "/zk");
-  std::string url = "zk://" + zk.connectString() + "/clusternodes";
-  MasterGroup masters(cluster, url);
-  for (int i = 0; i < 3; ++i) masters.start();
-  size_t leader = masters.awaitLeader();
+  HaCluster ha(3, 0);
+  auto& masters = ha.masters;
+  const auto& url = ha.url;
+  size_t leader = ha.leader;
   auto leaderState = masters.state(leader);
   std::string leaderId = leaderState.value("id", "");
 
@@ -171,16 +185,11 @@ TEST_CASE("ha: one of three masters leads, standbys say who and redirect API cal
 }
 
 TEST_CASE("ha: when the leading master is SIGKILLed a standby leads, and agents, a framework and its task follow it") {
-  TestCluster cluster;
-  ZooKeeperServer zk(cluster.dir() + "/zk");
-  std::string url = "zk://" + zk.connectString() + "/clusternodes";
-  MasterGroup masters(cluster, url);
-  masters.start();
-  masters.start();
-  size_t first = masters.awaitLeader();
-  cluster.startAgent("cpus:2;mem:1024;disk:512", {"--master=" + url});
-  cluster.startAgent("cpus:2;mem:1024;disk:512", {"--master=" + url});
-  REQUIRE(eventually([&] { return masters.state(first)["agents"].size() == 2; }));
+  HaCluster ha(2, 2, "cpus:2;mem:1024;disk:512");
+  auto& masters = ha.masters;
+  auto& cluster = ha.cluster;
+  const auto& url = ha.url;
+  size_t first = ha.leader;
 
   RecordingScheduler scheduler;
   auto info = frameworkInfo("ha-framework");
@@ -241,16 +250,11 @@ TEST_CASE("ha: when the leading master is SIGKILLed a standby leads, and agents,
 }
 
 TEST_CASE("ha: launch-tasks, clusternodes-mapreduce, a Spark-style program and the CLI find the leader by zk:// URL") {
-  TestCluster cluster;
-  ZooKeeperServer zk(cluster.dir() + "/zk");
-  std::string url = "zk://" + zk.connectString() + "/clusternodes";
-  MasterGroup masters(cluster, url);
-  masters.start();
-  masters.start();
-  size_t leader = masters.awaitLeader();
-  cluster.startAgent("cpus:2;mem:2048;disk:1024", {"--master=" + url});
-  cluster.startAgent("cpus:2;mem:2048;disk:1024", {"--master=" + url});
-  REQUIRE(eventually([&] { return masters.state(leader)["agents"].size() == 2; }));
+  HaCluster ha(2, 2);
+  auto& masters = ha.masters;
+  auto& cluster = ha.cluster;
+  const auto& url = ha.url;
+  size_t leader = ha.leader;
 
   auto launched = runProgram({binary("launch-tasks"), "--master=" + url, "--tasks=4", "--command=true",
                               "--cpus=0.1", "--mem=16", "--timeout=60"});
