@@ -279,24 +279,35 @@ TEST_CASE("docker client: followLogs delivers large output whole across chunks")
 TEST_CASE("docker client: a container that allocates past its memory limit is OOM-killed") {
   REQUIRE_DOCKER();
   Client client = testing::dockerTestClient();
-  ContainerGuard guard(client);
-  // The allocation waits a moment after the start: under load, the daemon
-  // at times did not record a kill in the container's first instants as an
-  // OOM kill.
-  ContainerSpec spec = shellSpec(guard.name, "sleep 0.5; dd if=/dev/zero of=/dev/null bs=64M count=1");
-  spec.memoryBytes = 16ULL << 20;
-  std::string id = run(client, spec);
-  CHECK(valueOf(client.wait(id)) == 137);
-  // The daemon records the OOM kill from a cgroup event, which may come
-  // after the exit (as the Docker executor allows for).
+  // The daemon records an OOM kill from a cgroup event, which may come after
+  // the exit (as the Docker executor allows for), and which a loaded daemon
+  // now and then loses altogether (a CI run saw exit 137 and OOMKilled false
+  // for 20 s). What is under test is that the client reads the record, so a
+  // lost record is tried again with a new container, up to three times; every
+  // container must still end by the kernel's SIGKILL.
   ContainerState state;
-  CHECK(testing::eventually([&] {
-    state = valueOf(client.inspect(id));
-    return state.oomKilled;
-  }));
-  CHECK(state.exitCode == 137);
-  CHECK(state.status == "exited");
-  CHECK(state.memorySwapBytes == 16ULL << 20);
+  int attempts = 0;
+  while (attempts < 3 && !state.oomKilled) {
+    ++attempts;
+    ContainerGuard guard(client);
+    // The allocation waits a moment after the start: under load, the daemon
+    // at times did not record a kill in the container's first instants.
+    ContainerSpec spec = shellSpec(guard.name, "sleep 0.5; dd if=/dev/zero of=/dev/null bs=64M count=1");
+    spec.memoryBytes = 16ULL << 20;
+    std::string id = run(client, spec);
+    REQUIRE(valueOf(client.wait(id)) == 137);
+    testing::eventually(
+        [&] {
+          state = valueOf(client.inspect(id));
+          return state.oomKilled;
+        },
+        std::chrono::seconds(5));
+    CHECK(state.exitCode == 137);
+    CHECK(state.status == "exited");
+    CHECK(state.memorySwapBytes == 16ULL << 20);
+  }
+  if (attempts > 1) MESSAGE("the daemon recorded the OOM kill at attempt " << attempts);
+  CHECK(state.oomKilled);
 }
 
 TEST_CASE("docker client: kill delivers the signal, a stopped container is a conflict") {
