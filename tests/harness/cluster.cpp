@@ -372,7 +372,8 @@ static std::vector<std::string> extraAgentFlags(const std::vector<std::string>& 
   return out;
 }
 
-size_t TestCluster::startAgent(const std::string& resources, const std::vector<std::string>& flags) {
+size_t TestCluster::startAgent(const std::string& resources, const std::vector<std::string>& flags,
+                               const std::vector<std::string>& launcher) {
   size_t index = agents_.size();
   AgentProcess a;
   a.port = freePort();
@@ -391,6 +392,7 @@ size_t TestCluster::startAgent(const std::string& resources, const std::vector<s
                        // agent's, of this test or any other running now.
                        "--cgroups-root=" + cgroupsRootPrefix() + std::to_string(index)},
                       extraAgentFlags(flags));
+  a.argv.insert(a.argv.begin(), launcher.begin(), launcher.end());
   a.process = std::make_unique<Process>(a.argv, dir_ + "/agent-" + std::to_string(index) + ".log");
   agents_.push_back(std::move(a));
   return index;
@@ -405,8 +407,15 @@ void TestCluster::restartAgent(size_t index, const std::vector<std::string>& fla
       a.argv, dir_ + "/agent-" + std::to_string(index) + ".restart-" + std::to_string(a.restarts) + ".log");
 }
 
+std::string TestCluster::agentIp(size_t index) const {
+  for (const auto& arg : agents_.at(index).argv) {
+    if (arg.rfind("--ip=", 0) == 0) return arg.substr(5);
+  }
+  return "127.0.0.1";
+}
+
 std::string TestCluster::agentHttp(size_t index) const {
-  return "http://127.0.0.1:" + std::to_string(agents_.at(index).httpPort);
+  return "http://" + agentIp(index) + ":" + std::to_string(agents_.at(index).httpPort);
 }
 
 std::string TestCluster::masterGet(const std::string& path) const {

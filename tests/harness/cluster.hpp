@@ -106,9 +106,10 @@ class TestCluster {
   Process& masterProcess() { return *master_; }
 
   // Starts an agent; returns its index. A flag given here replaces the
-  // harness's default of the same name.
+  // harness's default of the same name. With a launcher (Hosts::launcher),
+  // the agent runs through it, on another host: give it that host's --ip.
   size_t startAgent(const std::string& resources = "cpus:2;mem:2048;disk:1024",
-                    const std::vector<std::string>& flags = {});
+                    const std::vector<std::string>& flags = {}, const std::vector<std::string>& launcher = {});
   Process& agent(size_t index) { return *agents_.at(index).process; }
   // Starts the agent again with the same flags (work dir and ports), after
   // killing it with SIGKILL if it still runs. A flag given here replaces the
@@ -117,8 +118,9 @@ class TestCluster {
   std::string agentHttp(size_t index) const;
   // The agent's ZeroMQ endpoint for executors.
   std::string agentEndpoint(size_t index) const {
-    return "tcp://127.0.0.1:" + std::to_string(agents_.at(index).port);
+    return "tcp://" + agentIp(index) + ":" + std::to_string(agents_.at(index).port);
   }
+  std::string agentIp(size_t index) const;
 
   // Master /state (null on failure) and a wait for N reachable agents.
   nlohmann::json state() const;
@@ -133,7 +135,7 @@ class TestCluster {
     std::unique_ptr<Process> process;
     int port = 0;
     int httpPort = 0;
-    std::vector<std::string> argv;
+    std::vector<std::string> argv;  // with its launcher's words first
     int restarts = 0;
   };
 

@@ -19,8 +19,8 @@ ZooKeeperServer::ZooKeeperServer(const std::string& dir) : ZooKeeperServer(stand
   awaitServing();
 }
 
-ZooKeeperServer::ZooKeeperServer(ZooKeeperServerConfig config, bool startNow)
-    : config_(std::move(config)), logFile_(config_.dir + "/zookeeper.log") {
+ZooKeeperServer::ZooKeeperServer(ZooKeeperServerConfig config, bool startNow, std::vector<std::string> launcher)
+    : config_(std::move(config)), launcher_(std::move(launcher)), logFile_(config_.dir + "/zookeeper.log") {
   if (startNow) start();
 }
 
@@ -30,6 +30,7 @@ void ZooKeeperServer::start() {
   stop();
   auto argv = prepareZooKeeperServer(config_);
   if (!argv) throw std::runtime_error("cannot run ZooKeeper: " + argv.error().message);
+  argv->insert(argv->begin(), launcher_.begin(), launcher_.end());
   process_ = std::make_unique<Process>(*argv, logFile_);
 }
 

@@ -24,7 +24,9 @@ class ZooKeeperServer {
   // A standalone server on 127.0.0.1 and a free port; returns once it serves.
   explicit ZooKeeperServer(const std::string& dir);
   // A server of an ensemble (config.id, config.ensemble set); start() it.
-  ZooKeeperServer(ZooKeeperServerConfig config, bool start);
+  // With a launcher (Hosts::launcher), it runs on that host: give it the
+  // host's address as config.clientAddress.
+  ZooKeeperServer(ZooKeeperServerConfig config, bool start, std::vector<std::string> launcher = {});
   ~ZooKeeperServer();
 
   std::string connectString() const { return config_.clientAddress + ":" + std::to_string(config_.clientPort); }
@@ -39,6 +41,7 @@ class ZooKeeperServer {
 
  private:
   ZooKeeperServerConfig config_;
+  std::vector<std::string> launcher_;
   std::string logFile_;
   std::unique_ptr<Process> process_;
 };

@@ -18,6 +18,7 @@
 #include "common/master_client.hpp"
 #include "tests/harness/cluster.hpp"
 #include "tests/harness/driver.hpp"
+#include "tests/harness/masters.hpp"
 #include "tests/harness/text.hpp"
 #include "tests/harness/zookeeper.hpp"
 
@@ -26,75 +27,6 @@ using namespace clusternodes::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-// Masters run for election under one zk:// path, each with its own ports
-// and work dir in the cluster's directory.
-class MasterGroup {
- public:
-  MasterGroup(TestCluster& cluster, std::string zkUrl) : cluster_(cluster), zkUrl_(std::move(zkUrl)) {}
-
-  size_t start() {
-    Master m;
-    m.port = freePort();
-    m.httpPort = freePort();
-    masters_.push_back(std::move(m));
-    size_t index = masters_.size() - 1;
-    restart(index);
-    return index;
-  }
-  void restart(size_t index) {
-    auto& m = masters_.at(index);
-    m.process.reset();
-    std::string name = "ha-master-" + std::to_string(index);
-    m.process = std::make_unique<Process>(
-        std::vector<std::string>{binary("clusternodes-master"), "--ip=127.0.0.1", "--port=" + std::to_string(m.port),
-                                 "--http-port=" + std::to_string(m.httpPort), "--work-dir=" + cluster_.dir() + "/" + name,
-                                 "--zk=" + zkUrl_, "--zk-session-timeout=2s", "--agent-ping-timeout=500ms",
-                                 "--max-agent-ping-timeouts=4"},
-        cluster_.dir() + "/" + name + ".log");
-    REQUIRE(eventually([&] { return httpGet(http(index) + "/health", 1).ok(); }));
-  }
-  std::string http(size_t index) const { return "http://127.0.0.1:" + std::to_string(masters_.at(index).httpPort); }
-  Process& process(size_t index) { return *masters_.at(index).process; }
-  nlohmann::json state(size_t index) const {
-    auto r = httpGet(http(index) + "/state", 5);
-    if (!r || r->status != 200) return nullptr;
-    return nlohmann::json::parse(r->body, nullptr, false);
-  }
-  // The indices of the masters whose /state says they lead.
-  std::vector<size_t> leaders() const {
-    std::vector<size_t> out;
-    for (size_t i = 0; i < masters_.size(); ++i) {
-      if (!masters_[i].process || !masters_[i].process->alive()) continue;
-      auto s = state(i);
-      if (s.is_object() && s.value("leading", false)) out.push_back(i);
-    }
-    return out;
-  }
-  // Waits for exactly one leader among the live masters; returns it.
-  size_t awaitLeader(std::chrono::milliseconds timeout = 30s) {
-    size_t leader = 0;
-    REQUIRE(eventually(
-        [&] {
-          auto l = leaders();
-          if (l.size() != 1) return false;
-          leader = l[0];
-          return true;
-        },
-        timeout));
-    return leader;
-  }
-
- private:
-  struct Master {
-    int port = 0;
-    int httpPort = 0;
-    std::unique_ptr<Process> process;
-  };
-  TestCluster& cluster_;
-  std::string zkUrl_;
-  std::vector<Master> masters_;
-};
 
 // A ZooKeeper server, `masters` masters elected through it (one leads when
 // this returns) and `agents` agents following the leader by the zk:// URL.
@@ -108,7 +40,7 @@ struct HaCluster {
   TestCluster cluster;
   ZooKeeperServer zk{cluster.dir() + "/zk"};
   std::string url = "zk://" + zk.connectString() + "/clusternodes";
-  MasterGroup masters{cluster, url};
+  MasterGroup masters{cluster.dir(), url};
   size_t leader = 0;
 };
 

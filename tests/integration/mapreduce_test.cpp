@@ -18,7 +18,10 @@
 #include <vector>
 
 #include "tests/harness/cluster.hpp"
+#include "tests/harness/hosts.hpp"
+#include "tests/harness/masters.hpp"
 #include "tests/harness/text.hpp"
+#include "tests/harness/zookeeper.hpp"
 
 using namespace clusternodes;
 using namespace clusternodes::testing;
@@ -263,4 +266,51 @@ TEST_CASE("maps run where their input is when it is offered within the locality 
   CHECK(launched >= 10);
   CHECK(local == launched);
   CHECK(counts(jobOutput(output)) == referenceWordCount(input));
+}
+
+TEST_CASE("wordcount across three hosts, its master elected through ZooKeeper, equals coreutils' count") {
+  // Three network namespaces on a bridge: ZooKeeper on host 2, masters on
+  // hosts 0 and 1, an agent on each; the job's executors fetch map output
+  // from each other's hosts. The hosts share this machine's filesystem, as
+  // agents would share NFS.
+  Hosts hosts(3);
+  TestCluster cluster;
+  ZooKeeperServerConfig config;
+  config.dir = cluster.dir() + "/zk";
+  config.clientAddress = hosts.ip(2);
+  config.clientPort = 2181;
+  ZooKeeperServer zk(config, true, hosts.launcher(2));
+  zk.awaitServing();
+  std::string url = "zk://" + zk.connectString() + "/clusternodes";
+  MasterGroup masters(cluster.dir(), url);
+  masters.start(hosts.ip(0), hosts.launcher(0));
+  masters.start(hosts.ip(1), hosts.launcher(1));
+  size_t leader = masters.awaitLeader();
+  for (size_t host = 0; host < 3; ++host) {
+    cluster.startAgent("cpus:2;mem:2048;disk:4096",
+                       {"--master=" + url, "--ip=" + hosts.ip(host), "--attributes=host:" + std::to_string(host)},
+                       hosts.launcher(host));
+  }
+  REQUIRE(eventually([&] { return masters.state(leader)["agents"].size() == 3; }, 30s));
+
+  std::string input = textInput(cluster.dir(), 1);
+  std::string output = cluster.dir() + "/wordcount";
+  auto result = runProgram({binary("clusternodes-mapreduce"), "--master=" + url, "--task-mem=512",
+                            "--executor-mem=256", "--locality-delay=200ms", "--reducers=3", "--split-size=256K",
+                            "wordcount", input, output},
+                           240s);
+  INFO("output: " << result.output);
+  REQUIRE(result.exitCode == 0);
+  auto got = counts(jobOutput(output));
+  auto want = referenceWordCount(input);
+  CHECK(got.size() == want.size());
+  CHECK(got == want);
+  // Its executors ran on every host: each agent has the job's sandbox.
+  for (size_t host = 0; host < 3; ++host) {
+    int executors = 0;
+    for (const auto& framework : fs::directory_iterator(cluster.dir() + "/agent-" + std::to_string(host) + "/sandboxes")) {
+      executors += fs::exists(framework.path() / "executors" / "mr-tasktracker") ? 1 : 0;
+    }
+    CHECK_MESSAGE(executors == 1, "host " << host);
+  }
 }

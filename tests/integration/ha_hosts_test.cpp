@@ -1,0 +1,366 @@
+// High availability across hosts: masters, ZooKeeper servers and agents on
+// three network namespaces of a bridge this test creates (tests/harness/
+// hosts.hpp), and the framework in this process. A leader's host cut off,
+// ZooKeeper servers restarted one by one, the ensemble's quorum lost and
+// regained, a leader SIGKILLed under a steady load of tasks.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/harness/cluster.hpp"
+#include "tests/harness/driver.hpp"
+#include "tests/harness/hosts.hpp"
+#include "tests/harness/masters.hpp"
+#include "tests/harness/text.hpp"
+#include "tests/harness/zookeeper.hpp"
+
+using namespace clusternodes;
+using namespace clusternodes::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The masters' session timeout: long enough that three JVMs and the
+// sanitizer builds on two cores do not cost a leader its session by
+// accident, short enough for a test.
+const char* kSessionTimeout = "--zk-session-timeout=4s";
+
+// Three hosts. ZooKeeper: one server on each host (an ensemble), or one
+// standalone server on host 2. Masters on the hosts `masterHosts` names,
+// an agent on each host, all following the leader through the zk:// URL.
+struct HostsCluster {
+  HostsCluster(bool ensemble, const std::vector<size_t>& masterHosts) {
+    size_t servers = ensemble ? 3 : 1;
+    std::vector<std::string> members;
+    for (size_t i = 0; i < servers; ++i) {
+      size_t host = ensemble ? i : 2;
+      members.push_back(hosts.ip(host) + ":2888:3888");
+    }
+    std::string connect;
+    for (size_t i = 0; i < servers; ++i) {
+      size_t host = ensemble ? i : 2;
+      ZooKeeperServerConfig config;
+      config.dir = cluster.dir() + "/zk-" + std::to_string(i);
+      config.clientAddress = hosts.ip(host);
+      config.clientPort = 2181;  // every host has its own ports
+      if (ensemble) {
+        config.id = static_cast<int>(i) + 1;
+        config.ensemble = members;
+      }
+      zk.push_back(std::make_unique<ZooKeeperServer>(config, true, hosts.launcher(host)));
+      connect += (connect.empty() ? "" : ",") + zk.back()->connectString();
+    }
+    for (auto& server : zk) server->awaitServing();
+    url = "zk://" + connect + "/clusternodes";
+    masters = std::make_unique<MasterGroup>(cluster.dir(), url, std::vector<std::string>{kSessionTimeout});
+    for (size_t host : masterHosts) masters->start(hosts.ip(host), hosts.launcher(host));
+    leader = masters->awaitLeader();
+    for (size_t host = 0; host < hosts.size(); ++host) {
+      cluster.startAgent("cpus:2;mem:1024;disk:512", {"--master=" + url, "--ip=" + hosts.ip(host)},
+                         hosts.launcher(host));
+    }
+    REQUIRE(eventually([&] { return activeAgents(leader) == hosts.size(); }, 30s));
+  }
+
+  size_t activeAgents(size_t master) const {
+    auto s = masters->state(master);
+    size_t active = 0;
+    if (!s.is_object()) return 0;
+    for (const auto& a : s["agents"]) active += a.value("active", false) ? 1 : 0;
+    return active;
+  }
+
+  Hosts hosts{3};
+  TestCluster cluster;
+  std::vector<std::unique_ptr<ZooKeeperServer>> zk;
+  std::string url;
+  std::unique_ptr<MasterGroup> masters;
+  size_t leader = 0;
+};
+
+std::string taskState(const nlohmann::json& state, const std::string& taskId) {
+  if (!state.is_object()) return "";
+  for (const auto& t : state.value("tasks", nlohmann::json::array())) {
+    if (t.value("id", "") == taskId) return t.value("state", "");
+  }
+  return "";
+}
+
+// The time stamp ("2026-12-07 01:02:03.456") of the first line of `log`
+// that contains `needle`, or "" when none does.
+std::string loggedAt(const std::string& logFile, const std::string& needle) {
+  std::ifstream in(logFile);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(needle) != std::string::npos && line.size() >= 23) return line.substr(0, 23);
+  }
+  return "";
+}
+
+// A framework with a long task on agent `agent`, started before a failover
+// so that the test can see it run through.
+struct LongTask {
+  LongTask(HostsCluster& c, size_t agent) : cluster(c) {
+    auto info = frameworkInfo("ha-hosts-framework");
+    info.failoverTimeoutSeconds = 3600;
+    driver = SchedulerDriver::create(&scheduler, info, {.master = c.url});
+    REQUIRE(driver->start() == DriverStatus::kRunning);
+    REQUIRE(scheduler.waitForRegistration());
+    std::string wanted = agentId(c.cluster, agent);
+    std::optional<Offer> offer;
+    REQUIRE(eventually([&] {
+      offer = scheduler.waitForOffer(1s);
+      return offer && offer->agentId.value == wanted;
+    }, 30s));
+    driver->launchTasks({offer->id}, {makeTask("long-1", *offer, "exec sleep 600")});
+    REQUIRE(scheduler.waitForState(TaskID{"long-1"}, TaskState::kRunning));
+    REQUIRE(eventually([&] {
+      pids = c.cluster.processesMatching("sleep 600", true);
+      return pids.size() == 1;
+    }));
+  }
+  ~LongTask() { driver->stop(); }
+
+  // After a failover to `leader`: the task runs on, the same process,
+  // known to the new leader, and a new task runs to its end.
+  void checkServedBy(size_t leader, const std::string& newTask) {
+    auto& masters = *cluster.masters;
+    REQUIRE(eventually([&] { return taskState(masters.state(leader), "long-1") == "TASK_RUNNING"; }, 30s));
+    CHECK(cluster.cluster.processesMatching("sleep 600", true) == pids);
+    std::string leaderId = masters.state(leader).value("id", "");
+    REQUIRE(scheduler.waitFor([&] { return scheduler.frameworkId().value.size() > 0; }));
+    std::optional<Offer> next;
+    REQUIRE(eventually([&] {
+      next = scheduler.waitForOffer(1s);
+      return next && next->id.value.rfind(leaderId, 0) == 0;
+    }, 60s));
+    driver->launchTasks({next->id}, {makeTask(newTask, *next, "true")});
+    REQUIRE(scheduler.waitForState(TaskID{newTask}, TaskState::kFinished, 30s));
+    CHECK(masters.state(leader)["frameworks"].size() == 1);
+    CHECK(masters.state(leader)["frameworks"][0].value("id", "") == scheduler.frameworkId().value);
+  }
+
+  HostsCluster& cluster;
+  RecordingScheduler scheduler;
+  std::unique_ptr<SchedulerDriver> driver;
+  std::vector<pid_t> pids;
+};
+
+}  // namespace
+
+TEST_CASE("ha hosts: a leader whose host is cut off stops before another is elected, and its last write is refused") {
+  HostsCluster c(true, {0, 1, 2});
+  auto& masters = *c.masters;
+  size_t old = c.leader;  // master i runs on host i
+  // The long task on a host that stays connected.
+  LongTask work(c, (old + 1) % 3);
+  std::string oldEndpoint = masters.state(old).value("endpoint", "");
+  REQUIRE(oldEndpoint.rfind("tcp://", 0) == 0);
+
+  c.hosts.cutOff(old);
+  // An agent that starts on the cut-off host now reaches only the deposed
+  // leader: that master cannot write it into the registry, so it never
+  // admits it, and no other master ever heard of it.
+  size_t late = c.cluster.startAgent("cpus:1;mem:256;disk:64",
+                                     {"--master=" + oldEndpoint.substr(6), "--ip=" + c.hosts.ip(old)},
+                                     c.hosts.launcher(old));
+  int status = masters.process(old).wait(60s);
+  REQUIRE_MESSAGE(status != -1, "the cut-off leader did not stop");
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  size_t next = masters.awaitLeader();
+  CHECK(next != old);
+
+  // It stopped acting before the other was elected, by their own logs
+  // (one clock: the hosts share the machine's).
+  std::string stopped = loggedAt(masters.process(old).logFile(), "this master no longer leads");
+  std::string elected = loggedAt(masters.process(next).logFile(), "elected: this master leads");
+  REQUIRE(!stopped.empty());
+  REQUIRE(!elected.empty());
+  CHECK(stopped < elected);
+  MESSAGE("deposed leader stopped at " << stopped << ", next elected at " << elected);
+
+  work.checkServedBy(next, "after-cut");
+  // The late agent: never registered, unknown to the new leader.
+  CHECK(readFile(c.cluster.agent(late).logFile()).find("registered with the master") == std::string::npos);
+  std::string lateHttp = c.cluster.agentHttp(late).substr(7);  // without "http://"
+  for (const auto& a : masters.state(next)["agents"]) CHECK(a.value("http_address", "") != lateHttp);
+  c.cluster.agent(late).signal(SIGKILL);
+
+  // Back on the network, restarted as its supervisor would, the old leader
+  // stands by for the new one, and the cut-off host's agent comes back.
+  c.hosts.reconnect(old);
+  masters.restart(old);
+  std::string nextId = masters.state(next).value("id", "");
+  CHECK(eventually([&] {
+    auto s = masters.state(old);
+    return s.is_object() && !s.value("leading", true) && s["leader_info"].value("id", "") == nextId;
+  }, 30s));
+  CHECK(eventually([&] { return c.activeAgents(next) == 3; }, 60s));
+  CHECK(masters.leaders() == std::vector<size_t>{next});
+}
+
+TEST_CASE("ha hosts: ZooKeeper servers restarted one by one, then the quorum lost and regained, lose nothing") {
+  HostsCluster c(true, {0, 1});
+  auto& masters = *c.masters;
+  LongTask work(c, 2);
+
+  // A rolling restart of the ensemble: one leader throughout, or a
+  // failover; the cluster serves after each.
+  for (size_t i = 0; i < 3; ++i) {
+    INFO("restarting ZooKeeper server " << i);
+    c.zk[i]->stop(SIGTERM);
+    c.zk[i]->start();
+    c.zk[i]->awaitServing();
+    size_t leader = masters.awaitLeader(60s);
+    REQUIRE(eventually([&] { return c.activeAgents(leader) == 3; }, 60s));
+    for (size_t m = 0; m < masters.size(); ++m) {
+      if (!masters.process(m).alive()) masters.restart(m);  // as its supervisor would
+    }
+  }
+
+  // Two servers of three gone: no quorum. The leader stops, and nobody
+  // leads while the quorum is away; the task runs on.
+  size_t before = masters.awaitLeader(60s);
+  c.zk[0]->stop();
+  c.zk[1]->stop();
+  int status = masters.process(before).wait(60s);
+  REQUIRE_MESSAGE(status != -1, "the leader went on without a quorum");
+  CHECK(WEXITSTATUS(status) == 1);
+  masters.restart(before);  // it waits for ZooKeeper, as its supervisor would restart it
+  std::this_thread::sleep_for(3s);
+  CHECK(masters.leaders().empty());
+  CHECK(c.cluster.processesMatching("sleep 600", true) == work.pids);
+
+  // The quorum back: a master leads with everything the registry held,
+  // and the same task, framework and agents.
+  c.zk[0]->start();
+  c.zk[1]->start();
+  for (auto& server : c.zk) server->awaitServing();
+  size_t after = masters.awaitLeader(60s);
+  REQUIRE(eventually([&] { return c.activeAgents(after) == 3; }, 60s));
+  work.checkServedBy(after, "after-quorum");
+  CHECK(masters.state(after)["agents"].size() == 3);
+}
+
+TEST_CASE("ha hosts: under a steady load of tasks the leader is SIGKILLed, and no task is lost or run twice") {
+  HostsCluster c(false, {0, 1});
+  auto& masters = *c.masters;
+  // Every task appends its id to one file the hosts share (one
+  // filesystem), so a task run twice shows.
+  std::string ran = c.cluster.dir() + "/ran";
+  const int kTasks = 120;
+
+  RecordingScheduler scheduler;
+  std::mutex mutex;
+  int launched = 0;
+  std::set<std::string> used;             // offers already launched on
+  std::map<std::string, AgentID> placed;  // task -> its offer's agent
+  scheduler.onOffer = [&](SchedulerDriver* driver, const Offer& offer) {
+    std::vector<TaskInfo> tasks;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!used.insert(offer.id.value).second) return;
+      for (int k = 0; k < 4 && launched < kTasks; ++k, ++launched) {
+        std::string id = "load-" + std::to_string(launched);
+        TaskInfo task = makeTask(id, offer, "echo " + id + " >> " + ran + "; sleep 0.2");
+        placed[id] = offer.agentId;
+        tasks.push_back(task);
+      }
+    }
+    if (tasks.empty()) {
+      driver->declineOffer(offer.id);
+      return;
+    }
+    driver->launchTasks({offer.id}, tasks);
+  };
+  auto info = frameworkInfo("ha-load");
+  info.failoverTimeoutSeconds = 3600;
+  auto driver = SchedulerDriver::create(&scheduler, info, {.master = c.url});
+  REQUIRE(driver->start() == DriverStatus::kRunning);
+  REQUIRE(scheduler.waitForRegistration());
+
+  auto finished = [&] {
+    int n = 0;
+    for (int i = 0; i < kTasks; ++i) {
+      for (const auto& s : scheduler.statusesOf(TaskID{"load-" + std::to_string(i)})) {
+        if (s.state == TaskState::kFinished) {
+          ++n;
+          break;
+        }
+      }
+    }
+    return n;
+  };
+  REQUIRE(scheduler.waitFor([&] { return finished() >= 20; }, 60s));
+  masters.process(c.leader).signal(SIGKILL);
+  size_t next = masters.awaitLeader();
+  CHECK(next != c.leader);
+
+  // The framework learns every task's fate: those launched on offers of the
+  // dead leader that never reached an agent are named by reconciliation.
+  auto terminal = [&](int i) -> std::optional<TaskStatus> {
+    for (const auto& s : scheduler.statusesOf(TaskID{"load-" + std::to_string(i)})) {
+      if (isTerminal(s.state)) return s;
+    }
+    return std::nullopt;
+  };
+  REQUIRE(scheduler.waitFor([&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return launched == kTasks;
+  }, 120s));
+  bool settled = eventually([&] {
+    std::vector<TaskStatus> open;
+    for (int i = 0; i < kTasks; ++i) {
+      if (terminal(i)) continue;
+      TaskStatus asked;
+      asked.taskId.value = "load-" + std::to_string(i);
+      std::lock_guard<std::mutex> lock(mutex);
+      asked.agentId = placed.at(asked.taskId.value);
+      open.push_back(asked);
+    }
+    if (open.empty()) return true;
+    driver->reconcileTasks(open);
+    std::this_thread::sleep_for(1s);
+    return false;
+  }, 120s);
+  REQUIRE(settled);
+
+  std::map<std::string, int> runs;
+  for (const auto& line : lines(readFile(ran))) ++runs[line];
+  int notRun = 0;
+  for (int i = 0; i < kTasks; ++i) {
+    std::string id = "load-" + std::to_string(i);
+    auto end = terminal(i);
+    INFO(id << " ended " << toString(end->state) << ": " << end->message);
+    CHECK(runs[id] <= 1);  // never twice
+    bool everRunning = false;
+    for (const auto& s : scheduler.statusesOf(TaskID{id})) everRunning |= s.state == TaskState::kRunning;
+    if (end->state == TaskState::kFinished) {
+      CHECK(runs[id] == 1);
+    } else {
+      // Not lost: a task that ran, or was reported running, finished.
+      CHECK_FALSE(everRunning);
+      CHECK(runs[id] == 0);
+      ++notRun;
+    }
+  }
+  MESSAGE((kTasks - notRun) << " tasks finished, " << notRun
+                          << " launched on the dead leader's offers and never run, as reconciliation said");
+  CHECK(notRun < kTasks / 2);
+  driver->stop();
+}
