@@ -91,6 +91,10 @@ struct ZooKeeper::State {
   zhandle_t* handle = nullptr;
   std::weak_ptr<State> self;
   std::atomic<int> session{static_cast<int>(Session::kConnecting)};
+  // steady_clock ticks of the last confirmation (confirm(), connection),
+  // and of when the confirm() now awaiting its answer asked (0: none).
+  std::atomic<int64_t> confirmed{0};
+  std::atomic<int64_t> confirming{0};
   std::mutex mutex;  // for `connected`
   std::condition_variable connected;
   // Loop thread only.
@@ -106,6 +110,7 @@ struct ZooKeeper::State {
       Session s = Session::kConnecting;
       if (state == ZOO_CONNECTED_STATE) {
         s = Session::kConnected;
+        self->confirmNow();
       } else if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE) {
         s = Session::kExpired;
       }
@@ -128,6 +133,13 @@ struct ZooKeeper::State {
       self->post([where](State& st) {
         if (st.nodeHandler) st.nodeHandler(where);
       });
+    }
+  }
+
+  void confirmNow() { confirmAsOf(std::chrono::steady_clock::now().time_since_epoch().count()); }
+  void confirmAsOf(int64_t ticks) {
+    int64_t seen = confirmed.load();
+    while (ticks > seen && !confirmed.compare_exchange_weak(seen, ticks)) {
     }
   }
 
@@ -205,6 +217,24 @@ void ZooKeeper::onChildrenChanged(std::function<void(const std::string&)> handle
 }
 void ZooKeeper::onNodeChanged(std::function<void(const std::string&)> handler) {
   state_->nodeHandler = std::move(handler);
+}
+
+void ZooKeeper::confirm() {
+  int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  int64_t none = 0;
+  // One question at a time; the client answers each, with an error when
+  // the connection is lost, so one always ends.
+  if (!state_->confirming.compare_exchange_strong(none, now)) return;
+  auto answered = [](int rc, const struct Stat*, const void* data) {
+    auto* state = static_cast<State*>(const_cast<void*>(data));
+    int64_t asked = state->confirming.exchange(0);
+    if (rc == ZOK) state->confirmAsOf(asked);
+  };
+  if (zoo_aexists(state_->handle, "/", 0, answered, state_.get()) != ZOK) state_->confirming = 0;
+}
+
+std::chrono::steady_clock::time_point ZooKeeper::lastConfirmed() const {
+  return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(state_->confirmed.load()));
 }
 
 std::chrono::milliseconds ZooKeeper::sessionTimeout() const {

@@ -81,6 +81,15 @@ class ZooKeeper {
   // or deleted (once per watch).
   void onNodeChanged(std::function<void(const std::string& path)> handler);
 
+  // Asks the ensemble something of no consequence (whether "/" exists),
+  // without waiting. Its answer confirms the session as of when it was
+  // asked: the ensemble had heard from this session then, so the session
+  // lives at least a session timeout from then.
+  void confirm();
+  // When the session was last confirmed (confirm()'s answer, or the
+  // connection being made); steady_clock, its epoch if never.
+  std::chrono::steady_clock::time_point lastConfirmed() const;
+
   // The session timeout the ensemble granted.
   std::chrono::milliseconds sessionTimeout() const;
   int64_t sessionId() const;

@@ -14,7 +14,7 @@ MasterElection::MasterElection(Loop& loop, ZkUrl url, std::chrono::milliseconds 
       self_(std::move(self)),
       handlers_(std::move(handlers)),
       reopen_(loop),
-      suspicion_(loop) {}
+      confirmations_(loop) {}
 
 MasterElection::~MasterElection() = default;
 
@@ -27,24 +27,40 @@ Result<void> MasterElection::open() {
   zk_ = std::move(*zk);
   zk_->onSessionChange([this](ZooKeeper::Session session) { onSession(session); });
   zk_->onChildrenChanged([this](const std::string&) { refresh(); });
+  auto every = std::max(std::chrono::milliseconds(10), sessionTimeout_ / 20);
+  confirmations_.start(every, [this] { tick(); }, every);
   return {};
+}
+
+std::chrono::milliseconds MasterElection::lease() const { return zk_->sessionTimeout() / 2; }
+
+void MasterElection::tick() {
+  zk_->confirm();
+  (void)confirmLeading();
+}
+
+bool MasterElection::confirmLeading() {
+  if (!leading_ || lost_) return false;
+  auto since = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                     zk_->lastConfirmed());
+  if (since <= lease()) return true;
+  lose("the ZooKeeper session was not confirmed for " + std::to_string(since.count()) + " ms (more than half its " +
+       std::to_string(zk_->sessionTimeout().count()) + " ms timeout)");
+  return false;
 }
 
 void MasterElection::onSession(ZooKeeper::Session session) {
   if (lost_) return;
   switch (session) {
     case ZooKeeper::Session::kConnected:
-      suspicion_.stop();
       if (node_.empty()) return contend();
       return refresh();
-    case ZooKeeper::Session::kConnecting: {
+    case ZooKeeper::Session::kConnecting:
       if (!leading_) return;
-      auto grace = zk_->sessionTimeout() / 4;
-      spdlog::warn("lost the connection to ZooKeeper while leading; stopping unless it is back within {} ms",
-                   grace.count());
-      suspicion_.start(grace, [this] { lose("the connection to ZooKeeper was not made again in time"); });
+      spdlog::warn("lost the connection to ZooKeeper while leading; stopping unless the session is confirmed "
+                   "within {} ms of its last confirmation",
+                   lease().count());
       return;
-    }
     case ZooKeeper::Session::kExpired:
       if (leading_) return lose("the ZooKeeper session expired");
       spdlog::warn("the ZooKeeper session expired while standing by; running for election again");
@@ -102,7 +118,7 @@ void MasterElection::refresh() {
 void MasterElection::lose(const std::string& reason) {
   if (lost_) return;
   lost_ = true;
-  suspicion_.stop();
+  confirmations_.stop();
   spdlog::error("this master no longer leads: {}", reason);
   if (handlers_.lost) handlers_.lost(reason);
 }

@@ -5,10 +5,15 @@
 // standby watches the candidates and hears who leads. The leader stops
 // acting the moment it cannot be sure it still leads:
 //   - its session expires (its znode is gone: another master may lead), or
-//   - its connection is lost and not made again within a quarter of the
-//     session timeout. The client notices a silent ensemble after two thirds
-//     of the timeout and the ensemble ends the session after all of it, so
-//     the old leader stops before anyone else can be elected.
+//   - the session has not been confirmed for half the session timeout.
+//     Every master asks the ensemble a trivial question every twentieth of
+//     the timeout; an answer to one asked at time t means the ensemble
+//     heard from the session at t, so it cannot end the session (and elect
+//     another) before t + timeout. The leader stops at t + timeout/2 at the
+//     latest, checked every twentieth of the timeout and before it handles
+//     any message, which leaves the other half for a slow event loop. A
+//     connection lost and made again (a server restarted) within that half
+//     costs nothing.
 // Stopping is the master's exit (`lost`); its supervisor starts it again as
 // a standby. A standby whose session expires runs again on a new session.
 // Registry writes are fenced on the leader's znode besides
@@ -49,6 +54,10 @@ class MasterElection {
   // `elected` at once when this master leads by now.
   void check() { refresh(); }
   bool leading() const { return leading_; }
+  // Whether this master leads and its session was confirmed recently
+  // enough; when it led and the confirmation is too old, it stops (`lost`)
+  // and this is false.
+  bool confirmLeading();
   // The session the leader writes its registry through.
   ZooKeeper& zookeeper() { return *zk_; }
   const ZkUrl& url() const { return url_; }
@@ -59,6 +68,8 @@ class MasterElection {
   void contend();
   void refresh();
   void lose(const std::string& reason);
+  void tick();  // every lease period: asks for a confirmation, checks the lease
+  std::chrono::milliseconds lease() const;
 
   Loop& loop_;
   ZkUrl url_;
@@ -67,7 +78,7 @@ class MasterElection {
   Handlers handlers_;
   std::unique_ptr<ZooKeeper> zk_;
   Timer reopen_;
-  Timer suspicion_;  // running while the leader is disconnected
+  Timer confirmations_;
   std::string node_;  // our candidate znode (full path), "" before it is made
   std::optional<LeaderInfo> leader_;
   bool leading_ = false;

@@ -129,6 +129,7 @@ Result<std::unique_ptr<master::MasterElection>> runForElection(Loop& loop, const
   *election = made.get();
   if (auto started = made->start(); !started) return started.error();
   master->setStandbyCheck([election] { (*election)->check(); });
+  master->setLeadingCheck([election] { return (*election)->confirmLeading(); });
   return made;
 }
 

@@ -207,6 +207,7 @@ void Master::dispatch(const std::string& peer, const wire::Envelope::Reader& env
     }
     if (!leading_) return redirect(peer, envelope);
   }
+  if (leading_ && leadingCheck_ && !leadingCheck_()) return;
   switch (envelope.which()) {
     case wire::Envelope::REGISTER_AGENT: return agents_.registerAgent(peer, envelope.getRegisterAgent());
     case wire::Envelope::PONG: return agents_.onPong(peer);

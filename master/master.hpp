@@ -90,6 +90,10 @@ class Master {
   // sent back to the master that died. At most once per kStandbyCheckEvery.
   void setStandbyCheck(std::function<void()> check) { standbyCheck_ = std::move(check); }
   static constexpr std::chrono::milliseconds kStandbyCheckEvery{20};
+  // While leading, before every message is handled: whether this master
+  // may still act (the election's lease, master/election.hpp). When it may
+  // not, the message is left alone: the master is stopping.
+  void setLeadingCheck(std::function<bool()> check) { leadingCheck_ = std::move(check); }
   // While standing by: the leader as the election last saw it.
   void setLeader(std::optional<LeaderInfo> leader) { leader_ = std::move(leader); }
   const std::optional<LeaderInfo>& leader() const { return leader_; }
@@ -167,6 +171,7 @@ class Master {
   bool leading_ = false;
   std::optional<LeaderInfo> leader_;
   std::function<void()> standbyCheck_;
+  std::function<bool()> leadingCheck_;
   double lastStandbyCheck_ = -1e9;  // time_.now() of the last standby check
   std::string endpoint_;
   int httpPort_ = 0;

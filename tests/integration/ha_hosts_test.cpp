@@ -335,7 +335,8 @@ TEST_CASE("ha hosts: a leader whose host is cut off stops before another is elec
   // The late agent: never registered, unknown to the new leader.
   CHECK(readFile(c.cluster.agent(late).logFile()).find("registered with the master") == std::string::npos);
   std::string lateHttp = c.cluster.agentHttp(late).substr(7);  // without "http://"
-  for (const auto& a : masters.state(next)["agents"]) CHECK(a.value("http_address", "") != lateHttp);
+  auto nextState = masters.state(next);
+  for (const auto& a : nextState["agents"]) CHECK(a.value("http_address", "") != lateHttp);
   c.cluster.agent(late).signal(SIGKILL);
 
   // Back on the network, restarted as its supervisor would, the old leader
