@@ -11,51 +11,65 @@
 
 namespace clusternodes::cli {
 
-std::string serializeClusterRecord(const ClusterRecord& record) {
-  nlohmann::json j = {
-      {"master", record.master},
-      {"http", record.http},
-      {"work_dir", record.workDir},
-      {"pids", {{"master", record.masterPid}, {"agents", record.agentPids}}},
-  };
-  return j.dump(2) + "\n";
+namespace {
+
+using nlohmann::json;
+
+Result<std::string> stringField(const json& j, const char* name, const std::string& where = "") {
+  auto it = j.find(name);
+  if (it == j.end() || !it->is_string()) return invalid("no string field \"" + where + name + "\"");
+  return it->get<std::string>();
 }
 
-Result<ClusterRecord> parseClusterRecord(std::string_view text) {
-  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return invalid("not JSON");
-  if (!j.is_object()) return invalid("not a JSON object");
+Result<int> pidValue(const json& v, const std::string& what) {
+  if (!v.is_number_integer() || v.get<int64_t>() <= 0 || v.get<int64_t>() > 0x7fffffff) {
+    return invalid(what + " is not a process id");
+  }
+  return static_cast<int>(v.get<int64_t>());
+}
 
-  auto stringField = [&](const char* name) -> Result<std::string> {
-    auto it = j.find(name);
-    if (it == j.end() || !it->is_string()) return invalid(std::string("no string field \"") + name + "\"");
-    return it->get<std::string>();
-  };
-  auto pidValue = [](const nlohmann::json& v, const std::string& what) -> Result<int> {
-    if (!v.is_number_integer() || v.get<int64_t>() <= 0 || v.get<int64_t>() > 0x7fffffff) {
-      return invalid(what + " is not a process id");
-    }
-    return static_cast<int>(v.get<int64_t>());
-  };
+// pids.NAME, which must be there.
+Result<int> pidField(const json& pids, const char* name) {
+  auto it = pids.find(name);
+  if (it == pids.end()) return invalid(std::string("no pids.") + name);
+  return pidValue(*it, std::string("pids.") + name);
+}
 
-  ClusterRecord record;
-  auto master = stringField("master");
-  if (!master) return master.error();
-  record.master = *master;
-  auto http = stringField("http");
-  if (!http) return http.error();
-  record.http = *http;
-  auto workDir = stringField("work_dir");
-  if (!workDir) return workDir.error();
-  record.workDir = *workDir;
+Result<std::vector<MasterRecord>> parseMasters(const json& masters) {
+  if (!masters.is_array() || masters.empty()) return invalid("\"masters\" is not a non-empty array");
+  std::vector<MasterRecord> out;
+  for (size_t i = 0; i < masters.size(); ++i) {
+    std::string where = "masters[" + std::to_string(i) + "].";
+    const auto& m = masters[i];
+    if (!m.is_object()) return invalid("masters[" + std::to_string(i) + "] is not an object");
+    auto address = stringField(m, "address", where);
+    if (!address) return address.error();
+    auto http = stringField(m, "http", where);
+    if (!http) return http.error();
+    if (!m.contains("supervisor")) return invalid("no " + where + "supervisor");
+    auto supervisor = pidValue(m["supervisor"], where + "supervisor");
+    if (!supervisor) return supervisor.error();
+    out.push_back({*address, *http, *supervisor});
+  }
+  return out;
+}
 
+// The "pids" object (and "masters") into `record`.
+Result<void> parsePids(const json& j, ClusterRecord& record) {
   auto pids = j.find("pids");
   if (pids == j.end() || !pids->is_object()) return invalid("no object field \"pids\"");
-  auto masterPid = pids->find("master");
-  if (masterPid == pids->end()) return invalid("no pids.master");
-  auto parsedMaster = pidValue(*masterPid, "pids.master");
-  if (!parsedMaster) return parsedMaster.error();
-  record.masterPid = *parsedMaster;
+  if (auto masters = j.find("masters"); masters != j.end()) {
+    auto parsed = parseMasters(*masters);
+    if (!parsed) return parsed.error();
+    record.masters = std::move(*parsed);
+    auto zooKeeper = pidField(*pids, "zookeeper");
+    if (!zooKeeper) return zooKeeper.error();
+    record.zooKeeperPid = *zooKeeper;
+  } else {
+    auto master = pidField(*pids, "master");
+    if (!master) return master.error();
+    record.masterPid = *master;
+  }
   auto agents = pids->find("agents");
   if (agents == pids->end() || !agents->is_array()) return invalid("no array pids.agents");
   for (size_t i = 0; i < agents->size(); ++i) {
@@ -63,6 +77,40 @@ Result<ClusterRecord> parseClusterRecord(std::string_view text) {
     if (!pid) return pid.error();
     record.agentPids.push_back(*pid);
   }
+  return {};
+}
+
+}  // namespace
+
+std::string serializeClusterRecord(const ClusterRecord& record) {
+  json pids = {{"agents", record.agentPids}};
+  json j = {{"master", record.master}, {"http", record.http}, {"work_dir", record.workDir}};
+  if (record.highlyAvailable()) {
+    pids["zookeeper"] = record.zooKeeperPid;
+    json masters = json::array();
+    for (const auto& m : record.masters) {
+      masters.push_back({{"address", m.address}, {"http", m.http}, {"supervisor", m.supervisorPid}});
+    }
+    j["masters"] = std::move(masters);
+  } else {
+    pids["master"] = record.masterPid;
+  }
+  j["pids"] = std::move(pids);
+  return j.dump(2) + "\n";
+}
+
+Result<ClusterRecord> parseClusterRecord(std::string_view text) {
+  auto j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return invalid("not JSON");
+  if (!j.is_object()) return invalid("not a JSON object");
+  ClusterRecord record;
+  for (auto [name, field] : {std::pair{"master", &record.master}, {"http", &record.http},
+                             {"work_dir", &record.workDir}}) {
+    auto value = stringField(j, name);
+    if (!value) return value.error();
+    *field = *value;
+  }
+  if (auto pids = parsePids(j, record); !pids) return pids.error();
   return record;
 }
 

@@ -4,6 +4,15 @@
 //   {"master": "127.0.0.1:5050", "http": "http://127.0.0.1:8081",
 //    "work_dir": "/home/me/.clusternodes",
 //    "pids": {"master": 4242, "agents": [4243, 4244]}}
+//
+// With masters elected through a local ZooKeeper server (start --masters=3),
+// "master" is the zk:// URL, "http" the first master's, and each master is
+// recorded with the pid of the `clusternodes supervise` process that keeps
+// it running (its own pid changes as it is restarted):
+//
+//   {"master": "zk://127.0.0.1:2181/clusternodes", "http": "http://127.0.0.1:8081", ...,
+//    "pids": {"zookeeper": 4240, "agents": [4244, 4245]},
+//    "masters": [{"address": "127.0.0.1:5050", "http": "http://127.0.0.1:8081", "supervisor": 4241}, ...]}
 #pragma once
 
 #include <string>
@@ -16,12 +25,24 @@ namespace clusternodes::cli {
 
 inline constexpr const char* kClusterRecordFile = "cluster.json";
 
+// One of several masters elected through ZooKeeper.
+struct MasterRecord {
+  std::string address;    // its ZeroMQ address, HOST:PORT
+  std::string http;       // its HTTP base URL, without a trailing '/'
+  int supervisorPid = 0;  // the `clusternodes supervise` process restarting it
+};
+
 struct ClusterRecord {
-  std::string master;  // the master's ZeroMQ address, HOST:PORT
+  std::string master;  // the master's ZeroMQ address, HOST:PORT; or the masters' zk:// URL
   std::string http;    // the master's HTTP base URL, without a trailing '/'
   std::string workDir;
-  int masterPid = 0;
+  int masterPid = 0;  // one master only; 0 with `masters`
   std::vector<int> agentPids;
+  // Masters elected through a local ZooKeeper server; empty for one master.
+  std::vector<MasterRecord> masters;
+  int zooKeeperPid = 0;  // with `masters` only
+
+  bool highlyAvailable() const { return !masters.empty(); }
 
   // The web UI's address as printed by `start`: http + "/".
   std::string webUrl() const { return http + "/"; }
@@ -31,7 +52,8 @@ struct ClusterRecord {
 std::string serializeClusterRecord(const ClusterRecord& record);
 
 // Parses serializeClusterRecord()'s output. Fails (kInvalid) on malformed
-// JSON, a missing or mistyped field, or a pid that is not positive.
+// JSON, a missing or mistyped field, or a pid that is not positive; pids.master
+// is required without "masters", pids.zookeeper with them.
 Result<ClusterRecord> parseClusterRecord(std::string_view text);
 
 // Reads and parses `path`. Fails with kNotFound when the file does not exist,

@@ -75,6 +75,44 @@ TEST_CASE("cli: a malformed cluster record is refused with a reason") {
   }
 }
 
+TEST_CASE("cli: a record of masters elected through ZooKeeper keeps each master and its supervisor") {
+  ClusterRecord record;
+  record.master = "zk://127.0.0.1:2181/clusternodes";
+  record.http = "http://127.0.0.1:8081";
+  record.workDir = "/w";
+  record.zooKeeperPid = 40;
+  record.agentPids = {44};
+  record.masters = {{"127.0.0.1:5050", "http://127.0.0.1:8081", 41}, {"127.0.0.1:6000", "http://127.0.0.1:6001", 42}};
+  auto text = serializeClusterRecord(record);
+  CHECK(text.find("\"master\": 0") == std::string::npos);  // no pids.master
+  auto parsed = parseClusterRecord(text);
+  REQUIRE(parsed);
+  CHECK(parsed->highlyAvailable());
+  CHECK(parsed->masterPid == 0);
+  CHECK(parsed->zooKeeperPid == 40);
+  CHECK(parsed->agentPids == std::vector<int>{44});
+  REQUIRE(parsed->masters.size() == 2);
+  CHECK(parsed->masters[1].address == "127.0.0.1:6000");
+  CHECK(parsed->masters[1].http == "http://127.0.0.1:6001");
+  CHECK(parsed->masters[1].supervisorPid == 42);
+  CHECK(!parseClusterRecord(serializeClusterRecord(sampleRecord()))->highlyAvailable());
+
+  const char* refusedTexts[] = {
+      R"({"master":"m","http":"h","work_dir":"/w","pids":{"agents":[]},"masters":[{"address":"a","http":"h","supervisor":2}]})",
+      R"({"master":"m","http":"h","work_dir":"/w","pids":{"zookeeper":1,"agents":[]},"masters":[]})",
+      R"({"master":"m","http":"h","work_dir":"/w","pids":{"zookeeper":1,"agents":[]},"masters":[{"address":"a","http":"h"}]})",
+      R"({"master":"m","http":"h","work_dir":"/w","pids":{"zookeeper":1,"agents":[]},"masters":[{"http":"h","supervisor":2}]})",
+      R"({"master":"m","http":"h","work_dir":"/w","pids":{"zookeeper":1,"agents":[]},"masters":[{"address":"a","http":"h","supervisor":0}]})",
+      R"({"master":"m","http":"h","work_dir":"/w","pids":{"zookeeper":1,"agents":[]},"masters":[7]})",
+  };
+  for (const char* text : refusedTexts) {
+    CAPTURE(text);
+    auto refused = parseClusterRecord(text);
+    REQUIRE(!refused);
+    CHECK(refused.error().code == ErrorCode::kInvalid);
+  }
+}
+
 TEST_CASE("cli: cluster records are saved and loaded from a file") {
   TempDir dir("cn-cli-test");
   std::string path = dir.path + "/cluster.json";
