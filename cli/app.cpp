@@ -49,6 +49,10 @@ int runCli(int argc, char** argv) {
   startCommand->add_option("--agents", start.agents, "Number of agents")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  startCommand->add_option("--masters", start.masters,
+                           "Number of masters: 1, or 3, 5 or 7 elected through a local ZooKeeper server, each "
+                           "restarted when it exits")
+      ->capture_default_str();
   startCommand->add_option("--work-dir", start.workDir, workDirHelp);
   startCommand->add_option("--port", start.port, "The master's ZeroMQ port (0: pick a free one)")
       ->capture_default_str()
@@ -126,6 +130,15 @@ int runCli(int argc, char** argv) {
   addContainerOptions(*serviceCommand, service, workDirHelp);
   serviceCommand->add_option("--instances", service.instances)->check(CLI::Range(0, kMaxInstances));
 
+  // What `start --masters=N` runs in the background; not for people.
+  SuperviseOptions supervise;
+  auto* superviseCommand = app.add_subcommand("supervise", "Keep a daemon running (start --masters)");
+  superviseCommand->group("");
+  superviseCommand->add_option("--name", supervise.name)->required();
+  superviseCommand->add_option("--log", supervise.log)->required();
+  superviseCommand->add_option("--work-dir", supervise.workDir)->required();
+  superviseCommand->add_option("command", supervise.command, "The daemon and its arguments, after --");
+
   ServiceOptions scale;
   auto* scaleCommand = app.add_subcommand("scale", "Change how many instances a service (run --detach) keeps");
   scaleCommand->add_option("name", scale.name, "The service's name")->required();
@@ -152,6 +165,7 @@ int runCli(int argc, char** argv) {
   if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
   if (runCommand->parsed()) return run.detach ? runDetached(run) : runRun(run);
   if (serviceCommand->parsed()) return runServiceScheduler(service);
+  if (superviseCommand->parsed()) return runSupervise(supervise);
   if (scaleCommand->parsed()) return runScale(scale);
   if (killCommand->parsed()) return runKill(kill);
   if (logsCommand->parsed()) return runLogs(logs);

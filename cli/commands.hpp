@@ -12,6 +12,9 @@ namespace clusternodes::cli {
 
 struct StartOptions {
   int agents = 2;
+  // Masters elected through a local ZooKeeper server when more than 1; odd,
+  // at most 7 (checkMasterCount()).
+  int masters = 1;
   std::string workDir;    // "" = $CLUSTERNODES_HOME or $HOME/.clusternodes
   int port = 5050;        // the master's ZeroMQ port; 0 = pick a free one
   int httpPort = 8081;    // the master's HTTP port; 0 = pick a free one
@@ -24,8 +27,26 @@ struct StartOptions {
 // Starts a master and `agents` agents as daemons, waits until all agents are
 // registered, prints "master: 127.0.0.1:P" and "web: http://127.0.0.1:H/",
 // and records them in WORK_DIR/cluster.json. When the recorded cluster still
-// runs, prints the same two lines and starts nothing.
+// runs, prints the same two lines and starts nothing. With `masters` > 1,
+// starts a ZooKeeper server first and that many masters elected through it,
+// each under a `clusternodes supervise`; "master:" is then their zk:// URL
+// and "web:" the leader's UI.
 int runStart(const StartOptions& options);
+
+struct SuperviseOptions {
+  std::string name;                  // "master 2": for the supervisor's log lines
+  std::string log;                   // the daemon's stdout and stderr, appended to
+  std::string workDir;               // the cluster's: how `stop` knows this supervisor
+  std::vector<std::string> command;  // the daemon's program and arguments
+};
+
+// Runs `command` as a daemon (spawnDaemon(), appending to `log`, where it
+// also says what it does) and starts it again whenever it ends, after
+// RestartBackoff's wait: 1 s, doubling for each end in a row within 10 s of
+// its start, up to 30 s. SIGTERM, SIGINT or SIGHUP stop it (SIGTERM, SIGKILL
+// after 8 s) and end the supervisor with 0. Not for people: `start
+// --masters=N` runs one per master.
+int runSupervise(const SuperviseOptions& options);
 
 struct StatusOptions {
   std::string master;   // HOST:PORT; "" = the local cluster of workDir

@@ -10,6 +10,10 @@
 #include <cstring>
 #include <filesystem>
 
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "cli/local_masters.hpp"
 #include "cli/processes.hpp"
 #include "common/http_client.hpp"
 
@@ -44,6 +48,22 @@ std::set<int> selfAndAncestors() {
     pid = info->ppid;
   }
   return out;
+}
+
+// The supervisors (each stops its master), then any master of the work dir
+// still running (its supervisor was gone), then ZooKeeper.
+void stopElectedMasters(const ClusterRecord& record, const std::string& workDir, StopSummary& summary) {
+  std::vector<int> supervisors;
+  for (const auto& m : record.masters) {
+    if (isClusterDaemon(m.supervisorPid, "clusternodes", workDir)) supervisors.push_back(m.supervisorPid);
+  }
+  terminate(supervisors, summary);
+  std::vector<int> masters;
+  for (const auto& p : listProcesses()) {
+    if (isClusterDaemon(p.pid, "clusternodes-master", workDir)) masters.push_back(p.pid);
+  }
+  terminate(masters, summary);
+  if (isLocalZooKeeper(record.zooKeeperPid, workDir)) terminate({record.zooKeeperPid}, summary);
 }
 
 }  // namespace
@@ -89,9 +109,32 @@ WorkDirLock::~WorkDirLock() {
 }
 
 bool clusterIsRunning(const ClusterRecord& record, const std::string& workDir) {
-  if (!isClusterDaemon(record.masterPid, "clusternodes-master", workDir)) return false;
-  auto health = httpGet(record.http + "/health", 2.0);
-  return health && health->status == 200;
+  auto healthy = [](const std::string& http) {
+    auto health = httpGet(http + "/health", 2.0);
+    return health && health->status == 200;
+  };
+  if (!record.highlyAvailable()) {
+    return isClusterDaemon(record.masterPid, "clusternodes-master", workDir) && healthy(record.http);
+  }
+  if (!isLocalZooKeeper(record.zooKeeperPid, workDir)) return false;
+  bool supervised = std::any_of(record.masters.begin(), record.masters.end(), [&](const MasterRecord& m) {
+    return isClusterDaemon(m.supervisorPid, "clusternodes", workDir);
+  });
+  return supervised && std::any_of(record.masters.begin(), record.masters.end(),
+                                   [&](const MasterRecord& m) { return healthy(m.http); });
+}
+
+Result<std::string> leadingMasterHttp(const ClusterRecord& record) {
+  if (!record.highlyAvailable()) return record.http;
+  for (const auto& m : record.masters) {
+    auto response = httpGet(m.http + "/state", 2.0);
+    if (!response || response->status != 200) continue;
+    auto state = nlohmann::json::parse(response->body, nullptr, false);
+    if (state.is_object() && state.value("leading", false)) return m.http;
+  }
+  return Error{ErrorCode::kUnavailable, "none of the " + std::to_string(record.masters.size()) +
+                                            " masters leads at the moment (an election takes up to the "
+                                            "ZooKeeper session timeout)"};
 }
 
 StopSummary stopLocalCluster(const ClusterRecord& record, const std::string& workDir) {
@@ -106,6 +149,7 @@ StopSummary stopLocalCluster(const ClusterRecord& record, const std::string& wor
 
   terminate(agents, summary);
   if (isClusterDaemon(record.masterPid, "clusternodes-master", workDir)) terminate({record.masterPid}, summary);
+  if (record.highlyAvailable()) stopElectedMasters(record, workDir, summary);
 
   LeftoverCriteria criteria;
   criteria.workDir = workDir;

@@ -36,8 +36,14 @@ class WorkDirLock {
 };
 
 // True when the record's master process still runs (with a --work-dir in
-// `workDir`) and its /health answers 200 within two seconds.
+// `workDir`) and its /health answers 200 within two seconds. For masters
+// elected through ZooKeeper: when its ZooKeeper server and a supervisor
+// still run and some master's /health answers 200.
 bool clusterIsRunning(const ClusterRecord& record, const std::string& workDir);
+
+// The HTTP URL of the recorded master that leads (/state "leading": true):
+// record.http for a single master. Fails (kUnavailable) while none does.
+Result<std::string> leadingMasterHttp(const ClusterRecord& record);
 
 // What stopLocalCluster() did.
 struct StopSummary {
@@ -50,6 +56,8 @@ struct StopSummary {
 // Stops the record's agents, then its master (SIGTERM, up to 10 s each
 // group, then SIGKILL), then SIGKILLs the process group of every leftover
 // executor or task (selectLeftovers() in processes.hpp) until none remains.
+// Masters elected through ZooKeeper are stopped through their supervisors,
+// then any master of the work dir still running, then ZooKeeper.
 // A pid that no longer runs the expected daemon is left alone. The record
 // file is not touched.
 StopSummary stopLocalCluster(const ClusterRecord& record, const std::string& workDir);

@@ -43,9 +43,16 @@ std::optional<MasterTarget> findMaster(const std::string& master, const std::str
     }
     return std::nullopt;
   }
-  target.httpUrl = record->http;
   target.endpoint = record->master;
   target.described = "the local master " + record->master;
+  auto leading = leadingMasterHttp(*record);
+  if (!leading) {
+    std::cerr << "clusternodes: of the local masters elected through " << record->master << ", "
+              << leading.error().message << "; try again in a few seconds\n";
+    return std::nullopt;
+  }
+  target.httpUrl = *leading;
+  if (record->highlyAvailable()) target.described = "the leading local master at " + *leading;
   return target;
 }
 

@@ -1,5 +1,6 @@
-// Which master a command talks to: --master=HOST:PORT, or the local cluster
-// recorded in the work dir.
+// Which master a command talks to: --master=HOST:PORT (or zk://...), or the
+// local cluster recorded in the work dir (with several masters, the one
+// that leads; its endpoint then is their zk:// URL).
 #pragma once
 
 #include <optional>

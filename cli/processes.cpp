@@ -7,10 +7,12 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -168,7 +170,7 @@ std::vector<int> waitUntilGone(const std::vector<int>& pids, std::chrono::millis
   }
 }
 
-Result<int> spawnDaemon(const std::vector<std::string>& argv, const std::string& logPath) {
+Result<int> spawnDaemon(const std::vector<std::string>& argv, const std::string& logPath, bool keepLog) {
   if (argv.empty()) return invalid("nothing to start");
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -182,7 +184,9 @@ Result<int> spawnDaemon(const std::vector<std::string>& argv, const std::string&
     return internalError("posix_spawnattr_init failed");
   }
   int rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 1, logPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  // O_APPEND: a supervisor and the daemon it restarts share one log.
+  int logFlags = O_WRONLY | O_CREAT | O_APPEND | (keepLog ? 0 : O_TRUNC);
+  if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 1, logPath.c_str(), logFlags, 0644);
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, 1, 2);
   if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
 
@@ -202,6 +206,30 @@ Result<int> spawnDaemon(const std::vector<std::string>& argv, const std::string&
   if (rc != 0) return internalError("cannot start " + argv[0] + ": " + std::strerror(rc));
   return static_cast<int>(pid);
 }
+
+std::string describeExit(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "was killed by signal " + std::to_string(WTERMSIG(status));
+  return "ended";
+}
+
+namespace {
+volatile std::sig_atomic_t gInterrupted = 0;
+}  // namespace
+
+InterruptGuard::InterruptGuard() {
+  gInterrupted = 0;
+  struct sigaction action {};
+  action.sa_handler = [](int) { gInterrupted = 1; };
+  sigemptyset(&action.sa_mask);
+  for (size_t i = 0; i < std::size(kSignals); ++i) sigaction(kSignals[i], &action, &previous_[i]);
+}
+
+InterruptGuard::~InterruptGuard() {
+  for (size_t i = 0; i < std::size(kSignals); ++i) sigaction(kSignals[i], &previous_[i], nullptr);
+}
+
+bool InterruptGuard::interrupted() { return gInterrupted != 0; }
 
 Result<std::vector<int>> pickFreePorts(int count) {
   std::vector<int> sockets;

@@ -7,6 +7,8 @@
 // /proc/PID/stat line is common/process's parseProcessStat's).
 #pragma once
 
+#include <signal.h>
+
 #include <chrono>
 #include <set>
 #include <string>
@@ -73,9 +75,30 @@ bool isClusterDaemon(int pid, std::string_view program, const std::string& workD
 std::vector<int> waitUntilGone(const std::vector<int>& pids, std::chrono::milliseconds timeout);
 
 // Starts `argv` (argv[0] is the program's path) as a daemon: a new session,
-// stdin from /dev/null, stdout and stderr to `logPath` (truncated), no other
-// file descriptors, default signal dispositions. Returns its pid.
-Result<int> spawnDaemon(const std::vector<std::string>& argv, const std::string& logPath);
+// stdin from /dev/null, stdout and stderr appended to `logPath` (truncated
+// first unless `keepLog`), no other file descriptors, default signal
+// dispositions. Returns its pid.
+Result<int> spawnDaemon(const std::vector<std::string>& argv, const std::string& logPath, bool keepLog = false);
+
+// "exited with status 1", "was killed by signal 9": a waitpid() status.
+std::string describeExit(int status);
+
+// Catches SIGINT, SIGTERM and SIGHUP while installed (interrupted() then
+// holds), so that a command can stop what it started; restores the
+// previous handlers on destruction. One at a time.
+class InterruptGuard {
+ public:
+  InterruptGuard();
+  ~InterruptGuard();
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+  static bool interrupted();
+
+ private:
+  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction previous_[3]{};
+};
 
 // `count` distinct TCP ports on 127.0.0.1 that were free a moment ago (bound
 // to port 0 and released).

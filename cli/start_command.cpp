@@ -1,11 +1,10 @@
-// `clusternodes start`: a master and N agents on this machine, as daemons.
+// `clusternodes start`: a master (or several, elected through a ZooKeeper
+// server of their own) and N agents on this machine, as daemons.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <chrono>
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -17,9 +16,11 @@
 #include "cli/host_probe.hpp"
 #include "cli/local_cluster.hpp"
 #include "cli/local_config.hpp"
+#include "cli/local_masters.hpp"
 #include "cli/processes.hpp"
 #include "clusternodes/resources.hpp"
 #include "common/http_client.hpp"
+#include "common/zookeeper_server.hpp"
 
 namespace clusternodes::cli {
 namespace {
@@ -45,44 +46,34 @@ constexpr auto kRegistrationTimeout = std::chrono::seconds(30);
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
 constexpr size_t kLogLines = 20;
 constexpr size_t kMaxAgentLogsShown = 3;
-constexpr const char* kLocalIp = "127.0.0.1";
-
-volatile std::sig_atomic_t gInterrupted = 0;
-
-// Catches SIGINT, SIGTERM and SIGHUP while installed, so that an interrupted
-// start stops what it started; restores the previous handlers on destruction.
-class InterruptGuard {
- public:
-  InterruptGuard() {
-    struct sigaction action {};
-    action.sa_handler = [](int) { gInterrupted = 1; };
-    sigemptyset(&action.sa_mask);
-    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &action, &previous_[i]);
-  }
-  ~InterruptGuard() {
-    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &previous_[i], nullptr);
-  }
-  InterruptGuard(const InterruptGuard&) = delete;
-  InterruptGuard& operator=(const InterruptGuard&) = delete;
-
- private:
-  static constexpr std::array<int, 3> kSignals = {SIGINT, SIGTERM, SIGHUP};
-  std::array<struct sigaction, 3> previous_{};
-};
 
 // One daemon this command started.
 struct Daemon {
-  std::string name;  // "the master", "agent 2"
+  std::string name;  // "the master", "agent 2", "ZooKeeper", "the supervisor of master 2"
   int pid = 0;
   std::string log;
   bool exited = false;
 };
 
-std::string describeExit(int status) {
-  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return "was killed by signal " + std::to_string(WTERMSIG(status));
-  return "ended";
-}
+// What a start works from, once its options and files are checked.
+struct StartPlan {
+  StartPlan(const StartOptions& startOptions, std::string workDir) : options(startOptions), dir(std::move(workDir)) {}
+
+  const StartOptions& options;
+  std::string dir;
+  std::string binDir;
+  std::string masterConfig;  // WORK_DIR/master.toml
+  std::string agentConfig;   // WORK_DIR/agent.toml
+  std::vector<std::string> resources;  // each agent's --resources
+  std::vector<MasterPorts> masterPorts;
+};
+
+// What a start has started so far, and its record.
+struct Launch {
+  ClusterRecord record;
+  std::vector<Daemon> daemons;
+  std::vector<std::string> masterLogs;
+};
 
 void printLogTail(const std::string& path, size_t lines) {
   auto tail = tailLines(path, lines);
@@ -110,6 +101,13 @@ Result<int> reachableAgents(const std::string& httpUrl) {
   return count;
 }
 
+// How many agents the leading master lists as reachable.
+Result<int> reachableAgents(const ClusterRecord& record) {
+  auto leader = leadingMasterHttp(record);
+  if (!leader) return leader.error();
+  return reachableAgents(*leader);
+}
+
 // The --resources value of each agent.
 Result<std::vector<std::string>> agentResources(const StartOptions& options, const std::string& workDir) {
   if (!options.resources.empty()) {
@@ -133,87 +131,66 @@ int abandon(const ClusterRecord& record, const std::string& workDir, const std::
   return 1;
 }
 
-}  // namespace
-
-int runStart(const StartOptions& options) {
+// Refuses option values that cannot work: 2 after a one-line reason, else 0.
+int checkOptions(const StartOptions& options) {
+  std::string reason;
+  if (auto masters = checkMasterCount(options.masters); !masters) reason = masters.error().message;
   if (!options.resources.empty()) {
-    if (auto parsed = Resources::parse(options.resources); !parsed) {
-      std::cerr << "clusternodes: --resources: " << parsed.error().message << "\n";
-      return 2;
-    }
+    if (auto parsed = Resources::parse(options.resources); !parsed) reason = "--resources: " + parsed.error().message;
   }
   if (options.port != 0 && options.port == options.httpPort) {
-    std::cerr << "clusternodes: --port and --http-port are both " << options.port << "\n";
-    return 2;
+    reason = "--port and --http-port are both " + std::to_string(options.port);
   }
-  auto workDir = localWorkDir(options.workDir, /*create=*/true);
-  if (!workDir) {
-    std::cerr << "clusternodes: " << workDir.error().message << "\n";
-    return workDir.error().code == ErrorCode::kInvalid ? 2 : 1;
-  }
-  const std::string& dir = *workDir;
-  auto lock = WorkDirLock::acquire(dir);
-  if (!lock) {
-    std::cerr << "clusternodes: " << lock.error().message << "\n";
-    return 1;
-  }
+  if (reason.empty()) return 0;
+  std::cerr << "clusternodes: " << reason << "\n";
+  return 2;
+}
 
+// True (after printing its addresses) when the cluster recorded in `dir`
+// still runs; cleans up after one that does not.
+bool alreadyRunning(const std::string& dir) {
   std::string recordPath = clusterRecordPath(dir);
   auto existing = loadClusterRecord(recordPath);
   if (existing) {
     if (clusterIsRunning(*existing, dir)) {
       std::cerr << "clusternodes: a local cluster is already running in " << dir << "\n";
       std::cout << "master: " << existing->master << "\n" << "web: " << existing->webUrl() << "\n";
-      return 0;
+      return true;
     }
     std::cerr << "clusternodes: cleaning up the cluster recorded in " << recordPath << ", which no longer runs\n";
     stopLocalCluster(*existing, dir);
   } else if (existing.error().code != ErrorCode::kNotFound) {
     std::cerr << "clusternodes: ignoring " << existing.error().message << "\n";
   }
+  return false;
+}
 
+// The directory of the daemons' programs, which must all be there (and,
+// for several masters, ZooKeeper).
+Result<std::string> findPrograms(int masters) {
   auto binDir = selfDirectory();
-  if (!binDir) {
-    std::cerr << "clusternodes: " << binDir.error().message << "\n";
-    return 1;
-  }
+  if (!binDir) return binDir.error();
   for (const char* program : {"clusternodes-master", "clusternodes-agent", "clusternodes-executor"}) {
     if (::access((*binDir + "/" + program).c_str(), X_OK) != 0) {
-      std::cerr << "clusternodes: no " << program << " beside this program in " << *binDir << "\n";
-      return 1;
+      return notFound(std::string("no ") + program + " beside this program in " + *binDir);
     }
   }
-
-  auto resources = agentResources(options, dir);
-  if (!resources) {
-    std::cerr << "clusternodes: " << resources.error().message << "\n";
-    return 1;
+  if (masters > 1 && zooKeeperJar().empty()) {
+    return notFound("--masters=" + std::to_string(masters) +
+                    " needs ZooKeeper, which is not installed (Debian's zookeeper package; scripts/setup.sh "
+                    "installs it)");
   }
-  int port = options.port;
-  int httpPort = options.httpPort;
-  if (port == 0 || httpPort == 0) {
-    auto free = pickFreePorts(3);
-    if (!free) {
-      std::cerr << "clusternodes: " << free.error().message << "\n";
-      return 1;
-    }
-    // Three candidates: two are enough even when one equals the fixed port.
-    size_t next = 0;
-    auto pick = [&](int other) {
-      while ((*free)[next] == other) ++next;
-      return (*free)[next++];
-    };
-    if (port == 0) port = pick(httpPort);
-    if (httpPort == 0) httpPort = pick(port);
-  }
+  return binDir;
+}
 
-  // The daemons' flags from WORK_DIR/master.toml and agent.toml
-  // (`clusternodes configure`), checked before anything starts.
-  auto master = masterConfig(dir);
-  auto agentFile = agentConfig(dir);
-  for (const auto& config : {master, agentFile}) {
+// Checks WORK_DIR/master.toml and agent.toml (`clusternodes configure`),
+// writing them first when missing; 2 after saying what to fix, else 0.
+int checkConfigs(StartPlan& plan) {
+  auto master = masterConfig(plan.dir);
+  auto agent = agentConfig(plan.dir);
+  for (const auto& config : {master, agent}) {
     auto checked = ensureConfigFile(config);
-    if (checked) checked = checkConfigFile(*binDir, config, config.path);
+    if (checked) checked = checkConfigFile(plan.binDir, config, config.path);
     if (!checked) {
       std::cerr << "clusternodes: " << checked.error().message << "\n";
       std::cerr << "clusternodes: fix " << config.path << " (clusternodes configure " << config.daemon
@@ -221,89 +198,206 @@ int runStart(const StartOptions& options) {
       return 2;
     }
   }
+  plan.masterConfig = master.path;
+  plan.agentConfig = agent.path;
+  return 0;
+}
 
+// Checks and gathers everything a start needs before it starts anything:
+// 0 with `plan` filled in, else the exit code after saying why.
+int makePlan(StartPlan& plan) {
+  auto binDir = findPrograms(plan.options.masters);
+  if (!binDir) {
+    std::cerr << "clusternodes: " << binDir.error().message << "\n";
+    return 1;
+  }
+  plan.binDir = *binDir;
+  auto resources = agentResources(plan.options, plan.dir);
+  if (!resources) {
+    std::cerr << "clusternodes: " << resources.error().message << "\n";
+    return 1;
+  }
+  plan.resources = *resources;
+  auto ports = chooseMasterPorts(plan.options.masters, plan.options.port, plan.options.httpPort);
+  if (!ports) {
+    std::cerr << "clusternodes: " << ports.error().message << "\n";
+    return 1;
+  }
+  plan.masterPorts = *ports;
+  if (int code = checkConfigs(plan); code != 0) return code;
   std::error_code ec;
-  fs::create_directories(dir + "/logs", ec);
+  fs::create_directories(plan.dir + "/logs", ec);
   if (ec) {
-    std::cerr << "clusternodes: cannot create " << dir << "/logs: " << ec.message() << "\n";
+    std::cerr << "clusternodes: cannot create " << plan.dir << "/logs: " << ec.message() << "\n";
     return 1;
   }
-  std::cerr << "starting a master and " << options.agents << (options.agents == 1 ? " agent" : " agents") << " in "
-            << dir << " ...\n";
+  return 0;
+}
 
-  ClusterRecord record;
-  record.master = std::string(kLocalIp) + ":" + std::to_string(port);
-  record.http = "http://" + std::string(kLocalIp) + ":" + std::to_string(httpPort);
-  record.workDir = dir;
+std::string localAddress(int port) { return std::string("127.0.0.1:") + std::to_string(port); }
+std::string localHttp(int port) { return "http://" + localAddress(port); }
 
-  InterruptGuard interruptGuard;
-  std::vector<Daemon> daemons;
-  Daemon masterDaemon{"the master", 0, dir + "/logs/master.log"};
-  auto masterPid = spawnDaemon({*binDir + "/clusternodes-master", "--config=" + master.path,
-                                std::string("--ip=") + kLocalIp, "--port=" + std::to_string(port),
-                                "--http-port=" + std::to_string(httpPort), "--work-dir=" + dir + "/master"},
-                               masterDaemon.log);
-  if (!masterPid) {
-    std::cerr << "clusternodes: " << masterPid.error().message << "\n";
-    return 1;
+// One master, run directly, without ZooKeeper.
+Result<void> startMaster(const StartPlan& plan, Launch& launch) {
+  const auto& ports = plan.masterPorts.front();
+  Daemon master{"the master", 0, plan.dir + "/logs/master.log"};
+  auto pid = spawnDaemon(masterArgv(plan.binDir, plan.masterConfig, ports, plan.dir + "/master", ""), master.log);
+  if (!pid) return pid.error();
+  master.pid = launch.record.masterPid = *pid;
+  launch.record.master = localAddress(ports.port);
+  launch.record.http = localHttp(ports.httpPort);
+  launch.daemons.push_back(master);
+  launch.masterLogs.push_back(master.log);
+  return {};
+}
+
+// A ZooKeeper server, then each master under a supervisor, recorded as
+// they start.
+Result<void> startElectedMasters(const StartPlan& plan, Launch& launch) {
+  std::cerr << "starting ZooKeeper ...\n";
+  auto zk = startLocalZooKeeper(plan.dir);
+  if (!zk) return zk.error();
+  launch.record.zooKeeperPid = zk->pid;
+  launch.record.master = zk->url;
+  launch.record.http = localHttp(plan.masterPorts.front().httpPort);
+  launch.daemons.push_back({"ZooKeeper", zk->pid, zk->log});
+  for (size_t i = 0; i < plan.masterPorts.size(); ++i) {
+    const auto& ports = plan.masterPorts[i];
+    std::string name = "master-" + std::to_string(i + 1);
+    std::string log = plan.dir + "/logs/" + name + ".log";
+    auto master = masterArgv(plan.binDir, plan.masterConfig, ports, plan.dir + "/" + name, zk->url);
+    auto pid = spawnDaemon(superviseArgv(plan.binDir + "/clusternodes", name, log, plan.dir, master), log);
+    if (!pid) return pid.error();
+    launch.record.masters.push_back({localAddress(ports.port), localHttp(ports.httpPort), *pid});
+    launch.daemons.push_back({"the supervisor of " + name, *pid, log});
+    launch.masterLogs.push_back(log);
   }
-  masterDaemon.pid = record.masterPid = *masterPid;
-  daemons.push_back(masterDaemon);
+  return {};
+}
 
-  std::string isolation = options.isolation;
+Result<void> startAgents(const StartPlan& plan, Launch& launch) {
+  std::string isolation = plan.options.isolation;
   if (isolation == "auto") isolation = cgroupsUsable() ? "cgroups" : "none";
-  for (int i = 1; i <= options.agents; ++i) {
+  for (int i = 1; i <= plan.options.agents; ++i) {
     std::string index = std::to_string(i);
-    Daemon agent{"agent " + index, 0, dir + "/logs/agent-" + index + ".log"};
-    auto pid = spawnDaemon({*binDir + "/clusternodes-agent", "--config=" + agentFile.path,
-                            "--master=" + record.master, "--port=0", "--http-port=0",
-                            "--work-dir=" + dir + "/agent-" + index,
-                            "--resources=" + (*resources)[static_cast<size_t>(i - 1)],
-                            "--isolation=" + isolation},
+    Daemon agent{"agent " + index, 0, plan.dir + "/logs/agent-" + index + ".log"};
+    auto pid = spawnDaemon({plan.binDir + "/clusternodes-agent", "--config=" + plan.agentConfig,
+                            "--master=" + launch.record.master, "--port=0", "--http-port=0",
+                            "--work-dir=" + plan.dir + "/agent-" + index,
+                            "--resources=" + plan.resources[static_cast<size_t>(i - 1)], "--isolation=" + isolation},
                            agent.log);
-    if (!pid) return abandon(record, dir, pid.error().message);
+    if (!pid) return pid.error();
     agent.pid = *pid;
-    record.agentPids.push_back(*pid);
-    daemons.push_back(agent);
+    launch.record.agentPids.push_back(*pid);
+    launch.daemons.push_back(agent);
   }
-  // Recorded before the wait, so that `stop` finds an interrupted start.
-  if (auto saved = saveClusterRecord(recordPath, record); !saved) return abandon(record, dir, saved.error().message);
+  return {};
+}
 
+// The reason to give up when the cluster is not up by the deadline.
+std::string timedOut(const StartPlan& plan, const Launch& launch, const Result<int>& registered) {
+  std::string seconds = std::to_string(kRegistrationTimeout.count());
+  if (!registered) {
+    for (const auto& log : launch.masterLogs) printLogTail(log, kLogLines);
+    std::string who = launch.record.highlyAvailable() ? "no master led" : "the master did not answer at " +
+                                                                            launch.record.http;
+    return who + " within " + seconds + " s (" + registered.error().message + ")";
+  }
+  size_t shown = 0;
+  for (const auto& daemon : launch.daemons) {
+    if (daemon.name.rfind("agent ", 0) == 0 && shown++ < kMaxAgentLogsShown) printLogTail(daemon.log, kLogLines);
+  }
+  return "only " + std::to_string(*registered) + " of " + std::to_string(plan.options.agents) +
+         " agents registered within " + seconds + " s";
+}
+
+// The first daemon of the launch that has exited, as a reason to give up;
+// "" while all run.
+std::string exitedDaemon(Launch& launch) {
+  for (auto& daemon : launch.daemons) {
+    int status = 0;
+    if (daemon.exited || ::waitpid(daemon.pid, &status, WNOHANG) != daemon.pid) continue;
+    daemon.exited = true;
+    printLogTail(daemon.log, kLogLines);
+    return daemon.name + " " + describeExit(status) + " before the cluster was up (see " + daemon.log + ")";
+  }
+  return "";
+}
+
+// Waits until every agent is registered with the (leading) master: 0, or
+// 1 after stopping everything and saying why.
+int awaitCluster(const StartPlan& plan, Launch& launch) {
   auto deadline = std::chrono::steady_clock::now() + kRegistrationTimeout;
-  Result<int> registered = Error{ErrorCode::kUnavailable, "no answer yet"};
   int shownRegistered = 0;  // progress: printed when it changes
   while (true) {
-    for (auto& daemon : daemons) {
-      int status = 0;
-      if (daemon.exited || ::waitpid(daemon.pid, &status, WNOHANG) != daemon.pid) continue;
-      daemon.exited = true;
-      printLogTail(daemon.log, kLogLines);
-      return abandon(record, dir, daemon.name + " " + describeExit(status) + " before the cluster was up (see " +
-                                      daemon.log + ")");
-    }
-    if (gInterrupted != 0) return abandon(record, dir, "interrupted; stopped what was started");
-    registered = reachableAgents(record.http);
+    if (auto exited = exitedDaemon(launch); !exited.empty()) return abandon(launch.record, plan.dir, exited);
+    if (InterruptGuard::interrupted()) return abandon(launch.record, plan.dir, "interrupted; stopped what was started");
+    auto registered = reachableAgents(launch.record);
     if (registered && *registered != shownRegistered) {
-      std::cerr << "agents registered: " << *registered << "/" << options.agents << "\n";
+      std::cerr << "agents registered: " << *registered << "/" << plan.options.agents << "\n";
       shownRegistered = *registered;
     }
-    if (registered && *registered >= options.agents) break;
+    if (registered && *registered >= plan.options.agents) return 0;
     if (std::chrono::steady_clock::now() >= deadline) {
-      std::string seconds = std::to_string(kRegistrationTimeout.count());
-      if (!registered) {
-        printLogTail(masterDaemon.log, kLogLines);
-        return abandon(record, dir, "the master did not answer at " + record.http + " within " + seconds + " s (" +
-                                        registered.error().message + ")");
-      }
-      for (size_t i = 1; i < daemons.size() && i <= kMaxAgentLogsShown; ++i) printLogTail(daemons[i].log, kLogLines);
-      return abandon(record, dir, "only " + std::to_string(*registered) + " of " + std::to_string(options.agents) +
-                                      " agents registered within " + seconds + " s");
+      return abandon(launch.record, plan.dir, timedOut(plan, launch, registered));
     }
     std::this_thread::sleep_for(kPollInterval);
   }
+}
 
-  std::cout << "master: " << record.master << "\n" << "web: " << record.webUrl() << "\n";
+// Starts the masters and agents, records them, and waits for the agents.
+int launchCluster(const StartPlan& plan) {
+  InterruptGuard interruptGuard;
+  Launch launch;
+  launch.record.workDir = plan.dir;
+  bool elected = plan.options.masters > 1;
+  auto masters = elected ? startElectedMasters(plan, launch) : startMaster(plan, launch);
+  if (!masters && launch.daemons.empty()) {
+    std::cerr << "clusternodes: " << masters.error().message << "\n";
+    return 1;
+  }
+  if (!masters) return abandon(launch.record, plan.dir, masters.error().message);
+  if (auto agents = startAgents(plan, launch); !agents) return abandon(launch.record, plan.dir, agents.error().message);
+  // Recorded before the wait, so that `stop` finds an interrupted start.
+  std::string recordPath = clusterRecordPath(plan.dir);
+  if (auto saved = saveClusterRecord(recordPath, launch.record); !saved) {
+    return abandon(launch.record, plan.dir, saved.error().message);
+  }
+  if (int code = awaitCluster(plan, launch); code != 0) return code;
+  if (elected) {
+    // The UI to show is the leader's; a standby's names it too.
+    if (auto leader = leadingMasterHttp(launch.record)) launch.record.http = *leader;
+    if (auto saved = saveClusterRecord(recordPath, launch.record); !saved) {
+      return abandon(launch.record, plan.dir, saved.error().message);
+    }
+    std::cerr << plan.options.masters << " masters elected through ZooKeeper; " << launch.record.http
+              << " leads, the others stand by (each restarted when it exits; logs in " << plan.dir << "/logs)\n";
+  }
+  std::cout << "master: " << launch.record.master << "\n" << "web: " << launch.record.webUrl() << "\n";
   return 0;
+}
+
+}  // namespace
+
+int runStart(const StartOptions& options) {
+  if (int code = checkOptions(options); code != 0) return code;
+  auto workDir = localWorkDir(options.workDir, /*create=*/true);
+  if (!workDir) {
+    std::cerr << "clusternodes: " << workDir.error().message << "\n";
+    return workDir.error().code == ErrorCode::kInvalid ? 2 : 1;
+  }
+  auto lock = WorkDirLock::acquire(*workDir);
+  if (!lock) {
+    std::cerr << "clusternodes: " << lock.error().message << "\n";
+    return 1;
+  }
+  if (alreadyRunning(*workDir)) return 0;
+  StartPlan plan{options, *workDir};
+  if (int code = makePlan(plan); code != 0) return code;
+  std::cerr << "starting " << (options.masters == 1 ? "a master" : std::to_string(options.masters) + " masters")
+            << " and " << options.agents << (options.agents == 1 ? " agent" : " agents") << " in " << plan.dir
+            << " ...\n";
+  return launchCluster(plan);
 }
 
 }  // namespace clusternodes::cli

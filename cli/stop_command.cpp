@@ -38,8 +38,11 @@ int runStop(const StopOptions& options) {
     record = empty;
   }
 
+  std::string masters = record->highlyAvailable()
+                            ? std::to_string(record->masters.size()) + " masters, their ZooKeeper server"
+                            : "the master";
   std::cerr << "stopping " << record->agentPids.size() << (record->agentPids.size() == 1 ? " agent" : " agents")
-            << ", the master and their tasks in " << dir << " ...\n";
+            << ", " << masters << " and their tasks in " << dir << " ...\n";
   auto summary = stopLocalCluster(*record, dir);
   std::filesystem::remove(recordPath, ec);
   if (summary.survivors > 0) {

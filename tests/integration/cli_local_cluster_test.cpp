@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/http_client.hpp"
+#include "common/zookeeper_server.hpp"
 #include "tests/harness/cluster.hpp"
 #include "tests/harness/text.hpp"
 
@@ -435,4 +436,123 @@ TEST_CASE("cli: clusternodes agents, frameworks and tasks list a running cluster
   auto message = cluster.stderrText().substr(errorsBefore);
   CHECK(lines(message).size() == 1);
   CHECK(message.find("not a task state") != std::string::npos);
+}
+
+namespace {
+
+// The live processes whose command line names `dir` (the daemons of a local
+// cluster all do: their --work-dir, or ZooKeeper's zoo.cfg).
+std::vector<int> processesNaming(const std::string& dir) {
+  std::vector<int> out;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (readFile(entry.path().string() + "/cmdline").find(dir) != std::string::npos && processAlive(std::stoi(name))) {
+      out.push_back(std::stoi(name));
+    }
+  }
+  return out;
+}
+
+// The pid of the clusternodes-master running with --work-dir=`workDir`; 0 when none.
+int masterPid(const std::string& workDir) {
+  std::string flag = std::string("--work-dir=") + workDir + '\0';
+  for (int pid : processesNaming(workDir)) {
+    std::string cmdline = readFile("/proc/" + std::to_string(pid) + "/cmdline");
+    if (cmdline.rfind(kBinDir + "/clusternodes-master", 0) == 0 && cmdline.find(flag) != std::string::npos) return pid;
+  }
+  return 0;
+}
+
+// The indices of the recorded masters whose /state says they lead.
+std::vector<size_t> leadingMasters(const nlohmann::json& record) {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < record["masters"].size(); ++i) {
+    auto state = httpGet(record["masters"][i]["http"].get<std::string>() + "/state", 2);
+    if (!state || state->status != 200) continue;
+    auto json = nlohmann::json::parse(state->body, nullptr, false);
+    if (json.is_object() && json.value("leading", false)) out.push_back(i);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("cli: clusternodes start --masters=3 elects one master through ZooKeeper and restarts a killed leader") {
+  REQUIRE_MESSAGE(!zooKeeperJar().empty(), "ZooKeeper is not installed (scripts/setup.sh installs it)");
+  LocalClusterGuard cluster;
+  const std::string workDir = cluster.workDirFlag();
+  // A short session, so that a SIGKILLed leader's znode goes within seconds.
+  REQUIRE(cluster.clusternodes("configure master.zk-session-timeout=3s " + workDir).exitCode == 0);
+
+  auto started = cluster.clusternodes("start --masters=3 --agents=1 " + workDir + " --port=0 --http-port=0");
+  INFO("stderr of the CLI:\n", cluster.stderrText());
+  REQUIRE(started.exitCode == 0);
+  auto startLines = lines(started.output);
+  REQUIRE(startLines.size() == 2);
+  REQUIRE(startLines[0].rfind("master: zk://127.0.0.1:", 0) == 0);
+  const std::string zkUrl = startLines[0].substr(std::string("master: ").size());
+  CHECK(zkUrl.ends_with("/clusternodes"));
+
+  auto record = nlohmann::json::parse(readFile(cluster.dir() + "/cluster.json"));
+  CHECK(record["master"] == zkUrl);
+  REQUIRE(record["masters"].size() == 3);
+  CHECK(processAlive(record["pids"]["zookeeper"].get<int>()));
+  std::vector<int> pids;
+  for (int i = 1; i <= 3; ++i) pids.push_back(masterPid(cluster.dir() + "/master-" + std::to_string(i)));
+  for (int pid : pids) CHECK(pid > 0);
+
+  auto leaders = leadingMasters(record);
+  REQUIRE(leaders.size() == 1);
+  const size_t leader = leaders[0];
+  const std::string leaderHttp = record["masters"][leader]["http"];
+  CHECK(startLines[1] == "web: " + leaderHttp + "/");
+  for (size_t i = 0; i < 3; ++i) {
+    if (i == leader) continue;
+    auto health = httpGet(record["masters"][i]["http"].get<std::string>() + "/health", 2);
+    REQUIRE(health);
+    CHECK(health->body == "standing by; the leader is " + leaderHttp + "\n");
+  }
+
+  // A job through the zk:// URL, and status naming the leader.
+  auto launched = cluster.shell(shellQuote(kBinDir + "/launch-tasks") + " --master=" + zkUrl +
+                                " --tasks=5 --cpus=0.1 --mem=16 --command=true --timeout=60");
+  CHECK(launched.output.find("finished 5/5") != std::string::npos);
+  auto status = cluster.clusternodes("status " + workDir);
+  CHECK(status.exitCode == 0);
+  const std::string leaderAddress = record["masters"][leader]["address"];
+  CHECK(status.output.find("leads at tcp://" + leaderAddress + ", elected through " + zkUrl) != std::string::npos);
+
+  // The leader SIGKILLed: another leads, and its supervisor starts it again
+  // (as a standby).
+  REQUIRE(::kill(pids[leader], SIGKILL) == 0);
+  size_t next = leader;
+  CHECK(clusternodes::testing::eventually(
+      [&] {
+        auto now = leadingMasters(record);
+        if (now.size() != 1 || now[0] == leader) return false;
+        next = now[0];
+        return true;
+      },
+      std::chrono::seconds(60)));
+  const std::string killedDir = cluster.dir() + "/master-" + std::to_string(leader + 1);
+  CHECK(clusternodes::testing::eventually(
+      [&] {
+        int pid = masterPid(killedDir);
+        auto health = httpGet(record["masters"][leader]["http"].get<std::string>() + "/health", 2);
+        return pid > 0 && pid != pids[leader] && health && health->body.rfind("standing by", 0) == 0;
+      },
+      std::chrono::seconds(30)));
+  CHECK(readFile(killedDir.substr(0, killedDir.rfind('/')) + "/logs/master-" + std::to_string(leader + 1) + ".log")
+            .find("was killed by signal 9") != std::string::npos);
+  auto after = cluster.clusternodes("status " + workDir);
+  CHECK(after.exitCode == 0);
+  const std::string nextAddress = record["masters"][next]["address"];
+  CHECK(after.output.find("leads at tcp://" + nextAddress) != std::string::npos);
+
+  auto stopped = cluster.clusternodes("stop " + workDir);
+  CHECK(stopped.exitCode == 0);
+  CHECK(stopped.output == "stopped\n");
+  CHECK(processesNaming(cluster.dir()).empty());
+  CHECK(processesUnder(cluster.dir()).empty());
 }
