@@ -103,8 +103,10 @@ void LeaderDetector::refresh() {
   auto children = zk_->children(url_.path, true);
   if (!children) {
     if (children.error().code == ErrorCode::kNotFound) {
-      // No master ran here yet: watch for the path to be made.
-      (void)zk_->exists(url_.path, true);
+      // No master ran here yet: watch for the path to be made. A master
+      // that made it since children() set no watch: read it again.
+      auto made = zk_->exists(url_.path, true);
+      if (made && *made) return refresh();
       return update(std::nullopt, "");
     }
     return;  // not connected: the reconnection refreshes
