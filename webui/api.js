@@ -1,6 +1,7 @@
 // What the UI knows of the cluster: the master's /state and its last events
 // (/api/v1/events), polled every couple of seconds, and task output read from
-// the agents' /files endpoints.
+// the agents' /files endpoints. A master standing by (masters elected through
+// ZooKeeper) has no cluster to show: its /state says who leads instead.
 
 const REQUEST_TIMEOUT_MS = 5000;
 const KEPT_EVENTS = 500;
@@ -25,12 +26,15 @@ export async function getJson(url) {
 }
 
 // Polls the master and tells subscribers what it knows after every poll:
-// {state, events, error, updatedAt, masterNow()}. After a failed poll the
-// last good state stays, with `error` set.
+// {state, standby, events, error, updatedAt, masterNow()}. While the master
+// stands by, `standby` is its /state ({leading: false, zk, leader_info}) and
+// `state` is null. After a failed poll the last good state stays, with
+// `error` set.
 export class MasterStore {
   constructor(intervalMs = 2000) {
     this.intervalMs = intervalMs;
     this.state = null;
+    this.standby = null;
     this.events = [];        // oldest first, at most KEPT_EVENTS
     this.lastSequence = 0;
     this.capacity = KEPT_EVENTS;  // how many events the master keeps
@@ -62,13 +66,19 @@ export class MasterStore {
 
   async poll() {
     try {
-      const since = this.lastSequence;
-      const [state, events] = await Promise.all([
-        getJson('/state'),
-        getJson(`/api/v1/events?since=${since}`),
-      ]);
-      if (!this.takeEvents(events, since)) this.takeEvents(await getJson('/api/v1/events?since=0'), 0);
-      this.state = state;
+      const state = await getJson('/state');
+      if (state.leading === false) {
+        // A standby redirects the events API to the leader: ask nothing more.
+        this.standby = state;
+        this.state = null;
+        this.masterId = null;
+      } else {
+        const since = this.lastSequence;
+        const events = await getJson(`/api/v1/events?since=${since}`);
+        if (!this.takeEvents(events, since)) this.takeEvents(await getJson('/api/v1/events?since=0'), 0);
+        this.standby = null;
+        this.state = state;
+      }
       this.error = null;
       this.updatedAt = Date.now();
     } catch (e) {
@@ -99,6 +109,17 @@ export class MasterStore {
 }
 
 // ---------------------------------------------------------------- cluster views
+
+// "http://ip:port" of the leading master as /state's leader_info names it
+// (its url, else its ip and HTTP port, also in Mesos's MasterInfo shape);
+// null when no master leads.
+export function leaderUrl(info) {
+  if (!info) return null;
+  if (info.url) return info.url;
+  const ip = info.ip ?? info.address?.ip;
+  const port = info.http_port ?? info.address?.port;
+  return ip && port ? `http://${ip}:${port}` : null;
+}
 
 // Every task the master lists, running and completed, newest first; each
 // with `completed` set for those the master keeps as ended.

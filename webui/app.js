@@ -1,6 +1,6 @@
 // The web UI's entry point: polls the master, mounts the page the hash names
-// and tells it about every poll, and says clearly when the master cannot be
-// reached.
+// and tells it about every poll, says clearly when the master cannot be
+// reached, and, on a master standing by, names the leader instead.
 import { MasterStore } from './api.js';
 import { clock, h, show } from './dom.js';
 import { parseHash } from './router.js';
@@ -8,6 +8,7 @@ import * as agents from './pages/agents.js';
 import * as events from './pages/events.js';
 import * as frameworks from './pages/frameworks.js';
 import * as overview from './pages/overview.js';
+import { standbyPanel } from './pages/standby.js';
 import * as task from './pages/task.js';
 import * as tasks from './pages/tasks.js';
 
@@ -36,16 +37,28 @@ function pageFor({ segments }) {
   }
 }
 
+// True while `main` shows a standby's panel instead of `page`.
+let standbyShown = false;
+
 function mount() {
   page?.destroy?.();
   const route = parseHash();
   page = pageFor(route);
-  show(main, page.el);
+  standbyShown = Boolean(store.standby);
+  show(main, standbyShown ? standbyPanel(store.standby) : page.el);
   for (const a of document.querySelectorAll('#nav a')) {
     a.classList.toggle('active', a.dataset.section === (route.segments[0] ?? ''));
   }
-  if (store.state) page.update(store);
+  if (store.state && !standbyShown) page.update(store);
   window.scrollTo(0, 0);
+}
+
+// "live · leading (elected through zk://...) · updated 12:00:00", or standing by.
+function statusText(stale) {
+  if (stale) return 'master unreachable';
+  const updated = `updated ${clock(store.updatedAt / 1000)}`;
+  if (store.standby) return `standing by · ${updated}`;
+  return store.state?.zk ? `live · leading · ${updated}` : `live · ${updated}`;
 }
 
 function renderStatus() {
@@ -57,14 +70,23 @@ function renderStatus() {
     show(banner, h('strong', {}, 'Cannot reach the master'), ` at ${window.location.host}: ${store.error}. `,
       store.state ? `Showing what it said at ${clock(store.updatedAt / 1000)}. ${retry}` : retry);
   }
-  show(status, h('span', { class: `dot ${stale ? 'down' : 'up'}` }),
-    stale ? 'master unreachable' : `live · updated ${clock(store.updatedAt / 1000)}`);
-  status.title = store.masterId ? `master ${store.masterId}` : '';
+  const tone = stale ? 'down' : store.standby ? 'standby' : 'up';
+  show(status, h('span', { class: `dot ${tone}` }), statusText(stale));
+  const zk = (store.standby ?? store.state)?.zk;
+  const id = store.standby?.id ?? store.masterId;
+  status.title = [id ? `master ${id}` : '', zk ? `elected through ${zk}` : ''].filter(Boolean).join(', ');
 }
 
 store.subscribe(() => {
   renderStatus();
-  if (store.state) page.update(store);
+  if (store.standby) {
+    standbyShown = true;
+    show(main, standbyPanel(store.standby));
+  } else if (standbyShown) {
+    mount();  // elected: the page asked for, at last
+  } else if (store.state) {
+    page.update(store);
+  }
 });
 window.addEventListener('hashchange', mount);
 mount();

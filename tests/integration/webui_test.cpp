@@ -3,7 +3,8 @@
 // each page shows what an operator relies on, the task page follows a
 // running task's output, the task list filters by state and text with the
 // filter in the address, the events list the task's state changes, and a
-// banner says when the master is gone. A screenshot of each page is left in
+// banner says when the master is gone; on a master standing by (elected
+// through ZooKeeper) the UI names and links the leader instead. A screenshot of each page is left in
 // <build>/artifacts/webui/. Also over plain HTTP: the UI's files with their
 // content types and ETags, the events endpoint, and the agents' CORS header.
 #include <doctest/doctest.h>
@@ -23,11 +24,13 @@
 #include <string>
 #include <vector>
 
+#include "common/http_client.hpp"
 #include "tests/harness/browser.hpp"
 #include "tests/harness/cluster.hpp"
 #include "tests/harness/driver.hpp"
 #include "tests/harness/recording_scheduler.hpp"
 #include "tests/harness/text.hpp"
+#include "tests/harness/zookeeper.hpp"
 
 using namespace clusternodes;
 using namespace clusternodes::testing;
@@ -367,4 +370,48 @@ TEST_CASE("the master serves the web UI's files and its last events, and agents 
     CHECK(refused.status == 403);
     CHECK(refused.headers["access-control-allow-origin"] == "*");
   }
+}
+
+TEST_CASE("the web UI of a standby master names the leading master, links to it, and shows the cluster once elected") {
+  TestCluster cluster;
+  ZooKeeperServer zk(cluster.dir() + "/zk");
+  const std::string zkUrl = "zk://" + zk.connectString() + "/clusternodes";
+  cluster.startMaster({"--zk=" + zkUrl, "--zk-session-timeout=2s"});
+  const std::string leader = cluster.masterHttp();
+  REQUIRE(eventually([&] { return cluster.state().value("leading", false); }));
+
+  const std::string standbyHttp = "http://127.0.0.1:" + std::to_string(freePort());
+  Process standby({binary("clusternodes-master"), "--ip=127.0.0.1", "--port=" + std::to_string(freePort()),
+                   "--http-port=" + standbyHttp.substr(standbyHttp.rfind(':') + 1),
+                   "--work-dir=" + cluster.dir() + "/standby", "--zk=" + zkUrl, "--zk-session-timeout=2s"},
+                  cluster.dir() + "/standby.log");
+  REQUIRE(eventually([&] {
+    auto health = httpGet(standbyHttp + "/health", 1);
+    return health && health->body == "standing by; the leader is " + leader + "\n";
+  }));
+  cluster.startAgent("cpus:2;mem:2048;disk:1024", {"--master=" + zkUrl});
+  cluster.waitForAgents(1);
+  const std::string agent = agentId(cluster, 0);
+
+  Browser browser(cluster.dir() + "/chromium");
+  browser.navigate(leader + "/#/");
+  expectText(browser, "#status", {"live", "leading"});
+  expectText(browser, "#main", {"leading, elected through " + zkUrl});
+
+  browser.navigate(standbyHttp + "/#/agents");
+  expectText(browser, "#main", {"This master is standing by.", "The leading master is " + leader + "/.", zkUrl});
+  expectText(browser, "#status", {"standing by"});
+  CHECK(browser.evaluate("document.querySelector('#standby a.leader-link')?.href") == leader + "/#/agents");
+  CHECK(browser.evaluate("document.querySelectorAll('#main table').length") == 0);
+  CHECK_FALSE(contains(browser.text("#main"), agent));
+  screenshot(browser, "standby");
+
+  // The leader gone, the standby is elected: the same page shows the cluster.
+  cluster.stopMaster(SIGKILL);
+  expectRow(browser, {agent, "healthy"});
+  CHECK(browser.evaluate("document.querySelector('#standby') === null") == true);
+  expectText(browser, "#status", {"leading"});
+
+  INFO("exceptions in the page: " << nlohmann::json(browser.exceptions()).dump());
+  CHECK(browser.exceptions().empty());
 }

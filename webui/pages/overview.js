@@ -51,7 +51,8 @@ function tasksCard(tasks) {
 function masterCard(state, now) {
   return card('Master', '#/events', duration(now - state.start_time),
     h('div', { class: 'stack small' }, h('div', { class: 'muted' }, 'up since it started'),
-      h('div', { title: state.id }, `id ${state.id}`), h('div', {}, state.endpoint)));
+      h('div', { title: state.id }, `id ${state.id}`), h('div', {}, state.endpoint),
+      state.zk ? h('div', { class: 'muted', title: state.zk }, `leading, elected through ${state.zk}`) : null));
 }
 
 // Total, used and offered resources of the reachable agents, a bar a kind.
