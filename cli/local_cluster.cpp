@@ -149,7 +149,8 @@ StopSummary stopLocalCluster(const ClusterRecord& record, const std::string& wor
 
   terminate(agents, summary);
   if (isClusterDaemon(record.masterPid, "clusternodes-master", workDir)) terminate({record.masterPid}, summary);
-  if (record.highlyAvailable()) stopElectedMasters(record, workDir, summary);
+  // A start abandoned before its first master ran has ZooKeeper only.
+  if (record.highlyAvailable() || record.zooKeeperPid != 0) stopElectedMasters(record, workDir, summary);
 
   LeftoverCriteria criteria;
   criteria.workDir = workDir;
