@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
                  "masters elect a leader and keep the registry (default: one master, registry in --work-dir)");
   std::chrono::nanoseconds zkSessionTimeout = flags.zkSessionTimeout;
   addDurationOption(app, "--zk-session-timeout", zkSessionTimeout,
-                    "ZooKeeper session timeout: a leader cut off from ZooKeeper stops within it, and a new one is "
+                    "ZooKeeper session timeout: a leader cut off from ZooKeeper stops within half of it, and a new one is "
                     "elected after it");
   app.add_option("--weights", weights, "Role weights, e.g. eng=2,ops=1 (the operator API's weights override these)");
   addDurationOption(app, "--starvation-threshold", flags.starvationThreshold,
