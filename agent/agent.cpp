@@ -24,6 +24,8 @@ using std::chrono::milliseconds;
 using wire::text;
 
 constexpr auto kSweepInterval = std::chrono::minutes(10);
+// The registration back-off doubles up to this (the delay, up to twice it).
+constexpr auto kMaxRegistrationBackoff = std::chrono::seconds(4);
 
 double seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
 
@@ -65,7 +67,7 @@ Agent::Agent(Loop& loop, zmq::context_t& context, AgentFlags flags, AgentEnviron
       time_(environment.time != nullptr ? *environment.time : loop.time()),
       master_(std::move(environment.master)),
       executors_(std::move(environment.executors)),
-      backoff_(flags_.registrationBackoff),
+      backoff_(flags_.registrationBackoff, kMaxRegistrationBackoff),
       registrationTimer_(time_),
       masterWatchTimer_(time_),
       silenceCheck_(time_),
@@ -150,7 +152,7 @@ Result<void> Agent::start() {
   master_->onConnectionChange([this](bool connected) {
     if (!connected) return;
     if (registered_) return masterLost("the connection to the master was made again");
-    backoff_ = flags_.registrationBackoff;
+    backoff_.reset();
     registerWithMaster();
   });
   if (isZkUrl(flags_.master)) {
@@ -307,10 +309,11 @@ void Agent::registerWithMaster() {
   ++metrics_.registrations;
   lastRegistrationSent_ = time_.now();
 
-  registrationTimer_.start(backoff_, [this] {
+  // Re-sent until answered, after a random delay that grows (RetryBackoff):
+  // thousands of agents registering at once do not re-send in step.
+  registrationTimer_.start(backoff_.next(), [this] {
     if (!registered_) registerWithMaster();
   });
-  backoff_ = std::min(backoff_ * 2, std::chrono::nanoseconds(std::chrono::seconds(4)));
 }
 
 void Agent::onRegistered(wire::AgentRegistered::Reader message) {
@@ -330,7 +333,7 @@ void Agent::onRegistered(wire::AgentRegistered::Reader message) {
     spdlog::error("cannot checkpoint the agent id: {}", saved.error().message);
   }
   registrationTimer_.stop();
-  backoff_ = flags_.registrationBackoff;
+  backoff_.reset();
   pingInterval_ = std::chrono::milliseconds(std::max<int64_t>(1, message.getPingIntervalMs()));
   maxPingTimeouts_ = static_cast<int>(std::max<uint32_t>(1, message.getMaxPingTimeouts()));
   lastPing_ = time_.now();
@@ -348,7 +351,7 @@ void Agent::masterLost(const std::string& why) {
   spdlog::warn("re-registering with the master: {}", why);
   registered_ = false;
   masterWatchTimer_.stop();
-  backoff_ = flags_.registrationBackoff;
+  backoff_.reset();
   registerWithMaster();
 }
 
@@ -363,7 +366,7 @@ void Agent::followMaster(const std::string& address, const std::string& why) {
   }
   registered_ = false;
   masterWatchTimer_.stop();
-  backoff_ = flags_.registrationBackoff;
+  backoff_.reset();
   registerWithMaster();
 }
 
@@ -417,7 +420,7 @@ void Agent::shutdownByMaster(const std::string& reason) {
   previousAgentId_ = AgentID{};
   registered_ = false;
   masterWatchTimer_.stop();
-  backoff_ = flags_.registrationBackoff;
+  backoff_.reset();
   registerWithMaster();
 }
 

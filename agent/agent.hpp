@@ -44,6 +44,7 @@
 #include "agent/containerizer/native.hpp"
 #include "agent/garbage_collector.hpp"
 #include "agent/isolator.hpp"
+#include "common/backoff.hpp"
 #include "common/file_system.hpp"
 #include "common/http_server.hpp"
 #include "common/leader.hpp"
@@ -324,7 +325,7 @@ class Agent {
   AgentID previousAgentId_;
   std::string previousAgentEnded_;
   bool registered_ = false;
-  std::chrono::nanoseconds backoff_;
+  RetryBackoff backoff_;  // of registrations
   std::chrono::nanoseconds pingInterval_ = std::chrono::seconds(15);
   int maxPingTimeouts_ = 5;
   double lastPing_ = 0;              // time_.now() of the master's last ping

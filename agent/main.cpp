@@ -37,7 +37,8 @@ void addFlags(CLI::App& app, agent::AgentFlags& flags, std::string& logLevel) {
   addDurationOption(app, "--executor-shutdown-grace-period", flags.defaultGracePeriod,
                     "Default time between SIGTERM and SIGKILL when a task is killed");
   addDurationOption(app, "--registration-backoff", flags.registrationBackoff,
-                    "First delay before re-sending a registration");
+                    "First back-off of an unanswered registration: re-sent after a random delay between it and twice it, "
+                    "the back-off doubling at each re-send up to 4 s");
   addDurationOption(app, "--status-update-retry-interval", flags.statusUpdateRetry,
                     "First delay before re-sending an unacknowledged status update");
   app.add_option("--recover", flags.recover,

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -394,15 +395,26 @@ TEST_CASE("agent, simulated: when the master's connection comes back, or the mas
   REQUIRE(again.size() == 1);
   checkReregistration(*again[0]);
 
-  // No answer yet: re-sent after --registration-backoff (250 ms), doubling.
-  for (int interval : {250, 500, 1000, 2000, 4000, 4000}) {
-    time.advance(milliseconds(interval - 1));
-    CHECK_MESSAGE(sim.master().takeAll().empty(), "re-sent before " << interval << " ms");
-    time.advance(milliseconds(1));
-    auto retried = ofKind(sim.master().takeAll(), wire::Envelope::REGISTER_AGENT);
-    REQUIRE_MESSAGE(retried.size() == 1, "not re-sent after " << interval << " ms");
+  // No answer yet: re-sent after a random delay between the back-off and
+  // twice it, the back-off starting at --registration-backoff (250 ms) and
+  // doubling up to 4 s.
+  std::set<int> delays;
+  for (int backoff : {250, 500, 1000, 2000, 4000, 4000, 4000}) {
+    time.advance(milliseconds(backoff - 1));
+    CHECK_MESSAGE(sim.master().takeAll().empty(), "re-sent before the back-off of " << backoff << " ms");
+    int waited = backoff - 1;
+    std::vector<std::unique_ptr<wire::Decoded>> retried;
+    while (retried.empty() && waited < 2 * backoff) {
+      time.advance(milliseconds(1));
+      ++waited;
+      retried = ofKind(sim.master().takeAll(), wire::Envelope::REGISTER_AGENT);
+    }
+    REQUIRE_MESSAGE(retried.size() == 1, "not re-sent within twice the back-off of " << backoff << " ms");
     checkReregistration(*retried[0]);
+    delays.insert(waited - backoff);
   }
+  // Drawn at random, not all at the back-off itself.
+  CHECK(delays.size() > 1);
   sim.fromMaster(agentRegistered("agent-1", true));
   time.advance(seconds(60));
   CHECK(ofKind(sim.master().takeAll(), wire::Envelope::REGISTER_AGENT).empty());
