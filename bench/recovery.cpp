@@ -6,11 +6,14 @@
 //                  [--agent-tasks=500] [--agent-rounds=1] [--part=both] [--json]
 //
 // 1. Master failover. A real clusternodes-master runs as a process; the
-//    agents are simulated in this process, one ZeroMQ DEALER socket each,
-//    all driven by one libuv loop (the project's Loop and ZmqSocket), speaking
+//    agents are simulated in child processes of this one (sim_agents.hpp:
+//    --agents-per-process each), one ZeroMQ DEALER socket an agent, driven
+//    by one libuv loop a process (the project's Loop and ZmqSocket), speaking
 //    the wire protocol a real agent speaks. Each round:
 //      a. cold: every agent sends registerAgent with no id; timed from the
-//         send until /state lists every agent reachable;
+//         first send until the last agent got agentRegistered, and until
+//         /state lists every agent reachable (and the master's /metrics count
+//         exactly as many new agents);
 //      b. agent restart: every agent connects again under a new identity and
 //         re-registers with its id and --tasks-per-agent RunningTasks
 //         (TASK_RUNNING), which is how the master learns of tasks it did not
@@ -70,6 +73,7 @@
 
 #include "common/flags.hpp"
 #include "bench/bench_common.hpp"
+#include "bench/sim_agents.hpp"
 #include "clusternodes/result.hpp"
 #include "clusternodes/scheduler.hpp"
 #include "common/http_client.hpp"
@@ -175,261 +179,6 @@ std::vector<double> logTimes(const std::string& path, const std::string& needle,
   return times;
 }
 
-// ------------------------------------------------------------ simulated agents
-
-// `count` agents that speak the master's wire protocol, each on a DEALER
-// socket of its own, all on one loop thread owned by this object.
-// Threads: the public methods are for one other thread (the benchmark's
-// main thread); they hand their work to the loop thread and wait for it.
-class SimAgents {
- public:
-  // What one registration phase (registerAll() to now) saw.
-  struct Phase {
-    size_t acked = 0;                 // agents that got agentRegistered
-    size_t reregisteredReplies = 0;   // of those, replies with reregistered = true
-    std::vector<double> replySeconds;  // each agent's first reply, after the send
-    uint64_t retries = 0;             // registrations re-sent after the back-off
-    uint64_t reregisterAsks = 0;      // `reregister` messages from the master
-    uint64_t duplicateReplies = 0;    // replies to a registration already answered
-    uint64_t pongs = 0;
-    uint64_t malformed = 0;
-  };
-
-  SimAgents(size_t count, int tasksPerAgent, Duration retryBackoff)
-      : context_(1, static_cast<int>(count * 2 + 64)),
-        tick_(loop_),
-        sims_(count),
-        tasksPerAgent_(tasksPerAgent),
-        retryBackoff_(retryBackoff) {
-    agentResources_ = *Resources::parse("cpus:16;mem:65536");
-    taskResources_ = *Resources::parse("cpus:0.1;mem:32");
-    frameworkInfo_.name = "bench-recovery";
-    frameworkInfo_.user = "root";
-    frameworkInfo_.id.value = kFrameworkId;
-    // The tick keeps the loop running, and re-sends what is due.
-    tick_.start(std::chrono::milliseconds(50), [this] { retryDue(); }, std::chrono::milliseconds(50));
-    thread_ = std::thread([this] { loop_.run(); });
-  }
-
-  ~SimAgents() {
-    onLoop([this] {
-      for (auto& sim : sims_) sim.socket.reset();
-      tick_.stop();
-      loop_.stop();
-    });
-    thread_.join();
-  }
-
-  SimAgents(const SimAgents&) = delete;
-  SimAgents& operator=(const SimAgents&) = delete;
-
-  // Closes each agent's socket, if any, and connects a new one to
-  // `endpoint` under the identity "sim-N-generation": to the master, a new
-  // connection, as from an agent process that restarted.
-  void connect(const std::string& endpoint, const std::string& generation) {
-    onLoop([&] {
-      for (size_t i = 0; i < sims_.size(); ++i) {
-        auto& sim = sims_[i];
-        sim.socket.reset();
-        sim.socket = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kDealer,
-                                                 "sim-" + std::to_string(i) + "-" + generation);
-        sim.socket->onMessage([this, i](std::string_view, std::string_view bytes) { onMessage(i, bytes); });
-        if (auto connected = sim.socket->connect(endpoint); !connected) {
-          throw std::runtime_error(connected.error().message);
-        }
-      }
-    });
-  }
-
-  // Encodes each agent's registration: with no id and no tasks (a first
-  // registration), or with the id the master gave it and its tasks, all
-  // TASK_RUNNING (a re-registration). Not timed: a real agent has its
-  // message ready when it notices the master.
-  void prepare(bool reregistration) {
-    onLoop([&] {
-      for (size_t i = 0; i < sims_.size(); ++i) sims_[i].message = registration(i, reregistration);
-    });
-  }
-
-  // Sends every agent's prepared registration; returns when they are queued,
-  // with the time the sending began.
-  Clock::time_point registerAll() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      acked_ = 0;
-    }
-    Clock::time_point sentAt;
-    onLoop([&] {
-      phase_ = Phase{};
-      sentAt_ = sentAt = Clock::now();
-      for (auto& sim : sims_) {
-        sim.acked = false;
-        sim.backoff = retryBackoff_;
-        sim.nextRetry = sentAt_ + retryBackoff_;
-      }
-      for (auto& sim : sims_) sim.socket->send(sim.message);
-      active_ = true;
-    });
-    return sentAt;
-  }
-
-  // Waits until every agent got agentRegistered since registerAll(), or
-  // `timeout`. Returns whether they all did.
-  bool waitAcked(std::chrono::seconds timeout) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    return changed_.wait_for(lock, timeout, [this] { return acked_ == sims_.size(); });
-  }
-
-  // What the phase begun by registerAll() saw so far; ends the phase (no
-  // more re-sends).
-  Phase endPhase() {
-    Phase copy;
-    onLoop([&] {
-      active_ = false;
-      copy = phase_;
-    });
-    return copy;
-  }
-
-  size_t size() const { return sims_.size(); }
-
- private:
-  static constexpr const char* kFrameworkId = "bench-recovery-framework";
-
-  struct Sim {
-    std::unique_ptr<ZmqSocket> socket;
-    std::string id;       // given by the master at the first registration
-    std::string message;  // the prepared registration
-    bool acked = false;   // answered in this phase
-    Duration backoff{};
-    Clock::time_point nextRetry;
-  };
-
-  // Runs `fn` on the loop thread and waits for it; rethrows what it threw.
-  void onLoop(const std::function<void()>& fn) {
-    std::promise<void> done;
-    auto finished = done.get_future();
-    loop_.post([&] {
-      try {
-        fn();
-        done.set_value();
-      } catch (...) {
-        done.set_exception(std::current_exception());
-      }
-    });
-    finished.get();
-  }
-
-  std::string registration(size_t index, bool reregistration) {
-    auto& sim = sims_[index];
-    capnp::MallocMessageBuilder message;
-    auto reg = message.initRoot<wire::Envelope>().initRegisterAgent();
-    wire::AgentInfoValue info;
-    info.hostname = "sim-" + std::to_string(index);
-    info.resources = agentResources_;
-    info.httpPort = 5051;
-    info.bootId = "bench-recovery";
-    info.ip = "127.0.0.1";
-    wire::toWire(info, reg.initInfo());
-    if (!reregistration) return wire::encode(message);
-    if (sim.id.empty()) throw std::runtime_error("agent " + std::to_string(index) + " has no id to re-register");
-    reg.setAgentId(sim.id);
-    auto tasks = reg.initTasks(static_cast<unsigned>(tasksPerAgent_));
-    for (int k = 0; k < tasksPerAgent_; ++k) {
-      TaskInfo task;
-      task.taskId.value = "task-" + std::to_string(index) + "-" + std::to_string(k);
-      task.name = task.taskId.value;
-      task.agentId.value = sim.id;
-      task.resources = taskResources_;
-      task.command.value = "sleep 600";
-      auto entry = tasks[static_cast<unsigned>(k)];
-      entry.setFrameworkId(kFrameworkId);
-      wire::toWire(task, entry.initTask());
-      entry.setState(toString(TaskState::kRunning));
-      wire::toWire(frameworkInfo_, entry.initFrameworkInfo());
-    }
-    return wire::encode(message);
-  }
-
-  // Loop thread.
-  void onMessage(size_t index, std::string_view bytes) {
-    auto decoded = wire::decode(bytes);
-    if (!decoded) {
-      ++phase_.malformed;
-      return;
-    }
-    auto& sim = sims_[index];
-    try {
-      auto envelope = (*decoded)->envelope();
-      switch (envelope.which()) {
-        case wire::Envelope::AGENT_REGISTERED: {
-          auto reply = envelope.getAgentRegistered();
-          sim.id = wire::text(reply.getAgentId());
-          if (sim.acked || !active_) {
-            ++phase_.duplicateReplies;
-            return;
-          }
-          sim.acked = true;
-          phase_.replySeconds.push_back(secondsBetween(sentAt_, Clock::now()));
-          if (reply.getReregistered()) ++phase_.reregisteredReplies;
-          ++phase_.acked;
-          std::lock_guard<std::mutex> lock(mutex_);
-          if (++acked_ == sims_.size()) changed_.notify_all();
-          return;
-        }
-        case wire::Envelope::PING: {
-          capnp::MallocMessageBuilder pong;
-          pong.initRoot<wire::Envelope>().initPong().setSequence(envelope.getPing().getSequence());
-          sim.socket->send(wire::encode(pong));
-          ++phase_.pongs;
-          return;
-        }
-        case wire::Envelope::REREGISTER:
-          // As a real agent does: register again at once.
-          ++phase_.reregisterAsks;
-          if (!sim.message.empty()) sim.socket->send(sim.message);
-          return;
-        default:
-          return;  // nothing else is for an agent without tasks to run
-      }
-    } catch (const std::exception&) {
-      ++phase_.malformed;
-    }
-  }
-
-  // Loop thread: re-sends the registrations whose back-off ran out, as
-  // Agent::registerWithMaster does (doubling up to 4 s).
-  void retryDue() {
-    if (!active_ || retryBackoff_ <= Duration::zero()) return;
-    auto now = Clock::now();
-    for (auto& sim : sims_) {
-      if (sim.acked || now < sim.nextRetry || sim.socket == nullptr) continue;
-      sim.socket->send(sim.message);
-      ++phase_.retries;
-      sim.backoff = std::min<Duration>(sim.backoff * 2, std::chrono::seconds(4));
-      sim.nextRetry = now + sim.backoff;
-    }
-  }
-
-  zmq::context_t context_;  // outlives the sockets
-  Loop loop_;
-  Timer tick_;
-  std::vector<Sim> sims_;  // loop thread only, as is everything below but the mutex's
-  const int tasksPerAgent_;
-  const Duration retryBackoff_;
-  Resources agentResources_;
-  Resources taskResources_;
-  FrameworkInfo frameworkInfo_;
-  Phase phase_;
-  bool active_ = false;
-  Clock::time_point sentAt_;
-  std::thread thread_;
-
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  size_t acked_ = 0;
-};
-
 // ------------------------------------------------------------ master process
 
 // What the master's /state says about agents and tasks.
@@ -437,6 +186,7 @@ struct StateCounts {
   bool ok = false;
   size_t agents = 0;
   size_t reachable = 0;
+  size_t hostnames = 0;  // distinct hostnames of the agents: each simulated agent has its own
   size_t tasks = 0;    // in the top-level "tasks" list
   size_t running = 0;  // of those, TASK_RUNNING
 };
@@ -446,10 +196,13 @@ StateCounts countState(const nlohmann::json& state) {
   if (!state.is_object()) return c;
   c.ok = true;
   if (!state.contains("agents") || !state.contains("tasks")) return c;
+  std::set<std::string> hostnames;
   for (const auto& agent : state["agents"]) {
     ++c.agents;
     c.reachable += agent.value("reachable", false) ? 1 : 0;
+    hostnames.insert(agent.value("hostname", ""));
   }
+  c.hostnames = hostnames.size();
   for (const auto& task : state["tasks"]) {
     ++c.tasks;
     c.running += task.value("state", "") == "TASK_RUNNING" ? 1 : 0;
@@ -534,11 +287,25 @@ class FailoverMaster {
       auto at = Clock::now();
       if (r && r->status == 200) {
         last = countState(nlohmann::json::parse(r->body, nullptr, false));
-        if (last.reachable == agents && last.agents == agents && last.running == tasks && last.tasks == tasks) {
+        if (last.reachable == agents && last.agents == agents && last.hostnames == agents && last.running == tasks &&
+            last.tasks == tasks) {
           return at;
         }
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::nullopt;
+  }
+
+  // The value of the sample `name` (with its labels, as printed) in the
+  // master's /metrics; nullopt when it cannot be read.
+  std::optional<double> metric(const std::string& name) const {
+    auto r = httpGet(http() + "/metrics", 10);
+    if (!r || r->status != 200) return std::nullopt;
+    std::istringstream lines(r->body);
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (line.rfind(name + " ", 0) == 0) return std::atof(line.c_str() + name.size() + 1);
     }
     return std::nullopt;
   }
@@ -565,6 +332,8 @@ struct FailoverOptions {
   int tasksPerAgent = 10;
   int timeoutSeconds = 300;
   Duration retryBackoff = std::chrono::milliseconds(250);
+  // Simulated agents per child process: each holds two descriptors there.
+  size_t agentsPerProcess = 5000;
   std::vector<std::string> masterFlags;
   // "file": one master restarted on its work dir; "zk": two masters under
   // a real ZooKeeper server, the leader SIGKILLed and the standby taking over.
@@ -576,6 +345,10 @@ struct FailoverResult {
   // a. first registration: send -> last reply, send -> /state lists them all
   double coldReplies = 0;
   double coldState = 0;
+  double coldMasterCpu = 0;  // CPU seconds of the master, send -> last reply
+  double coldSimCpu = 0;     // of the simulated agents' processes, the same
+  double coldAdmitted = 0;   // the master's count of new agents registered (/metrics)
+  uint64_t coldRegistryWrites = 0;  // registry writes the master made, send -> last reply (/metrics)
   // b. every agent re-registers with its tasks into the running master
   double warmReplies = 0;
   double warmState = 0;
@@ -588,21 +361,21 @@ struct FailoverResult {
   double replyP99 = 0;
   double masterCpu = 0;      // CPU seconds the new master used, spawn -> state
   double frameworkBack = 0;  // zk: SIGKILL -> the framework subscribed to the new leader
-  SimAgents::Phase cold;
-  SimAgents::Phase warm;
-  SimAgents::Phase failover;
+  SimPhase cold;
+  SimPhase warm;
+  SimPhase failover;
   uintmax_t registryBytes = 0;
   std::string loadAverage;
 };
 
 // Phases a and b against `master`: the first registration of every agent,
 // then every agent restarting and re-registering with its tasks.
-Result<void> registerAndRestartAgents(const FailoverOptions& o, FailoverMaster& master, SimAgents& sims,
+Result<void> registerAndRestartAgents(const FailoverOptions& o, FailoverMaster& master, SimFleet& sims,
                                       FailoverResult& r, StateCounts& seen) {
   const auto timeout = std::chrono::seconds(o.timeoutSeconds);
   const size_t n = o.agents;
   const size_t tasks = n * static_cast<size_t>(o.tasksPerAgent);
-  auto failed = [&](const std::string& phase, const SimAgents::Phase& p) {
+  auto failed = [&](const std::string& phase, const SimPhase& p) {
     return internalError(phase + ": " + std::to_string(p.acked) + "/" + std::to_string(n) +
                          " agents answered, /state lists " + std::to_string(seen.reachable) + " reachable agents and " +
                          std::to_string(seen.running) + " running tasks, within " +
@@ -610,16 +383,37 @@ Result<void> registerAndRestartAgents(const FailoverOptions& o, FailoverMaster& 
   };
 
   // a. cold
-  std::fprintf(stderr, "  first registration of %zu agents\n", n);
+  std::fprintf(stderr, "  first registration of %zu agents in %zu process(es)\n", n, sims.processes());
   sims.connect(master.endpoint(), "a");
   sims.prepare(false);
+  auto cpu = [&] {
+    double sim = 0;
+    for (pid_t pid : sims.pids()) sim += processCpuSeconds(pid);
+    return std::make_pair(processCpuSeconds(master.pid()), sim);
+  };
+  const char* writesMetric = "clusternodes_master_registry_write_seconds_count";
+  auto writesBefore = master.metric(writesMetric);
+  auto cpuBefore = cpu();
   auto sent = sims.registerAll();
   bool acked = sims.waitAcked(timeout);
+  auto cpuAfter = cpu();
   r.cold = sims.endPhase();
   auto listed = acked ? master.waitState(n, 0, timeout, seen) : std::nullopt;
   if (!listed) return failed("first registration", r.cold);
   r.coldReplies = quantile(r.cold.replySeconds, 1);
   r.coldState = secondsBetween(sent, *listed);
+  r.coldMasterCpu = cpuAfter.first - cpuBefore.first;
+  r.coldSimCpu = cpuAfter.second - cpuBefore.second;
+  // Every agent registered exactly once: as many admissions as agents, and
+  // /state (above) lists that many agents with as many hostnames.
+  r.coldAdmitted = master.metric("clusternodes_master_agent_registrations_total{type=\"new\"}").value_or(-1);
+  if (r.coldAdmitted != static_cast<double>(n)) {
+    return internalError("first registration: the master admitted " + std::to_string(r.coldAdmitted) + " agents for " +
+                         std::to_string(n) + "; logs in " + master.dir());
+  }
+  if (auto writesAfter = master.metric(writesMetric); writesBefore && writesAfter) {
+    r.coldRegistryWrites = static_cast<uint64_t>(*writesAfter - *writesBefore);
+  }
 
   // b. each agent restarts and re-registers with its tasks
   std::fprintf(stderr, "  re-registration with %d tasks each into the running master\n", o.tasksPerAgent);
@@ -640,7 +434,7 @@ Result<void> registerAndRestartAgents(const FailoverOptions& o, FailoverMaster& 
 // them all.
 Result<std::pair<Clock::time_point, Clock::time_point>> reregisterAfterFailover(const FailoverOptions& o,
                                                                                  FailoverMaster& master,
-                                                                                 SimAgents& sims, FailoverResult& r) {
+                                                                                 SimFleet& sims, FailoverResult& r) {
   const auto timeout = std::chrono::seconds(o.timeoutSeconds);
   const size_t n = o.agents;
   sims.registerAll();
@@ -673,7 +467,7 @@ Result<FailoverResult> failoverRound(const FailoverOptions& o) {
   if (!master.waitHealthy(std::chrono::seconds(20))) {
     return internalError("the master did not come up; see " + master.dir() + "/master.log");
   }
-  SimAgents sims(o.agents, o.tasksPerAgent, o.retryBackoff);
+  SimFleet sims(o.agents, o.agentsPerProcess, {.tasksPerAgent = o.tasksPerAgent, .retryBackoff = o.retryBackoff});
   StateCounts seen;
   if (auto ok = registerAndRestartAgents(o, master, sims, r, seen); !ok) return ok.error();
 
@@ -772,7 +566,7 @@ Result<FailoverResult> zkFailoverRound(const FailoverOptions& o) {
   LeaderWatch watch(url);
   if (!watch.waitFor(*firstId, std::chrono::seconds(30))) return internalError("the leader is not in ZooKeeper");
 
-  SimAgents sims(o.agents, o.tasksPerAgent, o.retryBackoff);
+  SimFleet sims(o.agents, o.agentsPerProcess, {.tasksPerAgent = o.tasksPerAgent, .retryBackoff = o.retryBackoff});
   StateCounts seen;
   if (auto ok = registerAndRestartAgents(o, first, sims, r, seen); !ok) return ok.error();
   testing::RecordingScheduler scheduler;
@@ -810,7 +604,7 @@ Result<FailoverResult> zkFailoverRound(const FailoverOptions& o) {
 
 double mesosScaled(size_t agents) { return kMesosSeconds * static_cast<double>(agents) / kMesosAgents; }
 
-nlohmann::json phaseJson(const SimAgents::Phase& p) {
+nlohmann::json phaseJson(const SimPhase& p) {
   return {{"answered", p.acked},
           {"reregistered_replies", p.reregisteredReplies},
           {"reply_seconds_median", quantile(p.replySeconds, 0.5)},
@@ -824,6 +618,8 @@ nlohmann::json phaseJson(const SimAgents::Phase& p) {
 nlohmann::json failoverJson(const FailoverResult& r, size_t agents) {
   return {{"load_average_at_start", r.loadAverage},
           {"cold_registration", {{"replies_seconds", r.coldReplies}, {"state_seconds", r.coldState},
+                                 {"master_cpu_seconds", r.coldMasterCpu}, {"sim_cpu_seconds", r.coldSimCpu},
+                                 {"admitted", r.coldAdmitted}, {"registry_writes", r.coldRegistryWrites},
                                  {"agents", phaseJson(r.cold)}}},
           {"agent_reregistration", {{"replies_seconds", r.warmReplies}, {"state_seconds", r.warmState},
                                     {"agents", phaseJson(r.warm)}}},
@@ -847,8 +643,8 @@ int runFailover(const FailoverOptions& o, int rounds, bool json, nlohmann::json&
                 o.agents, o.tasksPerAgent, tasks, rounds);
     std::printf("Mesos 1.5 scaled to %zu agents (4.5 s per 10,000 agents with 100,000 tasks): %.3f s\n\n", o.agents,
                 mesosScaled(o.agents));
-    std::printf("%-7s %10s %10s %10s %10s %10s %10s %10s %9s\n", "round", "cold s", "agents s", "master up",
-                "re-reg s", "state s", "total s", "÷Mesos", "master cpu");
+    std::printf("%-7s %10s %10s %10s %10s %10s %10s %10s %10s %9s\n", "round", "cold rep", "cold s", "agents s",
+                "master up", "re-reg s", "state s", "total s", "÷Mesos", "master cpu");
   }
   std::vector<FailoverResult> results;
   for (int i = 1; i <= rounds; ++i) {
@@ -866,10 +662,17 @@ int runFailover(const FailoverOptions& o, int rounds, bool json, nlohmann::json&
     }
     results.push_back(*r);
     if (!json) {
-      std::printf("%-7d %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %9.2f\n", i, r->coldState, r->warmState,
-                  r->startup, r->replies, r->state, r->total, r->replies / mesosScaled(o.agents), r->masterCpu);
+      std::printf("%-7d %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %9.2f\n", i, r->coldReplies,
+                  r->coldState, r->warmState, r->startup, r->replies, r->state, r->total,
+                  r->replies / mesosScaled(o.agents), r->masterCpu);
       std::fflush(stdout);
     }
+    std::fprintf(stderr,
+                 "  first registration: last reply %.3f s, /state %.3f s; %llu re-sent, %llu duplicate replies, "
+                 "%llu registry writes; CPU s: master %.2f, simulated agents %.2f\n",
+                 r->coldReplies, r->coldState, static_cast<unsigned long long>(r->cold.retries),
+                 static_cast<unsigned long long>(r->cold.duplicateReplies),
+                 static_cast<unsigned long long>(r->coldRegistryWrites), r->coldMasterCpu, r->coldSimCpu);
     std::fprintf(stderr,
                  "  replies after the failover: median %.3f s, p99 %.3f s, last %.3f s; %llu re-sent, %llu "
                  "reregister asks; registry %ju bytes\n",
@@ -882,7 +685,9 @@ int runFailover(const FailoverOptions& o, int rounds, bool json, nlohmann::json&
     for (const auto& r : results) v.push_back(field(r));
     return median(v);
   };
+  double coldReplies = of([](const FailoverResult& r) { return r.coldReplies; });
   double cold = of([](const FailoverResult& r) { return r.coldState; });
+  double coldCpu = of([](const FailoverResult& r) { return r.coldMasterCpu; });
   double warm = of([](const FailoverResult& r) { return r.warmState; });
   double startup = of([](const FailoverResult& r) { return r.startup; });
   double replies = of([](const FailoverResult& r) { return r.replies; });
@@ -899,7 +704,10 @@ int runFailover(const FailoverOptions& o, int rounds, bool json, nlohmann::json&
     f["mesos_scaled_seconds"] = mesosScaled(o.agents);
     f["rounds"] = nlohmann::json::array();
     for (const auto& r : results) f["rounds"].push_back(failoverJson(r, o.agents));
-    f["median"] = {{"cold_state_seconds", cold},
+    f["agents_per_process"] = o.agentsPerProcess;
+    f["median"] = {{"cold_replies_seconds", coldReplies},
+                   {"cold_state_seconds", cold},
+                   {"cold_master_cpu_seconds", coldCpu},
                    {"agent_reregistration_state_seconds", warm},
                    {"spawn_to_health_seconds", startup},
                    {"health_to_all_reregistered_seconds", replies},
@@ -909,8 +717,8 @@ int runFailover(const FailoverOptions& o, int rounds, bool json, nlohmann::json&
                    {"master_cpu_seconds", cpu}};
     out["master_failover"] = f;
   } else {
-    std::printf("%-7s %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %9.2f\n", "median", cold, warm, startup,
-                replies, state, total, ratio, cpu);
+    std::printf("%-7s %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %9.2f\n", "median", coldReplies, cold,
+                warm, startup, replies, state, total, ratio, cpu);
     if (o.store == "zk") {
       std::printf("\nzk: two masters under one ZooKeeper server (--zk-session-timeout=%lld ms); the leader is\n"
                   "SIGKILLed. master up: kill -> the agents' detector sees the standby lead; re-reg: that -> every\n"
@@ -918,7 +726,8 @@ int runFailover(const FailoverOptions& o, int rounds, bool json, nlohmann::json&
                   "agent re-registered and an SDK framework (master = the zk:// URL) subscribed again (MTTR).\n",
                   static_cast<long long>(o.zkSessionTimeout.count()));
     }
-    std::printf("\ncold: first registration, send -> /state lists all agents; agents: every agent restarts and\n"
+    std::printf("\ncold rep: first registration, the first registerAgent sent -> the last agentRegistered received;\n"
+                "cold: the same, -> /state lists all agents; agents: every agent restarts and\n"
                 "re-registers with its tasks, send -> /state lists all tasks; master up: spawn -> /health;\n"
                 "re-reg: /health -> every agent got agentRegistered; state: /health -> /state lists all agents\n"
                 "and tasks; total: spawn -> that; ÷Mesos: re-reg ÷ Mesos scaled (median of per-round ratios);\n"
@@ -1327,6 +1136,13 @@ int main(int argc, char** argv) {
                  "A simulated agent's first re-send of an unanswered registration (doubling up to 4 s; 0: never)")
       ->capture_default_str()
       ->check(CLI::Range(0, 60000));
+  app.add_option("--agents-per-process", failover.agentsPerProcess,
+                 "Simulated agents per child process (each holds two descriptors there)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 9000));
+  std::string simWorker;
+  app.add_option("--sim-worker", simWorker, "Internal: run simulated agents FIRST:COUNT for the parent process")
+      ->group("");
   app.add_option("--timeout", failover.timeoutSeconds, "Seconds one phase may take before the round fails")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -1344,20 +1160,33 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1000, 600000));
   app.add_flag("--json", json, "Print the figures as JSON on stdout (progress stays on stderr)");
   if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
+  if (!simWorker.empty()) {
+    size_t first = 0, count = 0;
+    if (std::sscanf(simWorker.c_str(), "%zu:%zu", &first, &count) != 2 || count == 0) {
+      std::cerr << "bench-recovery: --sim-worker takes FIRST:COUNT\n";
+      return 2;
+    }
+    return runSimWorker(first, count, {.tasksPerAgent = failover.tasksPerAgent,
+                                       .retryBackoff = std::chrono::milliseconds(retryMs)});
+  }
   // The SDK and the leader detector log through spdlog's default logger,
   // which writes to stdout: keep stdout for the figures (--json).
   spdlog::set_default_logger(spdlog::stderr_color_mt("bench-recovery"));
   failover.zkSessionTimeout = std::chrono::milliseconds(zkTimeoutMs);
   failover.retryBackoff = std::chrono::milliseconds(retryMs);
   agent.timeoutSeconds = failover.timeoutSeconds;
-  const auto neededFiles = static_cast<rlim_t>(failover.agents) * 2 + 512;
-  rlim_t files = raiseFileLimit(static_cast<rlim_t>(failover.agents) * 3 + 4096);
+  // The simulated agents run in child processes (--agents-per-process
+  // each, two descriptors an agent); the master, which inherits this
+  // process's limit, holds one an agent.
+  const auto neededFiles =
+      std::max<rlim_t>(failover.agents, std::min(failover.agents, failover.agentsPerProcess) * 2) + 512;
+  rlim_t files = raiseFileLimit(neededFiles + 4096);
   if (part != "agent" && files < neededFiles) {
     // Past the limit, the last agents' sockets cannot connect and the round
     // would wait for them until --timeout.
-    std::cerr << "bench-recovery: " << failover.agents << " simulated agents need about " << neededFiles
-              << " open files; the limit is " << files
-              << " and cannot be raised (that takes CAP_SYS_RESOURCE); use fewer --agents\n";
+    std::cerr << "bench-recovery: " << failover.agents << " simulated agents, " << failover.agentsPerProcess
+              << " a process, need about " << neededFiles << " open files; the limit is " << files
+              << " and cannot be raised (that takes CAP_SYS_RESOURCE); use fewer --agents or --agents-per-process\n";
     return 1;
   }
 
