@@ -81,8 +81,14 @@ void AgentBook::registerAgent(const std::string& peer, wire::RegisterAgent::Read
   AgentID claimed{text(message.getAgentId())};
   if (!claimed.empty()) return reregisterAgent(peer, claimed, message);
 
-  // A retried registration whose reply was lost: answer with the same id.
-  if (auto* existing = byPeer(peer)) return replyRegistered(peer, existing->id, false);
+  if (auto* existing = byPeer(peer)) {
+    ++state.metrics.agentRegistrationsRepeated;
+    // Re-sent while its admission is on its way to the registry: the reply
+    // follows it, once. Under an admission storm most re-sends are these.
+    if (existing->awaitingRegistered) return;
+    // A retried registration whose reply was lost: answer with the same id.
+    return replyRegistered(peer, existing->id, false);
+  }
 
   AgentEntry agent;
   agent.id.value = state.masterId + "-S" + std::to_string(nextAgent_++);
@@ -133,8 +139,11 @@ void AgentBook::reregisterAgent(const std::string& peer, const AgentID& id, wire
   awaitingReregistration_.erase(id);
   if (existing != state.agents.end() && existing->second.reachable && existing->second.peer == peer) {
     // A retried registration from the connection that is registered already
-    // (its reply crossed it): answer again, and change nothing, least of all
-    // the tasks, which the first registration settled.
+    // (its reply crossed it): answer again, unless the first reply is still
+    // to go, and change nothing, least of all the tasks, which the first
+    // registration settled.
+    ++state.metrics.agentRegistrationsRepeated;
+    if (existing->second.awaitingRegistered) return;
     return replyRegistered(peer, id, true);
   }
   Reregistration r;

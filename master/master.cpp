@@ -63,9 +63,17 @@ Result<void> Master::lead(std::unique_ptr<RegistryStore> store) {
   leading_ = true;
   leader_.reset();
   // Group commit: the changes of one loop turn are written together, at its
-  // end (a timer due at once runs after the turn's messages).
+  // end (a timer due at once runs after the turn's messages). A write that
+  // took a while (a large registry, a slow disk, ZooKeeper) is followed by
+  // as long a pause, in which messages are handled and their changes staged
+  // for the next write: under an admission storm the loop spends at most
+  // about half its time writing, and each write carries more admissions
+  // the longer writes take, rather than one drain's worth each.
   registry_.stageChanges([this] {
-    if (!registryTimer_.active()) registryTimer_.start(Duration::zero(), [this] { commitRegistry(); });
+    if (registryTimer_.active()) return;
+    double wait = std::max(0.0, lastCommitSeconds_ - (time_.now() - lastCommitEnded_));
+    registryTimer_.start(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(wait)),
+                         [this] { commitRegistry(); });
   });
 
   allocator_->initialize([this](const FrameworkID& id, std::vector<Allocation> allocations) {
@@ -108,7 +116,11 @@ Result<void> Master::lead(std::unique_ptr<RegistryStore> store) {
 }
 
 void Master::commitRegistry() {
+  double started = time_.now();
   auto written = registry_.commit();
+  lastCommitEnded_ = time_.now();
+  lastCommitSeconds_ = lastCommitEnded_ - started;
+  state_.metrics.registryWriteSeconds.observe(lastCommitSeconds_);
   if (written) {
     if (registryFailing_) spdlog::info("the registry is written again; held replies go out");
     registryFailing_ = false;

@@ -143,8 +143,8 @@ class Master {
   // Starts the HTTP server unless flags.httpPort < 0.
   Result<void> serveHttp();
   // Writes the registry's staged changes (group commit: once per loop turn
-  // that staged some); a failed write is counted, logged once, and retried
-  // every kRegistryRetry.
+  // that staged some, after a pause as long as the last write took); a
+  // failed write is counted, logged once, and retried every kRegistryRetry.
   void commitRegistry();
   static constexpr std::chrono::seconds kRegistryRetry{1};
 
@@ -168,6 +168,8 @@ class Master {
   Timer heartbeatTimer_;
   Timer registryTimer_;
   bool registryFailing_ = false;
+  double lastCommitSeconds_ = 0;  // how long the last registry write took
+  double lastCommitEnded_ = 0;    // time_.now() when it ended
   bool leading_ = false;
   std::optional<LeaderInfo> leader_;
   std::function<void()> standbyCheck_;

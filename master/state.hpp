@@ -104,6 +104,12 @@ struct MasterMetrics {
   uint64_t frameworkMessages = 0;  // relayed between schedulers and executors
   uint64_t executorsExited = 0;
   uint64_t registryWriteFailures = 0;  // writes of the registry that failed
+  // Registrations an agent sent again while the master was answering the
+  // first (its admission on its way to the registry) or had answered it.
+  uint64_t agentRegistrationsRepeated = 0;
+  // How long each write of the registry (a group commit) took, in seconds.
+  prometheus::Histogram registryWriteSeconds{{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                              2.5, 5}};
   std::map<std::string, uint64_t> tasksTerminal;  // by state name
   // How long each allocation round took, in seconds: tens of microseconds
   // on a small cluster, up to seconds on a very large one.

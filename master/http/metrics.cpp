@@ -33,6 +33,9 @@ void agentMetrics(Writer& out, const Master& master) {
               {{"type", "new"}});
   out.counter("clusternodes_master_agent_registrations_total", registrations,
               static_cast<double>(m.agentsReregistered), {{"type", "reregistration"}});
+  out.counter("clusternodes_master_agent_registrations_repeated_total",
+              "Registrations an agent re-sent while its first was being answered, or after it was.",
+              static_cast<double>(m.agentRegistrationsRepeated));
   const char* removed = "Agents marked unreachable (missed pings) or gone (removed for good).";
   out.counter("clusternodes_master_agents_removed_total", removed, static_cast<double>(m.agentsLost),
               {{"mark", "unreachable"}});
@@ -147,6 +150,9 @@ void registryMetrics(Writer& out, const Master& master) {
   out.counter("clusternodes_master_registry_write_failures_total",
               "Writes of the registry that failed (each is retried; replies wait for it).",
               static_cast<double>(master.state().metrics.registryWriteFailures));
+  out.histogram("clusternodes_master_registry_write_seconds",
+                "How long each write of the registry took (one write carries every change staged since the last).",
+                master.state().metrics.registryWriteSeconds);
   out.gauge("clusternodes_master_registry_failing",
             "1 while the last write of the registry failed: registrations and subscriptions wait unanswered.",
             master.registryFailing() ? 1 : 0);
