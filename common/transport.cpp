@@ -32,7 +32,7 @@ ZmqSocket::ZmqSocket(Loop& loop, zmq::context_t& context, Kind kind, const std::
     // master, every executor to an agent); libzmq's default backlog of 100
     // makes the rest wait a second for a retransmitted SYN. The kernel caps
     // this at net.core.somaxconn.
-    socket_.set(zmq::sockopt::backlog, 4096);
+    socket_.set(zmq::sockopt::backlog, 65535);
   } else {
     socket_.set(zmq::sockopt::routing_id, identity.empty() ? randomUuid() : identity);
     socket_.set(zmq::sockopt::reconnect_ivl, 100);
@@ -222,15 +222,11 @@ void ZmqSocket::drain() {
   // the next update) must not keep the loop in one drain, or the other
   // sockets and the timers starve (acknowledgements sat unread for seconds,
   // and every status update was re-sent).
+  // Received until the socket has nothing (recv says EAGAIN, having taken
+  // in its pending commands) rather than asking ZMQ_EVENTS before each
+  // message: every such question is a poll(2) of the socket's mailbox, and
+  // a master taking in thousands of registrations made tens of thousands.
   for (int budget = kDrainBudget; budget > 0; --budget) {
-    uint32_t events = 0;
-    try {
-      events = socket_.get(zmq::sockopt::events);
-    } catch (const zmq::error_t&) {
-      break;
-    }
-    if ((events & ZMQ_POLLIN) == 0) break;
-
     parts.clear();
     bool more = true;
     try {
@@ -245,6 +241,7 @@ void ZmqSocket::drain() {
       spdlog::debug("zmq recv failed: {}", e.what());
       break;
     }
+    if (parts.empty()) break;  // nothing more to receive
 
     size_t expected = kind_ == Kind::kRouter ? 2 : 1;
     if (parts.size() != expected) {
