@@ -12,6 +12,7 @@
 #include "common/preflight.hpp"
 #include "common/process.hpp"
 #include "common/logging.hpp"
+#include "common/malloc_tunables.hpp"
 #include "common/leader.hpp"
 #include "master/election.hpp"
 #include "master/master.hpp"
@@ -136,6 +137,8 @@ Result<std::unique_ptr<master::MasterElection>> runForElection(Loop& loop, const
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A ZeroMQ connection per agent: one heap in huge pages (see there).
+  execWithMallocTunables(argv);
   master::MasterFlags flags;
   std::string logLevel = "info";
   std::string weights;
