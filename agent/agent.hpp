@@ -69,7 +69,10 @@ struct AgentFlags {
   // clusternodes-launcher for all of them (agent/launcher/launcher.hpp).
   std::string nativeLauncher = "shared";
   std::chrono::nanoseconds defaultGracePeriod = std::chrono::seconds(3);
-  std::chrono::nanoseconds registrationBackoff = std::chrono::milliseconds(250);
+  // Mesos's registration_backoff_factor: re-sends are a safety net (the
+  // connection is reliable, and a master that comes back is registered with
+  // at once), so the first waits long enough for a busy master to answer.
+  std::chrono::nanoseconds registrationBackoff = std::chrono::seconds(1);
   std::chrono::nanoseconds statusUpdateRetry = std::chrono::seconds(1);
   // How long an executor waits for a vanished agent before it kills its task.
   std::chrono::nanoseconds recoveryTimeout = std::chrono::minutes(15);

@@ -25,7 +25,8 @@
 //         Timed from the spawn and from /health until every agent got
 //         agentRegistered and until /state lists all agents and tasks.
 //    Unanswered registrations are re-sent with the agent's own back-off
-//    (250 ms, doubling up to 4 s); pings are answered.
+//    (RetryBackoff: after a random delay from [b, 2b), b = 1 s doubling up
+//    to 4 s); pings are answered.
 // 2. Agent recovery. A real master and agent (TestCluster) and an SDK
 //    framework in this process launch --agent-tasks tasks `sleep 600`. Once
 //    all run, the agent is SIGKILLed (its executors live on) and started
@@ -78,6 +79,7 @@
 #include "clusternodes/scheduler.hpp"
 #include "common/http_client.hpp"
 #include "common/loop.hpp"
+#include "common/malloc_tunables.hpp"
 #include "common/transport.hpp"
 #include "common/wire.hpp"
 #include "common/leader.hpp"
@@ -331,9 +333,10 @@ struct FailoverOptions {
   size_t agents = 1000;
   int tasksPerAgent = 10;
   int timeoutSeconds = 300;
-  Duration retryBackoff = std::chrono::milliseconds(250);
+  Duration retryBackoff = std::chrono::seconds(1);  // the agent's --registration-backoff
   // Simulated agents per child process: each holds two descriptors there.
   size_t agentsPerProcess = 5000;
+  bool coldOnly = false;  // phase a only: the first registration
   std::vector<std::string> masterFlags;
   // "file": one master restarted on its work dir; "zk": two masters under
   // a real ZooKeeper server, the leader SIGKILLed and the standby taking over.
@@ -415,6 +418,7 @@ Result<void> registerAndRestartAgents(const FailoverOptions& o, FailoverMaster& 
     r.coldRegistryWrites = static_cast<uint64_t>(*writesAfter - *writesBefore);
   }
 
+  if (o.coldOnly) return {};
   // b. each agent restarts and re-registers with its tasks
   std::fprintf(stderr, "  re-registration with %d tasks each into the running master\n", o.tasksPerAgent);
   sims.connect(master.endpoint(), "b");
@@ -470,6 +474,7 @@ Result<FailoverResult> failoverRound(const FailoverOptions& o) {
   SimFleet sims(o.agents, o.agentsPerProcess, {.tasksPerAgent = o.tasksPerAgent, .retryBackoff = o.retryBackoff});
   StateCounts seen;
   if (auto ok = registerAndRestartAgents(o, master, sims, r, seen); !ok) return ok.error();
+  if (o.coldOnly) return r;
 
   // c. failover
   std::error_code ec;
@@ -569,6 +574,7 @@ Result<FailoverResult> zkFailoverRound(const FailoverOptions& o) {
   SimFleet sims(o.agents, o.agentsPerProcess, {.tasksPerAgent = o.tasksPerAgent, .retryBackoff = o.retryBackoff});
   StateCounts seen;
   if (auto ok = registerAndRestartAgents(o, first, sims, r, seen); !ok) return ok.error();
+  if (o.coldOnly) return r;
   testing::RecordingScheduler scheduler;
   FrameworkInfo info;
   info.name = "bench-recovery-zk";
@@ -1110,7 +1116,7 @@ int main(int argc, char** argv) {
   AgentOptions agent;
   int rounds = 3;
   int agentRounds = 1;
-  int retryMs = 250;
+  int retryMs = 1000;
   std::string part = "both";
   bool json = false;
   CLI::App app("Recovery times: a restarted master taking back simulated agents and their tasks, and a restarted "
@@ -1133,7 +1139,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"master", "agent", "both"}));
   app.add_option("--retry-backoff-ms", retryMs,
-                 "A simulated agent's first re-send of an unanswered registration (doubling up to 4 s; 0: never)")
+                 "A simulated agent's first registration back-off, as the agent's --registration-backoff: re-sent "
+                 "after a random delay from [b, 2b), b doubling up to 4 s; 0: never")
       ->capture_default_str()
       ->check(CLI::Range(0, 60000));
   app.add_option("--agents-per-process", failover.agentsPerProcess,
@@ -1158,9 +1165,13 @@ int main(int argc, char** argv) {
   app.add_option("--zk-session-timeout-ms", zkTimeoutMs, "The masters' --zk-session-timeout with --store=zk")
       ->capture_default_str()
       ->check(CLI::Range(1000, 600000));
+  app.add_flag("--cold-only", failover.coldOnly,
+               "Master failover rounds run the first registration only (no restart, no failover)");
   app.add_flag("--json", json, "Print the figures as JSON on stdout (progress stays on stderr)");
   if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
   if (!simWorker.empty()) {
+    // As the master does: thousands of connections in one process.
+    execWithMallocTunables(argv);
     size_t first = 0, count = 0;
     if (std::sscanf(simWorker.c_str(), "%zu:%zu", &first, &count) != 2 || count == 0) {
       std::cerr << "bench-recovery: --sim-worker takes FIRST:COUNT\n";

@@ -50,8 +50,13 @@ SimAgents::SimAgents(size_t first, size_t count, SimOptions options)
   frameworkInfo_.name = "bench-recovery";
   frameworkInfo_.user = "root";
   frameworkInfo_.id.value = kFrameworkId;
+  for (size_t i = 0; i < count; ++i) {
+    // Seeded per agent, so that no two draw the same delays.
+    sims_[i].backoff = std::make_unique<RetryBackoff>(options_.retryBackoff, kMaxBackoff,
+                                                      0x9e3779b97f4a7c15ULL * (first_ + i + 1) + ::getpid());
+  }
   // The tick keeps the loop running, and re-sends what is due.
-  tick_.start(std::chrono::milliseconds(50), [this] { retryDue(); }, std::chrono::milliseconds(50));
+  tick_.start(std::chrono::milliseconds(10), [this] { retryDue(); }, std::chrono::milliseconds(10));
   thread_ = std::thread([this] { loop_.run(); });
 }
 
@@ -110,8 +115,8 @@ SimClock::time_point SimAgents::registerAll() {
     phase_.sentAt = sentAt = SimClock::now();
     for (auto& sim : sims_) {
       sim.acked = false;
-      sim.backoff = options_.retryBackoff;
-      sim.nextRetry = sentAt + sim.backoff;
+      sim.backoff->reset();
+      sim.nextRetry = sentAt + sim.backoff->next();
     }
     for (auto& sim : sims_) sim.socket->send(sim.message);
     active_ = true;
@@ -216,8 +221,7 @@ void SimAgents::retryDue() {
     if (sim.acked || now < sim.nextRetry || sim.socket == nullptr) continue;
     sim.socket->send(sim.message);
     ++phase_.retries;
-    sim.backoff = std::min<std::chrono::nanoseconds>(sim.backoff * 2, kMaxBackoff);
-    sim.nextRetry = now + sim.backoff;
+    sim.nextRetry = now + sim.backoff->next();
   }
 }
 

@@ -35,6 +35,7 @@
 
 #include "clusternodes/resources.hpp"
 #include "clusternodes/values.hpp"
+#include "common/backoff.hpp"
 #include "common/loop.hpp"
 #include "common/transport.hpp"
 
@@ -57,9 +58,10 @@ struct SimPhase {
 
 struct SimOptions {
   int tasksPerAgent = 10;
-  // The first re-send of an unanswered registration, doubling up to 4 s as
-  // the agent's. Zero: never re-sent.
-  std::chrono::nanoseconds retryBackoff = std::chrono::milliseconds(250);
+  // The first back-off of an unanswered registration: re-sent as the agent
+  // does (RetryBackoff: a random delay from [b, 2b), b doubling up to 4 s).
+  // Zero: never re-sent.
+  std::chrono::nanoseconds retryBackoff = std::chrono::seconds(1);
 };
 
 // Agents number `first` to `first + count - 1` ("sim-N"), each on a DEALER
@@ -98,7 +100,7 @@ class SimAgents {
     std::string id;       // given by the master at the first registration
     std::string message;  // the prepared registration
     bool acked = false;   // answered in this phase
-    std::chrono::nanoseconds backoff{};
+    std::unique_ptr<RetryBackoff> backoff;
     SimClock::time_point nextRetry;
   };
 

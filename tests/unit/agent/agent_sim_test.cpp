@@ -396,10 +396,10 @@ TEST_CASE("agent, simulated: when the master's connection comes back, or the mas
   checkReregistration(*again[0]);
 
   // No answer yet: re-sent after a random delay between the back-off and
-  // twice it, the back-off starting at --registration-backoff (250 ms) and
+  // twice it, the back-off starting at --registration-backoff (1 s) and
   // doubling up to 4 s.
   std::set<int> delays;
-  for (int backoff : {250, 500, 1000, 2000, 4000, 4000, 4000}) {
+  for (int backoff : {1000, 2000, 4000, 4000, 4000, 4000}) {
     time.advance(milliseconds(backoff - 1));
     CHECK_MESSAGE(sim.master().takeAll().empty(), "re-sent before the back-off of " << backoff << " ms");
     int waited = backoff - 1;
