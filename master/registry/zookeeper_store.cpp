@@ -4,19 +4,30 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace clusternodes::master {
 namespace {
 
-constexpr uint32_t kBuckets = 128;
+// Buckets per group. A write rewrites every bucket it touches, so the
+// more buckets, the less a write of a few changes costs: with 128, each of
+// the master's group commits during 10,000 agents' first registration
+// (a hundred or more changes each) rewrote nearly the whole registry. But
+// a new leader reads every bucket, one request each: 1,024 made reading
+// 10,000 agents back 0.34 s instead of 0.12 s; 256 take about 0.2 s.
+constexpr uint32_t kBuckets = 256;
 
 // The bucket of an entry's NAME: FNV-1a, the same on every master.
+// Registries written with 128 buckets ("b000".."b127") keep each entry where
+// it was (ZooKeeperStore remembers it); new entries go to "b0000".."b0255".
 std::string bucketOf(const std::string& name) {
   uint32_t hash = 2166136261u;
   for (unsigned char c : name) hash = (hash ^ c) * 16777619u;
   char text[8];
-  std::snprintf(text, sizeof text, "b%03u", hash % kBuckets);
+  std::snprintf(text, sizeof text, "b%04u", hash % kBuckets);
   return text;
 }
 
@@ -29,6 +40,7 @@ class ZooKeeperStore final : public RegistryStore {
     if (auto made = zk_.createPath(root_); !made) return made.error();
     buckets_.clear();
     groups_.clear();
+    placed_.clear();
     auto groups = zk_.children(root_);
     if (!groups) return groups.error();
     std::vector<std::string> paths;
@@ -50,6 +62,7 @@ class ZooKeeperStore final : public RegistryStore {
         for (const auto& [name, value] : j.items()) {
           bucket[name] = value.get<std::string>();
           entries[group + "/" + name] = bucket[name];
+          placed_[group + "/" + name] = paths[i];
         }
       }
     } catch (const std::exception& e) {
@@ -62,6 +75,8 @@ class ZooKeeperStore final : public RegistryStore {
   Result<void> save(const RegistryChanges& changes) override {
     // The buckets the changes touch, as they will be.
     std::map<std::string, std::map<std::string, std::string>> next;
+    // Each bucket's changed keys (set or removed), for placed_ once written.
+    std::map<std::string, std::vector<std::pair<std::string, bool>>> placing;
     for (const auto& [key, value] : changes) {
       auto [group, name] = splitEntryKey(key);
       if (name.empty()) return invalid("the registry entry '" + key + "' has no group");
@@ -69,7 +84,8 @@ class ZooKeeperStore final : public RegistryStore {
         if (auto made = zk_.createPath(root_ + "/" + group); !made) return refused(made.error());
         groups_.insert(group);
       }
-      std::string path = root_ + "/" + group + "/" + bucketOf(name);
+      auto placed = placed_.find(key);
+      std::string path = placed != placed_.end() ? placed->second : root_ + "/" + group + "/" + bucketOf(name);
       auto it = next.find(path);
       if (it == next.end()) {
         auto known = buckets_.find(path);
@@ -80,6 +96,7 @@ class ZooKeeperStore final : public RegistryStore {
       } else {
         it->second.erase(name);
       }
+      placing[path].emplace_back(key, value.has_value());
     }
     std::vector<ZooKeeper::Op> ops;
     std::vector<std::string> batch;  // the buckets of `ops`
@@ -89,6 +106,13 @@ class ZooKeeperStore final : public RegistryStore {
       ops.insert(ops.begin(), ZooKeeper::Op{ZooKeeper::Op::Kind::kCheck, fence_, "", -1});
       if (auto done = zk_.multi(ops); !done) return refused(done.error());
       for (const auto& path : batch) {
+        for (const auto& [key, value] : placing[path]) {
+          if (value) {
+            placed_[key] = path;
+          } else {
+            placed_.erase(key);
+          }
+        }
         if (next[path].empty()) {
           buckets_.erase(path);
         } else {
@@ -150,6 +174,9 @@ class ZooKeeperStore final : public RegistryStore {
   // What ZooKeeper holds: each bucket's path and entries (NAME -> value).
   std::map<std::string, std::map<std::string, std::string>> buckets_;
   std::set<std::string> groups_;  // groups whose znodes exist
+  // The bucket each entry ("GROUP/NAME") is in: where it was loaded from or
+  // last written, which is bucketOf(NAME) unless an earlier layout put it.
+  std::unordered_map<std::string, std::string> placed_;
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/loop.hpp"
@@ -251,4 +252,47 @@ TEST_CASE("registry stores: a master whose ZooKeeper session expired cannot writ
   REQUIRE_FALSE(failed.ok());
   CHECK(failed.error().code == ErrorCode::kUnavailable);
   CHECK(registry.dirty());
+}
+
+TEST_CASE("registry stores: entries in a registry written with 128 buckets are changed and removed where they are") {
+  ZooKeeperStores stores;
+  // As an earlier release wrote it: agent-1 in bucket b017 of 128.
+  auto agentJson = [](const std::string& id, const std::string& host) {
+    return "{\"id\":\"" + id + "\",\"hostname\":\"" + host + "\",\"mark\":\"admitted\",\"marked_at\":100}";
+  };
+  REQUIRE(stores.zk->createPath("/cn/registry/agents").ok());
+  nlohmann::json bucket = {{"agent-1", agentJson("agent-1", "h1")}, {"agent-2", agentJson("agent-2", "h2")}};
+  REQUIRE(stores.zk->create("/cn/registry/agents/b017", bucket.dump()).ok());
+
+  Registry registry(stores.make());
+  REQUIRE(registry.recover().ok());
+  REQUIRE(registry.agents().size() == 2);
+  REQUIRE(registry.mark(AgentID{"agent-1"}, AgentMark::kUnreachable, 200).ok());
+  REQUIRE(registry.remove(AgentID{"agent-2"}).ok());
+  REQUIRE(registry.admit(agent("agent-3", "h3")).ok());
+
+  // The old bucket holds agent-1, changed, and no longer agent-2; nothing
+  // else holds either.
+  auto old = stores.zk->get("/cn/registry/agents/b017");
+  REQUIRE(old.ok());
+  REQUIRE(old->has_value());
+  auto kept = nlohmann::json::parse(**old);
+  CHECK(kept.size() == 1);
+  CHECK(kept.contains("agent-1"));
+  auto names = stores.zk->children("/cn/registry/agents");
+  REQUIRE(names.ok());
+  for (const auto& name : *names) {
+    if (name == "b017") continue;
+    auto other = stores.zk->get("/cn/registry/agents/" + name);
+    REQUIRE(other.ok());
+    auto entries = nlohmann::json::parse(other->value_or("{}"));
+    CHECK_FALSE(entries.contains("agent-1"));
+    CHECK_FALSE(entries.contains("agent-2"));
+  }
+  Registry next(stores.make());
+  REQUIRE(next.recover().ok());
+  CHECK(next.agents().size() == 2);
+  CHECK(next.agent(AgentID{"agent-1"})->mark == AgentMark::kUnreachable);
+  CHECK(next.agent(AgentID{"agent-2"}) == nullptr);
+  CHECK(next.agent(AgentID{"agent-3"}) != nullptr);
 }
