@@ -9,7 +9,7 @@ using namespace clusternodes;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-TEST_CASE("RetryBackoff: each delay is drawn from [b, 2b), b doubling up to the cap, and reset starts again") {
+TEST_CASE("RetryBackoff: each delay is drawn between b and 2b, b doubling up to the cap, and reset starts again") {
   RetryBackoff backoff(milliseconds(250), seconds(4), 42);
   std::set<int64_t> firsts;
   for (milliseconds b : {milliseconds(250), milliseconds(500), milliseconds(1000), milliseconds(2000),
