@@ -10,8 +10,22 @@ cd "$root"
 "$root/scripts/setup.sh"
 "$root/scripts/docker.sh"
 
+# ctest learns each binary's test cases from its list; a name with '[', ']'
+# or ';' breaks that with a CMake error far from the cause (CMake takes
+# them for bracket arguments and list separators).
+check_test_names() {
+  local bad
+  bad=$(for t in "$1"/bin/*_test; do "$t" --list-test-cases 2>/dev/null; done |
+    grep -v -e '^\[doctest\]' -e '^====' | grep -E '[][;]' || true)
+  if [ -n "$bad" ]; then
+    printf 'test case names ctest cannot take (no [, ] or ;):\n%s\n' "$bad" >&2
+    exit 1
+  fi
+}
+
 echo "== build (RelWithDebInfo) =="
 "$root/scripts/build.sh" build
+check_test_names build
 echo "== tests (RelWithDebInfo) =="
 ctest --test-dir build --output-on-failure -j 2 --timeout 300
 

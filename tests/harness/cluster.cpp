@@ -1,6 +1,9 @@
 #include "tests/harness/cluster.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -265,10 +268,49 @@ void removeCgroupRoots(const std::string& prefix) {
 
 // ------------------------------------------------------------ cluster
 
+namespace {
+
+// Whether process `pid` runs (a zombie, killed and not yet reaped, does not).
+bool ownerRuns(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+  std::string stat = readFile("/proc/" + std::to_string(pid) + "/stat");
+  auto paren = stat.rfind(") ");
+  return paren == std::string::npos || stat.compare(paren + 2, 1, "Z") != 0;
+}
+
+// The processes a test left running when it crashed (an abort, a sanitizer
+// report), which no destructor ended: those working in, or started with
+// flags naming, a cluster directory whose owner (the test process that
+// made it, in DIR/owner) is gone. Ended once per test process, so that a
+// crash does not load the machine for the rest of the suite.
+void endAbandonedClusters() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator("/tmp", ec)) {
+      std::string dir = entry.path().string();
+      if (dir.rfind("/tmp/cn-test-", 0) != 0) continue;
+      std::string owner = readFile(dir + "/owner");
+      if (owner.empty()) continue;
+      pid_t pid = static_cast<pid_t>(std::atol(owner.c_str()));
+      if (pid <= 0 || ownerRuns(pid)) continue;
+      auto left = processesMatching(dir + "/");
+      for (pid_t p : processesMatching("", false, dir)) left.push_back(p);
+      for (pid_t p : left) ::kill(p, SIGKILL);
+      if (!left.empty()) std::fprintf(stderr, "ended %zu processes a crashed test left in %s\n", left.size(), dir.c_str());
+      ::unlink((dir + "/owner").c_str());
+    }
+  });
+}
+
+}  // namespace
+
 TestCluster::TestCluster() {
+  endAbandonedClusters();
   char path[] = "/tmp/cn-test-XXXXXX";
   if (::mkdtemp(path) == nullptr) throw std::runtime_error("mkdtemp failed");
   dir_ = path;
+  std::ofstream(dir_ + "/owner") << ::getpid() << "\n";
 }
 
 TestCluster::~TestCluster() {

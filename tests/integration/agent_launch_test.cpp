@@ -136,7 +136,7 @@ TEST_CASE("an executor that never registers fails its task, and a task killed wh
 }
 
 TEST_CASE("a launcher that never registers is killed after --executor-registration-timeout, and fails the task "
-          "that waited for it; the next task starts another") {
+          "that waited for it, and the next task starts another") {
   TestCluster cluster;
   cluster.startMaster();
   const std::string marker = "47.2727";

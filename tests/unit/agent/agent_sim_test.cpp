@@ -314,7 +314,7 @@ TEST_CASE("agent, simulated: an unacknowledged status update is re-sent after 1 
 }
 
 TEST_CASE("agent, simulated: while the checkpoint cannot be written an executor's update is neither acknowledged "
-          "nor forwarded, /health fails and the failures are counted; once it can, both happen and nothing is lost") {
+          "nor forwarded, /health fails and the failures are counted, and once it can, both happen and nothing is lost") {
   TempDir dir("cn-agent-sim");
   Loop loop;
   SimulatedTime time;
@@ -633,7 +633,7 @@ TEST_CASE("agent, simulated: a built-in executor of an earlier release, register
 }
 
 TEST_CASE("agent, simulated: after a restart a built-in executor re-registers, hears it was taken back and gets "
-          "its task again (which it ignores); one that does not come back is shut down") {
+          "its task again (which it ignores), and one that does not come back is shut down") {
   TempDir dir("cn-agent-sim");
   Loop loop;
   SimulatedTime time;
