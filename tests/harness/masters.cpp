@@ -70,6 +70,14 @@ std::vector<size_t> MasterGroup::leaders() const {
   return out;
 }
 
+std::string MasterGroup::taskState(const nlohmann::json& state, const std::string& taskId) {
+  if (!state.is_object()) return "";
+  for (const auto& t : state.value("tasks", nlohmann::json::array())) {
+    if (t.value("id", "") == taskId) return t.value("state", "");
+  }
+  return "";
+}
+
 size_t MasterGroup::awaitLeader(std::chrono::milliseconds timeout) {
   size_t leader = 0;
   bool one = eventually(

@@ -37,6 +37,9 @@ class MasterGroup {
   nlohmann::json state(size_t index) const;
   // The indices of the live masters whose /state says they lead.
   std::vector<size_t> leaders() const;
+  // The state ("TASK_RUNNING") of task `taskId` in a master's /state, ""
+  // when it is not there.
+  static std::string taskState(const nlohmann::json& state, const std::string& taskId);
   // Waits for exactly one leader among the live masters; returns it.
   size_t awaitLeader(std::chrono::milliseconds timeout = std::chrono::seconds(30));
 

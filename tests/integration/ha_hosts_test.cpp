@@ -92,14 +92,6 @@ struct HostsCluster {
   size_t leader = 0;
 };
 
-std::string taskState(const nlohmann::json& state, const std::string& taskId) {
-  if (!state.is_object()) return "";
-  for (const auto& t : state.value("tasks", nlohmann::json::array())) {
-    if (t.value("id", "") == taskId) return t.value("state", "");
-  }
-  return "";
-}
-
 // The time stamp ("2026-12-07 01:02:03.456") of the first line of `log`
 // that contains `needle`, or "" when none does.
 std::string loggedAt(const std::string& logFile, const std::string& needle) {
@@ -159,7 +151,7 @@ struct LongTask {
   // known to the new leader, and a new task runs to its end.
   void checkServedBy(size_t leader, const std::string& newTask) {
     auto& masters = *cluster.masters;
-    REQUIRE(eventually([&] { return taskState(masters.state(leader), "long-1") == "TASK_RUNNING"; }, 30s));
+    REQUIRE(eventually([&] { return MasterGroup::taskState(masters.state(leader), "long-1") == "TASK_RUNNING"; }, 30s));
     CHECK(cluster.cluster.processesMatching("sleep 600", true) == pids);
     launch(newTask, "true", "", masters.state(leader).value("id", ""));
     REQUIRE(scheduler.waitForState(TaskID{newTask}, TaskState::kFinished, 60s));

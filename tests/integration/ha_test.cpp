@@ -55,14 +55,6 @@ std::map<std::string, long> wordCounts(const std::string& text) {
   return out;
 }
 
-std::string taskState(const nlohmann::json& state, const std::string& taskId) {
-  if (!state.is_object()) return "";
-  for (const auto& t : state.value("tasks", nlohmann::json::array())) {
-    if (t.value("id", "") == taskId) return t.value("state", "");
-  }
-  return "";
-}
-
 }  // namespace
 
 TEST_CASE("ha: one of three masters leads, standbys say who and redirect API calls, and tools find the leader") {
@@ -152,7 +144,7 @@ TEST_CASE("ha: when the leading master is SIGKILLed a standby leads, and agents,
     for (const auto& a : s["agents"]) {
       if (!a.value("active", false)) return false;
     }
-    return taskState(s, "long-1") == "TASK_RUNNING";
+    return MasterGroup::taskState(s, "long-1") == "TASK_RUNNING";
   }, 30s));
   REQUIRE(scheduler.waitForRegistration(2));
   CHECK(scheduler.frameworkId().value == masters.state(second)["frameworks"][0].value("id", ""));
