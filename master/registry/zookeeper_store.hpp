@@ -1,10 +1,13 @@
 // The registry in ZooKeeper, for masters that run highly available (--zk).
 //
-// Entries are kept in buckets: ROOT/GROUP/bNNN holds, as one JSON object,
-// the entries of GROUP whose NAME hashes to bucket NNN (of kBuckets). A
-// registry of tens of thousands of agents is then read in a few hundred
-// requests when a master takes over (not one per agent), and a change
-// rewrites one bucket, a few kilobytes.
+// Entries are kept in buckets: ROOT/GROUP/sNNNNNNNN holds, as one JSON
+// object, entries of GROUP (NAME -> value), about 16 KiB of them. New
+// entries fill the group's newest bucket, so a write of many new entries
+// rewrites one or two buckets; an entry stays in its bucket, and a change
+// to it rewrites that bucket only. A registry of tens of thousands of
+// agents is read in a few hundred requests when a master takes over (not
+// one per agent). Buckets of earlier layouts (bNNN, bNNNN: placed by a
+// hash of the name) are read and changed in place.
 //
 // Every write is fenced on leadership: each multi-op first checks that the
 // writer's election znode still exists, so a master that was deposed (its

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -295,4 +296,79 @@ TEST_CASE("registry stores: entries in a registry written with 128 buckets are c
   CHECK(next.agent(AgentID{"agent-1"})->mark == AgentMark::kUnreachable);
   CHECK(next.agent(AgentID{"agent-2"}) == nullptr);
   CHECK(next.agent(AgentID{"agent-3"}) != nullptr);
+}
+
+namespace {
+
+// Every bucket znode under `group` and what it holds.
+std::map<std::string, std::string> bucketsOf(ZooKeeper& zk, const std::string& group) {
+  std::map<std::string, std::string> buckets;
+  auto names = zk.children(group);
+  REQUIRE(names.ok());
+  for (const auto& name : *names) {
+    auto data = zk.get(group + "/" + name);
+    REQUIRE(data.ok());
+    REQUIRE(data->has_value());
+    buckets[name] = **data;
+  }
+  return buckets;
+}
+
+size_t changedBuckets(const std::map<std::string, std::string>& before,
+                      const std::map<std::string, std::string>& after) {
+  size_t changed = 0;
+  for (const auto& [name, data] : after) {
+    auto it = before.find(name);
+    if (it == before.end() || it->second != data) ++changed;
+  }
+  for (const auto& [name, data] : before) changed += after.count(name) == 0 ? 1 : 0;
+  return changed;
+}
+
+}  // namespace
+
+TEST_CASE("registry stores: a commit of new agents rewrites only the bucket they fill, and a change only its entry's") {
+  ZooKeeperStores stores;
+  Registry registry(stores.make());
+  REQUIRE(registry.recover().ok());
+  registry.stageChanges([] {});
+  for (int i = 0; i < 2000; ++i) {
+    REQUIRE(registry.admit(agent("agent-" + std::to_string(i), "host-" + std::to_string(i) + ".example.org")).ok());
+  }
+  REQUIRE(registry.commit().ok());
+  auto before = bucketsOf(*stores.zk, "/cn/registry/agents");
+  // Tens of buckets, none near ZooKeeper's 1 MiB node limit.
+  CHECK(before.size() >= 10);
+  for (const auto& [name, data] : before) CHECK(data.size() < 64 * 1024);
+
+  // Fifty agents more, as one group commit during a registration storm:
+  // the last bucket and at most one new one are written, nothing else.
+  for (int i = 2000; i < 2050; ++i) {
+    REQUIRE(registry.admit(agent("agent-" + std::to_string(i), "host-" + std::to_string(i) + ".example.org")).ok());
+  }
+  REQUIRE(registry.commit().ok());
+  auto added = bucketsOf(*stores.zk, "/cn/registry/agents");
+  CHECK(changedBuckets(before, added) <= 2);
+
+  // An agent marked unreachable and another removed (neighbours in the
+  // first write, which placed entries in key order): their buckets only.
+  REQUIRE(registry.mark(AgentID{"agent-100"}, AgentMark::kUnreachable, 300).ok());
+  REQUIRE(registry.remove(AgentID{"agent-1000"}).ok());
+  REQUIRE(registry.commit().ok());
+  auto marked = bucketsOf(*stores.zk, "/cn/registry/agents");
+  CHECK(changedBuckets(added, marked) == 1);
+
+  Registry next(stores.make());
+  REQUIRE(next.recover().ok());
+  CHECK(next.agents().size() == 2049);
+  CHECK(next.agent(AgentID{"agent-100"})->mark == AgentMark::kUnreachable);
+  CHECK(next.agent(AgentID{"agent-1000"}) == nullptr);
+  CHECK(next.agent(AgentID{"agent-2049"}) != nullptr);
+
+  // A master that takes over goes on filling the last bucket rather than
+  // opening a bucket per write.
+  REQUIRE(next.admit(agent("agent-late", "late.example.org")).ok());
+  auto late = bucketsOf(*stores.zk, "/cn/registry/agents");
+  CHECK(changedBuckets(marked, late) == 1);
+  CHECK(late.size() == marked.size());
 }
