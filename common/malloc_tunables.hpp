@@ -40,7 +40,14 @@ inline void execWithMallocTunables(char** argv) {
   std::string value = kManyConnectionsMallocTunables;
   if (current != nullptr && *current != '\0') value = std::string(current) + ":" + value;
   if (::setenv("GLIBC_TUNABLES", value.c_str(), 1) != 0) return;
-  ::execv("/proc/self/exe", argv);
+  // By its path rather than /proc/self/exe, which would name the process
+  // "exe" (its comm, as ps, top and pgrep show it).
+  char self[4096];
+  ssize_t length = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (length > 0) {
+    self[length] = '\0';
+    ::execv(self, argv);
+  }
   // The exec failed: carry on as started, and leave the environment as it was.
   if (current != nullptr) {
     ::setenv("GLIBC_TUNABLES", current, 1);

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include <fstream>
+#include <string>
 #include <thread>
 
 #include "clusternodes/scheduler.hpp"
@@ -274,4 +276,15 @@ TEST_CASE("a restarted master takes back its admitted agents from the registry")
                             "--command=true", "--timeout=60"});
   INFO(result.output);
   CHECK(result.output.find("finished 5/5") != std::string::npos);
+}
+
+TEST_CASE("the master runs under its own name after it executes itself with its heap settings") {
+  TestCluster cluster;
+  cluster.startMaster();
+  // What ps, top and pgrep show (the kernel keeps 15 characters of it);
+  // executed again through /proc/self/exe it was "exe".
+  std::ifstream comm("/proc/" + std::to_string(cluster.masterProcess().pid()) + "/comm");
+  std::string name;
+  std::getline(comm, name);
+  CHECK(name == "clusternodes-ma");
 }
