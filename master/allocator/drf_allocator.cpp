@@ -200,7 +200,7 @@ class DrfAllocator final : public Allocator {
     agent.free = total;
     agent.hasReservations = !total.reservationRoles().empty();
     agentIndex_[id.value] = index;
-    orderStale_ = true;
+    if (!orderStale_) addedAgents_.push_back(index);
     clusterTotal_ += Scalars::of(total);
     freeUnreserved_ += Scalars::of(total.unreserved());
     sorter_.setTotal(clusterTotal_);
@@ -600,15 +600,27 @@ class DrfAllocator final : public Allocator {
     expireFilters(now);
     // Agents are visited in id order, so that the same events give the
     // same offers whatever order the agents arrived in.
+    auto byId = [&](uint32_t a, uint32_t b) { return agents_[a].id.value < agents_[b].id.value; };
     if (orderStale_) {
       agentOrder_.clear();
       for (uint32_t i = 0; i < agents_.size(); ++i) {
         if (agents_[i].used) agentOrder_.push_back(i);
       }
-      std::sort(agentOrder_.begin(), agentOrder_.end(),
-                [&](uint32_t a, uint32_t b) { return agents_[a].id.value < agents_[b].id.value; });
+      std::sort(agentOrder_.begin(), agentOrder_.end(), byId);
       for (uint32_t r = 0; r < agentOrder_.size(); ++r) agents_[agentOrder_[r]].rank = r;
       orderStale_ = false;
+      addedAgents_.clear();
+    } else if (!addedAgents_.empty()) {
+      // Only agents added since the last run: sorted among themselves and
+      // merged in. Sorting them all again at every run of a registration
+      // storm (10,000 agents, a run per turn) was a twelfth of the master's
+      // CPU.
+      std::sort(addedAgents_.begin(), addedAgents_.end(), byId);
+      auto known = static_cast<std::ptrdiff_t>(agentOrder_.size());
+      agentOrder_.insert(agentOrder_.end(), addedAgents_.begin(), addedAgents_.end());
+      std::inplace_merge(agentOrder_.begin(), agentOrder_.begin() + known, agentOrder_.end(), byId);
+      for (uint32_t r = 0; r < agentOrder_.size(); ++r) agents_[agentOrder_[r]].rank = r;
+      addedAgents_.clear();
     }
     std::vector<uint32_t> targets;
     if (all || allDirty_) {
@@ -747,7 +759,8 @@ class DrfAllocator final : public Allocator {
   std::vector<uint32_t> dirtyAgents_;
   bool allDirty_ = false;
   std::vector<uint32_t> agentOrder_;  // used agents in id order
-  bool orderStale_ = false;
+  bool orderStale_ = false;           // agentOrder_ is to be made again whole
+  std::vector<uint32_t> addedAgents_;  // added since and not in agentOrder_ yet
 };
 
 }  // namespace

@@ -179,6 +179,31 @@ TEST_CASE("ties between equal shares are broken by id, independent of insertion 
                                  "fw-c@agent-3(*):cpus:2;mem:2048"});
 }
 
+TEST_CASE("agents that join between rounds are walked in id order with those already known") {
+  // Two frameworks at equal shares take turns agent by agent, in the order
+  // agents are walked: which framework gets an agent shows where it stood.
+  auto offersOf = [](const std::vector<std::vector<std::string>>& batches) {
+    Harness h;
+    h.addFramework("fw-a");
+    h.addFramework("fw-b");
+    std::vector<std::string> seen;
+    for (const auto& batch : batches) {
+      for (const auto& a : batch) h.addAgent(a, "cpus:2;mem:2048");
+      for (const auto& o : h.round()) {
+        // Hand every offer back, so that each round offers every agent.
+        h.allocator->recoverResources(o.framework, o.allocation.agentId, o.allocation.resources, std::nullopt);
+      }
+    }
+    // One more round over all of them, after the last batch.
+    h.allocator->allocateAll();
+    for (const auto& o : h.log) seen.push_back(o.framework.value + "@" + o.allocation.agentId.value);
+    return std::vector<std::string>(seen.end() - static_cast<std::ptrdiff_t>(5), seen.end());
+  };
+  auto together = offersOf({{"agent-1", "agent-2", "agent-3", "agent-4", "agent-5"}});
+  CHECK(offersOf({{"agent-3", "agent-1"}, {"agent-5", "agent-2"}, {"agent-4"}}) == together);
+  CHECK(offersOf({{"agent-5"}, {"agent-4"}, {"agent-3"}, {"agent-2"}, {"agent-1"}}) == together);
+}
+
 // ------------------------------------------------------------ weights
 
 TEST_CASE("role weights 2:1 split equal agents 2:1 over repeated allocation rounds") {
