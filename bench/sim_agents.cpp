@@ -28,6 +28,11 @@ namespace {
 
 constexpr const char* kFrameworkId = "bench-recovery-framework";
 constexpr auto kMaxBackoff = std::chrono::seconds(4);  // as the agent's
+// Connections a process has being made at once. Ten thousand SYNs in one
+// burst overflow the master's listen queue (net.core.somaxconn, 4,096 by
+// default), and each dropped one waits a second for its retransmission.
+constexpr size_t kConnectWindow = 512;
+constexpr auto kConnectTimeout = std::chrono::seconds(60);
 
 double steadySeconds(SimClock::time_point t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
 
@@ -42,7 +47,6 @@ SimClock::time_point fromSteadySeconds(double s) {
 SimAgents::SimAgents(size_t first, size_t count, SimOptions options)
     : first_(first),
       options_(options),
-      context_(1, static_cast<int>(count * 2 + 64)),
       tick_(loop_),
       sims_(count) {
   agentResources_ = *Resources::parse("cpus:16;mem:65536");
@@ -84,18 +88,70 @@ void SimAgents::onLoop(const std::function<void()>& fn) {
 }
 
 void SimAgents::connect(const std::string& endpoint, const std::string& generation) {
+  connectAll(endpoint, generation, false);
+}
+
+SimClock::time_point SimAgents::connectAndRegister(const std::string& endpoint, const std::string& generation) {
+  return connectAll(endpoint, generation, true);
+}
+
+SimClock::time_point SimAgents::connectAll(const std::string& endpoint, const std::string& generation,
+                                           bool registering) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    connected_ = 0;
+    acked_ = 0;
+  }
+  SimClock::time_point sentAt;
   onLoop([&] {
+    endpoint_ = endpoint;
+    nextConnect_ = 0;
+    connecting_ = 0;
+    registerOnConnect_ = registering;
     for (size_t i = 0; i < sims_.size(); ++i) {
       auto& sim = sims_[i];
       sim.socket.reset();
-      sim.socket = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kDealer,
-                                               "sim-" + std::to_string(first_ + i) + "-" + generation);
-      sim.socket->onMessage([this, i](std::string_view, std::string_view bytes) { onMessage(i, bytes); });
-      if (auto connected = sim.socket->connect(endpoint); !connected) {
-        throw std::runtime_error(connected.error().message);
-      }
+      sim.connected = false;
+      sim.socket = std::make_unique<ZmtpDealer>(loop_, "sim-" + std::to_string(first_ + i) + "-" + generation,
+                                                [this, i](std::string_view bytes) { onMessage(i, bytes); });
+      sim.socket->onConnected([this, i] { onConnected(i); });
     }
+    if (registering) {
+      beginPhase();
+      sentAt = phase_.sentAt;
+    }
+    connectMore();
   });
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!changed_.wait_for(lock, kConnectTimeout, [this] { return connected_ == sims_.size(); })) {
+    throw std::runtime_error("only " + std::to_string(connected_) + " of " + std::to_string(sims_.size()) +
+                             " simulated agents connected to " + endpoint + " in " +
+                             std::to_string(kConnectTimeout.count()) + " s");
+  }
+  return sentAt;
+}
+
+void SimAgents::connectMore() {
+  while (connecting_ < kConnectWindow && nextConnect_ < sims_.size()) {
+    auto& sim = sims_[nextConnect_++];
+    if (auto started = sim.socket->connect(endpoint_); !started) throw std::runtime_error(started.error().message);
+    ++connecting_;
+    if (registerOnConnect_) {
+      // Goes out once the handshake is done; re-sent on the back-off from now.
+      sim.socket->send(sim.message);
+      sim.nextRetry = SimClock::now() + sim.backoff->next();
+    }
+  }
+}
+
+void SimAgents::onConnected(size_t index) {
+  auto& sim = sims_[index];
+  if (sim.connected) return;  // connected again (the master restarted): nothing to pace
+  sim.connected = true;
+  --connecting_;
+  connectMore();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (++connected_ == sims_.size()) changed_.notify_all();
 }
 
 void SimAgents::prepare(bool reregistration) {
@@ -111,17 +167,25 @@ SimClock::time_point SimAgents::registerAll() {
   }
   SimClock::time_point sentAt;
   onLoop([&] {
-    phase_ = SimPhase{};
-    phase_.sentAt = sentAt = SimClock::now();
+    beginPhase();
+    sentAt = phase_.sentAt;
     for (auto& sim : sims_) {
-      sim.acked = false;
-      sim.backoff->reset();
       sim.nextRetry = sentAt + sim.backoff->next();
+      sim.socket->send(sim.message);
     }
-    for (auto& sim : sims_) sim.socket->send(sim.message);
-    active_ = true;
   });
   return sentAt;
+}
+
+void SimAgents::beginPhase() {
+  phase_ = SimPhase{};
+  phase_.sentAt = SimClock::now();
+  for (auto& sim : sims_) {
+    sim.acked = false;
+    sim.backoff->reset();
+    sim.nextRetry = SimClock::time_point::max();  // set when its registration goes out
+  }
+  active_ = true;
 }
 
 bool SimAgents::waitAcked(std::chrono::milliseconds timeout) {
@@ -250,7 +314,7 @@ void raiseFiles(rlim_t wanted) {
 }  // namespace
 
 int runSimWorker(size_t first, size_t count, SimOptions options) {
-  raiseFiles(static_cast<rlim_t>(count) * 2 + 256);
+  raiseFiles(static_cast<rlim_t>(count) + 256);
   SimAgents sims(first, count, options);
   std::string line;
   while (std::getline(std::cin, line)) {
@@ -263,6 +327,10 @@ int runSimWorker(size_t first, size_t count, SimOptions options) {
         std::string endpoint, generation;
         in >> endpoint >> generation;
         sims.connect(endpoint, generation);
+      } else if (command == "connect-register") {
+        std::string endpoint, generation;
+        in >> endpoint >> generation;
+        answer = "ok " + std::to_string(steadySeconds(sims.connectAndRegister(endpoint, generation)));
       } else if (command == "prepare") {
         int reregistration = 0;
         in >> reregistration;
@@ -381,6 +449,14 @@ std::vector<std::string> SimFleet::everyone(const std::string& command) {
 
 void SimFleet::connect(const std::string& endpoint, const std::string& generation) {
   everyone("connect " + endpoint + " " + generation);
+}
+
+SimClock::time_point SimFleet::connectAndRegister(const std::string& endpoint, const std::string& generation) {
+  double first = std::numeric_limits<double>::max();
+  for (const auto& answer : everyone("connect-register " + endpoint + " " + generation)) {
+    first = std::min(first, std::stod(answer));
+  }
+  return fromSteadySeconds(first);
 }
 
 void SimFleet::prepare(bool reregistration) { everyone(reregistration ? "prepare 1" : "prepare 0"); }

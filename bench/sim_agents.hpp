@@ -1,20 +1,17 @@
-// Simulated agents for bench-recovery: ZeroMQ DEALER sockets that speak the
-// wire protocol a real agent speaks to the master (registerAgent with or
-// without an id and tasks, pongs, a new registration when asked), and
+// Simulated agents for bench-recovery: ZeroMQ DEALER peers (ZmtpDealer,
+// ZMTP spoken over a plain TCP connection, bench/zmtp_dealer.hpp) that speak
+// the wire protocol a real agent speaks to the master (registerAgent with
+// or without an id and tasks, pongs, a new registration when asked), and
 // nothing else.
 //
-// Each simulated agent holds two descriptors (its socket's mailbox and its
-// TCP connection), and a process may hold about 20,000, so 10,000 agents do
-// not fit in one process. SimAgents runs one slice of them, on one loop
-// thread with one ZeroMQ context, in this process; SimFleet runs them all in
-// child processes (this program started again with --sim-worker), a slice
-// each, and reads back what each saw. Times cross between processes as
+// SimAgents runs one slice of them, on one loop thread, in this process;
+// SimFleet runs them all in child processes (this program started again
+// with --sim-worker), a slice each, and reads back what each saw. Times cross between processes as
 // CLOCK_MONOTONIC (steady_clock), which every process reads alike.
 //
 //   SimFleet sims(10000, {.tasksPerAgent = 10, .retryBackoff = 250ms});
-//   sims.connect("tcp://127.0.0.1:5050", "a");
 //   sims.prepare(false);
-//   auto sent = sims.registerAll();
+//   auto sent = sims.connectAndRegister("tcp://127.0.0.1:5050", "a");
 //   bool all = sims.waitAcked(std::chrono::seconds(60));
 //   SimPhase phase = sims.endPhase();
 #pragma once
@@ -31,13 +28,12 @@
 #include <string>
 #include <thread>
 #include <vector>
-#include <zmq.hpp>
 
 #include "clusternodes/resources.hpp"
 #include "clusternodes/values.hpp"
 #include "common/backoff.hpp"
 #include "common/loop.hpp"
-#include "common/transport.hpp"
+#include "bench/zmtp_dealer.hpp"
 
 namespace clusternodes::bench {
 
@@ -64,8 +60,8 @@ struct SimOptions {
   std::chrono::nanoseconds retryBackoff = std::chrono::seconds(1);
 };
 
-// Agents number `first` to `first + count - 1` ("sim-N"), each on a DEALER
-// socket of its own, all on one loop thread owned by this object.
+// Agents number `first` to `first + count - 1` ("sim-N"), each on a
+// connection of its own, all on one loop thread owned by this object.
 // Threads: the public methods are for one other thread; they hand their
 // work to the loop thread and wait for it.
 class SimAgents {
@@ -75,10 +71,17 @@ class SimAgents {
   SimAgents(const SimAgents&) = delete;
   SimAgents& operator=(const SimAgents&) = delete;
 
-  // Closes each agent's socket, if any, and connects a new one to
+  // Closes each agent's connection, if any, and connects a new one to
   // `endpoint` under the identity "sim-N-generation": to the master, a new
-  // connection, as from an agent process that restarted.
+  // peer, as an agent process that restarted. Returns once every one has
+  // finished its handshake with the master, at most a few hundred being
+  // made at a time; throws std::runtime_error when they do not within 60 s.
   void connect(const std::string& endpoint, const std::string& generation);
+  // connect(), each agent sending its prepared registration as it connects
+  // (once its handshake is done, as an agent process that starts): a registration
+  // phase, as registerAll() begins one, from the first connection. Returns
+  // when the connections are made, with the time the first began.
+  SimClock::time_point connectAndRegister(const std::string& endpoint, const std::string& generation);
   // Encodes each agent's registration: with no id and no tasks (a first
   // registration), or with the id the master gave it and its tasks, all
   // TASK_RUNNING (a re-registration). Not timed: a real agent has its
@@ -96,10 +99,11 @@ class SimAgents {
 
  private:
   struct Sim {
-    std::unique_ptr<ZmqSocket> socket;
+    std::unique_ptr<ZmtpDealer> socket;
     std::string id;       // given by the master at the first registration
     std::string message;  // the prepared registration
     bool acked = false;   // answered in this phase
+    bool connected = false;  // its handshake with the master is done (since connect())
     std::unique_ptr<RetryBackoff> backoff;
     SimClock::time_point nextRetry;
   };
@@ -107,11 +111,14 @@ class SimAgents {
   void onLoop(const std::function<void()>& fn);
   std::string registration(size_t index, bool reregistration);
   void onMessage(size_t index, std::string_view bytes);  // loop thread
+  void connectMore();                                      // loop thread
+  void beginPhase();                                       // loop thread
+  SimClock::time_point connectAll(const std::string& endpoint, const std::string& generation, bool registering);
+  void onConnected(size_t index);                          // loop thread
   void retryDue();                                         // loop thread
 
   const size_t first_;
   const SimOptions options_;
-  zmq::context_t context_;  // outlives the sockets
   Loop loop_;
   Timer tick_;
   std::vector<Sim> sims_;  // loop thread only, as is everything below but the mutex's
@@ -120,11 +127,16 @@ class SimAgents {
   FrameworkInfo frameworkInfo_;
   SimPhase phase_;
   bool active_ = false;
+  std::string endpoint_;
+  size_t nextConnect_ = 0;  // the next agent to connect
+  size_t connecting_ = 0;   // connections being made
+  bool registerOnConnect_ = false;
   std::thread thread_;
 
   std::mutex mutex_;
   std::condition_variable changed_;
   size_t acked_ = 0;
+  size_t connected_ = 0;
 };
 
 // `agents` simulated agents in child processes of at most `perProcess`
@@ -139,6 +151,7 @@ class SimFleet {
   SimFleet& operator=(const SimFleet&) = delete;
 
   void connect(const std::string& endpoint, const std::string& generation);
+  SimClock::time_point connectAndRegister(const std::string& endpoint, const std::string& generation);
   void prepare(bool reregistration);
   SimClock::time_point registerAll();
   bool waitAcked(std::chrono::seconds timeout);
