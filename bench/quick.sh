@@ -305,8 +305,9 @@ bench_recovery() {
   group recovery "bench-recovery --store=zk --zk-session-timeout-ms=1000 --agents=1000 --rounds=1; Mesos paper MTTR 4-8 s"
   figure recovery.zk_failover_s "$(fmt %.3f "$mttr")" "kill to all back; elected after $(fmt %.3f "$up")" "goal < 2"
   figure recovery.zk_cold_register_s "$(fmt %.3f "$cold")" "1000 agents, first time, registry in ZooKeeper"
-  # The goal's own size: 10,000 agents registering at once, first send to
-  # last reply, once with each store (the agents in two processes).
+  # The goal's own size: 10,000 agents starting at once, each connecting
+  # and registering, first connection to last reply, once with each store
+  # (the agents in two processes).
   local store replies resent cpu
   for store in file zk; do
     run recovery 120 "$BIN/bench-recovery" --part=master --cold-only --agents=10000 --rounds=1 --store="$store" \
