@@ -7,11 +7,12 @@
 //
 // 1. Master failover. A real clusternodes-master runs as a process; the
 //    agents are simulated in child processes of this one (sim_agents.hpp:
-//    --agents-per-process each), one ZeroMQ DEALER socket an agent, driven
-//    by one libuv loop a process (the project's Loop and ZmqSocket), speaking
-//    the wire protocol a real agent speaks. Each round:
-//      a. cold: every agent sends registerAgent with no id; timed from the
-//         first send until the last agent got agentRegistered, and until
+//    --agents-per-process each), one ZeroMQ DEALER peer an agent (ZMTP over
+//    a libuv TCP handle, zmtp_dealer.hpp), driven by one libuv loop a
+//    process, speaking the wire protocol a real agent speaks. Each round:
+//      a. cold: every agent connects and sends registerAgent with no id once
+//         connected; timed from the first connection until the last agent
+//         got agentRegistered, and until
 //         /state lists every agent reachable (and the master's /metrics count
 //         exactly as many new agents);
 //      b. agent restart: every agent connects again under a new identity and
@@ -21,7 +22,7 @@
 //      c. failover: the master is SIGKILLed and started again on the same
 //         ports and work dir (its registry keeps the admitted agents); once
 //         its /health answers, every agent sends its re-registration (id and
-//         tasks) on its existing socket, which ZeroMQ reconnects by itself.
+//         tasks) on its existing connection, which it makes again by itself.
 //         Timed from the spawn and from /health until every agent got
 //         agentRegistered and until /state lists all agents and tasks.
 //    Unanswered registrations are re-sent with the agent's own back-off
@@ -135,8 +136,8 @@ double processCpuSeconds(pid_t pid) {
 }
 
 // Lets this process and the daemons it starts (they inherit the limit) hold
-// `wanted` descriptors, as far as it may: a simulated agent takes two here
-// (its socket's mailbox and its TCP connection) and one in the master.
+// `wanted` descriptors, as far as it may: a simulated agent takes one in
+// its process (its TCP connection) and one in the master.
 // Returns the limit now in force.
 rlim_t raiseFileLimit(rlim_t wanted) {
   rlimit limit{};
@@ -335,7 +336,7 @@ struct FailoverOptions {
   int tasksPerAgent = 10;
   int timeoutSeconds = 300;
   Duration retryBackoff = std::chrono::seconds(1);  // the agent's --registration-backoff
-  // Simulated agents per child process: each holds two descriptors there.
+  // Simulated agents per child process: each holds a descriptor there.
   size_t agentsPerProcess = 5000;
   bool coldOnly = false;  // phase a only: the first registration
   // Memory this process touches and frees before phase a (see warmMemory).
@@ -1173,7 +1174,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 60000));
   app.add_option("--agents-per-process", failover.agentsPerProcess,
-                 "Simulated agents per child process (each holds two descriptors there)")
+                 "Simulated agents per child process (each holds a descriptor there)")
       ->capture_default_str()
       ->check(CLI::Range(1, 9000));
   std::string simWorker;
@@ -1221,10 +1222,9 @@ int main(int argc, char** argv) {
   failover.retryBackoff = std::chrono::milliseconds(retryMs);
   agent.timeoutSeconds = failover.timeoutSeconds;
   // The simulated agents run in child processes (--agents-per-process
-  // each, two descriptors an agent); the master, which inherits this
+  // each, a descriptor an agent); the master, which inherits this
   // process's limit, holds one an agent.
-  const auto neededFiles =
-      std::max<rlim_t>(failover.agents, std::min(failover.agents, failover.agentsPerProcess) * 2) + 512;
+  const auto neededFiles = static_cast<rlim_t>(failover.agents) + 512;
   rlim_t files = raiseFileLimit(neededFiles + 4096);
   if (part != "agent" && files < neededFiles) {
     // Past the limit, the last agents' sockets cannot connect and the round
