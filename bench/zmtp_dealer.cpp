@@ -1,6 +1,7 @@
 #include "bench/zmtp_dealer.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <memory>
 #include <utility>
@@ -113,15 +114,20 @@ Result<void> ZmtpDealer::connect(const std::string& endpoint) {
     return Error{ErrorCode::kInvalid, "not a tcp://IP:PORT endpoint: " + endpoint};
   }
   std::string ip = endpoint.substr(scheme.size(), colon - scheme.size());
+  // The port is all that follows the colon: a number, with no space or
+  // suffix.
+  const char* first = endpoint.data() + colon + 1;
+  const char* last = endpoint.data() + endpoint.size();
   int port = 0;
-  try {
-    port = std::stoi(endpoint.substr(colon + 1));
-  } catch (const std::exception&) {
-    port = -1;
-  }
-  if (port <= 0 || port > 65535 || uv_ip4_addr(ip.c_str(), port, &address_) != 0) {
+  auto [end, parsed] = std::from_chars(first, last, port);
+  if (parsed != std::errc() || end != last) port = -1;
+  // Parsed aside: a refused endpoint leaves the one in use (uv_ip4_addr
+  // writes its output even when it fails).
+  sockaddr_in address{};
+  if (port <= 0 || port > 65535 || uv_ip4_addr(ip.c_str(), port, &address) != 0) {
     return Error{ErrorCode::kInvalid, "not a tcp://IPv4:PORT endpoint: " + endpoint};
   }
+  address_ = address;
   addressSet_ = true;
   if (connection_ != nullptr) lost();  // and reconnects to the new address
   else open();
