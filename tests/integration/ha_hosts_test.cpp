@@ -153,8 +153,31 @@ struct LongTask {
     auto& masters = *cluster.masters;
     REQUIRE(eventually([&] { return MasterGroup::taskState(masters.state(leader), "long-1") == "TASK_RUNNING"; }, 30s));
     CHECK(cluster.cluster.processesMatching("sleep 600", true) == pids);
-    launch(newTask, "true", "", masters.state(leader).value("id", ""));
-    REQUIRE(scheduler.waitForState(TaskID{newTask}, TaskState::kFinished, 60s));
+    size_t offersBefore = scheduler.offers().size();
+    std::string leaderId = masters.state(leader).value("id", "");
+    launch(newTask, "true", "", leaderId);
+    bool finished = scheduler.waitForState(TaskID{newTask}, TaskState::kFinished, 60s).has_value();
+    if (!finished) {
+      // What the framework saw since, to tell a task that failed from
+      // offers that never came or came from the wrong master.
+      std::string updates, offers;
+      for (const auto& u : scheduler.statusesOf(TaskID{newTask})) updates += std::string(toString(u.state)) + " (" + u.message + "); ";
+      auto all = scheduler.offers();
+      for (size_t i = offersBefore; i < all.size(); ++i) offers += all[i].id.value + " on " + all[i].agentId.value + "; ";
+      std::string logged;
+      std::ifstream log(masters.process(leader).logFile());
+      for (std::string line; std::getline(log, line);) {
+        if (line.find(newTask) != std::string::npos || line.find(" W ") != std::string::npos ||
+            line.find(" E ") != std::string::npos || line.find("framework") != std::string::npos) {
+          logged += line + "\n";
+        }
+      }
+      MESSAGE("leader " << leaderId << "; updates of " << newTask << ": " << updates << "offers since the launch: "
+                        << offers << "leader's task state: " << MasterGroup::taskState(masters.state(leader), newTask)
+                        << "; the leader's log on frameworks, the task, warnings and errors:\n"
+                        << logged);
+    }
+    REQUIRE(finished);
     bool known = false;
     auto frameworks = masters.state(leader)["frameworks"];
     for (const auto& f : frameworks) known |= f.value("id", "") == scheduler.frameworkId().value;
