@@ -1,6 +1,7 @@
 #include "clusternodes/resources.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -155,10 +156,7 @@ Result<ParsedToken> parseToken(std::string_view token) {
     name = trim(head.substr(0, open));
     std::string_view role = trim(head.substr(open + 1, close - open - 1));
     if (role.empty()) return tokenError(token, "empty role");
-    if (role != kDefaultRole && !validName(role)) {
-      return tokenError(token, "bad role " + quoted(role) +
-                                   " (allowed: letters, digits, '_', '.', '/', '-', or '*')");
-    }
+    if (auto valid = validateRole(role); !valid) return tokenError(token, valid.error().message);
     out.role = std::string(role);
   }
   if (name.empty()) return tokenError(token, "empty name");
@@ -318,6 +316,32 @@ std::string RangeSet::toString() const {
 }
 
 // --------------------------------------------------------------- Resources
+
+Result<void> validateRole(std::string_view role) {
+  std::string quotedRole = "'" + std::string(role) + "'";
+  if (role.empty()) return invalid("role is empty");
+  if (role == kDefaultRole) return {};
+  // '*' is the default role only as a whole; other roles are
+  // '/'-separated paths ("eng/ml") of non-empty segments.
+  for (unsigned char c : role) {
+    if (!(std::isalnum(c) || c == '_' || c == '-' || c == '.' || c == '/')) {
+      return invalid("role " + quotedRole + " has a character outside [A-Za-z0-9_./-]");
+    }
+  }
+  if (role.front() == '-') return invalid("role " + quotedRole + " starts with '-'");
+  size_t start = 0;
+  while (start <= role.size()) {
+    size_t end = role.find('/', start);
+    if (end == std::string_view::npos) end = role.size();
+    std::string_view segment = role.substr(start, end - start);
+    if (segment.empty()) return invalid("role " + quotedRole + " has an empty path segment");
+    if (segment == "." || segment == "..") {
+      return invalid("role " + quotedRole + " has a '" + std::string(segment) + "' segment");
+    }
+    start = end + 1;
+  }
+  return {};
+}
 
 Result<Resources> Resources::parse(std::string_view text) {
   Resources out;

@@ -34,7 +34,7 @@ Result<std::map<std::string, double>> parseWeights(const std::string& text) {
     if (item.empty()) continue;
     size_t eq = item.find('=');
     if (eq == std::string::npos || eq == 0) return invalid("weight '" + item + "' is not ROLE=WEIGHT");
-    if (auto role = master::validateRole(item.substr(0, eq)); !role) return role.error();
+    if (auto role = validateRole(item.substr(0, eq)); !role) return role.error();
     try {
       size_t used = 0;
       double w = std::stod(item.substr(eq + 1), &used);

@@ -116,28 +116,6 @@ Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, cons
   return {};
 }
 
-Result<void> validateRole(const std::string& role) {
-  if (role.empty()) return invalid("role is empty");
-  if (role == kDefaultRole) return {};
-  // '*' is the default role only as a whole, as in Resources::parse; other
-  // roles are '/'-separated paths ("eng/ml") of non-empty segments.
-  for (unsigned char c : role) {
-    if (!(std::isalnum(c) || c == '_' || c == '-' || c == '.' || c == '/')) {
-      return invalid("role '" + role + "' has a character outside [A-Za-z0-9_./-]");
-    }
-  }
-  size_t start = 0;
-  while (start <= role.size()) {
-    size_t end = role.find('/', start);
-    if (end == std::string::npos) end = role.size();
-    std::string segment = role.substr(start, end - start);
-    if (segment.empty()) return invalid("role '" + role + "' has an empty path segment");
-    if (segment == "." || segment == "..") return invalid("role '" + role + "' has a '" + segment + "' segment");
-    start = end + 1;
-  }
-  return {};
-}
-
 Result<void> validateFrameworkInfo(const FrameworkInfo& info) {
   if (info.name.empty()) return invalid("framework name is empty");
   if (info.roles.empty() && info.role.empty()) return invalid("framework role is empty");

@@ -20,9 +20,6 @@ Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, cons
                           const std::set<TaskID>& usedIds, const ExecutorInfo* running = nullptr);
 
 // Checks a FrameworkInfo at subscription.
-// A role name: "*", or a '/'-separated path of non-empty segments made of
-// [A-Za-z0-9_.-], none of them "." or "..".
-Result<void> validateRole(const std::string& role);
 Result<void> validateFrameworkInfo(const FrameworkInfo& info);
 
 }  // namespace clusternodes::master

@@ -56,6 +56,13 @@ class RangeSet {
 
 inline constexpr const char* kDefaultRole = "*";
 
+// A role name, as frameworks subscribe to it and resources are reserved for
+// it: "*" (the default role), or a '/'-separated path ("eng/ml") of
+// non-empty segments made of [A-Za-z0-9_.-], none of them "." or "..", not
+// starting with '-' (Mesos's rules, in a stricter alphabet). The error says
+// which rule the role breaks.
+Result<void> validateRole(std::string_view role);
+
 namespace detail {
 
 // A map kept as a sorted vector: a Resources value holds a handful of

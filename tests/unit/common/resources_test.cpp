@@ -212,6 +212,34 @@ TEST_CASE("parsing bad role syntax fails naming the token") {
   expectParseError("cpus)ml(:1", "cpus)ml(:1");
 }
 
+TEST_CASE("a reservation for a role that is not a valid role path is refused, naming the rule it breaks") {
+  // The same rules as a framework's roles (validateRole): a reservation
+  // cannot name a role no framework could ever subscribe to.
+  expectParseError("cpus(a/../b):1", "'..' segment");
+  expectParseError("cpus(./a):1", "'.' segment");
+  expectParseError("cpus(a//b):1", "empty path segment");
+  expectParseError("cpus(/a):1", "empty path segment");
+  expectParseError("cpus(a/):1", "empty path segment");
+  expectParseError("cpus(-a):1", "starts with '-'");
+  CHECK(mustParse("cpus(a/b-c/.d):1").scalar("cpus", "a/b-c/.d") == 1.0);
+}
+
+TEST_CASE("a role is the default role or a path of non-empty segments, none of them . or .., not starting with -") {
+  for (const char* role : {"*", "eng/ml", "a/b/c", "team.x/ml", "ml-2", "a/-b", "_x"}) {
+    INFO("role: " << role);
+    CHECK(validateRole(role).ok());
+  }
+  for (const char* role : {"", "/eng", "eng/", "eng//ml", "./eng", "eng/..", ".", "..", "-eng", "m l", "ml*", "**",
+                           "a/*", "r\xc3\xb4le", "a\tb", "a\\b"}) {
+    INFO("role: " << role);
+    CHECK_FALSE(validateRole(role).ok());
+  }
+  CHECK(validateRole("eng//ml").error().message.find("empty path segment") != std::string::npos);
+  CHECK(validateRole("eng/..").error().message.find("'..' segment") != std::string::npos);
+  CHECK(validateRole("-eng").error().message.find("starts with '-'") != std::string::npos);
+  CHECK(validateRole("a*").error().message.find("outside [A-Za-z0-9_./-]") != std::string::npos);
+}
+
 TEST_CASE("a parse error is reported for the first bad token only") {
   auto r = Resources::parse("cpus:1;mem:x;disk:y");
   REQUIRE_FALSE(r.ok());

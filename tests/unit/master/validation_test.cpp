@@ -274,19 +274,6 @@ TEST_CASE("a framework role that is empty or has other characters is rejected") 
   }
 }
 
-TEST_CASE("a role is a path of non-empty segments, none of them . or ..") {
-  for (const std::string role : {"eng/ml", "a/b/c", "team.x/ml"}) {
-    INFO("role: " << role);
-    CHECK(validateRole(role).ok());
-  }
-  for (const std::string role : {"/eng", "eng/", "eng//ml", "./eng", "eng/..", ".", ""}) {
-    INFO("role: " << role);
-    CHECK_FALSE(validateRole(role).ok());
-  }
-  expectInvalid(validateRole("eng//ml"), "empty path segment");
-  expectInvalid(validateRole("eng/.."), "'..' segment");
-}
-
 TEST_CASE("a framework may subscribe to several roles, each valid and listed once") {
   FrameworkInfo info = validFramework();
   info.roles = {"eng/ml", "ops", "*"};
