@@ -601,15 +601,14 @@ class DrfAllocator final : public Allocator {
     // Agents are visited in id order, so that the same events give the
     // same offers whatever order the agents arrived in.
     auto byId = [&](uint32_t a, uint32_t b) { return agents_[a].id.value < agents_[b].id.value; };
+    bool reordered = orderStale_ || !addedAgents_.empty();
     if (orderStale_) {
       agentOrder_.clear();
       for (uint32_t i = 0; i < agents_.size(); ++i) {
         if (agents_[i].used) agentOrder_.push_back(i);
       }
       std::sort(agentOrder_.begin(), agentOrder_.end(), byId);
-      for (uint32_t r = 0; r < agentOrder_.size(); ++r) agents_[agentOrder_[r]].rank = r;
       orderStale_ = false;
-      addedAgents_.clear();
     } else if (!addedAgents_.empty()) {
       // Only agents added since the last run: sorted among themselves and
       // merged in. Sorting them all again at every run of a registration
@@ -619,6 +618,8 @@ class DrfAllocator final : public Allocator {
       auto known = static_cast<std::ptrdiff_t>(agentOrder_.size());
       agentOrder_.insert(agentOrder_.end(), addedAgents_.begin(), addedAgents_.end());
       std::inplace_merge(agentOrder_.begin(), agentOrder_.begin() + known, agentOrder_.end(), byId);
+    }
+    if (reordered) {
       for (uint32_t r = 0; r < agentOrder_.size(); ++r) agents_[agentOrder_[r]].rank = r;
       addedAgents_.clear();
     }

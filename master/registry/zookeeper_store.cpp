@@ -1,6 +1,8 @@
 #include "master/registry/zookeeper_store.hpp"
 
+#include <charconv>
 #include <cstdio>
+#include <system_error>
 #include <map>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -33,12 +35,13 @@ size_t entryBytes(const std::string& name, const std::string& value) { return na
 // "b0201" of 256, placed by a hash of their entries' names, which stay
 // where they are).
 std::optional<uint64_t> fillSequence(const std::string& bucket) {
-  if (bucket.size() != 9 || bucket.compare(0, 1, kFillPrefix) != 0) return std::nullopt;
-  uint64_t n = 0;
-  for (size_t i = 1; i < bucket.size(); ++i) {
-    if (bucket[i] < '0' || bucket[i] > '9') return std::nullopt;
-    n = n * 10 + static_cast<uint64_t>(bucket[i] - '0');
+  if (bucket.size() != 9 || bucket.compare(0, 1, kFillPrefix) != 0 || bucket[1] < '0' || bucket[1] > '9') {
+    return std::nullopt;
   }
+  uint64_t n = 0;
+  const char* end = bucket.data() + bucket.size();
+  auto [at, error] = std::from_chars(bucket.data() + 1, end, n);
+  if (error != std::errc() || at != end) return std::nullopt;
   return n;
 }
 
