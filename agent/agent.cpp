@@ -13,6 +13,8 @@
 #include "agent/containerizer/docker.hpp"
 #include "agent/containerizer/framework_executor.hpp"
 #include "agent/resource_detection.hpp"
+#include "common/curve.hpp"
+#include "common/fingerprint.hpp"
 #include "common/process.hpp"
 
 namespace clusternodes::agent {
@@ -129,7 +131,7 @@ Result<void> Agent::start() {
   info_.bootId = bootId();
 
   if (!executors_) executors_ = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kRouter);
-  executors_->onMessage([this](std::string_view peer, std::string_view bytes) { onExecutorMessage(peer, bytes); });
+  executors_->onMessage([this](std::string_view peer, std::string_view bytes, std::string_view) { onExecutorMessage(peer, bytes); });
   auto bound = executors_->bind("tcp://" + flags_.ip + ":" + std::to_string(flags_.port));
   if (!bound) return bound.error();
   executorEndpoint_ = *bound;
@@ -144,9 +146,11 @@ Result<void> Agent::start() {
   info_.ip = flags_.ip;
 
   if (!master_) {
-    master_ = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kDealer, "agent-" + randomUuid());
+    auto socket = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kDealer, "agent-" + randomUuid());
+    if (auto secured = secureMasterLink(*socket); !secured) return secured.error();
+    master_ = std::move(socket);
   }
-  master_->onMessage([this](std::string_view, std::string_view bytes) { onMasterMessage(bytes); });
+  master_->onMessage([this](std::string_view, std::string_view bytes, std::string_view) { onMasterMessage(bytes); });
   // A master that restarted (or a network that came back) is re-registered
   // with at once, not after the pings have been missed.
   master_->onConnectionChange([this](bool connected) {
@@ -220,6 +224,43 @@ void Agent::dropMessage(const std::string& reason) {
 }
 
 void Agent::sendToMaster(capnp::MallocMessageBuilder& message) { master_->send(wire::encode(message)); }
+
+Result<void> Agent::secureMasterLink(ZmqSocket& socket) {
+  bool curve = !flags_.keyFile.empty();
+  if (curve != !flags_.masterKeyFile.empty()) return invalid("--key and --master-key go together");
+  std::string fingerprint;
+  std::string principal;
+  if (curve) {
+    auto own = readCurveKey(flags_.keyFile, true);
+    if (!own) return Error{own.error().code, "--key: " + own.error().message};
+    auto master = readCurveKey(flags_.masterKeyFile, false);
+    if (!master) return Error{master.error().code, "--master-key: " + master.error().message};
+    if (auto used = socket.useCurveClient(*own, master->publicKey); !used) return used;
+    principal = own->principal;
+    fingerprint = keyFingerprint(own->publicKey);
+    spdlog::info("the link to the master is encrypted with CURVE: this agent is '{}' (key {}), the master's key is {}",
+                 principal, fingerprint, keyFingerprint(master->publicKey));
+  }
+  socket.onHandshakeFailure([this, curve, principal, fingerprint](ZmqSocket::HandshakeFailure failure, int) {
+    if (reportedHandshakeFailures_.count(failure) != 0) return;
+    reportedHandshakeFailures_.insert(failure);
+    using Failure = ZmqSocket::HandshakeFailure;
+    std::string at = masterAddress_.empty() ? std::string("the master") : "the master at " + masterAddress_;
+    if (!curve) {
+      spdlog::error("{} requires CURVE: give this agent --key and --master-key; retrying", at);
+    } else if (failure == Failure::kRefused) {
+      spdlog::error("{} refused this agent's key {} ('{}'): add {}.pub to its credentials file, under [agents]; "
+                    "retrying",
+                    at, fingerprint, principal, principal);
+    } else if (failure == Failure::kMechanism) {
+      spdlog::error("{} does not use CURVE (start it with --key), or it is not a master; retrying", at);
+    } else {
+      spdlog::error("the CURVE handshake with {} failed: {} (is --master-key the master's public key?); retrying", at,
+                    ZmqSocket::describe(failure));
+    }
+  });
+  return {};
+}
 
 void Agent::onMasterMessage(std::string_view bytes) {
   ++metrics_.messagesReceived;
@@ -325,6 +366,7 @@ void Agent::onRegistered(wire::AgentRegistered::Reader message) {
   }
   agentId_ = id;
   registered_ = true;
+  reportedHandshakeFailures_.clear();
   previousAgentId_ = AgentID{};
   if (auto saved = checkpoints_.saveAgent({agentId_, info_.bootId}); !saved) {
     // Nothing depends on it until a restart; it is written again at the

@@ -56,6 +56,11 @@ namespace clusternodes::agent {
 
 struct AgentFlags {
   std::string master = "127.0.0.1:5050";  // HOST:PORT of the master's socket
+  // CURVE: this agent's key pair and the master's public key (files that
+  // `clusternodes keys generate` writes). Both or neither; neither: the
+  // link to the master is neither encrypted nor authenticated.
+  std::string keyFile;
+  std::string masterKeyFile;
   std::string ip = "127.0.0.1";           // address the agent listens on
   int port = 5051;                        // ZeroMQ port for executors
   int httpPort = 5052;
@@ -178,6 +183,10 @@ class Agent {
   void dispatchFromMaster(const wire::Envelope::Reader& envelope);
   void sendToMaster(capnp::MallocMessageBuilder& message);
   void registerWithMaster();
+  // --key and --master-key: makes `socket` a CURVE client of the master.
+  // Either way, a failed handshake is logged (once per kind of failure
+  // until the agent registers).
+  Result<void> secureMasterLink(ZmqSocket& socket);
   // Re-registers when the master has been silent for longer than its pings
   // allow.
   void watchMaster();
@@ -328,6 +337,9 @@ class Agent {
   AgentID previousAgentId_;
   std::string previousAgentEnded_;
   bool registered_ = false;
+  // Kinds of failed handshake with the master logged since it last
+  // registered (each once, not at every retry).
+  std::set<ZmqSocket::HandshakeFailure> reportedHandshakeFailures_;
   RetryBackoff backoff_;  // of registrations
   std::chrono::nanoseconds pingInterval_ = std::chrono::seconds(15);
   int maxPingTimeouts_ = 5;

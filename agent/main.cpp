@@ -5,6 +5,7 @@
 
 #include "agent/agent.hpp"
 #include "agent/resource_detection.hpp"
+#include "common/curve.hpp"
 #include "common/flags.hpp"
 #include "common/zookeeper.hpp"
 #include "common/preflight.hpp"
@@ -19,6 +20,10 @@ namespace {
 void addFlags(CLI::App& app, agent::AgentFlags& flags, std::string& logLevel) {
   addConfigOption(app);
   app.add_option("--master", flags.master, "The master's address, HOST:PORT")->capture_default_str();
+  app.add_option("--key", flags.keyFile,
+                 "This agent's CURVE key pair (NAME.key from `clusternodes keys generate`): the link to the master is "
+                 "encrypted and the agent authenticated; with --master-key");
+  app.add_option("--master-key", flags.masterKeyFile, "The master's public CURVE key (its .pub file); with --key");
   app.add_option("--ip", flags.ip, "Address to listen on")->capture_default_str();
   app.add_option("--port", flags.port, "ZeroMQ port for executors")->capture_default_str()->check(CLI::Range(0, 65535));
   app.add_option("--http-port", flags.httpPort, "HTTP port")->capture_default_str()->check(CLI::Range(0, 65535));
@@ -109,6 +114,18 @@ int refuseBadFlags(CommandLine& commandLine, const agent::AgentFlags& flags) {
   }
   if (auto attributes = agent::parseAttributes(flags.attributes); !attributes) {
     return commandLine.refuse("--attributes", flags.attributes, attributes.error().message);
+  }
+  if (flags.keyFile.empty() != flags.masterKeyFile.empty()) {
+    return flags.keyFile.empty() ? commandLine.refuse("--master-key", flags.masterKeyFile, "needs --key too")
+                                 : commandLine.refuse("--key", flags.keyFile, "needs --master-key too");
+  }
+  if (!flags.keyFile.empty()) {
+    if (auto key = readCurveKey(flags.keyFile, true); !key) {
+      return commandLine.refuse("--key", flags.keyFile, key.error().message);
+    }
+    if (auto key = readCurveKey(flags.masterKeyFile, false); !key) {
+      return commandLine.refuse("--master-key", flags.masterKeyFile, key.error().message);
+    }
   }
   return -1;
 }

@@ -1,4 +1,6 @@
 // The `clusternodes` command line: one CLI11 subcommand per command.
+#include <iostream>
+
 #include "cli/commands.hpp"
 #include "common/flags.hpp"
 
@@ -26,10 +28,22 @@ void addContainerOptions(CLI::App& command, RunOptions& run, const std::string& 
                      "service's name (required)");
   command.add_flag("--force-pull", run.forcePull, "Pull the image even when the agent has it");
   command.add_option("--master", run.master, "The master's address, HOST:PORT or zk://HOST:PORT[,...]/PATH (default: the local cluster)");
+  command.add_option("--key", run.keyFile,
+                     "The framework's CURVE key pair, for a master started with --key (default with the local "
+                     "cluster: its operator key)");
+  command.add_option("--master-key", run.masterKeyFile, "The master's public CURVE key (with --key)");
   command.add_option("--work-dir", run.workDir, workDirHelp);
   command.add_option("command", run.command,
                      "The command and its arguments, after --; replaces the image's command (default: the "
                      "image's own)");
+}
+
+// --key and --master-key: what the CLI presents to a --master started with
+// --key (the local cluster's own keys otherwise).
+void addKeyOptions(CLI::App& command, std::string& keyFile, std::string& masterKeyFile) {
+  command.add_option("--key", keyFile,
+                     "A CURVE key pair the master knows (default: the local cluster's operator key, if any)");
+  command.add_option("--master-key", masterKeyFile, "The master's public CURVE key (with --key)");
 }
 
 }  // namespace
@@ -72,6 +86,7 @@ int runCli(int argc, char** argv) {
   auto* statusCommand = app.add_subcommand("status", "Show the agents, frameworks and running tasks of a master");
   statusCommand->add_option("--master", status.master, "The master's address, HOST:PORT or zk://HOST:PORT[,...]/PATH (default: the local cluster)");
   statusCommand->add_option("--work-dir", status.workDir, workDirHelp);
+  addKeyOptions(*statusCommand, status.keyFile, status.masterKeyFile);
   statusCommand->add_flag("--json", status.json, "Print the master's /state JSON as it is");
 
   StatusOptions list;
@@ -79,6 +94,7 @@ int runCli(int argc, char** argv) {
   auto addListOptions = [&](CLI::App* command) {
     command->add_option("--master", list.master, "The master's address, HOST:PORT or zk://HOST:PORT[,...]/PATH (default: the local cluster)");
     command->add_option("--work-dir", list.workDir, workDirHelp);
+    addKeyOptions(*command, list.keyFile, list.masterKeyFile);
     command->add_flag("--json", list.json, "Print JSON (the array from the master's /state) instead of a table");
   };
   auto* agentsCommand = app.add_subcommand("agents", "List the agents: address, health, resources, tasks, attributes");
@@ -104,6 +120,7 @@ int runCli(int argc, char** argv) {
   logsCommand->add_flag("--follow,-f", logs.follow, "Keep printing what the task writes until it ends");
   logsCommand->add_option("--master", logs.master, "The master's address, HOST:PORT or zk://HOST:PORT[,...]/PATH (default: the local cluster)");
   logsCommand->add_option("--work-dir", logs.workDir, workDirHelp);
+  addKeyOptions(*logsCommand, logs.keyFile, logs.masterKeyFile);
 
   RunOptions run;
   auto* runCommand = app.add_subcommand(
@@ -147,12 +164,14 @@ int runCli(int argc, char** argv) {
       ->check(CLI::Range(0, kMaxInstances));
   scaleCommand->add_option("--master", scale.master, "The master's address, HOST:PORT or zk://HOST:PORT[,...]/PATH (default: the local cluster)");
   scaleCommand->add_option("--work-dir", scale.workDir, workDirHelp);
+  addKeyOptions(*scaleCommand, scale.keyFile, scale.masterKeyFile);
 
   ServiceOptions kill;
   auto* killCommand = app.add_subcommand("kill", "Stop a service (run --detach) and every instance of it");
   killCommand->add_option("name", kill.name, "The service's name")->required();
   killCommand->add_option("--master", kill.master, "The master's address, HOST:PORT or zk://HOST:PORT[,...]/PATH (default: the local cluster)");
   killCommand->add_option("--work-dir", kill.workDir, workDirHelp);
+  addKeyOptions(*killCommand, kill.keyFile, kill.masterKeyFile);
 
   ConfigureOptions configure;
   auto* configureCommand = app.add_subcommand(
@@ -162,7 +181,36 @@ int runCli(int argc, char** argv) {
   configureCommand->add_option("settings", configure.settings, "DAEMON.KEY=VALUE, DAEMON being master or agent");
   configureCommand->add_option("--work-dir", configure.workDir, workDirHelp);
 
+  KeysOptions keys;
+  auto* keysCommand = app.add_subcommand(
+      "keys", "Make CURVE key pairs and the master's credentials file (authenticated, encrypted links)");
+  keysCommand->require_subcommand(1);
+  auto* keysGenerate =
+      keysCommand->add_subcommand("generate", "Write NAME.key (the key pair, 0600) and NAME.pub (its public key)");
+  keysGenerate->add_option("name", keys.name, "The principal: an agent's or a framework's name")->required();
+  keysGenerate->add_option("--dir", keys.dir, "Where to write the files")->capture_default_str();
+  keysGenerate->add_flag("--force", keys.force, "Replace existing files");
+  auto* keysAdd = keysCommand->add_subcommand(
+      "add", "Add a public key to a master's credentials file, as an agent's or a framework's");
+  keysAdd->add_option("file", keys.file, "NAME.pub")->required();
+  keysAdd->add_option("--credentials", keys.credentials, "The master's credentials file (made when missing)")
+      ->required();
+  auto* asAgent = keysAdd->add_flag("--agent", keys.agent, "The key is an agent's");
+  bool asFramework = false;
+  keysAdd->add_flag("--framework", asFramework, "The key is a framework's")->excludes(asAgent);
+  auto* keysShow = keysCommand->add_subcommand("show", "Print a key file's principal, public key and fingerprint");
+  keysShow->add_option("file", keys.file, "NAME.pub or NAME.key")->required();
+
   if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
+  if (keysGenerate->parsed()) return runKeysGenerate(keys);
+  if (keysShow->parsed()) return runKeysShow(keys);
+  if (keysAdd->parsed()) {
+    if (!keys.agent && !asFramework) {
+      std::cerr << "clusternodes: keys add: say whose key it is: --agent or --framework\n";
+      return 2;
+    }
+    return runKeysAdd(keys);
+  }
   if (runCommand->parsed()) return run.detach ? runDetached(run) : runRun(run);
   if (serviceCommand->parsed()) return runServiceScheduler(service);
   if (superviseCommand->parsed()) return runSupervise(supervise);

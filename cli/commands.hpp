@@ -25,9 +25,13 @@ struct StartOptions {
 };
 
 // Starts a master and `agents` agents as daemons, waits until all agents are
-// registered, prints "master: 127.0.0.1:P" and "web: http://127.0.0.1:H/",
-// and records them in WORK_DIR/cluster.json. When the recorded cluster still
-// runs, prints the same two lines and starts nothing. With `masters` > 1,
+// registered, prints "master: 127.0.0.1:P", "web: http://127.0.0.1:H/",
+// "key: WORK_DIR/keys/operator.key" and "master-key: WORK_DIR/keys/master.pub"
+// (what a framework gives as --key and --master-key), and records the
+// cluster in WORK_DIR/cluster.json. Every link is authenticated and
+// encrypted with the keys in WORK_DIR/keys (cli/local_keys.hpp), made on
+// first use. When the recorded cluster still runs, prints the same lines
+// and starts nothing. With `masters` > 1,
 // starts a ZooKeeper server first and that many masters elected through it,
 // each under a `clusternodes supervise`; "master:" is then their zk:// URL
 // and "web:" the leader's UI.
@@ -50,6 +54,8 @@ int runSupervise(const SuperviseOptions& options);
 
 struct StatusOptions {
   std::string master;   // HOST:PORT; "" = the local cluster of workDir
+  std::string keyFile;        // CURVE key pair for a --master started with --key; "" = the local cluster's
+  std::string masterKeyFile;  // that master's public key
   std::string workDir;
   bool json = false;    // print JSON instead of tables
 };
@@ -66,6 +72,24 @@ int runFrameworks(const StatusOptions& options);
 // `tasks`: the tasks that pass `filter` as a table; with json, as an array.
 int runTasks(const StatusOptions& options, const TaskFilter& filter);
 
+struct KeysOptions {
+  std::string name;         // generate: the principal
+  std::string dir = ".";    // generate: where NAME.key and NAME.pub go
+  bool force = false;       // generate: replace existing files
+  std::string file;         // add, show: a key file (.pub or .key)
+  std::string credentials;  // add: the credentials file (made when missing)
+  bool agent = false;       // add: as an agent (else a framework)
+};
+
+// `keys generate NAME`: writes DIR/NAME.key (0600) and DIR/NAME.pub (0644)
+// and prints their paths and the key's fingerprint.
+int runKeysGenerate(const KeysOptions& options);
+// `keys add FILE --credentials=C --agent|--framework`: adds FILE's public key
+// to the credentials file C under [agents] or [frameworks].
+int runKeysAdd(const KeysOptions& options);
+// `keys show FILE`: the principal, public key and fingerprint of a key file.
+int runKeysShow(const KeysOptions& options);
+
 struct StopOptions {
   std::string workDir;
 };
@@ -78,6 +102,8 @@ int runStop(const StopOptions& options);
 struct LogsOptions {
   std::string taskId;
   std::string master;    // HOST:PORT; "" = the local cluster of workDir
+  std::string keyFile;        // CURVE key pair for a --master started with --key; "" = the local cluster's
+  std::string masterKeyFile;  // that master's public key
   std::string workDir;
   bool showStderr = false;  // stderr instead of stdout
   bool follow = false;   // keep printing until the task has ended
@@ -97,6 +123,8 @@ struct RunOptions {
   std::string name;                  // the task's id and name; "" = "run-" + a random suffix, named after the image
   bool forcePull = false;
   std::string master;                // HOST:PORT; "" = the local cluster of workDir
+  std::string keyFile;               // the framework's CURVE key pair; "" = the local cluster's operator key
+  std::string masterKeyFile;         // the master's public key; "" = the local cluster's
   std::string workDir;
   double timeoutSeconds = 0;         // how long to wait for an offer that fits; 0 = no limit
   std::vector<std::string> command;  // replaces the image's command; empty = the image's own
@@ -131,6 +159,8 @@ struct ServiceOptions {
   std::string name;
   int instances = 1;  // for scale
   std::string master;  // HOST:PORT; "" = the local cluster of workDir
+  std::string keyFile;        // CURVE key pair for a --master started with --key; "" = the local cluster's
+  std::string masterKeyFile;  // that master's public key
   std::string workDir;
 };
 

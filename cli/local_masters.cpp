@@ -83,11 +83,12 @@ bool isLocalZooKeeper(int pid, const std::string& workDir) {
 
 std::vector<std::string> masterArgv(const std::string& binDir, const std::string& configPath,
                                     const MasterPorts& ports, const std::string& masterWorkDir,
-                                    const std::string& zkUrl) {
+                                    const std::string& zkUrl, const LocalKeys& keys) {
   std::vector<std::string> argv = {binDir + "/clusternodes-master", "--config=" + configPath,
                                    std::string("--ip=") + kLocalIp, "--port=" + std::to_string(ports.port),
                                    "--http-port=" + std::to_string(ports.httpPort), "--work-dir=" + masterWorkDir};
   if (!zkUrl.empty()) argv.push_back("--zk=" + zkUrl);
+  for (auto& flag : keys.masterFlags()) argv.push_back(std::move(flag));
   return argv;
 }
 

@@ -6,12 +6,13 @@
 //   auto zk = startLocalZooKeeper(workDir);        // serves when it returns
 //   auto ports = chooseMasterPorts(3, 5050, 8081);  // the first at 5050/8081
 //   spawnDaemon(superviseArgv(self, "master 2", log, workDir,
-//                             masterArgv(binDir, config, (*ports)[1], workDir + "/master-2", zk->url)), log);
+//                             masterArgv(binDir, config, (*ports)[1], workDir + "/master-2", zk->url, keys)), log);
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "cli/local_keys.hpp"
 #include "clusternodes/result.hpp"
 
 namespace clusternodes::cli {
@@ -49,10 +50,11 @@ Result<LocalZooKeeper> startLocalZooKeeper(const std::string& workDir);
 // with its zoo.cfg below it).
 bool isLocalZooKeeper(int pid, const std::string& workDir);
 
-// A master's command line. `zkUrl` "" for a master without ZooKeeper.
+// A master's command line, authenticating with `keys`. `zkUrl` "" for a
+// master without ZooKeeper.
 std::vector<std::string> masterArgv(const std::string& binDir, const std::string& configPath,
                                     const MasterPorts& ports, const std::string& masterWorkDir,
-                                    const std::string& zkUrl);
+                                    const std::string& zkUrl, const LocalKeys& keys);
 
 // `clusternodes supervise` (cli, this program's path) keeping `command`
 // running, its log (and the supervisor's lines) in `log`.

@@ -20,7 +20,7 @@ bool terminal(const std::string& state) {
 
 int runLogs(const LogsOptions& options) {
   int exitCode = 1;
-  auto master = findMaster(options.master, options.workDir, exitCode);
+  auto master = findMaster(options.master, options.workDir, exitCode, options.keyFile, options.masterKeyFile);
   if (!master) return exitCode;
   auto where = locateTask(master->httpUrl, options.taskId);
   if (!where) {

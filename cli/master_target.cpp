@@ -3,15 +3,38 @@
 #include <iostream>
 
 #include "cli/local_cluster.hpp"
+#include "cli/local_keys.hpp"
 #include "common/master_client.hpp"
 
 namespace clusternodes::cli {
 
-std::optional<MasterTarget> findMaster(const std::string& master, const std::string& workDir, int& exitCode) {
+std::optional<MasterTarget> findMaster(const std::string& master, const std::string& workDir, int& exitCode,
+                                       const std::string& keyFile, const std::string& masterKeyFile) {
   exitCode = 1;
   MasterTarget target;
+  if (!keyFile.empty() || !masterKeyFile.empty()) {
+    target.keyFile = keyFile;
+    target.masterKeyFile = masterKeyFile;
+  } else if (auto dir = localWorkDir(workDir, /*create=*/false); dir) {
+    if (auto keys = localKeys(*dir); keys.operatorReady()) {
+      target.keyFile = keys.operatorKey;
+      target.masterKeyFile = keys.masterPublic;
+    }
+  }
+  std::optional<ClientKeys> keys;
+  if (!target.keyFile.empty() || !target.masterKeyFile.empty()) {
+    auto own = readCurveKey(target.keyFile, true);
+    auto server = own ? readCurveKey(target.masterKeyFile, false) : own;
+    if (!own || !server) {
+      std::cerr << "clusternodes: " << (own ? "--master-key: " + server.error().message : "--key: " + own.error().message)
+                << "\n";
+      exitCode = 2;
+      return std::nullopt;
+    }
+    keys = ClientKeys{*own, server->publicKey};
+  }
   if (!master.empty()) {
-    auto address = queryMaster(master);
+    auto address = queryMaster(master, 5, keys);
     if (!address) {
       if (address.error().code == ErrorCode::kInvalid) {
         std::cerr << "clusternodes: --master: " << address.error().message << "\n";

@@ -12,10 +12,18 @@ struct MasterTarget {
   std::string httpUrl;    // "http://127.0.0.1:8081"
   std::string endpoint;   // its ZeroMQ address, HOST:PORT, for a framework to register at
   std::string described;  // for messages: "the master at HOST:PORT"
+  // CURVE for a framework: the local cluster's operator key and master key
+  // when it has them; "" for a master named by --master.
+  std::string keyFile;
+  std::string masterKeyFile;
 };
 
 // The master to use, or nullopt after printing a one-line reason; then
-// `exitCode` is 2 for a bad --master value, else 1.
-std::optional<MasterTarget> findMaster(const std::string& master, const std::string& workDir, int& exitCode);
+// `exitCode` is 2 for a bad --master value, else 1. Its keys (the CLI asks
+// a --master over ZeroMQ where its HTTP is, and frameworks register) are
+// `keyFile` and `masterKeyFile` when given, else the local cluster's in
+// `workDir` when it has them.
+std::optional<MasterTarget> findMaster(const std::string& master, const std::string& workDir, int& exitCode,
+                                       const std::string& keyFile = "", const std::string& masterKeyFile = "");
 
 }  // namespace clusternodes::cli

@@ -279,7 +279,7 @@ int runRun(const RunOptions& options) {
     return 2;
   }
   int exitCode = 1;
-  auto master = findMaster(options.master, options.workDir, exitCode);
+  auto master = findMaster(options.master, options.workDir, exitCode, options.keyFile, options.masterKeyFile);
   if (!master) return exitCode;
   // The local record names a master that may be gone; a framework would wait
   // for it forever.
@@ -302,7 +302,9 @@ int runRun(const RunOptions& options) {
   FrameworkInfo info;
   info.name = kFrameworkName;
   info.user = "root";
-  auto driver = SchedulerDriver::create(&scheduler, info, {.master = master->endpoint});
+  auto driver = SchedulerDriver::create(
+      &scheduler, info,
+      {.master = master->endpoint, .keyFile = master->keyFile, .masterKeyFile = master->masterKeyFile});
   if (driver->start() != DriverStatus::kRunning) {
     std::cerr << "clusternodes: cannot register a framework with " << master->described << "\n";
     return 1;

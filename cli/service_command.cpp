@@ -71,6 +71,8 @@ std::vector<std::string> schedulerArgv(const std::string& program, const RunOpti
                                    "--mem=" + fmt::format("{}", options.mem),
                                    "--master=" + master.endpoint,
                                    "--work-dir=" + workDir};
+  if (!master.keyFile.empty()) argv.push_back("--key=" + master.keyFile);
+  if (!master.masterKeyFile.empty()) argv.push_back("--master-key=" + master.masterKeyFile);
   for (const auto& pair : options.env) argv.push_back("--env=" + pair);
   for (const auto& port : options.ports) argv.push_back("--port=" + port);
   if (options.forcePull) argv.push_back("--force-pull");
@@ -85,7 +87,7 @@ std::vector<std::string> schedulerArgv(const std::string& program, const RunOpti
 // (with `exitCode` set) — what `scale` and `kill` begin with.
 std::optional<std::pair<MasterTarget, RunningService>> masterAndService(const ServiceOptions& options,
                                                                         int& exitCode) {
-  auto master = findMaster(options.master, options.workDir, exitCode);
+  auto master = findMaster(options.master, options.workDir, exitCode, options.keyFile, options.masterKeyFile);
   if (!master) return std::nullopt;
   exitCode = 1;
   auto state = getJson(master->httpUrl + "/state");
@@ -135,7 +137,7 @@ int runDetached(const RunOptions& options) {
     return 2;
   }
   int exitCode = 1;
-  auto master = findMaster(options.master, options.workDir, exitCode);
+  auto master = findMaster(options.master, options.workDir, exitCode, options.keyFile, options.masterKeyFile);
   if (!master) return exitCode;
   auto state = getJson(master->httpUrl + "/state");
   if (!state) {

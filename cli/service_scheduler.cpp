@@ -409,7 +409,7 @@ int runServiceScheduler(const RunOptions& options) {
     return 1;
   }
   int exitCode = 1;
-  auto master = findMaster(options.master, options.workDir, exitCode);
+  auto master = findMaster(options.master, options.workDir, exitCode, options.keyFile, options.masterKeyFile);
   if (!master) return exitCode;
   // A daemon holds no directory it happened to be started from.
   if (::chdir("/") != 0) spdlog::warn("cannot change to /: {}", std::strerror(errno));
@@ -427,7 +427,8 @@ int runServiceScheduler(const RunOptions& options) {
   info.name = serviceFrameworkName(options.name);
   info.user = "root";
   info.webuiUrl = "http://127.0.0.1:" + std::to_string(*port);
-  auto driver = SchedulerDriver::create(&service, info, {.master = master->endpoint});
+  auto driver = SchedulerDriver::create(
+      &service, info, {.master = master->endpoint, .keyFile = master->keyFile, .masterKeyFile = master->masterKeyFile});
   service.setDriver(driver.get());
   if (driver->start() != DriverStatus::kRunning) {
     spdlog::error("cannot register a framework with {}", master->described);

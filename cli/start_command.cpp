@@ -66,6 +66,7 @@ struct StartPlan {
   std::string agentConfig;   // WORK_DIR/agent.toml
   std::vector<std::string> resources;  // each agent's --resources
   std::vector<MasterPorts> masterPorts;
+  LocalKeys keys;  // WORK_DIR/keys: every link of the local cluster is authenticated
 };
 
 // What a start has started so far, and its record.
@@ -146,6 +147,15 @@ int checkOptions(const StartOptions& options) {
   return 2;
 }
 
+// What a framework needs to reach the cluster: its address and web UI, and
+// the keys a framework presents (the local cluster's operator key).
+void printCluster(const ClusterRecord& record, const std::string& dir) {
+  std::cout << "master: " << record.master << "\n" << "web: " << record.webUrl() << "\n";
+  if (auto keys = localKeys(dir); keys.operatorReady()) {
+    std::cout << "key: " << keys.operatorKey << "\n" << "master-key: " << keys.masterPublic << "\n";
+  }
+}
+
 // True (after printing its addresses) when the cluster recorded in `dir`
 // still runs; cleans up after one that does not.
 bool alreadyRunning(const std::string& dir) {
@@ -154,7 +164,7 @@ bool alreadyRunning(const std::string& dir) {
   if (existing) {
     if (clusterIsRunning(*existing, dir)) {
       std::cerr << "clusternodes: a local cluster is already running in " << dir << "\n";
-      std::cout << "master: " << existing->master << "\n" << "web: " << existing->webUrl() << "\n";
+      printCluster(*existing, dir);
       return true;
     }
     std::cerr << "clusternodes: cleaning up the cluster recorded in " << recordPath << ", which no longer runs\n";
@@ -225,6 +235,12 @@ int makePlan(StartPlan& plan) {
   }
   plan.masterPorts = *ports;
   if (int code = checkConfigs(plan); code != 0) return code;
+  auto keys = ensureLocalKeys(plan.dir);
+  if (!keys) {
+    std::cerr << "clusternodes: " << keys.error().message << "\n";
+    return 1;
+  }
+  plan.keys = *keys;
   std::error_code ec;
   fs::create_directories(plan.dir + "/logs", ec);
   if (ec) {
@@ -241,7 +257,8 @@ std::string localHttp(int port) { return "http://" + localAddress(port); }
 Result<void> startMaster(const StartPlan& plan, Launch& launch) {
   const auto& ports = plan.masterPorts.front();
   Daemon master{"the master", 0, plan.dir + "/logs/master.log"};
-  auto pid = spawnDaemon(masterArgv(plan.binDir, plan.masterConfig, ports, plan.dir + "/master", ""), master.log);
+  auto pid = spawnDaemon(masterArgv(plan.binDir, plan.masterConfig, ports, plan.dir + "/master", "", plan.keys),
+                         master.log);
   if (!pid) return pid.error();
   master.pid = launch.record.masterPid = *pid;
   launch.record.master = localAddress(ports.port);
@@ -265,7 +282,7 @@ Result<void> startElectedMasters(const StartPlan& plan, Launch& launch) {
     const auto& ports = plan.masterPorts[i];
     std::string name = "master-" + std::to_string(i + 1);
     std::string log = plan.dir + "/logs/" + name + ".log";
-    auto master = masterArgv(plan.binDir, plan.masterConfig, ports, plan.dir + "/" + name, zk->url);
+    auto master = masterArgv(plan.binDir, plan.masterConfig, ports, plan.dir + "/" + name, zk->url, plan.keys);
     auto pid = spawnDaemon(superviseArgv(plan.binDir + "/clusternodes", name, log, plan.dir, master), log);
     if (!pid) return pid.error();
     launch.record.masters.push_back({localAddress(ports.port), localHttp(ports.httpPort), *pid});
@@ -281,11 +298,13 @@ Result<void> startAgents(const StartPlan& plan, Launch& launch) {
   for (int i = 1; i <= plan.options.agents; ++i) {
     std::string index = std::to_string(i);
     Daemon agent{"agent " + index, 0, plan.dir + "/logs/agent-" + index + ".log"};
-    auto pid = spawnDaemon({plan.binDir + "/clusternodes-agent", "--config=" + plan.agentConfig,
-                            "--master=" + launch.record.master, "--port=0", "--http-port=0",
-                            "--work-dir=" + plan.dir + "/agent-" + index,
-                            "--resources=" + plan.resources[static_cast<size_t>(i - 1)], "--isolation=" + isolation},
-                           agent.log);
+    std::vector<std::string> argv = {plan.binDir + "/clusternodes-agent", "--config=" + plan.agentConfig,
+                                     "--master=" + launch.record.master, "--port=0", "--http-port=0",
+                                     "--work-dir=" + plan.dir + "/agent-" + index,
+                                     "--resources=" + plan.resources[static_cast<size_t>(i - 1)],
+                                     "--isolation=" + isolation};
+    for (auto& flag : plan.keys.agentFlags()) argv.push_back(std::move(flag));
+    auto pid = spawnDaemon(argv, agent.log);
     if (!pid) return pid.error();
     agent.pid = *pid;
     launch.record.agentPids.push_back(*pid);
@@ -373,7 +392,7 @@ int launchCluster(const StartPlan& plan) {
     std::cerr << plan.options.masters << " masters elected through ZooKeeper; " << launch.record.http
               << " leads, the others stand by (each restarted when it exits; logs in " << plan.dir << "/logs)\n";
   }
-  std::cout << "master: " << launch.record.master << "\n" << "web: " << launch.record.webUrl() << "\n";
+  printCluster(launch.record, plan.dir);
   return 0;
 }
 

@@ -17,7 +17,7 @@ namespace {
 // `exitCode` is set.
 std::optional<nlohmann::json> fetchState(const StatusOptions& options, int& exitCode) {
   exitCode = 1;
-  auto target = findMaster(options.master, options.workDir, exitCode);
+  auto target = findMaster(options.master, options.workDir, exitCode, options.keyFile, options.masterKeyFile);
   if (!target) return std::nullopt;
   auto response = httpGet(target->httpUrl + "/state", 5.0);
   if (!response || response->status != 200) {

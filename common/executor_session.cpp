@@ -24,7 +24,7 @@ ExecutorSession::ExecutorSession(TimeSource& time, std::unique_ptr<Transport> tr
 ExecutorSession::~ExecutorSession() = default;
 
 Result<void> ExecutorSession::start() {
-  transport_->onMessage([this](std::string_view, std::string_view bytes) { onBytes(bytes); });
+  transport_->onMessage([this](std::string_view, std::string_view bytes, std::string_view) { onBytes(bytes); });
   // An agent restarting drops the connection: look at once rather than at
   // the next tick of the watch.
   transport_->onConnectionChange([this](bool) { checkAgent(); });

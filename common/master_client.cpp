@@ -17,21 +17,22 @@ struct Answer {
   std::string leader;  // a standby's leader, HOST:PORT
 };
 
-Result<Answer> ask(const std::string& master, double timeoutSeconds);
+Result<Answer> ask(const std::string& master, double timeoutSeconds, const std::optional<ClientKeys>& keys);
 
 }  // namespace
 
-Result<MasterAddress> queryMaster(const std::string& master, double timeoutSeconds) {
+Result<MasterAddress> queryMaster(const std::string& master, double timeoutSeconds,
+                                  const std::optional<ClientKeys>& keys) {
   if (isZkUrl(master)) {
     auto leader = detectLeader(master, std::chrono::milliseconds(static_cast<int64_t>(timeoutSeconds * 1000)));
     if (!leader) return leader.error();
     return MasterAddress{leader->id, leader->ip, leader->httpPort};
   }
-  auto answer = ask(master, timeoutSeconds);
+  auto answer = ask(master, timeoutSeconds, keys);
   if (!answer) return answer.error();
   // A standby names the leader: ask it instead (once).
   if (!answer->leader.empty()) {
-    auto leading = ask(answer->leader, timeoutSeconds);
+    auto leading = ask(answer->leader, timeoutSeconds, keys);
     if (!leading) return leading.error();
     return leading->address;
   }
@@ -40,7 +41,7 @@ Result<MasterAddress> queryMaster(const std::string& master, double timeoutSecon
 
 namespace {
 
-Result<Answer> ask(const std::string& master, double timeoutSeconds) {
+Result<Answer> ask(const std::string& master, double timeoutSeconds, const std::optional<ClientKeys>& keys) {
   auto colon = master.rfind(':');
   if (colon == std::string::npos || colon == 0) return invalid("master '" + master + "' is not HOST:PORT");
   try {
@@ -48,6 +49,11 @@ Result<Answer> ask(const std::string& master, double timeoutSeconds) {
     zmq::socket_t socket(context, zmq::socket_type::dealer);
     socket.set(zmq::sockopt::linger, 0);
     socket.set(zmq::sockopt::routing_id, "tool-" + randomUuid());
+    if (keys) {
+      socket.set(zmq::sockopt::curve_serverkey, keys->masterPublicKey);
+      socket.set(zmq::sockopt::curve_publickey, keys->own.publicKey);
+      socket.set(zmq::sockopt::curve_secretkey, keys->own.secretKey);
+    }
     socket.connect("tcp://" + master);
 
     capnp::MallocMessageBuilder request;

@@ -2,9 +2,11 @@
 // its HTTP address from its ZeroMQ address.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "clusternodes/result.hpp"
+#include "common/curve.hpp"
 
 namespace clusternodes {
 
@@ -18,7 +20,14 @@ struct MasterAddress {
 // Asks the master at HOST:PORT for its id and HTTP port; a standby master
 // (--zk) names the leader, which is asked in its place. `master` may be a
 // zk:// URL: the leader its election names. Fails with kUnavailable when no
-// leader answers within `timeoutSeconds`.
-Result<MasterAddress> queryMaster(const std::string& master, double timeoutSeconds = 5);
+// leader answers within `timeoutSeconds`. With `keys` (the tool's key pair
+// and the master's public key), over CURVE, as a master started with --key
+// requires.
+struct ClientKeys {
+  CurveKey own;
+  std::string masterPublicKey;
+};
+Result<MasterAddress> queryMaster(const std::string& master, double timeoutSeconds = 5,
+                                  const std::optional<ClientKeys>& keys = std::nullopt);
 
 }  // namespace clusternodes

@@ -14,6 +14,11 @@ namespace {
 // Messages one drain() handles before it yields to the loop.
 constexpr int kDrainBudget = 64;
 
+// ZMQ_ZAP_ENFORCE_DOMAIN: libzmq 4.3 has it, among its "draft" options
+// (zmq.h declares it only with ZMQ_BUILD_DRAFT_API); setting it fails on a
+// libzmq without it, which useCurveServer then reports.
+constexpr int kZapEnforceDomain = 93;
+
 }  // namespace
 
 ZmqSocket::ZmqSocket(Loop& loop, zmq::context_t& context, Kind kind, const std::string& identity)
@@ -52,6 +57,12 @@ ZmqSocket::ZmqSocket(Loop& loop, zmq::context_t& context, Kind kind, const std::
 
 ZmqSocket::~ZmqSocket() {
   *alive_ = false;  // a drain() that called into the code destroying us stops there
+  if (retry_ != nullptr) {
+    uv_timer_stop(retry_);
+    retry_->data = nullptr;
+    auto* retry = retry_;
+    closeHandle(reinterpret_cast<uv_handle_t*>(retry), [retry] { delete retry; });
+  }
   if (monitorPoll_ != nullptr) {
     uv_poll_stop(monitorPoll_);
     monitorPoll_->data = nullptr;
@@ -79,9 +90,65 @@ void ZmqSocket::onMessage(Handler handler) { handler_ = std::move(handler); }
 
 void ZmqSocket::onConnectionChange(std::function<void(bool connected)> handler) {
   connectionHandler_ = std::move(handler);
+  watchEvents();
+}
+
+void ZmqSocket::onHandshakeFailure(std::function<void(HandshakeFailure failure, int value)> handler) {
+  handshakeHandler_ = std::move(handler);
+  watchEvents();
+}
+
+const char* ZmqSocket::describe(HandshakeFailure failure) {
+  switch (failure) {
+    case HandshakeFailure::kRefused: return "the key was refused";
+    case HandshakeFailure::kMechanism: return "one side speaks CURVE and the other does not";
+    case HandshakeFailure::kCrypto: return "the CURVE handshake did not decrypt (a wrong server key)";
+    case HandshakeFailure::kOther: break;
+  }
+  return "the handshake failed";
+}
+
+Result<void> ZmqSocket::useCurveServer(const CurveKey& own) {
+  if (auto valid = checkZ85Key(own.secretKey); !valid) return valid;
+  try {
+    socket_.set(zmq::sockopt::curve_server, 1);
+    socket_.set(zmq::sockopt::curve_secretkey, own.secretKey);
+    socket_.set(zmq::sockopt::zap_domain, "clusternodes");
+    // Refuse peers when no ZapHandler serves, rather than admit them all.
+    int enforce = 1;
+    if (zmq_setsockopt(socket_.handle(), kZapEnforceDomain, &enforce, sizeof enforce) != 0) {
+      return Error{ErrorCode::kInternal, std::string("this libzmq cannot enforce authentication: ") +
+                                             zmq_strerror(zmq_errno())};
+    }
+  } catch (const zmq::error_t& e) {
+    return Error{ErrorCode::kInternal, std::string("cannot use CURVE: ") + e.what()};
+  }
+  curveServer_ = true;
+  return {};
+}
+
+Result<void> ZmqSocket::useCurveClient(const CurveKey& own, const std::string& serverPublicKey) {
+  for (const auto* key : {&own.publicKey, &own.secretKey, &serverPublicKey}) {
+    if (auto valid = checkZ85Key(*key); !valid) return valid;
+  }
+  try {
+    socket_.set(zmq::sockopt::curve_serverkey, serverPublicKey);
+    socket_.set(zmq::sockopt::curve_publickey, own.publicKey);
+    socket_.set(zmq::sockopt::curve_secretkey, own.secretKey);
+  } catch (const zmq::error_t& e) {
+    return Error{ErrorCode::kInternal, std::string("cannot use CURVE: ") + e.what()};
+  }
+  return {};
+}
+
+void ZmqSocket::watchEvents() {
   if (monitor_) return;
+  // Connected means the handshake succeeded, not only TCP: a client whose
+  // key is refused connects and is cut off again at every retry.
+  constexpr int kEvents = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                          ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
   std::string address = "inproc://cn-monitor-" + randomUuid();
-  if (zmq_socket_monitor(socket_.handle(), address.c_str(), ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0) {
+  if (zmq_socket_monitor(socket_.handle(), address.c_str(), kEvents) != 0) {
     spdlog::warn("cannot watch the connection of a socket: {}", zmq_strerror(zmq_errno()));
     return;
   }
@@ -95,16 +162,45 @@ void ZmqSocket::onConnectionChange(std::function<void(bool connected)> handler) 
   drainMonitor();
 }
 
+void ZmqSocket::retryAfterFailedHandshake() {
+  if (retry_ == nullptr) {
+    retry_ = new uv_timer_t;
+    uv_timer_init(loop_.raw(), retry_);
+    retry_->data = this;
+  }
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(retry_)) != 0) return;
+  uv_timer_start(retry_, &ZmqSocket::onRetry,
+                 static_cast<uint64_t>(std::chrono::milliseconds(kHandshakeRetry).count()), 0);
+}
+
+void ZmqSocket::onRetry(uv_timer_t* handle) {
+  auto* self = static_cast<ZmqSocket*>(handle->data);
+  if (self == nullptr) return;
+  for (const auto& endpoint : self->endpoints_) {
+    try {
+      self->socket_.disconnect(endpoint);
+    } catch (const zmq::error_t&) {
+      // Gone already: libzmq dropped the connection it gave up on.
+    }
+    try {
+      self->socket_.connect(endpoint);
+    } catch (const zmq::error_t& e) {
+      spdlog::warn("cannot connect to {} again: {}", endpoint, e.what());
+    }
+  }
+}
+
 void ZmqSocket::onMonitorPoll(uv_poll_t* handle, int status, int events) {
   auto* self = static_cast<ZmqSocket*>(handle->data);
   if (self != nullptr) self->drainMonitor();
 }
 
 void ZmqSocket::drainMonitor() {
-  // Each event is two frames: 6 bytes (the event, 16 bits, then a value),
-  // then the endpoint. Edge-triggered like the socket itself: read until
-  // nothing is left.
-  for (int budget = 1000; budget > 0; --budget) {
+  // Each event is two frames: 6 bytes (the event, 16 bits, then a value,
+  // 32 bits), then the endpoint. Edge-triggered like the socket itself:
+  // read until nothing is left. A handler may destroy this socket.
+  std::shared_ptr<bool> alive = alive_;
+  for (int budget = 1000; budget > 0 && *alive; --budget) {
     try {
       if ((monitor_->get(zmq::sockopt::events) & ZMQ_POLLIN) == 0) break;
       zmq::message_t event;
@@ -114,15 +210,32 @@ void ZmqSocket::drainMonitor() {
         if (!monitor_->recv(rest, zmq::recv_flags::dontwait).has_value()) break;
         if (!rest.more()) break;
       }
-      if (event.size() < 2) continue;
+      if (event.size() < 6) continue;
       uint16_t id = 0;
+      uint32_t value = 0;
       std::memcpy(&id, event.data(), sizeof id);
+      std::memcpy(&value, static_cast<const char*>(event.data()) + sizeof id, sizeof value);
       if (id == ZMQ_EVENT_DISCONNECTED) {
         lostConnection_ = true;
         if (connectionHandler_) connectionHandler_(false);
-      } else if (id == ZMQ_EVENT_CONNECTED && lostConnection_) {
-        lostConnection_ = false;
-        if (connectionHandler_) connectionHandler_(true);
+      } else if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        if (lostConnection_) {
+          lostConnection_ = false;
+          if (connectionHandler_) connectionHandler_(true);
+        }
+      } else if (handshakeHandler_) {
+        HandshakeFailure failure = HandshakeFailure::kOther;
+        if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+          failure = HandshakeFailure::kRefused;
+        } else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+          failure = HandshakeFailure::kMechanism;
+        } else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL && value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) {
+          failure = HandshakeFailure::kCrypto;
+        }
+        if (kind_ == Kind::kDealer && (failure == HandshakeFailure::kRefused || failure == HandshakeFailure::kMechanism)) {
+          retryAfterFailedHandshake();
+        }
+        handshakeHandler_(failure, static_cast<int>(value));
       }
     } catch (const std::exception& e) {
       spdlog::debug("socket monitor: {}", e.what());
@@ -143,6 +256,7 @@ Result<std::string> ZmqSocket::bind(const std::string& endpoint) {
 Result<void> ZmqSocket::connect(const std::string& endpoint) {
   try {
     socket_.connect(endpoint);
+    endpoints_.insert(endpoint);
     return {};
   } catch (const zmq::error_t& e) {
     return Error{ErrorCode::kInvalid, "cannot connect to " + endpoint + ": " + e.what()};
@@ -150,6 +264,7 @@ Result<void> ZmqSocket::connect(const std::string& endpoint) {
 }
 
 Result<void> ZmqSocket::disconnect(const std::string& endpoint) {
+  endpoints_.erase(endpoint);
   try {
     socket_.disconnect(endpoint);
     return {};
@@ -251,9 +366,14 @@ void ZmqSocket::drain() {
     if (!handler_) continue;
     std::string_view peer = kind_ == Kind::kRouter ? parts[0].to_string_view() : std::string_view();
     std::string_view payload = parts.back().to_string_view();
+    std::string_view principal;
+    if (curveServer_) {
+      // Set by the ZapHandler that admitted the peer.
+      if (const char* userId = zmq_msg_gets(parts.back().handle(), "User-Id")) principal = userId;
+    }
     auto handler = handler_;  // outlives a handler that destroys the socket
     try {
-      handler(peer, payload);
+      handler(peer, payload, principal);
     } catch (const std::exception& e) {
       spdlog::error("message handler failed: {}", e.what());
     } catch (...) {

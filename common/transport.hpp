@@ -7,22 +7,30 @@
 // counted (the protocol above retries what matters).
 //
 //   ZmqSocket router(loop, context, ZmqSocket::Kind::kRouter);
-//   router.onMessage([&](std::string_view peer, std::string_view bytes) { ... });
+//   router.onMessage([&](std::string_view peer, std::string_view bytes, std::string_view principal) { ... });
 //   auto endpoint = router.bind("tcp://127.0.0.1:5050");
 //
 // A ROUTER's handler gets the sender's identity as `peer`; a DEALER's gets an
 // empty peer. A ROUTER drops (and counts) frames that are not exactly
-// [identity, payload]. Loop thread only.
+// [identity, payload].
+//
+// Links between hosts are encrypted and authenticated with CURVE: a server
+// (useCurveServer) admits peers through the ZapHandler of its context, and
+// hands each message's admitted principal to its handler; a client
+// (useCurveClient) knows the server's public key, so it talks to no one
+// else. Loop thread only.
 #pragma once
 
 #include <zmq.hpp>
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 
 #include "clusternodes/result.hpp"
+#include "common/curve.hpp"
 #include "common/loop.hpp"
 
 namespace clusternodes {
@@ -32,7 +40,9 @@ namespace clusternodes {
 // production implementation is ZmqSocket.
 class Transport {
  public:
-  using Handler = std::function<void(std::string_view peer, std::string_view payload)>;
+  // `principal`: who the sender authenticated as (a CURVE server's peers);
+  // empty on other links and for anonymous peers.
+  using Handler = std::function<void(std::string_view peer, std::string_view payload, std::string_view principal)>;
   virtual ~Transport() = default;
 
   virtual void onMessage(Handler handler) = 0;
@@ -93,6 +103,30 @@ class ZmqSocket final : public Transport {
   // How long closing the socket may wait to deliver queued messages (default 0).
   void setLinger(std::chrono::milliseconds linger);
 
+  // CURVE server with key pair `own` (before bind): every peer must speak
+  // CURVE and be admitted by the context's ZapHandler, which must serve
+  // before peers connect (without one, peers are refused).
+  Result<void> useCurveServer(const CurveKey& own);
+  // CURVE client with key pair `own` (before connect), talking only to the
+  // server whose public key is `serverPublicKey`.
+  Result<void> useCurveClient(const CurveKey& own, const std::string& serverPublicKey);
+
+  // Why a handshake with a peer failed.
+  enum class HandshakeFailure {
+    kRefused,    // the server's authenticator refused our key (value: its status, e.g. 400)
+    kMechanism,  // one side speaks CURVE and the other not
+    kCrypto,     // a CURVE handshake that does not decrypt: a wrong server key
+    kOther,      // any other failure (value: libzmq's error or errno)
+  };
+  static const char* describe(HandshakeFailure failure);
+  // Called for each failed handshake (a client fails its server's; a server,
+  // its peers'). libzmq gives up on a connection refused (kRefused) or
+  // spoken to in another mechanism (kMechanism); a DEALER then connects
+  // again itself after kHandshakeRetry, so that a client whose key is
+  // added later, or a server that starts using CURVE, is reached in the end.
+  void onHandshakeFailure(std::function<void(HandshakeFailure failure, int value)> handler);
+  static constexpr std::chrono::seconds kHandshakeRetry{5};
+
   uint64_t sentCount() const override { return sent_; }
   uint64_t droppedSends() const override { return droppedSends_; }
   uint64_t malformedFrames() const override { return malformedFrames_; }
@@ -101,6 +135,9 @@ class ZmqSocket final : public Transport {
   static void onPoll(uv_poll_t* handle, int status, int events);
   static void onIdle(uv_idle_t* handle);
   static void onMonitorPoll(uv_poll_t* handle, int status, int events);
+  static void onRetry(uv_timer_t* handle);
+  void retryAfterFailedHandshake();
+  void watchEvents();
   void drainMonitor();
   void drain();
   void scheduleDrain();
@@ -113,8 +150,12 @@ class ZmqSocket final : public Transport {
   uv_idle_t* idle_ = nullptr;  // owned; freed after uv_close
   Handler handler_;
   std::function<void(bool)> connectionHandler_;
+  std::function<void(HandshakeFailure, int)> handshakeHandler_;
+  bool curveServer_ = false;  // messages carry their sender's principal
   std::unique_ptr<zmq::socket_t> monitor_;  // PAIR reading the socket's events
   uv_poll_t* monitorPoll_ = nullptr;       // owned; freed after uv_close
+  uv_timer_t* retry_ = nullptr;            // owned; freed after uv_close
+  std::set<std::string> endpoints_;        // a DEALER's connections
   bool lostConnection_ = false;
   bool draining_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once destroyed

@@ -76,10 +76,11 @@ void AgentBook::sendRegistered(const std::string& peer, const AgentID& id, bool 
 
 // ------------------------------------------------------------ registration
 
-void AgentBook::registerAgent(const std::string& peer, wire::RegisterAgent::Reader message) {
+void AgentBook::registerAgent(const std::string& peer, const std::string& principal,
+                              wire::RegisterAgent::Reader message) {
   auto& state = ctx_.state;
   AgentID claimed{text(message.getAgentId())};
-  if (!claimed.empty()) return reregisterAgent(peer, claimed, message);
+  if (!claimed.empty()) return reregisterAgent(peer, principal, claimed, message);
 
   if (auto* existing = byPeer(peer)) {
     ++state.metrics.agentRegistrationsRepeated;
@@ -93,6 +94,7 @@ void AgentBook::registerAgent(const std::string& peer, wire::RegisterAgent::Read
   AgentEntry agent;
   agent.id.value = state.masterId + "-S" + std::to_string(nextAgent_++);
   agent.peer = peer;
+  agent.principal = principal;
   agent.info = wire::fromWire(message.getInfo());
   agent.registeredAt = ctx_.wallNow();
   if (agent.info.resources.empty()) throw wire::MalformedMessage("agent advertises no resources");
@@ -125,12 +127,20 @@ void AgentBook::registerAgent(const std::string& peer, wire::RegisterAgent::Read
   ctx_.requestAllocation();
 }
 
-void AgentBook::reregisterAgent(const std::string& peer, const AgentID& id, wire::RegisterAgent::Reader message) {
+void AgentBook::reregisterAgent(const std::string& peer, const std::string& principal, const AgentID& id,
+                                wire::RegisterAgent::Reader message) {
   auto& state = ctx_.state;
   auto info = wire::fromWire(message.getInfo());
   if (info.resources.empty()) throw wire::MalformedMessage("agent advertises no resources");
 
   auto existing = state.agents.find(id);
+  if (existing != state.agents.end() && existing->second.principal != principal) {
+    // Another host's key claiming this agent (and its tasks): refused. The
+    // agent itself comes back with its own key.
+    spdlog::warn("refused a re-registration of agent {} from principal '{}': it registered as '{}'", id.value,
+                 principal, existing->second.principal);
+    return;
+  }
   if (const auto* record = ctx_.registry.agent(id);
       existing == state.agents.end() && record != nullptr && record->mark == AgentMark::kGone) {
     return shutdown(peer, "agent " + id.value + " was removed from the cluster; shut down its tasks and "
@@ -155,6 +165,7 @@ void AgentBook::reregisterAgent(const std::string& peer, const AgentID& id, wire
 
   r.agent.id = id;
   r.agent.peer = peer;
+  r.agent.principal = principal;
   r.agent.info = std::move(info);
   applyReservations(ctx_.registry, r.agent);
   r.agent.registeredAt = ctx_.wallNow();

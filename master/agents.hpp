@@ -36,7 +36,7 @@ class AgentBook {
   void askToReregister(const std::string& peer, const std::string& reason);
 
   // REGISTER_AGENT: new (no id) or again (with the id it was given).
-  void registerAgent(const std::string& peer, wire::RegisterAgent::Reader message);
+  void registerAgent(const std::string& peer, const std::string& principal, wire::RegisterAgent::Reader message);
   void onPong(const std::string& peer);
   // A framework's executor ended on `agent`: its resources are free and the
   // framework hears executorLost.
@@ -58,7 +58,8 @@ class AgentBook {
     std::set<FrameworkID> toShutDown;
     std::vector<std::pair<FrameworkID, TaskInfo>> relaunch;
   };
-  void reregisterAgent(const std::string& peer, const AgentID& id, wire::RegisterAgent::Reader message);
+  void reregisterAgent(const std::string& peer, const std::string& principal, const AgentID& id,
+                       wire::RegisterAgent::Reader message);
   // Takes the agent's current entry (if any) out of the books, keeping its
   // tasks in `r.previous`.
   void takeBack(Reregistration& r, std::map<AgentID, AgentEntry>::iterator existing);

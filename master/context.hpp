@@ -61,6 +61,14 @@ struct MasterFlags {
   // registry in workDir.
   std::string zk;
   std::chrono::milliseconds zkSessionTimeout = std::chrono::seconds(10);
+  // CURVE (master/authentication.hpp): the master's key pair file. Empty:
+  // links are neither encrypted nor authenticated.
+  std::string keyFile;
+  // The agents' and frameworks' public keys (common/curve.hpp).
+  std::string credentialsFile;
+  // Only agents, or frameworks, whose keys are in the credentials file.
+  bool authenticateAgents = false;
+  bool authenticateFrameworks = false;
 };
 
 struct MasterContext {

@@ -90,12 +90,25 @@ FrameworkEntry* FrameworkBook::existing(const std::string& peer, const Framework
   return nullptr;
 }
 
-void FrameworkBook::subscribe(const std::string& peer, wire::Subscribe::Reader message) {
+void FrameworkBook::subscribe(const std::string& peer, const std::optional<std::string>& principal,
+                              wire::Subscribe::Reader message) {
   auto& state = ctx_.state;
   FrameworkInfo info = wire::fromWire(message.getInfo());
   if (auto valid = validateFrameworkInfo(info); !valid) return refuse(peer, valid.error().message);
   if (const auto* why = removedBecause(info.id); !info.id.empty() && why != nullptr) {
     return refuse(peer, "framework " + info.id.value + " was removed: " + *why);
+  }
+  if (principal) {
+    if (!info.principal.empty() && info.principal != *principal) {
+      return refuse(peer, "FrameworkInfo names principal '" + info.principal + "' but this connection authenticated as " +
+                              (principal->empty() ? std::string("no principal") : "'" + *principal + "'"));
+    }
+    info.principal = *principal;
+    if (auto it = state.frameworks.find(info.id); !info.id.empty() && it != state.frameworks.end() &&
+                                                  it->second.info.principal != *principal) {
+      return refuse(peer, "framework " + info.id.value + " belongs to principal '" + it->second.info.principal +
+                              "', not to this connection's");
+    }
   }
 
   FrameworkEntry* fw = existing(peer, info);

@@ -6,6 +6,7 @@
 
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "master/context.hpp"
@@ -29,8 +30,14 @@ class FrameworkBook {
   // SUBSCRIBE, new or again (failover to a new connection, or a retry).
   // Answered SUBSCRIBED once the framework's record is on disk (nothing
   // when it cannot be written: the framework retries), or FrameworkError
-  // when refused.
-  void subscribe(const std::string& peer, wire::Subscribe::Reader message);
+  // when refused. `principal`: who the link authenticated as, when links
+  // are authenticated; it is the framework's principal, whatever its
+  // FrameworkInfo claims, and a framework id is taken over only under the
+  // principal it was registered with.
+  void subscribe(const std::string& peer, const std::optional<std::string>& principal,
+                 wire::Subscribe::Reader message);
+  // Answers `peer` with FrameworkError(why).
+  void refuse(const std::string& peer, const std::string& why);
 
   // The registered framework behind `peer` whose id is `claimed` (its
   // lastSeen refreshed), or nullptr (and the peer is told to re-subscribe).
@@ -55,7 +62,6 @@ class FrameworkBook {
   void confirm(const std::string& peer, const FrameworkID& id, bool reregistered);
   // Writes the framework's info (and failover timeout) to the registry.
   void persist(const FrameworkEntry& framework);
-  void refuse(const std::string& peer, const std::string& why);
   // The entry a SUBSCRIBE names or implies, or nullptr if it is new.
   FrameworkEntry* existing(const std::string& peer, const FrameworkInfo& info);
   // Drops the framework's tasks and executors from its agents; returns the

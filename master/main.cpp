@@ -176,6 +176,17 @@ int main(int argc, char** argv) {
   addDurationOption(app, "--zk-session-timeout", zkSessionTimeout,
                     "ZooKeeper session timeout: a leader cut off from ZooKeeper stops within half of it, and a new one is "
                     "elected after it");
+  app.add_option("--key", flags.keyFile,
+                 "The master's CURVE key pair (NAME.key from `clusternodes keys generate`): every link is encrypted, "
+                 "and peers are admitted by their keys (default: links neither encrypted nor authenticated)");
+  app.add_option("--credentials", flags.credentialsFile,
+                 "The agents' and frameworks' public keys, as [agents] and [frameworks] tables of principal = \"key\" "
+                 "(`clusternodes keys add`)");
+  app.add_flag("--authenticate-agents", flags.authenticateAgents,
+               "Admit only agents whose keys are in --credentials, under [agents]");
+  app.add_flag("--authenticate-frameworks", flags.authenticateFrameworks,
+               "Admit only frameworks whose keys are in --credentials, under [frameworks]; a framework's principal "
+               "is then its key's");
   app.add_option("--weights", weights, "Role weights, e.g. eng=2,ops=1 (the operator API's weights override these)");
   addDurationOption(app, "--starvation-threshold", flags.starvationThreshold,
                     "Report a framework starved once it has wanted offers this long while others hold resources");
@@ -205,6 +216,10 @@ int main(int argc, char** argv) {
   if (flags.zkSessionTimeout < std::chrono::milliseconds(1000) || flags.zkSessionTimeout > std::chrono::minutes(10)) {
     return commandLine.refuse("--zk-session-timeout", std::to_string(flags.zkSessionTimeout.count()) + "ms",
                               "must be between 1s and 10m");
+  }
+  if (auto security = master::loadLinkSecurity(flags); !security) {
+    std::cerr << "clusternodes-master: " << security.error().message << "\n";
+    return 2;
   }
   if (checkConfig) {
     // Would it start? Its address and its work dir, not only the syntax.

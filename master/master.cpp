@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "common/fingerprint.hpp"
 #include "master/validation.hpp"
 
 namespace clusternodes::master {
@@ -14,7 +15,10 @@ using wire::text;
 Master::Master(Loop& loop, zmq::context_t& context, MasterFlags flags)
     : Master(MasterEnvironment{loop.time(), std::make_unique<ZmqSocket>(loop, context, ZmqSocket::Kind::kRouter),
                                &loop},
-             std::move(flags)) {}
+             std::move(flags)) {
+  zmqSocket_ = static_cast<ZmqSocket*>(socket_.get());
+  zmqContext_ = &context;
+}
 
 Master::Master(MasterEnvironment environment, MasterFlags flags)
     : loop_(environment.loop),
@@ -35,6 +39,7 @@ Master::Master(MasterEnvironment environment, MasterFlags flags)
       pingTimer_(time_),
       heartbeatTimer_(time_),
       registryTimer_(time_) {
+  authenticator_ = std::move(environment.authenticator);
   state_.masterId = randomUuid();
   state_.startedAt = time_.wallSeconds();
 }
@@ -44,8 +49,33 @@ Master::~Master() {
   if (leading_ && registry_.dirty()) (void)registry_.commit();
 }
 
+Result<void> Master::secureLinks() {
+  auto security = loadLinkSecurity(flags_);
+  if (!security) return security.error();
+  if (!*security) return {};
+  if (zmqSocket_ == nullptr || loop_ == nullptr) return invalid("--key: CURVE needs the master's ZeroMQ socket");
+  authenticator_ = std::make_unique<Authenticator>(std::move((*security)->credentials), flags_.authenticateAgents,
+                                                   flags_.authenticateFrameworks);
+  // Serving before the socket binds: no peer connects unasked.
+  zap_ = std::make_unique<ZapHandler>(*loop_, *zmqContext_,
+                                      [this](const ZapRequest& request) { return authenticator_->admit(request); });
+  if (auto serving = zap_->start(); !serving) return serving.error();
+  if (auto curve = zmqSocket_->useCurveServer((*security)->key); !curve) return curve.error();
+  zmqSocket_->onHandshakeFailure([this](ZmqSocket::HandshakeFailure failure, int value) {
+    authenticator_->handshakeFailed(failure, value);
+  });
+  spdlog::info("links are encrypted with CURVE (master key {}); {} known key(s); agents {}, frameworks {}",
+               keyFingerprint((*security)->key.publicKey), authenticator_->knownKeys(),
+               flags_.authenticateAgents ? "authenticated" : "may be anonymous",
+               flags_.authenticateFrameworks ? "authenticated" : "may be anonymous");
+  return {};
+}
+
 Result<void> Master::start() {
-  socket_->onMessage([this](std::string_view peer, std::string_view bytes) { onMessage(peer, bytes); });
+  if (auto secured = secureLinks(); !secured) return secured.error();
+  socket_->onMessage([this](std::string_view peer, std::string_view bytes, std::string_view principal) {
+    onMessage(peer, bytes, principal);
+  });
   auto bound = socket_->bind("tcp://" + flags_.ip + ":" + std::to_string(flags_.port));
   if (!bound) return bound.error();
   endpoint_ = *bound;
@@ -191,7 +221,7 @@ Result<void> Master::setQuota(const std::string& role, const Quota& quota) {
 
 // ------------------------------------------------------------ the router
 
-void Master::onMessage(std::string_view peerView, std::string_view bytes) {
+void Master::onMessage(std::string_view peerView, std::string_view bytes, std::string_view principalView) {
   ++state_.metrics.messagesReceived;
   std::string peer(peerView);
   auto decoded = wire::decode(bytes);
@@ -200,7 +230,8 @@ void Master::onMessage(std::string_view peerView, std::string_view bytes) {
     return;
   }
   auto envelope = (*decoded)->envelope();
-  wire::dispatchSafely([&] { dispatch(peer, envelope); },
+  std::string principal(principalView);
+  wire::dispatchSafely([&] { dispatch(peer, principal, envelope); },
                        [&](const std::string& reason) {
                          dropMessage(peer, std::string(wire::name((*decoded)->which())) + ": " + reason);
                        });
@@ -211,7 +242,22 @@ void Master::dropMessage(const std::string& peer, const std::string& reason) {
   spdlog::warn("dropped a malformed message ({} so far): {}", state_.metrics.messagesDropped, reason);
 }
 
-void Master::dispatch(const std::string& peer, const wire::Envelope::Reader& envelope) {
+bool Master::sentAsRegistered(const std::string& peer, const std::string& principal,
+                              const wire::Envelope::Reader& envelope) {
+  const std::string* registeredAs = nullptr;
+  if (auto agent = state_.agentsByPeer.find(peer); agent != state_.agentsByPeer.end()) {
+    if (auto it = state_.agents.find(agent->second); it != state_.agents.end()) registeredAs = &it->second.principal;
+  } else if (auto fw = state_.frameworksByPeer.find(peer); fw != state_.frameworksByPeer.end()) {
+    if (auto it = state_.frameworks.find(fw->second); it != state_.frameworks.end()) {
+      registeredAs = &it->second.info.principal;
+    }
+  }
+  if (registeredAs == nullptr || *registeredAs == principal) return true;
+  authenticator_->impostor(*registeredAs, principal, wire::name(envelope.which()));
+  return false;
+}
+
+void Master::dispatch(const std::string& peer, const std::string& principal, const wire::Envelope::Reader& envelope) {
   if (!leading_ && envelope.which() != wire::Envelope::GET_MASTER_INFO) {
     if (standbyCheck_ && time_.now() - lastStandbyCheck_ >= std::chrono::duration<double>(kStandbyCheckEvery).count()) {
       lastStandbyCheck_ = time_.now();
@@ -220,14 +266,21 @@ void Master::dispatch(const std::string& peer, const wire::Envelope::Reader& env
     if (!leading_) return redirect(peer, envelope);
   }
   if (leading_ && leadingCheck_ && !leadingCheck_()) return;
+  if (authenticator_ && !sentAsRegistered(peer, principal, envelope)) return;
   switch (envelope.which()) {
-    case wire::Envelope::REGISTER_AGENT: return agents_.registerAgent(peer, envelope.getRegisterAgent());
+    case wire::Envelope::REGISTER_AGENT:
+      if (authenticator_ && !authenticator_->mayRegisterAgent(principal)) return;
+      return agents_.registerAgent(peer, principal, envelope.getRegisterAgent());
     case wire::Envelope::PONG: return agents_.onPong(peer);
     case wire::Envelope::CONTAINER_USAGES:
     case wire::Envelope::STATUS_UPDATE:
     case wire::Envelope::EXECUTOR_EXITED: return dispatchFromAgent(peer, envelope);
     case wire::Envelope::FRAMEWORK_MESSAGE: return frameworkMessage(peer, envelope.getFrameworkMessage());
-    case wire::Envelope::SUBSCRIBE: return frameworks_.subscribe(peer, envelope.getSubscribe());
+    case wire::Envelope::SUBSCRIBE: {
+      if (!authenticator_) return frameworks_.subscribe(peer, std::nullopt, envelope.getSubscribe());
+      if (auto may = authenticator_->maySubscribe(principal); !may) return frameworks_.refuse(peer, may.error().message);
+      return frameworks_.subscribe(peer, principal, envelope.getSubscribe());
+    }
     case wire::Envelope::ACCEPT:
     case wire::Envelope::DECLINE:
     case wire::Envelope::REVIVE:

@@ -42,7 +42,9 @@
 #include "common/loop.hpp"
 #include "common/transport.hpp"
 #include "master/agents.hpp"
+#include "common/zap.hpp"
 #include "master/allocator/allocator.hpp"
+#include "master/authentication.hpp"
 #include "master/context.hpp"
 #include "master/events.hpp"
 #include "master/frameworks.hpp"
@@ -64,6 +66,9 @@ struct MasterEnvironment {
   Loop* loop = nullptr;
   // The file system the registry is written through; nullptr: the real one.
   std::shared_ptr<FileSystem> files = nullptr;
+  // Unit tests of authenticated links (the transport says who sent each
+  // message); production builds one from flags.keyFile at start().
+  std::unique_ptr<Authenticator> authenticator = nullptr;
 };
 
 class Master {
@@ -122,11 +127,20 @@ class Master {
   // Malformed, truncated or unknown messages dropped, including frames the
   // transport refused.
   uint64_t droppedMessages() const { return state_.metrics.messagesDropped + socket_->malformedFrames(); }
+  // nullptr when links are not authenticated (no --key).
+  const Authenticator* authenticator() const { return authenticator_.get(); }
 
  private:
   // ---- the router: from the transport to the books
-  void onMessage(std::string_view peer, std::string_view bytes);
-  void dispatch(const std::string& peer, const wire::Envelope::Reader& envelope);
+  void onMessage(std::string_view peer, std::string_view bytes, std::string_view principal);
+  void dispatch(const std::string& peer, const std::string& principal, const wire::Envelope::Reader& envelope);
+  // With authenticated links: whether a registered agent's or framework's
+  // message comes over a link authenticated as the principal it registered
+  // with (a registration binds the peer to its principal).
+  bool sentAsRegistered(const std::string& peer, const std::string& principal, const wire::Envelope::Reader& envelope);
+  // --key: makes the socket a CURVE server admitting peers through a
+  // ZapHandler and the credentials.
+  Result<void> secureLinks();
   // Messages only a registered agent may send.
   void dispatchFromAgent(const std::string& peer, const wire::Envelope::Reader& envelope);
   // Framework calls (each names its framework, which must be subscribed
@@ -155,6 +169,11 @@ class Master {
   Registry registry_;
   std::unique_ptr<Allocator> allocator_;
   std::unique_ptr<Transport> socket_;
+  // The production socket and its context (nullptr in unit tests), for CURVE.
+  ZmqSocket* zmqSocket_ = nullptr;
+  zmq::context_t* zmqContext_ = nullptr;
+  std::unique_ptr<Authenticator> authenticator_;
+  std::unique_ptr<ZapHandler> zap_;
   std::unique_ptr<HttpServer> http_;
   EventLog events_;
   MasterContext context_;

@@ -30,6 +30,7 @@ struct Task {
 struct AgentEntry {
   AgentID id;
   std::string peer;  // ZeroMQ identity of the agent's connection
+  std::string principal;  // who its connection authenticated as ("" when links are not authenticated)
   wire::AgentInfoValue info;
   Resources used;    // held by non-terminal tasks and frameworks' executors
   std::set<std::pair<FrameworkID, TaskID>> tasks;

@@ -17,9 +17,12 @@ echo "== starting a local cluster =="
 started="$("$bin/clusternodes" start --agents=2)"
 echo "$started"
 master="$(echo "$started" | sed -n 's/^master: //p')"
+# The cluster authenticates every link: a framework presents the key it made.
+key="$(echo "$started" | sed -n 's/^key: //p')"
+master_key="$(echo "$started" | sed -n 's/^master-key: //p')"
 
 echo "== running a job: 100 tasks, each writing to its sandbox =="
-"$bin/launch-tasks" --master="$master" --tasks=100 --cpus=0.1 --mem=16 \
+"$bin/launch-tasks" --master="$master" --key="$key" --master-key="$master_key" --tasks=100 --cpus=0.1 --mem=16 \
   --command='echo "hello from $CLUSTERNODES_TASK_ID on agent $CLUSTERNODES_AGENT_ID"' --timeout=300
 
 echo "== cluster status =="

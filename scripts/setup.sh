@@ -9,6 +9,8 @@ packages=(
   libzmq3-dev cppzmq-dev libcapnp-dev capnproto libuv1-dev libfmt-dev
   doctest-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
   libcurl4-openssl-dev libhttp-parser-dev libtomlplusplus-dev
+  libssl-dev  # SHA-256 fingerprints of CURVE keys; TLS on the HTTP ports
+  tcpdump  # the security tests capture the links between hosts
   libzookeeper-mt-dev libbenchmark-dev
   zookeeper default-jre-headless  # ZooKeeper servers for HA: the tests' and `clusternodes start --masters=3`
   zlib1g-dev  # CRC-32 of the agent's checkpoint records

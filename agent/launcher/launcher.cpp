@@ -57,7 +57,7 @@ Result<void> Launcher::start() {
   // later tick: the launcher runs its tasks meanwhile.
   pidFileWritten_ = writePidFile();
   control_ = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kDealer);
-  control_->onMessage([this](std::string_view, std::string_view bytes) { onMessage(bytes); });
+  control_->onMessage([this](std::string_view, std::string_view bytes, std::string_view) { onMessage(bytes); });
   control_->onConnectionChange([this](bool) { tick(); });
   if (auto connected = control_->connect(flags_.agent); !connected) return connected.error();
   sendRegistration();

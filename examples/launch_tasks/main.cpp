@@ -123,6 +123,9 @@ int main(int argc, char** argv) {
   double timeout = 0;
   CLI::App app("Launches N tasks running a command and waits for them all.", "launch-tasks");
   app.add_option("--master", master, "The master, HOST:PORT or zk://HOST:PORT[,...]/PATH")->capture_default_str();
+  std::string keyFile, masterKeyFile;
+  app.add_option("--key", keyFile, "The framework's CURVE key pair (NAME.key), for a master started with --key");
+  app.add_option("--master-key", masterKeyFile, "The master's public CURVE key (its .pub), with --key");
   app.add_option("--tasks", tasks, "How many tasks")->capture_default_str()->check(CLI::Range(1, 10000000));
   app.add_option("--cpus", cpus, "cpus per task")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--mem", mem, "mem (MiB) per task")->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -154,7 +157,7 @@ int main(int argc, char** argv) {
   info.name = name;
   info.role = role;
   info.user = std::getenv("USER") != nullptr ? std::getenv("USER") : "root";
-  auto driver = SchedulerDriver::create(&scheduler, info, {.master = master});
+  auto driver = SchedulerDriver::create(&scheduler, info, {.master = master, .keyFile = keyFile, .masterKeyFile = masterKeyFile});
   if (driver->start() != DriverStatus::kRunning) {
     std::cerr << "launch-tasks: cannot start the driver\n";
     return 1;

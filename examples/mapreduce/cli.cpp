@@ -45,6 +45,8 @@ int parseMapReduceCommandLine(int argc, char** argv, CommandLine& out) {
   std::string splitSize = "16M";
   bool noCombinerGlobal = false;
   app.add_option("--master", out.master, "The master, HOST:PORT or zk://HOST:PORT[,...]/PATH")->capture_default_str();
+  app.add_option("--key", out.keyFile, "The framework's CURVE key pair (NAME.key), for a master started with --key");
+  app.add_option("--master-key", out.masterKeyFile, "The master's public CURVE key (its .pub), with --key");
   app.add_option("--reducers", out.job.reducers, "Reduce tasks")->capture_default_str()->check(CLI::Range(1, 100000));
   app.add_option("--split-size", splitSize, "Largest input split (bytes, or with K/M/G)")->capture_default_str();
   app.add_option("--task-cpus", out.taskCpus, "cpus per task")->capture_default_str()->check(CLI::PositiveNumber);

@@ -36,6 +36,8 @@ struct CommandLine {
   std::string input;
   std::string output;
   std::string master = "127.0.0.1:5050";
+  std::string keyFile;        // CURVE: the framework's key pair, and
+  std::string masterKeyFile;  // the master's public key
   uint64_t splitSize = 16ULL << 20;
   double taskCpus = 1;
   double taskMem = 256;

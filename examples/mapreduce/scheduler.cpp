@@ -271,7 +271,7 @@ int runJob(const CommandLine& command) {
   const char* user = std::getenv("USER");
   info.user = user != nullptr ? user : "root";
   info.role = command.role;
-  auto driver = SchedulerDriver::create(&scheduler, info, {.master = command.master});
+  auto driver = SchedulerDriver::create(&scheduler, info, {.master = command.master, .keyFile = command.keyFile, .masterKeyFile = command.masterKeyFile});
   if (driver->start() != DriverStatus::kRunning) {
     std::cerr << "clusternodes-mapreduce: cannot start the scheduler driver\n";
     return 1;

@@ -23,6 +23,8 @@ int parseApp(int argc, char** argv, const AppSpec& spec, AppOptions& out,
   out.program = spec.name;
   CLI::App app(spec.description, spec.name);
   app.add_option("--master", out.cluster.master, "The master, HOST:PORT or zk://HOST:PORT[,...]/PATH")->capture_default_str();
+  app.add_option("--key", out.cluster.keyFile, "The framework's CURVE key pair (NAME.key), for a master started with --key");
+  app.add_option("--master-key", out.cluster.masterKeyFile, "The master's public CURVE key (its .pub), with --key");
   app.add_option("--local", out.local, "Run without a cluster: this many executors as threads in this process")
       ->check(CLI::Range(0, 1024));
   app.add_option("--local-cores", out.localCores, "Cores (task threads) of each local executor")

@@ -91,7 +91,7 @@ Result<void> ClusterBackend::start() {
   {
     std::lock_guard lock(mu_);
     if (driver_) return invalid("the backend was started already");
-    driver_ = SchedulerDriver::create(this, info, {.master = options_.master});
+    driver_ = SchedulerDriver::create(this, info, {.master = options_.master, .keyFile = options_.keyFile, .masterKeyFile = options_.masterKeyFile});
   }
   if (driver_->start() != DriverStatus::kRunning) return Error{ErrorCode::kUnavailable, "cannot start the scheduler driver"};
   auto deadline = Clock::now() + options_.startTimeout;

@@ -39,6 +39,8 @@ namespace clusternodes::spark {
 
 struct ClusterOptions {
   std::string master = "127.0.0.1:5050";
+  std::string keyFile;        // CURVE: the framework's key pair, and
+  std::string masterKeyFile;  // the master's public key
   std::string name = "spark";  // the framework's name
   std::string role = "*";
   double executorCpus = 1;

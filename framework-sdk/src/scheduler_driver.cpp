@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <set>
@@ -10,6 +11,7 @@
 #include <unordered_map>
 
 #include "clusternodes/scheduler.hpp"
+#include "common/curve.hpp"
 #include "common/leader.hpp"
 #include "common/loop.hpp"
 #include "common/transport.hpp"
@@ -287,7 +289,8 @@ class Driver final : public SchedulerDriver {
 
   void begin() {
     socket_ = std::make_unique<ZmqSocket>(*loop_, *context_, ZmqSocket::Kind::kDealer, "framework-" + randomUuid());
-    socket_->onMessage([this](std::string_view, std::string_view bytes) { onMessage(bytes); });
+    socket_->onMessage([this](std::string_view, std::string_view bytes, std::string_view) { onMessage(bytes); });
+    if (auto secured = secureLink(); !secured) return fail(secured.error().message);
     // A master that restarted is subscribed to again at once.
     socket_->onConnectionChange([this](bool connected) {
       if (connected) connectionLost("the connection to the master was made again");
@@ -312,6 +315,52 @@ class Driver final : public SchedulerDriver {
       return;
     }
     subscribe();
+  }
+
+  // keyFile and masterKeyFile: CURVE. Either way a handshake the master
+  // refuses ends the driver with an error() saying why, rather than
+  // retrying in silence.
+  Result<void> secureLink() {
+    std::string keyFile = options_.keyFile, masterKeyFile = options_.masterKeyFile;
+    if (keyFile.empty() && masterKeyFile.empty()) {
+      const char* key = std::getenv("CLUSTERNODES_KEY");
+      const char* masterKey = std::getenv("CLUSTERNODES_MASTER_KEY");
+      keyFile = key != nullptr ? key : "";
+      masterKeyFile = masterKey != nullptr ? masterKey : "";
+    }
+    bool curve = !keyFile.empty();
+    if (curve != !masterKeyFile.empty()) {
+      return invalid("keyFile and masterKeyFile (or CLUSTERNODES_KEY and CLUSTERNODES_MASTER_KEY) go together");
+    }
+    std::string principal;
+    if (curve) {
+      auto own = readCurveKey(keyFile, true);
+      if (!own) return invalid("keyFile: " + own.error().message);
+      auto master = readCurveKey(masterKeyFile, false);
+      if (!master) return invalid("masterKeyFile: " + master.error().message);
+      if (auto used = socket_->useCurveClient(*own, master->publicKey); !used) return used;
+      principal = own->principal;
+    }
+    socket_->onHandshakeFailure([this, curve, principal](ZmqSocket::HandshakeFailure failure, int) {
+      using Failure = ZmqSocket::HandshakeFailure;
+      std::string at = "the master at " + masterAddress_;
+      std::string why;
+      if (!curve) {
+        // Our side speaks plain ZMTP; a master that fails it wants CURVE.
+        why = at + " requires CURVE: set keyFile and masterKeyFile in SchedulerDriverOptions";
+      } else if (failure == Failure::kRefused) {
+        why = at + " refused this framework's key ('" + principal + "'): add " + principal +
+              ".pub to its credentials file, under [frameworks]";
+      } else if (failure == Failure::kMechanism) {
+        why = at + " does not use CURVE: drop keyFile and masterKeyFile, or start it with --key";
+      } else if (!heardFromMaster_ && ++failedHandshakes_ >= 3) {
+        why = "cannot complete the CURVE handshake with " + at + " (" + ZmqSocket::describe(failure) +
+              "): is masterKeyFile the master's public key?";
+      }
+      // Not from inside the socket's own event handling: fail() closes it.
+      if (!why.empty()) loop_->post([this, why] { fail(why); });
+    });
+    return {};
   }
 
   // Connects to the master at `address` in place of the one followed so
@@ -396,6 +445,7 @@ class Driver final : public SchedulerDriver {
       return;
     }
     lastHeard_ = std::chrono::steady_clock::now();
+    heardFromMaster_ = true;
     auto envelope = (*decoded)->envelope();
     wire::dispatchSafely([&] { dispatch(envelope); },
                          [](const std::string& reason) { spdlog::warn("scheduler driver: dropped: {}", reason); });
@@ -525,6 +575,8 @@ class Driver final : public SchedulerDriver {
   // Loop thread only.
   std::unique_ptr<ZmqSocket> socket_;
   std::string masterAddress_;                 // HOST:PORT the socket is connected to
+  bool heardFromMaster_ = false;              // a master has answered (the handshake works)
+  int failedHandshakes_ = 0;                  // before the first answer
   std::unique_ptr<LeaderDetector> detector_;  // master = zk://...
   std::unique_ptr<Timer> subscribeTimer_;
   std::unique_ptr<Timer> watchTimer_;

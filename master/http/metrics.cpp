@@ -144,6 +144,19 @@ void messageMetrics(Writer& out, const Master& master) {
               "Messages a standby master answered by naming the leader.", static_cast<double>(m.redirectedMessages));
   out.gauge("clusternodes_master_leading", "1 when this master leads, 0 while it stands by (--zk).",
             master.leading() ? 1.0 : 0.0);
+  if (const auto* authenticator = master.authenticator()) {
+    const char* help =
+        "Peers refused (--key): unknown_key (not in --credentials), not_curve (no CURVE), bad_handshake (not the "
+        "master's key), not_an_agent, not_a_framework (a key of the other kind registering), wrong_principal (a "
+        "message on a registered peer's connection from another principal).";
+    for (const char* reason :
+         {"unknown_key", "not_curve", "bad_handshake", "not_an_agent", "not_a_framework", "wrong_principal"}) {
+      auto count = authenticator->refused().find(reason);
+      out.counter("clusternodes_master_peers_refused_total", help,
+                  count == authenticator->refused().end() ? 0.0 : static_cast<double>(count->second),
+                  {{"reason", reason}});
+    }
+  }
 }
 
 void registryMetrics(Writer& out, const Master& master) {

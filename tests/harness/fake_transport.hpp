@@ -41,13 +41,14 @@ class FakeTransport final : public Transport {
   // The test's side, shared with the transport.
   class Wire {
    public:
-    // Delivers `payload` as a message from `peer`. A message to a transport
-    // that is gone (its owner stopped) is lost, as on a network.
-    void deliver(const std::string& peer, std::string_view payload) {
-      if (handler_) handler_(peer, payload);
+    // Delivers `payload` as a message from `peer`, who authenticated as
+    // `principal` (empty: an unauthenticated link). A message to a
+    // transport that is gone (its owner stopped) is lost, as on a network.
+    void deliver(const std::string& peer, std::string_view payload, std::string_view principal = {}) {
+      if (handler_) handler_(peer, payload, principal);
     }
-    void deliver(const std::string& peer, capnp::MallocMessageBuilder& message) {
-      deliver(peer, wire::encode(message));
+    void deliver(const std::string& peer, capnp::MallocMessageBuilder& message, std::string_view principal = {}) {
+      deliver(peer, wire::encode(message), principal);
     }
     // Tells the owner its connection was lost (false) or made again (true).
     void connectionChanged(bool connected) {

@@ -121,6 +121,14 @@ class LocalClusterGuard {
   CommandResult shell(const std::string& command) const { return run(command, stderrLog_); }
   std::string stderrText() const { return readFile(stderrLog_); }
   std::string workDirFlag() const { return "--work-dir=" + shellQuote(dir_); }
+  // What a framework presents to the local cluster, which authenticates
+  // every link: the operator's key and the master's public key.
+  std::vector<std::string> keyArgs() const {
+    return {"--key=" + dir_ + "/keys/operator.key", "--master-key=" + dir_ + "/keys/master.pub"};
+  }
+  std::string keyFlags() const {
+    return " --key=" + shellQuote(dir_ + "/keys/operator.key") + " --master-key=" + shellQuote(dir_ + "/keys/master.pub");
+  }
 
  private:
   std::string dir_;
@@ -137,10 +145,12 @@ TEST_CASE("cli: clusternodes start, status, launch-tasks and stop drive a local 
   INFO("stderr of the CLI:\n", cluster.stderrText());
   REQUIRE(started.exitCode == 0);
   auto startLines = lines(started.output);
-  REQUIRE(startLines.size() == 2);
+  REQUIRE(startLines.size() == 4);
   REQUIRE(startLines[0].rfind("master: 127.0.0.1:", 0) == 0);
   REQUIRE(startLines[1].rfind("web: http://127.0.0.1:", 0) == 0);
   REQUIRE(startLines[1].back() == '/');
+  CHECK(startLines[2] == "key: " + cluster.dir() + "/keys/operator.key");
+  CHECK(startLines[3] == "master-key: " + cluster.dir() + "/keys/master.pub");
   const std::string master = startLines[0].substr(std::string("master: ").size());
   const std::string web = startLines[1].substr(std::string("web: ").size());
   CHECK(master != "127.0.0.1:5050");
@@ -178,10 +188,17 @@ TEST_CASE("cli: clusternodes start, status, launch-tasks and stop drive a local 
   CHECK(cluster.stderrText().find("already running") != std::string::npos);
   CHECK(nlohmann::json::parse(readFile(cluster.dir() + "/cluster.json")) == record);
 
-  auto launched = cluster.shell(shellQuote(kBinDir + "/launch-tasks") + " --master=" + master +
+  auto launched = cluster.shell(shellQuote(kBinDir + "/launch-tasks") + " --master=" + master + cluster.keyFlags() +
                                 " --tasks=20 --cpus=0.1 --mem=16 --command='true' --timeout=60");
   CHECK(launched.exitCode == 0);
   CHECK(launched.output.find("finished 20/20") != std::string::npos);
+
+  // Secure by default: a framework without the cluster's keys is refused,
+  // saying what it lacks, and runs nothing.
+  auto plain = cluster.shell(shellQuote(kBinDir + "/launch-tasks") + " --master=" + master +
+                             " --tasks=1 --cpus=0.1 --mem=16 --command='true' --timeout=5 2>&1");
+  CHECK(plain.exitCode != 0);
+  CHECK(plain.output.find("requires CURVE") != std::string::npos);
 
   auto status = cluster.clusternodes("status " + workDir);
   CHECK(status.exitCode == 0);
@@ -189,7 +206,7 @@ TEST_CASE("cli: clusternodes start, status, launch-tasks and stop drive a local 
   for (const auto& id : agentIds) CHECK(status.output.find(id) != std::string::npos);
   CHECK(status.output.find("reachable") != std::string::npos);
 
-  auto byMaster = cluster.clusternodes("status --master=" + master);
+  auto byMaster = cluster.clusternodes("status --master=" + master + cluster.keyFlags());
   CHECK(byMaster.exitCode == 0);
   for (const auto& id : agentIds) CHECK(byMaster.output.find(id) != std::string::npos);
 
@@ -225,6 +242,7 @@ TEST_CASE("cli: clusternodes stop kills the tasks a local cluster still runs") {
   std::string launcher = kBinDir + "/launch-tasks";
   std::vector<std::string> args = {launcher, "--master=" + master, "--tasks=3", "--cpus=0.1", "--mem=16",
                                    "--command=sleep 300", "--timeout=120"};
+  for (const auto& flag : cluster.keyArgs()) args.push_back(flag);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -390,7 +408,8 @@ TEST_CASE("cli: clusternodes agents, frameworks and tasks list a running cluster
   REQUIRE(started.exitCode == 0);
   const std::string master = lines(started.output).at(0).substr(std::string("master: ").size());
   clusternodes::testing::Process sleepers({kBinDir + "/launch-tasks", "--master=" + master, "--tasks=2",
-                                           "--cpus=0.1", "--mem=16", "--command=sleep 120", "--name=sleepers"},
+                                           "--cpus=0.1", "--mem=16", "--command=sleep 120", "--name=sleepers",
+                                           cluster.keyArgs()[0], cluster.keyArgs()[1]},
                                           cluster.dir() + "/sleepers.log");
   REQUIRE(clusternodes::testing::eventually(
       [&] {
@@ -489,7 +508,7 @@ TEST_CASE("cli: clusternodes start --masters=3 elects one master through ZooKeep
   INFO("stderr of the CLI:\n", cluster.stderrText());
   REQUIRE(started.exitCode == 0);
   auto startLines = lines(started.output);
-  REQUIRE(startLines.size() == 2);
+  REQUIRE(startLines.size() == 4);
   REQUIRE(startLines[0].rfind("master: zk://127.0.0.1:", 0) == 0);
   const std::string zkUrl = startLines[0].substr(std::string("master: ").size());
   CHECK(zkUrl.ends_with("/clusternodes"));
@@ -515,7 +534,7 @@ TEST_CASE("cli: clusternodes start --masters=3 elects one master through ZooKeep
   }
 
   // A job through the zk:// URL, and status naming the leader.
-  auto launched = cluster.shell(shellQuote(kBinDir + "/launch-tasks") + " --master=" + zkUrl +
+  auto launched = cluster.shell(shellQuote(kBinDir + "/launch-tasks") + " --master=" + zkUrl + cluster.keyFlags() +
                                 " --tasks=5 --cpus=0.1 --mem=16 --command=true --timeout=60");
   CHECK(launched.output.find("finished 5/5") != std::string::npos);
   auto status = cluster.clusternodes("status " + workDir);

@@ -103,6 +103,16 @@ struct SchedulerDriverOptions {
   // Acknowledge each status update after statusUpdate() returns. When false,
   // the scheduler calls acknowledgeStatusUpdate() itself.
   bool implicitAcknowledgements = true;
+  // CURVE, for a master started with --key: the framework's key pair file
+  // (NAME.key from `clusternodes keys generate NAME`, mode 0600) and the
+  // master's public key file (its .pub). Both or neither; neither: the link
+  // is neither encrypted nor authenticated. The framework's principal is
+  // then the key's, whatever FrameworkInfo::principal says. A bad file, or
+  // a master that refuses the key, is reported through Scheduler::error()
+  // and the driver aborts. When both are empty, the environment's
+  // CLUSTERNODES_KEY and CLUSTERNODES_MASTER_KEY name them, if set.
+  std::string keyFile{};
+  std::string masterKeyFile{};
 };
 
 class SchedulerDriver {

@@ -1,0 +1,44 @@
+// The local cluster's CURVE keys: `clusternodes start` makes them in
+// WORK_DIR/keys on first use, so that the local cluster is authenticated
+// and encrypted like a deployed one.
+//
+//   keys/master.key, master.pub      the masters' key pair (all of them share it)
+//   keys/agent.key, agent.pub        the local agents' key pair (principal "agent")
+//   keys/operator.key, operator.pub  the CLI's frameworks' (principal "operator"):
+//                                    `clusternodes run` and services, and your own
+//                                    frameworks against the local cluster
+//   keys/credentials.toml            the master's --credentials: agent and operator
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "clusternodes/result.hpp"
+
+namespace clusternodes::cli {
+
+struct LocalKeys {
+  std::string dir;
+  std::string masterKey, masterPublic;
+  std::string agentKey;
+  std::string operatorKey;
+  std::string credentials;
+
+  // The master's flags for these keys: --key, --credentials, and both
+  // --authenticate flags.
+  std::vector<std::string> masterFlags() const;
+  // An agent's: --key and --master-key.
+  std::vector<std::string> agentFlags() const;
+  // Whether the operator's key and the master's public key exist (a local
+  // cluster started by an older version has none).
+  bool operatorReady() const;
+};
+
+// The key paths of the local cluster in `workDir` (nothing is made).
+LocalKeys localKeys(const std::string& workDir);
+
+// Makes what is missing of the local cluster's keys (existing keys are
+// kept, so running tasks and frameworks keep working across restarts).
+Result<LocalKeys> ensureLocalKeys(const std::string& workDir);
+
+}  // namespace clusternodes::cli

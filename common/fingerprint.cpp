@@ -1,0 +1,25 @@
+#include "common/fingerprint.hpp"
+
+#include <openssl/evp.h>
+#include <zmq.h>
+
+#include <array>
+#include <cstdint>
+
+namespace clusternodes {
+
+std::string keyFingerprint(std::string_view z85PublicKey) {
+  std::array<uint8_t, 32> raw{};
+  std::string text(z85PublicKey);
+  if (text.size() != 40 || zmq_z85_decode(raw.data(), text.c_str()) == nullptr) return "SHA256:?";
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(raw.data(), raw.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) return "SHA256:?";
+  std::array<unsigned char, 4 * EVP_MAX_MD_SIZE / 3 + 4> encoded{};
+  int n = EVP_EncodeBlock(encoded.data(), digest.data(), static_cast<int>(length));
+  std::string out(reinterpret_cast<const char*>(encoded.data()), static_cast<size_t>(n));
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  return "SHA256:" + out;
+}
+
+}  // namespace clusternodes
