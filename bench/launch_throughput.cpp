@@ -42,6 +42,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -55,6 +56,7 @@
 #include "bench/bench_common.hpp"
 #include "clusternodes/result.hpp"
 #include "clusternodes/scheduler.hpp"
+#include "common/curve.hpp"
 #include "common/http_client.hpp"
 #include "tests/harness/cluster.hpp"
 
@@ -370,6 +372,9 @@ struct ClusterOptions {
   std::string agentResources;            // "" for agentResources(tasks)
   std::vector<std::string> masterFlags;  // appended to the master's command line
   std::vector<std::string> agentFlags;   // appended to each agent's
+  // Every link CURVE, authenticated: keys made in the round's directory, the
+  // master with --key, --credentials and both --authenticate flags.
+  bool curve = false;
 };
 
 struct ClusterResult {
@@ -407,7 +412,33 @@ Result<ClusterResult> clusterRound(const ClusterOptions& options, std::vector<st
   BenchCluster cluster;
   dirs.push_back(cluster.dir());
   std::string resources = options.agentResources.empty() ? agentResources(options.tasks) : options.agentResources;
-  if (auto started = cluster.start(2, resources, options.masterFlags, options.agentFlags); !started) {
+  std::vector<std::string> masterFlags = options.masterFlags, agentFlags = options.agentFlags;
+  SchedulerDriverOptions driverOptions;
+  if (options.curve) {
+    const std::string keys = cluster.dir() + "/keys";
+    std::filesystem::create_directories(keys);
+    for (const char* name : {"master", "agent", "bench"}) {
+      if (auto written = writeCurveKey(generateCurveKey(name), keys, true); !written) return written.error();
+    }
+    if (auto added = addCredential(keys + "/credentials.toml", PeerKind::kAgent, *readCurveKey(keys + "/agent.pub", false));
+        !added) {
+      return added.error();
+    }
+    if (auto added =
+            addCredential(keys + "/credentials.toml", PeerKind::kFramework, *readCurveKey(keys + "/bench.pub", false));
+        !added) {
+      return added.error();
+    }
+    for (const auto& flag : {"--key=" + keys + "/master.key", "--credentials=" + keys + "/credentials.toml",
+                             std::string("--authenticate-agents"), std::string("--authenticate-frameworks")}) {
+      masterFlags.push_back(flag);
+    }
+    agentFlags.push_back("--key=" + keys + "/agent.key");
+    agentFlags.push_back("--master-key=" + keys + "/master.pub");
+    driverOptions.keyFile = keys + "/bench.key";
+    driverOptions.masterKeyFile = keys + "/master.pub";
+  }
+  if (auto started = cluster.start(2, resources, masterFlags, agentFlags); !started) {
     return started.error();
   }
 
@@ -415,7 +446,8 @@ Result<ClusterResult> clusterRound(const ClusterOptions& options, std::vector<st
   FrameworkInfo info;
   info.name = "bench-launch-throughput";
   info.user = "bench";
-  auto driver = SchedulerDriver::create(&scheduler, info, {.master = cluster.master()});
+  driverOptions.master = cluster.master();
+  auto driver = SchedulerDriver::create(&scheduler, info, driverOptions);
 
   std::vector<pid_t> daemons = {cluster.masterPid(), cluster.agentPid(0), cluster.agentPid(1)};
   std::vector<ProcessCpu> before;
@@ -609,38 +641,46 @@ void printCpu(const std::vector<Row>& rows) {
 
 // ------------------------------------------------------------ isolation
 
-// One round of the isolation comparison: the same launch with the agents on
-// --isolation=none and on --isolation=cgroups.
-struct IsolationRound {
-  ClusterResult none;
-  ClusterResult cgroups;
-  double ratio() const { return cgroups.perSecond / none.perSecond; }
+// Two ways of running the same launch, compared: --isolation=none against
+// --isolation=cgroups, or plain links against CURVE.
+struct Comparison {
+  std::string a, b;  // the sides' names: "none" and "cgroups", "plain" and "curve"
+  std::string what;  // for the header
+  std::function<void(ClusterOptions&, bool isB)> apply;
 };
 
-// Runs `rounds` rounds, each launching the tasks once per isolation, in an
-// order that alternates from round to round so that a drift in the shared
+// One round of a comparison: the same launch on either side.
+struct ComparisonRound {
+  ClusterResult a;
+  ClusterResult b;
+  double ratio() const { return b.perSecond / a.perSecond; }
+};
+
+// Runs `rounds` rounds, each launching the tasks once per side, in an order
+// that alternates from round to round so that a drift in the shared
 // machine's speed weighs on both sides alike. Prints per-round figures and
 // the medians; returns the exit code.
-int compareIsolation(const ClusterOptions& base, int rounds, bool json, const Machine& machine,
-                     std::vector<std::string>& dirs) {
-  std::vector<IsolationRound> results;
+int compareSides(const Comparison& comparison, const ClusterOptions& base, int rounds, bool json,
+                 const Machine& machine, std::vector<std::string>& dirs) {
+  const std::string& a = comparison.a;
+  const std::string& b = comparison.b;
+  std::vector<ComparisonRound> results;
   if (!json) {
-    std::printf("%d tasks running `true` (cpus 0.1, mem 16) on a master and two agents, with --isolation=none and "
-                "--isolation=cgroups; %d round(s)\n\n",
-                base.tasks, rounds);
-    std::printf("%-7s %12s %12s %14s %16s %18s\n", "round", "none tasks/s", "cgroups/s", "cgroups/none",
-                "agent ms/task", "executor ms/task");
+    std::printf("%d tasks running `true` (cpus 0.1, mem 16) on a master and two agents, %s; %d round(s)\n\n",
+                base.tasks, comparison.what.c_str(), rounds);
+    std::printf("%-7s %12s %12s %14s %16s %16s %18s\n", "round", (a + " tasks/s").c_str(), (b + "/s").c_str(),
+                (b + "/" + a).c_str(), "master ms/task", "agent ms/task", "executor ms/task");
   }
   for (int i = 1; i <= rounds; ++i) {
-    IsolationRound round;
-    const bool noneFirst = i % 2 == 1;
+    ComparisonRound round;
+    const bool aFirst = i % 2 == 1;
     for (int side = 0; side < 2; ++side) {
-      const bool none = (side == 0) == noneFirst;
+      const bool isB = (side == 0) != aFirst;
+      const std::string& name = isB ? b : a;
       if (i > 1 || side > 0) std::this_thread::sleep_for(kSettle);
       ClusterOptions options = base;
-      options.agentFlags.push_back(none ? "--isolation=none" : "--isolation=cgroups");
-      std::fprintf(stderr, "round %d/%d: cluster, %d tasks, --isolation=%s\n", i, rounds, base.tasks,
-                   none ? "none" : "cgroups");
+      comparison.apply(options, isB);
+      std::fprintf(stderr, "round %d/%d: cluster, %d tasks, %s\n", i, rounds, base.tasks, name.c_str());
       Result<ClusterResult> cluster = internalError("not run");
       try {
         cluster = clusterRound(options, dirs);
@@ -652,20 +692,20 @@ int compareIsolation(const ClusterOptions& base, int rounds, bool json, const Ma
         return 1;
       }
       if (cluster->finished != base.tasks) {
-        std::fprintf(stderr, "round %d (%s): finished %d/%d; no figures\n", i, none ? "none" : "cgroups",
-                     cluster->finished, base.tasks);
+        std::fprintf(stderr, "round %d (%s): finished %d/%d; no figures\n", i, name.c_str(), cluster->finished,
+                     base.tasks);
         for (size_t f = 0; f < cluster->failures.size() && f < kFailuresShown; ++f) {
           std::fprintf(stderr, "  %s\n", cluster->failures[f].c_str());
         }
         return 1;
       }
-      (none ? round.none : round.cgroups) = *cluster;
+      (isB ? round.b : round.a) = *cluster;
     }
     results.push_back(round);
     if (!json) {
-      std::printf("%-7d %12.1f %12.1f %14.3f %7.2f / %-6.2f %8.2f / %-7.2f\n", i, round.none.perSecond,
-                  round.cgroups.perSecond, round.ratio(), round.none.agentCpuMs, round.cgroups.agentCpuMs,
-                  round.none.executorCpuMs, round.cgroups.executorCpuMs);
+      std::printf("%-7d %12.1f %12.1f %14.3f %7.2f / %-6.2f %7.2f / %-6.2f %8.2f / %-7.2f\n", i, round.a.perSecond,
+                  round.b.perSecond, round.ratio(), round.a.masterCpuMs, round.b.masterCpuMs, round.a.agentCpuMs,
+                  round.b.agentCpuMs, round.a.executorCpuMs, round.b.executorCpuMs);
       std::fflush(stdout);
     }
   }
@@ -674,9 +714,11 @@ int compareIsolation(const ClusterOptions& base, int rounds, bool json, const Ma
     for (const auto& r : results) v.push_back(field(r));
     return median(v);
   };
-  double none = of([](const IsolationRound& r) { return r.none.perSecond; });
-  double cgroups = of([](const IsolationRound& r) { return r.cgroups.perSecond; });
-  double ratio = of([](const IsolationRound& r) { return r.ratio(); });
+  double aRate = of([](const ComparisonRound& r) { return r.a.perSecond; });
+  double bRate = of([](const ComparisonRound& r) { return r.b.perSecond; });
+  double ratio = of([](const ComparisonRound& r) { return r.ratio(); });
+  double aMaster = of([](const ComparisonRound& r) { return r.a.masterCpuMs; });
+  double bMaster = of([](const ComparisonRound& r) { return r.b.masterCpuMs; });
   if (json) {
     nlohmann::json out;
     out["command"] = "true";
@@ -684,21 +726,25 @@ int compareIsolation(const ClusterOptions& base, int rounds, bool json, const Ma
     out["machine"] = machineJson(machine);
     out["rounds"] = nlohmann::json::array();
     for (const auto& r : results) {
-      out["rounds"].push_back({{"none_tasks_per_second", r.none.perSecond},
-                               {"cgroups_tasks_per_second", r.cgroups.perSecond},
-                               {"ratio_cgroups_vs_none", r.ratio()},
-                               {"none_agent_cpu_ms_per_task", r.none.agentCpuMs},
-                               {"cgroups_agent_cpu_ms_per_task", r.cgroups.agentCpuMs},
-                               {"none_executor_cpu_ms_per_task", r.none.executorCpuMs},
-                               {"cgroups_executor_cpu_ms_per_task", r.cgroups.executorCpuMs}});
+      out["rounds"].push_back({{a + "_tasks_per_second", r.a.perSecond},
+                               {b + "_tasks_per_second", r.b.perSecond},
+                               {"ratio_" + b + "_vs_" + a, r.ratio()},
+                               {a + "_master_cpu_ms_per_task", r.a.masterCpuMs},
+                               {b + "_master_cpu_ms_per_task", r.b.masterCpuMs},
+                               {a + "_agent_cpu_ms_per_task", r.a.agentCpuMs},
+                               {b + "_agent_cpu_ms_per_task", r.b.agentCpuMs},
+                               {a + "_executor_cpu_ms_per_task", r.a.executorCpuMs},
+                               {b + "_executor_cpu_ms_per_task", r.b.executorCpuMs}});
     }
-    out["median"] = {{"none_tasks_per_second", none},
-                     {"cgroups_tasks_per_second", cgroups},
-                     {"ratio_cgroups_vs_none", ratio}};
+    out["median"] = {{a + "_tasks_per_second", aRate},
+                     {b + "_tasks_per_second", bRate},
+                     {"ratio_" + b + "_vs_" + a, ratio},
+                     {a + "_master_cpu_ms_per_task", aMaster},
+                     {b + "_master_cpu_ms_per_task", bMaster}};
     std::cout << out.dump(2) << "\n";
   } else {
-    std::printf("%-7s %12.1f %12.1f %14.3f\n", "median", none, cgroups, ratio);
-    std::printf("\ncgroups cost %.1f%% of the launch throughput (median of the per-round ratios)\n",
+    std::printf("%-7s %12.1f %12.1f %14.3f %7.2f / %-6.2f\n", "median", aRate, bRate, ratio, aMaster, bMaster);
+    std::printf("\n%s cost %.1f%% of the launch throughput (median of the per-round ratios)\n", b.c_str(),
                 (1.0 - ratio) * 100);
   }
   return 0;
@@ -731,11 +777,15 @@ int main(int argc, char** argv) {
   bool isolation = false;
   app.add_flag("--compare-isolation", isolation,
                "Compare launches with --isolation=cgroups against --isolation=none instead of the spawn rate");
+  bool curve = false;
+  app.add_flag("--compare-curve", curve,
+               "Compare launches over CURVE links (keys, authenticated agents and framework) against plain ones "
+               "instead of the spawn rate");
   if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
   clusterOptions.tasks = tasks;
 
   Machine machine = describeMachine();
-  if (!json && !isolation) printHeader(machine, tasks, rounds);
+  if (!json && !isolation && !curve) printHeader(machine, tasks, rounds);
 
   // Each round's directory (sandboxes, logs) is removed only after the last
   // round. This machine's ext4 has no journal, and without one ext4 skips
@@ -758,7 +808,17 @@ int main(int argc, char** argv) {
 
   if (isolation) {
     if (!json) printMachine(machine);
-    return compareIsolation(clusterOptions, rounds, json, machine, scratchDirs.dirs);
+    Comparison comparison{"none", "cgroups", "with --isolation=none and --isolation=cgroups",
+                          [](ClusterOptions& options, bool isB) {
+                            options.agentFlags.push_back(isB ? "--isolation=cgroups" : "--isolation=none");
+                          }};
+    return compareSides(comparison, clusterOptions, rounds, json, machine, scratchDirs.dirs);
+  }
+  if (curve) {
+    if (!json) printMachine(machine);
+    Comparison comparison{"plain", "curve", "over plain links and over CURVE links (authenticated, encrypted)",
+                          [](ClusterOptions& options, bool isB) { options.curve = isB; }};
+    return compareSides(comparison, clusterOptions, rounds, json, machine, scratchDirs.dirs);
   }
 
   std::vector<Round> results;

@@ -24,7 +24,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export LC_NUMERIC=C  # printf's decimal point
 
-ALL=(launch isolation docker allocator recovery mapreduce spark soak)
+ALL=(launch isolation curve docker allocator recovery mapreduce spark soak)
 LAUNCH_TASKS=500
 LAUNCH_ROUNDS=3
 
@@ -39,6 +39,8 @@ with its ratio and its goal. Benchmarks, in the order they run:
              (default isolation: cgroups as root) and the /bin/true spawn
              rate of the same rounds
   isolation  bench-launch-throughput --compare-isolation --tasks=200 --rounds=2
+  curve      bench-launch-throughput --compare-curve --tasks=200 --rounds=2, and
+             bench-message-rate --seconds=2 --rounds=3 (plain links against CURVE)
   docker     bench-docker-run --rounds=3 (needs dockerd: scripts/docker.sh)
   allocator  bench-allocator --agents=10000 --frameworks=1000 --filtered-limit=0
   recovery   bench-recovery --agents=1000 --rounds=1 --agent-tasks=100, and --store=zk (1 s session timeout)
@@ -258,6 +260,25 @@ bench_isolation() {
   group isolation "bench-launch-throughput --compare-isolation --tasks=200 --rounds=2; goal set on 9 x 1000"
   figure isolation.cgroups_tasks_per_s "$(fmt %.1f "$cg")" "÷none $(fmt %.3f "$ratio")" "goal ÷none >= 0.8"
   figure isolation.none_tasks_per_s "$(fmt %.1f "$none")" "same rounds"
+}
+
+bench_curve() {
+  local plain curve ratio pm cm
+  run curve 180 "$BIN/bench-launch-throughput" --compare-curve --tasks=200 --rounds=2 \
+    "${AGENT_FLAGS[@]/#/--agent-flag=}" --json || return 1
+  jvars "$OUT" plain=.median.plain_tasks_per_second curve=.median.curve_tasks_per_second \
+    ratio=.median.ratio_curve_vs_plain pm=.median.plain_master_cpu_ms_per_task \
+    cm=.median.curve_master_cpu_ms_per_task || return 1
+  group curve "bench-launch-throughput --compare-curve --tasks=200 --rounds=2; bench-message-rate --seconds=2 --rounds=3"
+  figure curve.launch_tasks_per_s "$(fmt %.1f "$curve")" "÷plain $(fmt %.3f "$ratio")" \
+    "master ms/task $(fmt %.2f "$cm") (plain $(fmt %.2f "$pm"))"
+  figure curve.plain_launch_tasks_per_s "$(fmt %.1f "$plain")" "same rounds"
+  local mplain mcurve mratio
+  run curve-messages 60 "$BIN/bench-message-rate" --seconds=2 --rounds=3 --json || return 1
+  jvars "$OUT" mplain=.median.plain_round_trips_per_second mcurve=.median.curve_round_trips_per_second \
+    mratio=.median.ratio_curve_vs_plain || return 1
+  figure curve.round_trips_per_s "$(fmt %.0f "$mcurve")" "÷plain $(fmt %.3f "$mratio")" "one ROUTER, 20 peers"
+  figure curve.plain_round_trips_per_s "$(fmt %.0f "$mplain")" "same rounds"
 }
 
 bench_docker() {
