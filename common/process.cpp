@@ -401,6 +401,26 @@ std::vector<ProcessEntry> listProcesses() {
   return out;
 }
 
+std::map<std::string, std::string> taskBaseEnvironment(char** inherited, const std::string& sandbox) {
+  std::map<std::string, std::string> env;
+  auto passes = [](std::string_view name) {
+    auto endsWith = [&](std::string_view suffix) {
+      return name.size() >= suffix.size() && name.substr(name.size() - suffix.size()) == suffix;
+    };
+    return name == "PATH" || name == "LANG" || name == "LANGUAGE" || name == "TZ" || name.rfind("LC_", 0) == 0 ||
+           endsWith("SAN_OPTIONS");
+  };
+  for (char** entry = inherited; entry != nullptr && *entry != nullptr; ++entry) {
+    std::string_view text(*entry);
+    auto equals = text.find('=');
+    if (equals == std::string_view::npos || !passes(text.substr(0, equals))) continue;
+    env[std::string(text.substr(0, equals))] = std::string(text.substr(equals + 1));
+  }
+  env.emplace("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  env["HOME"] = sandbox;
+  return env;
+}
+
 void raiseOpenFileLimit() {
   constexpr rlim_t kWanted = 65536;
   rlimit files{};

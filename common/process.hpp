@@ -22,6 +22,7 @@
 
 #include <functional>
 #include <memory>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -110,5 +111,13 @@ std::vector<ProcessEntry> listProcesses();
 // hard limit, when lower): a daemon holds one or more per peer, and the
 // usual soft limit of 1,024 would cap it at some hundreds of them.
 void raiseOpenFileLimit();
+
+// What a task or a framework's executor inherits of the environment
+// `inherited` (NAME=VALUE entries, as in `environ`): only PATH (a standard
+// one when missing), the locale (LANG, LANGUAGE, LC_*), TZ, and the
+// sanitizers' runtime options (*SAN_OPTIONS). Nothing else of the agent's
+// environment reaches them: a secret in the agent's unit stays the agent's.
+// HOME is the sandbox. The caller adds the task's own variables on top.
+std::map<std::string, std::string> taskBaseEnvironment(char** inherited, const std::string& sandbox);
 
 }  // namespace clusternodes

@@ -15,8 +15,8 @@ extern char** environ;
 namespace clusternodes::agent {
 namespace {
 
-// The executor's command line, and our environment with its own and the
-// agent's variables on top.
+// The executor's command line, and a clean environment (not the agent's)
+// with its own and the agent's variables on top.
 SpawnOptions executorCommand(const ContainerizerContext& context, const ContainerLaunch& launch) {
   SpawnOptions options;
   const auto& command = launch.executor->command;
@@ -28,12 +28,7 @@ SpawnOptions executorCommand(const ContainerizerContext& context, const Containe
     options.file = command.value.empty() ? command.arguments.front() : command.value;
     if (options.args.empty()) options.args = {options.file};
   }
-  std::map<std::string, std::string> env;
-  for (char** entry = environ; *entry != nullptr; ++entry) {
-    std::string_view text(*entry);
-    auto equals = text.find('=');
-    if (equals != std::string_view::npos) env[std::string(text.substr(0, equals))] = text.substr(equals + 1);
-  }
+  std::map<std::string, std::string> env = taskBaseEnvironment(environ, launch.sandbox);
   for (const auto& [name, value] : command.environment) env[name] = value;
   env["CLUSTERNODES_AGENT_ENDPOINT"] = context.executorEndpoint;
   env["CLUSTERNODES_AGENT_ID"] = launch.agentId.value;

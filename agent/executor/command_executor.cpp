@@ -46,13 +46,9 @@ CommandExecutor::~CommandExecutor() = default;
 void CommandExecutor::launch(wire::ExecutorContainer::Reader container) {
   for (auto dir : container.getCgroups()) cgroups_.push_back(wire::text(dir));
 
-  // Environment: the executor's own, the task's, and where it runs.
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string entry(*e);
-    auto eq = entry.find('=');
-    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
-  }
+  // Environment: a clean one (not the agent's, which the executor
+  // inherited), the task's, and where it runs.
+  std::map<std::string, std::string> env = taskBaseEnvironment(environ, sandbox_);
   for (auto& [k, v] : taskEnvironment(sandbox_)) env[k] = std::move(v);
   std::vector<std::string> envStrings;
   for (const auto& [k, v] : env) envStrings.push_back(k + "=" + v);

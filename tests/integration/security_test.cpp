@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -16,6 +17,8 @@
 #include "common/curve.hpp"
 #include "common/http_client.hpp"
 #include "tests/harness/cluster.hpp"
+#include "tests/harness/driver.hpp"
+#include "tests/harness/recording_scheduler.hpp"
 #include "tests/harness/prometheus_text.hpp"
 #include "tests/harness/skip.hpp"
 
@@ -167,4 +170,44 @@ TEST_CASE("security: a capture of the links holds no task command when they use 
   };
   CHECK(captured(false));
   CHECK_FALSE(captured(true));
+}
+
+TEST_CASE("security: a task's environment is its own and where it runs, never the agent's") {
+  TestCluster cluster;
+  cluster.startMaster();
+  // What an operator put in the agent's unit (a drop-in's Environment=).
+  ::setenv("CN_AGENT_SECRET", "hunter2", 1);
+  cluster.startAgent("cpus:2;mem:1024");
+  ::unsetenv("CN_AGENT_SECRET");
+  cluster.waitForAgents(1);
+
+  RecordingScheduler scheduler;
+  auto driver = startDriver(scheduler, cluster, "environment");
+  launchOnOffers(scheduler, {{"", [](const Offer& offer) {
+                                TaskInfo task;
+                                task.taskId.value = "env";
+                                task.name = "env";
+                                task.agentId = offer.agentId;
+                                task.resources = *Resources::parse("cpus:0.1;mem:32");
+                                task.command.value = "env";
+                                task.command.environment["GREETING"] = "hello";
+                                return std::vector<TaskInfo>{task};
+                              }}});
+  auto ended = terminalStatus(scheduler, "env");
+  REQUIRE(ended);
+  CHECK(toString(ended->state) == std::string("TASK_FINISHED"));
+  std::string output;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(cluster.dir() + "/agent-0/sandboxes")) {
+    if (entry.path().filename() == "stdout" && entry.path().string().find("/env/") != std::string::npos) {
+      output = readFile(entry.path().string());
+    }
+  }
+  INFO(output);
+  CHECK(output.find("GREETING=hello\n") != std::string::npos);
+  CHECK(output.find("CLUSTERNODES_TASK_ID=env\n") != std::string::npos);
+  CHECK(output.find("PATH=") != std::string::npos);
+  CHECK(output.find("HOME=" + cluster.dir() + "/agent-0/sandboxes/") != std::string::npos);
+  CHECK(output.find("hunter2") == std::string::npos);
+  CHECK(output.find("CN_AGENT_SECRET") == std::string::npos);
+  driver->stop();
 }
