@@ -231,15 +231,13 @@ Result<void> Agent::secureMasterLink(ZmqSocket& socket) {
   std::string fingerprint;
   std::string principal;
   if (curve) {
-    auto own = readCurveKey(flags_.keyFile, true);
-    if (!own) return Error{own.error().code, "--key: " + own.error().message};
-    auto master = readCurveKey(flags_.masterKeyFile, false);
-    if (!master) return Error{master.error().code, "--master-key: " + master.error().message};
-    if (auto used = socket.useCurveClient(*own, master->publicKey); !used) return used;
-    principal = own->principal;
-    fingerprint = keyFingerprint(own->publicKey);
+    auto keys = readCurveClientKeys(flags_.keyFile, "--key", flags_.masterKeyFile, "--master-key");
+    if (!keys) return keys.error();
+    if (auto used = socket.useCurveClient(keys->own, keys->serverPublicKey); !used) return used;
+    principal = keys->own.principal;
+    fingerprint = keyFingerprint(keys->own.publicKey);
     spdlog::info("the link to the master is encrypted with CURVE: this agent is '{}' (key {}), the master's key is {}",
-                 principal, fingerprint, keyFingerprint(master->publicKey));
+                 principal, fingerprint, keyFingerprint(keys->serverPublicKey));
   }
   socket.onHandshakeFailure([this, curve, principal, fingerprint](ZmqSocket::HandshakeFailure failure, int) {
     if (reportedHandshakeFailures_.count(failure) != 0) return;

@@ -21,17 +21,15 @@ std::optional<MasterTarget> findMaster(const std::string& master, const std::str
       target.masterKeyFile = keys.masterPublic;
     }
   }
-  std::optional<ClientKeys> keys;
+  std::optional<CurveClientKeys> keys;
   if (!target.keyFile.empty() || !target.masterKeyFile.empty()) {
-    auto own = readCurveKey(target.keyFile, true);
-    auto server = own ? readCurveKey(target.masterKeyFile, false) : own;
-    if (!own || !server) {
-      std::cerr << "clusternodes: " << (own ? "--master-key: " + server.error().message : "--key: " + own.error().message)
-                << "\n";
+    auto read = readCurveClientKeys(target.keyFile, "--key", target.masterKeyFile, "--master-key");
+    if (!read) {
+      std::cerr << "clusternodes: " << read.error().message << "\n";
       exitCode = 2;
       return std::nullopt;
     }
-    keys = ClientKeys{*own, server->publicKey};
+    keys = std::move(*read);
   }
   if (!master.empty()) {
     auto address = queryMaster(master, 5, keys);

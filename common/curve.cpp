@@ -146,6 +146,15 @@ Result<CurveKey> readCurveKey(const std::string& path, bool secret) {
   return key;
 }
 
+Result<CurveClientKeys> readCurveClientKeys(const std::string& keyFile, const std::string& keyName,
+                                            const std::string& serverKeyFile, const std::string& serverKeyName) {
+  auto own = readCurveKey(keyFile, true);
+  if (!own) return Error{own.error().code, keyName + ": " + own.error().message};
+  auto server = readCurveKey(serverKeyFile, false);
+  if (!server) return Error{server.error().code, serverKeyName + ": " + server.error().message};
+  return CurveClientKeys{std::move(*own), std::move(server->publicKey)};
+}
+
 const char* peerKindName(PeerKind kind) { return kind == PeerKind::kAgent ? "agent" : "framework"; }
 
 const Credentials::Principal* Credentials::find(const std::string& publicKey) const {

@@ -56,6 +56,19 @@ Result<void> writeCurveKey(const CurveKey& key, const std::string& dir, bool ove
 // match its public half, and not be readable by group or others.
 Result<CurveKey> readCurveKey(const std::string& path, bool secret);
 
+// What a CURVE client presents: its key pair, and the public key of the
+// server it will talk to.
+struct CurveClientKeys {
+  CurveKey own;
+  std::string serverPublicKey;
+};
+
+// Reads a client's key pair file and its server's public key file; an
+// error begins with the name the caller gives the file at fault ("--key",
+// "masterKeyFile").
+Result<CurveClientKeys> readCurveClientKeys(const std::string& keyFile, const std::string& keyName,
+                                            const std::string& serverKeyFile, const std::string& serverKeyName);
+
 enum class PeerKind { kAgent, kFramework };
 const char* peerKindName(PeerKind kind);
 

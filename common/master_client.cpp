@@ -17,12 +17,12 @@ struct Answer {
   std::string leader;  // a standby's leader, HOST:PORT
 };
 
-Result<Answer> ask(const std::string& master, double timeoutSeconds, const std::optional<ClientKeys>& keys);
+Result<Answer> ask(const std::string& master, double timeoutSeconds, const std::optional<CurveClientKeys>& keys);
 
 }  // namespace
 
 Result<MasterAddress> queryMaster(const std::string& master, double timeoutSeconds,
-                                  const std::optional<ClientKeys>& keys) {
+                                  const std::optional<CurveClientKeys>& keys) {
   if (isZkUrl(master)) {
     auto leader = detectLeader(master, std::chrono::milliseconds(static_cast<int64_t>(timeoutSeconds * 1000)));
     if (!leader) return leader.error();
@@ -41,7 +41,7 @@ Result<MasterAddress> queryMaster(const std::string& master, double timeoutSecon
 
 namespace {
 
-Result<Answer> ask(const std::string& master, double timeoutSeconds, const std::optional<ClientKeys>& keys) {
+Result<Answer> ask(const std::string& master, double timeoutSeconds, const std::optional<CurveClientKeys>& keys) {
   auto colon = master.rfind(':');
   if (colon == std::string::npos || colon == 0) return invalid("master '" + master + "' is not HOST:PORT");
   try {
@@ -50,7 +50,7 @@ Result<Answer> ask(const std::string& master, double timeoutSeconds, const std::
     socket.set(zmq::sockopt::linger, 0);
     socket.set(zmq::sockopt::routing_id, "tool-" + randomUuid());
     if (keys) {
-      socket.set(zmq::sockopt::curve_serverkey, keys->masterPublicKey);
+      socket.set(zmq::sockopt::curve_serverkey, keys->serverPublicKey);
       socket.set(zmq::sockopt::curve_publickey, keys->own.publicKey);
       socket.set(zmq::sockopt::curve_secretkey, keys->own.secretKey);
     }

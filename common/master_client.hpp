@@ -23,11 +23,7 @@ struct MasterAddress {
 // leader answers within `timeoutSeconds`. With `keys` (the tool's key pair
 // and the master's public key), over CURVE, as a master started with --key
 // requires.
-struct ClientKeys {
-  CurveKey own;
-  std::string masterPublicKey;
-};
 Result<MasterAddress> queryMaster(const std::string& master, double timeoutSeconds = 5,
-                                  const std::optional<ClientKeys>& keys = std::nullopt);
+                                  const std::optional<CurveClientKeys>& keys = std::nullopt);
 
 }  // namespace clusternodes

@@ -334,12 +334,10 @@ class Driver final : public SchedulerDriver {
     }
     std::string principal;
     if (curve) {
-      auto own = readCurveKey(keyFile, true);
-      if (!own) return invalid("keyFile: " + own.error().message);
-      auto master = readCurveKey(masterKeyFile, false);
-      if (!master) return invalid("masterKeyFile: " + master.error().message);
-      if (auto used = socket_->useCurveClient(*own, master->publicKey); !used) return used;
-      principal = own->principal;
+      auto keys = readCurveClientKeys(keyFile, "keyFile", masterKeyFile, "masterKeyFile");
+      if (!keys) return invalid(keys.error().message);
+      if (auto used = socket_->useCurveClient(keys->own, keys->serverPublicKey); !used) return used;
+      principal = keys->own.principal;
     }
     socket_->onHandshakeFailure([this, curve, principal](ZmqSocket::HandshakeFailure failure, int) {
       using Failure = ZmqSocket::HandshakeFailure;
