@@ -313,6 +313,19 @@ Result<void> startAgents(const StartPlan& plan, Launch& launch) {
   return {};
 }
 
+// How many of the elected masters answer /health as the leader or as a
+// standby that knows the leader: a standby still running for election (its
+// ZooKeeper writes can take seconds on a busy disk) is not counted.
+int settledMasters(const ClusterRecord& record) {
+  int settled = 0;
+  for (const auto& m : record.masters) {
+    auto health = httpGet(m.http + "/health", 1.0);
+    if (!health || health->status != 200) continue;
+    if (health->body == "ok\n" || (health->body.rfind("standing by; the leader is http", 0) == 0)) ++settled;
+  }
+  return settled;
+}
+
 // The reason to give up when the cluster is not up by the deadline.
 std::string timedOut(const StartPlan& plan, const Launch& launch, const Result<int>& registered) {
   std::string seconds = std::to_string(kRegistrationTimeout.count());
@@ -356,8 +369,19 @@ int awaitCluster(const StartPlan& plan, Launch& launch) {
       std::cerr << "agents registered: " << *registered << "/" << plan.options.agents << "\n";
       shownRegistered = *registered;
     }
-    if (registered && *registered >= plan.options.agents) return 0;
-    if (std::chrono::steady_clock::now() >= deadline) {
+    bool late = std::chrono::steady_clock::now() >= deadline;
+    if (registered && *registered >= plan.options.agents) {
+      // Elected masters: the others stand by too, knowing the leader.
+      if (!launch.record.highlyAvailable()) return 0;
+      int masters = settledMasters(launch.record);
+      if (masters == plan.options.masters) return 0;
+      if (late) {
+        for (const auto& log : launch.masterLogs) printLogTail(log, kLogLines);
+        return abandon(launch.record, plan.dir,
+                       "only " + std::to_string(masters) + " of " + std::to_string(plan.options.masters) +
+                           " masters led or stood by within " + std::to_string(kRegistrationTimeout.count()) + " s");
+      }
+    } else if (late) {
       return abandon(launch.record, plan.dir, timedOut(plan, launch, registered));
     }
     std::this_thread::sleep_for(kPollInterval);
