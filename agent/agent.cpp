@@ -125,6 +125,8 @@ Result<void> Agent::start() {
       !std::filesystem::exists(flags_.launcherDir + "/clusternodes-launcher")) {
     return invalid("no clusternodes-launcher in " + flags_.launcherDir + " (set --launcher-dir)");
   }
+  // Tasks that name the agent's own user need no lookup.
+  if (auto self = currentUser()) selfUser_ = self->name;
   info_.hostname = flags_.hostname;
   info_.resources = *resources;
   info_.attributes = *attributes;

@@ -103,6 +103,10 @@ struct AgentFlags {
   // How often each running container's usage is sampled and sent to the
   // master.
   std::chrono::nanoseconds usageInterval = std::chrono::seconds(5);
+  // Runs each task as the user it names (CommandInfo::user, else
+  // FrameworkInfo::user), which must exist on this host; false: every task
+  // runs as the agent's own user.
+  bool switchUser = true;
 };
 
 struct AgentMetrics {
@@ -210,6 +214,12 @@ class Agent {
   // Why the agent cannot run the task (the reason it fails with, and the
   // words), or nullopt when it can.
   std::optional<std::pair<TaskReason, std::string>> refusal(const Run& run) const;
+  // The user the run's task asks for, looked up on this host; nullopt when
+  // it runs as the agent's own user (it names none, it is the agent's, or
+  // --switch-user=false). Fails when the user does not exist here
+  // (kNotFound) or the agent, not being root, cannot switch to it
+  // (kDenied).
+  Result<std::optional<UserIds>> runAs(const Run& run) const;
 
   // ---- executors (executors.cpp), every kind alike
   void onExecutorMessage(std::string_view peer, std::string_view bytes);
@@ -322,6 +332,7 @@ class Agent {
   Loop& loop_;
   zmq::context_t& context_;
   AgentFlags flags_;
+  std::string selfUser_;  // the user the agent runs as, by name
   wire::AgentInfoValue info_;
   TimeSource& time_;
   std::unique_ptr<Transport> master_;

@@ -40,6 +40,9 @@ struct Agent::Run {
   FrameworkID frameworkId;
   FrameworkInfo frameworkInfo;
   TaskInfo task;
+  // The user it runs as (Agent::runAs), found when it arrived; unset: the
+  // agent's own.
+  std::optional<UserIds> user;
   TaskState state = TaskState::kStaging;
   RunPhase phase = RunPhase::kNew;
   // The uuid of every update its executor sent that was queued: an executor
@@ -113,6 +116,8 @@ struct Agent::Executor {
   ExecutorPhase phase = ExecutorPhase::kQueued;
   std::string containerId;  // also the last part of the sandbox path
   std::string sandbox;
+  // The user it and its tasks run as; unset: the agent's own.
+  std::optional<UserIds> user;
   int pid = 0;
   uint64_t startTime = 0;   // of its process, to tell it from a reused pid
   std::string peer;         // its connection, once registered

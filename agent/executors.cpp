@@ -75,6 +75,7 @@ Agent::Executor& Agent::newExecutor(const Run& run) {
   executor->frameworkId = run.frameworkId;
   executor->frameworkInfo = run.frameworkInfo;
   executor->kind = kindOf(run.task);
+  executor->user = run.user;
   if (run.custom()) {
     executor->info = *run.task.executor;
     executor->containerId = randomUuid();
@@ -129,6 +130,7 @@ bool Agent::startExecutor(Executor& executor) {
   }
   launch.agentId = agentId_;
   launch.limits = limitsOf(executor);
+  launch.user = executor.user;
   // Started from here on: what a failed launch made is destroyed too.
   executor.phase = ExecutorPhase::kStarted;
   auto launched = containerizerOf(executor.kind).launch(
@@ -342,6 +344,14 @@ void Agent::sendExecutorRegistered(Executor& executor, const Run* builtInRun) {
                                        ? defaultGraceMs(*builtInRun)
                                        : duration_cast<milliseconds>(flags_.defaultGracePeriod).count());
     containerizerOf(executor.kind).describe(executor.containerId, limitsOf(executor), container);
+    if (executor.user) {
+      auto user = container.initUser();
+      user.setName(executor.user->name);
+      user.setUid(executor.user->uid);
+      user.setGid(executor.user->gid);
+      auto groups = user.initGroups(static_cast<unsigned>(executor.user->groups.size()));
+      for (unsigned i = 0; i < executor.user->groups.size(); ++i) groups.set(i, executor.user->groups[i]);
+    }
   }
   executors_->sendTo(executor.peer, wire::encode(reply));
 }

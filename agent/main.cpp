@@ -59,6 +59,10 @@ void addFlags(CLI::App& app, agent::AgentFlags& flags, std::string& logLevel) {
       ->check(CLI::Range(0, 100000));
   addDurationOption(app, "--executor-registration-timeout", flags.executorRegistrationTimeout,
                     "How long an executor may take to register before it is killed and its task fails");
+  app.add_option("--switch-user", flags.switchUser,
+                 "Run each task as the user it or its framework names (true), which must exist on this host, or "
+                 "every task as the agent's own user (false)")
+      ->capture_default_str();
   app.add_option("--containerizers", flags.containerizers,
                  "The kinds of task this agent runs, comma-separated: native (commands in cgroups), docker "
                  "(containers through the Docker Engine API)")

@@ -45,7 +45,15 @@ void Agent::runTask(wire::RunTask::Reader message) {
   }
   ++metrics_.tasksLaunched;
   run->containerId = randomUuid();
-  auto refused = refusal(*run);
+  // A user that does not exist here is the task's error (TASK_ERROR).
+  std::optional<std::pair<TaskReason, std::string>> refused;
+  if (auto user = runAs(*run); user) {
+    run->user = std::move(*user);
+    refused = refusal(*run);
+  } else {
+    bool unknown = user.error().code == ErrorCode::kNotFound;
+    refused.emplace(unknown ? TaskReason::kInvalidTask : TaskReason::kContainerLaunchFailed, user.error().message);
+  }
   Run& stored = *(runs_[key] = std::move(run));
   if (refused) {
     TaskState state = refused->first == TaskReason::kInvalidTask ? TaskState::kError : TaskState::kFailed;
@@ -104,6 +112,23 @@ std::optional<std::pair<TaskReason, std::string>> Agent::refusal(const Run& run)
                                                  " of this framework, and a task's built-in executor is named by it"};
   }
   return std::nullopt;
+}
+
+Result<std::optional<UserIds>> Agent::runAs(const Run& run) const {
+  std::string name = taskUser(run.task, run.frameworkInfo);
+  if (name.empty() || name == selfUser_ || !flags_.switchUser) return std::optional<UserIds>();
+  auto user = lookupUser(name);
+  if (!user) {
+    if (user.error().code != ErrorCode::kNotFound) return user.error();
+    return notFound("user '" + name + "' does not exist on agent " + info_.hostname);
+  }
+  if (user->uid == ::geteuid()) return std::optional<UserIds>();
+  if (::geteuid() != 0) {
+    return Error{ErrorCode::kDenied, "the agent runs as uid " + std::to_string(::geteuid()) +
+                                         ", not root, and cannot run tasks as user '" + name +
+                                         "' (run it as root, or with --switch-user=false)"};
+  }
+  return std::optional<UserIds>(std::move(*user));
 }
 
 void Agent::endRun(Run& run, TaskState state, TaskReason reason, const std::string& message) {

@@ -445,7 +445,6 @@ Result<ClusterResult> clusterRound(const ClusterOptions& options, std::vector<st
   ThroughputScheduler scheduler(options.tasks);
   FrameworkInfo info;
   info.name = "bench-launch-throughput";
-  info.user = "bench";
   driverOptions.master = cluster.master();
   auto driver = SchedulerDriver::create(&scheduler, info, driverOptions);
 

@@ -5,8 +5,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "common/curve.hpp"
+#include "common/users.hpp"
 
 namespace clusternodes::cli {
 namespace {
@@ -25,10 +27,43 @@ Result<CurveKey> ensureKey(const std::string& dir, const std::string& name) {
   return key;
 }
 
+// The local cluster's ACLs: the operator (the CLI, and your frameworks with
+// its key) may do everything, and runs tasks as you or as nobody.
+Result<void> writeLocalAcls(const std::string& path) {
+  auto self = currentUser();
+  if (!self) return self.error();
+  std::string text =
+      "# Who may do what on this local cluster: the master's --acls (docs/security.md).\n"
+      "# `clusternodes start` wrote it; edit it, then stop and start the cluster.\n"
+      "#\n"
+      "# The CLI and your frameworks (principal \"operator\") may use every role and\n"
+      "# run tasks as the user who started the cluster, or as nobody.\n"
+      "[[register_framework]]\nprincipals = [\"operator\"]\nroles = [\"*\"]\n\n"
+      "[[run_task]]\nprincipals = [\"operator\"]\nusers = [\"" +
+      self->name + "\", \"nobody\"]\n\n"
+      "[[reserve]]\nprincipals = [\"operator\"]\nroles = [\"*\"]\n\n"
+      "[[teardown]]\nprincipals = [\"operator\"]\nframework_principals = [\"*\"]\n\n"
+      "# The operator API over HTTP: its callers are anonymous (\"*\") until HTTP\n"
+      "# requests carry tokens.\n"
+      "[[update_weights]]\nprincipals = [\"*\"]\nroles = [\"*\"]\n\n"
+      "[[update_quota]]\nprincipals = [\"*\"]\nroles = [\"*\"]\n";
+  std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << text;
+    if (!out.flush()) return internalError("cannot write " + temporary + ": " + std::strerror(errno));
+  }
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    return internalError("cannot write " + path + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
 }  // namespace
 
 std::vector<std::string> LocalKeys::masterFlags() const {
-  return {"--key=" + masterKey, "--credentials=" + credentials, "--authenticate-agents", "--authenticate-frameworks"};
+  return {"--key=" + masterKey, "--credentials=" + credentials, "--authenticate-agents", "--authenticate-frameworks",
+          "--acls=" + acls};
 }
 
 std::vector<std::string> LocalKeys::agentFlags() const { return {"--key=" + agentKey, "--master-key=" + masterPublic}; }
@@ -43,6 +78,7 @@ LocalKeys localKeys(const std::string& workDir) {
   keys.agentKey = keys.dir + "/" + kAgent + ".key";
   keys.operatorKey = keys.dir + "/" + kOperator + ".key";
   keys.credentials = keys.dir + "/credentials.toml";
+  keys.acls = workDir + "/acls.toml";
   return keys;
 }
 
@@ -66,6 +102,9 @@ Result<LocalKeys> ensureLocalKeys(const std::string& workDir) {
     ::unlink(keys.credentials.c_str());
     if (auto added = addCredential(keys.credentials, PeerKind::kAgent, *agent); !added) return added.error();
     if (auto added = addCredential(keys.credentials, PeerKind::kFramework, *user); !added) return added.error();
+  }
+  if (!exists(keys.acls)) {
+    if (auto written = writeLocalAcls(keys.acls); !written) return written.error();
   }
   return keys;
 }

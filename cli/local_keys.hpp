@@ -8,6 +8,10 @@
 //                                    `clusternodes run` and services, and your own
 //                                    frameworks against the local cluster
 //   keys/credentials.toml            the master's --credentials: agent and operator
+//   acls.toml                        the master's --acls: the operator may do
+//                                    everything, running tasks as the user who
+//                                    started the cluster or as nobody (kept
+//                                    once written: edit it, then restart)
 #pragma once
 
 #include <string>
@@ -23,9 +27,10 @@ struct LocalKeys {
   std::string agentKey;
   std::string operatorKey;
   std::string credentials;
+  std::string acls;
 
-  // The master's flags for these keys: --key, --credentials, and both
-  // --authenticate flags.
+  // The master's flags for these keys: --key, --credentials, both
+  // --authenticate flags, and --acls.
   std::vector<std::string> masterFlags() const;
   // An agent's: --key and --master-key.
   std::vector<std::string> agentFlags() const;
@@ -37,8 +42,9 @@ struct LocalKeys {
 // The key paths of the local cluster in `workDir` (nothing is made).
 LocalKeys localKeys(const std::string& workDir);
 
-// Makes what is missing of the local cluster's keys (existing keys are
-// kept, so running tasks and frameworks keep working across restarts).
+// Makes what is missing of the local cluster's keys and its ACL file
+// (existing keys are kept, so running tasks and frameworks keep working
+// across restarts; an existing ACL file is the operator's).
 Result<LocalKeys> ensureLocalKeys(const std::string& workDir);
 
 }  // namespace clusternodes::cli

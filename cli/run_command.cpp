@@ -301,7 +301,6 @@ int runRun(const RunOptions& options) {
   RunScheduler scheduler(events, task, scalars, plan->ports);
   FrameworkInfo info;
   info.name = kFrameworkName;
-  info.user = "root";
   auto driver = SchedulerDriver::create(
       &scheduler, info,
       {.master = master->endpoint, .keyFile = master->keyFile, .masterKeyFile = master->masterKeyFile});

@@ -425,7 +425,6 @@ int runServiceScheduler(const RunOptions& options) {
                   plan->ports, options.instances);
   FrameworkInfo info;
   info.name = serviceFrameworkName(options.name);
-  info.user = "root";
   info.webuiUrl = "http://127.0.0.1:" + std::to_string(*port);
   auto driver = SchedulerDriver::create(
       &service, info, {.master = master->endpoint, .keyFile = master->keyFile, .masterKeyFile = master->masterKeyFile});

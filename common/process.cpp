@@ -154,17 +154,19 @@ namespace {
 // Why a child started by spawnIntoCgroups did not exec, written to the
 // parent through a close-on-exec pipe.
 struct ChildFailure {
-  int stage;  // 0: joining a cgroup, 1: the rest of the set-up, 2: exec
+  // 0: joining a cgroup, 1: the rest of the set-up, 2: exec, 3: switching
+  // user, 4: entering the working directory
+  int stage;
   int error;  // errno
 };
 
 // Starts `options`' program with vfork, as posix_spawn does, but the child
 // first writes its pid into each of `cgroupFds` (cgroup.procs, opened by
-// the caller): only the child enters the cgroups. Returns 0 with `*pid`
-// set, or the errno of the step that failed, as posix_spawn does, with
-// `*stage` saying which (ChildFailure).
-int spawnIntoCgroups(const SpawnOptions& options, const std::vector<int>& cgroupFds, char** argv, char** env,
-                     pid_t* pid, int* stage) {
+// the caller), so that only the child enters the cgroups, and takes on
+// options.user. Returns 0 with `*pid` set, or the errno of the step that
+// failed, as posix_spawn does, with `*stage` saying which (ChildFailure).
+int spawnByHand(const SpawnOptions& options, const std::vector<int>& cgroupFds, char** argv, char** env, pid_t* pid,
+                int* stage) {
   *stage = 1;
   // Nothing the child could change is written after vfork (-Wclobbered).
   const bool needNull = options.stdinFd < 0 || options.stdoutFd < 0 || options.stderrFd < 0;
@@ -182,6 +184,11 @@ int spawnIntoCgroups(const SpawnOptions& options, const std::vector<int>& cgroup
   const char* directory = options.workingDirectory.empty() ? nullptr : options.workingDirectory.c_str();
   bool search = options.file.find('/') == std::string::npos;
   bool newSession = options.newSession;
+  const bool switchUser = options.user.has_value();
+  const uid_t uid = switchUser ? options.user->uid : 0;
+  const gid_t gid = switchUser ? options.user->gid : 0;
+  const gid_t* groups = switchUser ? options.user->groups.data() : nullptr;
+  const size_t groupCount = switchUser ? options.user->groups.size() : 0;
   // Nothing of ours runs in the child before exec: no signal handler (all
   // blocked, then set to default in the child), only system calls.
   sigset_t all;
@@ -211,7 +218,14 @@ int spawnIntoCgroups(const SpawnOptions& options, const std::vector<int>& cgroup
         fail(1);
       }
     }
-    if (directory != nullptr && ::chdir(directory) != 0) fail(1);
+    if (switchUser) {
+      // Raw system calls: glibc's wrappers would change the credentials of
+      // every thread of the process, which after vfork are the parent's.
+      if (::syscall(SYS_setgroups, groupCount, groups) != 0) fail(3);
+      if (::syscall(SYS_setresgid, gid, gid, gid) != 0) fail(3);
+      if (::syscall(SYS_setresuid, uid, uid, uid) != 0) fail(3);
+    }
+    if (directory != nullptr && ::chdir(directory) != 0) fail(4);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -285,8 +299,9 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(Loop& loop, const Spaw
   char** env = options.environment ? envp.data() : environ;
 
   pid_t pid = 0;
-  if (!options.cgroups.empty()) {
-    // The child joins the cgroups itself (posix_spawn cannot).
+  if (!options.cgroups.empty() || options.user) {
+    // The child joins the cgroups and switches user itself (posix_spawn
+    // cannot).
     std::vector<int> cgroupFds;
     auto closeAll = [&] {
       for (int fd : cgroupFds) ::close(fd);
@@ -301,9 +316,17 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(Loop& loop, const Spaw
       cgroupFds.push_back(fd);
     }
     int stage = 0;
-    rc = spawnIntoCgroups(options, cgroupFds, argv.data(), env, &pid, &stage);
+    rc = spawnByHand(options, cgroupFds, argv.data(), env, &pid, &stage);
     closeAll();
     if (rc != 0 && stage == 0) return internalError(std::string("cannot join the cgroups: ") + strerror(rc));
+    if (rc != 0 && stage == 3) {
+      return internalError("cannot run as user '" + options.user->name + "' (uid " + std::to_string(options.user->uid) +
+                           "): " + strerror(rc));
+    }
+    if (rc != 0 && stage == 4) {
+      return invalid("cannot enter the working directory " + options.workingDirectory +
+                     (options.user ? " as user '" + options.user->name + "'" : std::string()) + ": " + strerror(rc));
+    }
   } else {
     bool search = options.file.find('/') == std::string::npos;
     rc = search ? posix_spawnp(&pid, options.file.c_str(), &setup.actions, &setup.attributes, argv.data(), env)

@@ -49,6 +49,17 @@ struct SpawnOptions {
   // (writing to each one's cgroup.procs), so that the caller never enters
   // them. Empty: the caller's cgroups.
   std::vector<std::string> cgroups;
+  // The user the child runs as: it sets its groups, gid and uid (all three
+  // of each, real, effective and saved) after joining the cgroups and
+  // before it changes into workingDirectory, which it must then be allowed
+  // to enter. Unset: ours. Needs root (CAP_SETUID and CAP_SETGID).
+  struct User {
+    std::string name;  // for messages
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;
+  };
+  std::optional<User> user;
 };
 
 struct ExitStatus {

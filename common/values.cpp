@@ -1,8 +1,8 @@
 #include "clusternodes/values.hpp"
 
-#include <ostream>
-
 #include <array>
+#include <cctype>
+#include <ostream>
 #include <utility>
 
 namespace clusternodes {
@@ -25,7 +25,7 @@ constexpr std::array<std::pair<TaskState, const char*>, 13> kStateNames{{
     {TaskState::kUnknown, "TASK_UNKNOWN"},
 }};
 
-constexpr std::array<std::pair<TaskReason, const char*>, 21> kReasonNames{{
+constexpr std::array<std::pair<TaskReason, const char*>, 22> kReasonNames{{
     {TaskReason::kNone, "REASON_NONE"},
     {TaskReason::kCommandExited, "REASON_COMMAND_EXITED"},
     {TaskReason::kCommandSignaled, "REASON_COMMAND_SIGNALED"},
@@ -47,6 +47,7 @@ constexpr std::array<std::pair<TaskReason, const char*>, 21> kReasonNames{{
     {TaskReason::kContainerLaunchFailed, "REASON_CONTAINER_LAUNCH_FAILED"},
     {TaskReason::kImageUnavailable, "REASON_IMAGE_UNAVAILABLE"},
     {TaskReason::kContainerizerUnsupported, "REASON_CONTAINERIZER_UNSUPPORTED"},
+    {TaskReason::kTaskUnauthorized, "REASON_TASK_UNAUTHORIZED"},
 }};
 
 template <typename Enum, size_t N>
@@ -109,6 +110,22 @@ std::optional<TaskReason> parseTaskReason(std::string_view text) {
 
 std::ostream& operator<<(std::ostream& out, TaskState state) { return out << toString(state); }
 std::ostream& operator<<(std::ostream& out, TaskReason reason) { return out << toString(reason); }
+
+Result<void> validateUser(std::string_view user) {
+  std::string quoted = "'" + std::string(user) + "'";
+  if (user.empty() || user.size() > 32) return invalid("user " + quoted + " is not 1 to 32 characters");
+  std::string_view name = user.back() == '$' ? user.substr(0, user.size() - 1) : user;
+  bool digitsOnly = true;
+  for (unsigned char c : name) {
+    if (!(std::isalnum(c) || c == '_' || c == '-' || c == '.')) {
+      return invalid("user " + quoted + " has a character outside [A-Za-z0-9._-]");
+    }
+    digitsOnly = digitsOnly && std::isdigit(c);
+  }
+  if (name.empty() || name.front() == '-') return invalid("user " + quoted + " starts with '-' or '$'");
+  if (digitsOnly) return invalid("user " + quoted + " is all digits (name the user, not the uid)");
+  return {};
+}
 
 std::vector<std::string> subscribedRoles(const FrameworkInfo& info) {
   if (!info.roles.empty()) return info.roles;

@@ -216,6 +216,7 @@ void toWire(const clusternodes::CommandInfo& in, wire::CommandInfo::Builder out)
     env[i].setValue(v);
     ++i;
   }
+  if (!in.user.empty()) out.setUser(in.user);
 }
 
 clusternodes::CommandInfo fromWire(wire::CommandInfo::Reader in) {
@@ -224,6 +225,7 @@ clusternodes::CommandInfo fromWire(wire::CommandInfo::Reader in) {
   out.shell = in.getShell();
   for (auto a : in.getArguments()) out.arguments.push_back(text(a));
   for (auto e : in.getEnvironment()) out.environment[text(e.getName())] = text(e.getValue());
+  out.user = text(in.getUser());
   return out;
 }
 

@@ -17,6 +17,7 @@
 #include "common/clock.hpp"
 #include "common/transport.hpp"
 #include "common/wire.hpp"
+#include "master/acls.hpp"
 #include "master/allocator/allocator.hpp"
 #include "master/events.hpp"
 #include "master/registry/registry.hpp"
@@ -69,6 +70,8 @@ struct MasterFlags {
   // Only agents, or frameworks, whose keys are in the credentials file.
   bool authenticateAgents = false;
   bool authenticateFrameworks = false;
+  // Who may do what (master/acls.hpp). Empty: everything is allowed.
+  std::string aclsFile;
 };
 
 struct MasterContext {
@@ -80,6 +83,8 @@ struct MasterContext {
   Allocator& allocator;
   EventLog& events;
   Transport& transport;
+  // What principals may do; allowAll() without --acls.
+  const Acls& acls;
   // Asks for an allocation round soon (batched over --allocation-interval).
   std::function<void()> requestAllocation;
 

@@ -111,6 +111,16 @@ void FrameworkBook::subscribe(const std::string& peer, const std::optional<std::
     }
   }
 
+  // Every role it subscribes to, as its connection's principal.
+  const std::string aclPrincipal = principal.value_or("");
+  for (const auto& role : subscribedRoles(info)) {
+    if (auto may = ctx_.acls.authorize(AclAction::kRegisterFramework, aclPrincipal, role); !may) {
+      ++state.metrics.aclDenials[aclActionName(AclAction::kRegisterFramework)];
+      spdlog::warn("refused a framework subscription ({}): {}", info.name, may.error().message);
+      return refuse(peer, may.error().message);
+    }
+  }
+
   FrameworkEntry* fw = existing(peer, info);
   bool reregistered = fw != nullptr && !info.id.empty();
   if (fw == nullptr) {
@@ -124,6 +134,7 @@ void FrameworkBook::subscribe(const std::string& peer, const std::optional<std::
     ctx_.allocator.addFramework(fw->id, {subscribedRoles(info), true}, {});
     ++state.metrics.frameworksRegistered;
   }
+  fw->principal = aclPrincipal;
   fw->peer = peer;
   fw->connected = true;
   fw->recovered = false;

@@ -187,6 +187,10 @@ int main(int argc, char** argv) {
   app.add_flag("--authenticate-frameworks", flags.authenticateFrameworks,
                "Admit only frameworks whose keys are in --credentials, under [frameworks]; a framework's principal "
                "is then its key's");
+  app.add_option("--acls", flags.aclsFile,
+                 "Who may do what (TOML: register_framework, run_task, teardown, reserve, update_weights, "
+                 "update_quota rules; docs/security.md); with it, what no rule allows is denied (default: everything "
+                 "is allowed)");
   app.add_option("--weights", weights, "Role weights, e.g. eng=2,ops=1 (the operator API's weights override these)");
   addDurationOption(app, "--starvation-threshold", flags.starvationThreshold,
                     "Report a framework starved once it has wanted offers this long while others hold resources");
@@ -220,6 +224,9 @@ int main(int argc, char** argv) {
   if (auto security = master::loadLinkSecurity(flags); !security) {
     std::cerr << "clusternodes-master: " << security.error().message << "\n";
     return 2;
+  }
+  if (!flags.aclsFile.empty()) {
+    if (auto acls = master::Acls::load(flags.aclsFile); !acls) return commandLine.refuse("--acls", flags.aclsFile, acls.error().message);
   }
   if (checkConfig) {
     // Would it start? Its address and its work dir, not only the syntax.

@@ -29,7 +29,8 @@ Master::Master(MasterEnvironment environment, MasterFlags flags)
       allocator_(makeDrfAllocator(time_)),
       socket_(std::move(environment.transport)),
       events_(EventLog::kDefaultCapacity, [this] { return time_.wallSeconds(); }),
-      context_{flags_, time_, state_, registry_, *allocator_, events_, *socket_, [this] { requestAllocation(); }},
+      context_{flags_,   time_, state_, registry_, *allocator_, events_, *socket_, acls_,
+               [this] { requestAllocation(); }},
       offers_(context_),
       tasks_(context_, offers_),
       frameworks_(context_, offers_),
@@ -71,8 +72,24 @@ Result<void> Master::secureLinks() {
   return {};
 }
 
+Result<void> Master::loadAcls() {
+  if (flags_.aclsFile.empty()) {
+    spdlog::warn("no --acls: every {} may register in any role, run tasks as any user (root included), reserve, "
+                 "and change weights and quota",
+                 authenticator_ ? "principal" : "peer");
+    return {};
+  }
+  auto acls = Acls::load(flags_.aclsFile);
+  if (!acls) return Error{acls.error().code, "--acls: " + acls.error().message};
+  acls_ = std::move(*acls);
+  spdlog::info("authorizing with {} rule(s) from {}; what no rule allows is denied", acls_.rules().size(),
+               flags_.aclsFile);
+  return {};
+}
+
 Result<void> Master::start() {
   if (auto secured = secureLinks(); !secured) return secured.error();
+  if (auto loaded = loadAcls(); !loaded) return loaded.error();
   socket_->onMessage([this](std::string_view peer, std::string_view bytes, std::string_view principal) {
     onMessage(peer, bytes, principal);
   });
@@ -180,12 +197,18 @@ Result<void> Master::serveHttp() {
 
 // ------------------------------------------------------------ operator API
 
-Result<void> Master::setWeights(const std::map<std::string, double>& weights) {
+Result<void> Master::setWeights(const std::string& principal, const std::map<std::string, double>& weights) {
   if (weights.empty()) return invalid("no weights given");
   for (const auto& [role, weight] : weights) {
     if (auto valid = validateRole(role); !valid) return valid.error();
     if (!std::isfinite(weight) || weight <= 0) {
       return invalid("the weight of role '" + role + "' must be a positive number");
+    }
+  }
+  for (const auto& [role, weight] : weights) {
+    if (auto may = acls_.authorize(AclAction::kUpdateWeights, principal, role); !may) {
+      ++state_.metrics.aclDenials[aclActionName(AclAction::kUpdateWeights)];
+      return may.error();
     }
   }
   if (auto saved = registry_.setWeights(weights); !saved) return saved.error();
@@ -195,9 +218,13 @@ Result<void> Master::setWeights(const std::map<std::string, double>& weights) {
   return {};
 }
 
-Result<void> Master::setQuota(const std::string& role, const Quota& quota) {
+Result<void> Master::setQuota(const std::string& principal, const std::string& role, const Quota& quota) {
   if (auto valid = validateRole(role); !valid) return valid.error();
   if (role == kDefaultRole) return invalid("role '*' cannot have a quota");
+  if (auto may = acls_.authorize(AclAction::kUpdateQuota, principal, role); !may) {
+    ++state_.metrics.aclDenials[aclActionName(AclAction::kUpdateQuota)];
+    return may.error();
+  }
   for (const auto* part : {&quota.guarantee, &quota.limit}) {
     for (const auto& e : part->entries()) {
       if (e.isRanges) return invalid("quota is for scalar resources only, not '" + e.name + "'");

@@ -115,11 +115,13 @@ class Master {
   // The last agent, framework, task and offer events, for operators.
   const EventLog& events() const { return events_; }
 
-  // The operator API. Each change is validated, written to the registry,
-  // then applied; a bad one changes nothing and says why.
-  Result<void> setWeights(const std::map<std::string, double>& weights);
+  // The operator API, asked by `principal` ("" when anonymous). Each change
+  // is validated, authorized (kDenied when the ACLs do not allow it),
+  // written to the registry, then applied; a bad one changes nothing and
+  // says why.
+  Result<void> setWeights(const std::string& principal, const std::map<std::string, double>& weights);
   // An empty guarantee and limit removes the role's quota.
-  Result<void> setQuota(const std::string& role, const Quota& quota);
+  Result<void> setQuota(const std::string& principal, const std::string& role, const Quota& quota);
   // Whether the last write of the registry failed: the master then answers
   // nothing that waits on it (registrations, subscriptions) and /health is
   // 503 until a write succeeds.
@@ -129,6 +131,8 @@ class Master {
   uint64_t droppedMessages() const { return state_.metrics.messagesDropped + socket_->malformedFrames(); }
   // nullptr when links are not authenticated (no --key).
   const Authenticator* authenticator() const { return authenticator_.get(); }
+  // What principals may do (--acls).
+  const Acls& acls() const { return acls_; }
 
  private:
   // ---- the router: from the transport to the books
@@ -141,6 +145,8 @@ class Master {
   // --key: makes the socket a CURVE server admitting peers through a
   // ZapHandler and the credentials.
   Result<void> secureLinks();
+  // --acls: reads the ACL file (none: everything is allowed).
+  Result<void> loadAcls();
   // Messages only a registered agent may send.
   void dispatchFromAgent(const std::string& peer, const wire::Envelope::Reader& envelope);
   // Framework calls (each names its framework, which must be subscribed
@@ -174,6 +180,7 @@ class Master {
   zmq::context_t* zmqContext_ = nullptr;
   std::unique_ptr<Authenticator> authenticator_;
   std::unique_ptr<ZapHandler> zap_;
+  Acls acls_ = Acls::allowAll();
   std::unique_ptr<HttpServer> http_;
   EventLog events_;
   MasterContext context_;

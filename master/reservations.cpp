@@ -44,6 +44,10 @@ Result<void> reserveOrUnreserve(MasterContext& ctx, FrameworkEntry& framework, A
                      role + "'");
     }
   }
+  if (auto may = ctx.acls.authorize(AclAction::kReserve, framework.principal, role); !may) {
+    ++ctx.state.metrics.aclDenials[aclActionName(AclAction::kReserve)];
+    return invalid(std::string(what) + ": " + may.error().message);
+  }
   Resources from = reserve ? asUnreserved(resources) : resources;
   Resources to = reserve ? resources : asUnreserved(resources);
   if (!remaining.contains(from)) {

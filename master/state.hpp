@@ -50,6 +50,10 @@ struct AgentEntry {
 struct FrameworkEntry {
   FrameworkID id;
   FrameworkInfo info;
+  // Who its connection authenticated as, whom the ACLs are asked about; ""
+  // (anonymous) when links are not authenticated, whatever info.principal
+  // claims.
+  std::string principal;
   std::string peer;  // empty while disconnected
   bool connected = false;
   bool recovered = false;  // known only from agents' reports, not subscribed yet
@@ -96,6 +100,8 @@ struct MasterMetrics {
   uint64_t operationsDropped = 0;    // RESERVE and UNRESERVE that could not be
   uint64_t tasksLaunched = 0;
   uint64_t tasksInvalid = 0;
+  // Requests the ACLs denied, by action ("run_task", ...).
+  std::map<std::string, uint64_t> aclDenials;
   // Status updates received from agents: all of them, those that repeat the
   // task's last update (the agent re-sent it for want of an acknowledgement),
   // and those of tasks the master no longer holds (it acknowledges them).

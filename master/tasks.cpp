@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/users.hpp"
 #include "master/reservations.hpp"
 #include "master/validation.hpp"
 
@@ -222,6 +223,10 @@ void TaskBook::launchOne(FrameworkEntry& fw, AgentEntry* agent, const std::strin
   }
   auto valid = validateTask(task, agent->id, remaining, used, running);
   if (!valid) return refuse(fw, record, TaskState::kError, TaskReason::kInvalidTask, valid.error().message);
+  if (auto may = authorizeRun(fw, task); !may) {
+    ++ctx_.state.metrics.aclDenials[aclActionName(AclAction::kRunTask)];
+    return refuse(fw, record, TaskState::kError, TaskReason::kTaskUnauthorized, may.error().message);
+  }
   if (task.executor && running == nullptr) {
     remaining -= task.executor->resources;
     agent->used += task.executor->resources;
@@ -230,6 +235,17 @@ void TaskBook::launchOne(FrameworkEntry& fw, AgentEntry* agent, const std::strin
   remaining -= task.resources;
   used.insert(task.taskId);
   launch(fw, *agent, task);
+}
+
+Result<void> TaskBook::authorizeRun(const FrameworkEntry& fw, const TaskInfo& task) const {
+  if (!ctx_.acls.configured()) return {};
+  std::string user = taskUser(task, fw.info);
+  if (user.empty()) {
+    return Error{ErrorCode::kDenied, "task " + task.taskId.value +
+                                         " names no user to run as, nor does its framework; the ACLs (" +
+                                         ctx_.acls.path() + ") allow tasks only as named users"};
+  }
+  return ctx_.acls.authorize(AclAction::kRunTask, fw.principal, user);
 }
 
 void TaskBook::refuse(FrameworkEntry& framework, const Task& task, TaskState state, TaskReason reason,

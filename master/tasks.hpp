@@ -94,6 +94,9 @@ class TaskBook {
   // A task of an ACCEPT that is not launched: logged, told and counted.
   void refuse(FrameworkEntry& framework, const Task& task, TaskState state, TaskReason reason,
               const std::string& why);
+  // Whether the ACLs let the framework's principal run the task as its
+  // user (common/users.hpp taskUser); the error is the TASK_ERROR's message.
+  Result<void> authorizeRun(const FrameworkEntry& framework, const TaskInfo& task) const;
   // One LAUNCH's task, against what is left of the offers.
   void launchOne(FrameworkEntry& framework, AgentEntry* agent, const std::string& offerError, const TaskInfo& task,
                  Resources& remaining, std::set<TaskID>& used);

@@ -49,7 +49,8 @@ Result<void> validateDocker(const DockerInfo& docker, const Resources& resources
 namespace {
 
 bool sameCommand(const CommandInfo& a, const CommandInfo& b) {
-  return a.value == b.value && a.shell == b.shell && a.arguments == b.arguments && a.environment == b.environment;
+  return a.value == b.value && a.shell == b.shell && a.arguments == b.arguments && a.environment == b.environment &&
+         a.user == b.user;
 }
 
 Result<void> validateExecutor(const TaskInfo& task, const ExecutorInfo* running) {
@@ -85,6 +86,9 @@ Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, cons
   }
   if (task.executor) {
     if (auto valid = validateExecutor(task, running); !valid) return valid;
+    if (!task.executor->command.user.empty()) {
+      if (auto valid = validateUser(task.executor->command.user); !valid) return invalid("executor's " + valid.error().message);
+    }
   } else if (!task.docker && (task.command.shell ? task.command.value.empty() : task.command.arguments.empty())) {
     // A container may run its image's own command; a framework's executor
     // knows what to do from the task's data.
@@ -92,6 +96,9 @@ Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, cons
   }
   if (task.docker) {
     if (auto valid = validateDocker(*task.docker, task.resources); !valid) return valid;
+  }
+  if (!task.command.user.empty()) {
+    if (auto valid = validateUser(task.command.user); !valid) return invalid("task's " + valid.error().message);
   }
   if (task.resources.empty()) return invalid("task asks for no resources");
   if (task.resources.cpus() <= 0 && task.resources.mem() <= 0) {
@@ -119,6 +126,9 @@ Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, cons
 Result<void> validateFrameworkInfo(const FrameworkInfo& info) {
   if (info.name.empty()) return invalid("framework name is empty");
   if (info.roles.empty() && info.role.empty()) return invalid("framework role is empty");
+  if (!info.user.empty()) {
+    if (auto valid = validateUser(info.user); !valid) return invalid("framework " + valid.error().message);
+  }
   std::vector<std::string> roles = subscribedRoles(info);
   if (roles.size() > 64) return invalid("a framework may subscribe to at most 64 roles");
   for (size_t i = 0; i < roles.size(); ++i) {

@@ -31,6 +31,7 @@
 #include "agent/isolator.hpp"
 #include "clusternodes/values.hpp"
 #include "common/container_usage.hpp"
+#include "common/users.hpp"
 #include "common/wire.hpp"
 
 namespace clusternodes::agent {
@@ -47,6 +48,9 @@ struct ContainerLaunch {
   std::optional<ExecutorInfo> executor;
   AgentID agentId;
   ContainerLimits limits;
+  // The user its executor (or, for built-in executors, its task) runs as;
+  // the sandbox is made theirs. Unset: the agent's own.
+  std::optional<UserIds> user;
 };
 
 // What launch() returns: the executor's pid, or why it did not start.

@@ -24,12 +24,7 @@ void DockerContainerizer::checkDocker() {
 }
 
 LaunchResult DockerContainerizer::launch(const ContainerLaunch& launch, OnExit onExit) {
-  std::error_code ec;
-  std::filesystem::create_directories(launch.sandbox, ec);
-  if (ec) {
-    return LaunchResult::failed(TaskReason::kExecutorFailedToStart,
-                                "cannot create the sandbox " + launch.sandbox + ": " + ec.message());
-  }
+  if (auto failed = createSandbox(launch)) return *failed;
   auto started = startTaskExecutor(context_, "clusternodes-docker-executor", launch, std::move(onExit));
   if (!started.failure) started_.insert(launch.containerId);
   return started;

@@ -30,6 +30,10 @@ SpawnOptions executorCommand(const ContainerizerContext& context, const Containe
   }
   std::map<std::string, std::string> env = taskBaseEnvironment(environ, launch.sandbox);
   for (const auto& [name, value] : command.environment) env[name] = value;
+  if (launch.user) {
+    env["USER"] = launch.user->name;
+    env["LOGNAME"] = launch.user->name;
+  }
   env["CLUSTERNODES_AGENT_ENDPOINT"] = context.executorEndpoint;
   env["CLUSTERNODES_AGENT_ID"] = launch.agentId.value;
   env["CLUSTERNODES_AGENT_PID"] = std::to_string(::getpid());
@@ -52,9 +56,7 @@ LaunchResult FrameworkExecutorContainerizer::launch(const ContainerLaunch& launc
   auto failed = [](std::string why) {
     return LaunchResult::failed(TaskReason::kExecutorFailedToStart, std::move(why));
   };
-  std::error_code ec;
-  std::filesystem::create_directories(launch.sandbox, ec);
-  if (ec) return failed("cannot create the sandbox " + launch.sandbox + ": " + ec.message());
+  if (auto made = createSandbox(launch)) return *made;
   const auto& command = launch.executor->command;
   if (command.value.empty() && command.arguments.empty()) return failed("the executor has no command");
   if (auto prepared = prepare(launch.containerId, launch.limits); !prepared) {
@@ -65,6 +67,15 @@ LaunchResult FrameworkExecutorContainerizer::launch(const ContainerLaunch& launc
   int err = ::open((launch.sandbox + "/stderr").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   options.stdoutFd = out;
   options.stderrFd = err;
+  if (launch.user) {
+    // The executor runs as its user, in a sandbox that is theirs.
+    for (int fd : {out, err}) {
+      if (fd >= 0 && ::fchown(fd, launch.user->uid, launch.user->gid) != 0) {
+        spdlog::warn("cannot give {}'s output to user '{}'", launch.sandbox, launch.user->name);
+      }
+    }
+    options.user = SpawnOptions::User{launch.user->name, launch.user->uid, launch.user->gid, launch.user->groups};
+  }
   // The executor starts inside its container: this thread enters the
   // container's cgroups for the fork and leaves them again.
   for (const auto& dir : context_.isolator.joinDirs(launch.containerId)) {

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -50,6 +52,21 @@ Result<ContainerUsage> IsolatedContainerizer::usage(const std::string& container
 }
 
 // ------------------------------------------------------------ native
+
+std::optional<LaunchResult> createSandbox(const ContainerLaunch& launch) {
+  std::error_code ec;
+  std::filesystem::create_directories(launch.sandbox, ec);
+  if (ec) {
+    return LaunchResult::failed(TaskReason::kExecutorFailedToStart,
+                                "cannot create the sandbox " + launch.sandbox + ": " + ec.message());
+  }
+  if (launch.user && ::chown(launch.sandbox.c_str(), launch.user->uid, launch.user->gid) != 0) {
+    return LaunchResult::failed(TaskReason::kContainerLaunchFailed, "cannot give the sandbox " + launch.sandbox +
+                                                                        " to user '" + launch.user->name +
+                                                                        "': " + std::strerror(errno));
+  }
+  return std::nullopt;
+}
 
 LaunchResult startTaskExecutor(const ContainerizerContext& context, const std::string& program,
                                const ContainerLaunch& launch, Containerizer::OnExit onExit) {
@@ -100,12 +117,7 @@ NativeContainerizer::NativeContainerizer(const ContainerizerContext& context) : 
 }
 
 LaunchResult NativeContainerizer::launch(const ContainerLaunch& launch, Containerizer::OnExit onExit) {
-  std::error_code ec;
-  std::filesystem::create_directories(launch.sandbox, ec);
-  if (ec) {
-    return LaunchResult::failed(TaskReason::kExecutorFailedToStart,
-                                "cannot create the sandbox " + launch.sandbox + ": " + ec.message());
-  }
+  if (auto failed = createSandbox(launch)) return *failed;
   if (auto prepared = prepare(launch.containerId, launch.limits); !prepared) {
     return LaunchResult::failed(TaskReason::kContainerLaunchFailed,
                                 "cannot isolate the task: " + prepared.error().message);

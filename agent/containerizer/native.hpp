@@ -75,6 +75,10 @@ class NativeContainerizer final : public IsolatedContainerizer {
 
 // Creates the sandbox and starts `program` (beside the agent) as the
 // executor of `launch`'s task, its output in the sandbox's executor.log.
+// Creates the launch's sandbox, owned by its user when it has one; the
+// error is the failure to report.
+std::optional<LaunchResult> createSandbox(const ContainerLaunch& launch);
+
 LaunchResult startTaskExecutor(const ContainerizerContext& context, const std::string& program,
                                const ContainerLaunch& launch, Containerizer::OnExit onExit);
 

@@ -166,6 +166,7 @@ json createBody(const ContainerSpec& spec) {
   if (!spec.env.empty()) body["Env"] = spec.env;
   if (!spec.labels.empty()) body["Labels"] = spec.labels;
   if (!spec.workingDir.empty()) body["WorkingDir"] = spec.workingDir;
+  if (!spec.user.empty()) body["User"] = spec.user;
 
   json host = json::object();
   if (spec.cpuShares > 0) host["CpuShares"] = spec.cpuShares;

@@ -46,6 +46,7 @@ struct ContainerSpec {
   std::vector<std::string> env;  // "NAME=value"
   std::map<std::string, std::string> labels;
   std::string workingDir;  // "": the image's
+  std::string user;        // "UID:GID" or a name; "": the image's
   uint64_t cpuShares = 0;  // 0: Docker's default (1024)
   int64_t cpuQuotaUs = 0;  // 0: no quota
   int64_t cpuPeriodUs = 0;  // 0: Docker's default (100000)

@@ -49,6 +49,15 @@ void CommandExecutor::launch(wire::ExecutorContainer::Reader container) {
   // Environment: a clean one (not the agent's, which the executor
   // inherited), the task's, and where it runs.
   std::map<std::string, std::string> env = taskBaseEnvironment(environ, sandbox_);
+  std::optional<SpawnOptions::User> user;
+  if (container.hasUser()) {
+    // The user the agent found for the task on this host.
+    auto named = container.getUser();
+    user = SpawnOptions::User{wire::text(named.getName()), named.getUid(), named.getGid(), {}};
+    for (auto gid : named.getGroups()) user->groups.push_back(gid);
+    env["USER"] = user->name;
+    env["LOGNAME"] = user->name;
+  }
   for (auto& [k, v] : taskEnvironment(sandbox_)) env[k] = std::move(v);
   std::vector<std::string> envStrings;
   for (const auto& [k, v] : env) envStrings.push_back(k + "=" + v);
@@ -64,6 +73,12 @@ void CommandExecutor::launch(wire::ExecutorContainer::Reader container) {
   }
   int out = ::open((sandbox_ + "/stdout").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   int err = ::open((sandbox_ + "/stderr").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (user) {
+    // The sandbox is the task's user's, its output files too.
+    for (int fd : {out, err}) {
+      if (fd >= 0 && ::fchown(fd, user->uid, user->gid) != 0) log().warn("cannot give the task's output to its user");
+    }
+  }
   SpawnOptions options;
   options.file = file;
   options.args = std::move(args);
@@ -72,6 +87,7 @@ void CommandExecutor::launch(wire::ExecutorContainer::Reader container) {
   options.stdoutFd = out;
   options.stderrFd = err;
   options.newSession = true;  // its own session and process group
+  options.user = std::move(user);
   auto child = spawnContained(options);
   if (out >= 0) ::close(out);
   if (err >= 0) ::close(err);

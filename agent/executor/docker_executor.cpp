@@ -119,6 +119,12 @@ void DockerExecutor::launch(wire::ExecutorContainer::Reader container) {
   client_ = std::make_unique<docker::Client>(launch.getSocket().cStr());
   name_ = launch.getContainerName().cStr();
   auto spec = containerSpec(task_, flags_.frameworkId, launch, sandbox_, taskEnvironment(kContainerSandbox));
+  // The host's ids, not the name: an image need not know the user (one
+  // built FROM scratch has no /etc/passwd at all).
+  if (container.hasUser()) {
+    auto user = container.getUser();
+    spec.user = std::to_string(user.getUid()) + ":" + std::to_string(user.getGid());
+  }
   bool forcePull = task_.docker->forcePull;
   enqueue([this, spec = std::move(spec), forcePull]() mutable { run(std::move(spec), forcePull); });
 }

@@ -58,6 +58,7 @@ struct CommandInfo {
   shell @1 :Bool;
   arguments @2 :List(Text);
   environment @3 :List(EnvVar);
+  user @4 :Text;             # the user to run as; "": the framework's
 }
 
 struct ExecutorInfo {
@@ -296,6 +297,16 @@ struct ExecutorContainer {
   returnCgroups @3 :List(Text);
   # For a Docker task: where Docker is and how the container is made.
   docker @4 :DockerLaunch;
+  # The user the task runs as, as the agent found it on this host; absent:
+  # the executor's own (the agent's).
+  user @5 :TaskUser;
+}
+
+struct TaskUser {
+  name @0 :Text;
+  uid @1 :UInt32;
+  gid @2 :UInt32;
+  groups @3 :List(UInt32);   # every group, the primary one included
 }
 
 # The agent accepted an executor; its tasks follow as RunTask, kills as

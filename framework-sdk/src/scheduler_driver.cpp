@@ -15,6 +15,7 @@
 #include "common/leader.hpp"
 #include "common/loop.hpp"
 #include "common/transport.hpp"
+#include "common/users.hpp"
 #include "common/wire.hpp"
 
 namespace clusternodes {
@@ -56,6 +57,11 @@ class Driver final : public SchedulerDriver {
   Driver(Scheduler* scheduler, FrameworkInfo info, SchedulerDriverOptions options)
       : scheduler_(scheduler), info_(std::move(info)), options_(std::move(options)) {
     if (info_.role.empty()) info_.role = kDefaultRole;
+    // As Mesos's drivers do: tasks run as the scheduler's own user unless
+    // it names another.
+    if (info_.user.empty()) {
+      if (auto self = currentUser()) info_.user = self->name;
+    }
     frameworkId_ = info_.id;
   }
 

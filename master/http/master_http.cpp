@@ -252,6 +252,14 @@ nlohmann::json quotasJson(const Master& master) {
   return out;
 }
 
+// Who asks through HTTP: "" (anonymous) until requests carry credentials.
+std::string requestPrincipal(const HttpRequest&) { return ""; }
+
+// An operator call's failure: 403 for what the ACLs deny, else 400.
+HttpResponse operatorError(const Error& error) {
+  return HttpResponse::jsonError(error.code == ErrorCode::kDenied ? 403 : 400, error.message);
+}
+
 // PUT /api/v1/weights {"eng": 2, "ops": 1}
 HttpResponse putWeights(Master& master, const HttpRequest& request) {
   auto body = nlohmann::json::parse(request.body, nullptr, false);
@@ -261,7 +269,7 @@ HttpResponse putWeights(Master& master, const HttpRequest& request) {
     if (!weight.is_number()) return HttpResponse::jsonError(400, "the weight of role '" + role + "' must be a number");
     weights[role] = weight.get<double>();
   }
-  if (auto done = master.setWeights(weights); !done) return HttpResponse::jsonError(400, done.error().message);
+  if (auto done = master.setWeights(requestPrincipal(request), weights); !done) return operatorError(done.error());
   return HttpResponse::json(200, nlohmann::json{{"weights", weightsJson(master)}}.dump());
 }
 
@@ -282,8 +290,8 @@ HttpResponse putQuota(Master& master, const HttpRequest& request) {
   if (quota.guarantee.empty() && quota.limit.empty()) {
     return HttpResponse::jsonError(400, "give a guarantee or a limit (DELETE /api/v1/quota?role=R removes a quota)");
   }
-  if (auto done = master.setQuota(body["role"].get<std::string>(), quota); !done) {
-    return HttpResponse::jsonError(400, done.error().message);
+  if (auto done = master.setQuota(requestPrincipal(request), body["role"].get<std::string>(), quota); !done) {
+    return operatorError(done.error());
   }
   return HttpResponse::json(200, nlohmann::json{{"quotas", quotasJson(master)}}.dump());
 }
@@ -358,7 +366,7 @@ void installMasterEndpoints(HttpServer& http, Master& master) {
     std::string role = r.param("role");
     if (role.empty()) return HttpResponse::jsonError(400, "name the role: DELETE /api/v1/quota?role=R");
     if (master.registry().quotas().count(role) == 0) return HttpResponse::jsonError(404, "role '" + role + "' has no quota");
-    if (auto done = master.setQuota(role, Quota{}); !done) return HttpResponse::jsonError(400, done.error().message);
+    if (auto done = master.setQuota(requestPrincipal(r), role, Quota{}); !done) return operatorError(done.error());
     return HttpResponse::json(200, nlohmann::json{{"quotas", quotasJson(master)}}.dump());
   }));
   http.route("GET", "/metrics", [&master](const HttpRequest&) {

@@ -82,6 +82,16 @@ void frameworkMetrics(Writer& out, const Master& master) {
               static_cast<double>(m.frameworkMessages));
 }
 
+void aclMetrics(Writer& out, const Master& master) {
+  const auto& denials = master.state().metrics.aclDenials;
+  for (auto action : {AclAction::kRegisterFramework, AclAction::kRunTask, AclAction::kTeardown, AclAction::kReserve,
+                      AclAction::kUpdateWeights, AclAction::kUpdateQuota}) {
+    auto count = denials.find(aclActionName(action));
+    out.counter("clusternodes_master_acl_denials_total", "Requests the ACLs (--acls) denied, by action.",
+                count == denials.end() ? 0 : static_cast<double>(count->second), {{"action", aclActionName(action)}});
+  }
+}
+
 void offerMetrics(Writer& out, const Master& master) {
   const auto& state = master.state();
   const auto& m = state.metrics;
@@ -233,6 +243,7 @@ std::string metricsText(const Master& master) {
   agentMetrics(out, master);
   frameworkMetrics(out, master);
   offerMetrics(out, master);
+  aclMetrics(out, master);
   taskMetrics(out, master);
   messageMetrics(out, master);
   registryMetrics(out, master);

@@ -5,6 +5,9 @@
 // what is missing.
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +23,7 @@
 #include "tests/harness/docker.hpp"
 #include "tests/harness/driver.hpp"
 #include "tests/harness/recording_scheduler.hpp"
+#include "tests/harness/skip.hpp"
 
 using namespace clusternodes;
 using namespace clusternodes::testing;
@@ -435,6 +439,41 @@ TEST_CASE("a Docker task runs on through an agent restart, and the agent removes
     CHECK(str(status.state) != "TASK_LOST");
     CHECK(str(status.state) != "TASK_FAILED");
   }
+  driver->stop();
+  driver->join();
+}
+
+TEST_CASE("a Docker task runs as its user's uid and gid, in a sandbox that is theirs") {
+  REQUIRE_DOCKER();
+  if (::geteuid() != 0) skipTest("needs root: the agent switches to the tasks' users");
+  TestCluster cluster;
+  cluster.startMaster();
+  cluster.startAgent("cpus:2;mem:1024;disk:1024");
+  cluster.waitForAgents(1);
+
+  const std::string id = uniqueId("as-nobody");
+  RecordingScheduler scheduler;
+  launchOnOffers(scheduler, {{"", [&](const Offer& offer) {
+                                TaskInfo task = dockerTask(id, offer, "id -u; id -g; touch \"$CLUSTERNODES_SANDBOX/mine\"",
+                                                           "cpus:0.1;mem:32");
+                                task.command.user = "nobody";
+                                return std::vector<TaskInfo>{task};
+                              }}});
+  auto driver = startDriver(scheduler, cluster, "docker-user");
+  auto ended = terminalStatus(scheduler, id, 60s);
+  REQUIRE(ended);
+  INFO("status: " << ended->message);
+  CHECK(str(ended->state) == "TASK_FINISHED");
+  std::string out;
+  bool ownsItsFile = false;
+  for (const auto& entry : fs::recursive_directory_iterator(cluster.dir() + "/agent-0/sandboxes")) {
+    if (entry.path().string().find("/" + id + "/") == std::string::npos) continue;
+    if (entry.path().filename() == "stdout") out = slurp(entry.path().string());
+    struct stat st {};
+    if (entry.path().filename() == "mine" && ::stat(entry.path().c_str(), &st) == 0) ownsItsFile = st.st_uid == 65534;
+  }
+  CHECK(out == "65534\n65534\n");
+  CHECK(ownsItsFile);
   driver->stop();
   driver->join();
 }

@@ -1,5 +1,6 @@
 // Security with real daemons: CURVE links between agents, frameworks and
-// the master (authenticated by key, encrypted on the wire).
+// the master (authenticated by key, encrypted on the wire), the ACLs, and
+// tasks run as their users.
 #include <doctest/doctest.h>
 
 #include <unistd.h>
@@ -65,14 +66,19 @@ std::vector<std::string> plus(std::vector<std::string> a, const std::vector<std:
   return a;
 }
 
-double refused(const TestCluster& cluster, const std::string& reason) {
+// The master's sample of `series` whose `label` is `value`; -1 without one.
+double masterSample(const TestCluster& cluster, const std::string& series, const std::string& label,
+                    const std::string& value) {
   for (const auto& sample : parsePrometheusText(cluster.masterGet("/metrics"))) {
-    if (sample.name == "clusternodes_master_peers_refused_total" && sample.labels.count("reason") != 0 &&
-        sample.labels.at("reason") == reason) {
+    if (sample.name == series && sample.labels.count(label) != 0 && sample.labels.at(label) == value) {
       return sample.value;
     }
   }
   return -1;
+}
+
+double refused(const TestCluster& cluster, const std::string& reason) {
+  return masterSample(cluster, "clusternodes_master_peers_refused_total", "reason", reason);
 }
 
 std::vector<std::string> launchTasks(const TestCluster& cluster, const std::vector<std::string>& flags,
@@ -193,7 +199,7 @@ TEST_CASE("security: a task's environment is its own and where it runs, never th
                                 task.command.environment["GREETING"] = "hello";
                                 return std::vector<TaskInfo>{task};
                               }}});
-  auto ended = terminalStatus(scheduler, "env");
+  auto ended = terminalStatus(scheduler, "env", 90s);
   REQUIRE(ended);
   CHECK(toString(ended->state) == std::string("TASK_FINISHED"));
   std::string output;
@@ -210,4 +216,143 @@ TEST_CASE("security: a task's environment is its own and where it runs, never th
   CHECK(output.find("hunter2") == std::string::npos);
   CHECK(output.find("CN_AGENT_SECRET") == std::string::npos);
   driver->stop();
+}
+
+namespace {
+
+double aclDenials(const TestCluster& cluster, const std::string& action) {
+  return masterSample(cluster, "clusternodes_master_acl_denials_total", "action", action);
+}
+
+// The stdout or stderr of task `taskId` in its sandbox.
+std::string sandboxFile(const TestCluster& cluster, const std::string& taskId, const std::string& name) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(cluster.dir() + "/agent-0/sandboxes")) {
+    if (entry.path().filename() == name && entry.path().string().find("/" + taskId + "/") != std::string::npos) {
+      return readFile(entry.path().string());
+    }
+  }
+  return "";
+}
+
+TaskInfo shellTask(const Offer& offer, const std::string& id, const std::string& command,
+                   const std::string& user = "") {
+  TaskInfo task;
+  task.taskId.value = id;
+  task.name = id;
+  task.agentId = offer.agentId;
+  task.resources = *Resources::parse("cpus:0.1;mem:32");
+  task.command.value = command;
+  task.command.user = user;
+  return task;
+}
+
+}  // namespace
+
+TEST_CASE("security: with ACLs a framework registers only in its roles and runs tasks only as its users") {
+  if (::geteuid() != 0) skipTest("needs root: the agent switches to the tasks' users");
+  TestCluster cluster;
+  // Task users walk down to their sandboxes.
+  ::chmod(cluster.dir().c_str(), 0755);
+  Keys keys(cluster.dir());
+  std::string acls = cluster.dir() + "/acls.toml";
+  std::ofstream(acls) << "[[register_framework]]\nprincipals = [\"spark\"]\nroles = [\"analytics\"]\n\n"
+                         "[[run_task]]\nprincipals = [\"spark\"]\nusers = [\"nobody\", \"cn-no-such-user\"]\n";
+  cluster.startMaster(plus(keys.masterFlags(), {"--acls=" + acls}));
+  cluster.startAgent("cpus:2;mem:1024", keys.clientFlags("host-a"));
+  cluster.waitForAgents(1);
+  SchedulerDriverOptions options{.master = cluster.master(), .keyFile = keys.key("spark"), .masterKeyFile = keys.pub("master")};
+
+  // A role the ACLs do not give it: refused, and told why.
+  {
+    RecordingScheduler scheduler;
+    FrameworkInfo info = frameworkInfo("wrong-role");
+    info.role = "ops";
+    auto driver = SchedulerDriver::create(&scheduler, info, options);
+    driver->start();
+    REQUIRE(scheduler.waitFor([&] { return !scheduler.errors().empty(); }));
+    CHECK(scheduler.errors().front().find("not authorized: principal 'spark' may not register a framework in role "
+                                          "'ops' (no [[register_framework]] rule in " + acls + " allows it)") !=
+          std::string::npos);
+    driver->stop();
+  }
+  CHECK(aclDenials(cluster, "register_framework") == 1);
+
+  RecordingScheduler scheduler;
+  FrameworkInfo info = frameworkInfo("analytics");
+  info.role = "analytics";
+  info.user = "nobody";
+  auto driver = SchedulerDriver::create(&scheduler, info, options);
+  REQUIRE(driver->start() == DriverStatus::kRunning);
+  REQUIRE(scheduler.waitForRegistration());
+  launchOnOffers(scheduler, {{"", [](const Offer& offer) {
+                                return std::vector<TaskInfo>{
+                                    shellTask(offer, "as-root", "id -u", "root"),
+                                    shellTask(offer, "as-nobody", "id -un; id -u; touch mine; cat /etc/shadow"),
+                                    shellTask(offer, "unknown-user", "true", "cn-no-such-user")};
+                              }}});
+
+  auto root = terminalStatus(scheduler, "as-root", 90s);
+  REQUIRE(root);
+  CHECK(toString(root->state) == std::string("TASK_ERROR"));
+  CHECK(toString(root->reason) == std::string("REASON_TASK_UNAUTHORIZED"));
+  CHECK(root->message == "not authorized: principal 'spark' may not run tasks as user 'root' (no [[run_task]] rule "
+                         "in " + acls + " allows it)");
+  CHECK(aclDenials(cluster, "run_task") == 1);
+
+  auto unknown = terminalStatus(scheduler, "unknown-user", 90s);
+  REQUIRE(unknown);
+  CHECK(toString(unknown->state) == std::string("TASK_ERROR"));
+  CHECK(unknown->message.find("user 'cn-no-such-user' does not exist on agent ") == 0);
+
+  // As nobody: its own id, no /etc/shadow, and a sandbox of its own.
+  auto nobody = terminalStatus(scheduler, "as-nobody", 90s);
+  REQUIRE(nobody);
+  CHECK(toString(nobody->state) == std::string("TASK_FAILED"));
+  std::string out = sandboxFile(cluster, "as-nobody", "stdout");
+  INFO("stdout: ", out, "\nstderr: ", sandboxFile(cluster, "as-nobody", "stderr"));
+  CHECK(out.find("nobody\n65534\n") == 0);
+  CHECK(out.find("root:") == std::string::npos);
+  CHECK(sandboxFile(cluster, "as-nobody", "stderr").find("/etc/shadow: Permission denied") != std::string::npos);
+  bool ownsItsFile = false;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(cluster.dir() + "/agent-0/sandboxes")) {
+    struct stat st {};
+    if (entry.path().filename() == "mine" && ::stat(entry.path().c_str(), &st) == 0) ownsItsFile = st.st_uid == 65534;
+  }
+  CHECK(ownsItsFile);
+  driver->stop();
+}
+
+TEST_CASE("security: with ACLs only the principals they name change weights and quota over HTTP") {
+  TestCluster cluster;
+  std::string acls = cluster.dir() + "/acls.toml";
+  // Until HTTP requests carry credentials, "*" is the anonymous caller.
+  std::ofstream(acls) << "[[update_weights]]\nprincipals = [\"*\"]\nroles = [\"batch\"]\n";
+  cluster.startMaster({"--acls=" + acls});
+  auto allowed = httpSend("PUT", cluster.masterHttp() + "/api/v1/weights", R"({"batch": 2})");
+  REQUIRE(allowed);
+  CHECK(allowed->status == 200);
+  auto denied = httpSend("PUT", cluster.masterHttp() + "/api/v1/weights", R"({"batch": 3, "ops": 5})");
+  REQUIRE(denied);
+  CHECK(denied->status == 403);
+  CHECK(denied->body.find("not authorized: an anonymous peer may not change the weight of role 'ops'") !=
+        std::string::npos);
+  auto quota = httpSend("PUT", cluster.masterHttp() + "/api/v1/quota", R"({"role": "batch", "guarantee": "cpus:1"})");
+  REQUIRE(quota);
+  CHECK(quota->status == 403);
+  auto weights = nlohmann::json::parse(httpGet(cluster.masterHttp() + "/api/v1/weights")->body);
+  CHECK(weights["weights"]["batch"] == 2.0);
+  CHECK_FALSE(weights["weights"].contains("ops"));
+  CHECK(aclDenials(cluster, "update_weights") == 1);
+  CHECK(aclDenials(cluster, "update_quota") == 1);
+}
+
+TEST_CASE("security: a master refuses to start with a bad ACL file, saying where") {
+  TestCluster cluster;
+  std::string acls = cluster.dir() + "/acls.toml";
+  std::ofstream(acls) << "[[run_task]]\nprincipals = [\"spark\"]\n";
+  auto run = runProgram({binary("clusternodes-master"), "--acls=" + acls, "--port=0", "--http-port=0",
+                         "--work-dir=" + cluster.dir() + "/master-bad"},
+                        30s);
+  CHECK(run.exitCode == 2);
+  CHECK(run.output.find(acls + ":1: a [[run_task]] rule needs `users = [...]`") != std::string::npos);
 }

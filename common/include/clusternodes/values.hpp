@@ -78,6 +78,7 @@ enum class TaskReason {
   kContainerLaunchFailed,  // the agent could not set up its isolation
   kImageUnavailable,       // the container's image is not present and could not be pulled
   kContainerizerUnsupported,  // the agent does not run this kind of task (e.g. Docker)
+  kTaskUnauthorized,       // TASK_ERROR: the ACLs do not let its framework launch it
 };
 const char* toString(TaskReason reason);  // "REASON_COMMAND_EXITED"
 // Inverses of the two toString functions above; nullopt for unknown text.
@@ -90,7 +91,9 @@ enum class TaskSource { kMaster, kAgent, kExecutor };
 
 struct FrameworkInfo {
   std::string name;
-  std::string user;       // the user tasks run as (informational today)
+  // The user its tasks run as unless a task names its own (CommandInfo::
+  // user). The SDK's driver fills in the user it runs as when empty.
+  std::string user;
   std::string role = "*";  // the role the framework's offers come from
   // Several roles at once ("eng/ml", "ops"): when not empty this is the list
   // and `role` is ignored. Each offer then comes from one of them
@@ -111,6 +114,11 @@ struct Attribute {
   std::string value;
 };
 
+// Checks a user name that tasks may run as (FrameworkInfo::user,
+// CommandInfo::user): 1 to 32 of [A-Za-z0-9._-], not starting with '-' and
+// not all digits, optionally ending in '$', as useradd takes them.
+Result<void> validateUser(std::string_view user);
+
 // The roles a framework subscribes to: `roles`, or `role` alone.
 std::vector<std::string> subscribedRoles(const FrameworkInfo& info);
 
@@ -129,6 +137,9 @@ struct CommandInfo {
   bool shell = true;
   std::vector<std::string> arguments;        // argv when !shell (argv[0] first)
   std::map<std::string, std::string> environment;
+  // The user the task runs as, instead of its framework's (FrameworkInfo::
+  // user). Empty: the framework's.
+  std::string user;
 };
 
 // A host port published as a container port (Docker tasks).

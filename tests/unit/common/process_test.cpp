@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -14,6 +16,7 @@
 
 #include "common/loop.hpp"
 #include "common/process.hpp"
+#include "common/users.hpp"
 #include "tests/harness/temp_dir.hpp"
 
 using namespace clusternodes;
@@ -257,4 +260,76 @@ TEST_CASE("readProcessEntry: this process as /proc sees it, and none for a pid t
   CHECK(self->startTime == processStartTime(::getpid()).value_or(0));
   CHECK_FALSE(readProcessEntry(0).has_value());
   CHECK_FALSE(readProcessEntry(-5).has_value());
+}
+
+TEST_CASE("ChildProcess: with a user the child runs as its uid, gid and groups, and enters its directory as it") {
+  if (::geteuid() != 0) return;  // switching users needs root
+  auto nobody = lookupUser("nobody");
+  REQUIRE(nobody);
+  TempDir dir;
+  ::chmod(dir.path.c_str(), 0755);
+  std::string home = dir.path + "/home";
+  std::filesystem::create_directory(home);
+  REQUIRE(::chown(home.c_str(), nobody->uid, nobody->gid) == 0);
+  std::string out = home + "/out";
+  int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  REQUIRE(fd >= 0);
+  SpawnOptions options;
+  options.file = "/bin/sh";
+  options.args = {"sh", "-c", "id -u; id -g; id -G; touch made; cat /etc/shadow"};
+  options.workingDirectory = home;
+  options.stdoutFd = fd;
+  options.stderrFd = fd;
+  options.user = SpawnOptions::User{nobody->name, nobody->uid, nobody->gid, nobody->groups};
+  auto exit = runToExit(options);
+  ::close(fd);
+  REQUIRE(exit);
+  CHECK(exit->code != 0);  // /etc/shadow is root's
+  std::string text = slurp(out);
+  INFO(text);
+  CHECK(text.find(std::to_string(nobody->uid) + "\n" + std::to_string(nobody->gid) + "\n") == 0);
+  CHECK(text.find("Permission denied") != std::string::npos);
+  struct stat st {};
+  REQUIRE(::stat((home + "/made").c_str(), &st) == 0);
+  CHECK(st.st_uid == nobody->uid);
+  // This process is still root: only the child switched.
+  CHECK(::geteuid() == 0);
+
+  // A directory the user may not enter: an error saying so, not a child.
+  Loop loop;
+  options.workingDirectory = dir.path + "/private";
+  ::mkdir(options.workingDirectory.c_str(), 0700);
+  options.stdoutFd = -1;
+  options.stderrFd = -1;
+  auto refused = ChildProcess::spawn(loop, options, [](const ExitStatus&) {});
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().message == "cannot enter the working directory " + options.workingDirectory +
+                                       " as user 'nobody': Permission denied");
+}
+
+TEST_CASE("lookupUser: a user of this host with its groups, and kNotFound for one that is not") {
+  auto root = lookupUser("root");
+  REQUIRE(root);
+  CHECK(root->uid == 0);
+  CHECK(root->gid == 0);
+  CHECK(std::find(root->groups.begin(), root->groups.end(), 0u) != root->groups.end());
+  auto missing = lookupUser("cn-no-such-user");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().code == ErrorCode::kNotFound);
+  CHECK(missing.error().message == "user 'cn-no-such-user' does not exist on this host");
+  auto self = currentUser();
+  REQUIRE(self);
+  CHECK(self->uid == ::geteuid());
+}
+
+TEST_CASE("validateUser: names useradd takes, not uids, paths or empty ones") {
+  CHECK(validateUser("nobody"));
+  CHECK(validateUser("svc-web_1.a"));
+  CHECK(validateUser("machine$"));
+  CHECK(validateUser("0").error().message == "user '0' is all digits (name the user, not the uid)");
+  CHECK_FALSE(validateUser(""));
+  CHECK_FALSE(validateUser("-rf"));
+  CHECK_FALSE(validateUser("a/b"));
+  CHECK_FALSE(validateUser(std::string("a\0b", 3)));
+  CHECK_FALSE(validateUser(std::string(33, 'a')));
 }

@@ -743,6 +743,7 @@ TEST_CASE("every task reason name parses back to the same reason") {
       {TaskReason::kContainerLaunchFailed, "REASON_CONTAINER_LAUNCH_FAILED"},
       {TaskReason::kImageUnavailable, "REASON_IMAGE_UNAVAILABLE"},
       {TaskReason::kContainerizerUnsupported, "REASON_CONTAINERIZER_UNSUPPORTED"},
+      {TaskReason::kTaskUnauthorized, "REASON_TASK_UNAUTHORIZED"},
   };
   for (const auto& [reason, name] : reasons) {
     CHECK(std::string(toString(reason)) == name);

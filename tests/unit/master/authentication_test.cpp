@@ -3,6 +3,7 @@
 // each message's link authenticated as.
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -45,14 +46,21 @@ struct AuthSim {
   std::shared_ptr<FakeTransport::Wire> wire;
   std::unique_ptr<Master> master;
 
-  AuthSim() {
+  // `acls`: the text of an ACL file (--acls), "" for none; `authenticate`:
+  // false for links that are not authenticated (principals are then
+  // whatever the peers claim).
+  explicit AuthSim(const std::string& acls = "", bool authenticate = true) {
     MasterFlags flags;
     flags.workDir = dir.path;
     flags.httpPort = -1;
+    if (!acls.empty()) {
+      flags.aclsFile = dir.path + "/acls.toml";
+      std::ofstream(flags.aclsFile) << acls;
+    }
     auto transport = std::make_unique<FakeTransport>();
     wire = transport->wire();
     MasterEnvironment environment{time, std::move(transport)};
-    environment.authenticator = std::make_unique<Authenticator>(keys.credentials(), true, true);
+    if (authenticate) environment.authenticator = std::make_unique<Authenticator>(keys.credentials(), true, true);
     master = std::make_unique<Master>(std::move(environment), flags);
     REQUIRE(master->start());
   }
@@ -255,4 +263,34 @@ TEST_CASE("authentication: the flags that need a key or credentials say so") {
   loaded = loadLinkSecurity(flags);
   REQUIRE_FALSE(loaded);
   CHECK(loaded.error().message.rfind("--key: ", 0) == 0);
+}
+
+TEST_CASE("authorization: a framework subscribes only in the roles the ACLs give its link's principal") {
+  AuthSim sim("[[register_framework]]\nprincipals = [\"spark\"]\nroles = [\"analytics\", \"shared/*\"]\n");
+  FrameworkInfo info = framework("web");
+  info.roles = {"analytics", "ops"};
+  sim.subscribe("f1", "spark", info);
+  auto errors = sim.told("f1", wire::Envelope::FRAMEWORK_ERROR);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors.front() == "not authorized: principal 'spark' may not register a framework in role 'ops' (no "
+                          "[[register_framework]] rule in " + sim.dir.path + "/acls.toml allows it)");
+  CHECK(sim.master->state().frameworks.empty());
+  CHECK(sim.master->state().metrics.aclDenials.at("register_framework") == 1);
+
+  info.roles = {"analytics", "shared/etl"};
+  sim.subscribe("f1", "spark", info);
+  CHECK(sim.told("f1", wire::Envelope::SUBSCRIBED).size() == 1);
+  sim.subscribe("f2", "etl", framework("etl"));  // role "*": no rule gives it
+  CHECK(sim.told("f2", wire::Envelope::FRAMEWORK_ERROR).size() == 1);
+}
+
+TEST_CASE("authorization: on unauthenticated links the ACLs see an anonymous peer, whatever FrameworkInfo claims") {
+  AuthSim sim("[[register_framework]]\nprincipals = [\"spark\"]\nroles = [\"*\"]\n", /*authenticate=*/false);
+  FrameworkInfo info = framework("web");
+  info.principal = "spark";
+  sim.subscribe("f1", "", info);
+  auto errors = sim.told("f1", wire::Envelope::FRAMEWORK_ERROR);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors.front().find("not authorized: an anonymous peer may not register a framework in role '*'") == 0);
+  CHECK(sim.master->state().frameworks.empty());
 }
