@@ -255,7 +255,7 @@ TEST_CASE("maps run where their input is when it is offered within the locality 
   }
   std::string output = mr.cluster.dir() + "/local";
   auto result = mr.run({"--reducers=1", "--split-size=512K", "--locations=" + locations, "--locality-attribute=host",
-                        "--locality-delay=5s", "wordcount", input, output});
+                        "--locality-delay=30s", "wordcount", input, output});
   REQUIRE_MESSAGE(result.exitCode == 0, result.output);
   auto at = result.output.find("data-local maps ");
   REQUIRE(at != std::string::npos);
