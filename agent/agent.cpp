@@ -134,7 +134,9 @@ Result<void> Agent::start() {
 
   if (!executors_) executors_ = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kRouter);
   executors_->onMessage([this](std::string_view peer, std::string_view bytes, std::string_view) { onExecutorMessage(peer, bytes); });
-  auto bound = executors_->bind("tcp://" + flags_.ip + ":" + std::to_string(flags_.port));
+  // Executors run on this host: the port is on loopback only, so that no
+  // other host can pose as one (it was on --ip).
+  auto bound = executors_->bind("tcp://127.0.0.1:" + std::to_string(flags_.port));
   if (!bound) return bound.error();
   executorEndpoint_ = *bound;
   startContainerizers();

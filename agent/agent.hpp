@@ -62,7 +62,7 @@ struct AgentFlags {
   std::string keyFile;
   std::string masterKeyFile;
   std::string ip = "127.0.0.1";           // address the agent listens on
-  int port = 5051;                        // ZeroMQ port for executors
+  int port = 5051;                        // ZeroMQ port for executors, on 127.0.0.1 only
   int httpPort = 5052;
   std::string hostname;                   // advertised; default: gethostname()
   std::string workDir = "/var/lib/clusternodes/agent";

@@ -25,7 +25,7 @@ void addFlags(CLI::App& app, agent::AgentFlags& flags, std::string& logLevel) {
                  "encrypted and the agent authenticated; with --master-key");
   app.add_option("--master-key", flags.masterKeyFile, "The master's public CURVE key (its .pub file); with --key");
   app.add_option("--ip", flags.ip, "Address to listen on")->capture_default_str();
-  app.add_option("--port", flags.port, "ZeroMQ port for executors")->capture_default_str()->check(CLI::Range(0, 65535));
+  app.add_option("--port", flags.port, "ZeroMQ port for executors (on 127.0.0.1 only: they run on this host)")->capture_default_str()->check(CLI::Range(0, 65535));
   app.add_option("--http-port", flags.httpPort, "HTTP port")->capture_default_str()->check(CLI::Range(0, 65535));
   app.add_option("--hostname", flags.hostname, "Hostname to advertise (default: this host's name)");
   app.add_option("--work-dir", flags.workDir, "Directory for sandboxes")->capture_default_str();
