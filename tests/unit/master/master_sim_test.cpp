@@ -9,6 +9,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
@@ -669,4 +670,59 @@ TEST_CASE("sim: a framework that subscribes again has the offers it held taken b
   sim.deliver("fw-2", retry);
   sim.advance(milliseconds(100));
   CHECK(countOf(sim.take("fw-2"), wire::Envelope::RESCIND_OFFER) == 0);
+}
+
+TEST_CASE("sim: with ACLs a task runs only as a user its framework's principal may use, never as no one named") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  auto flags = simFlags(dir.path);
+  // Links are not authenticated here: the principal is anonymous ("*").
+  flags.aclsFile = dir.path + "/acls.toml";
+  std::ofstream(flags.aclsFile) << "[[register_framework]]\nprincipals = [\"*\"]\nroles = [\"*\"]\n\n"
+                                   "[[run_task]]\nprincipals = [\"*\"]\nusers = [\"*\"]\n";
+  Sim sim(time, dir.path, flags);
+  sim.registerAgent("agent-1", "");
+  std::string agentId = sim.registeredId(sim.take("agent-1"));
+  FrameworkInfo info = frameworkInfo("users");  // its user: nobody
+  sim.subscribe("fw-1", info);
+  sim.advance(milliseconds(100));
+  auto offers = offerIds(sim.take("fw-1"));
+  REQUIRE(offers.size() == 1);
+
+  TaskInfo asFramework = sleeper("as-nobody", agentId);
+  TaskInfo asRoot = sleeper("as-root", agentId);
+  asRoot.command.user = "root";
+  TaskInfo badName = sleeper("bad-name", agentId);
+  badName.command.user = "../etc";
+  sim.accept("fw-1", offers, {asFramework, asRoot, badName});
+  auto sent = sim.take("fw-1");
+  CHECK(statesTold(sent) == std::vector<std::string>{"as-root:TASK_ERROR", "bad-name:TASK_ERROR"});
+  for (auto e : ofKind(sent, wire::Envelope::STATUS_UPDATE)) {
+    auto status = e.getStatusUpdate().getStatus();
+    if (text(status.getTaskId()) == "as-root") {
+      CHECK(text(status.getReason()) == "REASON_TASK_UNAUTHORIZED");
+      CHECK(text(status.getMessage()).find("an anonymous peer may not run tasks as user 'root' (no [[run_task]]") !=
+            std::string::npos);
+    } else {
+      CHECK(text(status.getReason()) == "REASON_INVALID_TASK");
+      CHECK(text(status.getMessage()).find("task's user '../etc' has a character outside") == 0);
+    }
+  }
+  CHECK(countOf(sim.take("agent-1"), wire::Envelope::RUN_TASK) == 1);
+  CHECK(sim.master().state().metrics.aclDenials.at("run_task") == 1);
+
+  // A framework that names no user, nor do its tasks: refused with the ACLs.
+  FrameworkInfo nameless = frameworkInfo("nameless");
+  nameless.user.clear();
+  sim.subscribe("fw-2", nameless);
+  sim.advance(seconds(6));
+  auto more = offerIds(sim.take("fw-2"));
+  REQUIRE(!more.empty());
+  sim.accept("fw-2", {more.front()}, {sleeper("no-user", agentId)});
+  auto refused = sim.take("fw-2");
+  CHECK(statesTold(refused) == std::vector<std::string>{"no-user:TASK_ERROR"});
+  auto updates = ofKind(refused, wire::Envelope::STATUS_UPDATE);
+  REQUIRE(updates.size() == 1);
+  CHECK(text(updates[0].getStatusUpdate().getStatus().getMessage()).find("names no user to run as") !=
+        std::string::npos);
 }
