@@ -1,6 +1,7 @@
 #include "master/validation.hpp"
 
 #include <cctype>
+#include <cmath>
 #include <set>
 #include <string>
 #include <utility>
@@ -113,9 +114,12 @@ Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, cons
                    task.executor->executorId.value + "', which this starts, for " +
                    task.executor->resources.toString() + ", but the offers hold only " + remaining.toString());
   }
-  if (task.killGracePeriodSeconds && *task.killGracePeriodSeconds < 0) {
-    return invalid("kill grace period is negative");
+  if (task.killGracePeriodSeconds &&
+      !(*task.killGracePeriodSeconds >= 0 && *task.killGracePeriodSeconds <= kMaxKillGracePeriodSeconds)) {
+    return invalid("kill grace period " + std::to_string(*task.killGracePeriodSeconds) + " s is not between 0 and " +
+                   std::to_string(static_cast<int>(kMaxKillGracePeriodSeconds)) + " s");
   }
+  if (task.cpuLimit && !std::isfinite(*task.cpuLimit)) return invalid("cpu limit is not a finite number");
   if (task.cpuLimit && !(*task.cpuLimit >= task.resources.cpus())) {
     return invalid("cpu limit " + std::to_string(*task.cpuLimit) + " is below the task's cpus (" +
                    std::to_string(task.resources.cpus()) + ")");
@@ -126,6 +130,10 @@ Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, cons
 Result<void> validateFrameworkInfo(const FrameworkInfo& info) {
   if (info.name.empty()) return invalid("framework name is empty");
   if (info.roles.empty() && info.role.empty()) return invalid("framework role is empty");
+  if (!(info.failoverTimeoutSeconds >= 0) || !std::isfinite(info.failoverTimeoutSeconds)) {
+    return invalid("framework failover timeout " + std::to_string(info.failoverTimeoutSeconds) +
+                   " is not a finite number of seconds, 0 or more");
+  }
   if (!info.user.empty()) {
     if (auto valid = validateUser(info.user); !valid) return invalid("framework " + valid.error().message);
   }

@@ -19,6 +19,9 @@ namespace clusternodes::master {
 Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, const Resources& remaining,
                           const std::set<TaskID>& usedIds, const ExecutorInfo* running = nullptr);
 
+// The longest kill grace period a task may ask for (a week).
+constexpr double kMaxKillGracePeriodSeconds = 7 * 24 * 3600;
+
 // Checks a FrameworkInfo at subscription.
 Result<void> validateFrameworkInfo(const FrameworkInfo& info);
 

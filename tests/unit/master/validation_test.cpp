@@ -1,6 +1,8 @@
 // Unit tests for the validation of LAUNCH tasks and subscriptions.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
 #include <set>
 #include <string>
 #include <string_view>
@@ -182,6 +184,48 @@ TEST_CASE("a negative kill grace period is rejected, zero is accepted") {
   CHECK(check(task).ok());
   task.killGracePeriodSeconds = 30.0;
   CHECK(check(task).ok());
+}
+
+TEST_CASE("a kill grace period or cpu limit that is NaN, infinite or past a week is rejected") {
+  TaskInfo task = validTask();
+  for (double bad : {std::nan(""), std::numeric_limits<double>::infinity(), 8.0 * 24 * 3600}) {
+    task.killGracePeriodSeconds = bad;
+    expectInvalid(check(task), "grace period");
+  }
+  task.killGracePeriodSeconds = kMaxKillGracePeriodSeconds;
+  CHECK(check(task).ok());
+  task.killGracePeriodSeconds.reset();
+  for (double bad : {std::nan(""), std::numeric_limits<double>::infinity()}) {
+    task.cpuLimit = bad;
+    expectInvalid(check(task), "cpu limit");
+  }
+}
+
+TEST_CASE("a task's or its framework's user must be a user name") {
+  TaskInfo task = validTask();
+  task.command.user = "nobody";
+  CHECK(check(task).ok());
+  for (const char* bad : {"../root", "a b", "1000", "-x"}) {
+    task.command.user = bad;
+    expectInvalid(check(task), "user");
+  }
+  FrameworkInfo info;
+  info.name = "fw";
+  info.user = "root;rm";
+  expectInvalid(validateFrameworkInfo(info), "framework user 'root;rm'");
+  info.user = "";
+  CHECK(validateFrameworkInfo(info).ok());
+}
+
+TEST_CASE("a framework's failover timeout is a finite number of seconds, 0 or more") {
+  FrameworkInfo info;
+  info.name = "fw";
+  for (double bad : {-1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
+    info.failoverTimeoutSeconds = bad;
+    expectInvalid(validateFrameworkInfo(info), "failover timeout");
+  }
+  info.failoverTimeoutSeconds = 7 * 24 * 3600;
+  CHECK(validateFrameworkInfo(info).ok());
 }
 
 namespace {
