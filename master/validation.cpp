@@ -45,6 +45,23 @@ Result<void> validateDocker(const DockerInfo& docker, const Resources& resources
   return {};
 }
 
+// A command's strings reach execve as C strings, and its environment as
+// NAME=VALUE entries: no NUL anywhere, no '=' in a name.
+Result<void> validateCommand(const CommandInfo& command, const std::string& whose) {
+  auto hasNul = [](const std::string& s) { return s.find('\0') != std::string::npos; };
+  if (hasNul(command.value)) return invalid(whose + " command holds a NUL byte");
+  for (const auto& argument : command.arguments) {
+    if (hasNul(argument)) return invalid(whose + " command's arguments hold a NUL byte");
+  }
+  for (const auto& [name, value] : command.environment) {
+    if (name.empty() || name.find('=') != std::string::npos || hasNul(name)) {
+      return invalid(whose + " environment variable name '" + name + "' is empty or holds '=' or a NUL byte");
+    }
+    if (hasNul(value)) return invalid(whose + " environment variable " + name + " holds a NUL byte");
+  }
+  return {};
+}
+
 }  // namespace
 
 namespace {
@@ -97,6 +114,10 @@ Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, cons
   }
   if (task.docker) {
     if (auto valid = validateDocker(*task.docker, task.resources); !valid) return valid;
+  }
+  if (auto valid = validateCommand(task.command, "task's"); !valid) return valid;
+  if (task.executor) {
+    if (auto valid = validateCommand(task.executor->command, "executor's"); !valid) return valid;
   }
   if (!task.command.user.empty()) {
     if (auto valid = validateUser(task.command.user); !valid) return invalid("task's " + valid.error().message);

@@ -382,3 +382,20 @@ TEST_CASE("a task that starts its executor pays for both, one that joins a runni
   running.resources = res("cpus:1;mem:128");
   expectInvalid(validateTask(task, kAgent, offered(), {}, &running), "already runs on this agent");
 }
+
+TEST_CASE("a command with a NUL byte, or an environment name that is empty or holds '=', is rejected") {
+  TaskInfo task = validTask();
+  task.command.environment["GOOD"] = "fine";
+  CHECK(check(task).ok());
+  task.command.value = std::string("echo a\0b", 8);
+  expectInvalid(check(task), "task's command holds a NUL byte");
+  task = validTask();
+  task.command.environment["A=B"] = "x";
+  expectInvalid(check(task), "environment variable name 'A=B'");
+  task = validTask();
+  task.command.environment[""] = "x";
+  expectInvalid(check(task), "environment variable name ''");
+  task = validTask();
+  task.command.environment["SECRET"] = std::string("a\0b", 3);
+  expectInvalid(check(task), "environment variable SECRET holds a NUL byte");
+}
