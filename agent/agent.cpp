@@ -378,8 +378,10 @@ void Agent::onRegistered(wire::AgentRegistered::Reader message) {
   }
   registrationTimer_.stop();
   backoff_.reset();
-  pingInterval_ = std::chrono::milliseconds(std::max<int64_t>(1, message.getPingIntervalMs()));
-  maxPingTimeouts_ = static_cast<int>(std::max<uint32_t>(1, message.getMaxPingTimeouts()));
+  // Bounded whatever the master sent: their product is a duration the
+  // silence check multiplies, which must neither overflow nor be zero.
+  pingInterval_ = std::chrono::milliseconds(std::clamp<int64_t>(message.getPingIntervalMs(), 1, 86'400'000));
+  maxPingTimeouts_ = static_cast<int>(std::clamp<uint32_t>(message.getMaxPingTimeouts(), 1, 1000));
   lastPing_ = time_.now();
   spdlog::info("{} with the master as agent {}", message.getReregistered() ? "re-registered" : "registered",
                agentId_.value);

@@ -38,9 +38,18 @@ Result<LeaderInfo> parseLeaderInfo(const std::string& text) {
     info.version = j.value("version", "");
     const auto& address = j.at("address");
     info.ip = address.at("ip").get<std::string>();
-    info.httpPort = address.at("port").get<int>();
-    info.port = j.at("clusternodes").at("zmq_port").get<int>();
-    if (info.ip.empty() || info.port <= 0 || info.port > 65535) throw std::runtime_error("no usable address");
+    // Anyone with write access to the election's path writes here: a port
+    // is checked for an integer in range before it is converted (a float
+    // beyond int's range would be undefined behaviour).
+    auto port = [](const nlohmann::json& value, int64_t least) {
+      if (!value.is_number_integer() || value.get<int64_t>() < least || value.get<int64_t>() > 65535) {
+        throw std::runtime_error("a port is not an integer in " + std::to_string(least) + "..65535");
+      }
+      return value.get<int>();
+    };
+    info.httpPort = port(address.at("port"), -1);  // -1: a master without HTTP
+    info.port = port(j.at("clusternodes").at("zmq_port"), 1);
+    if (info.ip.empty()) throw std::runtime_error("no usable address");
     return info;
   } catch (const std::exception& e) {
     return invalid(std::string("the leader's znode does not hold a Clusternodes master's info: ") + e.what());

@@ -1,9 +1,11 @@
 #include "common/wire.hpp"
 
+#include <capnp/schema.h>
 #include <kj/exception.h>
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <utility>
 #include <vector>
@@ -13,6 +15,15 @@ namespace clusternodes::wire {
 namespace {
 
 [[noreturn]] void malformed(const std::string& what) { throw MalformedMessage(what); }
+
+// A kill grace period on the wire, where -1 means none. A value that is not
+// between 0 and about 292 million years (negative, NaN, infinite) goes as
+// the largest one, which the master refuses by name, instead of as none.
+int64_t graceMs(double seconds) {
+  double ms = std::round(seconds * 1000);
+  if (!(ms >= 0 && ms < 9.2e18)) return std::numeric_limits<int64_t>::max();
+  return static_cast<int64_t>(ms);
+}
 
 
 }  // namespace
@@ -41,7 +52,10 @@ Result<std::unique_ptr<Decoded>> decode(std::string_view bytes) {
   } catch (const std::exception& e) {
     return invalid(std::string("undecodable message: ") + e.what());
   }
-  if (static_cast<unsigned>(decoded->which_) > static_cast<unsigned>(Envelope::COMMAND_STARTED)) {
+  // A kind this build does not know (a newer peer's). The count comes from
+  // the schema itself, so a kind added to the union is never refused here.
+  static const unsigned kKinds = capnp::Schema::from<Envelope>().getUnionFields().size();
+  if (static_cast<unsigned>(decoded->which_) >= kKinds) {
     return invalid("unknown message kind " + std::to_string(static_cast<unsigned>(decoded->which_)));
   }
   return decoded;
@@ -268,9 +282,7 @@ void toWire(const clusternodes::TaskInfo& in, wire::TaskInfo::Builder out) {
   out.setAgentId(in.agentId.value);
   setResources(in.resources, [&](unsigned n) { return out.initResources(n); });
   toWire(in.command, out.initCommand());
-  out.setKillGracePeriodMs(in.killGracePeriodSeconds
-                               ? static_cast<int64_t>(std::llround(*in.killGracePeriodSeconds * 1000))
-                               : -1);
+  out.setKillGracePeriodMs(in.killGracePeriodSeconds ? graceMs(*in.killGracePeriodSeconds) : -1);
   out.setCpuLimit(in.cpuLimit.value_or(0));
   if (in.docker) {
     auto docker = out.initDocker();
@@ -342,7 +354,7 @@ clusternodes::TaskStatus fromWire(wire::TaskStatus::Reader in) {
   auto state = parseTaskState(text(in.getState()));
   if (!state) malformed("unknown task state '" + text(in.getState()) + "'");
   out.state = *state;
-  out.message = text(in.getMessage());
+  out.message = shownText(in.getMessage());
   auto reason = parseTaskReason(text(in.getReason()));
   out.reason = reason.value_or(TaskReason::kNone);
   uint8_t source = in.getSource();

@@ -13,6 +13,7 @@
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -55,8 +56,20 @@ class Decoded {
 // tables, and unions this build does not know.
 Result<std::unique_ptr<Decoded>> decode(std::string_view bytes);
 
-// A Cap'n Proto text field as a std::string.
-inline std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+// A Cap'n Proto text field as a std::string. A NUL inside one is refused
+// (MalformedMessage): every text field becomes a path, an argument, a log
+// line or a key somewhere, and each of those would end at the NUL.
+inline std::string text(capnp::Text::Reader t) {
+  if (std::memchr(t.cStr(), '\0', t.size()) != nullptr) throw MalformedMessage("a text field holds a NUL byte");
+  return std::string(t.cStr(), t.size());
+}
+// Free text that is only shown (a status update's message): a NUL becomes
+// a '?' instead, so that a task's state is never dropped for its wording.
+inline std::string shownText(capnp::Text::Reader t) {
+  std::string out(t.cStr(), t.size());
+  for (char& c : out) c = c == '\0' ? '?' : c;
+  return out;
+}
 
 // Serialises a builder into bytes ready to send.
 std::string encode(capnp::MessageBuilder& message);

@@ -151,6 +151,11 @@ Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, cons
 Result<void> validateFrameworkInfo(const FrameworkInfo& info) {
   if (info.name.empty()) return invalid("framework name is empty");
   if (info.roles.empty() && info.role.empty()) return invalid("framework role is empty");
+  // A failing-over framework names its id; agents make directories of it.
+  if (info.id.value.size() > 256) return invalid("framework id is longer than 256 characters");
+  if (!printableId(info.id.value)) {
+    return invalid("framework id '" + info.id.value + "' has a space, a '/' or a non-printable character");
+  }
   if (!(info.failoverTimeoutSeconds >= 0) || !std::isfinite(info.failoverTimeoutSeconds)) {
     return invalid("framework failover timeout " + std::to_string(info.failoverTimeoutSeconds) +
                    " is not a finite number of seconds, 0 or more");

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -467,6 +468,28 @@ TEST_CASE("agent, simulated: a master silent for longer than its pings allow is 
   auto again = ofKind(sim.master().takeAll(), wire::Envelope::REGISTER_AGENT);
   REQUIRE(again.size() == 1);
   CHECK(text(again[0]->envelope().getRegisterAgent().getAgentId()) == "agent-1");
+}
+
+TEST_CASE("agent, simulated: absurd ping settings from the master are bounded, and the agent stays registered") {
+  TempDir dir("cn-agent-sim");
+  Loop loop;
+  SimulatedTime time;
+  SimAgent sim(loop, time, dir.path);
+  REQUIRE(ofKind(sim.master().takeAll(), wire::Envelope::REGISTER_AGENT).size() == 1);
+  capnp::MallocMessageBuilder message;
+  auto registered = message.initRoot<wire::Envelope>().initAgentRegistered();
+  registered.setAgentId("agent-1");
+  // Their product overflowed 64 bits: the silence check's deadline wrapped.
+  registered.setPingIntervalMs(std::numeric_limits<int64_t>::max());
+  registered.setMaxPingTimeouts(std::numeric_limits<uint32_t>::max());
+  sim.fromMaster(wire::encode(message));
+  time.advance(std::chrono::hours(24));
+  capnp::MallocMessageBuilder ping;
+  ping.initRoot<wire::Envelope>().initPing().setSequence(1);
+  sim.fromMaster(wire::encode(ping));
+  auto sent = sim.master().takeAll();
+  CHECK(ofKind(sent, wire::Envelope::REGISTER_AGENT).empty());
+  CHECK(ofKind(sent, wire::Envelope::PONG).size() == 1);
 }
 
 TEST_CASE("agent, simulated: an executor that does not register within --executor-registration-timeout is "

@@ -297,6 +297,20 @@ TEST_CASE("a framework needs a name") {
   expectInvalid(validateFrameworkInfo(info), "name is empty");
 }
 
+TEST_CASE("a failing-over framework's id is refused when agents could not make a directory of it") {
+  // Agents name sandbox directories after it: '..' or a '/' would climb out.
+  for (const std::string& id : std::vector<std::string>{"..", ".", "a/b", "../../etc", std::string("a\0b", 3), "a b",
+                                                         std::string(257, 'f')}) {
+    FrameworkInfo info = validFramework();
+    info.id.value = id;
+    INFO("id " << id);
+    CHECK_FALSE(validateFrameworkInfo(info).ok());
+  }
+  FrameworkInfo info = validFramework();
+  info.id.value = "3f2a-0001.retry_2";
+  CHECK(validateFrameworkInfo(info).ok());
+}
+
 TEST_CASE("a framework role may use letters, digits and _ . / -") {
   for (const std::string role : {"*", "ml", "team/ml-1", "a_b.c", "ML2"}) {
     INFO("role: " << role);
