@@ -141,7 +141,13 @@ Result<void> Agent::start() {
   executorEndpoint_ = *bound;
   startContainerizers();
 
+  auto policy = loadHttpAuthPolicy(flags_.httpAuthenticate, flags_.httpCredentialsFile);
+  if (!policy) return policy.error();
+  policy->open = {"/health"};
+  policy->refused = std::make_shared<uint64_t>(0);
+  httpAuth_ = std::make_shared<const HttpAuthPolicy>(std::move(*policy));
   http_ = std::make_unique<HttpServer>(loop_);
+  http_->gate(httpAuthGate(httpAuth_));
   installEndpoints();
   auto httpBound = http_->listen(flags_.ip, flags_.httpPort);
   if (!httpBound) return httpBound.error();

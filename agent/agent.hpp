@@ -46,6 +46,7 @@
 #include "agent/isolator.hpp"
 #include "common/backoff.hpp"
 #include "common/file_system.hpp"
+#include "common/http_auth.hpp"
 #include "common/http_server.hpp"
 #include "common/leader.hpp"
 #include "common/loop.hpp"
@@ -107,6 +108,11 @@ struct AgentFlags {
   // FrameworkInfo::user), which must exist on this host; false: every task
   // runs as the agent's own user.
   bool switchUser = true;
+  // HTTP bearer tokens (common/http_auth.hpp): the tokens file, and what
+  // needs a token ("" = writes with a tokens file, none without; the
+  // agent's endpoints only read, so only "all" asks for one).
+  std::string httpCredentialsFile;
+  std::string httpAuthenticate;
 };
 
 struct AgentMetrics {
@@ -169,6 +175,8 @@ class Agent {
 
   const AgentFlags& flags() const { return flags_; }
   int httpPort() const { return httpPort_; }
+  // HTTP requests refused for a missing or unknown token.
+  uint64_t httpUnauthorized() const { return httpAuth_ && httpAuth_->refused ? *httpAuth_->refused : 0; }
   // The counters /metrics shows.
   const AgentMetrics& metrics() const { return metrics_; }
   // Why /health answers 503 now (checkpoint writes fail); nullopt while
@@ -342,6 +350,7 @@ class Agent {
   std::unique_ptr<HttpServer> http_;
   std::string executorEndpoint_;
   int httpPort_ = 0;
+  std::shared_ptr<const HttpAuthPolicy> httpAuth_;
 
   AgentID agentId_;
   // The agent this one replaces, reported on the first registration.

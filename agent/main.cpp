@@ -1,12 +1,15 @@
 // clusternodes-agent: parses flags, wires the agent to a loop, runs it.
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <iostream>
 
 #include "agent/agent.hpp"
 #include "agent/resource_detection.hpp"
 #include "common/curve.hpp"
 #include "common/flags.hpp"
+#include "common/http_auth.hpp"
 #include "common/zookeeper.hpp"
 #include "common/preflight.hpp"
 #include "common/process.hpp"
@@ -27,6 +30,11 @@ void addFlags(CLI::App& app, agent::AgentFlags& flags, std::string& logLevel) {
   app.add_option("--ip", flags.ip, "Address to listen on")->capture_default_str();
   app.add_option("--port", flags.port, "ZeroMQ port for executors (on 127.0.0.1 only: they run on this host)")->capture_default_str()->check(CLI::Range(0, 65535));
   app.add_option("--http-port", flags.httpPort, "HTTP port")->capture_default_str()->check(CLI::Range(0, 65535));
+  app.add_option("--http-credentials", flags.httpCredentialsFile,
+                 "HTTP bearer tokens: a TOML file of [[token]] principal and sha256 (`clusternodes tokens generate`)");
+  app.add_option("--http-authenticate", flags.httpAuthenticate,
+                 "Which HTTP requests need a token: all (but /health), writes or none (the agent's endpoints only "
+                 "read; default: writes with --http-credentials, none without)");
   app.add_option("--hostname", flags.hostname, "Hostname to advertise (default: this host's name)");
   app.add_option("--work-dir", flags.workDir, "Directory for sandboxes")->capture_default_str();
   app.add_option("--resources", flags.resources,
@@ -130,6 +138,10 @@ int refuseBadFlags(CommandLine& commandLine, const agent::AgentFlags& flags) {
     if (auto key = readCurveKey(flags.masterKeyFile, false); !key) {
       return commandLine.refuse("--master-key", flags.masterKeyFile, key.error().message);
     }
+  }
+  if (auto http = loadHttpAuthPolicy(flags.httpAuthenticate, flags.httpCredentialsFile); !http) {
+    std::cerr << "clusternodes-agent: " << http.error().message << "\n";
+    return 2;
   }
   return -1;
 }

@@ -55,6 +55,9 @@ std::string Agent::metricsText() {
   counter("clusternodes_agent_messages_dropped_total", "Malformed, truncated or unknown messages dropped.",
           droppedMessages());
   counter("clusternodes_agent_tasks_launched_total", "Tasks launched.", metrics_.tasksLaunched);
+  counter("clusternodes_agent_http_unauthorized_total",
+          "HTTP requests answered 401: no token where --http-authenticate needs one, or an unknown token.",
+          httpUnauthorized());
   counter("clusternodes_agent_checkpoint_commits_total",
           "Batches of checkpoint changes written (at most one per loop turn).", metrics_.checkpointCommits);
   counter("clusternodes_agent_checkpoint_write_failures_total",

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/master_target.hpp"
 #include "common/flags.hpp"
 
 namespace clusternodes::cli {
@@ -201,8 +202,24 @@ int runCli(int argc, char** argv) {
   auto* keysShow = keysCommand->add_subcommand("show", "Print a key file's principal, public key and fingerprint");
   keysShow->add_option("file", keys.file, "NAME.pub or NAME.key")->required();
 
+  TokensOptions tokens;
+  auto* tokensCommand =
+      app.add_subcommand("tokens", "Make HTTP bearer tokens and the daemons' tokens file (--http-credentials)");
+  tokensCommand->require_subcommand(1);
+  auto* tokensGenerate = tokensCommand->add_subcommand(
+      "generate", "Make a token for PRINCIPAL, add its hash to the tokens file, and write the token (0600) or print it");
+  tokensGenerate->add_option("principal", tokens.principal, "Whom the token names (for the ACLs)")->required();
+  tokensGenerate->add_option("--credentials", tokens.credentials, "The daemons' tokens file (made when missing)")
+      ->required();
+  tokensGenerate->add_option("--out", tokens.out, "Write the token to this new file (default: print it)");
+
   if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
+  if (auto token = useEnvironmentHttpToken(); !token) {
+    std::cerr << "clusternodes: " << token.error().message << "\n";
+    return 2;
+  }
   if (keysGenerate->parsed()) return runKeysGenerate(keys);
+  if (tokensGenerate->parsed()) return runTokensGenerate(tokens);
   if (keysShow->parsed()) return runKeysShow(keys);
   if (keysAdd->parsed()) {
     if (!keys.agent && !asFramework) {

@@ -81,6 +81,16 @@ struct KeysOptions {
   bool agent = false;       // add: as an agent (else a framework)
 };
 
+struct TokensOptions {
+  std::string principal;    // whom the token names
+  std::string credentials;  // the daemons' tokens file (made when missing)
+  std::string out;          // where the token goes (default: printed)
+};
+
+// `tokens generate PRINCIPAL --credentials=FILE [--out=TOKEN]`: a new HTTP
+// bearer token, its hash added to FILE (common/http_auth.hpp).
+int runTokensGenerate(const TokensOptions& options);
+
 // `keys generate NAME`: writes DIR/NAME.key (0600) and DIR/NAME.pub (0644)
 // and prints their paths and the key's fingerprint.
 int runKeysGenerate(const KeysOptions& options);

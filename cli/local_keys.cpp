@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "common/curve.hpp"
+#include "common/http_auth.hpp"
 #include "common/users.hpp"
 
 namespace clusternodes::cli {
@@ -43,10 +44,9 @@ Result<void> writeLocalAcls(const std::string& path) {
       self->name + "\", \"nobody\"]\n\n"
       "[[reserve]]\nprincipals = [\"operator\"]\nroles = [\"*\"]\n\n"
       "[[teardown]]\nprincipals = [\"operator\"]\nframework_principals = [\"*\"]\n\n"
-      "# The operator API over HTTP: its callers are anonymous (\"*\") until HTTP\n"
-      "# requests carry tokens.\n"
-      "[[update_weights]]\nprincipals = [\"*\"]\nroles = [\"*\"]\n\n"
-      "[[update_quota]]\nprincipals = [\"*\"]\nroles = [\"*\"]\n";
+      "# The operator API over HTTP, with the CLI's token (keys/operator.token).\n"
+      "[[update_weights]]\nprincipals = [\"operator\"]\nroles = [\"*\"]\n\n"
+      "[[update_quota]]\nprincipals = [\"operator\"]\nroles = [\"*\"]\n";
   std::string temporary = path + ".tmp";
   {
     std::ofstream out(temporary, std::ios::trunc);
@@ -63,10 +63,12 @@ Result<void> writeLocalAcls(const std::string& path) {
 
 std::vector<std::string> LocalKeys::masterFlags() const {
   return {"--key=" + masterKey, "--credentials=" + credentials, "--authenticate-agents", "--authenticate-frameworks",
-          "--acls=" + acls};
+          "--http-credentials=" + httpTokens, "--acls=" + acls};
 }
 
-std::vector<std::string> LocalKeys::agentFlags() const { return {"--key=" + agentKey, "--master-key=" + masterPublic}; }
+std::vector<std::string> LocalKeys::agentFlags() const {
+  return {"--key=" + agentKey, "--master-key=" + masterPublic, "--http-credentials=" + httpTokens};
+}
 
 bool LocalKeys::operatorReady() const { return exists(operatorKey) && exists(masterPublic); }
 
@@ -78,6 +80,8 @@ LocalKeys localKeys(const std::string& workDir) {
   keys.agentKey = keys.dir + "/" + kAgent + ".key";
   keys.operatorKey = keys.dir + "/" + kOperator + ".key";
   keys.credentials = keys.dir + "/credentials.toml";
+  keys.operatorToken = keys.dir + "/" + kOperator + ".token";
+  keys.httpTokens = keys.dir + "/http-tokens.toml";
   keys.acls = workDir + "/acls.toml";
   return keys;
 }
@@ -102,6 +106,17 @@ Result<LocalKeys> ensureLocalKeys(const std::string& workDir) {
     ::unlink(keys.credentials.c_str());
     if (auto added = addCredential(keys.credentials, PeerKind::kAgent, *agent); !added) return added.error();
     if (auto added = addCredential(keys.credentials, PeerKind::kFramework, *user); !added) return added.error();
+  }
+  // The operator's HTTP token, and the tokens file that holds its hash.
+  if (!exists(keys.operatorToken)) {
+    if (auto written = writeHttpToken(keys.operatorToken, generateHttpToken()); !written) return written.error();
+  }
+  auto token = readHttpToken(keys.operatorToken);
+  if (!token) return token.error();
+  auto tokens = HttpTokens::load(keys.httpTokens);
+  if (!tokens || tokens->size() != 1 || tokens->principalOf(*token) != std::optional<std::string>(kOperator)) {
+    ::unlink(keys.httpTokens.c_str());
+    if (auto added = addHttpToken(keys.httpTokens, kOperator, *token); !added) return added.error();
   }
   if (!exists(keys.acls)) {
     if (auto written = writeLocalAcls(keys.acls); !written) return written.error();

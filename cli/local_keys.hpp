@@ -8,6 +8,8 @@
 //                                    `clusternodes run` and services, and your own
 //                                    frameworks against the local cluster
 //   keys/credentials.toml            the master's --credentials: agent and operator
+//   keys/operator.token              the CLI's HTTP bearer token (principal "operator")
+//   keys/http-tokens.toml            the daemons' --http-credentials: its hash
 //   acls.toml                        the master's --acls: the operator may do
 //                                    everything, running tasks as the user who
 //                                    started the cluster or as nobody (kept
@@ -27,12 +29,14 @@ struct LocalKeys {
   std::string agentKey;
   std::string operatorKey;
   std::string credentials;
+  std::string operatorToken;
+  std::string httpTokens;
   std::string acls;
 
   // The master's flags for these keys: --key, --credentials, both
-  // --authenticate flags, and --acls.
+  // --authenticate flags, --http-credentials and --acls.
   std::vector<std::string> masterFlags() const;
-  // An agent's: --key and --master-key.
+  // An agent's: --key, --master-key and --http-credentials.
   std::vector<std::string> agentFlags() const;
   // Whether the operator's key and the master's public key exist (a local
   // cluster started by an older version has none).

@@ -1,12 +1,34 @@
 #include "cli/master_target.hpp"
 
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/local_cluster.hpp"
 #include "cli/local_keys.hpp"
+#include "common/http_auth.hpp"
+#include "common/http_client.hpp"
 #include "common/master_client.hpp"
 
 namespace clusternodes::cli {
+
+bool httpTokenFromEnvironment() {
+  const char* token = std::getenv("CLUSTERNODES_TOKEN");
+  const char* file = std::getenv("CLUSTERNODES_TOKEN_FILE");
+  return (token != nullptr && *token != '\0') || (file != nullptr && *file != '\0');
+}
+
+Result<void> useEnvironmentHttpToken() {
+  if (const char* token = std::getenv("CLUSTERNODES_TOKEN"); token != nullptr && *token != '\0') {
+    setHttpBearerToken(token);
+    return {};
+  }
+  if (const char* file = std::getenv("CLUSTERNODES_TOKEN_FILE"); file != nullptr && *file != '\0') {
+    auto token = readHttpToken(file);
+    if (!token) return Error{token.error().code, "CLUSTERNODES_TOKEN_FILE: " + token.error().message};
+    setHttpBearerToken(*token);
+  }
+  return {};
+}
 
 std::optional<MasterTarget> findMaster(const std::string& master, const std::string& workDir, int& exitCode,
                                        const std::string& keyFile, const std::string& masterKeyFile) {
@@ -63,6 +85,11 @@ std::optional<MasterTarget> findMaster(const std::string& master, const std::str
                 << "; run 'clusternodes stop' then 'clusternodes start'\n";
     }
     return std::nullopt;
+  }
+  // The local cluster's HTTP token, unless the environment names one (it
+  // goes to the local cluster only: never to a --master elsewhere).
+  if (!httpTokenFromEnvironment()) {
+    if (auto token = readHttpToken(localKeys(*dir).operatorToken); token) setHttpBearerToken(*token);
   }
   target.endpoint = record->master;
   target.described = "the local master " + record->master;

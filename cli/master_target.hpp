@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "clusternodes/result.hpp"
+
 namespace clusternodes::cli {
 
 struct MasterTarget {
@@ -25,5 +27,12 @@ struct MasterTarget {
 // `workDir` when it has them.
 std::optional<MasterTarget> findMaster(const std::string& master, const std::string& workDir, int& exitCode,
                                        const std::string& keyFile = "", const std::string& masterKeyFile = "");
+
+// HTTP bearer tokens (common/http_auth.hpp): CLUSTERNODES_TOKEN (the token)
+// or CLUSTERNODES_TOKEN_FILE (a file holding it) makes every request of the
+// CLI send it; without either, a command aimed at the local cluster sends
+// the local cluster's own (WORK_DIR/keys/operator.token).
+bool httpTokenFromEnvironment();
+Result<void> useEnvironmentHttpToken();
 
 }  // namespace clusternodes::cli

@@ -20,6 +20,14 @@ std::optional<nlohmann::json> fetchState(const StatusOptions& options, int& exit
   auto target = findMaster(options.master, options.workDir, exitCode, options.keyFile, options.masterKeyFile);
   if (!target) return std::nullopt;
   auto response = httpGet(target->httpUrl + "/state", 5.0);
+  if (response && (response->status == 401 || response->status == 403)) {
+    auto body = nlohmann::json::parse(response->body, nullptr, false);
+    std::string why = body.is_object() && body.value("error", "").size() > 0 ? body.value("error", "")
+                                                                               : "HTTP " + std::to_string(response->status);
+    std::cerr << "clusternodes: " << target->described << " refused /state: " << why
+              << " (give a token in CLUSTERNODES_TOKEN or CLUSTERNODES_TOKEN_FILE)\n";
+    return std::nullopt;
+  }
   if (!response || response->status != 200) {
     std::string why = response ? "HTTP " + std::to_string(response->status) : response.error().message;
     std::cerr << "clusternodes: " << target->described << " does not answer at " << target->httpUrl << " (" << why

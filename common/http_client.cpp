@@ -54,6 +54,14 @@ size_t takeBody(char* data, size_t size, size_t count, void* userdata) {
   return bytes;
 }
 
+std::mutex defaultTokenMutex;
+std::string defaultTokenValue;
+
+std::string defaultToken() {
+  std::lock_guard<std::mutex> lock(defaultTokenMutex);
+  return defaultTokenValue;
+}
+
 struct EasyDeleter {
   void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
 };
@@ -64,10 +72,6 @@ struct ListDeleter {
 // Sets the request's method, body and headers on `curl`; the headers must
 // outlive the transfer, so they go to `headers`.
 void prepareMethod(CURL* curl, const HttpClientRequest& request, std::unique_ptr<curl_slist, ListDeleter>& headers) {
-  if (request.method == "GET") {
-    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-    return;
-  }
   auto addHeader = [&](const std::string& line) {
     curl_slist* next = curl_slist_append(headers.get(), line.c_str());
     if (next != nullptr) {
@@ -75,6 +79,14 @@ void prepareMethod(CURL* curl, const HttpClientRequest& request, std::unique_ptr
       headers.reset(next);
     }
   };
+  std::string token = request.bearerToken ? *request.bearerToken
+                                          : request.unixSocketPath.empty() ? defaultToken() : std::string();
+  if (!token.empty()) addHeader("Authorization: Bearer " + token);
+  if (request.method == "GET") {
+    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    if (headers) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
+    return;
+  }
   addHeader("Content-Type: " + request.contentType);
   addHeader("Expect:");  // no 100-continue round trip
   if (request.method == "POST") {
@@ -88,6 +100,11 @@ void prepareMethod(CURL* curl, const HttpClientRequest& request, std::unique_ptr
 }
 
 }  // namespace
+
+void setHttpBearerToken(std::string token) {
+  std::lock_guard<std::mutex> lock(defaultTokenMutex);
+  defaultTokenValue = std::move(token);
+}
 
 std::string urlEncode(const std::string& text) {
   initCurlOnce();

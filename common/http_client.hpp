@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,7 +34,15 @@ struct HttpClientRequest {
   // false stops the transfer (an error). Any other status's body is
   // collected as usual, since it is the server's account of the failure.
   std::function<bool(std::string_view)> onBody;
+  // Sent as `Authorization: Bearer TOKEN` (common/http_auth.hpp). Unset:
+  // the process's default token (setHttpBearerToken), if any; "": none.
+  std::optional<std::string> bearerToken;
 };
+
+// The token every request of this process sends unless it names its own
+// (the CLI's --token-file or CLUSTERNODES_TOKEN). Never sent over a unix
+// socket (the Docker daemon's).
+void setHttpBearerToken(std::string token);
 
 // Performs `request`. Fails (kUnavailable) when the server cannot be reached,
 // the timeout passes or the connection breaks; an HTTP error status is a

@@ -244,12 +244,17 @@ struct HttpServer::Impl {
   uv_tcp_t* listener = nullptr;
   std::map<std::string, std::map<std::string, std::shared_ptr<HttpHandler>>> routes;
   std::shared_ptr<HttpHandler> fallbackHandler;
+  std::shared_ptr<HttpGate> gateHandler;
   std::unordered_set<Connection*> connections;
   uint64_t malformed = 0;
 
   // --- routing ------------------------------------------------------------
 
-  HttpResponse dispatch(const HttpRequest& request) {
+  HttpResponse dispatch(HttpRequest& request) {
+    if (gateHandler) {
+      auto gate = gateHandler;  // held: it may destroy the server
+      if (auto answer = (*gate)(request)) return std::move(*answer);
+    }
     std::shared_ptr<HttpHandler> handler;
     auto route = routes.find(request.path);
     if (route != routes.end()) {
@@ -628,6 +633,8 @@ HttpServer::~HttpServer() {
 void HttpServer::route(const std::string& method, const std::string& path, HttpHandler handler) {
   impl_->routes[path][method] = std::make_shared<HttpHandler>(std::move(handler));
 }
+
+void HttpServer::gate(HttpGate gate) { impl_->gateHandler = std::make_shared<HttpGate>(std::move(gate)); }
 
 void HttpServer::fallback(HttpHandler handler) {
   impl_->fallbackHandler = std::make_shared<HttpHandler>(std::move(handler));

@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "clusternodes/result.hpp"
@@ -29,6 +30,9 @@ struct HttpRequest {
   std::map<std::string, std::string> query;    // decoded query parameters
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
+  // Who sent it, as the server's gate (HttpServer::gate) authenticated it:
+  // "" for an anonymous request.
+  std::string principal;
 
   // The query parameter or `fallback` when absent.
   std::string param(const std::string& name, const std::string& fallback = "") const;
@@ -47,6 +51,9 @@ struct HttpResponse {
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+// Runs before every handler: it may set the request's principal, or answer
+// the request itself (a 401) instead of the handler.
+using HttpGate = std::function<std::optional<HttpResponse>(HttpRequest&)>;
 
 struct HttpServerLimits {
   size_t maxHeaderBytes = 64 * 1024;
@@ -66,6 +73,9 @@ class HttpServer {
   void route(const std::string& method, const std::string& path, HttpHandler handler);
   // Handles every request no exact route matched (e.g. static files).
   void fallback(HttpHandler handler);
+  // Every request passes `gate` before its handler (a 404 or 405 too, so
+  // that an anonymous caller learns nothing of the routes).
+  void gate(HttpGate gate);
 
   // Binds and listens. port 0 picks a free port. Returns the bound port.
   Result<int> listen(const std::string& ip, int port);

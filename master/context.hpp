@@ -72,6 +72,10 @@ struct MasterFlags {
   bool authenticateFrameworks = false;
   // Who may do what (master/acls.hpp). Empty: everything is allowed.
   std::string aclsFile;
+  // HTTP bearer tokens (common/http_auth.hpp): the tokens file, and what
+  // needs a token ("" = writes with a tokens file, none without).
+  std::string httpCredentialsFile;
+  std::string httpAuthenticate;
 };
 
 struct MasterContext {

@@ -8,7 +8,9 @@
 
 #include <iostream>
 
+#include "common/curve.hpp"
 #include "common/flags.hpp"
+#include "common/http_auth.hpp"
 #include "common/preflight.hpp"
 #include "common/process.hpp"
 #include "common/logging.hpp"
@@ -191,6 +193,12 @@ int main(int argc, char** argv) {
                  "Who may do what (TOML: register_framework, run_task, teardown, reserve, update_weights, "
                  "update_quota rules; docs/security.md); with it, what no rule allows is denied (default: everything "
                  "is allowed)");
+  app.add_option("--http-credentials", flags.httpCredentialsFile,
+                 "HTTP bearer tokens: a TOML file of [[token]] principal and sha256 (`clusternodes tokens generate`); a "
+                 "request's token names its principal for the ACLs");
+  app.add_option("--http-authenticate", flags.httpAuthenticate,
+                 "Which HTTP requests need a token: all (but /health and the web UI's files), writes (every method "
+                 "but GET and HEAD) or none (default: writes with --http-credentials, none without)");
   app.add_option("--weights", weights, "Role weights, e.g. eng=2,ops=1 (the operator API's weights override these)");
   addDurationOption(app, "--starvation-threshold", flags.starvationThreshold,
                     "Report a framework starved once it has wanted offers this long while others hold resources");
@@ -227,6 +235,10 @@ int main(int argc, char** argv) {
   }
   if (!flags.aclsFile.empty()) {
     if (auto acls = master::Acls::load(flags.aclsFile); !acls) return commandLine.refuse("--acls", flags.aclsFile, acls.error().message);
+  }
+  if (auto http = loadHttpAuthPolicy(flags.httpAuthenticate, flags.httpCredentialsFile); !http) {
+    std::cerr << "clusternodes-master: " << http.error().message << "\n";
+    return 2;
   }
   if (checkConfig) {
     // Would it start? Its address and its work dir, not only the syntax.

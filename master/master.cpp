@@ -187,7 +187,23 @@ Result<void> Master::serveHttp() {
   httpPort_ = -1;
   if (flags_.httpPort < 0) return {};
   if (loop_ == nullptr) return invalid("an HTTP port is set but the master has no loop to serve it on");
+  auto policy = loadHttpAuthPolicy(flags_.httpAuthenticate, flags_.httpCredentialsFile);
+  if (!policy) return policy.error();
+  // A probe and a browser's page load carry no token.
+  policy->open = {"/health", "/", "/ui/"};
+  policy->refused = std::make_shared<uint64_t>(0);
+  if (policy->mode == HttpAuthentication::kNone) {
+    spdlog::warn("HTTP requests need no token (--http-authenticate=none, or no --http-credentials): anyone who reaches "
+                 "port {} is anonymous to the ACLs{}",
+                 flags_.httpPort, flags_.aclsFile.empty() ? ", and without --acls may change weights and quota" : "");
+  } else {
+    spdlog::info("HTTP: {} token(s) from {}; {} need one", policy->tokens->size(), flags_.httpCredentialsFile,
+                 policy->mode == HttpAuthentication::kAll ? "all requests (but /health and the web UI's files)"
+                                                          : "writes");
+  }
+  httpAuth_ = std::make_shared<const HttpAuthPolicy>(std::move(*policy));
   http_ = std::make_unique<HttpServer>(*loop_);
+  http_->gate(httpAuthGate(httpAuth_));
   installMasterEndpoints(*http_, *this);
   auto httpBound = http_->listen(flags_.ip, flags_.httpPort);
   if (!httpBound) return httpBound.error();

@@ -37,6 +37,7 @@
 #include <zmq.hpp>
 
 #include "common/clock.hpp"
+#include "common/http_auth.hpp"
 #include "common/http_server.hpp"
 #include "common/leader.hpp"
 #include "common/loop.hpp"
@@ -109,6 +110,8 @@ class Master {
   std::string endpoint() const { return endpoint_; }
   // The bound HTTP port; -1 without an HTTP server.
   int httpPort() const { return httpPort_; }
+  // HTTP requests refused for a missing or unknown token.
+  uint64_t httpUnauthorized() const { return httpAuth_ && httpAuth_->refused ? *httpAuth_->refused : 0; }
   // The master's clock (wall time for what it shows, monotonic for timeouts).
   const Clock& clock() const { return time_; }
   const Registry& registry() const { return registry_; }
@@ -181,6 +184,7 @@ class Master {
   std::unique_ptr<Authenticator> authenticator_;
   std::unique_ptr<ZapHandler> zap_;
   Acls acls_ = Acls::allowAll();
+  std::shared_ptr<const HttpAuthPolicy> httpAuth_;  // who needs a token, and the tokens
   std::unique_ptr<HttpServer> http_;
   EventLog events_;
   MasterContext context_;

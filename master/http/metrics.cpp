@@ -152,6 +152,10 @@ void messageMetrics(Writer& out, const Master& master) {
               static_cast<double>(master.droppedMessages()));
   out.counter("clusternodes_master_messages_redirected_total",
               "Messages a standby master answered by naming the leader.", static_cast<double>(m.redirectedMessages));
+  out.counter("clusternodes_master_http_unauthorized_total",
+              "HTTP requests answered 401: no token where --http-authenticate needs one, or a token "
+              "--http-credentials does not hold.",
+              static_cast<double>(master.httpUnauthorized()));
   out.gauge("clusternodes_master_leading", "1 when this master leads, 0 while it stands by (--zk).",
             master.leading() ? 1.0 : 0.0);
   if (const auto* authenticator = master.authenticator()) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/curve.hpp"
+#include "common/http_auth.hpp"
 #include "common/http_client.hpp"
 #include "tests/harness/cluster.hpp"
 #include "tests/harness/driver.hpp"
@@ -359,4 +360,123 @@ TEST_CASE("security: a master refuses to start with a bad ACL file, saying where
                         30s);
   CHECK(run.exitCode == 2);
   CHECK(run.output.find(acls + ":1: a [[run_task]] rule needs `users = [...]`") != std::string::npos);
+}
+
+namespace {
+
+// One request with exactly `token` ("" for none), whatever the process's
+// default token is.
+HttpResult call(const std::string& method, const std::string& url, const std::string& token,
+                const std::string& body = "") {
+  HttpClientRequest request;
+  request.method = method;
+  request.url = url;
+  request.body = body;
+  request.bearerToken = token;
+  auto result = httpRequest(request);
+  REQUIRE(result);
+  return *result;
+}
+
+// The harness's own requests (state, metrics) carry `token` while it lives.
+struct DefaultToken {
+  explicit DefaultToken(const std::string& token) { setHttpBearerToken(token); }
+  ~DefaultToken() { setHttpBearerToken(""); }
+};
+
+}  // namespace
+
+TEST_CASE("security: HTTP tokens: writes need one, an unknown one gets 401, the ACLs' refusal 403, and with "
+          "--http-authenticate=all reads too, on the master and the agents") {
+  TestCluster cluster;
+  std::string tokens = cluster.dir() + "/http-tokens.toml";
+  std::string ops = generateHttpToken();
+  std::string viewer = generateHttpToken();
+  REQUIRE(addHttpToken(tokens, "ops", ops));
+  REQUIRE(addHttpToken(tokens, "viewer", viewer));
+  std::string acls = cluster.dir() + "/acls.toml";
+  std::ofstream(acls) << "[[update_weights]]\nprincipals = [\"ops\"]\nroles = [\"*\"]\n";
+
+  SUBCASE("the default with a tokens file: writes") {
+    cluster.startMaster({"--http-credentials=" + tokens, "--acls=" + acls});
+    std::string weights = cluster.masterHttp() + "/api/v1/weights";
+    CHECK(call("GET", cluster.masterHttp() + "/state", "").status == 200);
+    auto anonymous = call("PUT", weights, "", R"({"batch": 2})");
+    CHECK(anonymous.status == 401);
+    CHECK(anonymous.body.find("PUT /api/v1/weights needs a token") != std::string::npos);
+    auto unknown = call("PUT", weights, generateHttpToken(), R"({"batch": 2})");
+    CHECK(unknown.status == 401);
+    CHECK(unknown.body.find("not one this daemon knows") != std::string::npos);
+    auto refused = call("PUT", weights, viewer, R"({"batch": 2})");
+    CHECK(refused.status == 403);
+    CHECK(refused.body.find("principal 'viewer' may not change the weight of role 'batch'") != std::string::npos);
+    auto allowed = call("PUT", weights, ops, R"({"batch": 2})");
+    CHECK(allowed.status == 200);
+    CHECK(nlohmann::json::parse(call("GET", weights, "").body)["weights"]["batch"] == 2.0);
+    double unauthorized = -1;
+    for (const auto& sample : parsePrometheusText(cluster.masterGet("/metrics"))) {
+      if (sample.name == "clusternodes_master_http_unauthorized_total") unauthorized = sample.value;
+    }
+    CHECK(unauthorized == 2);
+  }
+
+  SUBCASE("all: reads need one too, but /health and the web UI's page do not") {
+    cluster.startMaster({"--http-credentials=" + tokens, "--http-authenticate=all", "--acls=" + acls});
+    DefaultToken harness(viewer);  // the harness reads /state as a viewer
+    cluster.startAgent("cpus:1;mem:256", {"--http-credentials=" + tokens, "--http-authenticate=all"});
+    cluster.waitForAgents(1);
+    for (const char* path : {"/state", "/metrics", "/api/v1/weights", "/api/v1/events"}) {
+      INFO(path);
+      CHECK(call("GET", cluster.masterHttp() + path, "").status == 401);
+      CHECK(call("GET", cluster.masterHttp() + path, viewer).status == 200);
+    }
+    CHECK(call("GET", cluster.masterHttp() + "/health", "").status == 200);
+    CHECK(call("GET", cluster.masterHttp() + "/", "").status == 200);
+    std::string agent = cluster.agentHttp(0);
+    for (const char* path : {"/state", "/metrics", "/containers", "/files/browse?path=x"}) {
+      INFO(path);
+      CHECK(call("GET", agent + path, "").status == 401);
+      CHECK(call("GET", agent + path, generateHttpToken()).status == 401);
+    }
+    CHECK(call("GET", agent + "/state", ops).status == 200);
+    CHECK(call("GET", agent + "/health", "").status == 200);
+
+    // The CLI sends CLUSTERNODES_TOKEN.
+    ::setenv("CLUSTERNODES_TOKEN", viewer.c_str(), 1);
+    auto status = runProgram({binary("clusternodes"), "agents", "--master=" + cluster.master(), "--json"}, 60s);
+    ::unsetenv("CLUSTERNODES_TOKEN");
+    CHECK(status.exitCode == 0);
+    CHECK(status.output.find(cluster.state()["agents"][0]["id"].get<std::string>()) != std::string::npos);
+    auto without = runProgram({binary("clusternodes"), "agents", "--master=" + cluster.master()}, 60s);
+    CHECK(without.exitCode != 0);
+    CHECK(without.output.find("needs a token") != std::string::npos);
+  }
+}
+
+TEST_CASE("security: clusternodes tokens generate writes a token that the daemons' tokens file names") {
+  TestCluster cluster;
+  std::string tokens = cluster.dir() + "/http-tokens.toml";
+  std::string out = cluster.dir() + "/ops.token";
+  auto made = runProgram({binary("clusternodes"), "tokens", "generate", "ops", "--credentials=" + tokens,
+                          "--out=" + out},
+                         30s);
+  REQUIRE(made.exitCode == 0);
+  auto token = readHttpToken(out);
+  REQUIRE(token);
+  CHECK(made.output.find(*token) == std::string::npos);  // written, not shown
+  CHECK(HttpTokens::load(tokens)->principalOf(*token) == std::optional<std::string>("ops"));
+  auto again = runProgram({binary("clusternodes"), "tokens", "generate", "ops", "--credentials=" + tokens,
+                           "--out=" + out},
+                          30s);
+  CHECK(again.exitCode == 1);
+  CHECK(again.output.find("exists already") != std::string::npos);
+  auto bad = runProgram({binary("clusternodes"), "tokens", "generate", "not/ok", "--credentials=" + tokens}, 30s);
+  CHECK(bad.exitCode == 2);
+
+  // A master refuses to start with a mode that needs tokens it lacks.
+  auto refused = runProgram({binary("clusternodes-master"), "--http-authenticate=all", "--port=0", "--http-port=0",
+                             "--work-dir=" + cluster.dir() + "/m"},
+                            30s);
+  CHECK(refused.exitCode == 2);
+  CHECK(refused.output.find("--http-authenticate=all needs --http-credentials, the tokens file") != std::string::npos);
 }

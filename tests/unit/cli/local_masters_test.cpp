@@ -47,8 +47,9 @@ TEST_CASE("cli: an elected local master runs with --zk under a supervisor that n
                                            "--port=6000", "--http-port=6001", "--work-dir=/w/master-2",
                                            "--zk=zk://127.0.0.1:2181/clusternodes", "--key=/w/keys/master.key",
                                            "--credentials=/w/keys/credentials.toml", "--authenticate-agents",
-                                           "--authenticate-frameworks", "--acls=/w/acls.toml"});
-  CHECK(masterArgv("/bin", "/w/master.toml", {6000, 6001}, "/w/master", "", keys).size() == 11);
+                                           "--authenticate-frameworks", "--http-credentials=/w/keys/http-tokens.toml",
+                                           "--acls=/w/acls.toml"});
+  CHECK(masterArgv("/bin", "/w/master.toml", {6000, 6001}, "/w/master", "", keys).size() == 12);
   auto supervised = superviseArgv("/bin/clusternodes", "master-2", "/w/logs/master-2.log", "/w", {"/bin/x", "--y"});
   CHECK(supervised == std::vector<std::string>{"/bin/clusternodes", "supervise", "--name=master-2",
                                                "--log=/w/logs/master-2.log", "--work-dir=/w", "--", "/bin/x", "--y"});
