@@ -156,8 +156,24 @@ int main(int argc, char** argv) {
   bool checkConfig = false;
   app.add_flag("--check-config", checkConfig,
                "Check the flags (from the command line, the environment and --config) and exit: 0 when valid");
+  std::string generateKey;
+  app.add_option("--generate-key", generateKey,
+                 "Write a CURVE key pair for this agent (its principal: --hostname, else this host's name) to "
+                 "BASE.key (0600) and BASE.pub unless BASE.key exists, and exit (the package does this at install)");
   CommandLine commandLine(app, "CLUSTERNODES_AGENT_");
   if (int code = commandLine.parse(argc, argv); code >= 0) return code;
+  if (!generateKey.empty()) {
+    std::string host = flags.hostname;
+    if (host.empty()) {
+      char name[256] = {};
+      ::gethostname(name, sizeof name - 1);
+      host = name;
+    }
+    auto made = ensureCurveKeyFiles(generateKey, principalFromHostname(host));
+    if (!made) return commandLine.refuse("--generate-key", generateKey, made.error().message);
+    std::cout << generateKey << ".key: " << (*made ? "written" : "kept (it exists)") << "\n";
+    return 0;
+  }
   if (int refused = refuseBadFlags(commandLine, flags); refused >= 0) return refused;
   if (checkConfig) {
     // Would it start? Its address and its work dir, not only the syntax.

@@ -101,7 +101,11 @@ Result<void> checkPrincipal(std::string_view principal) {
 
 Result<void> writeCurveKey(const CurveKey& key, const std::string& dir, bool overwrite) {
   if (auto valid = checkPrincipal(key.principal); !valid) return valid;
-  std::string base = dir + "/" + key.principal;
+  return writeCurveKeyFiles(key, dir + "/" + key.principal, overwrite);
+}
+
+Result<void> writeCurveKeyFiles(const CurveKey& key, const std::string& base, bool overwrite) {
+  if (auto valid = checkPrincipal(key.principal); !valid) return valid;
   if (!overwrite) {
     for (const char* suffix : {".key", ".pub"}) {
       if (::access((base + suffix).c_str(), F_OK) == 0) {
@@ -111,10 +115,31 @@ Result<void> writeCurveKey(const CurveKey& key, const std::string& dir, bool ove
   }
   std::string publicText = "principal = \"" + key.principal + "\"\npublic-key = \"" + key.publicKey + "\"\n";
   std::string secretText = "# The CURVE key pair of \"" + key.principal +
-                           "\". Keep it secret: give others " + key.principal + ".pub.\n" + publicText +
+                           "\". Keep it secret: give others " + base.substr(base.rfind('/') + 1) + ".pub.\n" +
+                           publicText +
                            "secret-key = \"" + key.secretKey + "\"\n";
   if (auto written = writeFile(base + ".key", secretText, 0600); !written) return written;
   return writeFile(base + ".pub", "# The public CURVE key of \"" + key.principal + "\".\n" + publicText, 0644);
+}
+
+Result<bool> ensureCurveKeyFiles(const std::string& base, const std::string& principal) {
+  if (::access((base + ".key").c_str(), F_OK) == 0) return false;
+  if (auto written = writeCurveKeyFiles(generateCurveKey(principal), base, /*overwrite=*/true); !written) {
+    return written.error();
+  }
+  return true;
+}
+
+std::string principalFromHostname(std::string_view hostname) {
+  std::string out;
+  for (char c : hostname) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-';
+    out.push_back(ok ? c : '-');
+  }
+  size_t start = out.find_first_not_of(".-");
+  out = start == std::string::npos ? std::string() : out.substr(start, 128);
+  return out.empty() ? std::string("host") : out;
 }
 
 Result<CurveKey> readCurveKey(const std::string& path, bool secret) {

@@ -51,6 +51,19 @@ Result<void> checkPrincipal(std::string_view principal);
 // Writes DIR/NAME.key (0600: both halves) and DIR/NAME.pub (0644: the public
 // half). Refuses to replace an existing file unless `overwrite`.
 Result<void> writeCurveKey(const CurveKey& key, const std::string& dir, bool overwrite);
+// The same as BASE.key and BASE.pub, whatever the principal: a host's agent
+// key is /etc/clusternodes/keys/agent.key with the host's name inside.
+Result<void> writeCurveKeyFiles(const CurveKey& key, const std::string& base, bool overwrite);
+
+// BASE.key and BASE.pub for `principal`, made unless BASE.key exists (what
+// the packages' postinst runs at install: a reinstall keeps the key).
+// True when it wrote them.
+Result<bool> ensureCurveKeyFiles(const std::string& base, const std::string& principal);
+
+// A host name as a principal: characters a principal may not hold become
+// '-', a leading '.' or '-' goes, and it is cut at 128 ("host" if nothing
+// is left).
+std::string principalFromHostname(std::string_view hostname);
 
 // Reads a key file. With `secret`, the file must hold the secret half too,
 // match its public half, and not be readable by group or others.

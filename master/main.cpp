@@ -208,8 +208,18 @@ int main(int argc, char** argv) {
   bool checkConfig = false;
   app.add_flag("--check-config", checkConfig,
                "Check the flags (from the command line, the environment and --config) and exit: 0 when valid");
+  std::string generateKey;
+  app.add_option("--generate-key", generateKey,
+                 "Write a CURVE key pair for the master to BASE.key (0600) and BASE.pub unless BASE.key exists, and "
+                 "exit (the package does this at install)");
   CommandLine commandLine(app, "CLUSTERNODES_MASTER_");
   if (int code = commandLine.parse(argc, argv); code >= 0) return code;
+  if (!generateKey.empty()) {
+    auto made = ensureCurveKeyFiles(generateKey, "master");
+    if (!made) return commandLine.refuse("--generate-key", generateKey, made.error().message);
+    std::cout << generateKey << ".key: " << (*made ? "written" : "kept (it exists)") << "\n";
+    return 0;
+  }
 
   auto parsedWeights = parseWeights(weights);
   if (!parsedWeights) return commandLine.refuse("--weights", weights, parsedWeights.error().message);

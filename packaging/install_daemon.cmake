@@ -26,8 +26,16 @@ string(MD5 destination "$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}")
 set(generated ${CN_GENERATED_DIR}/${destination}/${unit})
 configure_file(${CN_PACKAGING_DIR}/systemd/${unit}.in ${generated} @ONLY)
 
-# file(INSTALL) puts DESTDIR in front and lists the files in the manifest.
-file(INSTALL ${CN_PACKAGING_DIR}/config/${CN_DAEMON}.toml DESTINATION ${cn_confdir}
-     FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+# The config files name the keys and files beside them, in CN_CONFDIR.
+set(configs ${CN_DAEMON}.toml)
+if(CN_DAEMON STREQUAL "master")
+  list(APPEND configs acls.toml)
+endif()
+foreach(config IN LISTS configs)
+  configure_file(${CN_PACKAGING_DIR}/config/${config} ${CN_GENERATED_DIR}/${destination}/${config} @ONLY)
+  # file(INSTALL) puts DESTDIR in front and lists the files in the manifest.
+  file(INSTALL ${CN_GENERATED_DIR}/${destination}/${config} DESTINATION ${cn_confdir}
+       FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+endforeach()
 file(INSTALL ${generated} DESTINATION ${cn_unitdir}
      FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)

@@ -237,6 +237,19 @@ libraries_resolve() {  # every shared library of each program is found
 
 # owned_by USER PATH, both the root's.
 owned_by() { [ "$(in_root stat -c %U "$2")" = "$1" ] || { in_root stat -c '%U %n' "$2"; return 1; }; }
+agent_key_made() {
+  mode_is 600 root:root /etc/clusternodes/keys/agent.key &&
+    grep -qxF "principal = \"$(hostname)\"" "$root/etc/clusternodes/keys/agent.pub"
+}
+same_agent_key() { [ "$(sha256sum <"$root/etc/clusternodes/keys/agent.key")" = "$agent_key_sum" ]; }
+token_hashed() {  # the operator's token's hash is in the tokens file the master reads
+  local hash
+  hash=$(tr -d '\n' <"$root/etc/clusternodes/keys/operator.token" | sha256sum | cut -d' ' -f1)
+  mode_is 640 root:clusternodes /etc/clusternodes/http-tokens.toml &&
+    grep -qxF "sha256 = \"$hash\"" "$root/etc/clusternodes/http-tokens.toml"
+}
+# mode_is MODE OWNER:GROUP PATH, the root's: e.g. mode_is 600 root:root /etc/x
+mode_is() { [ "$(in_root stat -c '%a %U:%G' "$3")" = "$1 $2" ] || { in_root stat -c '%a %U:%G %n' "$3"; return 1; }; }
 
 installed() { [ "$(in_root dpkg-query -W -f='${Status}' "$1")" = "install ok installed" ]; }
 
@@ -337,10 +350,37 @@ check "agent.toml's work dir and master are the packaged defaults" \
   has_lines "$config" 'work-dir = "/var/lib/clusternodes/agent"' 'master = "127.0.0.1:5050"'
 check "every key of agent.toml, commented out or not, is an agent flag" keys_are_flags "$config" "$work/agent-help.txt"
 check "the agent accepts agent.toml with every example set" accepts_every_example "$config"
+check "the postinst made this host's agent key pair (0600), named after the host" agent_key_made
+agent_key_sum=$(sha256sum <"$root/etc/clusternodes/keys/agent.key")
+# Secure by default: without the master's public key the agent does not
+# start, and says what is missing.
+no_master_key() {
+  local out
+  if out=$(timeout 20 chroot "$root" /usr/bin/clusternodes-agent --config=/etc/clusternodes/agent.toml 2>&1); then
+    echo "it ran: $out"
+    return 1
+  fi
+  echo "$out"
+  grep -q -- "--master-key" <<<"$out" && grep -q "master.pub" <<<"$out"
+}
+check "the packaged agent refuses to start without the master's public key, naming it" no_master_key
 
 # --- the installed agent, started ----------------------------------------------
 
+# The packaged agent authenticates: this master gets a key pair and admits
+# the root's agent key and a framework key for launch-tasks, as an operator
+# does (docs/install.md), and the root gets the master's public key.
+keys=$work/keys
+mkdir -p "$keys"
+cn() { "$build/bin/clusternodes" "$@" >>"$work/keys.log" 2>&1 || fail "clusternodes $*" "$work/keys.log"; }
+cn keys generate master --dir "$keys"
+cn keys generate tester --dir "$keys"
+cn keys add "$root/etc/clusternodes/keys/agent.pub" --agent --credentials="$keys/credentials.toml"
+cn keys add "$keys/tester.pub" --framework --credentials="$keys/credentials.toml"
+cp "$keys/master.pub" "$root/etc/clusternodes/keys/master.pub"
+tester=(--key="$keys/tester.key" --master-key="$keys/master.pub")
 "$build/bin/clusternodes-master" --ip=127.0.0.1 --port=0 --http-port=0 --work-dir="$work/master" \
+  --key="$keys/master.key" --credentials="$keys/credentials.toml" --authenticate-agents --authenticate-frameworks \
   >"$work/master.log" 2>&1 &
 master_pid=$!
 echo "$master_pid" >"$work/master.pid"
@@ -368,7 +408,7 @@ agent_id=$(state | jq -r '.agents[0].id')
 check "it keeps its checkpoint in the packaged work dir" checkpointed_id "$agent_id"
 agent_http=$(state | jq -r '.agents[0].http_address')
 check "its HTTP answers (/health)" sh -c "curl -sf 'http://$agent_http/health' | grep -qx ok"
-"$build/bin/launch-tasks" --master="127.0.0.1:$master_port" --tasks=1 --cpus=0.1 --mem=32 --timeout=60 \
+"$build/bin/launch-tasks" --master="127.0.0.1:$master_port" "${tester[@]}" --tasks=1 --cpus=0.1 --mem=32 --timeout=60 \
   --command='echo ran by the packaged agent' >"$work/launch.log" 2>&1 ||
   fail "a task on the installed agent (launch-tasks)" "$work/launch.log"
 check "a task runs on it, through the installed executor" \
@@ -411,7 +451,7 @@ wait "$agent_pid" || true
 start_agent
 eventually 60 "the agent, restarted on a fixed port, comes back under its id" same_agent_back
 
-"$build/bin/launch-tasks" --master="127.0.0.1:$master_port" --tasks=1 --cpus=0.1 --mem=32 --timeout=180 \
+"$build/bin/launch-tasks" --master="127.0.0.1:$master_port" "${tester[@]}" --tasks=1 --cpus=0.1 --mem=32 --timeout=180 \
   --command='echo started-before-upgrade; sleep 12.31; echo ran-through-the-upgrade' >"$work/upgrade.log" 2>&1 &
 launch_pid=$!
 eventually 60 "a long task runs on the installed agent" sh -c "cat '$root'/var/lib/clusternodes/agent/sandboxes/*/*/*/stdout | grep -qx started-before-upgrade"
@@ -420,6 +460,7 @@ echo '# edited here' >>"$config"
 in_root dpkg -i "$(in_root_deb "$agent_deb")" >"$work/dpkg.log" 2>&1 ||
   fail "dpkg -i over the installed agent while it runs a task" "$work/dpkg.log"
 check "upgrading keeps the edited agent.toml" grep -qx '# edited here' "$config"
+check "upgrading keeps the agent's key pair" same_agent_key
 kill -TERM "$agent_pid"
 agent_status=0
 wait "$agent_pid" || agent_status=$?
@@ -450,6 +491,14 @@ check "every library of the master, the CLI and the frameworks is installed" lib
 check "the master's postinst made the clusternodes user and gave it the work dir" \
   owned_by clusternodes /var/lib/clusternodes/master
 check "systemd-analyze verify clusternodes-master.service" verify_unit clusternodes-master.service
+check "the master's key pair is the clusternodes user's alone (0600)" \
+  mode_is 600 clusternodes:clusternodes /etc/clusternodes/keys/master.key
+check "the operator's HTTP token is root's alone (0600)" mode_is 600 root:root /etc/clusternodes/keys/operator.token
+check "the tokens file holds its hash, readable by the master (0640 root:clusternodes)" token_hashed
+check "/etc/clusternodes/acls.toml is a conffile" conffile_of clusternodes-master /etc/clusternodes/acls.toml
+in_root /usr/bin/clusternodes-master --config=/etc/clusternodes/master.toml --check-config \
+  >"$work/master-check.txt" 2>&1 || fail "clusternodes-master --check-config with the packaged config" "$work/master-check.txt"
+echo "ok   the packaged master.toml, with its keys, credentials, tokens and ACLs, is valid (--check-config)"
 in_root /usr/bin/clusternodes-master --help >"$work/master-help.txt" 2>&1 ||
   fail "clusternodes-master --help in the root" "$work/master-help.txt"
 check "every key of master.toml, commented out or not, is a master flag" \
