@@ -119,6 +119,7 @@ const char* name(Envelope::Which which) {
     case Envelope::GET_MASTER_INFO: return "getMasterInfo";
     case Envelope::MASTER_INFO: return "masterInfo";
     case Envelope::NOT_LEADER: return "notLeader";
+    case Envelope::OPERATION_REFUSED: return "operationRefused";
     case Envelope::CONTAINER_USAGES: return "containerUsages";
     case Envelope::FRAMEWORK_MESSAGE: return "frameworkMessage";
     case Envelope::EXECUTOR_EXITED: return "executorExited";

@@ -139,6 +139,12 @@ void TaskBook::killOnAgent(const AgentEntry& agent, const FrameworkID& framework
 void TaskBook::refuseLaunches(const std::string& peer, wire::Accept::Reader message) {
   FrameworkID claimed{text(message.getFrameworkId())};
   for (auto operation : message.getOperations()) {
+    if (operation.isReserve() || operation.isUnreserve()) {
+      refuseOperation(peer, claimed, operation.isReserve() ? "RESERVE" : "UNRESERVE",
+                      "its offers are not valid on this connection (the master restarted, or the framework is not "
+                      "subscribed)");
+      continue;
+    }
     if (!operation.isLaunch()) continue;
     for (auto taskReader : operation.getLaunch()) {
       Task record;
@@ -155,6 +161,16 @@ void TaskBook::refuseLaunches(const std::string& peer, wire::Accept::Reader mess
       ++ctx_.state.metrics.tasksTerminal[toString(TaskState::kDropped)];
     }
   }
+}
+
+void TaskBook::refuseOperation(const std::string& peer, const FrameworkID& framework, const char* operation,
+                               const std::string& reason) {
+  capnp::MallocMessageBuilder message;
+  auto refused = message.initRoot<wire::Envelope>().initOperationRefused();
+  refused.setFrameworkId(framework.value);
+  refused.setOperation(operation);
+  refused.setReason(reason);
+  ctx_.send(peer, message);
 }
 
 void TaskBook::accept(FrameworkEntry& fw, wire::Accept::Reader message) {
@@ -185,6 +201,7 @@ void TaskBook::accept(FrameworkEntry& fw, wire::Accept::Reader message) {
       if (!done) {
         ++ctx_.state.metrics.operationsDropped;
         spdlog::warn("framework {}: dropped an operation: {}", fw.id.value, done.error().message);
+        refuseOperation(fw.peer, fw.id, reserve ? "RESERVE" : "UNRESERVE", done.error().message);
       }
       continue;
     }

@@ -72,7 +72,8 @@ class TaskBook {
   // offers' agent; what is left goes back to the allocator.
   void accept(FrameworkEntry& framework, wire::Accept::Reader message);
   // ACCEPT from a peer that is not the subscribed framework it names (stale
-  // offers after a master restart): each launch is answered TASK_DROPPED.
+  // offers after a master restart): each launch is answered TASK_DROPPED,
+  // each reservation change OperationRefused.
   void refuseLaunches(const std::string& peer, wire::Accept::Reader message);
 
   // A status update from the agent `agent` (reachable).
@@ -94,6 +95,10 @@ class TaskBook {
   // A task of an ACCEPT that is not launched: logged, told and counted.
   void refuse(FrameworkEntry& framework, const Task& task, TaskState state, TaskReason reason,
               const std::string& why);
+  // Tells `peer` that an offer operation other than a launch was refused,
+  // and why (a launch is answered by a status update instead).
+  void refuseOperation(const std::string& peer, const FrameworkID& framework, const char* operation,
+                       const std::string& reason);
   // Whether the ACLs let the framework's principal run the task as its
   // user (common/users.hpp taskUser); the error is the TASK_ERROR's message.
   Result<void> authorizeRun(const FrameworkEntry& framework, const TaskInfo& task) const;

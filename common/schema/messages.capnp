@@ -420,6 +420,14 @@ struct NotLeader {
   leaderHttp @1 :Text;
 }
 
+# An offer operation other than a launch that the master refused: nothing
+# of it was applied (a refused launch is answered by a status update).
+struct OperationRefused {
+  frameworkId @0 :Text;
+  operation @1 :Text;   # "RESERVE", "UNRESERVE", ...
+  reason @2 :Text;
+}
+
 # ------------------------------------------------------------- launcher
 #
 # clusternodes-launcher (agent/launcher/): one long-lived process per agent
@@ -529,5 +537,7 @@ struct Envelope {
     commandStarted @44 :CommandStarted;
 
     notLeader @45 :NotLeader;
+
+    operationRefused @46 :OperationRefused;
   }
 }

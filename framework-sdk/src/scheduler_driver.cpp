@@ -505,6 +505,14 @@ class Driver final : public SchedulerDriver {
         if (detector_ || leader.empty()) return;
         return follow(leader, "the master at " + masterAddress_ + " stands by");
       }
+      case wire::Envelope::OPERATION_REFUSED: {
+        auto refused = envelope.getOperationRefused();
+        std::string operation = text(refused.getOperation());
+        std::string reason = wire::shownText(refused.getReason());
+        spdlog::warn("scheduler driver: the master refused {}: {}", operation, reason);
+        invoke([&] { scheduler_->operationRefused(this, operation, reason); });
+        return;
+      }
       case wire::Envelope::FRAMEWORK_ERROR:
         return fail("the master refused the framework: " + text(envelope.getFrameworkError().getMessage()));
       default:

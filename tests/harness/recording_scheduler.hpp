@@ -88,6 +88,17 @@ class RecordingScheduler : public Scheduler {
     return lostExecutors_;
   }
 
+  void operationRefused(SchedulerDriver*, const std::string& operation, const std::string& reason) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    refusedOperations_.push_back(operation + ": " + reason);
+    changed_.notify_all();
+  }
+  // "RESERVE: why", for each refused operation, in order.
+  std::vector<std::string> refusedOperations() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return refusedOperations_;
+  }
+
   void error(SchedulerDriver*, const std::string& message) override {
     std::lock_guard<std::mutex> lock(mutex_);
     errors_.push_back(message);
@@ -190,6 +201,7 @@ class RecordingScheduler : public Scheduler {
   std::vector<TaskStatus> statuses_;
   std::vector<AgentID> lostAgents_;
   std::vector<std::string> errors_;
+  std::vector<std::string> refusedOperations_;
 };
 
 // A task running `command` on the offer's agent with `resources`.

@@ -289,6 +289,10 @@ TEST_CASE("RESERVE turns offered resources into reservations for the role, kept 
   REQUIRE(eventually(offeredReserved));
   CHECK(cluster.masterGet("/metrics").find("clusternodes_master_operations_total{result=\"dropped\"} 1") !=
         std::string::npos);
+  // The scheduler heard why the reservation for the other role was refused.
+  REQUIRE(ml.waitFor([&] { return !ml.refusedOperations().empty(); }));
+  CHECK(ml.refusedOperations().front().find("RESERVE: RESERVE of cpus(ops):0.5: every resource must carry the "
+                                            "offer's role 'ml'") == 0);
   CHECK(cluster.masterGet("/metrics").find("clusternodes_master_operations_total{result=\"applied\"} 1") !=
         std::string::npos);
 

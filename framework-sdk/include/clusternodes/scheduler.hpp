@@ -74,6 +74,11 @@ class Scheduler {
   // unfinished tasks are reported TASK_FAILED (REASON_EXECUTOR_TERMINATED).
   virtual void executorLost(SchedulerDriver* driver, const ExecutorID& executorId, const AgentID& agentId,
                             int status) {}
+  // The master refused an offer operation other than a launch (RESERVE,
+  // UNRESERVE): nothing of it was applied; `reason` says why (e.g. the ACLs,
+  // or resources the offers do not hold). A refused launch is answered by
+  // a status update (TASK_ERROR, TASK_DROPPED) instead.
+  virtual void operationRefused(SchedulerDriver* driver, const std::string& operation, const std::string& reason) {}
   // An unrecoverable error (e.g. the master refused the registration). The
   // driver is aborted after this returns.
   virtual void error(SchedulerDriver* driver, const std::string& message) {}

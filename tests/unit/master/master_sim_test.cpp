@@ -726,3 +726,55 @@ TEST_CASE("sim: with ACLs a task runs only as a user its framework's principal m
   CHECK(text(updates[0].getStatusUpdate().getStatus().getMessage()).find("names no user to run as") !=
         std::string::npos);
 }
+
+TEST_CASE("sim: a refused RESERVE or UNRESERVE is answered to the framework with the reason, and nothing is applied") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  auto flags = simFlags(dir.path);
+  flags.aclsFile = dir.path + "/acls.toml";
+  // Anonymous frameworks may use role eng but not reserve there.
+  std::ofstream(flags.aclsFile) << "[[register_framework]]\nprincipals = [\"*\"]\nroles = [\"*\"]\n\n"
+                                   "[[reserve]]\nprincipals = [\"ops\"]\nroles = [\"*\"]\n";
+  Sim sim(time, dir.path, flags);
+  sim.registerAgent("agent-1", "");
+  std::string agentId = sim.registeredId(sim.take("agent-1"));
+  FrameworkInfo info = frameworkInfo("reserver");
+  info.role = "eng";
+  std::string frameworkId = sim.subscribe("fw-1", info);
+  sim.advance(milliseconds(100));
+  auto offers = offerIds(sim.take("fw-1"));
+  REQUIRE(offers.size() == 1);
+
+  auto acceptWith = [&](const std::vector<std::string>& ids, bool reserve, const std::string& resources) {
+    capnp::MallocMessageBuilder message;
+    auto accept = message.initRoot<wire::Envelope>().initAccept();
+    accept.setFrameworkId(frameworkId);
+    auto list = accept.initOfferIds(static_cast<unsigned>(ids.size()));
+    for (unsigned i = 0; i < ids.size(); ++i) list.set(i, ids[i]);
+    auto operation = accept.initOperations(1)[0];
+    wire::setResources(*Resources::parse(resources),
+                       [&](unsigned n) { return reserve ? operation.initReserve(n) : operation.initUnreserve(n); });
+    sim.deliver("fw-1", message);
+  };
+  acceptWith(offers, true, "cpus(eng):1");
+  auto sent = sim.take("fw-1");
+  auto refused = ofKind(sent, wire::Envelope::OPERATION_REFUSED);
+  REQUIRE(refused.size() == 1);
+  CHECK(text(refused[0].getOperationRefused().getOperation()) == "RESERVE");
+  CHECK(text(refused[0].getOperationRefused().getReason())
+            .find("an anonymous peer may not reserve resources for role 'eng' (no [[reserve]] rule") !=
+        std::string::npos);
+  CHECK(sim.master().registry().reservations(AgentID{agentId}).empty());
+  CHECK(sim.master().state().metrics.aclDenials.at("reserve") == 1);
+
+  // One the offers cannot cover, from the next offer: refused, and said so.
+  sim.advance(seconds(6));
+  auto next = offerIds(sim.take("fw-1"));
+  REQUIRE(!next.empty());
+  acceptWith({next.front()}, false, "cpus(eng):1");
+  auto later = sim.take("fw-1");
+  auto again = ofKind(later, wire::Envelope::OPERATION_REFUSED);
+  REQUIRE(again.size() == 1);
+  CHECK(text(again[0].getOperationRefused().getOperation()) == "UNRESERVE");
+  CHECK(text(again[0].getOperationRefused().getReason()).find("UNRESERVE") != std::string::npos);
+}
