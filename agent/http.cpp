@@ -25,10 +25,10 @@ void Agent::installEndpoints() {
     return HttpResponse::text(200, "ok\n");
   });
   installFileEndpoints(*http_, flags_.workDir + "/sandboxes");
-  http_->route("GET", "/state", [this](const HttpRequest&) { return HttpResponse::json(200, stateJson().dump()); });
+  http_->route("GET", "/state", [this](const HttpRequest&) { return HttpResponse::json(200, jsonText(stateJson())); });
   // Every live container: its limits and what it uses now.
   http_->route("GET", "/containers",
-               [this](const HttpRequest&) { return HttpResponse::json(200, containersJson().dump()); });
+               [this](const HttpRequest&) { return HttpResponse::json(200, jsonText(containersJson())); });
   http_->route("GET", "/metrics", [this](const HttpRequest&) {
     auto response = HttpResponse::text(200, metricsText());
     response.contentType = "text/plain; version=0.0.4; charset=utf-8";

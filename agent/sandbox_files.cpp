@@ -13,6 +13,8 @@
 #include <string_view>
 #include <variant>
 
+#include "common/json.hpp"
+
 namespace clusternodes::agent {
 namespace {
 
@@ -83,7 +85,7 @@ HttpResponse browse(const std::string& root, const HttpRequest& request) {
   if (ec) return HttpResponse::jsonError(500, "cannot list " + *resolved + ": " + ec.message());
   std::sort(entries.begin(), entries.end(),
             [](const nlohmann::json& a, const nlohmann::json& b) { return a["name"] < b["name"]; });
-  return HttpResponse::json(200, nlohmann::json{{"path", *resolved}, {"entries", entries}}.dump());
+  return HttpResponse::json(200, jsonText(nlohmann::json{{"path", *resolved}, {"entries", entries}}));
 }
 
 // Opens the regular file `resolved` for reading; on failure, the response

@@ -52,4 +52,8 @@ nlohmann::json toJson(const DockerInfo& docker) {
   return {{"image", docker.image}, {"force_pull", docker.forcePull}, {"port_mappings", mappings}};
 }
 
+std::string jsonText(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace clusternodes

@@ -20,4 +20,9 @@ nlohmann::json toJson(const ContainerUsage& usage);
 // {"image", "force_pull", "port_mappings": [{"host_port", "container_port", "protocol"}]}
 nlohmann::json toJson(const DockerInfo& docker);
 
+// j.dump(), with invalid UTF-8 (a peer's strings are not checked for it
+// everywhere) replaced by U+FFFD instead of thrown: one framework's odd
+// name must not make /state fail for everyone.
+std::string jsonText(const nlohmann::json& j);
+
 }  // namespace clusternodes

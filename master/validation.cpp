@@ -2,12 +2,44 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace clusternodes::master {
 namespace {
+
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or
+// code points past U+10FFFF) without control characters (C0, DEL, C1).
+bool cleanUtf8(std::string_view text) {
+  static constexpr uint32_t kLeast[] = {0, 0x80, 0x800, 0x10000};
+  size_t i = 0;
+  while (i < text.size()) {
+    auto c = static_cast<unsigned char>(text[i]);
+    size_t extra = c < 0x80 ? 0 : c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 4;
+    if (extra == 4 || c > 0xf4 || i + extra >= text.size()) return false;  // a stray or cut-off sequence
+    uint32_t point = extra == 0 ? c : c & (0x3fu >> extra);
+    for (size_t k = 1; k <= extra; ++k) {
+      auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xc0) != 0x80) return false;
+      point = (point << 6) | (next & 0x3f);
+    }
+    if (point < kLeast[extra] || point > 0x10ffff || (point >= 0xd800 && point <= 0xdfff)) return false;
+    if (point < 0x20 || (point >= 0x7f && point < 0xa0)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+// A string a peer sent that is shown and stored (a name, a host name):
+// at most `max` bytes of UTF-8 text without control characters.
+Result<void> checkText(const std::string& what, const std::string& text, size_t max) {
+  if (text.size() > max) return invalid(what + " is longer than " + std::to_string(max) + " bytes");
+  if (!cleanUtf8(text)) return invalid(what + " is not UTF-8 text without control characters");
+  return {};
+}
 
 bool printableId(const std::string& id) {
   for (unsigned char c : id) {
@@ -97,6 +129,7 @@ Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, cons
   if (id.empty()) return invalid("task id is empty");
   if (id.size() > 256) return invalid("task id is longer than 256 characters");
   if (!printableId(id)) return invalid("task id '" + id + "' has a space, a '/' or a non-printable character");
+  if (auto valid = checkText("task name", task.name, 1024); !valid) return valid;
   if (usedIds.count(task.taskId) != 0) return invalid("task id '" + id + "' is already in use");
   if (task.agentId != offersAgent) {
     return invalid("task names agent '" + task.agentId.value + "' but its offers are for agent '" +
@@ -151,6 +184,11 @@ Result<void> validateTask(const TaskInfo& task, const AgentID& offersAgent, cons
 Result<void> validateFrameworkInfo(const FrameworkInfo& info) {
   if (info.name.empty()) return invalid("framework name is empty");
   if (info.roles.empty() && info.role.empty()) return invalid("framework role is empty");
+  // Shown in /state, the CLI and the UI, and kept in the registry.
+  if (auto valid = checkText("framework name", info.name, 1024); !valid) return valid;
+  if (auto valid = checkText("framework hostname", info.hostname, 255); !valid) return valid;
+  if (auto valid = checkText("framework web UI URL", info.webuiUrl, 2048); !valid) return valid;
+  if (auto valid = checkText("framework principal", info.principal, 128); !valid) return valid;
   // A failing-over framework names its id; agents make directories of it.
   if (info.id.value.size() > 256) return invalid("framework id is longer than 256 characters");
   if (!printableId(info.id.value)) {

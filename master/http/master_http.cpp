@@ -271,7 +271,7 @@ HttpResponse putWeights(Master& master, const HttpRequest& request) {
     weights[role] = weight.get<double>();
   }
   if (auto done = master.setWeights(requestPrincipal(request), weights); !done) return operatorError(done.error());
-  return HttpResponse::json(200, nlohmann::json{{"weights", weightsJson(master)}}.dump());
+  return HttpResponse::json(200, jsonText(nlohmann::json{{"weights", weightsJson(master)}}));
 }
 
 // PUT /api/v1/quota {"role": "eng", "guarantee": "cpus:4;mem:4096", "limit": "cpus:8"}
@@ -294,7 +294,7 @@ HttpResponse putQuota(Master& master, const HttpRequest& request) {
   if (auto done = master.setQuota(requestPrincipal(request), body["role"].get<std::string>(), quota); !done) {
     return operatorError(done.error());
   }
-  return HttpResponse::json(200, nlohmann::json{{"quotas", quotasJson(master)}}.dump());
+  return HttpResponse::json(200, jsonText(nlohmann::json{{"quotas", quotasJson(master)}}));
 }
 
 nlohmann::json eventJson(const Event& e) {
@@ -352,15 +352,15 @@ void installMasterEndpoints(HttpServer& http, Master& master) {
     return HttpResponse::text(200, "ok\n");
   });
   http.route("GET", "/state", [&master](const HttpRequest&) {
-    if (!master.leading()) return HttpResponse::json(200, standbyStateJson(master).dump());
-    return HttpResponse::json(200, stateJson(master).dump());
+    if (!master.leading()) return HttpResponse::json(200, jsonText(standbyStateJson(master)));
+    return HttpResponse::json(200, jsonText(stateJson(master)));
   });
   http.route("GET", "/api/v1/weights", leaderOnly(master, [&master](const HttpRequest&) {
-    return HttpResponse::json(200, nlohmann::json{{"weights", weightsJson(master)}}.dump());
+    return HttpResponse::json(200, jsonText(nlohmann::json{{"weights", weightsJson(master)}}));
   }));
   http.route("PUT", "/api/v1/weights", leaderOnly(master, [&master](const HttpRequest& r) { return putWeights(master, r); }));
   http.route("GET", "/api/v1/quota", leaderOnly(master, [&master](const HttpRequest&) {
-    return HttpResponse::json(200, nlohmann::json{{"quotas", quotasJson(master)}}.dump());
+    return HttpResponse::json(200, jsonText(nlohmann::json{{"quotas", quotasJson(master)}}));
   }));
   http.route("PUT", "/api/v1/quota", leaderOnly(master, [&master](const HttpRequest& r) { return putQuota(master, r); }));
   http.route("DELETE", "/api/v1/quota", leaderOnly(master, [&master](const HttpRequest& r) {
@@ -368,7 +368,7 @@ void installMasterEndpoints(HttpServer& http, Master& master) {
     if (role.empty()) return HttpResponse::jsonError(400, "name the role: DELETE /api/v1/quota?role=R");
     if (master.registry().quotas().count(role) == 0) return HttpResponse::jsonError(404, "role '" + role + "' has no quota");
     if (auto done = master.setQuota(requestPrincipal(r), role, Quota{}); !done) return operatorError(done.error());
-    return HttpResponse::json(200, nlohmann::json{{"quotas", quotasJson(master)}}.dump());
+    return HttpResponse::json(200, jsonText(nlohmann::json{{"quotas", quotasJson(master)}}));
   }));
   http.route("GET", "/metrics", [&master](const HttpRequest&) {
     auto response = HttpResponse::text(200, metricsText(master));

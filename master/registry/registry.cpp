@@ -1,5 +1,7 @@
 #include "master/registry/registry.hpp"
 
+#include "common/json.hpp"
+
 #include <algorithm>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -78,7 +80,8 @@ std::string reservationKey(const AgentID& id) { return "reservations/" + id.valu
 std::string weightKey(const std::string& role) { return "weights/" + role; }
 std::string quotaKey(const std::string& role) { return "quotas/" + role; }
 
-std::string dump(const nlohmann::json& j) { return j.dump(); }
+// Invalid UTF-8 in a peer's string is replaced, never thrown from a write.
+std::string dump(const nlohmann::json& j) { return jsonText(j); }
 
 // registry.json keeps the registry as one document, grouped as it always
 // was: {"version": 1, "agents": [...], "frameworks": [...],
@@ -191,8 +194,8 @@ class FileSystemStore final : public RegistryStore {
     list("agents");
     out += "\n ],\n \"frameworks\": [";
     list("frameworks");
-    out += "\n ],\n \"quotas\": " + quotas.dump() + ",\n \"reservations\": " + reservations.dump() + ",\n";
-    out += " \"version\": 1,\n \"weights\": " + weights.dump() + "\n}";
+    out += "\n ],\n \"quotas\": " + dump(quotas) + ",\n \"reservations\": " + dump(reservations) + ",\n";
+    out += " \"version\": 1,\n \"weights\": " + dump(weights) + "\n}";
   }
 
   std::string path_;

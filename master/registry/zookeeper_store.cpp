@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/json.hpp"
+
 namespace clusternodes::master {
 namespace {
 
@@ -156,7 +158,7 @@ class ZooKeeperStore final : public RegistryStore {
       if (!entries.empty()) {
         nlohmann::json j = nlohmann::json::object();
         for (const auto& [name, value] : entries) j[name] = value;
-        data = j.dump();
+        data = jsonText(j);
         if (data.size() > kMaxBucketBytes) {
           return invalid("the registry bucket " + path + " would hold " + std::to_string(data.size()) +
                          " bytes, more than ZooKeeper takes in one znode");

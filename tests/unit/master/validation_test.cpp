@@ -311,6 +311,32 @@ TEST_CASE("a failing-over framework's id is refused when agents could not make a
   CHECK(validateFrameworkInfo(info).ok());
 }
 
+TEST_CASE("a framework's and a task's names are UTF-8 text without control characters, of bounded length") {
+  for (const std::string& bad : std::vector<std::string>{"\xff", "caf\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                                                          "tab\there", "bell\x07", "del\x7f", "c1\xc2\x85",
+                                                          std::string(1025, 'n')}) {
+    INFO("name " << bad);
+    FrameworkInfo info = validFramework();
+    info.name = bad;
+    CHECK_FALSE(validateFrameworkInfo(info).ok());
+    TaskInfo task = validTask();
+    task.name = bad;
+    CHECK_FALSE(check(task).ok());
+  }
+  FrameworkInfo host = validFramework();
+  host.hostname = "h\xfe";
+  expectInvalid(validateFrameworkInfo(host), "framework hostname is not UTF-8 text");
+  for (const std::string& good : std::vector<std::string>{"wordcount", "café ☕ 日本 𝄞", "", std::string(1024, 'n')}) {
+    INFO("name " << good);
+    FrameworkInfo info = validFramework();
+    info.name = good.empty() ? "x" : good;
+    CHECK(validateFrameworkInfo(info).ok());
+    TaskInfo task = validTask();
+    task.name = good;
+    CHECK(check(task).ok());
+  }
+}
+
 TEST_CASE("a framework role may use letters, digits and _ . / -") {
   for (const std::string role : {"*", "ml", "team/ml-1", "a_b.c", "ML2"}) {
     INFO("role: " << role);
