@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <cstdio>
 #include <sstream>
 
 namespace clusternodes {
@@ -91,21 +92,35 @@ Result<std::vector<ConfigEntry>> readConfigFile(const std::string& path) {
 }
 
 std::string tomlValue(const std::string& value) {
+  // Bare only when the text is a number or a boolean that reads back as
+  // itself and nothing more: "1#x" parses as 1 (and a comment), "+0" as 0,
+  // and "5\nmaster = x" as two keys.
   try {
     auto parsed = toml::parse("v = " + value);
     const auto* node = parsed.get("v");
-    if (node != nullptr && (node->is_integer() || node->is_floating_point() || node->is_boolean())) return value;
+    if (parsed.size() == 1 && node != nullptr &&
+        (node->is_integer() || node->is_floating_point() || node->is_boolean()) && scalarText(*node) == value) {
+      return value;
+    }
   } catch (const toml::parse_error&) {
     // Not a bare TOML value: quoted below.
   }
+  // A basic string, every control character escaped (a raw one is not TOML).
   std::string out = "\"";
   for (char c : value) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (c == '\n') {
+    auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
       out += "\\n";
-      continue;
+    } else if (byte < 0x20 || byte == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", byte);
+      out += escaped;
+    } else {
+      out += c;
     }
-    out += c;
   }
   return out + "\"";
 }

@@ -1,6 +1,8 @@
 // Flags from the command line, the environment and a TOML config file, in
 // that precedence; config files read and edited.
 #include <doctest/doctest.h>
+
+#include <toml++/toml.h>
 #include <stdlib.h>
 
 #include <fstream>
@@ -226,4 +228,17 @@ TEST_CASE("editing a config file keeps its comments and tables") {
   CHECK(tomlValue("5s") == "\"5s\"");
   CHECK(tomlValue("cpus:2;mem:1024") == "\"cpus:2;mem:1024\"");
   CHECK(tomlValue("say \"hi\" \\o/") == "\"say \\\"hi\\\" \\\\o/\"");
+  // Found by fuzzing: text that parses as a number only in part, or as
+  // another number, is quoted; control characters are escaped.
+  CHECK(tomlValue("1#x") == "\"1#x\"");
+  CHECK(tomlValue("+0") == "\"+0\"");
+  CHECK(tomlValue("5\nmaster = x") == "\"5\\nmaster = x\"");
+  CHECK(tomlValue("a\fb\x01") == "\"a\\u000cb\\u0001\"");
+  for (const std::string& value : {std::string("1#x"), std::string("+0"), std::string("a\fb\tc\x7f"), std::string("5050")}) {
+    auto table = toml::parse("v = " + tomlValue(value));
+    INFO(value);
+    auto read = table.get("v");
+    REQUIRE(read != nullptr);
+    CHECK((read->is_string() ? read->as_string()->get() : std::to_string(read->as_integer()->get())) == value);
+  }
 }
