@@ -205,7 +205,9 @@ void installFileEndpoints(HttpServer& http, const std::string& sandboxesRoot) {
   for (auto [path, endpoint] : {std::pair<const char*, Endpoint>{"/files/browse", &browse},
                                 {"/files/read", &read},
                                 {"/files/download", &download}}) {
-    http.route("GET", path, [sandboxesRoot, endpoint](const HttpRequest& r) {
+    // Captured by copy-initialisation: clang 14 cannot capture a structured
+    // binding (a C++20 feature it lacks).
+    http.route("GET", path, [sandboxesRoot, endpoint = endpoint](const HttpRequest& r) {
       return readableFromAnyOrigin(endpoint(sandboxesRoot, r));
     });
   }

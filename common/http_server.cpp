@@ -1,6 +1,7 @@
 #include "common/http_server.hpp"
 
 #include <http_parser.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -367,23 +368,28 @@ struct HttpServer::Impl {
         closeNow(c);
         return;
       }
-      if (self->connections.size() >= self->limits.maxConnections) {
-        spdlog::warn("HttpServer: refusing connection: {} connections open",
-                     self->connections.size());
-        closeNow(c);
-        return;
-      }
-      http_parser_init(&c->parser, HTTP_REQUEST);
-      c->parser.data = c;
-      uv_tcp_nodelay(&c->tcp, 1);
-      rc = uv_read_start(c->stream(), &Impl::onAlloc, &Impl::onRead);
-      if (rc != 0) {
-        closeNow(c);
-        return;
-      }
-      c->server = self;
-      self->connections.insert(c);
+      self->serve(c);
     });
+  }
+
+  // Starts reading requests on a connected `c`, or closes it when the server
+  // is full or libuv refuses. False when it was closed.
+  bool serve(Connection* c) {
+    if (connections.size() >= limits.maxConnections) {
+      spdlog::warn("HttpServer: refusing connection: {} connections open", connections.size());
+      closeNow(c);
+      return false;
+    }
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (uv_read_start(c->stream(), &Impl::onAlloc, &Impl::onRead) != 0) {
+      closeNow(c);
+      return false;
+    }
+    c->server = this;
+    connections.insert(c);
+    return true;
   }
 
   static void onAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
@@ -681,6 +687,26 @@ Result<int> HttpServer::listen(const std::string& ip, int port) {
     return static_cast<int>(ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port));
   }
   return static_cast<int>(ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port));
+}
+
+Result<void> HttpServer::adopt(int fd) {
+  auto* c = new Impl::Connection;
+  int rc = uv_tcp_init(impl_->loop.raw(), &c->tcp);
+  if (rc != 0) {
+    delete c;
+    ::close(fd);
+    return Error{ErrorCode::kUnavailable, std::string("cannot serve a connection: ") + uv_strerror(rc)};
+  }
+  c->tcp.data = c;
+  c->loop = &impl_->loop;
+  rc = uv_tcp_open(&c->tcp, fd);
+  if (rc != 0) {
+    ::close(fd);  // not the handle's: closing it leaves the fd alone
+    Impl::closeNow(c);
+    return Error{ErrorCode::kUnavailable, std::string("cannot serve a connection: ") + uv_strerror(rc)};
+  }
+  if (!impl_->serve(c)) return Error{ErrorCode::kUnavailable, "cannot serve a connection: refused"};
+  return {};
 }
 
 uint64_t HttpServer::malformedRequests() const { return impl_->malformed; }

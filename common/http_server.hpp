@@ -80,6 +80,11 @@ class HttpServer {
   // Binds and listens. port 0 picks a free port. Returns the bound port.
   Result<int> listen(const std::string& ip, int port);
 
+  // Serves a connected stream socket as if a client had connected to the
+  // listener; the server owns `fd` from then on, failing or not. For
+  // feeding it bytes without a TCP port (a socketpair: the fuzz targets).
+  Result<void> adopt(int fd);
+
   // Requests that could not be parsed (counted, answered with 400).
   uint64_t malformedRequests() const;
 

@@ -19,6 +19,7 @@ packages=(
   prometheus  # promtool checks the /metrics endpoints in the tests
   chromium fonts-dejavu-core  # the web UI's tests load its pages in headless Chromium
   debootstrap  # the package test installs clusternodes-agent into a fresh Debian root
+  clang-14 libclang-rt-14-dev  # libFuzzer and the sanitizers of the fuzz targets (scripts/fuzz.sh)
 )
 
 missing=()

@@ -37,3 +37,6 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # Leaks inside third-party libraries, each with its reason.
 export LSAN_OPTIONS="suppressions=$root/scripts/lsan-suppressions.txt"
 ctest --test-dir build-asan --output-on-failure -j 2 --timeout 600
+
+echo "== fuzzing (each target for a bounded time) =="
+"$root/scripts/fuzz.sh"

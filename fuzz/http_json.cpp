@@ -1,0 +1,118 @@
+// Fuzz target: the JSON the master reads: the bodies of its operator API
+// (PUT /api/v1/weights, PUT /api/v1/quota), a leader's znode
+// (parseLeaderInfo, which every agent, framework and CLI reads through a
+// zk:// URL), and its registry document (registry.json, read at start).
+//
+// An input is one byte that picks what the rest is, modulo 4:
+//
+//   0  the body of PUT /api/v1/weights     2  a leader's znode data
+//   1  the body of PUT /api/v1/quota       3  registry.json
+//
+// What a body or a registry sets is then shown through GET /state, /metrics
+// and the API's own listing; none of those may fail (500) or answer JSON
+// that does not parse. A leader's info that parses must write back as JSON
+// that parses to the same info.
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/leader.hpp"
+#include "fuzz/harness/daemon.hpp"
+#include "fuzz/harness/http_exchange.hpp"
+#include "fuzz/harness/memory_file_system.hpp"
+#include "master/master.hpp"
+#include "tests/harness/fake_transport.hpp"
+#include "tests/harness/simulated_time.hpp"
+
+using namespace clusternodes;
+using clusternodes::testing::FakeTransport;
+using clusternodes::testing::SimulatedTime;
+
+namespace {
+
+constexpr const char* kWorkDir = "/fuzz/master";  // in the MemoryFileSystem
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "%s\n", what.c_str());
+  std::abort();
+}
+
+// Sends one request on its own connection; the answer must be a response
+// that is not a 500, and JSON that parses when it says it is JSON.
+void ask(Loop& loop, HttpServer& http, const std::string& method, const std::string& path,
+         std::string_view body = {}) {
+  std::string request = method + " " + path + " HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n";
+  if (method != "GET") request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  request += "\r\n";
+  request += body;
+  std::string answer = fuzzing::exchange(loop, http, request);
+  size_t headersEnd = answer.find("\r\n\r\n");
+  if (answer.rfind("HTTP/1.1 ", 0) != 0 || headersEnd == std::string::npos) {
+    fail(method + " " + path + ": no HTTP response");
+  }
+  std::string status = answer.substr(9, 3);
+  if (status == "500") fail(method + " " + path + ": 500: " + answer.substr(headersEnd + 4));
+  std::string_view headers(answer.data(), headersEnd);
+  if (headers.find("Content-Type: application/json") != std::string_view::npos &&
+      !nlohmann::json::accept(answer.substr(headersEnd + 4))) {
+    fail(method + " " + path + ": the JSON answer does not parse");
+  }
+}
+
+void operatorApi(Loop& loop, std::string_view body, bool weights, std::string_view registry) {
+  SimulatedTime time;
+  auto files = std::make_shared<fuzzing::MemoryFileSystem>();
+  if (!registry.empty()) (void)files->replace(std::string(kWorkDir) + "/registry.json", registry, false);
+  master::MasterFlags flags;
+  flags.workDir = kWorkDir;
+  flags.port = 0;
+  flags.httpPort = -1;  // the target serves the endpoints itself
+  flags.weights = {{"eng", 2.0}};
+  {
+    master::Master master(master::MasterEnvironment{time, std::make_unique<FakeTransport>(), nullptr, files}, flags);
+    // A registry that cannot be read stops the master's start, with the
+    // reason: what it must do.
+    if (auto started = master.start(); !started) return;
+    HttpServer http(loop);
+    master::installMasterEndpoints(http, master);
+    if (registry.empty()) ask(loop, http, "PUT", weights ? "/api/v1/weights" : "/api/v1/quota", body);
+    time.advance(Duration::zero());  // the registry's write
+    ask(loop, http, "GET", "/api/v1/weights");
+    ask(loop, http, "GET", "/api/v1/quota");
+    ask(loop, http, "GET", "/state");
+    ask(loop, http, "GET", "/metrics");
+  }
+  uv_run(loop.raw(), UV_RUN_NOWAIT);  // the server's handles close on the loop
+}
+
+void leaderInfo(const std::string& text) {
+  auto info = parseLeaderInfo(text);
+  if (!info) return;
+  auto again = parseLeaderInfo(leaderInfoJson(*info));
+  if (!again) fail("parseLeaderInfo() refuses what leaderInfoJson() wrote: " + again.error().message);
+  if (!(*again == *info)) fail("parseLeaderInfo(leaderInfoJson(info)) is not info");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static bool quiet = (fuzzing::quietLogs(), true);
+  (void)quiet;
+  static Loop loop;
+  if (size == 0) return 0;
+  std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
+  switch (data[0] % 4) {
+    case 0: operatorApi(loop, rest, true, {}); break;
+    case 1: operatorApi(loop, rest, false, {}); break;
+    case 2: leaderInfo(std::string(rest)); break;
+    case 3:
+      if (!rest.empty()) operatorApi(loop, {}, true, rest);
+      break;
+  }
+  return 0;
+}
