@@ -15,6 +15,7 @@
 #include "agent/resource_detection.hpp"
 #include "common/curve.hpp"
 #include "common/fingerprint.hpp"
+#include "common/tls.hpp"
 #include "common/process.hpp"
 
 namespace clusternodes::agent {
@@ -85,6 +86,8 @@ Agent::Agent(Loop& loop, zmq::context_t& context, AgentFlags flags, AgentEnviron
 
 Agent::~Agent() = default;
 
+uint64_t Agent::httpTlsFailures() const { return http_ != nullptr ? http_->tlsFailures() : 0; }
+
 Result<void> Agent::start() {
   std::error_code ec;
   std::filesystem::create_directories(flags_.workDir + "/sandboxes", ec);
@@ -146,7 +149,10 @@ Result<void> Agent::start() {
   policy->open = {"/health"};
   policy->refused = std::make_shared<uint64_t>(0);
   httpAuth_ = std::make_shared<const HttpAuthPolicy>(std::move(*policy));
+  auto tls = tlsFromFlags(flags_.tlsCertFile, flags_.tlsKeyFile);
+  if (!tls) return tls.error();
   http_ = std::make_unique<HttpServer>(loop_);
+  if (*tls) http_->tls(*tls);
   http_->gate(httpAuthGate(httpAuth_));
   installEndpoints();
   auto httpBound = http_->listen(flags_.ip, flags_.httpPort);
@@ -154,6 +160,7 @@ Result<void> Agent::start() {
   httpPort_ = *httpBound;
   info_.httpPort = httpPort_;
   info_.ip = flags_.ip;
+  info_.httpTls = http_->servesTls();
 
   if (!master_) {
     auto socket = std::make_unique<ZmqSocket>(loop_, context_, ZmqSocket::Kind::kDealer, "agent-" + randomUuid());

@@ -113,6 +113,10 @@ struct AgentFlags {
   // agent's endpoints only read, so only "all" asks for one).
   std::string httpCredentialsFile;
   std::string httpAuthenticate;
+  // TLS on the HTTP port (common/tls.hpp): a PEM certificate chain and its
+  // key; both or neither.
+  std::string tlsCertFile;
+  std::string tlsKeyFile;
 };
 
 struct AgentMetrics {
@@ -177,6 +181,7 @@ class Agent {
   int httpPort() const { return httpPort_; }
   // HTTP requests refused for a missing or unknown token.
   uint64_t httpUnauthorized() const { return httpAuth_ && httpAuth_->refused ? *httpAuth_->refused : 0; }
+  uint64_t httpTlsFailures() const;
   // The counters /metrics shows.
   const AgentMetrics& metrics() const { return metrics_; }
   // Why /health answers 503 now (checkpoint writes fail); nullopt while

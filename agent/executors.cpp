@@ -334,7 +334,7 @@ void Agent::sendExecutorRegistered(Executor& executor, const Run* builtInRun) {
   wire::toWire(executor.frameworkInfo, registered.initFrameworkInfo());
   registered.setAgentId(agentId_.value);
   registered.setHostname(info_.hostname);
-  registered.setHttpUrl("http://" + flags_.ip + ":" + std::to_string(httpPort_));
+  registered.setHttpUrl(info_.httpUrl());
   registered.setAgentPid(::getpid());
   registered.setReregistered(executor.recovered);
   if (executor.builtIn()) {

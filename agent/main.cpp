@@ -10,6 +10,7 @@
 #include "common/curve.hpp"
 #include "common/flags.hpp"
 #include "common/http_auth.hpp"
+#include "common/tls.hpp"
 #include "common/zookeeper.hpp"
 #include "common/preflight.hpp"
 #include "common/process.hpp"
@@ -35,6 +36,9 @@ void addFlags(CLI::App& app, agent::AgentFlags& flags, std::string& logLevel) {
   app.add_option("--http-authenticate", flags.httpAuthenticate,
                  "Which HTTP requests need a token: all (but /health), writes or none (the agent's endpoints only "
                  "read; default: writes with --http-credentials, none without)");
+  app.add_option("--tls-cert", flags.tlsCertFile,
+                 "Serve HTTPS: the PEM certificate chain of the HTTP port (the agent's first); with --tls-key");
+  app.add_option("--tls-key", flags.tlsKeyFile, "The PEM private key of --tls-cert (unencrypted; keep it 0600)");
   app.add_option("--hostname", flags.hostname, "Hostname to advertise (default: this host's name)");
   app.add_option("--work-dir", flags.workDir, "Directory for sandboxes")->capture_default_str();
   app.add_option("--resources", flags.resources,
@@ -141,6 +145,10 @@ int refuseBadFlags(CommandLine& commandLine, const agent::AgentFlags& flags) {
   }
   if (auto http = loadHttpAuthPolicy(flags.httpAuthenticate, flags.httpCredentialsFile); !http) {
     std::cerr << "clusternodes-agent: " << http.error().message << "\n";
+    return 2;
+  }
+  if (auto tls = tlsFromFlags(flags.tlsCertFile, flags.tlsKeyFile); !tls) {
+    std::cerr << "clusternodes-agent: " << tls.error().message << "\n";
     return 2;
   }
   return -1;

@@ -58,6 +58,10 @@ std::string Agent::metricsText() {
   counter("clusternodes_agent_http_unauthorized_total",
           "HTTP requests answered 401: no token where --http-authenticate needs one, or an unknown token.",
           httpUnauthorized());
+  counter("clusternodes_agent_http_tls_failures_total",
+          "HTTPS connections (--tls-cert) that failed before a request: a refused or broken handshake, or plain "
+          "HTTP sent to the TLS port.",
+          httpTlsFailures());
   counter("clusternodes_agent_checkpoint_commits_total",
           "Batches of checkpoint changes written (at most one per loop turn).", metrics_.checkpointCommits);
   counter("clusternodes_agent_checkpoint_write_failures_total",

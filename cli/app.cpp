@@ -218,6 +218,10 @@ int runCli(int argc, char** argv) {
     std::cerr << "clusternodes: " << token.error().message << "\n";
     return 2;
   }
+  if (auto ca = useEnvironmentHttpCa(); !ca) {
+    std::cerr << "clusternodes: " << ca.error().message << "\n";
+    return 2;
+  }
   if (keysGenerate->parsed()) return runKeysGenerate(keys);
   if (tokensGenerate->parsed()) return runTokensGenerate(tokens);
   if (keysShow->parsed()) return runKeysShow(keys);

@@ -1,6 +1,10 @@
 #include "cli/master_target.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include "cli/local_cluster.hpp"
@@ -27,6 +31,16 @@ Result<void> useEnvironmentHttpToken() {
     if (!token) return Error{token.error().code, "CLUSTERNODES_TOKEN_FILE: " + token.error().message};
     setHttpBearerToken(*token);
   }
+  return {};
+}
+
+Result<void> useEnvironmentHttpCa() {
+  const char* file = std::getenv("CLUSTERNODES_CA");
+  if (file == nullptr || *file == '\0') return {};
+  if (::access(file, R_OK) != 0) {
+    return invalid(std::string("CLUSTERNODES_CA: cannot read ") + file + ": " + std::strerror(errno));
+  }
+  setHttpCaFile(file);
   return {};
 }
 

@@ -35,4 +35,9 @@ std::optional<MasterTarget> findMaster(const std::string& master, const std::str
 bool httpTokenFromEnvironment();
 Result<void> useEnvironmentHttpToken();
 
+// TLS: CLUSTERNODES_CA names the PEM file of the CAs every https:// request
+// of the CLI trusts (a cluster's own CA); without it, the system's. Fails
+// when the file cannot be read.
+Result<void> useEnvironmentHttpCa();
+
 }  // namespace clusternodes::cli

@@ -24,7 +24,10 @@ Result<nlohmann::json> jsonAnswer(const std::string& url, const Result<HttpResul
 Result<std::string> agentHttpUrl(const nlohmann::json& state, const std::string& agentId) {
   if (state.contains("agents") && state["agents"].is_array()) {
     for (const auto& a : state["agents"]) {
-      if (a.value("id", "") == agentId) return "http://" + a.value("http_address", "");
+      if (a.value("id", "") != agentId) continue;
+      // http_url has the scheme (https for an agent with --tls-cert).
+      if (a.contains("http_url") && a["http_url"].is_string()) return a["http_url"].get<std::string>();
+      return "http://" + a.value("http_address", "");
     }
   }
   return notFound("the master lists no agent '" + agentId + "'");

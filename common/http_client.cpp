@@ -54,12 +54,19 @@ size_t takeBody(char* data, size_t size, size_t count, void* userdata) {
   return bytes;
 }
 
-std::mutex defaultTokenMutex;
+std::mutex defaultsMutex;
 std::string defaultTokenValue;
 
+std::string defaultCaFileValue;
+
 std::string defaultToken() {
-  std::lock_guard<std::mutex> lock(defaultTokenMutex);
+  std::lock_guard<std::mutex> lock(defaultsMutex);
   return defaultTokenValue;
+}
+
+std::string defaultCaFile() {
+  std::lock_guard<std::mutex> lock(defaultsMutex);
+  return defaultCaFileValue;
 }
 
 struct EasyDeleter {
@@ -102,8 +109,13 @@ void prepareMethod(CURL* curl, const HttpClientRequest& request, std::unique_ptr
 }  // namespace
 
 void setHttpBearerToken(std::string token) {
-  std::lock_guard<std::mutex> lock(defaultTokenMutex);
+  std::lock_guard<std::mutex> lock(defaultsMutex);
   defaultTokenValue = std::move(token);
+}
+
+void setHttpCaFile(std::string path) {
+  std::lock_guard<std::mutex> lock(defaultsMutex);
+  defaultCaFileValue = std::move(path);
 }
 
 std::string urlEncode(const std::string& text) {
@@ -130,6 +142,8 @@ Result<HttpResult> httpRequest(const HttpClientRequest& request) {
   if (!request.unixSocketPath.empty()) {
     curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, request.unixSocketPath.c_str());
   }
+  std::string caFile = request.caFile ? *request.caFile : defaultCaFile();
+  if (!caFile.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, caFile.c_str());
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errorBuffer);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &takeBody);

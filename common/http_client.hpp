@@ -37,12 +37,20 @@ struct HttpClientRequest {
   // Sent as `Authorization: Bearer TOKEN` (common/http_auth.hpp). Unset:
   // the process's default token (setHttpBearerToken), if any; "": none.
   std::optional<std::string> bearerToken;
+  // For an https:// url: the PEM file of the certificate authorities to
+  // trust (a cluster's own CA, or a self-signed server certificate). Unset:
+  // the process's default (setHttpCaFile), else the system's trust store.
+  std::optional<std::string> caFile;
 };
 
 // The token every request of this process sends unless it names its own
 // (the CLI's --token-file or CLUSTERNODES_TOKEN). Never sent over a unix
 // socket (the Docker daemon's).
 void setHttpBearerToken(std::string token);
+
+// The CA file every https request of this process trusts unless it names
+// its own (the CLI's CLUSTERNODES_CA); "" for the system's trust store.
+void setHttpCaFile(std::string path);
 
 // Performs `request`. Fails (kUnavailable) when the server cannot be reached,
 // the timeout passes or the connection breaks; an HTTP error status is a

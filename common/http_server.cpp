@@ -1,5 +1,7 @@
 #include "common/http_server.hpp"
 
+#include "common/tls.hpp"
+
 #include <http_parser.h>
 #include <unistd.h>
 #include <nlohmann/json.hpp>
@@ -191,6 +193,10 @@ struct HttpServer::Impl {
     Impl* server = nullptr;  // null once closed or the server is gone
     Loop* loop = nullptr;
     std::unique_ptr<char[]> readBuffer{new char[kReadBufferBytes]};
+    // Set on a TLS port: every byte in and out passes through it.
+    std::unique_ptr<TlsSession> tls;
+    bool sawInput = false;
+    std::string plaintext;  // what `tls` decrypted from the last read
 
     // The request being parsed.
     HttpRequest request;
@@ -247,7 +253,9 @@ struct HttpServer::Impl {
   std::shared_ptr<HttpHandler> fallbackHandler;
   std::shared_ptr<HttpGate> gateHandler;
   std::unordered_set<Connection*> connections;
+  std::shared_ptr<TlsServerContext> tlsContext;
   uint64_t malformed = 0;
+  uint64_t tlsFailures = 0;
 
   // --- routing ------------------------------------------------------------
 
@@ -301,9 +309,24 @@ struct HttpServer::Impl {
     closeHandle(reinterpret_cast<uv_handle_t*>(&c->tcp), [c] { delete c; });
   }
 
-  // Queues bytes; closes the connection when libuv refuses them.
+  // Queues response bytes, encrypted on a TLS connection; closes the
+  // connection when that fails.
   static bool send(Connection* c, std::string data) {
     if (c->closed) return false;
+    if (c->tls) {
+      if (!c->tls->send(data)) {
+        closeNow(c);
+        return false;
+      }
+      data = c->tls->takeOutput();
+    }
+    return writeRaw(c, std::move(data));
+  }
+
+  // Queues bytes as they are; closes the connection when libuv refuses them.
+  static bool writeRaw(Connection* c, std::string data) {
+    if (c->closed) return false;
+    if (data.empty()) return true;
     auto* w = new WriteRequest;
     w->data = std::move(data);
     w->conn = c;
@@ -324,6 +347,10 @@ struct HttpServer::Impl {
   static void finish(Connection* c) {
     if (c->closed || c->draining) return;
     c->draining = true;
+    if (c->tls) {
+      c->tls->close();
+      if (!writeRaw(c, c->tls->takeOutput())) return;
+    }
     if (c->readPaused && !c->eof) {
       uv_read_start(c->stream(), &Impl::onAlloc, &Impl::onRead);
       c->readPaused = false;
@@ -382,6 +409,7 @@ struct HttpServer::Impl {
     }
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
+    if (tlsContext) c->tls = std::make_unique<TlsSession>(*tlsContext);
     uv_tcp_nodelay(&c->tcp, 1);
     if (uv_read_start(c->stream(), &Impl::onAlloc, &Impl::onRead) != 0) {
       closeNow(c);
@@ -414,8 +442,10 @@ struct HttpServer::Impl {
         return;
       }
       if (nread == 0 || c->draining || c->server == nullptr) return;
-      size_t len = static_cast<size_t>(nread);
-      size_t parsed = http_parser_execute(&c->parser, &parserSettings(), buf->base, len);
+      std::string_view input(buf->base, static_cast<size_t>(nread));
+      if (c->tls && !decrypt(c, input)) return;
+      size_t len = input.size();
+      size_t parsed = len == 0 ? 0 : http_parser_execute(&c->parser, &parserSettings(), input.data(), len);
       if (c->closed) return;
       http_errno err = HTTP_PARSER_ERRNO(&c->parser);
       if (err == HPE_PAUSED) {
@@ -429,11 +459,40 @@ struct HttpServer::Impl {
         reject(c, status, message);
       } else if (c->parser.upgrade || parsed != len) {
         finish(c);  // protocol upgrades are not supported
+      } else if (c->tls && c->tls->peerClosed()) {
+        finish(c);  // close_notify: the peer sends nothing more
       } else if (uv_stream_get_write_queue_size(stream) > kMaxQueuedWriteBytes) {
         uv_read_stop(stream);
         c->readPaused = true;
       }
     });
+  }
+
+  // Passes a TLS connection's bytes through its session: answers the
+  // handshake and points `input` at the requests' plaintext. False when the
+  // connection is done with (a plain HTTP client told so, a broken
+  // handshake).
+  static bool decrypt(Connection* c, std::string_view& input) {
+    if (!c->sawInput) {
+      c->sawInput = true;
+      if (looksLikePlainHttp(input)) {
+        ++c->server->tlsFailures;
+        c->tls.reset();  // the answer goes out in plain text, readable
+        reject(c, 400, "this port speaks HTTPS: use an https:// URL\n");
+        return false;
+      }
+    }
+    c->plaintext.clear();
+    auto received = c->tls->receive(input, c->plaintext);
+    if (!writeRaw(c, c->tls->takeOutput())) return false;
+    if (!received) {
+      ++c->server->tlsFailures;
+      spdlog::debug("HttpServer: {}", received.error().message);
+      finish(c);
+      return false;
+    }
+    input = c->plaintext;
+    return true;
   }
 
   static void onWrite(uv_write_t* req, int status) {
@@ -710,5 +769,11 @@ Result<void> HttpServer::adopt(int fd) {
 }
 
 uint64_t HttpServer::malformedRequests() const { return impl_->malformed; }
+
+uint64_t HttpServer::tlsFailures() const { return impl_->tlsFailures; }
+
+void HttpServer::tls(std::shared_ptr<TlsServerContext> context) { impl_->tlsContext = std::move(context); }
+
+bool HttpServer::servesTls() const { return impl_->tlsContext != nullptr; }
 
 }  // namespace clusternodes

@@ -24,6 +24,8 @@
 
 namespace clusternodes {
 
+class TlsServerContext;
+
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
   std::string path;    // decoded path without the query: "/files/read"
@@ -77,6 +79,11 @@ class HttpServer {
   // that an anonymous caller learns nothing of the routes).
   void gate(HttpGate gate);
 
+  // Serves TLS (common/tls.hpp) on every connection accepted from now on:
+  // HTTPS. A client that sends plain HTTP gets a plain-text 400 saying so.
+  void tls(std::shared_ptr<TlsServerContext> context);
+  bool servesTls() const;
+
   // Binds and listens. port 0 picks a free port. Returns the bound port.
   Result<int> listen(const std::string& ip, int port);
 
@@ -87,6 +94,9 @@ class HttpServer {
 
   // Requests that could not be parsed (counted, answered with 400).
   uint64_t malformedRequests() const;
+  // TLS connections that failed before a request: a broken or refused
+  // handshake, or plain HTTP sent to the TLS port.
+  uint64_t tlsFailures() const;
 
  private:
   struct Impl;

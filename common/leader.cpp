@@ -11,7 +11,7 @@ namespace clusternodes {
 
 bool LeaderInfo::operator==(const LeaderInfo& o) const {
   return id == o.id && hostname == o.hostname && ip == o.ip && port == o.port && httpPort == o.httpPort &&
-         version == o.version;
+         version == o.version && httpTls == o.httpTls;
 }
 
 std::string leaderInfoJson(const LeaderInfo& info) {
@@ -25,7 +25,7 @@ std::string leaderInfoJson(const LeaderInfo& info) {
   in_addr addr{};
   if (::inet_pton(AF_INET, info.ip.c_str(), &addr) == 1) j["ip"] = addr.s_addr;
   j["pid"] = "master@" + info.ip + ":" + std::to_string(info.httpPort);
-  j["clusternodes"] = {{"zmq_port", info.port}, {"http_port", info.httpPort}};
+  j["clusternodes"] = {{"zmq_port", info.port}, {"http_port", info.httpPort}, {"http_scheme", info.httpTls ? "https" : "http"}};
   return j.dump();
 }
 
@@ -49,6 +49,10 @@ Result<LeaderInfo> parseLeaderInfo(const std::string& text) {
     };
     info.httpPort = port(address.at("port"), -1);  // -1: a master without HTTP
     info.port = port(j.at("clusternodes").at("zmq_port"), 1);
+    // Absent in what an older master wrote: plain HTTP.
+    const auto& scheme = j.at("clusternodes").value("http_scheme", std::string("http"));
+    if (scheme != "http" && scheme != "https") throw std::runtime_error("http_scheme is neither http nor https");
+    info.httpTls = scheme == "https";
     if (info.ip.empty()) throw std::runtime_error("no usable address");
     return info;
   } catch (const std::exception& e) {

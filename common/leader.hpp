@@ -34,10 +34,11 @@ struct LeaderInfo {
   int port = 0;      // ZeroMQ: agents and framework drivers
   int httpPort = 0;  // /state, the APIs, the web UI
   std::string version;
+  bool httpTls = false;  // the HTTP port speaks TLS
 
   std::string address() const { return ip + ":" + std::to_string(port); }  // HOST:PORT, as --master takes it
   std::string endpoint() const { return "tcp://" + address(); }
-  std::string httpUrl() const { return "http://" + ip + ":" + std::to_string(httpPort); }
+  std::string httpUrl() const { return (httpTls ? "https://" : "http://") + ip + ":" + std::to_string(httpPort); }
   bool operator==(const LeaderInfo& other) const;
 };
 

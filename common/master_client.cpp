@@ -77,6 +77,7 @@ Result<Answer> ask(const std::string& master, double timeoutSeconds, const std::
             auto info = (*decoded)->envelope().getMasterInfo();
             out.address.id = info.getId().cStr();
             out.address.httpPort = info.getHttpPort();
+            out.address.httpTls = info.getHttpTls();
             if (!info.getLeading()) {
               out.leader = info.getLeader().cStr();
               if (out.leader.empty()) throw wire::MalformedMessage("no leader");

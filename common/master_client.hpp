@@ -14,7 +14,8 @@ struct MasterAddress {
   std::string id;
   std::string host;  // as given in HOST:PORT
   int httpPort = 0;
-  std::string httpUrl() const { return "http://" + host + ":" + std::to_string(httpPort); }
+  bool httpTls = false;  // its HTTP port speaks TLS
+  std::string httpUrl() const { return (httpTls ? "https://" : "http://") + host + ":" + std::to_string(httpPort); }
 };
 
 // Asks the master at HOST:PORT for its id and HTTP port; a standby master

@@ -415,6 +415,13 @@ void toWire(const AgentInfoValue& in, wire::AgentInfo::Builder out) {
   out.setHttpPort(static_cast<uint16_t>(in.httpPort));
   out.setBootId(in.bootId);
   out.setIp(in.ip);
+  out.setHttpTls(in.httpTls);
+}
+
+std::string AgentInfoValue::httpUrl() const {
+  std::string host = ip.empty() || ip == "0.0.0.0" ? hostname : ip;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return (httpTls ? "https://" : "http://") + host + ":" + std::to_string(httpPort);
 }
 
 AgentInfoValue fromWire(wire::AgentInfo::Reader in) {
@@ -425,6 +432,7 @@ AgentInfoValue fromWire(wire::AgentInfo::Reader in) {
   out.httpPort = in.getHttpPort();
   out.bootId = text(in.getBootId());
   out.ip = text(in.getIp());
+  out.httpTls = in.getHttpTls();
   return out;
 }
 

@@ -91,6 +91,11 @@ struct AgentInfoValue {
   int httpPort = 0;
   std::string bootId;
   std::string ip;  // the address it listens on
+  bool httpTls = false;  // its HTTP port speaks TLS
+
+  // "http://HOST:PORT" or "https://HOST:PORT": its --ip, or its hostname
+  // when it listens on every address.
+  std::string httpUrl() const;
 };
 
 // ---- conversions; fromWire() throws MalformedMessage on invalid values.

@@ -76,6 +76,10 @@ struct MasterFlags {
   // needs a token ("" = writes with a tokens file, none without).
   std::string httpCredentialsFile;
   std::string httpAuthenticate;
+  // TLS on the HTTP port (common/tls.hpp): a PEM certificate chain and its
+  // key; both or neither.
+  std::string tlsCertFile;
+  std::string tlsKeyFile;
 };
 
 struct MasterContext {

@@ -11,6 +11,7 @@
 #include "common/curve.hpp"
 #include "common/flags.hpp"
 #include "common/http_auth.hpp"
+#include "common/tls.hpp"
 #include "common/preflight.hpp"
 #include "common/process.hpp"
 #include "common/logging.hpp"
@@ -104,7 +105,7 @@ Result<std::unique_ptr<master::MasterElection>> runForElection(Loop& loop, const
                                                                 std::unique_ptr<master::Master>& master,
                                                                 std::function<void(int)> stop) {
   LeaderInfo self{master->state().masterId, hostName(), advertisedIp(flags.ip), endpointPort(master->endpoint()),
-                  master->httpPort(), CLUSTERNODES_VERSION};
+                  master->httpPort(), CLUSTERNODES_VERSION, master->servesTls()};
   auto url = parseZkUrl(flags.zk);
   if (!url) return url.error();
   // The election, for its handlers, which it outlives none of.
@@ -199,6 +200,9 @@ int main(int argc, char** argv) {
   app.add_option("--http-authenticate", flags.httpAuthenticate,
                  "Which HTTP requests need a token: all (but /health and the web UI's files), writes (every method "
                  "but GET and HEAD) or none (default: writes with --http-credentials, none without)");
+  app.add_option("--tls-cert", flags.tlsCertFile,
+                 "Serve HTTPS: the PEM certificate chain of the HTTP port (the master's first); with --tls-key");
+  app.add_option("--tls-key", flags.tlsKeyFile, "The PEM private key of --tls-cert (unencrypted; keep it 0600)");
   app.add_option("--weights", weights, "Role weights, e.g. eng=2,ops=1 (the operator API's weights override these)");
   addDurationOption(app, "--starvation-threshold", flags.starvationThreshold,
                     "Report a framework starved once it has wanted offers this long while others hold resources");
@@ -248,6 +252,10 @@ int main(int argc, char** argv) {
   }
   if (auto http = loadHttpAuthPolicy(flags.httpAuthenticate, flags.httpCredentialsFile); !http) {
     std::cerr << "clusternodes-master: " << http.error().message << "\n";
+    return 2;
+  }
+  if (auto tls = tlsFromFlags(flags.tlsCertFile, flags.tlsKeyFile); !tls) {
+    std::cerr << "clusternodes-master: " << tls.error().message << "\n";
     return 2;
   }
   if (checkConfig) {

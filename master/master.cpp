@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/fingerprint.hpp"
+#include "common/tls.hpp"
 #include "master/validation.hpp"
 
 namespace clusternodes::master {
@@ -202,7 +203,10 @@ Result<void> Master::serveHttp() {
                                                           : "writes");
   }
   httpAuth_ = std::make_shared<const HttpAuthPolicy>(std::move(*policy));
+  auto tls = tlsFromFlags(flags_.tlsCertFile, flags_.tlsKeyFile);
+  if (!tls) return tls.error();
   http_ = std::make_unique<HttpServer>(*loop_);
+  if (*tls) http_->tls(*tls);
   http_->gate(httpAuthGate(httpAuth_));
   installMasterEndpoints(*http_, *this);
   auto httpBound = http_->listen(flags_.ip, flags_.httpPort);
@@ -395,12 +399,17 @@ void Master::dispatchFrameworkCall(const std::string& peer, const wire::Envelope
   }
 }
 
+bool Master::servesTls() const { return http_ != nullptr && http_->servesTls(); }
+
+uint64_t Master::httpTlsFailures() const { return http_ != nullptr ? http_->tlsFailures() : 0; }
+
 void Master::sendMasterInfo(const std::string& peer) {
   capnp::MallocMessageBuilder reply;
   auto info = reply.initRoot<wire::Envelope>().initMasterInfo();
   info.setId(state_.masterId);
   info.setIp(flags_.ip);
   info.setHttpPort(static_cast<uint16_t>(std::max(httpPort_, 0)));
+  info.setHttpTls(servesTls());
   info.setLeading(leading_);
   if (!leading_ && leader_) {
     info.setLeader(leader_->address());

@@ -110,8 +110,11 @@ class Master {
   std::string endpoint() const { return endpoint_; }
   // The bound HTTP port; -1 without an HTTP server.
   int httpPort() const { return httpPort_; }
+  // The HTTP port speaks TLS (--tls-cert): its URLs are https://.
+  bool servesTls() const;
   // HTTP requests refused for a missing or unknown token.
   uint64_t httpUnauthorized() const { return httpAuth_ && httpAuth_->refused ? *httpAuth_->refused : 0; }
+  uint64_t httpTlsFailures() const;
   // The master's clock (wall time for what it shows, monotonic for timeouts).
   const Clock& clock() const { return time_; }
   const Registry& registry() const { return registry_; }

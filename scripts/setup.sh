@@ -10,6 +10,7 @@ packages=(
   doctest-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
   libcurl4-openssl-dev libhttp-parser-dev libtomlplusplus-dev
   libssl-dev  # SHA-256 fingerprints of CURVE keys; TLS on the HTTP ports
+  openssl  # the TLS tests make their certificates as docs/security.md shows
   tcpdump  # the security tests capture the links between hosts
   libzookeeper-mt-dev libbenchmark-dev
   zookeeper default-jre-headless  # ZooKeeper servers for HA: the tests' and `clusternodes start --masters=3`

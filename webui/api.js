@@ -148,8 +148,10 @@ export function findTask(state, frameworkId, taskId) {
 
 // ---------------------------------------------------------------- agents' files
 
-// "http://host:port" of an agent as /state lists it.
+// "http://host:port" (https:// for an agent serving TLS) of an agent as
+// /state lists it.
 export function agentUrl(agent) {
+  if (agent?.http_url) return agent.http_url;
   return agent?.http_address ? `http://${agent.http_address}` : null;
 }
 

@@ -46,6 +46,7 @@ struct AgentInfo {
   httpPort @3 :UInt16;
   bootId @4 :Text;
   ip @5 :Text;               # the address the agent listens on (--ip)
+  httpTls @6 :Bool;          # its HTTP port speaks TLS: https://
 }
 
 struct EnvVar {
@@ -409,7 +410,8 @@ struct MasterInfo {
   # False for a standby master (--zk), which names the leader it knows.
   leading @3 :Bool = true;
   leader @4 :Text;      # HOST:PORT (ZeroMQ) of the leader; "" when none is known
-  leaderHttp @5 :Text;  # http://HOST:PORT of the leader
+  leaderHttp @5 :Text;  # http://HOST:PORT (or https://) of the leader
+  httpTls @6 :Bool;     # this master's HTTP port speaks TLS: https://
 }
 
 # A standby master's answer to anything but getMasterInfo: it does not serve

@@ -47,9 +47,10 @@ nlohmann::json agentJson(const AgentID& id, const AgentEntry& agent, const Resou
       {"hostname", agent.info.hostname},
       {"http_port", agent.info.httpPort},
       // Where to reach its HTTP (files, state): its --ip, or its hostname
-      // when it listens on every address.
+      // when it listens on every address; http_url with the scheme too.
       {"http_address", (agent.info.ip.empty() || agent.info.ip == "0.0.0.0" ? agent.info.hostname : agent.info.ip) +
                            ":" + std::to_string(agent.info.httpPort)},
+      {"http_url", agent.info.httpUrl()},
       // Active once admitted for good: an agent whose admission is not on
       // disk yet has not been answered, and is offered nothing.
       {"active", agent.reachable && !agent.awaitingRegistered},
@@ -94,7 +95,10 @@ nlohmann::json rolesJson(const Master& master) {
 // Who leads, as the election sees it: this master, another, or none known.
 nlohmann::json leaderJson(const Master& master) {
   if (master.leading()) {
-    return {{"id", master.state().masterId}, {"endpoint", master.endpoint()}, {"http_port", master.httpPort()}};
+    return {{"id", master.state().masterId},
+            {"endpoint", master.endpoint()},
+            {"http_port", master.httpPort()},
+            {"http_scheme", master.servesTls() ? "https" : "http"}};
   }
   if (!master.leader()) return nullptr;
   const auto& leader = *master.leader();

@@ -156,6 +156,10 @@ void messageMetrics(Writer& out, const Master& master) {
               "HTTP requests answered 401: no token where --http-authenticate needs one, or a token "
               "--http-credentials does not hold.",
               static_cast<double>(master.httpUnauthorized()));
+  out.counter("clusternodes_master_http_tls_failures_total",
+              "HTTPS connections (--tls-cert) that failed before a request: a refused or broken handshake, or plain "
+              "HTTP sent to the TLS port.",
+              static_cast<double>(master.httpTlsFailures()));
   out.gauge("clusternodes_master_leading", "1 when this master leads, 0 while it stands by (--zk).",
             master.leading() ? 1.0 : 0.0);
   if (const auto* authenticator = master.authenticator()) {

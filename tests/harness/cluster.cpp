@@ -456,8 +456,23 @@ std::string TestCluster::agentIp(size_t index) const {
   return "127.0.0.1";
 }
 
+namespace {
+bool servesTls(const std::vector<std::string>& argv) {
+  for (const auto& arg : argv) {
+    if (arg.rfind("--tls-cert=", 0) == 0) return true;
+  }
+  return false;
+}
+}  // namespace
+
+std::string TestCluster::masterHttp() const {
+  return (servesTls(masterFlags_) ? "https://" : "http://") + std::string("127.0.0.1:") +
+         std::to_string(masterHttpPort_);
+}
+
 std::string TestCluster::agentHttp(size_t index) const {
-  return "http://" + agentIp(index) + ":" + std::to_string(agents_.at(index).httpPort);
+  return (servesTls(agents_.at(index).argv) ? "https://" : "http://") + agentIp(index) + ":" +
+         std::to_string(agents_.at(index).httpPort);
 }
 
 std::string TestCluster::masterGet(const std::string& path) const {

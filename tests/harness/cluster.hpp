@@ -97,7 +97,9 @@ class TestCluster {
     return testing::processesMatching(needle, exact, dir_);
   }
   std::string master() const { return "127.0.0.1:" + std::to_string(masterPort_); }
-  std::string masterHttp() const { return "http://127.0.0.1:" + std::to_string(masterHttpPort_); }
+  // https:// when the master was given --tls-cert (the test then trusts its
+  // CA through setHttpCaFile).
+  std::string masterHttp() const;
 
   // Starts the master with fast pings (ping timeout 500 ms, 4 misses) unless
   // `flags` says otherwise. Returns once its /health answers.

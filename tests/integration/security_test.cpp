@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +25,8 @@
 #include "tests/harness/recording_scheduler.hpp"
 #include "tests/harness/prometheus_text.hpp"
 #include "tests/harness/skip.hpp"
+#include "tests/harness/temp_dir.hpp"
+#include "tests/harness/tls_files.hpp"
 
 using namespace clusternodes;
 using namespace clusternodes::testing;
@@ -479,4 +483,97 @@ TEST_CASE("security: clusternodes tokens generate writes a token that the daemon
                             30s);
   CHECK(refused.exitCode == 2);
   CHECK(refused.output.find("--http-authenticate=all needs --http-credentials, the tokens file") != std::string::npos);
+}
+
+namespace {
+
+// The harness's own requests trust `caFile` while it lives.
+struct TrustedCa {
+  explicit TrustedCa(const std::string& caFile) { setHttpCaFile(caFile); }
+  ~TrustedCa() { setHttpCaFile(""); }
+};
+
+}  // namespace
+
+TEST_CASE("security: TLS: the master and an agent serve HTTPS, /state and the master's own answer name https "
+          "URLs, and the CLI reads state and a task's output trusting CLUSTERNODES_CA") {
+  TestCluster cluster;
+  std::string certs = cluster.dir() + "/tls";
+  std::filesystem::create_directories(certs);
+  std::string ca = makeTlsCa(certs);
+  auto master = makeTlsFiles(certs, "master");
+  auto agent = makeTlsFiles(certs, "agent");
+  TrustedCa trusted(ca);
+  cluster.startMaster({"--tls-cert=" + master.cert, "--tls-key=" + master.key});
+  cluster.startAgent("cpus:1;mem:256", {"--tls-cert=" + agent.cert, "--tls-key=" + agent.key});
+  cluster.waitForAgents(1);
+  REQUIRE(cluster.masterHttp().rfind("https://", 0) == 0);
+
+  auto state = cluster.state();
+  CHECK(state["agents"][0]["http_url"] == cluster.agentHttp(0));
+  CHECK(state["leader_info"]["http_scheme"] == "https");
+  // Plain HTTP to either port gets a 400 that says to use https.
+  for (const std::string& https : {cluster.masterHttp(), cluster.agentHttp(0)}) {
+    auto plain = httpGet("http://" + https.substr(8) + "/state");
+    REQUIRE(plain);
+    CHECK(plain->status == 400);
+    CHECK(plain->body.find("https://") != std::string::npos);
+  }
+  double failures = -1;
+  for (const auto& sample : parsePrometheusText(cluster.masterGet("/metrics"))) {
+    if (sample.name == "clusternodes_master_http_tls_failures_total") failures = sample.value;
+  }
+  CHECK(failures == 1);
+
+  RecordingScheduler scheduler;
+  std::atomic<bool> launched{false};
+  scheduler.onOffer = [&](SchedulerDriver* driver, const Offer& offer) {
+    if (launched.exchange(true)) return;
+    driver->launchTasks({offer.id}, {makeTask("secret-talk", offer, "echo over tls")});
+  };
+  FrameworkInfo info;
+  info.name = "tls";
+  info.user = "root";
+  auto driver = SchedulerDriver::create(&scheduler, info, {.master = cluster.master()});
+  REQUIRE(driver->start() == DriverStatus::kRunning);
+  REQUIRE(scheduler.waitForState(TaskID{"secret-talk"}, TaskState::kFinished));
+
+  // The CLI learns from the master (over ZeroMQ) that its HTTP is https,
+  // and from /state that the agent's is.
+  ::setenv("CLUSTERNODES_CA", ca.c_str(), 1);
+  auto agents = runProgram({binary("clusternodes"), "agents", "--master=" + cluster.master(), "--json"}, 60s);
+  auto logs = runProgram({binary("clusternodes"), "logs", "secret-talk", "--master=" + cluster.master()}, 60s);
+  ::setenv("CLUSTERNODES_CA", (certs + "/missing.crt").c_str(), 1);
+  auto missing = runProgram({binary("clusternodes"), "agents", "--master=" + cluster.master()}, 60s);
+  ::unsetenv("CLUSTERNODES_CA");
+  auto untrusted = runProgram({binary("clusternodes"), "agents", "--master=" + cluster.master()}, 60s);
+  CHECK(agents.exitCode == 0);
+  CHECK(agents.output.find(state["agents"][0]["id"].get<std::string>()) != std::string::npos);
+  CHECK(logs.exitCode == 0);
+  CHECK(logs.output == "over tls\n");
+  CHECK(missing.exitCode == 2);
+  CHECK(missing.output.find("CLUSTERNODES_CA: cannot read " + certs + "/missing.crt") != std::string::npos);
+  // Without the CA the system's trust store does not know the master.
+  CHECK(untrusted.exitCode != 0);
+  CHECK(untrusted.output.find("certificate") != std::string::npos);
+  driver->stop();
+  driver->join();
+}
+
+TEST_CASE("security: TLS: a daemon refuses to start with half of the TLS flags or a key of another certificate") {
+  testing::TempDir dir{"cn-tls-flags"};
+  makeTlsCa(dir.path);
+  auto a = makeTlsFiles(dir.path, "a");
+  auto b = makeTlsFiles(dir.path, "b");
+  for (const char* program : {"clusternodes-master", "clusternodes-agent"}) {
+    INFO(program);
+    auto half = runProgram({binary(program), "--tls-cert=" + a.cert, "--check-config"}, 30s);
+    CHECK(half.exitCode == 2);
+    CHECK(half.output.find("--tls-cert " + a.cert + ": needs --tls-key too") != std::string::npos);
+    auto mismatched = runProgram({binary(program), "--tls-cert=" + a.cert, "--tls-key=" + b.key, "--check-config"}, 30s);
+    CHECK(mismatched.exitCode == 2);
+    CHECK(mismatched.output.find("the TLS key " + b.key + " does not belong to the certificate " + a.cert) !=
+          std::string::npos);
+    CHECK(std::count(mismatched.output.begin(), mismatched.output.end(), '\n') == 1);
+  }
 }

@@ -20,6 +20,9 @@
 #include "common/http_client.hpp"
 #include "common/http_server.hpp"
 #include "common/loop.hpp"
+#include "common/tls.hpp"
+#include "tests/harness/temp_dir.hpp"
+#include "tests/harness/tls_files.hpp"
 
 using namespace clusternodes;
 
@@ -546,4 +549,132 @@ TEST_CASE("http client: unreachable and silent servers are kUnavailable") {
   CHECK(timedOut.error().code == ErrorCode::kUnavailable);
   CHECK(timedOut.error().message.find(silent) != std::string::npos);
   CHECK(timedOut.error().message.find("Timeout was reached") != std::string::npos);
+}
+
+// ---------------------------------------------------------------- TLS
+
+namespace {
+
+// A CA, a certificate it signed for 127.0.0.1, and a TestServer serving TLS
+// with it.
+struct TlsTestServer {
+  testing::TempDir dir{"cn-tls"};
+  testing::TlsFiles files;
+  std::unique_ptr<TestServer> server;
+
+  TlsTestServer() {
+    testing::makeTlsCa(dir.path);
+    files = testing::makeTlsFiles(dir.path);
+    auto context = TlsServerContext::load(files.cert, files.key);
+    REQUIRE_MESSAGE(context.ok(), (context.ok() ? "" : context.error().message));
+    server = std::make_unique<TestServer>(HttpServerLimits{}, [&](TestServer& s) { s.server->tls(*context); });
+  }
+
+  std::string url(const std::string& pathAndQuery) const {
+    return "https://127.0.0.1:" + std::to_string(server->port) + pathAndQuery;
+  }
+
+  Result<HttpResult> request(const std::string& method, const std::string& pathAndQuery, std::string body = "",
+                             std::optional<std::string> caFile = std::nullopt) {
+    HttpClientRequest r;
+    r.method = method;
+    r.url = url(pathAndQuery);
+    r.body = std::move(body);
+    r.caFile = caFile ? *caFile : files.caCert;
+    return httpRequest(r);
+  }
+
+  uint64_t tlsFailures() {
+    return server->onLoop([this] { return server->server->tlsFailures(); });
+  }
+};
+
+}  // namespace
+
+TEST_CASE("HttpServer over TLS: a client trusting the CA gets every answer, large bodies included") {
+  TlsTestServer s;
+  auto hello = s.request("GET", "/hello?name=tls");
+  REQUIRE_MESSAGE(hello.ok(), (hello.ok() ? "" : hello.error().message));
+  CHECK(hello->status == 200);
+  CHECK(hello->body == "hello tls||dflt");
+
+  // Several TLS records each way.
+  std::string big(3 * 1024 * 1024 + 17, 'x');
+  for (size_t i = 0; i < big.size(); i += 4099) big[i] = static_cast<char>('a' + i % 26);
+  auto echoed = s.request("POST", "/echo", big);
+  REQUIRE_MESSAGE(echoed.ok(), (echoed.ok() ? "" : echoed.error().message));
+  CHECK(echoed->status == 201);
+  CHECK(echoed->body == "POST|application/json|" + big);
+
+  auto missing = s.request("GET", "/nope");
+  REQUIRE(missing.ok());
+  CHECK(missing->status == 404);
+  CHECK(s.tlsFailures() == 0);
+}
+
+TEST_CASE("HttpServer over TLS: a client that does not trust the certificate is refused before any request") {
+  TlsTestServer s;
+  testing::TempDir other{"cn-tls-other"};
+  std::string otherCa = testing::makeTlsCa(other.path);
+  auto refused = s.request("GET", "/hello", "", otherCa);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::kUnavailable);
+  CHECK(refused.error().message.find("certificate") != std::string::npos);
+  // The system's trust store does not know the test CA either.
+  auto untrusted = s.request("GET", "/hello", "", std::string());
+  REQUIRE_FALSE(untrusted.ok());
+  CHECK(s.server->malformed() == 0);
+  // The server lives on.
+  auto good = s.request("GET", "/hello?name=again");
+  REQUIRE(good.ok());
+  CHECK(good->body == "hello again||dflt");
+}
+
+TEST_CASE("HttpServer over TLS: plain HTTP gets a readable 400 naming https, garbage a closed connection") {
+  TlsTestServer s;
+  auto plain = httpGet("http://127.0.0.1:" + std::to_string(s.server->port) + "/hello");
+  REQUIRE_MESSAGE(plain.ok(), (plain.ok() ? "" : plain.error().message));
+  CHECK(plain->status == 400);
+  CHECK(plain->body.find("https://") != std::string::npos);
+  CHECK(s.tlsFailures() == 1);
+
+  {
+    // A handshake record header followed by nonsense.
+    RawClient raw(s.server->port);
+    std::string junk = "\x16\x03\x01\x00\x20";
+    junk += std::string(32, '\x7f');
+    raw.send(junk);
+    raw.readAll();  // an alert, perhaps, then the close
+    CHECK(raw.peerClosed());
+  }
+  for (int i = 0; i < 250 && s.tlsFailures() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(s.tlsFailures() == 2);
+
+  auto good = s.request("GET", "/hello?name=still");
+  REQUIRE(good.ok());
+  CHECK(good->body == "hello still||dflt");
+}
+
+TEST_CASE("TlsServerContext: a missing file or a key of another certificate is refused in one line naming it") {
+  testing::TempDir dir{"cn-tls"};
+  testing::makeTlsCa(dir.path);
+  auto a = testing::makeTlsFiles(dir.path, "a");
+  auto b = testing::makeTlsFiles(dir.path, "b");
+
+  auto missing = TlsServerContext::load(dir.path + "/none.crt", a.key);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == ErrorCode::kInvalid);
+  CHECK(missing.error().message.find(dir.path + "/none.crt") != std::string::npos);
+
+  auto notPem = TlsServerContext::load(a.cert, dir.path + "/ca.srl");
+  REQUIRE_FALSE(notPem.ok());
+  CHECK(notPem.error().message.find("ca.srl") != std::string::npos);
+
+  auto mismatched = TlsServerContext::load(a.cert, b.key);
+  REQUIRE_FALSE(mismatched.ok());
+  CHECK(mismatched.error().message.find("does not belong") != std::string::npos);
+  CHECK(mismatched.error().message.find('\n') == std::string::npos);
+
+  CHECK(TlsServerContext::load(b.cert, b.key).ok());
+  CHECK_FALSE(TlsServerContext::load("", b.key).ok());
 }

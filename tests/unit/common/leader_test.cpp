@@ -65,3 +65,22 @@ TEST_CASE("a znode that is not a leader's info says so") {
     CHECK_FALSE(parseLeaderInfo(bad).ok());
   }
 }
+
+TEST_CASE("a leader's HTTP scheme: https when it serves TLS, http when an older master wrote none, else refused") {
+  LeaderInfo tls = sampleLeader();
+  tls.httpTls = true;
+  auto back = parseLeaderInfo(leaderInfoJson(tls));
+  REQUIRE(back.ok());
+  CHECK(back->httpTls);
+  CHECK(back->httpUrl() == "https://10.0.0.7:8081");
+
+  std::string json = leaderInfoJson(sampleLeader());
+  auto at = json.find(",\"http_scheme\":\"http\"");
+  REQUIRE(at != std::string::npos);
+  auto old = parseLeaderInfo(std::string(json).erase(at, std::string(",\"http_scheme\":\"http\"").size()));
+  REQUIRE(old.ok());
+  CHECK(old->httpUrl() == "http://10.0.0.7:8081");
+
+  auto odd = parseLeaderInfo(std::string(json).replace(at, 21, ",\"http_scheme\":\"ftp\""));
+  CHECK_FALSE(odd.ok());
+}
