@@ -1,6 +1,5 @@
 #include "common/curve.hpp"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 #include <vector>
+
+#include "common/file_system.hpp"
 
 namespace clusternodes {
 namespace {
@@ -31,32 +32,6 @@ Result<toml::table> parseFile(const std::string& path) {
   } catch (const toml::parse_error& e) {
     return invalid(where(path, e.source()) + ": " + std::string(e.description()));
   }
-}
-
-// Writes `text` to `path` with `mode`, through a temporary file renamed
-// over it, so that a reader never sees half a key.
-Result<void> writeFile(const std::string& path, const std::string& text, mode_t mode) {
-  std::string temporary = path + ".tmp";
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return internalError("cannot write " + temporary + ": " + std::strerror(errno));
-  // The mode given to open() is masked by the umask; the key's must not be.
-  bool ok = ::fchmod(fd, mode) == 0;
-  size_t written = 0;
-  while (ok && written < text.size()) {
-    ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) written += static_cast<size_t>(n);
-  }
-  ok = ok && ::fsync(fd) == 0;
-  int saved = errno;
-  ::close(fd);
-  if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
-    if (ok) saved = errno;
-    ::unlink(temporary.c_str());
-    return internalError("cannot write " + path + ": " + std::strerror(saved));
-  }
-  return {};
 }
 
 }  // namespace
@@ -118,8 +93,8 @@ Result<void> writeCurveKeyFiles(const CurveKey& key, const std::string& base, bo
                            "\". Keep it secret: give others " + base.substr(base.rfind('/') + 1) + ".pub.\n" +
                            publicText +
                            "secret-key = \"" + key.secretKey + "\"\n";
-  if (auto written = writeFile(base + ".key", secretText, 0600); !written) return written;
-  return writeFile(base + ".pub", "# The public CURVE key of \"" + key.principal + "\".\n" + publicText, 0644);
+  if (auto written = writeFileDurably(base + ".key", secretText, 0600); !written) return written;
+  return writeFileDurably(base + ".pub", "# The public CURVE key of \"" + key.principal + "\".\n" + publicText, 0644);
 }
 
 Result<bool> ensureCurveKeyFiles(const std::string& base, const std::string& principal) {
@@ -287,7 +262,7 @@ Result<void> addCredential(const std::string& path, PeerKind kind, const CurveKe
     }
     if (insertAt == lines.size()) out += entry;
   }
-  return writeFile(path, out, 0644);
+  return writeFileDurably(path, out, 0644);
 }
 
 }  // namespace clusternodes

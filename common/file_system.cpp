@@ -1,6 +1,7 @@
 #include "common/file_system.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -57,6 +58,36 @@ Result<void> writeAll(int fd, std::string_view bytes, const std::string& path) {
   return {};
 }
 
+// Replaces `path` whole through a temporary file beside it; a failure
+// leaves `path` as it was and no temporary file. `exactMode`: the file gets
+// `mode` whatever the umask (a key's 0600 must not become 0644, nor a
+// public key's 0644 be masked).
+Result<void> replaceWhole(const std::string& path, std::string_view bytes, bool sync, mode_t mode, bool exactMode) {
+  if (auto parent = makeParent(path); !parent) return parent;
+  std::string temporary = path + ".tmp";
+  auto discard = [&temporary](Result<void> failure) {
+    ::unlink(temporary.c_str());
+    return failure;
+  };
+  {
+    Fd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+    if (fd.get() < 0) return failed("open", temporary, errno);
+    if (exactMode && ::fchmod(fd.get(), mode) != 0) return discard(failed("chmod", temporary, errno));
+    if (auto written = writeAll(fd.get(), bytes, temporary); !written) return discard(written);
+    if (sync && ::fsync(fd.get()) != 0) return discard(failed("sync", temporary, errno));
+    if (fd.close() != 0) return discard(failed("close", temporary, errno));
+  }
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    return discard(failed("rename " + temporary + " to", path, errno));
+  }
+  if (sync) {
+    std::string dir = fs::path(path).parent_path().string();
+    Fd dirFd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dirFd.get() < 0 || ::fsync(dirFd.get()) != 0) return failed("sync the directory of", path, errno);
+  }
+  return {};
+}
+
 class RealFileSystem final : public FileSystem {
  public:
   Result<void> append(const std::string& path, std::string_view bytes) override {
@@ -74,29 +105,7 @@ class RealFileSystem final : public FileSystem {
   }
 
   Result<void> replace(const std::string& path, std::string_view bytes, bool sync) override {
-    if (auto parent = makeParent(path); !parent) return parent;
-    std::string temporary = path + ".tmp";
-    // A failure leaves `path` as it was and no temporary file beside it.
-    auto discard = [&temporary](Result<void> failure) {
-      ::unlink(temporary.c_str());
-      return failure;
-    };
-    {
-      Fd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-      if (fd.get() < 0) return failed("open", temporary, errno);
-      if (auto written = writeAll(fd.get(), bytes, temporary); !written) return discard(written);
-      if (sync && ::fsync(fd.get()) != 0) return discard(failed("sync", temporary, errno));
-      if (fd.close() != 0) return discard(failed("close", temporary, errno));
-    }
-    if (::rename(temporary.c_str(), path.c_str()) != 0) {
-      return discard(failed("rename " + temporary + " to", path, errno));
-    }
-    if (sync) {
-      std::string dir = fs::path(path).parent_path().string();
-      Fd dirFd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      if (dirFd.get() < 0 || ::fsync(dirFd.get()) != 0) return failed("sync the directory of", path, errno);
-    }
-    return {};
+    return replaceWhole(path, bytes, sync, 0600, false);
   }
 
   Result<std::string> read(const std::string& path) override {
@@ -126,6 +135,19 @@ class RealFileSystem final : public FileSystem {
 };
 
 }  // namespace
+
+Result<void> writeFileDurably(const std::string& path, std::string_view bytes, mode_t mode) {
+  return replaceWhole(path, bytes, true, mode, true);
+}
+
+Result<void> appendDurably(const std::string& path, std::string_view bytes, mode_t mode) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode));
+  if (fd.get() < 0) return failed("open", path, errno);
+  if (auto written = writeAll(fd.get(), bytes, path); !written) return written;
+  if (::fsync(fd.get()) != 0) return failed("sync", path, errno);
+  if (fd.close() != 0) return failed("close", path, errno);
+  return {};
+}
 
 std::unique_ptr<FileSystem> makeFileSystem() { return std::make_unique<RealFileSystem>(); }
 

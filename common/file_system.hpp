@@ -10,6 +10,8 @@
 // loss survived say so (see syncReplace).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -41,5 +43,13 @@ class FileSystem {
 
 // The real file system.
 std::unique_ptr<FileSystem> makeFileSystem();
+
+// Writes a small file that must be whole and keep its mode (keys, tokens):
+// through a temporary file renamed over `path`, synced with its directory,
+// with exactly `mode` whatever the umask.
+Result<void> writeFileDurably(const std::string& path, std::string_view bytes, mode_t mode);
+// Appends to `path` (made with `mode`, as masked by the umask, when absent;
+// an existing file keeps its mode and owner) and syncs it.
+Result<void> appendDurably(const std::string& path, std::string_view bytes, mode_t mode);
 
 }  // namespace clusternodes

@@ -1,6 +1,5 @@
 #include "common/http_auth.hpp"
 
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
@@ -15,6 +14,7 @@
 #include <stdexcept>
 
 #include "common/curve.hpp"
+#include "common/file_system.hpp"
 
 namespace clusternodes {
 namespace {
@@ -146,21 +146,7 @@ Result<void> addHttpToken(const std::string& tokensFile, const std::string& prin
     if (auto existing = HttpTokens::load(tokensFile); !existing) return existing.error();
   }
   std::string entry = "\n[[token]]\nprincipal = \"" + principal + "\"\nsha256 = \"" + httpTokenHash(token) + "\"\n";
-  int fd = ::open(tokensFile.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return internalError("cannot write " + tokensFile + ": " + std::strerror(errno));
-  size_t written = 0;
-  bool ok = true;
-  while (ok && written < entry.size()) {
-    ssize_t n = ::write(fd, entry.data() + written, entry.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) written += static_cast<size_t>(n);
-  }
-  ok = ok && ::fsync(fd) == 0;
-  int saved = errno;
-  ::close(fd);
-  if (!ok) return internalError("cannot write " + tokensFile + ": " + std::strerror(saved));
-  return {};
+  return appendDurably(tokensFile, entry, 0600);
 }
 
 Result<std::string> readHttpToken(const std::string& path) {
@@ -174,20 +160,7 @@ Result<std::string> readHttpToken(const std::string& path) {
 }
 
 Result<void> writeHttpToken(const std::string& path, std::string_view token) {
-  std::string temporary = path + ".tmp";
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return internalError("cannot write " + temporary + ": " + std::strerror(errno));
-  std::string text = std::string(token) + "\n";
-  bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fsync(fd) == 0;
-  int saved = errno;
-  ::close(fd);
-  if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
-    if (ok) saved = errno;
-    ::unlink(temporary.c_str());
-    return internalError("cannot write " + path + ": " + std::strerror(saved));
-  }
-  return {};
+  return writeFileDurably(path, std::string(token) + "\n", 0600);
 }
 
 HttpGate httpAuthGate(std::shared_ptr<const HttpAuthPolicy> policy) {
