@@ -13,6 +13,7 @@
 #include "agent/containerizer/docker.hpp"
 #include "agent/containerizer/framework_executor.hpp"
 #include "agent/resource_detection.hpp"
+#include "agent/sandbox_files.hpp"
 #include "common/curve.hpp"
 #include "common/fingerprint.hpp"
 #include "common/tls.hpp"
@@ -148,6 +149,10 @@ Result<void> Agent::start() {
   if (!policy) return policy.error();
   policy->open = {"/health"};
   policy->refused = std::make_shared<uint64_t>(0);
+  policy->queryToken = [this](const HttpRequest& request) {
+    auto nowMs = static_cast<int64_t>(time_.wallSeconds() * 1000.0);
+    return sandboxTokenPrincipal(flags_.workDir + "/sandboxes", sandboxKey_, agentId_.value, request, nowMs);
+  };
   httpAuth_ = std::make_shared<const HttpAuthPolicy>(std::move(*policy));
   auto tls = tlsFromFlags(flags_.tlsCertFile, flags_.tlsKeyFile);
   if (!tls) return tls.error();
@@ -375,6 +380,8 @@ void Agent::registerWithMaster() {
 void Agent::onRegistered(wire::AgentRegistered::Reader message) {
   AgentID id{text(message.getAgentId())};
   if (id.empty()) throw wire::MalformedMessage("registration reply without an agent id");
+  auto key = message.getSandboxKey();
+  sandboxKey_.assign(reinterpret_cast<const char*>(key.begin()), key.size());
   if (registered_ && id == agentId_) return;  // a duplicate reply
   if (!agentId_.empty() && id != agentId_) {
     spdlog::warn("the master gave a new agent id {} (was {})", id.value, agentId_.value);

@@ -360,6 +360,9 @@ class Agent {
   AgentID agentId_;
   // The agent this one replaces, reported on the first registration.
   AgentID previousAgentId_;
+  // The master's key for sandbox tokens (common/sandbox_token.hpp), from its
+  // AgentRegistered; empty until then.
+  std::string sandboxKey_;
   std::string previousAgentEnded_;
   bool registered_ = false;
   // Kinds of failed handshake with the master logged since it last

@@ -14,6 +14,7 @@
 #include <variant>
 
 #include "common/json.hpp"
+#include "common/sandbox_token.hpp"
 
 namespace clusternodes::agent {
 namespace {
@@ -198,6 +199,51 @@ Result<std::string> resolveSandboxPath(const std::string& sandboxesRoot, const s
   if (ec) return Error{ErrorCode::kNotFound, "no such file or directory: " + requested};
   if (!within(real, root)) return Error{ErrorCode::kDenied, requested + " leads outside the sandboxes"};
   return real.string();
+}
+
+namespace {
+
+// `path` relative to `root` without "." segments or a trailing '/'; "" when
+// it is not inside.
+std::string relativeInside(const fs::path& path, const fs::path& root) {
+  fs::path relative = path.lexically_normal().lexically_relative(root);
+  std::string text;
+  for (const auto& segment : relative) {
+    if (segment == "..") return "";
+    if (segment.empty() || segment == ".") continue;
+    if (!text.empty()) text += '/';
+    text += segment.string();
+  }
+  return text;
+}
+
+}  // namespace
+
+Result<std::string> sandboxTokenPrincipal(const std::string& sandboxesRoot, std::string_view key,
+                                          const std::string& agentId, const HttpRequest& request, int64_t nowMs) {
+  if (request.path.rfind("/files/", 0) != 0) {
+    return Error{ErrorCode::kDenied, "a sandbox token opens the /files endpoints only"};
+  }
+  auto grant = verifySandboxToken(key, request.param("token"));
+  if (!grant) return grant.error();
+  std::string requested = request.param("path");
+  if (requested.empty()) return invalid("give a path: ?path=...");
+  std::error_code ec;
+  fs::path root = fs::canonical(sandboxesRoot, ec);
+  if (ec) return Error{ErrorCode::kInternal, "the sandboxes directory is missing: " + sandboxesRoot};
+  fs::path asWritten(requested);
+  if (!asWritten.is_absolute()) asWritten = root / asWritten;
+  std::string relative = relativeInside(asWritten, root);
+  if (relative.empty()) relative = relativeInside(asWritten, fs::path(sandboxesRoot).lexically_normal());
+  if (auto allowed = grantAllows(*grant, agentId, relative, nowMs); !allowed) return allowed.error();
+  // Where its symlinks lead must be inside the grant too: a task's symlink
+  // must not open another task's sandbox.
+  if (auto real = resolveSandboxPath(sandboxesRoot, requested); real) {
+    if (auto allowed = grantAllows(*grant, agentId, relativeInside(*real, root), nowMs); !allowed) {
+      return allowed.error();
+    }
+  }
+  return std::string("sandbox-token");
 }
 
 void installFileEndpoints(HttpServer& http, const std::string& sandboxesRoot) {

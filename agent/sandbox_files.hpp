@@ -30,4 +30,12 @@ Result<std::string> resolveSandboxPath(const std::string& sandboxesRoot, const s
 
 void installFileEndpoints(HttpServer& http, const std::string& sandboxesRoot);
 
+// Whether the sandbox token in `request` (?token=, common/sandbox_token.hpp)
+// lets agent `agentId` serve the request: a /files endpoint, and a path
+// (as written and, when it exists, as its symlinks lead) inside the
+// token's directory, before the token expires at wall time `nowMs`. Gives
+// the principal to record ("sandbox-token"), or kDenied saying why not.
+Result<std::string> sandboxTokenPrincipal(const std::string& sandboxesRoot, std::string_view key,
+                                          const std::string& agentId, const HttpRequest& request, int64_t nowMs);
+
 }  // namespace clusternodes::agent

@@ -191,6 +191,12 @@ HttpGate httpAuthGate(std::shared_ptr<const HttpAuthPolicy> policy) {
       needed = policy->mode == HttpAuthentication::kAll ||
                (policy->mode == HttpAuthentication::kWrites && request.method != "GET" && request.method != "HEAD");
     }
+    if (needed && policy->queryToken && request.query.count("token") != 0) {
+      auto principal = policy->queryToken(request);
+      if (!principal) return refuse("Bearer realm=\"clusternodes\", error=\"invalid_token\"", principal.error().message);
+      request.principal = *principal;
+      return std::nullopt;
+    }
     if (needed) {
       return refuse("Bearer realm=\"clusternodes\"",
                     request.method + " " + request.path + " needs a token: send 'Authorization: Bearer TOKEN'");

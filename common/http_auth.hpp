@@ -20,6 +20,7 @@
 // then refuse the principal gets 403, from the handler.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +71,11 @@ struct HttpAuthPolicy {
   std::vector<std::string> open;
   // What refused requests are counted in; may be null.
   std::shared_ptr<uint64_t> refused;
+  // Another credential, in the query (`?token=`), for a request that needs
+  // one and has no Authorization header: the agents' sandbox tokens. Gives
+  // the principal it names, or an error (401, with its words). Unset: a
+  // query token is no credential.
+  std::function<Result<std::string>(const HttpRequest&)> queryToken;
 };
 
 // The gate for HttpServer::gate(): fills request.principal from a valid

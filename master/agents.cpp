@@ -71,6 +71,8 @@ void AgentBook::sendRegistered(const std::string& peer, const AgentID& id, bool 
   reply.setPingIntervalMs(toMs(ctx_.flags.agentPingTimeout));
   reply.setMaxPingTimeouts(static_cast<uint32_t>(ctx_.flags.maxAgentPingTimeouts));
   reply.setReregistered(reregistered);
+  const std::string& key = ctx_.state.sandboxKey;
+  reply.setSandboxKey(capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(key.data()), key.size()));
   ctx_.send(peer, message);
 }
 

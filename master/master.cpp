@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/fingerprint.hpp"
+#include "common/sandbox_token.hpp"
 #include "common/tls.hpp"
 #include "master/validation.hpp"
 
@@ -43,6 +44,7 @@ Master::Master(MasterEnvironment environment, MasterFlags flags)
       registryTimer_(time_) {
   authenticator_ = std::move(environment.authenticator);
   state_.masterId = randomUuid();
+  state_.sandboxKey = generateSandboxKey();
   state_.startedAt = time_.wallSeconds();
 }
 

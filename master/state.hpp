@@ -126,6 +126,8 @@ struct MasterMetrics {
 
 struct MasterState {
   std::string masterId;
+  // Signs sandbox tokens (common/sandbox_token.hpp); its agents have it.
+  std::string sandboxKey;
   double startedAt = 0;  // wall clock
   std::map<AgentID, AgentEntry> agents;  // reachable and unreachable
   std::map<std::string, AgentID> agentsByPeer;

@@ -6,11 +6,34 @@
 const REQUEST_TIMEOUT_MS = 5000;
 const KEPT_EVENTS = 500;
 
-// GET `url` as JSON; throws an Error that says what went wrong.
-export async function getJson(url) {
+// ---------------------------------------------------------------- the master's token
+
+// A master started with --http-authenticate=all answers reads only with a
+// bearer token. The UI asks for one and keeps it for this tab only
+// (sessionStorage), sending it to the master alone: the agents' files are
+// read with sandbox tokens (SandboxAccess).
+const TOKEN_KEY = 'clusternodes-token';
+
+export function setMasterToken(token) {
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+export function hasMasterToken() {
+  return Boolean(sessionStorage.getItem(TOKEN_KEY));
+}
+
+function masterHeaders() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+// GET `url` as JSON; throws an Error that says what went wrong, with the
+// HTTP status as `status` when there was one.
+export async function getJson(url, headers = {}) {
   let response;
   try {
-    response = await fetch(url, { cache: 'no-store', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    response = await fetch(url, { cache: 'no-store', headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   } catch (e) {
     throw new Error(e.name === 'TimeoutError' ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : e.message);
   }
@@ -19,9 +42,13 @@ export async function getJson(url) {
   try {
     json = JSON.parse(body);
   } catch {
-    throw new Error(`HTTP ${response.status}: not JSON`);
+    json = undefined;
   }
-  if (!response.ok) throw new Error(json?.error ?? `HTTP ${response.status}`);
+  if (!response.ok || json === undefined) {
+    const error = new Error(json?.error ?? `HTTP ${response.status}${response.ok ? ': not JSON' : ''}`);
+    error.status = response.status;
+    throw error;
+  }
   return json;
 }
 
@@ -40,6 +67,7 @@ export class MasterStore {
     this.capacity = KEPT_EVENTS;  // how many events the master keeps
     this.masterId = null;
     this.error = null;
+    this.needsToken = false; // the master answered 401: it wants a token
     this.updatedAt = null;   // browser time of the last good poll (ms)
     this.skewSeconds = 0;    // master clock minus browser clock
     this.listeners = new Set();
@@ -66,7 +94,7 @@ export class MasterStore {
 
   async poll() {
     try {
-      const state = await getJson('/state');
+      const state = await getJson('/state', masterHeaders());
       if (state.leading === false) {
         // A standby redirects the events API to the leader: ask nothing more.
         this.standby = state;
@@ -74,15 +102,19 @@ export class MasterStore {
         this.masterId = null;
       } else {
         const since = this.lastSequence;
-        const events = await getJson(`/api/v1/events?since=${since}`);
-        if (!this.takeEvents(events, since)) this.takeEvents(await getJson('/api/v1/events?since=0'), 0);
+        const events = await getJson(`/api/v1/events?since=${since}`, masterHeaders());
+        if (!this.takeEvents(events, since)) {
+          this.takeEvents(await getJson('/api/v1/events?since=0', masterHeaders()), 0);
+        }
         this.standby = null;
         this.state = state;
       }
       this.error = null;
+      this.needsToken = false;
       this.updatedAt = Date.now();
     } catch (e) {
       this.error = e.message || String(e);
+      this.needsToken = e.status === 401;
     }
     for (const listener of this.listeners) listener(this);
   }
@@ -155,14 +187,51 @@ export function agentUrl(agent) {
   return agent?.http_address ? `http://${agent.http_address}` : null;
 }
 
+// How long the UI uses a sandbox token the master signed (they last five
+// minutes; the browser's clock need not agree with the master's).
+const SANDBOX_TOKEN_USE_MS = 3 * 60 * 1000;
+const SANDBOX_TOKEN_RETRY_MS = 10 * 1000;
+
+// Reads one task's sandbox on its agent. The master signs a short-lived
+// token for it (GET /api/v1/sandbox-token), sent with each request as
+// ?token=: a header would make every cross-origin read wait for a CORS
+// preflight. An agent that needs no credential ignores it, and without a
+// token (a master that signs none) the reads go without.
+export class SandboxAccess {
+  constructor(agentHttp, frameworkId, taskId) {
+    this.agentHttp = agentHttp;
+    this.frameworkId = frameworkId;
+    this.taskId = taskId;
+    this.token = null;
+    this.renewAt = 0;  // browser time (ms)
+  }
+
+  // The URL of /files/ENDPOINT?QUERY with a token that has minutes left.
+  async url(endpoint, query) {
+    if (Date.now() >= this.renewAt) {
+      const ask = `/api/v1/sandbox-token?framework_id=${encodeURIComponent(this.frameworkId)}` +
+        `&task_id=${encodeURIComponent(this.taskId)}`;
+      try {
+        this.token = (await getJson(ask, masterHeaders())).token;
+        this.renewAt = Date.now() + SANDBOX_TOKEN_USE_MS;
+      } catch {
+        this.token = null;
+        this.renewAt = Date.now() + SANDBOX_TOKEN_RETRY_MS;
+      }
+    }
+    const token = this.token ? `&token=${encodeURIComponent(this.token)}` : '';
+    return `${this.agentHttp}/files/${endpoint}?${query}${token}`;
+  }
+}
+
 // The newest run directory of a task's sandbox on its agent, relative to the
 // agent's sandboxes ("FRAMEWORK/TASK/RUN"), as `clusternodes logs` finds it;
 // null while there is none yet.
-export async function newestSandboxRun(agentHttp, frameworkId, taskId) {
-  const dir = `${frameworkId}/${taskId}`;
+export async function newestSandboxRun(access) {
+  const dir = `${access.frameworkId}/${access.taskId}`;
   let listing;
   try {
-    listing = await getJson(`${agentHttp}/files/browse?path=${encodeURIComponent(dir)}`);
+    listing = await getJson(await access.url('browse', `path=${encodeURIComponent(dir)}`));
   } catch (e) {
     if (/no such file/.test(e.message)) return null;
     throw e;
@@ -178,8 +247,8 @@ export async function newestSandboxRun(agentHttp, frameworkId, taskId) {
 
 // Up to `length` raw bytes of a sandbox file from `offset`, and the file's
 // whole size.
-export async function readSandboxBytes(agentHttp, path, offset, length, signal) {
-  const url = `${agentHttp}/files/download?path=${encodeURIComponent(path)}&offset=${offset}&length=${length}`;
+export async function readSandboxBytes(access, path, offset, length, signal) {
+  const url = await access.url('download', `path=${encodeURIComponent(path)}&offset=${offset}&length=${length}`);
   const response = await fetch(url, { cache: 'no-store', signal });
   if (!response.ok) {
     let why = `HTTP ${response.status}`;

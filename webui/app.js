@@ -1,7 +1,7 @@
 // The web UI's entry point: polls the master, mounts the page the hash names
 // and tells it about every poll, says clearly when the master cannot be
 // reached, and, on a master standing by, names the leader instead.
-import { MasterStore } from './api.js';
+import { MasterStore, hasMasterToken, setMasterToken } from './api.js';
 import { clock, h, show } from './dom.js';
 import { parseHash } from './router.js';
 import * as agents from './pages/agents.js';
@@ -61,11 +61,30 @@ function statusText(stale) {
   return store.state?.zk ? `live · leading · ${updated}` : `live · ${updated}`;
 }
 
+// Asks for the token of a master that wants one for every read
+// (--http-authenticate=all); made once, so that polls do not wipe what is
+// being typed.
+const tokenInput = h('input', { type: 'password', id: 'token-input', autocomplete: 'off', placeholder: 'token' });
+const tokenNote = h('span', {});
+const tokenForm = h('form', {
+  id: 'token-form',
+  onsubmit: (e) => {
+    e.preventDefault();
+    setMasterToken(tokenInput.value.trim());
+    tokenInput.value = '';
+    store.poll();
+  },
+}, h('strong', {}, 'This master needs a token'), ' to be read (--http-authenticate=all). ', tokenNote, ' ',
+tokenInput, ' ', h('button', { type: 'submit' }, 'Use it'));
+
 function renderStatus() {
   const stale = Boolean(store.error);
   document.body.classList.toggle('stale', stale && Boolean(store.state));
   banner.hidden = !stale;
-  if (stale) {
+  if (stale && store.needsToken) {
+    show(tokenNote, hasMasterToken() ? `It refused the one given: ${store.error}.` : '');
+    if (!banner.contains(tokenForm)) show(banner, tokenForm);
+  } else if (stale) {
     const retry = `Retrying every ${POLL_INTERVAL_MS / 1000} s.`;
     show(banner, h('strong', {}, 'Cannot reach the master'), ` at ${window.location.host}: ${store.error}. `,
       store.state ? `Showing what it said at ${clock(store.updatedAt / 1000)}. ${retry}` : retry);

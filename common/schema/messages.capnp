@@ -157,6 +157,9 @@ struct AgentRegistered {
   pingIntervalMs @1 :Int64;
   maxPingTimeouts @2 :UInt32;
   reregistered @3 :Bool;
+  # The key the master signs sandbox tokens with (common/sandbox_token.hpp),
+  # for the agent to check them; the same for the master's whole life.
+  sandboxKey @4 :Data;
 }
 
 struct Ping {

@@ -11,6 +11,7 @@
 
 #include "common/http_client.hpp"
 #include "common/json.hpp"
+#include "common/sandbox_token.hpp"
 #include "master/http/metrics.hpp"
 #include "master/http/webui.hpp"
 #include "master/master.hpp"
@@ -338,6 +339,49 @@ HttpResponse getEvents(const Master& master, const HttpRequest& request) {
   return HttpResponse::json(200, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
+// GET /api/v1/sandbox-token?framework_id=F&task_id=T: a token that lets its
+// bearer read the task's sandbox on its agent for kSandboxTokenLifetime
+// (common/sandbox_token.hpp), and where: what the web UI reads task output
+// with when the agents want a credential for every request.
+HttpResponse getSandboxToken(const Master& master, const HttpRequest& request) {
+  std::string frameworkId = request.param("framework_id");
+  std::string taskId = request.param("task_id");
+  if (frameworkId.empty() || taskId.empty()) {
+    return HttpResponse::jsonError(400, "name the task: ?framework_id=F&task_id=T");
+  }
+  const auto& state = master.state();
+  auto framework = state.frameworks.find(FrameworkID{frameworkId});
+  if (framework == state.frameworks.end()) {
+    return HttpResponse::jsonError(404, "the master knows no framework '" + frameworkId + "'");
+  }
+  const Task* task = nullptr;
+  if (auto active = framework->second.tasks.find(TaskID{taskId}); active != framework->second.tasks.end()) {
+    task = &active->second;
+  } else {
+    const auto& ended = framework->second.completed;
+    auto newest = std::find_if(ended.rbegin(), ended.rend(), [&](const Task& t) { return t.info.taskId.value == taskId; });
+    if (newest != ended.rend()) task = &*newest;
+  }
+  if (task == nullptr) return HttpResponse::jsonError(404, "the master knows no task '" + taskId + "' of " + frameworkId);
+  auto agent = state.agents.find(task->info.agentId);
+  if (agent == state.agents.end()) {
+    return HttpResponse::jsonError(404, "task '" + taskId + "' ran on agent " + task->info.agentId.value +
+                                            ", which the master no longer knows");
+  }
+  // A task of the framework's own executor writes in its executor's sandbox.
+  std::string path = task->info.executor ? frameworkId + "/executors/" + task->info.executor->executorId.value
+                                         : frameworkId + "/" + taskId;
+  auto lifetime = std::chrono::duration_cast<std::chrono::milliseconds>(kSandboxTokenLifetime).count();
+  SandboxGrant grant{agent->first.value, path,
+                     static_cast<int64_t>(master.clock().wallSeconds() * 1000.0) + lifetime};
+  nlohmann::json body = {{"token", signSandboxToken(state.sandboxKey, grant)},
+                         {"agent_id", grant.agentId},
+                         {"agent_url", agent->second.info.httpUrl()},
+                         {"path", grant.path},
+                         {"expires", static_cast<double>(grant.expiresMs) / 1000.0}};
+  return HttpResponse::json(200, jsonText(body));
+}
+
 }  // namespace
 
 void installMasterEndpoints(HttpServer& http, Master& master) {
@@ -359,6 +403,8 @@ void installMasterEndpoints(HttpServer& http, Master& master) {
     if (!master.leading()) return HttpResponse::json(200, jsonText(standbyStateJson(master)));
     return HttpResponse::json(200, jsonText(stateJson(master)));
   });
+  http.route("GET", "/api/v1/sandbox-token",
+             leaderOnly(master, [&master](const HttpRequest& r) { return getSandboxToken(master, r); }));
   http.route("GET", "/api/v1/weights", leaderOnly(master, [&master](const HttpRequest&) {
     return HttpResponse::json(200, jsonText(nlohmann::json{{"weights", weightsJson(master)}}));
   }));

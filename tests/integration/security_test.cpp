@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -576,4 +577,83 @@ TEST_CASE("security: TLS: a daemon refuses to start with half of the TLS flags o
           std::string::npos);
     CHECK(std::count(mismatched.output.begin(), mismatched.output.end(), '\n') == 1);
   }
+}
+
+TEST_CASE("security: sandbox tokens: with --http-authenticate=all on the agents, a token the master signs reads "
+          "one task's sandbox and nothing else") {
+  TestCluster cluster;
+  std::string tokens = cluster.dir() + "/http-tokens.toml";
+  std::string viewer = generateHttpToken();
+  REQUIRE(addHttpToken(tokens, "viewer", viewer));
+  cluster.startMaster({"--http-credentials=" + tokens, "--http-authenticate=all"});
+  DefaultToken harness(viewer);
+  cluster.startAgent("cpus:1;mem:256", {"--http-credentials=" + tokens, "--http-authenticate=all"});
+  cluster.waitForAgents(1);
+
+  RecordingScheduler scheduler;
+  std::atomic<int> launched{0};
+  scheduler.onOffer = [&](SchedulerDriver* driver, const Offer& offer) {
+    int n = launched.fetch_add(1);
+    if (n > 1) return;
+    std::string id = n == 0 ? "one" : "two";
+    driver->launchTasks({offer.id}, {makeTask(id, offer, "echo secret-" + id)});
+  };
+  FrameworkInfo info;
+  info.name = "sandboxes";
+  info.user = "root";
+  auto driver = SchedulerDriver::create(&scheduler, info, {.master = cluster.master()});
+  REQUIRE(driver->start() == DriverStatus::kRunning);
+  REQUIRE(scheduler.waitForState(TaskID{"one"}, TaskState::kFinished));
+  REQUIRE(scheduler.waitForState(TaskID{"two"}, TaskState::kFinished));
+  std::string framework = scheduler.frameworkId().value;
+
+  auto grant = [&](const std::string& task, const std::string& bearer) {
+    return call("GET", cluster.masterHttp() + "/api/v1/sandbox-token?framework_id=" + framework + "&task_id=" + task,
+                bearer);
+  };
+  CHECK(grant("one", "").status == 401);  // the master's reads need a token too
+  CHECK(grant("nope", viewer).status == 404);
+  auto granted = grant("one", viewer);
+  REQUIRE(granted.status == 200);
+  auto answer = nlohmann::json::parse(granted.body);
+  std::string token = answer["token"];
+  CHECK(answer["agent_url"] == cluster.agentHttp(0));
+  CHECK(answer["path"] == framework + "/one");
+  double now = static_cast<double>(std::time(nullptr));
+  CHECK(answer["expires"].get<double>() > now + 200);
+  CHECK(answer["expires"].get<double>() < now + 400);
+
+  std::string files = cluster.agentHttp(0) + "/files/";
+  auto withToken = [&](const std::string& endpoint, const std::string& path, const std::string& t) {
+    return call("GET", files + endpoint + "?path=" + urlEncode(path) + "&token=" + urlEncode(t), "");
+  };
+  CHECK(call("GET", files + "browse?path=" + framework + "/one", "").status == 401);
+  auto listing = withToken("browse", framework + "/one", token);
+  REQUIRE(listing.status == 200);
+  auto entries = nlohmann::json::parse(listing.body)["entries"];
+  REQUIRE(entries.size() == 1);
+  std::string run = framework + "/one/" + entries[0]["name"].get<std::string>();
+  auto read = withToken("download", run + "/stdout", token);
+  CHECK(read.status == 200);
+  CHECK(read.body == "secret-one\n");
+
+  // Not another task's sandbox, not the framework's, not through "..", not
+  // another endpoint, not changed.
+  for (const std::string& other : {framework + "/two", framework, framework + "/one/../two", std::string(".")}) {
+    INFO(other);
+    auto refused = withToken("browse", other, token);
+    CHECK((refused.status == 401 || refused.status == 403));
+  }
+  auto another = withToken("browse", framework + "/two", token);
+  CHECK(another.status == 401);
+  CHECK(another.body.find("covers " + framework + "/one") != std::string::npos);
+  CHECK(call("GET", cluster.agentHttp(0) + "/state?token=" + urlEncode(token), "").status == 401);
+  std::string forged = token;
+  forged[5] = forged[5] == '0' ? '1' : '0';
+  CHECK(withToken("download", run + "/stdout", forged).status == 401);
+  // A token of the task it names works for that one.
+  auto second = nlohmann::json::parse(grant("two", viewer).body)["token"].get<std::string>();
+  CHECK(withToken("browse", framework + "/two", second).status == 200);
+  driver->stop();
+  driver->join();
 }

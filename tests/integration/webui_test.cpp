@@ -13,6 +13,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <filesystem>
@@ -24,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "common/http_auth.hpp"
 #include "common/http_client.hpp"
 #include "tests/harness/browser.hpp"
 #include "tests/harness/cluster.hpp"
@@ -290,6 +292,55 @@ TEST_CASE("the web UI shows agents, frameworks, tasks with their output and even
   CHECK(contains(browser.text("#main"), "2 healthy"));
   screenshot(browser, "master-gone");
 
+  INFO("exceptions in the page: " << nlohmann::json(browser.exceptions()).dump());
+  CHECK(browser.exceptions().empty());
+  driver->stop();
+}
+
+TEST_CASE("the web UI of a master and agents that want a token for every read asks for the token once and reads "
+          "task output with the sandbox tokens the master signs") {
+  TestCluster cluster;
+  std::string tokens = cluster.dir() + "/http-tokens.toml";
+  std::string viewer = generateHttpToken();
+  REQUIRE(addHttpToken(tokens, "viewer", viewer));
+  cluster.startMaster({"--http-credentials=" + tokens, "--http-authenticate=all"});
+  setHttpBearerToken(viewer);  // the harness's own reads
+  cluster.startAgent("cpus:1;mem:512", {"--http-credentials=" + tokens, "--http-authenticate=all"});
+  cluster.waitForAgents(1);
+  RecordingScheduler scheduler;
+  std::atomic<bool> launched{false};
+  scheduler.onOffer = [&](SchedulerDriver* driver, const Offer& offer) {
+    if (launched.exchange(true)) return;
+    driver->launchTasks({offer.id}, {makeTask("guarded", offer, "echo guarded-output; echo guarded-err >&2")});
+  };
+  auto driver = startDriver(scheduler, cluster, frameworkInfo("webui-tokens"));
+  REQUIRE(scheduler.waitForState(TaskID{"guarded"}, TaskState::kFinished));
+  const std::string frameworkId = scheduler.frameworkId().value;
+  setHttpBearerToken("");
+
+  Browser browser(cluster.dir() + "/chromium");
+  const std::string ui = cluster.masterHttp() + "/";
+  browser.navigate(ui + "#/");
+  expectText(browser, "#banner", {"This master needs a token"});
+  auto submit = [&](const std::string& token) {
+    browser.evaluate("document.getElementById('token-input').value = " + nlohmann::json(token).dump() +
+                     "; document.getElementById('token-form').requestSubmit(); true");
+  };
+  submit(generateHttpToken());
+  expectText(browser, "#banner", {"It refused the one given", "not one this daemon knows"});
+  submit(viewer);
+  expectText(browser, "#main", {"1 healthy", "1 connected"});
+  CHECK(browser.evaluate("document.getElementById('banner').hidden") == true);
+  // The token stays with this tab: the master has it, the agents never.
+  CHECK(browser.evaluate("sessionStorage.getItem('clusternodes-token')") == viewer);
+
+  browser.navigate(ui + "#/tasks/" + frameworkId + "/guarded");
+  expectText(browser, "#main", {"TASK_FINISHED"});
+  expectText(browser, "#stdout-log", {"guarded-output"});
+  expectText(browser, "#stderr-log", {"guarded-err"});
+  std::string raw = browser.evaluate("document.querySelector('#stdout-log').closest('.log-panel').querySelector('a').href");
+  CHECK(contains(raw, "token=v1."));
+  screenshot(browser, "task-with-tokens");
   INFO("exceptions in the page: " << nlohmann::json(browser.exceptions()).dump());
   CHECK(browser.exceptions().empty());
   driver->stop();

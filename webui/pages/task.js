@@ -1,7 +1,7 @@
 // #/tasks/FRAMEWORK/TASK: one task, and its stdout and stderr read from its
 // agent's sandbox (GET /files/browse and /files/download), followed while
 // the task runs: each read asks for the bytes after the last offset read.
-import { agentUrl, findTask, indexBy, newestSandboxRun, readSandboxBytes } from '../api.js';
+import { SandboxAccess, agentUrl, findTask, indexBy, newestSandboxRun, readSandboxBytes } from '../api.js';
 import {
   bytes, dateTime, details, duration, h, num, resourceText, section, show, stateBadge, TERMINAL_STATES,
 } from '../dom.js';
@@ -38,18 +38,18 @@ class FileFollower {
     show(this.state, text);
   }
 
-  async follow(agentHttp, path, signal) {
+  async follow(access, path, signal) {
     show(this.download, h('a', {
-      href: `${agentHttp}/files/download?path=${encodeURIComponent(path)}`, target: '_blank', rel: 'noopener',
+      href: await access.url('download', `path=${encodeURIComponent(path)}`), target: '_blank', rel: 'noopener',
     }, 'raw'));
-    const { size } = await readSandboxBytes(agentHttp, path, 0, 0, signal);
+    const { size } = await readSandboxBytes(access, path, 0, 0, signal);
     if (size > TAIL_BYTES) {
       this.offset = size - TAIL_BYTES;
       this.pre.append(`… the first ${bytes(this.offset)} are left out (raw has all of it)\n`);
     }
     let drained = false;
     while (!signal.aborted) {
-      const { data, size: now } = await readSandboxBytes(agentHttp, path, this.offset, CHUNK_BYTES, signal);
+      const { data, size: now } = await readSandboxBytes(access, path, this.offset, CHUNK_BYTES, signal);
       this.append(this.decoder.decode(data, { stream: true }));
       this.offset += data.length;
       this.note(`${bytes(now)}${this.ended ? '' : ' · following'}`);
@@ -102,10 +102,11 @@ export function create(frameworkId, taskId) {
   // Finds the sandbox (it appears once the agent starts the task), then
   // follows both files until the task has ended.
   const start = async (agentHttp) => {
+    const access = new SandboxAccess(agentHttp, frameworkId, taskId);
     let run = null;
     while (!controller.signal.aborted && run === null) {
       try {
-        run = await newestSandboxRun(agentHttp, frameworkId, taskId);
+        run = await newestSandboxRun(access);
       } catch (e) {
         for (const f of followers) f.note(`cannot read the sandbox from ${agentHttp}: ${e.message}`);
       }
@@ -121,7 +122,7 @@ export function create(frameworkId, taskId) {
     }
     await Promise.all(followers.map(async (f) => {
       try {
-        await f.follow(agentHttp, `${run}/${f.name}`, controller.signal);
+        await f.follow(access, `${run}/${f.name}`, controller.signal);
       } catch (e) {
         if (!controller.signal.aborted) f.note(`cannot read ${f.name} from ${agentHttp}: ${e.message}`);
       }
