@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "mapreduce/terasort.hpp"
+#include "support/program.hpp"
 #include "mapreduce/util.hpp"
 
 namespace clusternodes::mapreduce {
@@ -91,6 +92,7 @@ Result<PreparedJob> prepareJob(const CommandLine& command, const std::string& ex
   prepared.executor.name = "clusternodes-mapreduce tasktracker";
   prepared.executor.command.value = executorCommandLine;
   prepared.executor.command.shell = true;
+  support::forwardHttpEnvironment(prepared.executor.command.environment);
   prepared.executor.resources = prepared.tracker.executorResources;
   return prepared;
 }

@@ -201,6 +201,7 @@ void ClusterBackend::resourceOffers(SchedulerDriver* driver, const std::vector<O
     if (!options_.executorLogLevel.empty()) {
       executor.command.environment["CLUSTERNODES_SPARK_LOG_LEVEL"] = options_.executorLogLevel;
     }
+    support::forwardHttpEnvironment(executor.command.environment);
     task.executor = executor;
     driver->launchTasks({offer.id}, {task}, Filters{30});
     holders_[e->holderTask] = e->id;

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <map>
 #include <iostream>
 #include <mutex>
 
@@ -123,10 +125,35 @@ std::string urlEncode(const std::string& text) {
   return out;
 }
 
+namespace {
+
+constexpr const char* kHttpEnvironment[] = {"CLUSTERNODES_CA", "CLUSTERNODES_TOKEN"};
+
+std::string environmentValue(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? value : "";
+}
+
+}  // namespace
+
+void forwardHttpEnvironment(std::map<std::string, std::string>& environment) {
+  for (const char* name : kHttpEnvironment) {
+    if (std::string value = environmentValue(name); !value.empty()) environment[name] = value;
+  }
+}
+
 Result<Fetched> fetch(const std::string& url, double timeoutSeconds) {
   initCurl();
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return internalError("cannot start an HTTP request");
+  static const std::string caFile = environmentValue("CLUSTERNODES_CA");
+  static const std::string token = environmentValue("CLUSTERNODES_TOKEN");
+  curl_slist* headers = nullptr;
+  if (!token.empty()) {
+    headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  }
+  if (!caFile.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, caFile.c_str());
   Fetched out;
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &appendBody);
@@ -136,6 +163,7 @@ Result<Fetched> fetch(const std::string& url, double timeoutSeconds) {
   CURLcode code = curl_easy_perform(curl);
   if (code == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
   curl_easy_cleanup(curl);
+  curl_slist_free_all(headers);
   if (code != CURLE_OK) {
     return Error{ErrorCode::kUnavailable, "GET " + url + ": " + curl_easy_strerror(code)};
   }

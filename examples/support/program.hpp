@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,15 @@ std::string urlEncode(const std::string& text);
 
 // GETs `url`. An HTTP error status is a successful result; a connection that
 // fails or a transfer that takes longer than `timeoutSeconds` is an error.
+// Agents serving HTTPS (--tls-cert) are trusted through the PEM file
+// CLUSTERNODES_CA names (else the system's store), and CLUSTERNODES_TOKEN,
+// when set, goes along as a bearer token (agents with
+// --http-authenticate=all).
 Result<Fetched> fetch(const std::string& url, double timeoutSeconds);
+
+// Copies CLUSTERNODES_CA and CLUSTERNODES_TOKEN, where this process has
+// them, into an executor's environment: a scheduler's executors fetch from
+// the agents as the scheduler was told to.
+void forwardHttpEnvironment(std::map<std::string, std::string>& environment);
 
 }  // namespace clusternodes::support

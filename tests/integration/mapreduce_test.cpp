@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -17,10 +18,12 @@
 #include <thread>
 #include <vector>
 
+#include "common/http_auth.hpp"
 #include "tests/harness/cluster.hpp"
 #include "tests/harness/hosts.hpp"
 #include "tests/harness/masters.hpp"
 #include "tests/harness/text.hpp"
+#include "tests/harness/tls_files.hpp"
 #include "tests/harness/zookeeper.hpp"
 
 using namespace clusternodes;
@@ -90,10 +93,18 @@ std::map<std::string, long> referenceWordCount(const std::string& input) {
 
 class MapReduceCluster {
  public:
-  MapReduceCluster() {
+  // `agentFlags(dir)` gives flags for both agents, from the cluster's
+  // directory (where it may make their certificates).
+  explicit MapReduceCluster(const std::function<std::vector<std::string>(const std::string&)>& agentFlags = {}) {
     cluster.startMaster();
-    cluster.startAgent("cpus:2;mem:2048;disk:4096", {"--attributes=host:a"});
-    cluster.startAgent("cpus:2;mem:2048;disk:4096", {"--attributes=host:b"});
+    std::vector<std::string> extra = agentFlags ? agentFlags(cluster.dir()) : std::vector<std::string>{};
+    auto with = [&](const std::string& attribute) {
+      std::vector<std::string> flags = {attribute};
+      flags.insert(flags.end(), extra.begin(), extra.end());
+      return flags;
+    };
+    cluster.startAgent("cpus:2;mem:2048;disk:4096", with("--attributes=host:a"));
+    cluster.startAgent("cpus:2;mem:2048;disk:4096", with("--attributes=host:b"));
     cluster.waitForAgents(2);
   }
 
@@ -145,6 +156,31 @@ TEST_CASE("wordcount of several megabytes of real text equals coreutils' count")
   auto again = mr.run({"wordcount", input, output}, 30s);
   CHECK(again.exitCode != 0);
   CHECK(again.output.find(output) != std::string::npos);
+}
+
+TEST_CASE("wordcount over agents that serve HTTPS and want a token for every read: the executors fetch with the "
+          "CA and the token the job was given") {
+  std::string token = generateHttpToken();
+  std::string ca;
+  MapReduceCluster mr([&](const std::string& dir) {
+    std::string certs = dir + "/tls";
+    fs::create_directories(certs);
+    ca = makeTlsCa(certs);
+    auto files = makeTlsFiles(certs, "agents");
+    REQUIRE(addHttpToken(dir + "/http-tokens.toml", "mapreduce", token));
+    return std::vector<std::string>{"--tls-cert=" + files.cert, "--tls-key=" + files.key,
+                                    "--http-credentials=" + dir + "/http-tokens.toml", "--http-authenticate=all"};
+  });
+  REQUIRE(mr.cluster.agentHttp(0).rfind("https://", 0) == 0);
+  std::string input = textInput(mr.cluster.dir(), 1);
+  std::string output = mr.cluster.dir() + "/wordcount";
+  ::setenv("CLUSTERNODES_CA", ca.c_str(), 1);
+  ::setenv("CLUSTERNODES_TOKEN", token.c_str(), 1);
+  auto result = mr.run({"--reducers=2", "--split-size=512K", "wordcount", input, output});
+  ::unsetenv("CLUSTERNODES_CA");
+  ::unsetenv("CLUSTERNODES_TOKEN");
+  REQUIRE_MESSAGE(result.exitCode == 0, result.output);
+  CHECK(counts(jobOutput(output)) == referenceWordCount(input));
 }
 
 TEST_CASE("terasort output validates for several reducers") {
