@@ -55,6 +55,7 @@ function mount() {
 
 // "live · leading (elected through zk://...) · updated 12:00:00", or standing by.
 function statusText(stale) {
+  if (stale && store.needsToken) return 'token needed';
   if (stale) return 'master unreachable';
   const updated = `updated ${clock(store.updatedAt / 1000)}`;
   if (store.standby) return `standing by · ${updated}`;

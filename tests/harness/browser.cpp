@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -73,7 +74,25 @@ void killProcessesIn(const std::string& dir) {
 
 }  // namespace
 
-Browser::Browser(const std::string& dir, int width, int height) : dir_(fs::absolute(dir).string()) {
+std::string Browser::trustFlag(const std::vector<std::string>& certs) {
+  std::string hashes;
+  for (const auto& cert : certs) {
+    std::string command = "openssl x509 -in '" + cert + "' -pubkey -noout | openssl pkey -pubin -outform der | "
+                          "openssl dgst -sha256 -binary | base64";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (pipe == nullptr) throw std::runtime_error("cannot run: " + command);
+    char line[256] = {0};
+    bool read = std::fgets(line, sizeof line, pipe) != nullptr;
+    if (::pclose(pipe) != 0 || !read) throw std::runtime_error("failed: " + command);
+    std::string hash(line);
+    while (!hash.empty() && (hash.back() == '\n' || hash.back() == '\r')) hash.pop_back();
+    hashes += (hashes.empty() ? "" : ",") + hash;
+  }
+  return "--ignore-certificate-errors-spki-list=" + hashes;
+}
+
+Browser::Browser(const std::string& dir, int width, int height, const std::vector<std::string>& flags)
+    : dir_(fs::absolute(dir).string()) {
   if (::access(kPath, X_OK) != 0) {
     throw std::runtime_error(std::string(kPath) + " is missing: install Debian's chromium (scripts/setup.sh does)");
   }
@@ -105,6 +124,7 @@ Browser::Browser(const std::string& dir, int width, int height) : dir_(fs::absol
                                    "--mute-audio",
                                    "--window-size=" + std::to_string(width) + "," + std::to_string(height),
                                    "about:blank"};
+  argv.insert(argv.end() - 1, flags.begin(), flags.end());
   // Chromium's sandbox needs user namespaces that root may not use.
   if (::geteuid() == 0) argv.insert(argv.begin() + 1, "--no-sandbox");
   std::vector<char*> args;

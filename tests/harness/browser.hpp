@@ -32,9 +32,15 @@ class Browser {
   static constexpr const char* kPath = "/usr/bin/chromium";
 
   // Starts Chromium in `dir` (created; its profile and log go there) with a
-  // page of width x height CSS pixels. Throws std::runtime_error when it
-  // cannot.
-  explicit Browser(const std::string& dir, int width = 1280, int height = 900);
+  // page of width x height CSS pixels, and `flags` added to its command
+  // line. Throws std::runtime_error when it cannot.
+  explicit Browser(const std::string& dir, int width = 1280, int height = 900,
+                   const std::vector<std::string>& flags = {});
+
+  // The flag that makes Chromium trust the certificates in the PEM files
+  // `certs` (by their public keys' SHA-256), as a browser that was given
+  // the cluster's CA would: for pages served over TLS.
+  static std::string trustFlag(const std::vector<std::string>& certs);
   ~Browser();
   Browser(const Browser&) = delete;
   Browser& operator=(const Browser&) = delete;

@@ -32,6 +32,7 @@
 #include "tests/harness/driver.hpp"
 #include "tests/harness/recording_scheduler.hpp"
 #include "tests/harness/text.hpp"
+#include "tests/harness/tls_files.hpp"
 #include "tests/harness/zookeeper.hpp"
 
 using namespace clusternodes;
@@ -297,15 +298,22 @@ TEST_CASE("the web UI shows agents, frameworks, tasks with their output and even
   driver->stop();
 }
 
-TEST_CASE("the web UI of a master and agents that want a token for every read asks for the token once and reads "
-          "task output with the sandbox tokens the master signs") {
+TEST_CASE("the web UI over HTTPS, of a master and agents that want a token for every read, asks for the token "
+          "once and reads task output with the sandbox tokens the master signs") {
   TestCluster cluster;
   std::string tokens = cluster.dir() + "/http-tokens.toml";
   std::string viewer = generateHttpToken();
   REQUIRE(addHttpToken(tokens, "viewer", viewer));
-  cluster.startMaster({"--http-credentials=" + tokens, "--http-authenticate=all"});
-  setHttpBearerToken(viewer);  // the harness's own reads
-  cluster.startAgent("cpus:1;mem:512", {"--http-credentials=" + tokens, "--http-authenticate=all"});
+  std::string certs = cluster.dir() + "/tls";
+  std::filesystem::create_directories(certs);
+  setHttpCaFile(makeTlsCa(certs));  // the harness's own reads
+  auto master = makeTlsFiles(certs, "master");
+  auto agent = makeTlsFiles(certs, "agent");
+  cluster.startMaster({"--http-credentials=" + tokens, "--http-authenticate=all", "--tls-cert=" + master.cert,
+                       "--tls-key=" + master.key});
+  setHttpBearerToken(viewer);
+  cluster.startAgent("cpus:1;mem:512", {"--http-credentials=" + tokens, "--http-authenticate=all",
+                                        "--tls-cert=" + agent.cert, "--tls-key=" + agent.key});
   cluster.waitForAgents(1);
   RecordingScheduler scheduler;
   std::atomic<bool> launched{false};
@@ -317,9 +325,12 @@ TEST_CASE("the web UI of a master and agents that want a token for every read as
   REQUIRE(scheduler.waitForState(TaskID{"guarded"}, TaskState::kFinished));
   const std::string frameworkId = scheduler.frameworkId().value;
   setHttpBearerToken("");
+  setHttpCaFile("");
 
-  Browser browser(cluster.dir() + "/chromium");
+  // A browser that trusts the two certificates, as one given the CA would.
+  Browser browser(cluster.dir() + "/chromium", 1280, 900, {Browser::trustFlag({master.cert, agent.cert})});
   const std::string ui = cluster.masterHttp() + "/";
+  REQUIRE(ui.rfind("https://", 0) == 0);
   browser.navigate(ui + "#/");
   expectText(browser, "#banner", {"This master needs a token"});
   auto submit = [&](const std::string& token) {
@@ -328,6 +339,8 @@ TEST_CASE("the web UI of a master and agents that want a token for every read as
   };
   submit(generateHttpToken());
   expectText(browser, "#banner", {"It refused the one given", "not one this daemon knows"});
+  screenshot(browser, "token-prompt");
+  expectText(browser, "#status", {"token needed"});
   submit(viewer);
   expectText(browser, "#main", {"1 healthy", "1 connected"});
   CHECK(browser.evaluate("document.getElementById('banner').hidden") == true);
