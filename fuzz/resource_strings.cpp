@@ -1,7 +1,8 @@
 // Fuzz target: resource strings, role paths and the other small texts of
 // flags and messages: Resources::parse (common/resources.cpp), validateRole
 // and the allocator's role tree, task states and reasons, users (values),
-// agent attributes, zk:// URLs and durations.
+// agent attributes, zk:// URLs, durations and sandbox tokens (an agent
+// reads those from any HTTP client's ?token=).
 //
 // An input is one byte that picks what the rest is, modulo 4:
 //
@@ -29,6 +30,7 @@
 #include "clusternodes/resources.hpp"
 #include "clusternodes/values.hpp"
 #include "common/flags.hpp"
+#include "common/sandbox_token.hpp"
 #include "common/wire.hpp"
 #include "common/zookeeper.hpp"
 #include "fuzz/harness/daemon.hpp"
@@ -149,6 +151,19 @@ void smallTexts(std::string_view text) {
     }
   }
   (void)parseDuration(text);
+
+  // A token nobody signed is refused; what the key signs comes back whole.
+  static const std::string key = "fuzz: the key a master would make";
+  if (verifySandboxToken(key, text)) fail("an unsigned sandbox token was accepted: '" + s + "'");
+  size_t bar = s.find('|');
+  SandboxGrant grant{s.substr(0, bar), bar == std::string::npos ? "" : s.substr(bar + 1),
+                     static_cast<int64_t>(s.size()) * 1'000'003 - 7};
+  if (grant.agentId.find('\n') == std::string::npos && grant.path.find('\n') == std::string::npos) {
+    auto back = verifySandboxToken(key, signSandboxToken(key, grant));
+    if (!back || back->agentId != grant.agentId || back->path != grant.path || back->expiresMs != grant.expiresMs) {
+      fail("a signed sandbox token does not come back whole: '" + s + "'");
+    }
+  }
 }
 
 }  // namespace
