@@ -3,15 +3,18 @@
 // (parseLeaderInfo, which every agent, framework and CLI reads through a
 // zk:// URL), and its registry document (registry.json, read at start).
 //
-// An input is one byte that picks what the rest is, modulo 4:
+// An input is one byte that picks what the rest is, modulo 5:
 //
 //   0  the body of PUT /api/v1/weights     2  a leader's znode data
 //   1  the body of PUT /api/v1/quota       3  registry.json
+//   4  a RecordIO stream (the v1 APIs' event streams, common/recordio.hpp)
 //
 // What a body or a registry sets is then shown through GET /state, /metrics
 // and the API's own listing; none of those may fail (500) or answer JSON
 // that does not parse. A leader's info that parses must write back as JSON
-// that parses to the same info.
+// that parses to the same info. A RecordIO stream decodes to the same
+// records whatever pieces it arrives in, and its records framed again
+// decode to themselves.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -20,8 +23,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/leader.hpp"
+#include "common/recordio.hpp"
 #include "fuzz/harness/daemon.hpp"
 #include "fuzz/harness/http_exchange.hpp"
 #include "fuzz/harness/memory_file_system.hpp"
@@ -98,6 +103,32 @@ void leaderInfo(const std::string& text) {
   if (!(*again == *info)) fail("parseLeaderInfo(leaderInfoJson(info)) is not info");
 }
 
+void recordioStream(std::string_view stream) {
+  constexpr size_t kLimit = 4096;
+  RecordioDecoder whole(kLimit);
+  std::vector<std::string> records;
+  bool wholeOk = whole.feed(stream, records).ok();
+  // The same bytes a few at a time (the piece sizes come from the bytes).
+  RecordioDecoder pieces(kLimit);
+  std::vector<std::string> again;
+  bool piecesOk = true;
+  for (size_t at = 0; at < stream.size() && piecesOk;) {
+    size_t piece = 1 + static_cast<unsigned char>(stream[at]) % 7;
+    piecesOk = pieces.feed(stream.substr(at, piece), again).ok();
+    at += piece;
+  }
+  if (wholeOk != piecesOk || records != again) fail("RecordIO decodes differently in pieces");
+  if (!wholeOk) return;
+  if (whole.midRecord() != pieces.midRecord()) fail("RecordIO: midRecord differs in pieces");
+  std::string framed;
+  for (const auto& r : records) framed += recordioEncode(r);
+  RecordioDecoder reframed(kLimit);
+  std::vector<std::string> third;
+  if (!reframed.feed(framed, third).ok() || third != records || reframed.midRecord()) {
+    fail("RecordIO records framed again do not decode to themselves");
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -106,13 +137,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Loop loop;
   if (size == 0) return 0;
   std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 4) {
+  switch (data[0] % 5) {
     case 0: operatorApi(loop, rest, true, {}); break;
     case 1: operatorApi(loop, rest, false, {}); break;
     case 2: leaderInfo(std::string(rest)); break;
     case 3:
       if (!rest.empty()) operatorApi(loop, {}, true, rest);
       break;
+    case 4: recordioStream(rest); break;
   }
   return 0;
 }

@@ -21,6 +21,7 @@
 #include "common/curve.hpp"
 #include "common/http_auth.hpp"
 #include "common/leader.hpp"
+#include "common/recordio.hpp"
 #include "common/wire.hpp"
 #include "fuzz/harness/conversation.hpp"
 #include "fuzz/harness/daemon.hpp"
@@ -551,6 +552,9 @@ void httpJson() {
       {"quota", std::string(1, '\1') + R"({"role": "eng/ml", "guarantee": "cpus:2;mem:1024", "limit": "cpus:4;gpus:1"})"},
       {"leader", std::string(1, '\2') + leaderInfoJson(leader)},
       {"registry", std::string(1, '\3') + registryDocument()},
+      {"recordio", std::string(1, '\4') + recordioEncode(R"({"type":"SUBSCRIBED","subscribed":{"framework_id":)"
+                                                           R"({"value":"f-1"},"heartbeat_interval_seconds":15.0}})") +
+                       recordioEncode("") + recordioEncode(R"({"type":"HEARTBEAT"})")},
   };
   for (const auto& [name, bytes] : seeds) write("http_json", name, bytes);
 }
