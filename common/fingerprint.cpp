@@ -22,4 +22,15 @@ std::string keyFingerprint(std::string_view z85PublicKey) {
   return "SHA256:" + out;
 }
 
+std::string hexText(std::string_view bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
 }  // namespace clusternodes

@@ -15,20 +15,10 @@
 
 #include "common/curve.hpp"
 #include "common/file_system.hpp"
+#include "common/fingerprint.hpp"
 
 namespace clusternodes {
 namespace {
-
-std::string hex(const unsigned char* bytes, size_t size) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (size_t i = 0; i < size; ++i) {
-    out.push_back(digits[bytes[i] >> 4]);
-    out.push_back(digits[bytes[i] & 0xf]);
-  }
-  return out;
-}
 
 bool isHashText(std::string_view text) {
   if (text.size() != 64) return false;
@@ -129,14 +119,14 @@ std::optional<std::string> HttpTokens::principalOf(std::string_view token) const
 std::string generateHttpToken() {
   unsigned char bytes[32];
   if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("the system's random source failed");
-  return hex(bytes, sizeof bytes);
+  return hexText(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
 
 std::string httpTokenHash(std::string_view token) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   EVP_Digest(token.data(), token.size(), digest, &size, EVP_sha256(), nullptr);
-  return hex(digest, size);
+  return hexText(std::string_view(reinterpret_cast<const char*>(digest), size));
 }
 
 Result<void> addHttpToken(const std::string& tokensFile, const std::string& principal, std::string_view token) {

@@ -7,22 +7,13 @@
 
 #include <stdexcept>
 
+#include "common/fingerprint.hpp"
+
 namespace clusternodes {
 
 namespace {
 
 constexpr std::string_view kVersion = "v1.";
-
-std::string hex(std::string_view bytes) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
-  }
-  return out;
-}
 
 int hexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -30,7 +21,7 @@ int hexDigit(char c) {
   return -1;
 }
 
-// nullopt-free: an empty result with `ok` false for bad hex.
+// Lower-case hex digits into `out`; false for anything else.
 bool unhex(std::string_view text, std::string& out) {
   if (text.size() % 2 != 0) return false;
   out.clear();
@@ -68,8 +59,8 @@ std::string generateSandboxKey() {
 
 std::string signSandboxToken(std::string_view key, const SandboxGrant& grant) {
   std::string body = std::string(kVersion) +
-                     hex(grant.agentId + "\n" + grant.path + "\n" + std::to_string(grant.expiresMs));
-  return body + "." + hex(mac(key, body));
+                     hexText(grant.agentId + "\n" + grant.path + "\n" + std::to_string(grant.expiresMs));
+  return body + "." + hexText(mac(key, body));
 }
 
 Result<SandboxGrant> verifySandboxToken(std::string_view key, std::string_view token) {

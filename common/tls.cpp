@@ -44,15 +44,12 @@ Result<std::shared_ptr<TlsServerContext>> TlsServerContext::load(const std::stri
     return invalid("cannot use the TLS certificate " + certFile + ": " + lastSslError("unreadable"));
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, keyFile.c_str(), SSL_FILETYPE_PEM) != 1) {
+    // OpenSSL checks the key against the certificate here.
     if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
       ERR_clear_error();
       return invalid("the TLS key " + keyFile + " does not belong to the certificate " + certFile);
     }
     return invalid("cannot use the TLS key " + keyFile + ": " + lastSslError("unreadable"));
-  }
-  if (SSL_CTX_check_private_key(ctx) != 1) {
-    return invalid("the TLS key " + keyFile + " does not belong to the certificate " + certFile + ": " +
-                   lastSslError("mismatch"));
   }
   return context;
 }
