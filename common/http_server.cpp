@@ -1,5 +1,6 @@
 #include "common/http_server.hpp"
 
+#include "common/http_format.hpp"
 #include "common/tls.hpp"
 
 #include <http_parser.h>
@@ -43,6 +44,11 @@ HttpResponse HttpResponse::json(int status, std::string body) {
 
 namespace {
 
+using http_format::formatResponse;
+using http_format::lowerCase;
+using http_format::parseQuery;
+using http_format::urlDecode;
+
 constexpr size_t kReadBufferBytes = 16 * 1024;
 // Reading pauses while more than this much response data is queued.
 constexpr size_t kMaxQueuedWriteBytes = 4 * 1024 * 1024;
@@ -62,131 +68,11 @@ void guarded(const char* where, Fn&& fn) {
   }
 }
 
-const char* reasonPhrase(int status) {
-  switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
-  }
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Decodes %XX escapes (and '+' as a space when asked). A malformed escape is
-// kept literally.
-std::string urlDecode(std::string_view in, bool plusIsSpace) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '%' && i + 2 < in.size()) {
-      int hi = hexValue(in[i + 1]);
-      int lo = hexValue(in[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(plusIsSpace && c == '+' ? ' ' : c);
-  }
-  return out;
-}
-
-void parseQuery(std::string_view query, std::map<std::string, std::string>& out) {
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    size_t eq = pair.find('=');
-    std::string key = urlDecode(pair.substr(0, eq), true);
-    std::string value =
-        eq == std::string_view::npos ? std::string() : urlDecode(pair.substr(eq + 1), true);
-    out.emplace(std::move(key), std::move(value));
-  }
-}
-
-std::string lowerCase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-// Header text without CR/LF, so a value cannot inject response lines.
-std::string headerSafe(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    if (c != '\r' && c != '\n') out.push_back(c);
-  }
-  return out;
-}
-
-std::string serialize(const HttpResponse& response, bool keepAlive, bool http10,
-                      bool omitBody) {
-  int status = response.status >= 100 && response.status <= 999 ? response.status : 500;
-  std::string out;
-  out.reserve(response.body.size() + 256);
-  out += "HTTP/1.1 ";
-  out += std::to_string(status);
-  out += ' ';
-  out += reasonPhrase(status);
-  out += "\r\nContent-Type: ";
-  out += headerSafe(response.contentType);
-  out += "\r\nContent-Length: ";
-  out += std::to_string(response.body.size());
-  out += "\r\n";
-  for (const auto& [name, value] : response.headers) {
-    std::string lower = lowerCase(name);
-    if (lower == "content-length" || lower == "content-type" || lower == "connection") continue;
-    out += headerSafe(name);
-    out += ": ";
-    out += headerSafe(value);
-    out += "\r\n";
-  }
-  if (!keepAlive) {
-    out += "Connection: close\r\n";
-  } else if (http10) {
-    out += "Connection: keep-alive\r\n";
-  }
-  out += "\r\n";
-  if (!omitBody) out += response.body;
-  return out;
-}
-
 }  // namespace
 
 struct HttpServer::Impl {
+  struct StreamImpl;
+
   struct Connection {
     uv_tcp_t tcp{};
     http_parser parser{};
@@ -216,6 +102,9 @@ struct HttpServer::Impl {
     size_t writesInFlight = 0;
     uv_shutdown_t shutdownReq{};
     std::unique_ptr<Timer> linger;
+    // Set while the connection carries a streaming response: it reads only
+    // to learn that the client is gone.
+    std::shared_ptr<StreamImpl> streaming;
 
     uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp); }
   };
@@ -225,6 +114,62 @@ struct HttpServer::Impl {
     uv_write_t req{};
     std::string data;
     Connection* conn = nullptr;
+  };
+
+  struct StreamImpl final : HttpStream {
+    Connection* conn;  // null once the stream ended
+    Loop& loop;
+    bool http10;
+    size_t maxQueue;
+    bool ended = false;
+    std::function<void()> endCallback;
+
+    StreamImpl(Connection* c, bool isHttp10, size_t maxQueueBytes)
+        : conn(c), loop(*c->loop), http10(isHttp10), maxQueue(maxQueueBytes) {}
+
+    bool write(std::string_view data) override {
+      if (ended || conn == nullptr) return false;
+      if (uv_stream_get_write_queue_size(conn->stream()) > maxQueue) {
+        spdlog::warn("HttpServer: cutting off a streaming client that left over {} bytes unread", maxQueue);
+        closeNow(conn);  // ends the stream: lost()
+        return false;
+      }
+      return send(conn, http10 ? std::string(data) : http_format::chunk(data));
+    }
+
+    void close() override {
+      endCallback = nullptr;
+      if (ended) return;
+      ended = true;
+      Connection* c = conn;
+      conn = nullptr;
+      if (c == nullptr) return;
+      auto self = std::move(c->streaming);  // held until we return
+      if (!http10 && !send(c, std::string(http_format::kLastChunk))) return;
+      finish(c);
+    }
+
+    bool open() const override { return !ended && conn != nullptr; }
+
+    void onEnd(std::function<void()> callback) override {
+      if (!ended) endCallback = std::move(callback);
+    }
+
+    // The connection closed under the stream. The end callback runs on a
+    // later turn, never inside the owner's own write() or the server's
+    // destructor.
+    void lost(std::shared_ptr<StreamImpl> self) {
+      conn = nullptr;
+      if (ended) return;
+      ended = true;
+      if (!endCallback) return;
+      loop.post([self = std::move(self)] {
+        if (auto callback = std::move(self->endCallback)) {
+          self->endCallback = nullptr;
+          callback();
+        }
+      });
+    }
   };
 
   Impl(Loop& l, HttpServerLimits lim) : loop(l), limits(lim) {}
@@ -306,6 +251,7 @@ struct HttpServer::Impl {
       c->server = nullptr;
     }
     c->linger.reset();
+    if (auto stream = std::move(c->streaming)) stream->lost(stream);
     closeHandle(reinterpret_cast<uv_handle_t*>(&c->tcp), [c] { delete c; });
   }
 
@@ -368,7 +314,7 @@ struct HttpServer::Impl {
   static void reject(Connection* c, int status, const std::string& message) {
     if (c->server != nullptr) ++c->server->malformed;
     HttpResponse response = HttpResponse::text(status, message);
-    if (send(c, serialize(response, false, false, false))) finish(c);
+    if (send(c, formatResponse(response, false, false, false))) finish(c);
   }
 
   // --- libuv callbacks -----------------------------------------------------
@@ -430,7 +376,7 @@ struct HttpServer::Impl {
     guarded("read", [&] {
       if (nread == UV_EOF) {
         c->eof = true;
-        if (c->writesInFlight == 0 && !c->shutdownPending) {
+        if (c->streaming || (c->writesInFlight == 0 && !c->shutdownPending)) {
           closeNow(c);
         } else {
           finish(c);  // write what is queued, then close (see onShutdown)
@@ -444,9 +390,14 @@ struct HttpServer::Impl {
       if (nread == 0 || c->draining || c->server == nullptr) return;
       std::string_view input(buf->base, static_cast<size_t>(nread));
       if (c->tls && !decrypt(c, input)) return;
+      if (c->streaming) {
+        // What a streaming client sends is not read; its close_notify ends it.
+        if (c->tls && c->tls->peerClosed()) closeNow(c);
+        return;
+      }
       size_t len = input.size();
       size_t parsed = len == 0 ? 0 : http_parser_execute(&c->parser, &parserSettings(), input.data(), len);
-      if (c->closed) return;
+      if (c->closed || c->streaming) return;
       http_errno err = HTTP_PARSER_ERRNO(&c->parser);
       if (err == HPE_PAUSED) {
         finish(c);  // the last request asked to close
@@ -652,6 +603,21 @@ struct HttpServer::Impl {
     });
   }
 
+  // Sends a streaming response's head and hands its owner the stream. The
+  // parser stops here: the connection serves nothing else.
+  static int startStream(Connection* c, http_parser* p, HttpResponse response, bool http10) {
+    if (!send(c, http_format::formatStreamHead(response, http10))) return kParseAbort;
+    http_parser_pause(p, 1);
+    auto stream = std::make_shared<StreamImpl>(c, http10, c->server->limits.maxStreamQueueBytes);
+    c->streaming = stream;
+    if (c->readPaused && !c->eof) {
+      c->readPaused = false;
+      uv_read_start(c->stream(), &Impl::onAlloc, &Impl::onRead);
+    }
+    response.stream(stream);
+    return 0;
+  }
+
   static int onMessageComplete(http_parser* p) {
     return parserStep(p, [&](Connection* c) {
       if (c->closed || c->server == nullptr) return kParseAbort;
@@ -662,7 +628,8 @@ struct HttpServer::Impl {
       // The handler may have destroyed the server, closing this connection.
       if (c->closed) return kParseAbort;
       c->request = HttpRequest{};
-      if (!send(c, serialize(response, keepAlive, http10, head))) return kParseAbort;
+      if (response.stream && !head) return startStream(c, p, std::move(response), http10);
+      if (!send(c, formatResponse(response, keepAlive || response.stream, http10, head))) return kParseAbort;
       if (!keepAlive) http_parser_pause(p, 1);
       return 0;
     });

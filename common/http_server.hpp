@@ -4,7 +4,8 @@
 // the operator API). Requests are parsed incrementally; a request that is
 // malformed or larger than the limits gets a 400 and the connection closes.
 // Keep-alive is supported; each handler runs on the loop thread and must not
-// block.
+// block. A handler may answer with a stream (HttpResponse::stream) that its
+// owner writes to for as long as it likes: chunked event streams.
 //
 //   HttpServer http(loop);
 //   http.route("GET", "/health", [](const HttpRequest&) {
@@ -18,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "clusternodes/result.hpp"
 #include "common/loop.hpp"
@@ -40,16 +42,46 @@ struct HttpRequest {
   std::string param(const std::string& name, const std::string& fallback = "") const;
 };
 
+class HttpStream;
+
 struct HttpResponse {
   int status = 200;
   std::string contentType = "text/plain; charset=utf-8";
   std::string body;
   std::map<std::string, std::string> headers;  // extra headers
+  // Set: a streaming response. Its head (status, type, headers; chunked on
+  // HTTP/1.1, `body` ignored) goes out at once, and `stream` is called with
+  // the open stream, which its owner writes to for as long as it likes; the
+  // connection serves nothing else and closes when the stream ends. A HEAD
+  // request gets the head alone and `stream` is not called.
+  std::function<void(std::shared_ptr<HttpStream>)> stream;
 
   static HttpResponse text(int status, std::string body);
   static HttpResponse json(int status, std::string body);
   // {"error": message} with `status`: how every endpoint refuses a request.
   static HttpResponse jsonError(int status, const std::string& message);
+};
+
+// An open streaming response (HttpResponse::stream). Loop thread only. The
+// owner holds it as long as it writes; the server holds it while the
+// connection is open.
+class HttpStream {
+ public:
+  virtual ~HttpStream() = default;
+  // Sends `data` as the next part of the body (one chunk). False, and the
+  // stream ends, when the client is gone or has left more than
+  // HttpServerLimits::maxStreamQueueBytes unread: a client that does not
+  // read is cut off rather than kept in memory.
+  virtual bool write(std::string_view data) = 0;
+  // Ends the body and closes the connection once it is written. The end
+  // callback does not run.
+  virtual void close() = 0;
+  // Not ended: neither closed nor gone.
+  virtual bool open() const = 0;
+  // Runs once, on the loop, when the stream ends other than by close(): the
+  // client went away, a write failed or the server was destroyed. It must
+  // not outlive what it captures: close the stream before they go.
+  virtual void onEnd(std::function<void()> callback) = 0;
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
@@ -61,6 +93,8 @@ struct HttpServerLimits {
   size_t maxHeaderBytes = 64 * 1024;
   size_t maxBodyBytes = 8 * 1024 * 1024;
   size_t maxConnections = 1024;
+  // A streaming response whose client leaves more than this unread is cut off.
+  size_t maxStreamQueueBytes = 8 * 1024 * 1024;
 };
 
 class HttpServer {

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -144,6 +145,14 @@ class RawClient {
     std::string response = buffered_.substr(0, headerEnd + length);
     buffered_.erase(0, headerEnd + length);
     return response;
+  }
+
+  // What has arrived, waiting for at least one byte; "" on EOF or timeout.
+  std::string readSome() {
+    if (buffered_.empty() && !fill()) return "";
+    std::string some = std::move(buffered_);
+    buffered_.clear();
+    return some;
   }
 
   // Everything until the peer closes (or the timeout passes).
@@ -491,6 +500,184 @@ TEST_CASE("HttpServer: destruction is safe from a handler and with writes in fli
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     // ~TestServer destroys the server while the write is queued.
   }
+}
+
+// A server with /events: a streaming response whose stream the test holds,
+// and counts of the times its end callback ran.
+struct StreamServer {
+  std::shared_ptr<HttpStream> stream;  // loop thread only
+  std::atomic<int> ended{0};
+  TestServer server;
+  // Keeps the loop running when a test destroys the server.
+  std::unique_ptr<Timer> keepAlive;
+
+  explicit StreamServer(HttpServerLimits limits = {})
+      : server(limits, [this](TestServer& t) {
+          t.server->route("POST", "/events", [this](const HttpRequest&) {
+            HttpResponse response;
+            response.contentType = "application/json";
+            response.headers["Mesos-Stream-Id"] = "abc";
+            response.stream = [this](std::shared_ptr<HttpStream> opened) {
+              opened->onEnd([this] { ++ended; });
+              stream = std::move(opened);
+            };
+            return response;
+          });
+        }) {
+    server.onLoop([&] {
+      keepAlive = std::make_unique<Timer>(server.loop);
+      keepAlive->start(std::chrono::hours(1), [] {});
+      return 0;
+    });
+  }
+  ~StreamServer() {
+    server.onLoop([&] {
+      keepAlive.reset();
+      stream.reset();
+      return 0;
+    });
+  }
+
+  // Once the handler has run: stream->write(data) on the loop.
+  bool write(const std::string& data) {
+    return server.onLoop([&] { return stream != nullptr && stream->write(data); });
+  }
+  bool open() {
+    return server.onLoop([&] { return stream != nullptr && stream->open(); });
+  }
+  void waitForStream() {
+    for (int i = 0; i < 500 && !server.onLoop([&] { return stream != nullptr; }); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  void waitForEnd() {
+    for (int i = 0; i < 500 && ended.load() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+};
+
+// Reads from `raw` until `text` has arrived (or the peer closes or times out).
+std::string readUntil(RawClient& raw, std::string& seen, std::string_view text) {
+  while (seen.find(text) == std::string::npos) {
+    std::string more = raw.readSome();
+    if (more.empty()) break;
+    seen += more;
+  }
+  return seen;
+}
+
+TEST_CASE("HttpServer streaming: chunks arrive as written, and close ends the body and the connection") {
+  StreamServer s;
+  RawClient raw(s.server.port);
+  // A second request pipelined behind the stream's is not answered.
+  REQUIRE(raw.send("POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+                   "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+  s.waitForStream();
+  std::string seen;
+  readUntil(raw, seen, "\r\n\r\n");
+  CHECK(startsWith(seen, "HTTP/1.1 200 OK\r\n"));
+  CHECK(seen.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+  CHECK(seen.find("Mesos-Stream-Id: abc\r\n") != std::string::npos);
+  CHECK(seen.find("Content-Type: application/json\r\n") != std::string::npos);
+  CHECK(seen.find("Content-Length") == std::string::npos);
+  seen.clear();
+  CHECK(s.write("hello"));
+  CHECK(s.write(""));  // nothing: an empty chunk would end the body
+  CHECK(s.write(std::string(300, 'x')));
+  readUntil(raw, seen, std::string(300, 'x') + "\r\n");
+  CHECK(seen == "5\r\nhello\r\n12c\r\n" + std::string(300, 'x') + "\r\n");
+  s.server.onLoop([&] {
+    s.stream->close();
+    return 0;
+  });
+  CHECK(raw.readAll() == "0\r\n\r\n");  // then EOF: nothing for the pipelined GET
+  CHECK_FALSE(s.open());
+  CHECK_FALSE(s.write("late"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(s.ended.load() == 0);  // close() by the owner does not call back
+}
+
+TEST_CASE("HttpServer streaming: the end callback runs once when the client goes, and writes fail after") {
+  StreamServer s;
+  {
+    RawClient raw(s.server.port);
+    REQUIRE(raw.send("POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"));
+    s.waitForStream();
+    CHECK(s.write("one"));
+  }
+  s.waitForEnd();
+  CHECK(s.ended.load() == 1);
+  CHECK_FALSE(s.open());
+  CHECK_FALSE(s.write("two"));
+  // The server serves on.
+  RawClient next(s.server.port);
+  REQUIRE(next.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+  CHECK(startsWith(next.readResponse(), "HTTP/1.1 200 OK\r\n"));
+  CHECK(s.ended.load() == 1);
+}
+
+TEST_CASE("HttpServer streaming: HTTP/1.0 gets the body unchunked until the connection closes") {
+  StreamServer s;
+  RawClient raw(s.server.port);
+  REQUIRE(raw.send("POST /events HTTP/1.0\r\nContent-Length: 0\r\n\r\n"));
+  s.waitForStream();
+  CHECK(s.write("abc"));
+  CHECK(s.write("def"));
+  s.server.onLoop([&] {
+    s.stream->close();
+    return 0;
+  });
+  std::string all = raw.readAll();
+  CHECK(all.find("Transfer-Encoding") == std::string::npos);
+  CHECK(bodyOf(all) == "abcdef");
+}
+
+TEST_CASE("HttpServer streaming: a client that does not read is cut off, not buffered without end") {
+  HttpServerLimits limits;
+  limits.maxStreamQueueBytes = 256 * 1024;
+  StreamServer s(limits);
+  RawClient raw(s.server.port);
+  REQUIRE(raw.send("POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
+  s.waitForStream();
+  const std::string block(64 * 1024, 'z');
+  int written = 0;
+  while (written < 1000 && s.write(block)) ++written;
+  CHECK(written < 1000);  // socket buffers plus the limit, then refused
+  s.waitForEnd();
+  CHECK(s.ended.load() == 1);
+  CHECK_FALSE(s.open());
+}
+
+TEST_CASE("HttpServer streaming: destroying the server ends open streams through their callback") {
+  StreamServer s;
+  RawClient raw(s.server.port);
+  REQUIRE(raw.send("POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
+  s.waitForStream();
+  s.server.onLoop([&] {
+    s.server.server.reset();
+    return 0;
+  });
+  s.waitForEnd();
+  CHECK(s.ended.load() == 1);
+  CHECK(s.server.onLoop([&] { return s.stream->open(); }) == false);
+  CHECK(startsWith(raw.readAll(), "HTTP/1.1 200 OK\r\n"));
+  CHECK(raw.peerClosed());
+  // ~TestServer resets a server that is already gone.
+}
+
+TEST_CASE("HttpServer streaming: HEAD gets the head alone and no stream") {
+  StreamServer s;
+  s.server.onLoop([&] {
+    s.server.server->route("HEAD", "/events", [&](const HttpRequest&) {
+      HttpResponse response;
+      response.stream = [&](std::shared_ptr<HttpStream> opened) { s.stream = std::move(opened); };
+      return response;
+    });
+    return 0;
+  });
+  RawClient raw(s.server.port);
+  REQUIRE(raw.send("HEAD /events HTTP/1.1\r\nHost: x\r\n\r\n"));
+  CHECK(startsWith(raw.readResponse(), "HTTP/1.1 200 OK\r\n"));
+  CHECK(s.server.onLoop([&] { return s.stream == nullptr; }));
 }
 
 TEST_CASE("HttpServer: listen reports errors") {
