@@ -9,6 +9,7 @@ packages=(
   libzmq3-dev cppzmq-dev libcapnp-dev capnproto libuv1-dev libfmt-dev
   doctest-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
   libcurl4-openssl-dev libhttp-parser-dev libtomlplusplus-dev
+  libprotobuf-dev protobuf-compiler  # application/x-protobuf on the Mesos v1 HTTP APIs
   libssl-dev  # SHA-256 fingerprints of CURVE keys; TLS on the HTTP ports
   openssl  # the TLS tests make their certificates as docs/security.md shows
   tcpdump  # the security tests capture the links between hosts
@@ -16,6 +17,7 @@ packages=(
   zookeeper default-jre-headless  # ZooKeeper servers for HA: the tests' and `clusternodes start --masters=3`
   zlib1g-dev  # CRC-32 of the agent's checkpoint records
   docker.io busybox-static
+  python3  # the tests' Mesos v1 scheduler (tests/integration/programs/v1_scheduler.py), from Debian
   fortunes jq  # English text for the MapReduce tests and benchmarks; bench/mapreduce.sh reads JSON
   prometheus  # promtool checks the /metrics endpoints in the tests
   chromium fonts-dejavu-core  # the web UI's tests load its pages in headless Chromium
