@@ -134,6 +134,14 @@ void FrameworkBook::subscribe(const std::string& peer, const std::optional<std::
     ctx_.allocator.addFramework(fw->id, {subscribedRoles(info), true}, {});
     ++state.metrics.frameworksRegistered;
   }
+  // A framework that subscribes again under its id (failing over, or told
+  // to) may have dropped the offers it held while it was not subscribed:
+  // they are taken back and offered afresh after SUBSCRIBED, as Mesos does
+  // on failover. The rescinds go to the connection that had the offers, if
+  // it is still there: the new one hears SUBSCRIBED first. A retried first
+  // subscription (no id yet) keeps them: its SUBSCRIBED came before them,
+  // and it may be accepting them now.
+  if (reregistered) offers_.rescindAll(fw->offers, true);
   fw->principal = aclPrincipal;
   fw->peer = peer;
   fw->connected = true;
@@ -151,12 +159,6 @@ void FrameworkBook::subscribe(const std::string& peer, const std::optional<std::
 
   // SUBSCRIBED once the framework is on disk; no offers before it.
   fw->awaitingSubscribed = true;
-  // A framework that subscribes again under its id (failing over, or told
-  // to) may have dropped the offers it held while it was not subscribed:
-  // they are taken back and offered afresh after SUBSCRIBED, as Mesos does
-  // on failover. A retried first subscription (no id yet) keeps them: its
-  // SUBSCRIBED came before them, and it may be accepting them now.
-  if (reregistered) offers_.rescindAll(fw->offers, true);
   ctx_.registry.afterDurable([this, peer, id = fw->id, reregistered] { confirm(peer, id, reregistered); });
 }
 
@@ -207,6 +209,13 @@ void FrameworkBook::heartbeat() {
     if (!fw.connected && now - fw.disconnectedAt > timeout) toRemove.push_back(id);
   }
   for (const auto& id : toRemove) remove(id, "its failover timeout passed");
+}
+
+void FrameworkBook::connectionClosed(const std::string& peer) {
+  auto byPeer = ctx_.state.frameworksByPeer.find(peer);
+  if (byPeer == ctx_.state.frameworksByPeer.end()) return;
+  auto fw = ctx_.state.frameworks.find(byPeer->second);
+  if (fw != ctx_.state.frameworks.end() && fw->second.connected) disconnected(fw->second);
 }
 
 void FrameworkBook::disconnected(FrameworkEntry& framework) {

@@ -43,6 +43,10 @@ class FrameworkBook {
   // lastSeen refreshed), or nullptr (and the peer is told to re-subscribe).
   FrameworkEntry* calling(const std::string& peer, const std::string& claimed);
 
+  // The connection `peer` closed (an HTTP scheduler's stream): the
+  // framework on it, if any, is disconnected at once.
+  void connectionClosed(const std::string& peer);
+
   // Sends heartbeats; marks silent frameworks disconnected; removes those
   // past their failover timeout. Runs every --framework-heartbeat-interval.
   void heartbeat();

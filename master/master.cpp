@@ -30,8 +30,9 @@ Master::Master(MasterEnvironment environment, MasterFlags flags)
                                   : makeFileStore(flags_.workDir)),
       allocator_(makeDrfAllocator(time_)),
       socket_(std::move(environment.transport)),
+      peers_(*socket_),
       events_(EventLog::kDefaultCapacity, [this] { return time_.wallSeconds(); }),
-      context_{flags_,   time_, state_, registry_, *allocator_, events_, *socket_, acls_,
+      context_{flags_,   time_, state_, registry_, *allocator_, events_, peers_, acls_,
                [this] { requestAllocation(); }},
       offers_(context_),
       tasks_(context_, offers_),
@@ -211,6 +212,9 @@ Result<void> Master::serveHttp() {
   if (*tls) http_->tls(*tls);
   http_->gate(httpAuthGate(httpAuth_));
   installMasterEndpoints(*http_, *this);
+  schedulerApi_ = std::make_unique<SchedulerApi>(*loop_, *this);
+  http_->route("POST", "/api/v1/scheduler", [this](const HttpRequest& r) { return schedulerApi_->handle(r); });
+  peers_.setHttpPeers([this](std::string_view peer, std::string_view bytes) { return schedulerApi_->send(peer, bytes); });
   auto httpBound = http_->listen(flags_.ip, flags_.httpPort);
   if (!httpBound) return httpBound.error();
   httpPort_ = *httpBound;
@@ -273,6 +277,7 @@ Result<void> Master::setQuota(const std::string& principal, const std::string& r
 void Master::onMessage(std::string_view peerView, std::string_view bytes, std::string_view principalView) {
   ++state_.metrics.messagesReceived;
   std::string peer(peerView);
+  if (isHttpPeer(peer)) return dropMessage(peer, "a ZeroMQ peer named like an HTTP scheduler's stream");
   auto decoded = wire::decode(bytes);
   if (!decoded) {
     dropMessage(peer, decoded.error().message);
@@ -306,7 +311,21 @@ bool Master::sentAsRegistered(const std::string& peer, const std::string& princi
   return false;
 }
 
-void Master::dispatch(const std::string& peer, const std::string& principal, const wire::Envelope::Reader& envelope) {
+void Master::fromHttpScheduler(const std::string& peer, const std::string& principal, std::string_view bytes) {
+  ++state_.metrics.messagesReceived;
+  auto decoded = wire::decode(bytes);
+  if (!decoded) return dropMessage(peer, decoded.error().message);
+  auto envelope = (*decoded)->envelope();
+  wire::dispatchSafely([&] { dispatch(peer, principal, envelope, true); },
+                       [&](const std::string& reason) {
+                         dropMessage(peer, std::string(wire::name((*decoded)->which())) + ": " + reason);
+                       });
+}
+
+void Master::httpSchedulerGone(const std::string& peer) { frameworks_.connectionClosed(peer); }
+
+void Master::dispatch(const std::string& peer, const std::string& principal, const wire::Envelope::Reader& envelope,
+                      bool http) {
   if (!leading_ && envelope.which() != wire::Envelope::GET_MASTER_INFO) {
     if (standbyCheck_ && time_.now() - lastStandbyCheck_ >= std::chrono::duration<double>(kStandbyCheckEvery).count()) {
       lastStandbyCheck_ = time_.now();
@@ -315,7 +334,7 @@ void Master::dispatch(const std::string& peer, const std::string& principal, con
     if (!leading_) return redirect(peer, envelope);
   }
   if (leading_ && leadingCheck_ && !leadingCheck_()) return;
-  if (authenticator_ && !sentAsRegistered(peer, principal, envelope)) return;
+  if (authenticator_ && !http && !sentAsRegistered(peer, principal, envelope)) return;
   switch (envelope.which()) {
     case wire::Envelope::REGISTER_AGENT:
       if (authenticator_ && !authenticator_->mayRegisterAgent(principal)) return;
@@ -326,8 +345,11 @@ void Master::dispatch(const std::string& peer, const std::string& principal, con
     case wire::Envelope::EXECUTOR_EXITED: return dispatchFromAgent(peer, envelope);
     case wire::Envelope::FRAMEWORK_MESSAGE: return frameworkMessage(peer, envelope.getFrameworkMessage());
     case wire::Envelope::SUBSCRIBE: {
-      if (!authenticator_) return frameworks_.subscribe(peer, std::nullopt, envelope.getSubscribe());
-      if (auto may = authenticator_->maySubscribe(principal); !may) return frameworks_.refuse(peer, may.error().message);
+      bool authenticated = authenticator_ || (http && !principal.empty());
+      if (!authenticated) return frameworks_.subscribe(peer, std::nullopt, envelope.getSubscribe());
+      if (authenticator_) {
+        if (auto may = authenticator_->maySubscribe(principal); !may) return frameworks_.refuse(peer, may.error().message);
+      }
       return frameworks_.subscribe(peer, principal, envelope.getSubscribe());
     }
     case wire::Envelope::ACCEPT:
@@ -443,7 +465,7 @@ void Master::frameworkMessage(const std::string& peer, wire::FrameworkMessage::R
     auto fw = state_.frameworks.find(frameworkId);
     if (fw == state_.frameworks.end() || !fw->second.connected) return;
     ++state_.metrics.frameworkMessages;
-    socket_->sendTo(fw->second.peer, wire::encodeFrameworkMessage(frameworkId.value, executorId.value,
+    peers_.sendTo(fw->second.peer, wire::encodeFrameworkMessage(frameworkId.value, executorId.value,
                                                                   agent->id.value, message.getData()));
     return;
   }

@@ -50,6 +50,7 @@
 #include "master/events.hpp"
 #include "master/frameworks.hpp"
 #include "master/offers.hpp"
+#include "master/peer_router.hpp"
 #include "master/registry/registry.hpp"
 #include "master/state.hpp"
 #include "master/tasks.hpp"
@@ -135,6 +136,18 @@ class Master {
   // Malformed, truncated or unknown messages dropped, including frames the
   // transport refused.
   uint64_t droppedMessages() const { return state_.metrics.messagesDropped + socket_->malformedFrames(); }
+  // ---- the HTTP scheduler API's subscriptions (master/http/scheduler_api.hpp)
+  // A call of the HTTP scheduler on `peer` (isHttpPeer), as the wire message
+  // the SDK would send: the same router, books and checks as a ZeroMQ
+  // peer's. `principal`: its bearer token's, "" when anonymous (an
+  // authenticated principal, like a CURVE key's, is the framework's).
+  void fromHttpScheduler(const std::string& peer, const std::string& principal, std::string_view bytes);
+  // Its stream closed: its framework is disconnected, and its failover
+  // timeout starts.
+  void httpSchedulerGone(const std::string& peer);
+  // nullptr without an HTTP server.
+  const SchedulerApi* schedulerApi() const { return schedulerApi_.get(); }
+
   // nullptr when links are not authenticated (no --key).
   const Authenticator* authenticator() const { return authenticator_.get(); }
   // What principals may do (--acls).
@@ -143,7 +156,10 @@ class Master {
  private:
   // ---- the router: from the transport to the books
   void onMessage(std::string_view peer, std::string_view bytes, std::string_view principal);
-  void dispatch(const std::string& peer, const std::string& principal, const wire::Envelope::Reader& envelope);
+  // `http`: from an HTTP scheduler's subscription, bound to its peer by
+  // its stream id rather than by a link's key.
+  void dispatch(const std::string& peer, const std::string& principal, const wire::Envelope::Reader& envelope,
+                bool http = false);
   // With authenticated links: whether a registered agent's or framework's
   // message comes over a link authenticated as the principal it registered
   // with (a registration binds the peer to its principal).
@@ -181,6 +197,7 @@ class Master {
   Registry registry_;
   std::unique_ptr<Allocator> allocator_;
   std::unique_ptr<Transport> socket_;
+  PeerRouter peers_;  // socket_ and the HTTP scheduler API's streams
   // The production socket and its context (nullptr in unit tests), for CURVE.
   ZmqSocket* zmqSocket_ = nullptr;
   zmq::context_t* zmqContext_ = nullptr;
@@ -189,6 +206,7 @@ class Master {
   Acls acls_ = Acls::allowAll();
   std::shared_ptr<const HttpAuthPolicy> httpAuth_;  // who needs a token, and the tokens
   std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<SchedulerApi> schedulerApi_;  // streams on http_: destroyed before it
   EventLog events_;
   MasterContext context_;
   OfferBook offers_;

@@ -12,7 +12,9 @@
 #include "common/http_client.hpp"
 #include "common/json.hpp"
 #include "common/sandbox_token.hpp"
+#include "master/http/endpoints.hpp"
 #include "master/http/metrics.hpp"
+#include "master/http/scheduler_api.hpp"
 #include "master/http/webui.hpp"
 #include "master/master.hpp"
 
@@ -127,23 +129,6 @@ std::string encodePath(const std::string& path) {
     start = slash + 1;
   }
   return out + urlEncode(path.substr(start));
-}
-
-// A standby's answer to an API call: 307 to the same call on the leader
-// (the method and body are kept), or 503 while no master leads.
-HttpResponse redirectToLeader(const Master& master, const HttpRequest& r) {
-  if (!master.leader()) {
-    return HttpResponse::jsonError(503, "this master stands by and no master leads now; try again shortly");
-  }
-  std::string location = master.leader()->httpUrl() + encodePath(r.path);
-  char separator = '?';
-  for (const auto& [name, value] : r.query) {
-    location += separator + urlEncode(name) + "=" + urlEncode(value);
-    separator = '&';
-  }
-  auto response = HttpResponse::jsonError(307, "this master stands by; the leader is at " + master.leader()->httpUrl());
-  response.headers["Location"] = location;
-  return response;
 }
 
 // `handler` on the leader; a standby redirects the call to the leader.
@@ -383,6 +368,21 @@ HttpResponse getSandboxToken(const Master& master, const HttpRequest& request) {
 }
 
 }  // namespace
+
+HttpResponse redirectToLeader(const Master& master, const HttpRequest& r) {
+  if (!master.leader()) {
+    return HttpResponse::jsonError(503, "this master stands by and no master leads now; try again shortly");
+  }
+  std::string location = master.leader()->httpUrl() + encodePath(r.path);
+  char separator = '?';
+  for (const auto& [name, value] : r.query) {
+    location += separator + urlEncode(name) + "=" + urlEncode(value);
+    separator = '&';
+  }
+  auto response = HttpResponse::jsonError(307, "this master stands by; the leader is at " + master.leader()->httpUrl());
+  response.headers["Location"] = location;
+  return response;
+}
 
 void installMasterEndpoints(HttpServer& http, Master& master) {
   installWebUi(http);

@@ -160,6 +160,17 @@ void messageMetrics(Writer& out, const Master& master) {
               "HTTPS connections (--tls-cert) that failed before a request: a refused or broken handshake, or plain "
               "HTTP sent to the TLS port.",
               static_cast<double>(master.httpTlsFailures()));
+  const auto* api = master.schedulerApi();
+  out.gauge("clusternodes_master_scheduler_api_streams",
+            "Open subscriptions of the Mesos v1 scheduler HTTP API (POST /api/v1/scheduler).",
+            api != nullptr ? static_cast<double>(api->streams()) : 0.0);
+  out.counter("clusternodes_master_scheduler_api_events_total",
+              "Events written to the Mesos v1 scheduler API's subscriptions (heartbeats included).",
+              api != nullptr ? static_cast<double>(api->eventsSent()) : 0.0);
+  out.counter("clusternodes_master_scheduler_api_refused_calls_total",
+              "Calls to the Mesos v1 scheduler API answered 4xx or 5xx: malformed, invalid, of another stream, or not "
+              "supported.",
+              api != nullptr ? static_cast<double>(api->refusedCalls()) : 0.0);
   out.gauge("clusternodes_master_leading", "1 when this master leads, 0 while it stands by (--zk).",
             master.leading() ? 1.0 : 0.0);
   if (const auto* authenticator = master.authenticator()) {

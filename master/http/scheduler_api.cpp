@@ -1,0 +1,465 @@
+#include "master/http/scheduler_api.hpp"
+
+#include <arpa/inet.h>
+
+#include <cctype>
+#include <cmath>
+
+#include <capnp/message.h>
+#include <spdlog/spdlog.h>
+
+#include "common/http_format.hpp"
+#include "common/recordio.hpp"
+#include "common/transport.hpp"
+#include "common/wire.hpp"
+#include "master/http/endpoints.hpp"
+#include "master/http/v1/convert.hpp"
+#include "master/http/v1/json.hpp"
+#include "master/http/v1/scheduler.pb.h"
+#include "master/master.hpp"
+#include "master/validation.hpp"
+
+namespace clusternodes::master {
+
+namespace mesos = ::mesos::v1;
+using V1Call = mesos::scheduler::Call;
+using V1Event = mesos::scheduler::Event;
+using wire::text;
+
+namespace {
+
+constexpr std::string_view kHttpPeerPrefix{"\0http/", 6};
+constexpr const char* kJson = "application/json";
+constexpr const char* kProtobuf = "application/x-protobuf";
+
+std::string peerOf(const std::string& streamId) { return std::string(kHttpPeerPrefix) + streamId; }
+
+// The media type of a Content-Type or Accept entry: no parameters, lower case.
+std::string mediaType(std::string_view value) {
+  value = value.substr(0, value.find(';'));
+  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) value.remove_prefix(1);
+  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.remove_suffix(1);
+  return http_format::lowerCase(value);
+}
+
+// Whether an Accept header (absent: anything) allows `type`, as HTTP's
+// media ranges do: type/subtype, type/* or */*, with a q above zero.
+bool accepts(const HttpRequest& request, std::string_view type) {
+  auto header = request.headers.find("accept");
+  if (header == request.headers.end()) return true;
+  std::string_view list = header->second;
+  std::string family(type.substr(0, type.find('/')));
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view entry = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    std::string range = mediaType(entry);
+    if (range != type && range != family + "/*" && range != "*/*") continue;
+    size_t q = entry.find("q=");
+    if (q != std::string_view::npos && std::atof(std::string(entry.substr(q + 2)).c_str()) <= 0) continue;
+    return true;
+  }
+  return false;
+}
+
+// Mesos's checks of a call before it is acted on (the message follows
+// "Failed to validate scheduler::Call: ").
+std::optional<std::string> validateCall(const V1Call& call) {
+  if (!call.has_type()) return "Expecting 'type' to be present";
+  auto needs = [&](bool present, const char* field) -> std::optional<std::string> {
+    if (present) return std::nullopt;
+    return std::string("Expecting '") + field + "' to be present";
+  };
+  if (call.type() == V1Call::SUBSCRIBE) {
+    if (!call.has_subscribe()) return "Expecting 'subscribe' to be present";
+    const auto& info = call.subscribe().framework_info();
+    if (call.has_framework_id() != info.has_id() ||
+        (call.has_framework_id() && call.framework_id().value() != info.id().value())) {
+      return "'framework_id' differs from 'subscribe.framework_info.id'";
+    }
+    return std::nullopt;
+  }
+  if (!call.has_framework_id()) return "Expecting 'framework_id' to be present";
+  switch (call.type()) {
+    case V1Call::ACCEPT: return needs(call.has_accept(), "accept");
+    case V1Call::DECLINE: return needs(call.has_decline(), "decline");
+    case V1Call::KILL: return needs(call.has_kill(), "kill");
+    case V1Call::SHUTDOWN: return needs(call.has_shutdown(), "shutdown");
+    case V1Call::ACKNOWLEDGE: return needs(call.has_acknowledge(), "acknowledge");
+    case V1Call::RECONCILE: return needs(call.has_reconcile(), "reconcile");
+    case V1Call::MESSAGE: return needs(call.has_message(), "message");
+    case V1Call::UPDATE_FRAMEWORK: return needs(call.has_update_framework(), "update_framework");
+    default: return std::nullopt;
+  }
+}
+
+}  // namespace
+
+Result<std::string> wireCall(const V1Call& call) {
+  capnp::MallocMessageBuilder message;
+  auto envelope = message.initRoot<wire::Envelope>();
+  const std::string& framework = call.framework_id().value();
+  switch (call.type()) {
+    case V1Call::SUBSCRIBE: {
+      auto info = v1::fromV1(call.subscribe().framework_info());
+      if (!info) return info.error();
+      wire::toWire(*info, envelope.initSubscribe().initInfo());
+      break;
+    }
+    case V1Call::TEARDOWN: envelope.initTeardown().setFrameworkId(framework); break;
+    case V1Call::ACCEPT: {
+      const auto& accept = call.accept();
+      auto out = envelope.initAccept();
+      out.setFrameworkId(framework);
+      auto ids = out.initOfferIds(static_cast<unsigned>(accept.offer_ids_size()));
+      for (int i = 0; i < accept.offer_ids_size(); ++i) ids.set(static_cast<unsigned>(i), accept.offer_ids(i).value());
+      auto operations = out.initOperations(static_cast<unsigned>(accept.operations_size()));
+      for (int i = 0; i < accept.operations_size(); ++i) {
+        const auto& op = accept.operations(i);
+        auto into = operations[static_cast<unsigned>(i)];
+        std::string at = "accept.operations[" + std::to_string(i) + "]";
+        switch (op.type()) {
+          case mesos::Offer::Operation::LAUNCH: {
+            auto tasks = into.initLaunch(static_cast<unsigned>(op.launch().task_infos_size()));
+            for (int t = 0; t < op.launch().task_infos_size(); ++t) {
+              auto task = v1::fromV1(op.launch().task_infos(t));
+              if (!task) return task.error();
+              wire::toWire(*task, tasks[static_cast<unsigned>(t)]);
+            }
+            break;
+          }
+          case mesos::Offer::Operation::RESERVE:
+          case mesos::Offer::Operation::UNRESERVE: {
+            bool reserve = op.type() == mesos::Offer::Operation::RESERVE;
+            auto resources = v1::fromV1(reserve ? op.reserve().resources() : op.unreserve().resources(), at);
+            if (!resources) return resources.error();
+            wire::setResources(*resources, [&](unsigned n) { return reserve ? into.initReserve(n) : into.initUnreserve(n); });
+            break;
+          }
+          default:
+            return invalid(at + ": " + mesos::Offer::Operation::Type_Name(op.type()) +
+                           " is not supported by Clusternodes");
+        }
+      }
+      out.setRefuseSeconds(accept.filters().refuse_seconds());
+      break;
+    }
+    case V1Call::DECLINE: {
+      const auto& decline = call.decline();
+      auto out = envelope.initDecline();
+      out.setFrameworkId(framework);
+      auto ids = out.initOfferIds(static_cast<unsigned>(decline.offer_ids_size()));
+      for (int i = 0; i < decline.offer_ids_size(); ++i) ids.set(static_cast<unsigned>(i), decline.offer_ids(i).value());
+      out.setRefuseSeconds(decline.filters().refuse_seconds());
+      break;
+    }
+    case V1Call::REVIVE: envelope.initRevive().setFrameworkId(framework); break;
+    case V1Call::SUPPRESS: envelope.initSuppress().setFrameworkId(framework); break;
+    case V1Call::KILL: {
+      const auto& kill = call.kill();
+      auto out = envelope.initKill();
+      out.setFrameworkId(framework);
+      out.setTaskId(kill.task_id().value());
+      out.setAgentId(kill.agent_id().value());
+      auto grace = v1::gracePeriodSeconds(kill.kill_policy());
+      if (grace && (!std::isfinite(*grace) || *grace < 0 || *grace > kMaxKillGracePeriodSeconds)) {
+        return invalid("kill.kill_policy.grace_period must be between 0 and a week");
+      }
+      out.setKillGracePeriodMs(grace ? static_cast<int64_t>(*grace * 1000) : -1);
+      break;
+    }
+    case V1Call::ACKNOWLEDGE: {
+      const auto& ack = call.acknowledge();
+      auto out = envelope.initAcknowledge();
+      out.setFrameworkId(framework);
+      out.setAgentId(ack.agent_id().value());
+      out.setTaskId(ack.task_id().value());
+      out.setUuid(ack.uuid());
+      break;
+    }
+    case V1Call::RECONCILE: {
+      const auto& reconcile = call.reconcile();
+      auto out = envelope.initReconcile();
+      out.setFrameworkId(framework);
+      auto tasks = out.initTasks(static_cast<unsigned>(reconcile.tasks_size()));
+      for (int i = 0; i < reconcile.tasks_size(); ++i) {
+        tasks[static_cast<unsigned>(i)].setTaskId(reconcile.tasks(i).task_id().value());
+        tasks[static_cast<unsigned>(i)].setAgentId(reconcile.tasks(i).agent_id().value());
+      }
+      break;
+    }
+    case V1Call::MESSAGE: {
+      const auto& m = call.message();
+      auto out = envelope.initFrameworkMessage();
+      out.setFrameworkId(framework);
+      out.setExecutorId(m.executor_id().value());
+      out.setAgentId(m.agent_id().value());
+      out.setData(wire::data(m.data()));
+      break;
+    }
+    default: return Error{ErrorCode::kUnavailable, V1Call::Type_Name(call.type()) + " is not supported by Clusternodes"};
+  }
+  return wire::encode(message);
+}
+
+bool isHttpPeer(std::string_view peer) { return peer.size() > kHttpPeerPrefix.size() && peer.substr(0, 6) == kHttpPeerPrefix; }
+
+struct SchedulerApi::Subscription {
+  std::string streamId;
+  std::string peer;
+  std::string principal;  // its bearer token's; "" when anonymous
+  FrameworkID frameworkId;  // once SUBSCRIBED
+  bool protobuf = false;  // events in protobuf, else JSON
+  v1::Dialect dialect;
+  std::shared_ptr<HttpStream> stream;
+};
+
+SchedulerApi::SchedulerApi(Loop& loop, Master& master) : loop_(loop), master_(master) {}
+
+SchedulerApi::~SchedulerApi() {
+  for (auto& [peer, subscription] : subscriptions_) subscription->stream->close();
+}
+
+HttpResponse SchedulerApi::refuse(int status, const std::string& message) {
+  ++refusedCalls_;
+  return HttpResponse::text(status, message);
+}
+
+HttpResponse SchedulerApi::handle(const HttpRequest& request) {
+  if (!master_.leading()) return redirectToLeader(master_, request);
+  auto contentType = request.headers.find("content-type");
+  if (contentType == request.headers.end()) return refuse(400, "Expecting 'Content-Type' to be present");
+  V1Call call;
+  std::string type = mediaType(contentType->second);
+  if (type == kProtobuf) {
+    if (!call.ParseFromString(request.body)) return refuse(400, "Failed to parse body into Call protobuf");
+  } else if (type == kJson) {
+    nlohmann::json json;
+    try {
+      json = nlohmann::json::parse(request.body);
+    } catch (const nlohmann::json::exception& e) {
+      return refuse(400, std::string("Failed to parse body into JSON: ") + e.what());
+    }
+    if (auto read = v1::fromJson(json, call); !read) {
+      return refuse(400, "Failed to convert JSON into Call protobuf: " + read.error().message);
+    }
+  } else {
+    return refuse(415, std::string("Expecting 'Content-Type' of ") + kJson + " or " + kProtobuf);
+  }
+  if (auto invalidCall = validateCall(call)) return refuse(400, "Failed to validate scheduler::Call: " + *invalidCall);
+
+  if (call.type() == V1Call::SUBSCRIBE) {
+    bool protobufOut;
+    if (accepts(request, kJson)) {
+      protobufOut = false;
+    } else if (accepts(request, kProtobuf)) {
+      protobufOut = true;
+    } else {
+      return refuse(406, std::string("Expecting 'Accept' to allow '") + kProtobuf + "' or '" + kJson + "'");
+    }
+    if (request.headers.count("mesos-stream-id") != 0) {
+      return refuse(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
+    }
+    auto info = v1::fromV1(call.subscribe().framework_info());
+    if (!info) return refuse(400, "Failed to validate scheduler::Call: " + info.error().message);
+    if (auto valid = validateFrameworkInfo(*info); !valid) {
+      return refuse(400, "Failed to validate scheduler::Call: " + valid.error().message);
+    }
+    auto envelope = wireCall(call);
+    if (!envelope) return refuse(400, "Failed to validate scheduler::Call: " + envelope.error().message);
+    HttpResponse response;
+    response.contentType = protobufOut ? kProtobuf : kJson;
+    std::string streamId = randomUuid();
+    response.headers["Mesos-Stream-Id"] = streamId;
+    auto subscription = std::make_unique<Subscription>();
+    subscription->streamId = streamId;
+    subscription->peer = peerOf(streamId);
+    subscription->principal = request.principal;
+    subscription->protobuf = protobufOut;
+    subscription->dialect = v1::dialectOf(call.subscribe().framework_info());
+    response.stream = [this, subscription = std::shared_ptr<Subscription>(std::move(subscription)),
+                       bytes = std::move(*envelope)](std::shared_ptr<HttpStream> stream) mutable {
+      std::string peer = subscription->peer;
+      std::string principal = subscription->principal;
+      subscription->stream = stream;
+      stream->onEnd([this, peer] {
+        subscriptions_.erase(peer);
+        master_.httpSchedulerGone(peer);
+      });
+      subscriptions_.emplace(peer, std::make_unique<Subscription>(std::move(*subscription)));
+      master_.fromHttpScheduler(peer, principal, bytes);
+    };
+    return response;
+  }
+
+  // Mesos's order: the framework, then its connection, then the stream id.
+  const auto& frameworks = master_.state().frameworks;
+  auto framework = frameworks.find(FrameworkID{call.framework_id().value()});
+  if (framework == frameworks.end()) return refuse(400, "Framework cannot be found");
+  if (!framework->second.connected) return refuse(403, "Framework is not subscribed");
+  auto subscription = subscriptions_.find(framework->second.peer);
+  if (subscription == subscriptions_.end()) return refuse(403, "Framework is not connected via HTTP");
+  auto streamHeader = request.headers.find("mesos-stream-id");
+  if (streamHeader == request.headers.end()) {
+    return refuse(400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header");
+  }
+  if (streamHeader->second != subscription->second->streamId) {
+    return refuse(400, "The stream ID '" + streamHeader->second +
+                           "' included in this request didn't match the stream ID currently associated with "
+                           "framework ID " + framework->first.value);
+  }
+  std::string peer = subscription->first;
+  if (call.type() == V1Call::REQUEST || call.type() == V1Call::ACCEPT_INVERSE_OFFERS ||
+      call.type() == V1Call::DECLINE_INVERSE_OFFERS) {
+    return HttpResponse::text(202, "");  // no inverse offers are ever made; REQUEST was never acted on
+  }
+  auto envelope = wireCall(call);
+  if (!envelope) {
+    if (envelope.error().code == ErrorCode::kUnavailable) return refuse(501, envelope.error().message);
+    return refuse(400, "Failed to validate scheduler::Call: " + envelope.error().message);
+  }
+  master_.fromHttpScheduler(peer, subscription->second->principal, *envelope);
+  // TEARDOWN removed the framework: its connections close.
+  if (call.type() == V1Call::TEARDOWN && master_.state().frameworks.count(framework->first) == 0) close(peer);
+  return HttpResponse::text(202, "");
+}
+
+void SchedulerApi::close(const std::string& peer) {
+  auto it = subscriptions_.find(peer);
+  if (it == subscriptions_.end()) return;
+  it->second->stream->close();
+  subscriptions_.erase(it);
+}
+
+std::string SchedulerApi::encode(const Subscription& subscription, const google::protobuf::Message& event) {
+  if (subscription.protobuf) return event.SerializeAsString();
+  return v1::toJson(event).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+void SchedulerApi::write(Subscription& subscription, const std::string& event) {
+  if (subscription.stream->write(recordioEncode(event))) ++eventsSent_;
+}
+
+bool SchedulerApi::send(std::string_view peer, std::string_view bytes) {
+  auto it = subscriptions_.find(peer);
+  if (it == subscriptions_.end()) return false;
+  Subscription& s = *it->second;
+  auto decoded = wire::decode(bytes);
+  if (!decoded) return false;
+  auto envelope = (*decoded)->envelope();
+  V1Event event;
+  bool closeAfter = false;
+  try {
+    switch (envelope.which()) {
+      case wire::Envelope::SUBSCRIBED: {
+        auto subscribed = envelope.getSubscribed();
+        event.set_type(V1Event::SUBSCRIBED);
+        auto* out = event.mutable_subscribed();
+        out->mutable_framework_id()->set_value(text(subscribed.getFrameworkId()));
+        out->set_heartbeat_interval_seconds(static_cast<double>(subscribed.getHeartbeatIntervalMs()) / 1000.0);
+        auto* info = out->mutable_master_info();
+        info->set_id(master_.state().masterId);
+        in_addr address{};
+        info->set_ip(inet_pton(AF_INET, master_.flags().ip.c_str(), &address) == 1 ? address.s_addr : 0);
+        info->set_port(static_cast<uint32_t>(master_.flags().port));
+        info->set_hostname(master_.flags().ip);
+        info->mutable_address()->set_ip(master_.flags().ip);
+        info->mutable_address()->set_port(master_.flags().port);
+        // A framework that failed over to this stream: its older stream ends.
+        s.frameworkId = FrameworkID{text(subscribed.getFrameworkId())};
+        std::vector<Subscription*> older;
+        for (auto& [otherPeer, other] : subscriptions_) {
+          if (otherPeer != s.peer && other->frameworkId == s.frameworkId) older.push_back(other.get());
+        }
+        for (auto* other : older) {
+          V1Event failedOver;
+          failedOver.set_type(V1Event::ERROR);
+          failedOver.mutable_error()->set_message("Framework failed over");
+          write(*other, encode(*other, failedOver));
+          close(other->peer);
+        }
+        break;
+      }
+      case wire::Envelope::RESOURCE_OFFERS: {
+        event.set_type(V1Event::OFFERS);
+        for (auto offer : envelope.getResourceOffers().getOffers()) {
+          v1::toV1(wire::fromWire(offer), s.dialect, event.mutable_offers()->add_offers());
+        }
+        break;
+      }
+      case wire::Envelope::RESCIND_OFFER:
+        event.set_type(V1Event::RESCIND);
+        event.mutable_rescind()->mutable_offer_id()->set_value(text(envelope.getRescindOffer().getOfferId()));
+        break;
+      case wire::Envelope::STATUS_UPDATE:
+        event.set_type(V1Event::UPDATE);
+        v1::toV1(wire::fromWire(envelope.getStatusUpdate().getStatus()), event.mutable_update()->mutable_status());
+        break;
+      case wire::Envelope::FRAMEWORK_MESSAGE: {
+        auto m = envelope.getFrameworkMessage();
+        event.set_type(V1Event::MESSAGE);
+        event.mutable_message()->mutable_agent_id()->set_value(text(m.getAgentId()));
+        event.mutable_message()->mutable_executor_id()->set_value(text(m.getExecutorId()));
+        event.mutable_message()->set_data(wire::bytes(m.getData()));
+        break;
+      }
+      case wire::Envelope::AGENT_LOST:
+        event.set_type(V1Event::FAILURE);
+        event.mutable_failure()->mutable_agent_id()->set_value(text(envelope.getAgentLost().getAgentId()));
+        break;
+      case wire::Envelope::EXECUTOR_EXITED: {
+        auto exited = envelope.getExecutorExited();
+        event.set_type(V1Event::FAILURE);
+        event.mutable_failure()->mutable_agent_id()->set_value(text(exited.getAgentId()));
+        event.mutable_failure()->mutable_executor_id()->set_value(text(exited.getExecutorId()));
+        event.mutable_failure()->set_status(exited.getStatus());
+        break;
+      }
+      case wire::Envelope::HEARTBEAT: {
+        event.set_type(V1Event::HEARTBEAT);
+        // An open stream is a connected framework: its answer is the
+        // stream itself, told to the master on the next turn (the master
+        // is sending heartbeats to every framework now).
+        loop_.post([this, alive = std::weak_ptr<bool>(alive_), peer = s.peer,
+                    frameworkId = text(envelope.getHeartbeat().getFrameworkId())] {
+          if (alive.expired()) return;
+          auto open = subscriptions_.find(peer);
+          if (open == subscriptions_.end()) return;
+          capnp::MallocMessageBuilder message;
+          message.initRoot<wire::Envelope>().initHeartbeat().setFrameworkId(frameworkId);
+          master_.fromHttpScheduler(peer, open->second->principal, wire::encode(message));
+        });
+        break;
+      }
+      case wire::Envelope::FRAMEWORK_ERROR:
+        event.set_type(V1Event::ERROR);
+        event.mutable_error()->set_message(text(envelope.getFrameworkError().getMessage()));
+        closeAfter = true;
+        break;
+      case wire::Envelope::REREGISTER:
+        event.set_type(V1Event::ERROR);
+        event.mutable_error()->set_message(text(envelope.getReregister().getReason()));
+        closeAfter = true;
+        break;
+      case wire::Envelope::NOT_LEADER:
+        event.set_type(V1Event::ERROR);
+        event.mutable_error()->set_message("this master no longer leads; subscribe again with the leading master");
+        closeAfter = true;
+        break;
+      default:
+        // OperationRefused: Mesos reports a refused RESERVE only to
+        // operations with an id (UPDATE_OPERATION_STATUS), which the HTTP
+        // API does not take.
+        spdlog::debug("HTTP scheduler stream {}: nothing to send for {}", s.streamId, wire::name(envelope.which()));
+        return true;
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("HTTP scheduler stream {}: cannot write {}: {}", s.streamId, wire::name(envelope.which()), e.what());
+    return false;
+  }
+  write(s, encode(s, event));
+  if (closeAfter) close(s.peer);
+  return true;
+}
+
+}  // namespace clusternodes::master
