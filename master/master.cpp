@@ -214,7 +214,8 @@ Result<void> Master::serveHttp() {
   installMasterEndpoints(*http_, *this);
   schedulerApi_ = std::make_unique<SchedulerApi>(*loop_, *this);
   http_->route("POST", "/api/v1/scheduler", [this](const HttpRequest& r) { return schedulerApi_->handle(r); });
-  peers_.setHttpPeers([this](std::string_view peer, std::string_view bytes) { return schedulerApi_->send(peer, bytes); });
+  peers_.setHttpPeers(
+      [this](std::string_view peer, std::string_view bytes) { return schedulerApi_ && schedulerApi_->send(peer, bytes); });
   auto httpBound = http_->listen(flags_.ip, flags_.httpPort);
   if (!httpBound) return httpBound.error();
   httpPort_ = *httpBound;

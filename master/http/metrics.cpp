@@ -146,7 +146,9 @@ void taskMetrics(Writer& out, const Master& master) {
 
 void messageMetrics(Writer& out, const Master& master) {
   const auto& m = master.state().metrics;
-  out.counter("clusternodes_master_messages_received_total", "Messages received on the master's socket.",
+  out.counter("clusternodes_master_messages_received_total",
+              "Messages received from agents and frameworks: on the master's socket, and the HTTP scheduler API's "
+              "calls.",
               static_cast<double>(m.messagesReceived));
   out.counter("clusternodes_master_messages_dropped_total", "Malformed, truncated or unknown messages dropped.",
               static_cast<double>(master.droppedMessages()));

@@ -93,6 +93,42 @@ std::optional<std::string> validateCall(const V1Call& call) {
   }
 }
 
+// An ACCEPT's offers and operations (LAUNCH, RESERVE, UNRESERVE) on the wire.
+Result<void> acceptToWire(const V1Call::Accept& accept, const std::string& framework, wire::Accept::Builder out) {
+  out.setFrameworkId(framework);
+  auto ids = out.initOfferIds(static_cast<unsigned>(accept.offer_ids_size()));
+  for (int i = 0; i < accept.offer_ids_size(); ++i) ids.set(static_cast<unsigned>(i), accept.offer_ids(i).value());
+  auto operations = out.initOperations(static_cast<unsigned>(accept.operations_size()));
+  for (int i = 0; i < accept.operations_size(); ++i) {
+    const auto& op = accept.operations(i);
+    auto into = operations[static_cast<unsigned>(i)];
+    std::string at = "accept.operations[" + std::to_string(i) + "]";
+    switch (op.type()) {
+      case mesos::Offer::Operation::LAUNCH: {
+        auto tasks = into.initLaunch(static_cast<unsigned>(op.launch().task_infos_size()));
+        for (int t = 0; t < op.launch().task_infos_size(); ++t) {
+          auto task = v1::fromV1(op.launch().task_infos(t));
+          if (!task) return task.error();
+          wire::toWire(*task, tasks[static_cast<unsigned>(t)]);
+        }
+        break;
+      }
+      case mesos::Offer::Operation::RESERVE:
+      case mesos::Offer::Operation::UNRESERVE: {
+        bool reserve = op.type() == mesos::Offer::Operation::RESERVE;
+        auto resources = v1::fromV1(reserve ? op.reserve().resources() : op.unreserve().resources(), at);
+        if (!resources) return resources.error();
+        wire::setResources(*resources, [&](unsigned n) { return reserve ? into.initReserve(n) : into.initUnreserve(n); });
+        break;
+      }
+      default:
+        return invalid(at + ": " + mesos::Offer::Operation::Type_Name(op.type()) + " is not supported by Clusternodes");
+    }
+  }
+  out.setRefuseSeconds(accept.filters().refuse_seconds());
+  return {};
+}
+
 }  // namespace
 
 Result<std::string> wireCall(const V1Call& call) {
@@ -107,43 +143,9 @@ Result<std::string> wireCall(const V1Call& call) {
       break;
     }
     case V1Call::TEARDOWN: envelope.initTeardown().setFrameworkId(framework); break;
-    case V1Call::ACCEPT: {
-      const auto& accept = call.accept();
-      auto out = envelope.initAccept();
-      out.setFrameworkId(framework);
-      auto ids = out.initOfferIds(static_cast<unsigned>(accept.offer_ids_size()));
-      for (int i = 0; i < accept.offer_ids_size(); ++i) ids.set(static_cast<unsigned>(i), accept.offer_ids(i).value());
-      auto operations = out.initOperations(static_cast<unsigned>(accept.operations_size()));
-      for (int i = 0; i < accept.operations_size(); ++i) {
-        const auto& op = accept.operations(i);
-        auto into = operations[static_cast<unsigned>(i)];
-        std::string at = "accept.operations[" + std::to_string(i) + "]";
-        switch (op.type()) {
-          case mesos::Offer::Operation::LAUNCH: {
-            auto tasks = into.initLaunch(static_cast<unsigned>(op.launch().task_infos_size()));
-            for (int t = 0; t < op.launch().task_infos_size(); ++t) {
-              auto task = v1::fromV1(op.launch().task_infos(t));
-              if (!task) return task.error();
-              wire::toWire(*task, tasks[static_cast<unsigned>(t)]);
-            }
-            break;
-          }
-          case mesos::Offer::Operation::RESERVE:
-          case mesos::Offer::Operation::UNRESERVE: {
-            bool reserve = op.type() == mesos::Offer::Operation::RESERVE;
-            auto resources = v1::fromV1(reserve ? op.reserve().resources() : op.unreserve().resources(), at);
-            if (!resources) return resources.error();
-            wire::setResources(*resources, [&](unsigned n) { return reserve ? into.initReserve(n) : into.initUnreserve(n); });
-            break;
-          }
-          default:
-            return invalid(at + ": " + mesos::Offer::Operation::Type_Name(op.type()) +
-                           " is not supported by Clusternodes");
-        }
-      }
-      out.setRefuseSeconds(accept.filters().refuse_seconds());
+    case V1Call::ACCEPT:
+      if (auto accept = acceptToWire(call.accept(), framework, envelope.initAccept()); !accept) return accept.error();
       break;
-    }
     case V1Call::DECLINE: {
       const auto& decline = call.decline();
       auto out = envelope.initDecline();
@@ -225,6 +227,50 @@ HttpResponse SchedulerApi::refuse(int status, const std::string& message) {
   return HttpResponse::text(status, message);
 }
 
+HttpResponse SchedulerApi::subscribe(const HttpRequest& request, const V1Call& call) {
+  bool protobufOut;
+  if (accepts(request, kJson)) {
+    protobufOut = false;
+  } else if (accepts(request, kProtobuf)) {
+    protobufOut = true;
+  } else {
+    return refuse(406, std::string("Expecting 'Accept' to allow '") + kProtobuf + "' or '" + kJson + "'");
+  }
+  if (request.headers.count("mesos-stream-id") != 0) {
+    return refuse(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
+  }
+  auto info = v1::fromV1(call.subscribe().framework_info());
+  if (!info) return refuse(400, "Failed to validate scheduler::Call: " + info.error().message);
+  if (auto valid = validateFrameworkInfo(*info); !valid) {
+    return refuse(400, "Failed to validate scheduler::Call: " + valid.error().message);
+  }
+  auto envelope = wireCall(call);
+  if (!envelope) return refuse(400, "Failed to validate scheduler::Call: " + envelope.error().message);
+  HttpResponse response;
+  response.contentType = protobufOut ? kProtobuf : kJson;
+  std::string streamId = randomUuid();
+  response.headers["Mesos-Stream-Id"] = streamId;
+  auto subscription = std::make_unique<Subscription>();
+  subscription->streamId = streamId;
+  subscription->peer = peerOf(streamId);
+  subscription->principal = request.principal;
+  subscription->protobuf = protobufOut;
+  subscription->dialect = v1::dialectOf(call.subscribe().framework_info());
+  response.stream = [this, subscription = std::shared_ptr<Subscription>(std::move(subscription)),
+                     bytes = std::move(*envelope)](std::shared_ptr<HttpStream> stream) mutable {
+    std::string peer = subscription->peer;
+    std::string principal = subscription->principal;
+    subscription->stream = stream;
+    stream->onEnd([this, peer] {
+      subscriptions_.erase(peer);
+      master_.httpSchedulerGone(peer);
+    });
+    subscriptions_.emplace(peer, std::make_unique<Subscription>(std::move(*subscription)));
+    master_.fromHttpScheduler(peer, principal, bytes);
+  };
+  return response;
+}
+
 HttpResponse SchedulerApi::handle(const HttpRequest& request) {
   if (!master_.leading()) return redirectToLeader(master_, request);
   auto contentType = request.headers.find("content-type");
@@ -248,49 +294,7 @@ HttpResponse SchedulerApi::handle(const HttpRequest& request) {
   }
   if (auto invalidCall = validateCall(call)) return refuse(400, "Failed to validate scheduler::Call: " + *invalidCall);
 
-  if (call.type() == V1Call::SUBSCRIBE) {
-    bool protobufOut;
-    if (accepts(request, kJson)) {
-      protobufOut = false;
-    } else if (accepts(request, kProtobuf)) {
-      protobufOut = true;
-    } else {
-      return refuse(406, std::string("Expecting 'Accept' to allow '") + kProtobuf + "' or '" + kJson + "'");
-    }
-    if (request.headers.count("mesos-stream-id") != 0) {
-      return refuse(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
-    }
-    auto info = v1::fromV1(call.subscribe().framework_info());
-    if (!info) return refuse(400, "Failed to validate scheduler::Call: " + info.error().message);
-    if (auto valid = validateFrameworkInfo(*info); !valid) {
-      return refuse(400, "Failed to validate scheduler::Call: " + valid.error().message);
-    }
-    auto envelope = wireCall(call);
-    if (!envelope) return refuse(400, "Failed to validate scheduler::Call: " + envelope.error().message);
-    HttpResponse response;
-    response.contentType = protobufOut ? kProtobuf : kJson;
-    std::string streamId = randomUuid();
-    response.headers["Mesos-Stream-Id"] = streamId;
-    auto subscription = std::make_unique<Subscription>();
-    subscription->streamId = streamId;
-    subscription->peer = peerOf(streamId);
-    subscription->principal = request.principal;
-    subscription->protobuf = protobufOut;
-    subscription->dialect = v1::dialectOf(call.subscribe().framework_info());
-    response.stream = [this, subscription = std::shared_ptr<Subscription>(std::move(subscription)),
-                       bytes = std::move(*envelope)](std::shared_ptr<HttpStream> stream) mutable {
-      std::string peer = subscription->peer;
-      std::string principal = subscription->principal;
-      subscription->stream = stream;
-      stream->onEnd([this, peer] {
-        subscriptions_.erase(peer);
-        master_.httpSchedulerGone(peer);
-      });
-      subscriptions_.emplace(peer, std::make_unique<Subscription>(std::move(*subscription)));
-      master_.fromHttpScheduler(peer, principal, bytes);
-    };
-    return response;
-  }
+  if (call.type() == V1Call::SUBSCRIBE) return subscribe(request, call);
 
   // Mesos's order: the framework, then its connection, then the stream id.
   const auto& frameworks = master_.state().frameworks;
@@ -340,6 +344,34 @@ void SchedulerApi::write(Subscription& subscription, const std::string& event) {
   if (subscription.stream->write(recordioEncode(event))) ++eventsSent_;
 }
 
+void SchedulerApi::subscribed(Subscription& s, wire::Subscribed::Reader subscribed, V1Event& event) {
+  event.set_type(V1Event::SUBSCRIBED);
+  auto* out = event.mutable_subscribed();
+  out->mutable_framework_id()->set_value(text(subscribed.getFrameworkId()));
+  out->set_heartbeat_interval_seconds(static_cast<double>(subscribed.getHeartbeatIntervalMs()) / 1000.0);
+  auto* info = out->mutable_master_info();
+  info->set_id(master_.state().masterId);
+  in_addr address{};
+  info->set_ip(inet_pton(AF_INET, master_.flags().ip.c_str(), &address) == 1 ? address.s_addr : 0);
+  info->set_port(static_cast<uint32_t>(master_.flags().port));
+  info->set_hostname(master_.flags().ip);
+  info->mutable_address()->set_ip(master_.flags().ip);
+  info->mutable_address()->set_port(master_.flags().port);
+  // A framework that failed over to this stream: its older stream ends.
+  s.frameworkId = FrameworkID{text(subscribed.getFrameworkId())};
+  std::vector<Subscription*> older;
+  for (auto& [otherPeer, other] : subscriptions_) {
+    if (otherPeer != s.peer && other->frameworkId == s.frameworkId) older.push_back(other.get());
+  }
+  for (auto* other : older) {
+    V1Event failedOver;
+    failedOver.set_type(V1Event::ERROR);
+    failedOver.mutable_error()->set_message("Framework failed over");
+    write(*other, encode(*other, failedOver));
+    close(other->peer);
+  }
+}
+
 bool SchedulerApi::send(std::string_view peer, std::string_view bytes) {
   auto it = subscriptions_.find(peer);
   if (it == subscriptions_.end()) return false;
@@ -351,35 +383,7 @@ bool SchedulerApi::send(std::string_view peer, std::string_view bytes) {
   bool closeAfter = false;
   try {
     switch (envelope.which()) {
-      case wire::Envelope::SUBSCRIBED: {
-        auto subscribed = envelope.getSubscribed();
-        event.set_type(V1Event::SUBSCRIBED);
-        auto* out = event.mutable_subscribed();
-        out->mutable_framework_id()->set_value(text(subscribed.getFrameworkId()));
-        out->set_heartbeat_interval_seconds(static_cast<double>(subscribed.getHeartbeatIntervalMs()) / 1000.0);
-        auto* info = out->mutable_master_info();
-        info->set_id(master_.state().masterId);
-        in_addr address{};
-        info->set_ip(inet_pton(AF_INET, master_.flags().ip.c_str(), &address) == 1 ? address.s_addr : 0);
-        info->set_port(static_cast<uint32_t>(master_.flags().port));
-        info->set_hostname(master_.flags().ip);
-        info->mutable_address()->set_ip(master_.flags().ip);
-        info->mutable_address()->set_port(master_.flags().port);
-        // A framework that failed over to this stream: its older stream ends.
-        s.frameworkId = FrameworkID{text(subscribed.getFrameworkId())};
-        std::vector<Subscription*> older;
-        for (auto& [otherPeer, other] : subscriptions_) {
-          if (otherPeer != s.peer && other->frameworkId == s.frameworkId) older.push_back(other.get());
-        }
-        for (auto* other : older) {
-          V1Event failedOver;
-          failedOver.set_type(V1Event::ERROR);
-          failedOver.mutable_error()->set_message("Framework failed over");
-          write(*other, encode(*other, failedOver));
-          close(other->peer);
-        }
-        break;
-      }
+      case wire::Envelope::SUBSCRIBED: subscribed(s, envelope.getSubscribed(), event); break;
       case wire::Envelope::RESOURCE_OFFERS: {
         event.set_type(V1Event::OFFERS);
         for (auto offer : envelope.getResourceOffers().getOffers()) {

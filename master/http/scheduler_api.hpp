@@ -26,12 +26,14 @@
 
 #include "common/http_server.hpp"
 #include "common/loop.hpp"
+#include "common/wire.hpp"
 
 namespace google::protobuf {
 class Message;
 }
 namespace mesos::v1::scheduler {
 class Call;
+class Event;
 }
 
 namespace clusternodes::master {
@@ -72,7 +74,10 @@ class SchedulerApi {
   struct Subscription;
 
  private:
-  HttpResponse subscribe(const HttpRequest& request, const std::string& call, bool protobufOut);
+  // SUBSCRIBE: the stream, and the call handed to the master once it is open.
+  HttpResponse subscribe(const HttpRequest& request, const ::mesos::v1::scheduler::Call& call);
+  // SUBSCRIBED: the event, and the end of the framework's older stream.
+  void subscribed(Subscription& subscription, wire::Subscribed::Reader subscribed, ::mesos::v1::scheduler::Event& event);
   HttpResponse refuse(int status, const std::string& message);
   // Ends a subscription from this side: the stream is closed, its
   // framework's connection is not reported lost.

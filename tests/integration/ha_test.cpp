@@ -85,6 +85,12 @@ TEST_CASE("ha: one of three masters leads, standbys say who and redirect API cal
     REQUIRE(weights.ok());
     CHECK(weights->status == 307);
     CHECK(weights->body.find(masters.http(leader)) != std::string::npos);
+    // So is a Mesos scheduler's SUBSCRIBE (docs/mesos-compatibility.md).
+    auto subscribe = httpPost(masters.http(i) + "/api/v1/scheduler",
+                              R"({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u", "name": "n"}}})");
+    REQUIRE(subscribe.ok());
+    CHECK(subscribe->status == 307);
+    CHECK(subscribe->body.find(masters.http(leader)) != std::string::npos);
     // A tool asking a standby over ZeroMQ is sent on to the leader.
     std::string endpoint = s.value("endpoint", "");
     REQUIRE(endpoint.rfind("tcp://", 0) == 0);

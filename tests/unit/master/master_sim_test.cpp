@@ -778,3 +778,60 @@ TEST_CASE("sim: a refused RESERVE or UNRESERVE is answered to the framework with
   CHECK(text(again[0].getOperationRefused().getOperation()) == "UNRESERVE");
   CHECK(text(again[0].getOperationRefused().getReason()).find("UNRESERVE") != std::string::npos);
 }
+
+TEST_CASE("sim: a framework that subscribes again on a new connection hears SUBSCRIBED first, and the old one the rescinds") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  Sim sim(time, dir.path, simFlags(dir.path));
+  sim.registerAgent("agent-1", "");
+  FrameworkInfo info = frameworkInfo("moving", false, 60);
+  std::string id = sim.subscribe("fw-old", info);
+  sim.advance(milliseconds(100));
+  auto offers = offerIds(sim.take("fw-old"));
+  REQUIRE(!offers.empty());
+
+  info.id = FrameworkID{id};
+  capnp::MallocMessageBuilder message;
+  wire::toWire(info, message.initRoot<wire::Envelope>().initSubscribe().initInfo());
+  sim.deliver("fw-new", message);
+  Sent toNew = sim.take("fw-new");
+  REQUIRE(!toNew.empty());
+  CHECK(toNew.front()->which() == wire::Envelope::SUBSCRIBED);  // the Mesos API's first event must be it
+  CHECK(countOf(toNew, wire::Envelope::RESCIND_OFFER) == 0);
+  Sent toOld = sim.take("fw-old");
+  CHECK(countOf(toOld, wire::Envelope::RESCIND_OFFER) == offers.size());
+}
+
+TEST_CASE("sim: the HTTP scheduler API's peers: a closed stream disconnects its framework at once, a ZeroMQ look-alike is dropped") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  Sim sim(time, dir.path, simFlags(dir.path));
+  const std::string streamPeer("\0http/0b7c", 10);
+  CHECK(isHttpPeer(streamPeer));
+  CHECK_FALSE(isHttpPeer(std::string("\0\x12\x34\x56\x78", 5)));  // a ZeroMQ-made identity
+  CHECK_FALSE(isHttpPeer("http/0b7c"));
+
+  capnp::MallocMessageBuilder message;
+  wire::toWire(frameworkInfo("over-http", false, 60), message.initRoot<wire::Envelope>().initSubscribe().initInfo());
+  std::string bytes = wire::encode(message);
+
+  SUBCASE("a ZeroMQ peer may not take an HTTP stream's name") {
+    uint64_t dropped = sim.master().droppedMessages();
+    sim.wire().deliver(streamPeer, message);
+    time.advance(Duration::zero());
+    CHECK(sim.master().droppedMessages() == dropped + 1);
+    CHECK(sim.master().state().frameworks.empty());
+  }
+
+  SUBCASE("the stream's framework is connected until the stream closes") {
+    sim.master().fromHttpScheduler(streamPeer, "", bytes);
+    time.advance(Duration::zero());
+    REQUIRE(sim.master().state().frameworks.size() == 1);
+    const auto& fw = sim.master().state().frameworks.begin()->second;
+    CHECK(fw.connected);
+    CHECK(fw.peer == streamPeer);
+    sim.master().httpSchedulerGone(streamPeer);
+    CHECK_FALSE(sim.master().state().frameworks.begin()->second.connected);  // at once, not after missed heartbeats
+    CHECK(sim.master().state().frameworksByPeer.count(streamPeer) == 0);
+  }
+}
