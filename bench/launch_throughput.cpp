@@ -20,6 +20,11 @@
 // Each figure is printed per round, then the median of each column over the
 // rounds. The ratios compare Clusternodes' tasks/s with the spawn rates.
 //
+// --compare-isolation, --compare-curve and --compare-api run the cluster
+// launch twice a round instead, with no spawn loops: agents without and with
+// cgroups, links plain and CURVE, or the framework on the SDK and on the
+// Mesos v1 HTTP scheduler API (bench/v1_http_scheduler.hpp, JSON).
+//
 // Exit status: 0 when every task of every round finished; 1 when one did not
 // (the run stops there and prints the first failures, with no figures for
 // that round) or the cluster could not start; 2 on a bad flag.
@@ -54,6 +59,7 @@
 
 #include "common/flags.hpp"
 #include "bench/bench_common.hpp"
+#include "bench/v1_http_scheduler.hpp"
 #include "clusternodes/result.hpp"
 #include "clusternodes/scheduler.hpp"
 #include "common/curve.hpp"
@@ -200,6 +206,10 @@ class ThroughputScheduler : public Scheduler {
   }
 
   void resourceOffers(SchedulerDriver* driver, const std::vector<Offer>& offers) override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      offers_ += static_cast<int>(offers.size());
+    }
     for (const auto& offer : offers) {
       auto tasks = packTasks(offer, perTask_, "task", "true", total_, launched_);
       if (tasks.empty()) {
@@ -258,6 +268,7 @@ class ThroughputScheduler : public Scheduler {
     std::optional<Clock::time_point> firstEnd;
     std::optional<Clock::time_point> lastEnd;
     int launchCalls = 0;
+    int offers = 0;
     int finished = 0;
     int ended = 0;
     std::vector<std::string> failures;
@@ -265,7 +276,7 @@ class ThroughputScheduler : public Scheduler {
 
   Outcome outcome() {
     std::lock_guard<std::mutex> lock(mutex_);
-    return {firstLaunch_, firstEnd_, lastEnd_, launchCalls_, finished_, ended_, failures_};
+    return {firstLaunch_, firstEnd_, lastEnd_, launchCalls_, offers_, finished_, ended_, failures_};
   }
 
  private:
@@ -281,6 +292,7 @@ class ThroughputScheduler : public Scheduler {
   std::optional<Clock::time_point> firstEnd_;
   std::optional<Clock::time_point> lastEnd_;
   int launchCalls_ = 0;
+  int offers_ = 0;  // received
   int finished_ = 0;
   int ended_ = 0;
   std::vector<std::string> failures_;
@@ -341,6 +353,7 @@ class BenchCluster {
   }
 
   std::string master() const { return "127.0.0.1:" + std::to_string(masterPort_); }
+  int masterHttpPort() const { return masterHttpPort_; }
   pid_t masterPid() const { return master_->pid(); }
   const std::string& dir() const { return scratch_.dir(); }
   pid_t agentPid(size_t index) const { return agents_.at(index)->pid(); }
@@ -375,6 +388,9 @@ struct ClusterOptions {
   // Every link CURVE, authenticated: keys made in the round's directory, the
   // master with --key, --credentials and both --authenticate flags.
   bool curve = false;
+  // The framework speaks the Mesos v1 HTTP scheduler API (JSON) rather than
+  // the SDK's ZeroMQ protocol (bench/v1_http_scheduler.hpp).
+  bool http = false;
 };
 
 struct ClusterResult {
@@ -382,6 +398,7 @@ struct ClusterResult {
   double perSecond = 0;    // tasks / seconds
   double firstEndSeconds = 0;  // first launchTasks() to the first terminal update
   int launchCalls = 0;     // launchTasks() calls (offers used)
+  double offersPerSecond = 0;  // offers received over the launch
   int finished = 0;
   std::vector<std::string> failures;  // one line per task that did not finish
   // CPU milliseconds per task over the launch, by process; the agents'
@@ -446,7 +463,12 @@ Result<ClusterResult> clusterRound(const ClusterOptions& options, std::vector<st
   FrameworkInfo info;
   info.name = "bench-launch-throughput";
   driverOptions.master = cluster.master();
-  auto driver = SchedulerDriver::create(&scheduler, info, driverOptions);
+  std::unique_ptr<SchedulerDriver> driver;
+  if (options.http) {
+    driver = std::make_unique<V1HttpDriver>(&scheduler, info, "127.0.0.1", cluster.masterHttpPort());
+  } else {
+    driver = SchedulerDriver::create(&scheduler, info, driverOptions);
+  }
 
   std::vector<pid_t> daemons = {cluster.masterPid(), cluster.agentPid(0), cluster.agentPid(1)};
   std::vector<ProcessCpu> before;
@@ -516,6 +538,7 @@ Result<ClusterResult> clusterRound(const ClusterOptions& options, std::vector<st
   if (outcome.firstLaunch && outcome.lastEnd) {
     r.seconds = secondsBetween(*outcome.firstLaunch, *outcome.lastEnd);
     r.perSecond = options.tasks / r.seconds;
+    r.offersPerSecond = outcome.offers / r.seconds;
   }
   if (outcome.firstLaunch && outcome.firstEnd) {
     r.firstEndSeconds = secondsBetween(*outcome.firstLaunch, *outcome.firstEnd);
@@ -728,8 +751,12 @@ int compareSides(const Comparison& comparison, const ClusterOptions& base, int r
       out["rounds"].push_back({{a + "_tasks_per_second", r.a.perSecond},
                                {b + "_tasks_per_second", r.b.perSecond},
                                {"ratio_" + b + "_vs_" + a, r.ratio()},
+                               {a + "_offers_per_second", r.a.offersPerSecond},
+                               {b + "_offers_per_second", r.b.offersPerSecond},
                                {a + "_master_cpu_ms_per_task", r.a.masterCpuMs},
                                {b + "_master_cpu_ms_per_task", r.b.masterCpuMs},
+                               {a + "_scheduler_cpu_ms_per_task", r.a.schedulerCpuMs},
+                               {b + "_scheduler_cpu_ms_per_task", r.b.schedulerCpuMs},
                                {a + "_agent_cpu_ms_per_task", r.a.agentCpuMs},
                                {b + "_agent_cpu_ms_per_task", r.b.agentCpuMs},
                                {a + "_executor_cpu_ms_per_task", r.a.executorCpuMs},
@@ -737,6 +764,8 @@ int compareSides(const Comparison& comparison, const ClusterOptions& base, int r
     }
     out["median"] = {{a + "_tasks_per_second", aRate},
                      {b + "_tasks_per_second", bRate},
+                     {a + "_offers_per_second", of([](const ComparisonRound& r) { return r.a.offersPerSecond; })},
+                     {b + "_offers_per_second", of([](const ComparisonRound& r) { return r.b.offersPerSecond; })},
                      {"ratio_" + b + "_vs_" + a, ratio},
                      {a + "_master_cpu_ms_per_task", aMaster},
                      {b + "_master_cpu_ms_per_task", bMaster}};
@@ -780,11 +809,15 @@ int main(int argc, char** argv) {
   app.add_flag("--compare-curve", curve,
                "Compare launches over CURVE links (keys, authenticated agents and framework) against plain ones "
                "instead of the spawn rate");
+  bool api = false;
+  app.add_flag("--compare-api", api,
+               "Compare launches by a framework on the Mesos v1 HTTP scheduler API (JSON) against one on the SDK "
+               "(ZeroMQ) instead of the spawn rate");
   if (int code = parseCommandLine(app, argc, argv); code >= 0) return code;
   clusterOptions.tasks = tasks;
 
   Machine machine = describeMachine();
-  if (!json && !isolation && !curve) printHeader(machine, tasks, rounds);
+  if (!json && !isolation && !curve && !api) printHeader(machine, tasks, rounds);
 
   // Each round's directory (sandboxes, logs) is removed only after the last
   // round. This machine's ext4 has no journal, and without one ext4 skips
@@ -811,6 +844,12 @@ int main(int argc, char** argv) {
                           [](ClusterOptions& options, bool isB) {
                             options.agentFlags.push_back(isB ? "--isolation=cgroups" : "--isolation=none");
                           }};
+    return compareSides(comparison, clusterOptions, rounds, json, machine, scratchDirs.dirs);
+  }
+  if (api) {
+    if (!json) printMachine(machine);
+    Comparison comparison{"sdk", "http", "through the SDK (ZeroMQ) and through the Mesos v1 HTTP scheduler API (JSON)",
+                          [](ClusterOptions& options, bool isB) { options.http = isB; }};
     return compareSides(comparison, clusterOptions, rounds, json, machine, scratchDirs.dirs);
   }
   if (curve) {

@@ -24,7 +24,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export LC_NUMERIC=C  # printf's decimal point
 
-ALL=(launch isolation curve docker allocator recovery mapreduce spark soak)
+ALL=(launch isolation curve api docker allocator recovery mapreduce spark soak)
 LAUNCH_TASKS=500
 LAUNCH_ROUNDS=3
 
@@ -41,6 +41,8 @@ with its ratio and its goal. Benchmarks, in the order they run:
   isolation  bench-launch-throughput --compare-isolation --tasks=200 --rounds=2
   curve      bench-launch-throughput --compare-curve --tasks=200 --rounds=2, and
              bench-message-rate --seconds=2 --rounds=3 (plain links against CURVE)
+  api        bench-launch-throughput --compare-api --tasks=200 --rounds=2 (a
+             framework on the Mesos v1 HTTP API against one on the SDK)
   docker     bench-docker-run --rounds=3 (needs dockerd: scripts/docker.sh)
   allocator  bench-allocator --agents=10000 --frameworks=1000 --filtered-limit=0
   recovery   bench-recovery --agents=1000 --rounds=1 --agent-tasks=100, and --store=zk (1 s session timeout)
@@ -279,6 +281,21 @@ bench_curve() {
     mratio=.median.ratio_curve_vs_plain || return 1
   figure curve.round_trips_per_s "$(fmt %.0f "$mcurve")" "÷plain $(fmt %.3f "$mratio")" "one ROUTER, 20 peers"
   figure curve.plain_round_trips_per_s "$(fmt %.0f "$mplain")" "same rounds"
+}
+
+bench_api() {
+  local sdk http ratio sm hm so ho
+  run api 180 "$BIN/bench-launch-throughput" --compare-api --tasks=200 --rounds=2 \
+    "${AGENT_FLAGS[@]/#/--agent-flag=}" --json || return 1
+  jvars "$OUT" sdk=.median.sdk_tasks_per_second http=.median.http_tasks_per_second \
+    ratio=.median.ratio_http_vs_sdk sm=.median.sdk_master_cpu_ms_per_task \
+    hm=.median.http_master_cpu_ms_per_task so=.median.sdk_offers_per_second \
+    ho=.median.http_offers_per_second || return 1
+  group api "bench-launch-throughput --compare-api --tasks=200 --rounds=2"
+  figure api.http_launch_tasks_per_s "$(fmt %.1f "$http")" "÷sdk $(fmt %.3f "$ratio")" "goal ÷sdk >= 0.5"
+  figure api.sdk_launch_tasks_per_s "$(fmt %.1f "$sdk")" "same rounds"
+  figure api.http_offers_per_s "$(fmt %.1f "$ho")" "sdk $(fmt %.1f "$so")"
+  figure api.http_master_cpu_ms_per_task "$(fmt %.2f "$hm")" "sdk $(fmt %.2f "$sm")"
 }
 
 bench_docker() {
