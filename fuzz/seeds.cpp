@@ -27,6 +27,8 @@
 #include "fuzz/harness/daemon.hpp"
 #include "fuzz/harness/http_exchange.hpp"
 #include "fuzz/harness/memory_file_system.hpp"
+#include "master/http/v1/json.hpp"
+#include "master/http/v1/scheduler.pb.h"
 #include "master/master.hpp"
 #include "tests/harness/fake_transport.hpp"
 #include "tests/harness/simulated_time.hpp"
@@ -556,6 +558,34 @@ void httpJson() {
                                                            R"({"value":"f-1"},"heartbeat_interval_seconds":15.0}})") +
                        recordioEncode("") + recordioEncode(R"({"type":"HEARTBEAT"})")},
   };
+  // Mesos v1 scheduler calls: a subscription, and an ACCEPT whose task uses
+  // most of what the API maps (JSON), and both again in protobuf.
+  const std::string subscribeJson =
+      R"({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u", "name": "fuzz",)"
+      R"( "failover_timeout": 60, "roles": ["eng"], "capabilities": [{"type": "MULTI_ROLE"}]}}})";
+  const std::string acceptJson =
+      R"({"framework_id": {"value": "f"}, "type": "ACCEPT", "accept": {"offer_ids": [{"value": "o"}],)"
+      R"( "filters": {"refuse_seconds": 2}, "operations": [{"type": "LAUNCH", "launch": {"task_infos": [{)"
+      R"("name": "t", "task_id": {"value": "t"}, "agent_id": {"value": "a"}, "data": "aGk=",)"
+      R"( "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5},)"
+      R"( "reservations": [{"type": "DYNAMIC", "role": "eng"}]}, {"name": "ports", "type": "RANGES",)"
+      R"( "ranges": {"range": [{"begin": 31000, "end": 31001}]}}],)"
+      R"( "command": {"value": "echo", "shell": false, "arguments": ["echo", "x"],)"
+      R"( "environment": {"variables": [{"name": "A", "value": "1"}]}},)"
+      R"( "container": {"type": "DOCKER", "docker": {"image": "busybox", "network": "BRIDGE",)"
+      R"( "port_mappings": [{"host_port": 31000, "container_port": 80}]}},)"
+      R"( "kill_policy": {"grace_period": {"nanoseconds": 2000000000}}}]}},)"
+      R"( {"type": "RESERVE", "reserve": {"resources": [{"name": "mem", "type": "SCALAR", "scalar": {"value": 64},)"
+      R"( "reservations": [{"type": "DYNAMIC", "role": "eng"}]}]}}]}})";
+  seeds.push_back({"v1-subscribe", std::string(1, '') + subscribeJson});
+  seeds.push_back({"v1-accept", std::string(1, '') + acceptJson});
+  for (const auto& [name, json] : {std::pair{"v1-subscribe-protobuf", subscribeJson},
+                                   std::pair{"v1-accept-protobuf", acceptJson}}) {
+    ::mesos::v1::scheduler::Call call;
+    if (master::v1::fromJson(nlohmann::json::parse(json), call)) {
+      seeds.push_back({name, std::string(1, '') + call.SerializeAsString()});
+    }
+  }
   for (const auto& [name, bytes] : seeds) write("http_json", name, bytes);
 }
 
