@@ -1,6 +1,7 @@
 #include "common/http_format.hpp"
 
 #include <cctype>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
@@ -122,6 +123,31 @@ std::string headerSafe(std::string_view s) {
     if (c != '\r' && c != '\n') out.push_back(c);
   }
   return out;
+}
+
+std::string mediaType(std::string_view value) {
+  value = value.substr(0, value.find(';'));
+  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) value.remove_prefix(1);
+  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.remove_suffix(1);
+  return lowerCase(value);
+}
+
+bool acceptsMediaType(const HttpRequest& request, std::string_view type) {
+  auto header = request.headers.find("accept");
+  if (header == request.headers.end()) return true;
+  std::string_view list = header->second;
+  std::string family(type.substr(0, type.find('/')));
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view entry = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    std::string range = mediaType(entry);
+    if (range != type && range != family + "/*" && range != "*/*") continue;
+    size_t q = entry.find("q=");
+    if (q != std::string_view::npos && std::atof(std::string(entry.substr(q + 2)).c_str()) <= 0) continue;
+    return true;
+  }
+  return false;
 }
 
 std::string formatResponse(const HttpResponse& response, bool keepAlive, bool http10, bool omitBody) {

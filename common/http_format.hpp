@@ -18,6 +18,12 @@ std::string urlDecode(std::string_view in, bool plusIsSpace);
 // a=1&b=2 into `out` (the first of a repeated name wins).
 void parseQuery(std::string_view query, std::map<std::string, std::string>& out);
 std::string lowerCase(std::string_view s);
+// The media type of a Content-Type or Accept entry: parameters dropped,
+// spaces trimmed, lower case ("application/json").
+std::string mediaType(std::string_view value);
+// Whether the request's Accept (absent: anything) allows `type`, as HTTP's
+// media ranges do: type/subtype, type/* or */*, with a q above zero.
+bool acceptsMediaType(const HttpRequest& request, std::string_view type);
 // Header text without CR/LF, so a value cannot inject response lines.
 std::string headerSafe(std::string_view s);
 // A whole response: status line, headers (Content-Length; Connection as

@@ -485,6 +485,15 @@ void httpRequests() {
   std::vector<std::pair<std::string, std::string>> seeds = {
       {"state", request("GET", "/state") + request("GET", "/health") + request("GET", "/metrics")},
       {"weights", request("PUT", "/api/v1/weights", R"({"eng": 3, "ops": 0.5})") + request("GET", "/api/v1/weights")},
+      {"v1-operator",
+       request("POST", "/api/v1", R"({"type": "GET_STATE"})", "Content-Type: application/json\r\n") +
+           request("POST", "/api/v1",
+                   R"({"type": "UPDATE_QUOTA", "update_quota": {"quota_configs": [{"role": "eng",)"
+                   R"( "guarantees": {"cpus": {"value": 1}}, "limits": {"mem": {"value": 512}}}]}})",
+                   "Content-Type: application/json\r\nAccept: application/x-protobuf\r\n") +
+           request("POST", "/api/v1", R"({"type": "UPDATE_WEIGHTS", "update_weights": {"weight_infos":)"
+                                      R"( [{"role": "eng", "weight": 2}]}})", "Content-Type: application/json\r\n") +
+           request("POST", "/api/v1", R"({"type": "GET_QUOTA"})", "Content-Type: application/json\r\n")},
       {"quota", request("PUT", "/api/v1/quota", R"({"role": "eng", "guarantee": "cpus:1", "limit": "cpus:4"})") +
                     request("DELETE", "/api/v1/quota?role=eng") + request("GET", "/api/v1/quota")},
       {"events", request("GET", "/api/v1/events?since=0") + request("HEAD", "/api/v1/events?since=abc")},

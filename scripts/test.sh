@@ -9,6 +9,7 @@ cd "$root"
 
 "$root/scripts/setup.sh"
 "$root/scripts/docker.sh"
+"$root/scripts/node.sh"
 
 # ctest learns each binary's test cases from its list; a name with '[', ']'
 # or ';' breaks that with a CMake error far from the cause (CMake takes

@@ -14,6 +14,7 @@
 #include "common/sandbox_token.hpp"
 #include "master/http/endpoints.hpp"
 #include "master/http/metrics.hpp"
+#include "master/http/operator_api.hpp"
 #include "master/http/scheduler_api.hpp"
 #include "master/http/webui.hpp"
 #include "master/master.hpp"
@@ -420,6 +421,8 @@ void installMasterEndpoints(HttpServer& http, Master& master) {
     if (auto done = master.setQuota(requestPrincipal(r), role, Quota{}); !done) return operatorError(done.error());
     return HttpResponse::json(200, jsonText(nlohmann::json{{"quotas", quotasJson(master)}}));
   }));
+  // The Mesos v1 operator API (master/http/operator_api.hpp).
+  http.route("POST", "/api/v1", [&master](const HttpRequest& r) { return handleOperatorCall(master, r); });
   http.route("GET", "/metrics", [&master](const HttpRequest&) {
     auto response = HttpResponse::text(200, metricsText(master));
     response.contentType = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,7 +1,5 @@
 #include "master/http/scheduler_api.hpp"
 
-#include <arpa/inet.h>
-
 #include <cctype>
 #include <cmath>
 
@@ -13,7 +11,9 @@
 #include "common/transport.hpp"
 #include "common/wire.hpp"
 #include "master/http/endpoints.hpp"
+#include "master/http/operator_api.hpp"
 #include "master/http/v1/convert.hpp"
+#include "master/http/v1/http_body.hpp"
 #include "master/http/v1/json.hpp"
 #include "master/http/v1/scheduler.pb.h"
 #include "master/master.hpp"
@@ -29,38 +29,8 @@ using wire::text;
 namespace {
 
 constexpr std::string_view kHttpPeerPrefix{"\0http/", 6};
-constexpr const char* kJson = "application/json";
-constexpr const char* kProtobuf = "application/x-protobuf";
 
 std::string peerOf(const std::string& streamId) { return std::string(kHttpPeerPrefix) + streamId; }
-
-// The media type of a Content-Type or Accept entry: no parameters, lower case.
-std::string mediaType(std::string_view value) {
-  value = value.substr(0, value.find(';'));
-  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) value.remove_prefix(1);
-  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.remove_suffix(1);
-  return http_format::lowerCase(value);
-}
-
-// Whether an Accept header (absent: anything) allows `type`, as HTTP's
-// media ranges do: type/subtype, type/* or */*, with a q above zero.
-bool accepts(const HttpRequest& request, std::string_view type) {
-  auto header = request.headers.find("accept");
-  if (header == request.headers.end()) return true;
-  std::string_view list = header->second;
-  std::string family(type.substr(0, type.find('/')));
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    std::string_view entry = list.substr(0, comma);
-    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-    std::string range = mediaType(entry);
-    if (range != type && range != family + "/*" && range != "*/*") continue;
-    size_t q = entry.find("q=");
-    if (q != std::string_view::npos && std::atof(std::string(entry.substr(q + 2)).c_str()) <= 0) continue;
-    return true;
-  }
-  return false;
-}
 
 // Mesos's checks of a call before it is acted on (the message follows
 // "Failed to validate scheduler::Call: ").
@@ -228,14 +198,9 @@ HttpResponse SchedulerApi::refuse(int status, const std::string& message) {
 }
 
 HttpResponse SchedulerApi::subscribe(const HttpRequest& request, const V1Call& call) {
-  bool protobufOut;
-  if (accepts(request, kJson)) {
-    protobufOut = false;
-  } else if (accepts(request, kProtobuf)) {
-    protobufOut = true;
-  } else {
-    return refuse(406, std::string("Expecting 'Accept' to allow '") + kProtobuf + "' or '" + kJson + "'");
-  }
+  auto encoding = v1::answerInProtobuf(request);
+  if (const auto* refusal = std::get_if<v1::Refusal>(&encoding)) return refuse(refusal->status, refusal->message);
+  bool protobufOut = std::get<bool>(encoding);
   if (request.headers.count("mesos-stream-id") != 0) {
     return refuse(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
   }
@@ -247,7 +212,7 @@ HttpResponse SchedulerApi::subscribe(const HttpRequest& request, const V1Call& c
   auto envelope = wireCall(call);
   if (!envelope) return refuse(400, "Failed to validate scheduler::Call: " + envelope.error().message);
   HttpResponse response;
-  response.contentType = protobufOut ? kProtobuf : kJson;
+  response.contentType = protobufOut ? v1::kProtobufType : v1::kJsonType;
   std::string streamId = randomUuid();
   response.headers["Mesos-Stream-Id"] = streamId;
   auto subscription = std::make_unique<Subscription>();
@@ -273,25 +238,8 @@ HttpResponse SchedulerApi::subscribe(const HttpRequest& request, const V1Call& c
 
 HttpResponse SchedulerApi::handle(const HttpRequest& request) {
   if (!master_.leading()) return redirectToLeader(master_, request);
-  auto contentType = request.headers.find("content-type");
-  if (contentType == request.headers.end()) return refuse(400, "Expecting 'Content-Type' to be present");
   V1Call call;
-  std::string type = mediaType(contentType->second);
-  if (type == kProtobuf) {
-    if (!call.ParseFromString(request.body)) return refuse(400, "Failed to parse body into Call protobuf");
-  } else if (type == kJson) {
-    nlohmann::json json;
-    try {
-      json = nlohmann::json::parse(request.body);
-    } catch (const nlohmann::json::exception& e) {
-      return refuse(400, std::string("Failed to parse body into JSON: ") + e.what());
-    }
-    if (auto read = v1::fromJson(json, call); !read) {
-      return refuse(400, "Failed to convert JSON into Call protobuf: " + read.error().message);
-    }
-  } else {
-    return refuse(415, std::string("Expecting 'Content-Type' of ") + kJson + " or " + kProtobuf);
-  }
+  if (auto refusal = v1::readCall(request, call)) return refuse(refusal->status, refusal->message);
   if (auto invalidCall = validateCall(call)) return refuse(400, "Failed to validate scheduler::Call: " + *invalidCall);
 
   if (call.type() == V1Call::SUBSCRIBE) return subscribe(request, call);
@@ -336,8 +284,7 @@ void SchedulerApi::close(const std::string& peer) {
 }
 
 std::string SchedulerApi::encode(const Subscription& subscription, const google::protobuf::Message& event) {
-  if (subscription.protobuf) return event.SerializeAsString();
-  return v1::toJson(event).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return v1::encodeMessage(event, subscription.protobuf);
 }
 
 void SchedulerApi::write(Subscription& subscription, const std::string& event) {
@@ -349,14 +296,7 @@ void SchedulerApi::subscribed(Subscription& s, wire::Subscribed::Reader subscrib
   auto* out = event.mutable_subscribed();
   out->mutable_framework_id()->set_value(text(subscribed.getFrameworkId()));
   out->set_heartbeat_interval_seconds(static_cast<double>(subscribed.getHeartbeatIntervalMs()) / 1000.0);
-  auto* info = out->mutable_master_info();
-  info->set_id(master_.state().masterId);
-  in_addr address{};
-  info->set_ip(inet_pton(AF_INET, master_.flags().ip.c_str(), &address) == 1 ? address.s_addr : 0);
-  info->set_port(static_cast<uint32_t>(master_.flags().port));
-  info->set_hostname(master_.flags().ip);
-  info->mutable_address()->set_ip(master_.flags().ip);
-  info->mutable_address()->set_port(master_.flags().port);
+  masterInfoV1(master_, out->mutable_master_info());
   // A framework that failed over to this stream: its older stream ends.
   s.frameworkId = FrameworkID{text(subscribed.getFrameworkId())};
   std::vector<Subscription*> older;

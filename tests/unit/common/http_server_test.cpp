@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "common/http_client.hpp"
+#include "common/http_format.hpp"
 #include "common/http_server.hpp"
 #include "common/loop.hpp"
 #include "common/tls.hpp"
@@ -864,4 +865,17 @@ TEST_CASE("TlsServerContext: a missing file or a key of another certificate is r
 
   CHECK(TlsServerContext::load(b.cert, b.key).ok());
   CHECK_FALSE(TlsServerContext::load("", b.key).ok());
+}
+
+TEST_CASE("http_format: media types and Accept as HTTP reads them") {
+  CHECK(http_format::mediaType(" Application/JSON ; charset=utf-8") == "application/json");
+  HttpRequest request;
+  CHECK(http_format::acceptsMediaType(request, "application/json"));  // no Accept: anything
+  request.headers["accept"] = "text/html, application/*;q=0.5";
+  CHECK(http_format::acceptsMediaType(request, "application/x-protobuf"));
+  CHECK_FALSE(http_format::acceptsMediaType(request, "image/png"));
+  request.headers["accept"] = "application/json;q=0, */*;q=0";
+  CHECK_FALSE(http_format::acceptsMediaType(request, "application/json"));
+  request.headers["accept"] = "*/*";
+  CHECK(http_format::acceptsMediaType(request, "application/x-protobuf"));
 }

@@ -1,0 +1,28 @@
+// The Mesos v1 operator HTTP API: POST /api/v1 (Apache Mesos,
+// docs/operator-http-api.md), in JSON or protobuf, read from and written
+// to the same state as /state and the operator endpoints under /api/v1/.
+//
+// Calls answered here: GET_HEALTH, GET_VERSION, GET_FLAGS, GET_MASTER,
+// GET_STATE, GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS,
+// GET_ROLES, GET_WEIGHTS, UPDATE_WEIGHTS, GET_QUOTA and UPDATE_QUOTA (each
+// change authorized by the ACLs as its principal, and on disk before the
+// answer). Others are 501. A standby redirects every call to the leader.
+#pragma once
+
+#include "common/http_server.hpp"
+
+namespace mesos::v1 {
+class MasterInfo;
+}
+
+namespace clusternodes::master {
+
+class Master;
+
+// POST /api/v1.
+HttpResponse handleOperatorCall(Master& master, const HttpRequest& request);
+
+// The master as the v1 APIs describe it: id, address, hostname, version.
+void masterInfoV1(const Master& master, ::mesos::v1::MasterInfo* out);
+
+}  // namespace clusternodes::master

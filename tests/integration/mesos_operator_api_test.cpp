@@ -1,0 +1,100 @@
+// The Mesos v1 operator HTTP API (POST /api/v1) driven by @dcos/mesos-client
+// under node (tests/integration/programs/mesos-client/operator.js; its
+// packages come from scripts/node.sh), against a real master, an agent and
+// an SDK framework with a task running. What the client changes must be
+// what the master's own endpoints then show.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "tests/harness/cluster.hpp"
+
+using namespace clusternodes;
+using namespace clusternodes::testing;
+
+namespace {
+
+const std::string kClientDir = std::string(CN_SOURCE_DIR) + "/tests/integration/programs/mesos-client";
+
+// The last line of a program's output, as JSON.
+nlohmann::json lastLineJson(std::string out) {
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return nlohmann::json::parse(out.substr(out.rfind('\n') + 1), nullptr, false);
+}
+
+}  // namespace
+
+TEST_CASE("Mesos v1 operator API: @dcos/mesos-client reads the state, and changes weights and quota") {
+  const std::string why = "no @dcos/mesos-client in " + kClientDir + "/node_modules: scripts/node.sh installs it";
+  REQUIRE_MESSAGE(std::filesystem::exists(kClientDir + "/node_modules/@dcos/mesos-client"), why);
+  TestCluster cluster;
+  cluster.startMaster();
+  cluster.startAgent("cpus:2;mem:1024;disk:1024");
+  cluster.waitForAgents(1);
+  Process framework({binary("launch-tasks"), "--master=" + cluster.master(), "--tasks=1", "--command=sleep 120",
+                     "--role=eng"},
+                    cluster.dir() + "/launch-tasks.log");
+  REQUIRE(eventually([&] {
+    auto state = nlohmann::json::parse(cluster.masterGet("/state"), nullptr, false);
+    if (!state.is_object()) return false;
+    for (const auto& task : state["tasks"]) {
+      if (task.value("state", "") == "TASK_RUNNING") return true;
+    }
+    return false;
+  }));
+
+  auto result = runProgram({"/usr/bin/node", kClientDir + "/operator.js", cluster.masterHttp()}, std::chrono::seconds(60));
+  INFO("operator.js said:\n", result.output);
+  REQUIRE(result.exitCode == 0);
+  auto seen = lastLineJson(result.output);
+  REQUIRE(seen.is_object());
+  CHECK(seen["task_id"] == "task-0");
+  CHECK(seen["weight"] == 3);
+  CHECK(seen["refused"].get<std::string>().find("UPDATE_QUOTA") != std::string::npos);
+
+  // The same books: the master's own endpoints show what the client set.
+  auto weights = nlohmann::json::parse(cluster.masterGet("/api/v1/weights"));
+  CHECK(weights["weights"]["eng"] == 3);
+  auto quotas = nlohmann::json::parse(cluster.masterGet("/api/v1/quota"));
+  CHECK(quotas["quotas"]["eng"]["guarantee"] == "cpus:1");
+}
+
+TEST_CASE("Mesos v1 operator API: protobuf answers, Mesos's status codes for bad calls, 501 for what is not served") {
+  TestCluster cluster;
+  cluster.startMaster();
+  // curl, for the Accept header (and the body written to a file, bytes as they are).
+  struct Answer {
+    int status = 0;
+    std::string body;
+  };
+  int calls = 0;
+  auto post = [&](const std::string& body, const std::string& type, const std::string& accept = "") {
+    std::string file = cluster.dir() + "/call-" + std::to_string(calls++);
+    std::ofstream(file, std::ios::binary) << body;
+    std::vector<std::string> argv = {"/usr/bin/curl", "-sS", "-X", "POST", "--data-binary", "@" + file,
+                                     "-H", "Content-Type: " + type, "-w", "\n%{http_code}"};
+    if (!accept.empty()) argv.insert(argv.end(), {"-H", "Accept: " + accept});
+    argv.push_back(cluster.masterHttp() + "/api/v1");
+    auto result = runProgram(argv, std::chrono::seconds(20));
+    REQUIRE(result.exitCode == 0);
+    size_t last = result.output.rfind('\n');
+    return Answer{std::atoi(result.output.c_str() + last + 1), result.output.substr(0, last)};
+  };
+  // GET_HEALTH in protobuf: Call{type = 1}; Response{type = 1, get_health{healthy = true}}.
+  auto health = post(std::string("\x08\x01", 2), "application/x-protobuf", "application/x-protobuf");
+  CHECK(health.status == 200);
+  CHECK(health.body == std::string("\x08\x01\x12\x02\x08\x01", 6));
+  CHECK(post(R"({"type": "GET_HEALTH"})", "application/json", "text/html").status == 406);
+  CHECK(post(R"({"type": "GET_HEALTH"})", "text/plain").status == 415);
+  CHECK(post("{not json", "application/json").status == 400);
+  CHECK(post(R"({})", "application/json").status == 400);
+  auto metrics = post(R"({"type": "GET_METRICS"})", "application/json");
+  CHECK(metrics.status == 501);
+  CHECK(metrics.body.find("GET_METRICS") != std::string::npos);
+}
