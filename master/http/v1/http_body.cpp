@@ -1,11 +1,32 @@
 #include "master/http/v1/http_body.hpp"
 
+#include <mutex>
+
+#include <google/protobuf/stubs/logging.h>
+#include <spdlog/spdlog.h>
+
 #include "common/http_format.hpp"
 #include "master/http/v1/json.hpp"
 
 namespace clusternodes::master::v1 {
+namespace {
+
+// libprotobuf writes to stderr what it finds wrong in what it parses (a
+// string that is not UTF-8): from a hostile client, a line per call. Those
+// go to the debug log instead; its own bugs (FATAL) still abort after.
+void protobufLog(google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+  if (level >= google::protobuf::LOGLEVEL_FATAL) {
+    spdlog::error("libprotobuf {}:{}: {}", file, line, message);
+  } else {
+    spdlog::debug("libprotobuf {}:{}: {}", file, line, message);
+  }
+}
+
+}  // namespace
 
 std::optional<Refusal> readCall(const HttpRequest& request, google::protobuf::Message& call) {
+  static std::once_flag quiet;
+  std::call_once(quiet, [] { google::protobuf::SetLogHandler(&protobufLog); });
   auto contentType = request.headers.find("content-type");
   if (contentType == request.headers.end()) return Refusal{400, "Expecting 'Content-Type' to be present"};
   std::string type = http_format::mediaType(contentType->second);
