@@ -109,6 +109,8 @@ Result<std::string> wireCall(const V1Call& call) {
     case V1Call::SUBSCRIBE: {
       auto info = v1::fromV1(call.subscribe().framework_info());
       if (!info) return info.error();
+      // Refused before the stream opens, as Mesos answers an invalid one.
+      if (auto valid = validateFrameworkInfo(*info); !valid) return valid.error();
       wire::toWire(*info, envelope.initSubscribe().initInfo());
       break;
     }
@@ -203,11 +205,6 @@ HttpResponse SchedulerApi::subscribe(const HttpRequest& request, const V1Call& c
   bool protobufOut = std::get<bool>(encoding);
   if (request.headers.count("mesos-stream-id") != 0) {
     return refuse(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
-  }
-  auto info = v1::fromV1(call.subscribe().framework_info());
-  if (!info) return refuse(400, "Failed to validate scheduler::Call: " + info.error().message);
-  if (auto valid = validateFrameworkInfo(*info); !valid) {
-    return refuse(400, "Failed to validate scheduler::Call: " + valid.error().message);
   }
   auto envelope = wireCall(call);
   if (!envelope) return refuse(400, "Failed to validate scheduler::Call: " + envelope.error().message);

@@ -46,7 +46,8 @@ class Master;
 bool isHttpPeer(std::string_view peer);
 
 // The wire envelope a call means, as the SDK's driver would send it for
-// its framework; kInvalid (answered 400) for what does not convert, and
+// its framework; kInvalid (answered 400) for what does not convert or, for
+// a SUBSCRIBE, a FrameworkInfo the master's checks refuse, and
 // kUnavailable (501) for a call Clusternodes does not take.
 Result<std::string> wireCall(const ::mesos::v1::scheduler::Call& call);
 
