@@ -115,6 +115,7 @@ void AgentBook::registerAgent(const std::string& peer, const std::string& princi
   agent.awaitingRegistered = true;
   state.agentsByPeer[peer] = agent.id;
   auto& stored = state.agents[agent.id] = std::move(agent);
+  ctx_.watch([&](StateWatcher& w) { w.agentAdded(stored); });
   replyRegistered(peer, stored.id, false);
 
   // The agent ran here before as another agent whose tasks did not survive
@@ -186,6 +187,7 @@ void AgentBook::takeBack(Reregistration& r, std::map<AgentID, AgentEntry>::itera
   auto& state = ctx_.state;
   const AgentID id = existing->first;
   r.wasUnreachable = !existing->second.reachable;
+  r.wasReachable = existing->second.reachable;
   if (!r.wasUnreachable) {
     // Already registered (a retried message, or the agent restarted):
     // take the new connection, forget the old offers.
@@ -256,6 +258,7 @@ void AgentBook::adoptTask(Reregistration& r, wire::RunningTask::Reader reported)
     r.agent.tasks.emplace(frameworkId, taskInfo.taskId);
   }
   auto& stored = fw.tasks[taskInfo.taskId] = std::move(task);
+  if (!knownState) ctx_.watch([&](StateWatcher& w) { w.taskAdded(stored); });
   bool changed = knownState && *knownState != stored.state;  // while the agent was away
   if (ended && knownState) {
     // It ended while the agent was away (or before): the agent relays its
@@ -328,7 +331,8 @@ void AgentBook::finishReregistration(const std::string& peer, Reregistration& r)
                                  (r.wasUnreachable ? ", reachable again" : "")});
   r.agent.awaitingRegistered = true;
   state.agentsByPeer[peer] = id;
-  state.agents[id] = std::move(r.agent);
+  const auto& stored = state.agents[id] = std::move(r.agent);
+  if (!r.wasReachable) ctx_.watch([&](StateWatcher& w) { w.agentAdded(stored); });
   // The reply, and what follows it, once the admission is on disk.
   ctx_.registry.afterDurable([this, peer, id, toKill = std::move(r.toKill), toShutDown = std::move(r.toShutDown),
                               relaunch = std::move(r.relaunch)] {
@@ -498,6 +502,7 @@ void AgentBook::gone(const AgentID& id, TaskReason reason, const std::string& wh
   auto& agent = it->second;
   bool wasReachable = agent.reachable;
   if (wasReachable) {
+    ctx_.watch([&](StateWatcher& w) { w.agentRemoved(id); });
     offers_.rescindAll(agent.offers, false);
     ctx_.allocator.removeAgent(id);
     state.agentsByPeer.erase(agent.peer);
@@ -528,6 +533,7 @@ void AgentBook::unreachable(const AgentID& id, const std::string& why) {
   ++state.metrics.agentsLost;
   agent.reachable = false;
   agent.unreachableSince = ctx_.wallNow();
+  ctx_.watch([&](StateWatcher& w) { w.agentRemoved(id); });
   if (auto marked = ctx_.registry.mark(id, AgentMark::kUnreachable, agent.unreachableSince); !marked) {
     spdlog::error("cannot mark agent {} unreachable in the registry: {}", id.value, marked.error().message);
   }

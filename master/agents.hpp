@@ -52,6 +52,7 @@ class AgentBook {
   struct Reregistration {
     AgentEntry agent;
     bool wasUnreachable = false;
+    bool wasReachable = false;  // registered and reachable until now (a restart, a new connection)
     // The tasks the master knew on the agent before, by framework and id.
     std::map<std::pair<FrameworkID, TaskID>, Task> previous;
     std::vector<std::pair<FrameworkID, TaskID>> toKill;

@@ -1,5 +1,6 @@
 // What the master's books share: its flags, its time, the in-memory model,
-// the registry, the allocator, the event log and the way out to peers.
+// the registry, the allocator, the event log, the watcher and the way out to
+// peers.
 //
 // Master owns every one of these and hands one MasterContext to each book
 // (frameworks, agents, offers, tasks). A book keeps the state of its kind in
@@ -22,6 +23,7 @@
 #include "master/events.hpp"
 #include "master/registry/registry.hpp"
 #include "master/state.hpp"
+#include "master/watcher.hpp"
 
 namespace clusternodes::master {
 
@@ -95,6 +97,14 @@ struct MasterContext {
   const Acls& acls;
   // Asks for an allocation round soon (batched over --allocation-interval).
   std::function<void()> requestAllocation;
+  // Who watches the state (the operator API's event stream); nullptr: none.
+  StateWatcher* watcher = nullptr;
+
+  // Tells the watcher, if any: ctx.watch([&](StateWatcher& w) { w.agentAdded(agent); }).
+  template <typename Fn>
+  void watch(Fn&& tell) {
+    if (watcher != nullptr) tell(*watcher);
+  }
 
   // Sends one envelope to `peer` (a ROUTER identity). Never blocks; a
   // message the transport cannot queue is dropped and counted there.

@@ -123,6 +123,7 @@ void FrameworkBook::subscribe(const std::string& peer, const std::optional<std::
 
   FrameworkEntry* fw = existing(peer, info);
   bool reregistered = fw != nullptr && !info.id.empty();
+  const bool added = fw == nullptr;  // new to the books
   if (fw == nullptr) {
     FrameworkEntry entry;
     entry.id = info.id.empty() ? FrameworkID{state.masterId + "-" + std::to_string(nextFramework_++)} : info.id;
@@ -156,6 +157,7 @@ void FrameworkBook::subscribe(const std::string& peer, const std::optional<std::
                       .frameworkId = fw->id.value,
                       .message = fmt::format("{} (roles {})", fw->info.name,
                                              fmt::join(subscribedRoles(fw->info), ","))});
+  ctx_.watch([&](StateWatcher& w) { added ? w.frameworkAdded(*fw) : w.frameworkUpdated(*fw); });
 
   // SUBSCRIBED once the framework is on disk; no offers before it.
   fw->awaitingSubscribed = true;
@@ -228,6 +230,7 @@ void FrameworkBook::disconnected(FrameworkEntry& framework) {
   framework.peer.clear();
   ctx_.allocator.deactivateFramework(framework.id);
   offers_.rescindAll(framework.offers, true);
+  ctx_.watch([&](StateWatcher& w) { w.frameworkUpdated(framework); });
 }
 
 // ------------------------------------------------------------ removal
@@ -265,6 +268,23 @@ void FrameworkBook::remove(const FrameworkID& which, const std::string& why) {
   spdlog::info("removing framework {} ({}): {}", id.value, fw.info.name, why);
   ctx_.events.record(
       {.type = EventType::kFrameworkRemoved, .frameworkId = id.value, .message = fw.info.name + ": " + why});
+  // Its tasks end with it (their agents are told to shut them down): the
+  // watcher hears them killed, as Mesos's operators do.
+  ctx_.watch([&](StateWatcher& w) {
+    for (const auto& [taskId, task] : fw.tasks) {
+      if (isTerminal(task.state)) continue;
+      TaskStatus status;
+      status.taskId = taskId;
+      status.agentId = task.info.agentId;
+      status.state = TaskState::kKilled;
+      status.reason = TaskReason::kFrameworkRemoved;
+      status.message = "its framework was removed: " + why;
+      status.source = TaskSource::kMaster;
+      status.timestamp = ctx_.wallNow();
+      w.taskUpdated(id, status);
+    }
+    w.frameworkRemoved(fw);
+  });
   offers_.rescindAll(fw.offers, false);
   for (const auto& agentId : dropFromAgents(id, fw)) {
     capnp::MallocMessageBuilder message;

@@ -50,6 +50,7 @@ Master::Master(MasterEnvironment environment, MasterFlags flags)
 }
 
 Master::~Master() {
+  context_.watcher = nullptr;  // the streams go before the books
   // What is staged and not yet written: a stopping master keeps it if it can.
   if (leading_ && registry_.dirty()) (void)registry_.commit();
 }
@@ -213,6 +214,8 @@ Result<void> Master::serveHttp() {
   http_->gate(httpAuthGate(httpAuth_));
   installMasterEndpoints(*http_, *this);
   schedulerApi_ = std::make_unique<SchedulerApi>(*loop_, *this);
+  operatorStreams_ = std::make_unique<OperatorStreams>(*loop_, *this);
+  context_.watcher = operatorStreams_.get();
   http_->route("POST", "/api/v1/scheduler", [this](const HttpRequest& r) { return schedulerApi_->handle(r); });
   peers_.setHttpPeers(
       [this](std::string_view peer, std::string_view bytes) { return schedulerApi_ && schedulerApi_->send(peer, bytes); });

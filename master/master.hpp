@@ -49,6 +49,7 @@
 #include "master/context.hpp"
 #include "master/events.hpp"
 #include "master/frameworks.hpp"
+#include "master/http/operator_stream.hpp"
 #include "master/offers.hpp"
 #include "master/peer_router.hpp"
 #include "master/registry/registry.hpp"
@@ -147,6 +148,13 @@ class Master {
   void httpSchedulerGone(const std::string& peer);
   // nullptr without an HTTP server.
   const SchedulerApi* schedulerApi() const { return schedulerApi_.get(); }
+  // Who is told of each change operators watch (master/watcher.hpp): with
+  // HTTP, the operator API's event streams; unit tests set their own.
+  void setWatcher(StateWatcher* watcher) { context_.watcher = watcher; }
+  // The operator API's event streams (master/http/operator_stream.hpp);
+  // nullptr without an HTTP server.
+  OperatorStreams* operatorStreams() { return operatorStreams_.get(); }
+  const OperatorStreams* operatorStreams() const { return operatorStreams_.get(); }
 
   // nullptr when links are not authenticated (no --key).
   const Authenticator* authenticator() const { return authenticator_.get(); }
@@ -207,6 +215,7 @@ class Master {
   std::shared_ptr<const HttpAuthPolicy> httpAuth_;  // who needs a token, and the tokens
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<SchedulerApi> schedulerApi_;  // streams on http_: destroyed before it
+  std::unique_ptr<OperatorStreams> operatorStreams_;  // the same, and context_'s watcher
   EventLog events_;
   MasterContext context_;
   OfferBook offers_;

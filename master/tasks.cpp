@@ -36,7 +36,8 @@ TaskStatus TaskBook::masterStatus(const Task& task, TaskState state, TaskReason 
   return status;
 }
 
-void TaskBook::recordState(const FrameworkID& frameworkId, const TaskStatus& status) {
+void TaskBook::recordState(const FrameworkID& frameworkId, const TaskStatus& status, bool held) {
+  if (held) ctx_.watch([&](StateWatcher& w) { w.taskUpdated(frameworkId, status); });
   ctx_.events.record({.type = EventType::kTaskStateChanged,
                       .agentId = status.agentId.value,
                       .frameworkId = frameworkId.value,
@@ -109,8 +110,9 @@ void TaskBook::launch(FrameworkEntry& framework, AgentEntry& agent, const TaskIn
   task.state = TaskState::kStaging;
   task.createdAt = ctx_.wallNow();
   task.lastStatus = masterStatus(task, TaskState::kStaging, TaskReason::kNone, "");
-  recordState(framework.id, task.lastStatus);
-  framework.tasks[taskInfo.taskId] = task;
+  recordState(framework.id, task.lastStatus, false);
+  const auto& held = framework.tasks[taskInfo.taskId] = task;
+  ctx_.watch([&](StateWatcher& w) { w.taskAdded(held); });
   agent.tasks.emplace(framework.id, taskInfo.taskId);
   agent.used += taskInfo.resources;
   ++ctx_.state.metrics.tasksLaunched;
@@ -270,7 +272,7 @@ void TaskBook::refuse(FrameworkEntry& framework, const Task& task, TaskState sta
   ++ctx_.state.metrics.tasksInvalid;
   ++ctx_.state.metrics.tasksTerminal[toString(state)];
   auto status = masterStatus(task, state, reason, why);
-  recordState(framework.id, status);
+  recordState(framework.id, status, false);
   sendStatus(framework, status);
 }
 

@@ -46,8 +46,10 @@ class TaskBook {
 
   // A status of `task` that the master itself issues.
   TaskStatus masterStatus(const Task& task, TaskState state, TaskReason reason, const std::string& message) const;
-  // Adds a task's new state, as `status` tells it, to the event log.
-  void recordState(const FrameworkID& frameworkId, const TaskStatus& status);
+  // Adds a task's new state, as `status` tells it, to the event log, and
+  // tells the watcher unless the task is not `held` in the books (a refused
+  // launch's, or a launch's first, which the watcher hears of as added).
+  void recordState(const FrameworkID& frameworkId, const TaskStatus& status, bool held = true);
   // Relays `status` to the framework if it is connected (agents retry
   // updates until acknowledged; master-issued ones are answered again on
   // reconciliation).

@@ -173,6 +173,13 @@ void messageMetrics(Writer& out, const Master& master) {
               "Calls to the Mesos v1 scheduler API answered 4xx or 5xx: malformed, invalid, of another stream, or not "
               "supported.",
               api != nullptr ? static_cast<double>(api->refusedCalls()) : 0.0);
+  const auto* operatorStreams = master.operatorStreams();
+  out.gauge("clusternodes_master_operator_api_streams",
+            "Open event streams of the Mesos v1 operator API (SUBSCRIBE on POST /api/v1).",
+            operatorStreams != nullptr ? static_cast<double>(operatorStreams->streams()) : 0.0);
+  out.counter("clusternodes_master_operator_api_events_total",
+              "Events written to the Mesos v1 operator API's event streams (SUBSCRIBED and heartbeats included).",
+              operatorStreams != nullptr ? static_cast<double>(operatorStreams->eventsSent()) : 0.0);
   out.gauge("clusternodes_master_leading", "1 when this master leads, 0 while it stands by (--zk).",
             master.leading() ? 1.0 : 0.0);
   if (const auto* authenticator = master.authenticator()) {

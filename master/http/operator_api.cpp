@@ -38,42 +38,11 @@ mesos::TimeInfo timeInfo(double seconds) {
 // The dialect of the operator API: every role named, MULTI_ROLE's.
 constexpr v1::Dialect kOperatorDialect{true, true, true};
 
-void frameworkInfoV1(const FrameworkInfo& info, const FrameworkID& id, mesos::FrameworkInfo* out) {
-  out->set_user(info.user);
-  out->set_name(info.name);
-  out->mutable_id()->set_value(id.value);
-  out->set_failover_timeout(info.failoverTimeoutSeconds);
-  out->set_checkpoint(true);
-  for (const auto& role : subscribedRoles(info)) out->add_roles(role);
-  out->add_capabilities()->set_type(mesos::FrameworkInfo::Capability::MULTI_ROLE);
-  if (info.partitionAware) out->add_capabilities()->set_type(mesos::FrameworkInfo::Capability::PARTITION_AWARE);
-  if (!info.hostname.empty()) out->set_hostname(info.hostname);
-  if (!info.principal.empty()) out->set_principal(info.principal);
-  if (!info.webuiUrl.empty()) out->set_webui_url(info.webuiUrl);
-}
-
 void agentInfoV1(const AgentEntry& agent, mesos::AgentInfo* out) {
   out->set_hostname(agent.info.hostname);
   out->mutable_id()->set_value(agent.id.value);
   toV1(agent.info.resources, kOperatorDialect, "", out->mutable_resources());
   for (const auto& attribute : agent.info.attributes) toV1(attribute, out->add_attributes());
-}
-
-void taskV1(const Task& task, mesos::Task* out) {
-  out->set_name(task.info.name);
-  out->mutable_task_id()->set_value(task.info.taskId.value);
-  out->mutable_framework_id()->set_value(task.frameworkId.value);
-  out->mutable_agent_id()->set_value(task.info.agentId.value);
-  if (task.info.executor) out->mutable_executor_id()->set_value(task.info.executor->executorId.value);
-  out->set_state(toV1(task.state));
-  toV1(task.info.resources, kOperatorDialect, "", out->mutable_resources());
-  if (!task.lastStatus.taskId.empty()) toV1(task.lastStatus, out->add_statuses());
-  if (task.info.docker) {
-    auto* container = out->mutable_container();
-    container->set_type(mesos::ContainerInfo::DOCKER);
-    container->mutable_docker()->set_image(task.info.docker->image);
-  }
-  if (!task.info.command.user.empty()) out->set_user(task.info.command.user);
 }
 
 Resources offeredOn(const MasterState& state, const std::set<OfferID>& offers) {
@@ -85,48 +54,13 @@ Resources offeredOn(const MasterState& state, const std::set<OfferID>& offers) {
 }
 
 void getAgents(const Master& master, OperatorResponse::GetAgents* out) {
-  const auto& state = master.state();
-  for (const auto& [id, agent] : state.agents) {
-    if (!agent.reachable) continue;  // Mesos lists reachable agents only
-    auto* a = out->add_agents();
-    agentInfoV1(agent, a->mutable_agent_info());
-    a->set_active(true);
-    a->set_deactivated(false);
-    a->set_version(CLUSTERNODES_VERSION);
-    a->mutable_registered_time()->CopyFrom(timeInfo(agent.registeredAt));
-    toV1(agent.info.resources, kOperatorDialect, "", a->mutable_total_resources());
-    toV1(agent.used, kOperatorDialect, "", a->mutable_allocated_resources());
-    toV1(offeredOn(state, agent.offers), kOperatorDialect, "", a->mutable_offered_resources());
+  for (const auto& [id, agent] : master.state().agents) {
+    if (agent.reachable) agentV1(master, agent, out->add_agents());  // Mesos lists reachable agents only
   }
 }
 
 void getFrameworks(const Master& master, OperatorResponse::GetFrameworks* out) {
-  const auto& state = master.state();
-  for (const auto& [id, fw] : state.frameworks) {
-    auto* f = out->add_frameworks();
-    frameworkInfoV1(fw.info, id, f->mutable_framework_info());
-    f->set_active(fw.connected);
-    f->set_connected(fw.connected);
-    f->set_recovered(fw.recovered);
-    f->mutable_registered_time()->CopyFrom(timeInfo(fw.registeredAt));
-    Resources allocated;
-    for (const auto& [taskId, task] : fw.tasks) {
-      if (!isTerminal(task.state)) allocated += task.info.resources;
-    }
-    toV1(allocated, kOperatorDialect, "", f->mutable_allocated_resources());
-    for (const auto& offerId : fw.offers) {
-      auto offer = state.offers.find(offerId);
-      if (offer == state.offers.end()) continue;
-      auto agent = state.agents.find(offer->second.agentId);
-      Offer value{offer->first, id, offer->second.agentId,
-                  agent == state.agents.end() ? std::string() : agent->second.info.hostname,
-                  offer->second.resources,
-                  agent == state.agents.end() ? std::vector<Attribute>{} : agent->second.info.attributes,
-                  offer->second.role};
-      toV1(value, kOperatorDialect, f->add_offers());
-    }
-    toV1(offeredOn(state, fw.offers), kOperatorDialect, "", f->mutable_offered_resources());
-  }
+  for (const auto& [id, fw] : master.state().frameworks) frameworkV1(master, fw, out->add_frameworks());
 }
 
 void getExecutors(const Master& master, OperatorResponse::GetExecutors* out) {
@@ -264,6 +198,83 @@ Result<void> updateQuota(Master& master, const HttpRequest& request, const Opera
 
 }  // namespace
 
+void frameworkInfoV1(const FrameworkInfo& info, const FrameworkID& id, mesos::FrameworkInfo* out) {
+  out->set_user(info.user);
+  out->set_name(info.name);
+  out->mutable_id()->set_value(id.value);
+  out->set_failover_timeout(info.failoverTimeoutSeconds);
+  out->set_checkpoint(true);
+  for (const auto& role : subscribedRoles(info)) out->add_roles(role);
+  out->add_capabilities()->set_type(mesos::FrameworkInfo::Capability::MULTI_ROLE);
+  if (info.partitionAware) out->add_capabilities()->set_type(mesos::FrameworkInfo::Capability::PARTITION_AWARE);
+  if (!info.hostname.empty()) out->set_hostname(info.hostname);
+  if (!info.principal.empty()) out->set_principal(info.principal);
+  if (!info.webuiUrl.empty()) out->set_webui_url(info.webuiUrl);
+}
+
+void taskV1(const Task& task, mesos::Task* out) {
+  out->set_name(task.info.name);
+  out->mutable_task_id()->set_value(task.info.taskId.value);
+  out->mutable_framework_id()->set_value(task.frameworkId.value);
+  out->mutable_agent_id()->set_value(task.info.agentId.value);
+  if (task.info.executor) out->mutable_executor_id()->set_value(task.info.executor->executorId.value);
+  out->set_state(toV1(task.state));
+  toV1(task.info.resources, kOperatorDialect, "", out->mutable_resources());
+  if (!task.lastStatus.taskId.empty()) toV1(task.lastStatus, out->add_statuses());
+  if (task.info.docker) {
+    auto* container = out->mutable_container();
+    container->set_type(mesos::ContainerInfo::DOCKER);
+    container->mutable_docker()->set_image(task.info.docker->image);
+  }
+  if (!task.info.command.user.empty()) out->set_user(task.info.command.user);
+}
+
+void agentV1(const Master& master, const AgentEntry& agent, OperatorResponse::GetAgents::Agent* a) {
+  const auto& state = master.state();
+  agentInfoV1(agent, a->mutable_agent_info());
+  a->set_active(true);
+  a->set_deactivated(false);
+  a->set_version(CLUSTERNODES_VERSION);
+  a->mutable_registered_time()->CopyFrom(timeInfo(agent.registeredAt));
+  toV1(agent.info.resources, kOperatorDialect, "", a->mutable_total_resources());
+  toV1(agent.used, kOperatorDialect, "", a->mutable_allocated_resources());
+  toV1(offeredOn(state, agent.offers), kOperatorDialect, "", a->mutable_offered_resources());
+}
+
+void frameworkV1(const Master& master, const FrameworkEntry& fw, OperatorResponse::GetFrameworks::Framework* f) {
+  const auto& state = master.state();
+  const FrameworkID& id = fw.id;
+  frameworkInfoV1(fw.info, id, f->mutable_framework_info());
+  f->set_active(fw.connected);
+  f->set_connected(fw.connected);
+  f->set_recovered(fw.recovered);
+  f->mutable_registered_time()->CopyFrom(timeInfo(fw.registeredAt));
+  Resources allocated;
+  for (const auto& [taskId, task] : fw.tasks) {
+    if (!isTerminal(task.state)) allocated += task.info.resources;
+  }
+  toV1(allocated, kOperatorDialect, "", f->mutable_allocated_resources());
+  for (const auto& offerId : fw.offers) {
+    auto offer = state.offers.find(offerId);
+    if (offer == state.offers.end()) continue;
+    auto agent = state.agents.find(offer->second.agentId);
+    Offer value{offer->first, id, offer->second.agentId,
+                agent == state.agents.end() ? std::string() : agent->second.info.hostname,
+                offer->second.resources,
+                agent == state.agents.end() ? std::vector<Attribute>{} : agent->second.info.attributes,
+                offer->second.role};
+    toV1(value, kOperatorDialect, f->add_offers());
+  }
+  toV1(offeredOn(state, fw.offers), kOperatorDialect, "", f->mutable_offered_resources());
+}
+
+void getStateV1(const Master& master, OperatorResponse::GetState* out) {
+  getTasks(master, out->mutable_get_tasks());
+  getExecutors(master, out->mutable_get_executors());
+  getFrameworks(master, out->mutable_get_frameworks());
+  getAgents(master, out->mutable_get_agents());
+}
+
 void masterInfoV1(const Master& master, mesos::MasterInfo* out) {
   out->set_id(master.state().masterId);
   in_addr address{};
@@ -316,11 +327,7 @@ HttpResponse handleOperatorCall(Master& master, const HttpRequest& request) {
     }
     case OperatorCall::GET_STATE: {
       response.set_type(OperatorResponse::GET_STATE);
-      auto* out = response.mutable_get_state();
-      getTasks(master, out->mutable_get_tasks());
-      getExecutors(master, out->mutable_get_executors());
-      getFrameworks(master, out->mutable_get_frameworks());
-      getAgents(master, out->mutable_get_agents());
+      getStateV1(master, response.mutable_get_state());
       break;
     }
     case OperatorCall::GET_AGENTS:
@@ -368,6 +375,8 @@ HttpResponse handleOperatorCall(Master& master, const HttpRequest& request) {
       if (!call.has_update_quota()) return invalidCall("update_quota");
       if (auto done = updateQuota(master, request, call.update_quota()); !done) return refusal(done.error());
       return HttpResponse::text(200, "");
+    case OperatorCall::SUBSCRIBE:
+      return master.operatorStreams()->subscribe(protobuf);
     default:
       return HttpResponse::text(501, OperatorCall::Type_Name(call.type()) + " is not supported by Clusternodes");
   }

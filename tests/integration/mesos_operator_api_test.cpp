@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,15 +29,20 @@ nlohmann::json lastLineJson(std::string out) {
   return nlohmann::json::parse(out.substr(out.rfind('\n') + 1), nullptr, false);
 }
 
-}  // namespace
-
-TEST_CASE("Mesos v1 operator API: @dcos/mesos-client reads the state, and changes weights and quota") {
+// A master and one agent, once the client is known to be installed.
+void startWithClient(TestCluster& cluster) {
   const std::string why = "no @dcos/mesos-client in " + kClientDir + "/node_modules: scripts/node.sh installs it";
   REQUIRE_MESSAGE(std::filesystem::exists(kClientDir + "/node_modules/@dcos/mesos-client"), why);
-  TestCluster cluster;
   cluster.startMaster();
   cluster.startAgent("cpus:2;mem:1024;disk:1024");
   cluster.waitForAgents(1);
+}
+
+}  // namespace
+
+TEST_CASE("Mesos v1 operator API: @dcos/mesos-client reads the state, and changes weights and quota") {
+  TestCluster cluster;
+  startWithClient(cluster);
   Process framework({binary("launch-tasks"), "--master=" + cluster.master(), "--tasks=1", "--command=sleep 120",
                      "--role=eng"},
                     cluster.dir() + "/launch-tasks.log");
@@ -97,4 +103,87 @@ TEST_CASE("Mesos v1 operator API: protobuf answers, Mesos's status codes for bad
   auto metrics = post(R"({"type": "GET_METRICS"})", "application/json");
   CHECK(metrics.status == 501);
   CHECK(metrics.body.find("GET_METRICS") != std::string::npos);
+}
+
+TEST_CASE("Mesos v1 operator API: @dcos/mesos-client's event stream sees agents, a framework and its task come "
+          "and go") {
+  TestCluster cluster;
+  startWithClient(cluster);
+  Process follower({"/usr/bin/node", kClientDir + "/events.js", cluster.masterHttp()}, cluster.dir() + "/events.log");
+  // What the client printed so far: one JSON object per event.
+  auto events = [&] {
+    std::vector<nlohmann::json> out;
+    std::ifstream in(follower.logFile());
+    for (std::string line; std::getline(in, line);) {
+      auto event = nlohmann::json::parse(line, nullptr, false);
+      if (event.is_object() && event.contains("type")) out.push_back(std::move(event));
+    }
+    return out;
+  };
+  // The index of the first event of `type` whose fields include `fields`.
+  auto find = [&](const std::string& type, const nlohmann::json& fields = nlohmann::json::object()) {
+    auto seen = events();
+    for (size_t i = 0; i < seen.size(); ++i) {
+      if (seen[i]["type"] != type) continue;
+      bool all = true;
+      for (const auto& [key, value] : fields.items()) all = all && seen[i].value(key, nlohmann::json()) == value;
+      if (all) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  auto log = [&] {
+    std::ifstream in(follower.logFile());
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  auto await = [&](const std::string& type, const nlohmann::json& fields = nlohmann::json::object(),
+                   std::chrono::seconds within = std::chrono::seconds(20)) {
+    INFO("waiting for ", type, " ", fields.dump(), "; the client printed:\n", log());
+    REQUIRE(eventually([&] { return find(type, fields) >= 0; }, within));
+    return find(type, fields);
+  };
+
+  // First the snapshot, as GET_STATE gives it.
+  CHECK(await("SUBSCRIBED", {{"agents", 1}, {"frameworks", 0}, {"tasks", 0}}) == 0);
+  CHECK(events()[0]["heartbeat_interval_seconds"] == 15);
+  REQUIRE(eventually([&] {
+    return cluster.masterGet("/metrics").find("clusternodes_master_operator_api_streams 1") != std::string::npos;
+  }));
+
+  // An agent joins.
+  size_t second = cluster.startAgent("cpus:1;mem:512;disk:512");
+  cluster.waitForAgents(2);
+  int agentAdded = await("AGENT_ADDED", {{"cpus", 1}});
+  std::string secondId = events()[agentAdded]["agent_id"];
+
+  // A framework comes, runs its task and goes.
+  Process framework({binary("launch-tasks"), "--master=" + cluster.master(), "--tasks=1", "--command=sleep 1"},
+                    cluster.dir() + "/launch-tasks.log");
+  int frameworkAdded = await("FRAMEWORK_ADDED", {{"name", "launch-tasks"}, {"connected", true}});
+  std::string frameworkId = events()[frameworkAdded]["framework_id"];
+  int taskAdded = await("TASK_ADDED", {{"task_id", "task-0"}, {"framework_id", frameworkId}, {"state", "TASK_STAGING"}});
+  int running = await("TASK_UPDATED", {{"task_id", "task-0"}, {"state", "TASK_RUNNING"}});
+  int finished = await("TASK_UPDATED", {{"task_id", "task-0"}, {"framework_id", frameworkId}, {"state", "TASK_FINISHED"}});
+  int removed = await("FRAMEWORK_REMOVED", {{"framework_id", frameworkId}, {"name", "launch-tasks"}});
+  CHECK(frameworkAdded < taskAdded);
+  CHECK(taskAdded < running);
+  CHECK(running < finished);
+  CHECK(finished < removed);
+  CHECK(framework.wait(std::chrono::seconds(20)) == 0);
+
+  // The second agent is cut off (killed; fast pings make it unreachable).
+  cluster.agent(second).signalGroup(SIGKILL);
+  CHECK(await("AGENT_REMOVED", {{"agent_id", secondId}}) > removed);
+
+  // Heartbeats, every 15 seconds.
+  await("HEARTBEAT", nlohmann::json::object(), std::chrono::seconds(25));
+  CHECK(follower.alive());
+  // Each once: nothing the test did not cause.
+  std::map<std::string, int> counts;
+  for (const auto& event : events()) ++counts[event["type"].get<std::string>()];
+  CHECK(counts["SUBSCRIBED"] == 1);
+  CHECK(counts["AGENT_ADDED"] == 1);
+  CHECK(counts["AGENT_REMOVED"] == 1);
+  CHECK(counts["FRAMEWORK_ADDED"] == 1);
+  CHECK(counts["FRAMEWORK_REMOVED"] == 1);
+  CHECK(counts["TASK_ADDED"] == 1);
 }

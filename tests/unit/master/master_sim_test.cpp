@@ -835,3 +835,85 @@ TEST_CASE("sim: the HTTP scheduler API's peers: a closed stream disconnects its 
     CHECK(sim.master().state().frameworksByPeer.count(streamPeer) == 0);
   }
 }
+
+namespace {
+
+// What the operator API's event stream would say, one line per change.
+struct RecordingWatcher : StateWatcher {
+  std::vector<std::string> seen;
+  std::vector<std::string> take() { return std::exchange(seen, {}); }
+  void taskAdded(const Task& task) override {
+    seen.push_back("task added " + task.info.taskId.value + " " + toString(task.state));
+  }
+  void taskUpdated(const FrameworkID&, const TaskStatus& status) override {
+    seen.push_back("task updated " + status.taskId.value + " " + toString(status.state));
+  }
+  void agentAdded(const AgentEntry& agent) override { seen.push_back("agent added " + agent.info.hostname); }
+  void agentRemoved(const AgentID&) override { seen.push_back("agent removed"); }
+  void frameworkAdded(const FrameworkEntry& fw) override { seen.push_back("framework added " + fw.info.name); }
+  void frameworkUpdated(const FrameworkEntry& fw) override {
+    seen.push_back("framework updated " + fw.info.name + (fw.connected ? " connected" : " disconnected"));
+  }
+  void frameworkRemoved(const FrameworkEntry& fw) override { seen.push_back("framework removed " + fw.info.name); }
+};
+
+using Lines = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("sim: the state watcher hears each change once: launches, agents restarting, failing over, cut off and "
+          "back") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  auto flags = simFlags(dir.path);
+  RecordingWatcher watcher;
+  std::string agentId, frameworkId;
+  FrameworkInfo info = frameworkInfo("watched", true, 3600);
+  {
+    Sim first(time, dir.path, flags);
+    first.master().setWatcher(&watcher);
+    first.registerAgent("agent-1", "");
+    agentId = first.registeredId(first.take("agent-1"));
+    frameworkId = first.subscribe("fw-1", info);
+    runTask(first, "fw-1", frameworkId, "agent-1", agentId, "t1");
+    CHECK(watcher.take() == Lines{"agent added agent-1.example", "framework added watched",
+                                  "task added t1 TASK_STAGING", "task updated t1 TASK_RUNNING"});
+    // A launch the master refuses was never held: nothing to watch.
+    first.advance(milliseconds(100));
+    auto offers = offerIds(first.take("fw-1"), agentId);
+    REQUIRE(!offers.empty());
+    first.accept("fw-1", {offers.back()}, {sleeper("t1", agentId)});  // a task id in use
+    CHECK(statesTold(first.take("fw-1")) == std::vector<std::string>{"t1:TASK_ERROR"});
+    CHECK(watcher.take().empty());
+
+    // The agent restarts while reachable: the same agent, the same task.
+    info.id = FrameworkID{frameworkId};
+    first.registerAgent("agent-1-again", agentId, {{info, sleeper("t1", agentId)}});
+    CHECK(watcher.take().empty());
+  }  // the master stops
+
+  watcher.take();
+  Sim second(time, dir.path, flags);
+  second.master().setWatcher(&watcher);
+  // A failed-over master learns the agent and its task anew; the framework
+  // (in its registry) comes back.
+  second.registerAgent("agent-1b", agentId, {{info, sleeper("t1", agentId)}});
+  CHECK(watcher.take() == Lines{"task added t1 TASK_RUNNING", "agent added agent-1b.example"});
+  second.subscribe("fw-1b", info);
+  CHECK(watcher.take() == Lines{"framework updated watched connected"});
+
+  // Cut off, and back.
+  second.silent("agent-1b");
+  second.advance(seconds(4));
+  CHECK(watcher.take() == Lines{"agent removed", "task updated t1 TASK_UNREACHABLE"});
+  second.registerAgent("agent-1b", agentId, {{info, sleeper("t1", agentId)}});
+  CHECK(watcher.take() == Lines{"task updated t1 TASK_RUNNING", "agent added agent-1b.example"});
+
+  // The framework leaves, is disconnected, and past its timeout removed.
+  second.silent("fw-1b");
+  second.advance(seconds(5));
+  CHECK(watcher.take() == Lines{"framework updated watched disconnected"});
+  second.advance(seconds(3600));
+  auto lines = watcher.take();
+  CHECK(lines == Lines{"task updated t1 TASK_KILLED", "framework removed watched"});
+}
