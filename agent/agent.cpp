@@ -311,6 +311,14 @@ void Agent::dispatchFromMaster(const wire::Envelope::Reader& envelope) {
     case wire::Envelope::STATUS_UPDATE_ACK: return onAck(envelope.getStatusUpdateAck());
     case wire::Envelope::SHUTDOWN_FRAMEWORK:
       return shutdownFramework(FrameworkID{text(envelope.getShutdownFramework().getFrameworkId())});
+    case wire::Envelope::KILL_EXECUTOR: {
+      auto kill = envelope.getKillExecutor();
+      ExecutorKey key{FrameworkID{text(kill.getFrameworkId())}, ExecutorID{text(kill.getExecutorId())}};
+      auto executor = executorsByKey_.find(key);
+      // Only a framework's own executors: the built-in ones are not its to end.
+      if (executor == executorsByKey_.end() || executor->second->builtIn()) return;
+      return shutdownExecutor(*executor->second, "its framework asked (SHUTDOWN)");
+    }
     case wire::Envelope::REREGISTER:
       return masterLost("the master asked: " + text(envelope.getReregister().getReason()));
     case wire::Envelope::NOT_LEADER: {

@@ -120,6 +120,7 @@ const char* name(Envelope::Which which) {
     case Envelope::MASTER_INFO: return "masterInfo";
     case Envelope::NOT_LEADER: return "notLeader";
     case Envelope::OPERATION_REFUSED: return "operationRefused";
+    case Envelope::KILL_EXECUTOR: return "killExecutor";
     case Envelope::CONTAINER_USAGES: return "containerUsages";
     case Envelope::FRAMEWORK_MESSAGE: return "frameworkMessage";
     case Envelope::EXECUTOR_EXITED: return "executorExited";

@@ -14,6 +14,7 @@ const char* toString(EventType type) {
     case EventType::kAgentRemoved: return "agent_removed";
     case EventType::kFrameworkRegistered: return "framework_registered";
     case EventType::kFrameworkReregistered: return "framework_reregistered";
+    case EventType::kFrameworkUpdated: return "framework_updated";
     case EventType::kFrameworkDisconnected: return "framework_disconnected";
     case EventType::kFrameworkRemoved: return "framework_removed";
     case EventType::kTaskStateChanged: return "task_state_changed";

@@ -29,6 +29,7 @@ enum class EventType {
   kAgentRemoved,
   kFrameworkRegistered,
   kFrameworkReregistered,
+  kFrameworkUpdated,  // UPDATE_FRAMEWORK: its name, roles or suppressed roles
   kFrameworkDisconnected,
   kFrameworkRemoved,
   kTaskStateChanged,

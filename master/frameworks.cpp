@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "master/validation.hpp"
 
 namespace clusternodes::master {
@@ -14,6 +16,18 @@ void removeExecutors(AgentEntry& agent, const FrameworkID& frameworkId) {
     agent.used -= it->second.resources;
     it = agent.executors.erase(it);
   }
+}
+
+// Why `suppressed` is not a subset of the roles `info` subscribes to; nullopt
+// when it is.
+std::optional<std::string> strayRole(const FrameworkInfo& info, const std::set<std::string>& suppressed) {
+  auto roles = subscribedRoles(info);
+  for (const auto& role : suppressed) {
+    if (std::find(roles.begin(), roles.end(), role) == roles.end()) {
+      return "suppressed role '" + role + "' is not one of the framework's roles";
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -98,6 +112,9 @@ void FrameworkBook::subscribe(const std::string& peer, const std::optional<std::
   if (const auto* why = removedBecause(info.id); !info.id.empty() && why != nullptr) {
     return refuse(peer, "framework " + info.id.value + " was removed: " + *why);
   }
+  std::set<std::string> suppressed;
+  for (auto role : message.getSuppressedRoles()) suppressed.insert(wire::text(role));
+  if (auto stray = strayRole(info, suppressed)) return refuse(peer, *stray);
   if (principal) {
     if (!info.principal.empty() && info.principal != *principal) {
       return refuse(peer, "FrameworkInfo names principal '" + info.principal + "' but this connection authenticated as " +
@@ -150,6 +167,9 @@ void FrameworkBook::subscribe(const std::string& peer, const std::optional<std::
   fw->lastSeen = ctx_.now();
   state.frameworksByPeer[peer] = fw->id;
   ctx_.allocator.activateFramework(fw->id);
+  // Its roles may have changed (failover), and its suppression is what this
+  // subscription says.
+  ctx_.allocator.updateFramework(fw->id, subscribedRoles(fw->info), suppressed);
   persist(*fw);
   spdlog::info("{} framework {} ({}) roles {} principal '{}'", reregistered ? "re-registered" : "registered",
                fw->id.value, fw->info.name, fmt::join(subscribedRoles(fw->info), ","), fw->info.principal);
@@ -162,6 +182,49 @@ void FrameworkBook::subscribe(const std::string& peer, const std::optional<std::
   // SUBSCRIBED once the framework is on disk; no offers before it.
   fw->awaitingSubscribed = true;
   ctx_.registry.afterDurable([this, peer, id = fw->id, reregistered] { confirm(peer, id, reregistered); });
+}
+
+Result<void> FrameworkBook::update(FrameworkEntry& fw, FrameworkInfo info, const std::set<std::string>& suppressed) {
+  if (auto valid = validateFrameworkInfo(info); !valid) return valid.error();
+  if (!info.id.empty() && info.id != fw.id) {
+    return invalid("framework_info.id '" + info.id.value + "' is not the framework's ('" + fw.id.value + "')");
+  }
+  if (info.user != fw.info.user) return invalid("the framework's user cannot be changed");
+  if (!info.principal.empty() && info.principal != fw.info.principal) {
+    return invalid("the framework's principal cannot be changed");
+  }
+  if (auto stray = strayRole(info, suppressed)) return invalid(*stray);
+  auto before = subscribedRoles(fw.info);
+  auto roles = subscribedRoles(info);
+  for (const auto& role : roles) {
+    if (std::find(before.begin(), before.end(), role) != before.end()) continue;
+    if (auto may = ctx_.acls.authorize(AclAction::kRegisterFramework, fw.principal, role); !may) {
+      ++ctx_.state.metrics.aclDenials[aclActionName(AclAction::kRegisterFramework)];
+      return may.error();
+    }
+  }
+  info.id = fw.id;
+  info.principal = fw.info.principal;
+  if (auto saved = ctx_.registry.putFramework({info, fw.registeredAt}, true); !saved) {
+    return Error{ErrorCode::kInternal, "the framework's record cannot be written: " + saved.error().message};
+  }
+  fw.info = std::move(info);
+  ctx_.allocator.updateFramework(fw.id, roles, suppressed);
+  std::set<OfferID> leaving;  // offers to roles it left
+  for (const auto& id : fw.offers) {
+    auto offer = ctx_.state.offers.find(id);
+    if (offer != ctx_.state.offers.end() && std::find(roles.begin(), roles.end(), offer->second.role) == roles.end()) {
+      leaving.insert(id);
+    }
+  }
+  offers_.rescindAll(leaving, true);
+  spdlog::info("framework {} ({}) updated: roles {}, suppressed {}", fw.id.value, fw.info.name, fmt::join(roles, ","),
+               fmt::join(suppressed, ","));
+  ctx_.events.record({.type = EventType::kFrameworkUpdated, .frameworkId = fw.id.value,
+                      .message = fmt::format("{} (roles {})", fw.info.name, fmt::join(roles, ","))});
+  ctx_.watch([&](StateWatcher& w) { w.frameworkUpdated(fw); });
+  ctx_.requestAllocation();
+  return {};
 }
 
 void FrameworkBook::confirm(const std::string& peer, const FrameworkID& id, bool reregistered) {

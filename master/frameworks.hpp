@@ -36,6 +36,13 @@ class FrameworkBook {
   // principal it was registered with.
   void subscribe(const std::string& peer, const std::optional<std::string>& principal,
                  wire::Subscribe::Reader message);
+  // UPDATE_FRAMEWORK: the framework's info and suppressed roles, changed in
+  // place (no new SUBSCRIBED) and written through before it returns. kInvalid
+  // for a change of id, user or principal, an info that does not validate,
+  // or suppressed roles outside its roles; kDenied for a role the ACLs do
+  // not let its principal subscribe to; kInternal when it cannot be written
+  // (nothing then changes). Offers to the roles it leaves are rescinded.
+  Result<void> update(FrameworkEntry& framework, FrameworkInfo info, const std::set<std::string>& suppressed);
   // Answers `peer` with FrameworkError(why).
   void refuse(const std::string& peer, const std::string& why);
 

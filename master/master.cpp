@@ -328,6 +328,12 @@ void Master::fromHttpScheduler(const std::string& peer, const std::string& princ
 
 void Master::httpSchedulerGone(const std::string& peer) { frameworks_.connectionClosed(peer); }
 
+Result<void> Master::updateFramework(const FrameworkID& id, FrameworkInfo info, const std::set<std::string>& suppressed) {
+  auto fw = state_.frameworks.find(id);
+  if (fw == state_.frameworks.end() || !fw->second.connected) return invalid("framework " + id.value + " is not subscribed");
+  return frameworks_.update(fw->second, std::move(info), suppressed);
+}
+
 void Master::dispatch(const std::string& peer, const std::string& principal, const wire::Envelope::Reader& envelope,
                       bool http) {
   if (!leading_ && envelope.which() != wire::Envelope::GET_MASTER_INFO) {
@@ -364,6 +370,7 @@ void Master::dispatch(const std::string& peer, const std::string& principal, con
     case wire::Envelope::ACKNOWLEDGE:
     case wire::Envelope::RECONCILE:
     case wire::Envelope::TEARDOWN:
+    case wire::Envelope::KILL_EXECUTOR:
     case wire::Envelope::HEARTBEAT: return dispatchFrameworkCall(peer, envelope);
     case wire::Envelope::GET_MASTER_INFO: return sendMasterInfo(peer);
     default:
@@ -394,8 +401,16 @@ static std::string calledFramework(const wire::Envelope::Reader& envelope) {
     case wire::Envelope::RECONCILE: return text(envelope.getReconcile().getFrameworkId());
     case wire::Envelope::TEARDOWN: return text(envelope.getTeardown().getFrameworkId());
     case wire::Envelope::HEARTBEAT: return text(envelope.getHeartbeat().getFrameworkId());
+    case wire::Envelope::KILL_EXECUTOR: return text(envelope.getKillExecutor().getFrameworkId());
     default: return {};
   }
+}
+
+// The roles a REVIVE or SUPPRESS names; empty: all the framework's.
+static std::set<std::string> calledRoles(wire::FrameworkCall::Reader call) {
+  std::set<std::string> roles;
+  for (auto role : call.getRoles()) roles.insert(text(role));
+  return roles;
 }
 
 void Master::dispatchFrameworkCall(const std::string& peer, const wire::Envelope::Reader& envelope) {
@@ -415,9 +430,10 @@ void Master::dispatchFrameworkCall(const std::string& peer, const wire::Envelope
       return offers_.decline(*fw, ids, decline.getRefuseSeconds());
     }
     case wire::Envelope::REVIVE:
-      allocator_->reviveOffers(fw->id, {});
+      allocator_->reviveOffers(fw->id, calledRoles(envelope.getRevive()));
       return requestAllocation();
-    case wire::Envelope::SUPPRESS: return allocator_->suppressOffers(fw->id, {});
+    case wire::Envelope::SUPPRESS: return allocator_->suppressOffers(fw->id, calledRoles(envelope.getSuppress()));
+    case wire::Envelope::KILL_EXECUTOR: return tasks_.killExecutor(*fw, envelope.getKillExecutor());
     case wire::Envelope::KILL: return tasks_.kill(*fw, envelope.getKill());
     case wire::Envelope::ACKNOWLEDGE: return tasks_.acknowledge(*fw, envelope.getAcknowledge());
     case wire::Envelope::RECONCILE:

@@ -143,6 +143,9 @@ class Master {
   // peer's. `principal`: its bearer token's, "" when anonymous (an
   // authenticated principal, like a CURVE key's, is the framework's).
   void fromHttpScheduler(const std::string& peer, const std::string& principal, std::string_view bytes);
+  // UPDATE_FRAMEWORK of a framework subscribed over HTTP
+  // (FrameworkBook::update): applied and on disk when it returns.
+  Result<void> updateFramework(const FrameworkID& id, FrameworkInfo info, const std::set<std::string>& suppressed);
   // Its stream closed: its framework is disconnected, and its failover
   // timeout starts.
   void httpSchedulerGone(const std::string& peer);

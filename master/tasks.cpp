@@ -351,6 +351,25 @@ void TaskBook::kill(FrameworkEntry& fw, wire::Kill::Reader message) {
   killOnAgent(agent->second, fw.id, taskId, message.getKillGracePeriodMs());
 }
 
+void TaskBook::killExecutor(FrameworkEntry& fw, wire::KillExecutor::Reader message) {
+  ExecutorID executorId{text(message.getExecutorId())};
+  AgentID agentId{text(message.getAgentId())};
+  auto agent = ctx_.state.agents.find(agentId);
+  if (agent == ctx_.state.agents.end() || !agent->second.reachable ||
+      agent->second.executors.count({fw.id, executorId}) == 0) {
+    spdlog::info("framework {}: not shutting down executor {} on agent {}: it is not running there", fw.id.value,
+                 executorId.value, agentId.value);
+    return;
+  }
+  spdlog::info("framework {} shuts down its executor {} on agent {}", fw.id.value, executorId.value, agentId.value);
+  capnp::MallocMessageBuilder out;
+  auto kill = out.initRoot<wire::Envelope>().initKillExecutor();
+  kill.setFrameworkId(fw.id.value);
+  kill.setExecutorId(executorId.value);
+  kill.setAgentId(agentId.value);
+  ctx_.send(agent->second.peer, out);
+}
+
 void TaskBook::acknowledge(FrameworkEntry& fw, wire::StatusUpdateAck::Reader message) {
   AgentID agentId{text(message.getAgentId())};
   TaskID taskId{text(message.getTaskId())};

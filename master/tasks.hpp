@@ -82,6 +82,10 @@ class TaskBook {
   void statusUpdate(const std::string& peer, const AgentEntry& agent, wire::StatusUpdate::Reader message);
   void containerUsages(const AgentEntry& agent, wire::ContainerUsages::Reader message);
   void kill(FrameworkEntry& framework, wire::Kill::Reader message);
+  // SHUTDOWN of one of the framework's executors: passed to its agent, which
+  // shuts it down and reports its tasks' ends. An executor the master does
+  // not know on a reachable agent is logged and left alone, as Mesos does.
+  void killExecutor(FrameworkEntry& framework, wire::KillExecutor::Reader message);
   void acknowledge(FrameworkEntry& framework, wire::StatusUpdateAck::Reader message);
   // Answers with each task's state; tasks it does not know are answered by
   // what it knows of their agent. Agents in `awaitingReregistration` will

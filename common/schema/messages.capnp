@@ -206,6 +206,9 @@ struct ShutdownAgent {
 
 struct Subscribe {
   info @0 :FrameworkInfo;   # info.id set when re-registering
+  # The roles that get no offers until revived (Mesos's suppressed_roles):
+  # a subscription sets them exactly, the others are revived.
+  suppressedRoles @1 :List(Text);
 }
 
 struct Subscribed {
@@ -246,6 +249,15 @@ struct Decline {
 
 struct FrameworkCall {
   frameworkId @0 :Text;
+  roles @1 :List(Text);     # revive, suppress: only these of its roles; empty: all
+}
+
+# Framework -> master -> agent: shut down one of the framework's own
+# executors, which kills its tasks (Mesos's SHUTDOWN call).
+struct KillExecutor {
+  frameworkId @0 :Text;
+  executorId @1 :Text;
+  agentId @2 :Text;
 }
 
 struct Kill {
@@ -544,5 +556,7 @@ struct Envelope {
     notLeader @45 :NotLeader;
 
     operationRefused @46 :OperationRefused;
+
+    killExecutor @47 :KillExecutor;
   }
 }

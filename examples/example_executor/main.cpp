@@ -85,11 +85,9 @@ class ExampleExecutor : public Executor {
     driver->sendFrameworkMessage("echo:" + data);
   }
 
-  void shutdown(ExecutorDriver* driver) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [id, killed] : killed_) killed = true;
-    changed_.notify_all();
-  }
+  // Every task is killed, and its TASK_KILLED handed to the driver, before
+  // this returns: the driver sends what the shutdown reported, then ends.
+  void shutdown(ExecutorDriver* driver) override { stopAll(); }
 
  private:
   static void report(ExecutorDriver* driver, const TaskID& taskId, TaskState state, const std::string& message,

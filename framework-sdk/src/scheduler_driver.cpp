@@ -205,6 +205,7 @@ class Driver final : public SchedulerDriver {
 
   DriverStatus reviveOffers() override {
     return call([this] {
+      suppressed_ = false;
       capnp::MallocMessageBuilder message;
       message.initRoot<wire::Envelope>().initRevive().setFrameworkId(frameworkId_.value);
       send(message);
@@ -213,6 +214,7 @@ class Driver final : public SchedulerDriver {
 
   DriverStatus suppressOffers() override {
     return call([this] {
+      suppressed_ = true;
       capnp::MallocMessageBuilder message;
       message.initRoot<wire::Envelope>().initSuppress().setFrameworkId(frameworkId_.value);
       send(message);
@@ -419,7 +421,15 @@ class Driver final : public SchedulerDriver {
     FrameworkInfo info = info_;
     info.id = frameworkId_;
     capnp::MallocMessageBuilder message;
-    wire::toWire(info, message.initRoot<wire::Envelope>().initSubscribe().initInfo());
+    auto request = message.initRoot<wire::Envelope>().initSubscribe();
+    wire::toWire(info, request.initInfo());
+    // A subscription sets which roles are suppressed: one made again (a new
+    // connection, a new master) keeps what suppressOffers() asked for.
+    if (suppressed_) {
+      auto roles = subscribedRoles(info);
+      auto out = request.initSuppressedRoles(static_cast<unsigned>(roles.size()));
+      for (unsigned i = 0; i < roles.size(); ++i) out.set(i, roles[i]);
+    }
     send(message);
     lastSubscribe_ = std::chrono::steady_clock::now();
     subscribeTimer_->start(backoff_, [this] {
@@ -594,6 +604,7 @@ class Driver final : public SchedulerDriver {
   std::unique_ptr<Timer> watchTimer_;
   FrameworkID frameworkId_;  // FrameworkInfo::id at first: a failover keeps it
   bool subscribed_ = false;
+  bool suppressed_ = false;  // suppressOffers() came after reviveOffers(): each subscription says so
   bool everSubscribed_ = false;
   std::chrono::nanoseconds backoff_ = milliseconds(250);
   std::chrono::nanoseconds heartbeat_ = std::chrono::seconds(1);

@@ -77,6 +77,12 @@ class Allocator {
   virtual void removeFramework(const FrameworkID& id) = 0;
   virtual void activateFramework(const FrameworkID& id) = 0;
   virtual void deactivateFramework(const FrameworkID& id) = 0;
+  // Its roles, and which of them are suppressed, from now on: a
+  // subscription and UPDATE_FRAMEWORK set both exactly. A role it leaves
+  // gets no offers, and keeps what it holds charged (share, quota) until
+  // that is freed; a role taken out of suppression has its filters cleared.
+  virtual void updateFramework(const FrameworkID& id, const std::vector<std::string>& roles,
+                               const std::set<std::string>& suppressed) = 0;
 
   // `used` are resources already held by frameworks on that agent (tasks that
   // survived a master restart).

@@ -93,6 +93,9 @@ struct ClientState {
   uint32_t framework = kNone;
   Sorter::RoleIndex role = Sorter::kRoot;
   bool suppressed = false;
+  // False: a role the framework left (updateFramework) that still holds
+  // resources; it gets no offers, and goes once they are freed.
+  bool subscribed = true;
   std::unordered_map<uint32_t, Resources> allocated;  // by agent
   std::vector<uint32_t> generations;                  // live filter generations
   uint32_t lastGeneration = kNone;
@@ -102,7 +105,9 @@ struct FrameworkState {
   bool used = false;
   FrameworkID id;
   FrameworkOptions options;
-  std::vector<uint32_t> clients;  // one per role, in options.roles order
+  // One per role, in options.roles order; then those of roles it left
+  // that still hold resources.
+  std::vector<uint32_t> clients;
   double lastOffered = 0;  // when it last got an offer, or began to want one
 };
 
@@ -126,16 +131,7 @@ class DrfAllocator final : public Allocator {
     if (fw.options.roles.empty()) fw.options.roles.push_back(kDefaultRole);
     fw.lastOffered = clock_.now();
     frameworkIndex_[id.value] = index;
-    for (const auto& role : fw.options.roles) {
-      Sorter::RoleIndex roleIndex = sorter_.role(role);
-      uint32_t client = sorter_.addClient(id.value, roleIndex);
-      if (client >= clients_.size()) clients_.resize(client + 1);
-      clients_[client] = ClientState();
-      clients_[client].framework = index;
-      clients_[client].role = roleIndex;
-      sorter_.setActive(client, fw.options.active);
-      fw.clients.push_back(client);
-    }
+    for (const auto& role : fw.options.roles) fw.clients.push_back(addClient(index, role));
     quotas_.refreshIfRolesChanged();
     for (const auto& [agentId, resources] : used) {
       auto agent = agentIndex_.find(agentId.value);
@@ -174,7 +170,7 @@ class DrfAllocator final : public Allocator {
     if (fw == nullptr || fw->options.active) return;
     fw->options.active = true;
     fw->lastOffered = clock_.now();
-    for (uint32_t client : fw->clients) sorter_.setActive(client, !clients_[client].suppressed);
+    for (uint32_t client : fw->clients) sorter_.setActive(client, offerable(clients_[client]));
     markAllAgentsDirty();
   }
 
@@ -183,6 +179,52 @@ class DrfAllocator final : public Allocator {
     if (fw == nullptr) return;
     fw->options.active = false;
     for (uint32_t client : fw->clients) sorter_.setActive(client, false);
+  }
+
+  void updateFramework(const FrameworkID& id, const std::vector<std::string>& roles,
+                       const std::set<std::string>& suppressed) override {
+    auto found = frameworkIndex_.find(id.value);
+    if (found == frameworkIndex_.end()) return;
+    uint32_t index = found->second;
+    auto& fw = frameworks_[index];
+    std::vector<std::string> wanted = roles.empty() ? std::vector<std::string>{kDefaultRole} : roles;
+    std::map<std::string, uint32_t> had;  // its clients by role
+    for (uint32_t client : fw.clients) had[sorter_.path(clients_[client].role)] = client;
+    std::vector<uint32_t> clients;
+    for (const auto& role : wanted) {
+      auto client = had.find(role);
+      if (client == had.end()) {
+        clients.push_back(addClient(index, role));
+        continue;
+      }
+      clients_[client->second].subscribed = true;
+      clients.push_back(client->second);
+      had.erase(client);
+    }
+    // The roles it leaves get no more offers; what they hold stays theirs
+    // (their share, their quota) until it is freed.
+    for (const auto& [role, client] : had) {
+      clearFilters(client);
+      if (clients_[client].allocated.empty()) {
+        clients_[client] = ClientState();
+        sorter_.removeClient(client);
+        continue;
+      }
+      clients_[client].subscribed = false;
+      clients.push_back(client);
+    }
+    fw.clients = std::move(clients);
+    fw.options.roles = std::move(wanted);
+    for (uint32_t client : fw.clients) {
+      auto& state = clients_[client];
+      bool suppress = state.subscribed && suppressed.count(sorter_.path(state.role)) != 0;
+      if (state.suppressed && !suppress) clearFilters(client);  // revived
+      state.suppressed = suppress;
+      sorter_.setActive(client, fw.options.active && offerable(state));
+    }
+    quotas_.refreshIfRolesChanged();
+    fw.lastOffered = clock_.now();
+    markAllAgentsDirty();
   }
 
   // -------------------------------------------------------------- agents
@@ -233,6 +275,7 @@ class DrfAllocator final : public Allocator {
         sorter_.subtract(client, Scalars::of(resources));
         clients_[client].allocated.erase(held);
       }
+      dropLeftRoles(fw);
     }
     clusterTotal_ -= Scalars::of(agent.total);
     freeUnreserved_ -= Scalars::of(agent.free.unreserved());
@@ -275,8 +318,11 @@ class DrfAllocator final : public Allocator {
     markDirty(agentIndex);
     if (filters && filters->refuseSeconds > 0) {
       double expires = clock_.now() + filters->refuseSeconds;
-      for (auto& [client, refused] : taken) addFilter(agentIndex, client, refused, expires);
+      for (auto& [client, refused] : taken) {
+        if (clients_[client].subscribed) addFilter(agentIndex, client, refused, expires);
+      }
     }
+    if (auto* fw = find(frameworkId)) dropLeftRoles(*fw);
   }
 
   void transformAllocation(const FrameworkID& frameworkId, const AgentID& agentId, const Resources& from,
@@ -322,6 +368,7 @@ class DrfAllocator final : public Allocator {
     if (fw == nullptr) return;
     for (uint32_t client : fw->clients) {
       if (!roles.empty() && roles.count(sorter_.path(clients_[client].role)) == 0) continue;
+      if (!clients_[client].subscribed) continue;
       clients_[client].suppressed = false;
       sorter_.setActive(client, fw->options.active);
       clearFilters(client);
@@ -382,7 +429,7 @@ class DrfAllocator final : public Allocator {
       Resources allocated = allocatedTo(fw);
       s.share = Scalars::of(allocated).dominantShare(clusterTotal_);
       s.suppressed = std::all_of(fw.clients.begin(), fw.clients.end(),
-                                 [&](uint32_t c) { return clients_[c].suppressed; });
+                                 [&](uint32_t c) { return !offerable(clients_[c]); });
       s.waitingSeconds = (fw.options.active && !s.suppressed) ? now - fw.lastOffered : 0;
       s.allocated = std::move(allocated);
       out.push_back(std::move(s));
@@ -432,6 +479,36 @@ class DrfAllocator final : public Allocator {
   }
 
   void markAllAgentsDirty() { allDirty_ = true; }
+
+  // A new client of framework `framework` in `role`, active as the
+  // framework is.
+  uint32_t addClient(uint32_t framework, const std::string& role) {
+    Sorter::RoleIndex roleIndex = sorter_.role(role);
+    uint32_t client = sorter_.addClient(frameworks_[framework].id.value, roleIndex);
+    if (client >= clients_.size()) clients_.resize(client + 1);
+    clients_[client] = ClientState();
+    clients_[client].framework = framework;
+    clients_[client].role = roleIndex;
+    sorter_.setActive(client, frameworks_[framework].options.active);
+    return client;
+  }
+
+  // Whether the client may be offered resources while its framework is
+  // active: a role it subscribes to, not suppressed.
+  static bool offerable(const ClientState& client) { return client.subscribed && !client.suppressed; }
+
+  // After resources were freed: the clients of roles the framework left
+  // that hold nothing now go.
+  void dropLeftRoles(FrameworkState& fw) {
+    auto left = [&](uint32_t client) {
+      if (clients_[client].subscribed || !clients_[client].allocated.empty()) return false;
+      clearFilters(client);
+      clients_[client] = ClientState();
+      sorter_.removeClient(client);
+      return true;
+    };
+    fw.clients.erase(std::remove_if(fw.clients.begin(), fw.clients.end(), left), fw.clients.end());
+  }
 
   // Counts `resources` as allocated to `client` on the agent (and, when
   // toAgent, takes them out of the agent's free resources).

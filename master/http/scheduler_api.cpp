@@ -1,7 +1,9 @@
 #include "master/http/scheduler_api.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <set>
 
 #include <capnp/message.h>
 #include <spdlog/spdlog.h>
@@ -63,6 +65,10 @@ std::optional<std::string> validateCall(const V1Call& call) {
   }
 }
 
+void setRoles(const google::protobuf::RepeatedPtrField<std::string>& roles, capnp::List<capnp::Text>::Builder out) {
+  for (int i = 0; i < roles.size(); ++i) out.set(static_cast<unsigned>(i), roles.Get(i));
+}
+
 // An ACCEPT's offers and operations (LAUNCH, RESERVE, UNRESERVE) on the wire.
 Result<void> acceptToWire(const V1Call::Accept& accept, const std::string& framework, wire::Accept::Builder out) {
   out.setFrameworkId(framework);
@@ -111,7 +117,10 @@ Result<std::string> wireCall(const V1Call& call) {
       if (!info) return info.error();
       // Refused before the stream opens, as Mesos answers an invalid one.
       if (auto valid = validateFrameworkInfo(*info); !valid) return valid.error();
-      wire::toWire(*info, envelope.initSubscribe().initInfo());
+      auto subscribe = envelope.initSubscribe();
+      wire::toWire(*info, subscribe.initInfo());
+      setRoles(call.subscribe().suppressed_roles(), subscribe.initSuppressedRoles(
+                                                        static_cast<unsigned>(call.subscribe().suppressed_roles_size())));
       break;
     }
     case V1Call::TEARDOWN: envelope.initTeardown().setFrameworkId(framework); break;
@@ -127,8 +136,25 @@ Result<std::string> wireCall(const V1Call& call) {
       out.setRefuseSeconds(decline.filters().refuse_seconds());
       break;
     }
-    case V1Call::REVIVE: envelope.initRevive().setFrameworkId(framework); break;
-    case V1Call::SUPPRESS: envelope.initSuppress().setFrameworkId(framework); break;
+    case V1Call::REVIVE: {
+      auto out = envelope.initRevive();
+      out.setFrameworkId(framework);
+      setRoles(call.revive().roles(), out.initRoles(static_cast<unsigned>(call.revive().roles_size())));
+      break;
+    }
+    case V1Call::SUPPRESS: {
+      auto out = envelope.initSuppress();
+      out.setFrameworkId(framework);
+      setRoles(call.suppress().roles(), out.initRoles(static_cast<unsigned>(call.suppress().roles_size())));
+      break;
+    }
+    case V1Call::SHUTDOWN: {
+      auto out = envelope.initKillExecutor();
+      out.setFrameworkId(framework);
+      out.setExecutorId(call.shutdown().executor_id().value());
+      out.setAgentId(call.shutdown().agent_id().value());
+      break;
+    }
     case V1Call::KILL: {
       const auto& kill = call.kill();
       auto out = envelope.initKill();
@@ -258,6 +284,16 @@ HttpResponse SchedulerApi::handle(const HttpRequest& request) {
                            "framework ID " + framework->first.value);
   }
   std::string peer = subscription->first;
+  if (call.type() == V1Call::REVIVE || call.type() == V1Call::SUPPRESS) {
+    const auto& roles = call.type() == V1Call::REVIVE ? call.revive().roles() : call.suppress().roles();
+    auto own = subscribedRoles(framework->second.info);
+    for (const auto& role : roles) {
+      if (std::find(own.begin(), own.end(), role) == own.end()) {
+        return refuse(400, "Failed to validate scheduler::Call: role '" + role + "' is not one of the framework's roles");
+      }
+    }
+  }
+  if (call.type() == V1Call::UPDATE_FRAMEWORK) return updateFramework(*subscription->second, call);
   if (call.type() == V1Call::REQUEST || call.type() == V1Call::ACCEPT_INVERSE_OFFERS ||
       call.type() == V1Call::DECLINE_INVERSE_OFFERS) {
     return HttpResponse::text(202, "");  // no inverse offers are ever made; REQUEST was never acted on
@@ -271,6 +307,24 @@ HttpResponse SchedulerApi::handle(const HttpRequest& request) {
   // TEARDOWN removed the framework: its connections close.
   if (call.type() == V1Call::TEARDOWN && master_.state().frameworks.count(framework->first) == 0) close(peer);
   return HttpResponse::text(202, "");
+}
+
+HttpResponse SchedulerApi::updateFramework(Subscription& subscription, const V1Call& call) {
+  const auto& update = call.update_framework();
+  auto info = v1::fromV1(update.framework_info());
+  if (!info) return refuse(400, "Failed to validate scheduler::Call: " + info.error().message);
+  std::set<std::string> suppressed(update.suppressed_roles().begin(), update.suppressed_roles().end());
+  auto done = master_.updateFramework(FrameworkID{call.framework_id().value()}, std::move(*info), suppressed);
+  if (!done) {
+    switch (done.error().code) {
+      case ErrorCode::kDenied: return refuse(403, done.error().message);
+      case ErrorCode::kInternal: return refuse(503, done.error().message);
+      default: return refuse(400, "Failed to validate scheduler::Call: " + done.error().message);
+    }
+  }
+  // Its events follow what the new FrameworkInfo says it understands.
+  subscription.dialect = v1::dialectOf(update.framework_info());
+  return HttpResponse::text(200, "");
 }
 
 void SchedulerApi::close(const std::string& peer) {

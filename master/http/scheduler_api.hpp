@@ -11,7 +11,8 @@
 // sends that peer is turned into Mesos events on its stream.
 //
 // Every other call names the framework and carries the stream id in a
-// header, and is answered 202 once handed over (results come as events),
+// header, and is answered 202 once handed over (results come as events;
+// UPDATE_FRAMEWORK alone is answered 200 once applied and on disk),
 // or 4xx as Mesos answers: 400 for a malformed or invalid call or a wrong
 // stream id, 403 for a framework not subscribed over HTTP, 415 and 406 for
 // encodings other than JSON and protobuf. A closed stream disconnects its
@@ -79,6 +80,8 @@ class SchedulerApi {
   HttpResponse subscribe(const HttpRequest& request, const ::mesos::v1::scheduler::Call& call);
   // SUBSCRIBED: the event, and the end of the framework's older stream.
   void subscribed(Subscription& subscription, wire::Subscribed::Reader subscribed, ::mesos::v1::scheduler::Event& event);
+  // UPDATE_FRAMEWORK: answered once applied and on disk (200), or refused.
+  HttpResponse updateFramework(Subscription& subscription, const ::mesos::v1::scheduler::Call& call);
   HttpResponse refuse(int status, const std::string& message);
   // Ends a subscription from this side: the stream is closed, its
   // framework's connection is not reported lost.

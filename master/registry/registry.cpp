@@ -352,7 +352,7 @@ Result<void> Registry::mark(const AgentID& id, AgentMark mark, double at) {
   });
 }
 
-Result<void> Registry::putFramework(const FrameworkRecord& record) {
+Result<void> Registry::putFramework(const FrameworkRecord& record, bool now) {
   auto it = frameworks_.find(record.info.id);
   std::optional<FrameworkRecord> before;
   if (it != frameworks_.end()) {
@@ -366,7 +366,7 @@ Result<void> Registry::putFramework(const FrameworkRecord& record) {
     } else {
       frameworks_.erase(record.info.id);
     }
-  });
+  }, now);
 }
 
 Result<void> Registry::removeFramework(const FrameworkID& id) {

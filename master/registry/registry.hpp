@@ -102,8 +102,10 @@ class Registry {
   static constexpr size_t kMaxGoneAgents = 1000;
 
   const std::map<FrameworkID, FrameworkRecord>& frameworks() const { return frameworks_; }
-  // Adds or replaces a framework's record; writes only on a change.
-  Result<void> putFramework(const FrameworkRecord& record);
+  // Adds or replaces a framework's record; writes only on a change. `now`:
+  // written through (a change answered in the same call, UPDATE_FRAMEWORK),
+  // undone if it cannot be.
+  Result<void> putFramework(const FrameworkRecord& record, bool now = false);
   Result<void> removeFramework(const FrameworkID& id);
 
   // Role weights set by the operator; they override --weights.

@@ -636,3 +636,31 @@ TEST_CASE("a launch sent to a stopped agent runs once it resumes, and is not rep
   driver->stop();
   driver->join();
 }
+
+TEST_CASE("a framework that suppressed its offers stays suppressed when it subscribes again to a restarted master") {
+  TestCluster cluster;
+  cluster.startMaster();
+  cluster.startAgent("cpus:1;mem:512;disk:100");
+  cluster.waitForAgents(1);
+  RecordingScheduler scheduler;
+  auto driver = startDriver(scheduler, cluster, withFailover(frameworkInfo("quiet"), 120));
+  auto offer = scheduler.waitForOffer();
+  REQUIRE(offer);
+  std::string id = scheduler.frameworkId().value;
+  driver->suppressOffers();
+  driver->declineOffer(offer->id);
+  REQUIRE(eventually([&] { return masterEntry(cluster, "frameworks", id).value("suppressed", false); }));
+
+  cluster.stopMaster(SIGKILL);
+  cluster.startMaster();
+  REQUIRE(eventually([&] { return masterEntry(cluster, "frameworks", id).value("connected", false); }, 30s));
+  CHECK(masterEntry(cluster, "frameworks", id)["suppressed"] == true);
+  size_t before = scheduler.offers().size();
+  std::this_thread::sleep_for(2s);  // allocation rounds run every few milliseconds
+  CHECK(scheduler.offers().size() == before);
+
+  driver->reviveOffers();
+  CHECK(scheduler.waitForOffer());
+  driver->stop();
+  driver->join();
+}

@@ -128,3 +128,41 @@ TEST_CASE("Mesos v1 scheduler API: protobuf calls and events, encoded by hand fr
   CHECK(result["heartbeat_interval"].get<double>() > 0);
   CHECK(!result["offer"].get<std::string>().empty());
 }
+
+TEST_CASE("Mesos v1 scheduler API: suppressed_roles, REVIVE and SUPPRESS by role, and UPDATE_FRAMEWORK") {
+  Cluster c;
+  auto result = runScenario(c.cluster, "roles");
+  const auto& seen = result["seen"];
+  CHECK(seen["subscribed suppressing r1"] == nlohmann::json({"r2"}));
+  CHECK(seen["r1 and r2 suppressed"] == nlohmann::json::array());
+  CHECK(seen["r1 revived"] == nlohmann::json({"r1"}));
+  CHECK(seen["suppress of a role not its own"][0] == 400);
+  CHECK(seen["suppress of a role not its own"][1].get<std::string>().find("not-mine") != std::string::npos);
+  CHECK(seen["updated to r1 and r3, r1 suppressed"] == nlohmann::json({"r3"}));
+  const auto& refused = seen["refused updates"];
+  CHECK(refused["another user"][0] == 400);
+  CHECK(refused["another user"][1].get<std::string>().find("user") != std::string::npos);
+  CHECK(refused["a suppressed role outside its roles"][0] == 400);
+  CHECK(refused["a suppressed role outside its roles"][1].get<std::string>().find("r9") != std::string::npos);
+  CHECK(refused["an invalid role"][0] == 400);
+  // The master's own view of the update, before the framework tore itself
+  // down: its event log.
+  auto events = nlohmann::json::parse(c.cluster.masterGet("/api/v1/events"));
+  bool updated = false;
+  for (const auto& event : events["events"]) {
+    if (event["type"] == "framework_updated" && event["framework_id"] == result["framework_id"]) {
+      updated = event["message"].get<std::string>().find("v1-roles-renamed (roles r1,r3)") != std::string::npos;
+    }
+  }
+  CHECK(updated);
+}
+
+TEST_CASE("Mesos v1 scheduler API: SHUTDOWN ends a custom executor and its task") {
+  Cluster c;
+  auto result = runScenario(c.cluster, "shutdown", {"--executor", binary("example-executor")});
+  INFO("the scheduler saw: ", result.dump());
+  CHECK(result["ended"] == "TASK_KILLED");
+  CHECK(result["failure_executor"] == "own-executor");
+  // The agent runs no executor of the framework any more.
+  REQUIRE(eventually([&] { return c.cluster.processesMatching("example-executor").empty(); }));
+}

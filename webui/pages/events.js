@@ -12,6 +12,7 @@ const LABELS = {
   agent_removed: ['Agent removed', 'bad'],
   framework_registered: ['Framework registered', 'ok'],
   framework_reregistered: ['Framework re-registered', 'ok'],
+  framework_updated: ['Framework updated', 'neutral'],
   framework_disconnected: ['Framework disconnected', 'warn'],
   framework_removed: ['Framework removed', 'bad'],
   task_state_changed: ['Task state', 'neutral'],

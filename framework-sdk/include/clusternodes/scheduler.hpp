@@ -151,7 +151,8 @@ class SchedulerDriver {
   virtual DriverStatus declineOffer(const OfferID& offerId, const Filters& filters = {}) = 0;
   // Clears the framework's filters and resumes offers after suppressOffers().
   virtual DriverStatus reviveOffers() = 0;
-  // Stops offers until reviveOffers().
+  // Stops offers until reviveOffers(), across re-subscriptions (a new
+  // connection, a master failover) too.
   virtual DriverStatus suppressOffers() = 0;
   virtual DriverStatus killTask(const TaskID& taskId) = 0;
   // Only needed with implicitAcknowledgements = false.

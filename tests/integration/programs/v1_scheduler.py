@@ -12,12 +12,15 @@ object of what it saw; it exits 1 with a line saying what went wrong.
 """
 
 import argparse
+import base64
 import getpass
 import http.client
 import json
+import queue
 import socket
 import struct
 import sys
+import threading
 import time
 import urllib.parse
 import uuid
@@ -26,6 +29,10 @@ SCHEDULER_PATH = "/api/v1/scheduler"
 
 
 class Failure(Exception):
+    pass
+
+
+class Timeout(Failure):
     pass
 
 
@@ -83,10 +90,12 @@ class RecordIO:
 class Subscription:
     """A SUBSCRIBE call's stream of JSON events and the calls made beside it."""
 
-    def __init__(self, master, framework_info, framework_id=None):
+    def __init__(self, master, framework_info, framework_id=None, suppressed_roles=None):
         self.master = master
         self.framework_info = framework_info
         call = {"type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info}}
+        if suppressed_roles:
+            call["subscribe"]["suppressed_roles"] = suppressed_roles
         if framework_id:
             call["framework_id"] = {"value": framework_id}
         self.conn = master.connection()
@@ -106,22 +115,44 @@ class Subscription:
         self.records = RecordIO(self.response)
         self.heartbeats = 0
         self.pending = []  # events read while waiting for others
+        # A thread reads the stream, so that waiting for an event can time
+        # out without spoiling the response (a read that times out does).
+        self.events = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
         first = self.next_event()
         check(first["type"] == "SUBSCRIBED", "the stream began with %s, not SUBSCRIBED" % first["type"])
         self.framework_id = first["subscribed"]["framework_id"]["value"]
         self.heartbeat_interval = first["subscribed"].get("heartbeat_interval_seconds")
         self.master_info = first["subscribed"].get("master_info")
 
+    def _read(self):
+        try:
+            while True:
+                record = self.records.next()
+                try:
+                    self.events.put(json.loads(record))
+                except ValueError:
+                    raise Failure("an event that is not JSON: %r" % record[:80])
+        except Exception as end:  # EOFError at the end of the stream; OSError once closed here
+            self.events.put(end)
+
     def next_event(self, deadline=None):
+        """The next event but heartbeats (counted); Failure when `deadline` passes first, EOFError at the end."""
         if self.pending:
             return self.pending.pop(0)
         while True:
-            if deadline is not None:
-                remaining = deadline - time.time()
-                if remaining <= 0:
-                    raise Failure("timed out waiting for an event")
-                self.sock.settimeout(remaining)
-            event = json.loads(self.records.next())
+            timeout = None if deadline is None else deadline - time.time()
+            if timeout is not None and timeout <= 0:
+                raise Timeout("timed out waiting for an event")
+            try:
+                event = self.events.get(timeout=timeout)
+            except queue.Empty:
+                raise Timeout("timed out waiting for an event")
+            if isinstance(event, Exception):
+                self.events.put(event)  # it stays ended
+                if isinstance(event, Failure):
+                    raise event
+                raise EOFError("the event stream ended: %s" % (event or type(event).__name__))
             if event.get("type") == "HEARTBEAT":
                 self.heartbeats += 1
                 continue
@@ -135,8 +166,8 @@ class Subscription:
             while True:
                 try:
                     event = self.next_event(deadline)
-                except (socket.timeout, TimeoutError):
-                    raise Failure("timed out after %ds waiting for %s" % (timeout, what))
+                except Timeout:
+                    raise Timeout("timed out after %ds waiting for %s" % (timeout, what))
                 if predicate(event):
                     return event
                 skipped.append(event)
@@ -151,7 +182,7 @@ class Subscription:
                 self.next_event(deadline)
         except EOFError:
             return True
-        except (Failure, TimeoutError):
+        except Timeout:
             return False
 
     def call(self, call, stream_id=None, content_type="application/json"):
@@ -163,6 +194,10 @@ class Subscription:
         check(status == 202, "%s answered %d, not 202: %s" % (call["type"], status, body.decode()))
 
     def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the reading thread
+        except OSError:
+            pass
         self.response.close()
         self.sock.close()
 
@@ -328,12 +363,95 @@ def scenario_heartbeats(master, args):
     try:
         while True:
             s.next_event(deadline)
-    except (Failure, TimeoutError):
+    except Timeout:
         pass
     check(s.heartbeats >= 2, "%d HEARTBEAT events in %.1fs with an interval of %ss" %
           (s.heartbeats, 3 * interval + 0.5, interval))
     s.teardown()
     return {"interval": interval, "heartbeats": s.heartbeats}
+
+
+def offers_within(s, seconds):
+    """The offers that arrive within `seconds`, each declined again at once (refused for 0.2 s)."""
+    deadline = time.time() + seconds
+    seen = []
+    while True:
+        try:
+            event = s.wait_for(lambda e: e["type"] == "OFFERS", "offers", max(deadline - time.time(), 0.01))
+        except Timeout:
+            return seen
+        for offer in event["offers"]["offers"]:
+            seen.append(offer)
+            s.must({"framework_id": {"value": s.framework_id}, "type": "DECLINE",
+                    "decline": {"offer_ids": [offer["id"]], "filters": {"refuse_seconds": 0.2}}})
+
+
+def roles_of(offers):
+    return sorted({o.get("allocation_info", {}).get("role") for o in offers})
+
+
+def scenario_roles(master, args):
+    info = framework("v1-roles", roles=["r1", "r2"], capabilities=[{"type": "MULTI_ROLE"}])
+    s = Subscription(master, info, suppressed_roles=["r1"])
+    fid = {"value": s.framework_id}
+    seen = {"subscribed suppressing r1": roles_of(offers_within(s, 3))}
+    # SUPPRESS of r2 too: nothing is offered.
+    s.must({"framework_id": fid, "type": "SUPPRESS", "suppress": {"roles": ["r2"]}})
+    time.sleep(0.5)  # offers sent before the call was taken
+    s.pending = []
+    seen["r1 and r2 suppressed"] = roles_of(offers_within(s, 2))
+    s.must({"framework_id": fid, "type": "REVIVE", "revive": {"roles": ["r1"]}})
+    seen["r1 revived"] = roles_of(offers_within(s, 3))
+    status, _, body = s.call({"framework_id": fid, "type": "SUPPRESS", "suppress": {"roles": ["not-mine"]}})
+    seen["suppress of a role not its own"] = [status, body.decode()]
+
+    # UPDATE_FRAMEWORK: a new name, r2 left for r3, r1 suppressed; answered
+    # 200 once applied, with no new SUBSCRIBED.
+    update = dict(info, id=fid, name="v1-roles-renamed", roles=["r1", "r3"])
+    status, _, body = s.call({"framework_id": fid, "type": "UPDATE_FRAMEWORK",
+                              "update_framework": {"framework_info": update, "suppressed_roles": ["r1"]}})
+    check(status == 200, "UPDATE_FRAMEWORK answered %d: %s" % (status, body.decode()))
+    seen["updated to r1 and r3, r1 suppressed"] = roles_of(offers_within(s, 3))
+    check(not any(e["type"] == "SUBSCRIBED" for e in s.pending), "UPDATE_FRAMEWORK sent SUBSCRIBED again")
+    refused = {}
+    for what, change, suppressed in (("another user", dict(update, user="someone-else"), []),
+                                     ("a suppressed role outside its roles", update, ["r9"]),
+                                     ("an invalid role", dict(update, roles=["r1", "/bad"]), [])):
+        status, _, body = s.call({"framework_id": fid, "type": "UPDATE_FRAMEWORK",
+                                  "update_framework": {"framework_info": change, "suppressed_roles": suppressed}})
+        refused[what] = [status, body.decode()]
+    seen["refused updates"] = refused
+    s.teardown()
+    return {"framework_id": s.framework_id, "seen": seen}
+
+
+def scenario_shutdown(master, args):
+    s = Subscription(master, framework("v1-shutdown"))
+    offer = s.offer()
+    executor = {"executor_id": {"value": "own-executor"}, "type": "CUSTOM",
+                "command": {"shell": False, "value": args.executor},
+                "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                              {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}]}
+    task = {"name": "served", "task_id": {"value": "served"}, "agent_id": offer["agent_id"],
+            "executor": executor, "data": base64.b64encode(b"wait").decode(),
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                          {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}]}
+    s.must({"framework_id": {"value": s.framework_id}, "type": "ACCEPT",
+            "accept": {"offer_ids": [offer["id"]], "operations": [{"type": "LAUNCH", "launch": {"task_infos": [task]}}],
+                       "filters": {"refuse_seconds": 1}}})
+    running = s.update("served", ["TASK_RUNNING"] + list(TERMINAL))
+    check(running["state"] == "TASK_RUNNING", "the executor's task ended %s: %s" % (running["state"],
+                                                                                    running.get("message")))
+    s.must({"framework_id": {"value": s.framework_id}, "type": "SHUTDOWN",
+            "shutdown": {"executor_id": {"value": "own-executor"}, "agent_id": offer["agent_id"]}})
+    ended = s.update("served", TERMINAL)
+    failure = s.wait_for(lambda e: e["type"] == "FAILURE" and "executor_id" in e["failure"], "the executor's FAILURE")
+    # An executor it does not have: accepted (202), and nothing happens.
+    s.must({"framework_id": {"value": s.framework_id}, "type": "SHUTDOWN",
+            "shutdown": {"executor_id": {"value": "no-such-executor"}, "agent_id": offer["agent_id"]}})
+    s.teardown()
+    return {"framework_id": s.framework_id, "ended": ended["state"], "message": ended.get("message", ""),
+            "failure_executor": failure["failure"]["executor_id"]["value"]}
 
 
 def status_of(master, body, headers):
@@ -509,6 +627,7 @@ def main():
     parser.add_argument("--master", required=True, help="the master's HTTP URL")
     parser.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
     parser.add_argument("--image", default="busybox", help="the image of the Docker scenario")
+    parser.add_argument("--executor", default="", help="the custom executor of the shutdown scenario")
     args = parser.parse_args()
     try:
         result = SCENARIOS[args.scenario](Master(args.master), args)

@@ -617,6 +617,75 @@ TEST_CASE("suppress: a suppressed role stays suppressed across deactivation and 
   CHECK(describe(h.round()) == expect({"fw-multi@agent-1(b):cpus:2;mem:2048"}));
 }
 
+TEST_CASE("updateFramework: roles joined are offered, roles left keep what they hold until freed and are offered "
+          "nothing") {
+  Harness h;
+  h.addFramework("fw", std::vector<std::string>{"a"});
+  h.addAgent("agent-1", "cpus:2;mem:2048");
+  auto held = h.round();
+  REQUIRE(describe(held) == expect({"fw@agent-1(a):cpus:2;mem:2048"}));
+  h.addFramework("other", "c");
+
+  // fw moves from a to b: a keeps what it holds (its share, its quota).
+  h.allocator->updateFramework(fwId("fw"), {"b"}, {});
+  CHECK(h.allocatedToRole("a") == res("cpus:2;mem:2048"));
+  CHECK(h.allocatedTo("fw") == res("cpus:2;mem:2048"));
+  for (int i = 2; i <= 5; ++i) h.addAgent(agentName(i), "cpus:2;mem:2048");
+  auto next = h.round();
+  CHECK(next.size() == 4);
+  CHECK(countFor(next, "fw") >= 1);
+  for (const auto& offer : next) {
+    if (offer.framework.value == "fw") CHECK(offer.allocation.role == "b");
+  }
+
+  // Freed, a's part is gone, and nothing is offered in a again.
+  h.declineAll(held);
+  CHECK(h.allocatedToRole("a").empty());
+  h.declineAll(next);
+  auto after = h.round();
+  CHECK(after.size() == 5);
+  for (const auto& offer : after) CHECK(offer.allocation.role != "a");
+
+  // Back to a: offered there again.
+  h.declineAll(after);
+  h.allocator->updateFramework(fwId("fw"), {"a"}, {});
+  auto back = h.round();
+  CHECK(countFor(back, "fw") >= 1);
+  for (const auto& offer : back) {
+    if (offer.framework.value == "fw") CHECK(offer.allocation.role == "a");
+  }
+}
+
+TEST_CASE("updateFramework: sets the suppressed roles exactly, and a role taken out of suppression loses its filters") {
+  Harness h;
+  h.addFramework("fw", std::vector<std::string>{"a", "b"});
+  h.addAgent("agent-1", "cpus:2;mem:2048");
+  h.allocator->updateFramework(fwId("fw"), {"a", "b"}, {"a"});
+  auto offers = h.round();
+  CHECK(describe(offers) == expect({"fw@agent-1(b):cpus:2;mem:2048"}));
+  h.declineAll(offers, Filters{3600});  // b refuses agent-1 for an hour
+
+  h.allocator->updateFramework(fwId("fw"), {"a", "b"}, {"b"});  // a revived, b suppressed
+  CHECK(describe(h.round()) == expect({"fw@agent-1(a):cpus:2;mem:2048"}));
+  CHECK_FALSE(h.summary("fw")->suppressed);
+
+  h.declineAll(h.log);
+  h.allocator->updateFramework(fwId("fw"), {"a", "b"}, {"a", "b"});
+  CHECK(h.round().empty());
+  CHECK(h.summary("fw")->suppressed);
+
+  // b out of suppression: its hour-long filter goes with it.
+  h.allocator->updateFramework(fwId("fw"), {"a", "b"}, {"a"});
+  CHECK(describe(h.round()) == expect({"fw@agent-1(b):cpus:2;mem:2048"}));
+
+  // Suppressed, then deactivated and activated: still suppressed.
+  h.declineAll(h.log);
+  h.allocator->updateFramework(fwId("fw"), {"a", "b"}, {"a", "b"});
+  h.allocator->deactivateFramework(fwId("fw"));
+  h.allocator->activateFramework(fwId("fw"));
+  CHECK(h.round().empty());
+}
+
 // ------------------------------------------------------------ agents coming back
 
 TEST_CASE("agents: an agent removed with filters on it and added again under the same id is offered afresh") {
@@ -931,6 +1000,20 @@ class Twins {
     }
     if (op < 66) {
       const std::string& fw = any(kFrameworks);
+      if (pick(4) == 0 && frameworks_.count(fw) != 0) {  // new roles, some suppressed
+        std::vector<std::string> roles;
+        std::set<std::string> suppressed;
+        for (const auto& role : kRoles) {
+          if (pick(2) != 0) continue;
+          roles.push_back(role);
+          if (pick(3) == 0) suppressed.insert(role);
+        }
+        if (roles.empty()) roles.push_back(any(kRoles));
+        frameworks_[fw] = roles;
+        both([&](Allocator& a) { a.updateFramework(fwId(fw), roles, suppressed); });
+        return "updateFramework " + fw + " " + std::to_string(roles.size()) + " role(s), " +
+               std::to_string(suppressed.size()) + " suppressed";
+      }
       std::set<std::string> roles;
       if (pick(2) == 0) roles.insert(any(kRoles));
       bool suppress = pick(2) == 0;

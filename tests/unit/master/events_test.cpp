@@ -73,10 +73,11 @@ TEST_CASE("every event type has its own name") {
   std::set<std::string> names;
   for (auto type : {EventType::kAgentRegistered, EventType::kAgentReregistered, EventType::kAgentUnreachable,
                     EventType::kAgentRemoved, EventType::kFrameworkRegistered, EventType::kFrameworkReregistered,
+                    EventType::kFrameworkUpdated,
                     EventType::kFrameworkDisconnected, EventType::kFrameworkRemoved, EventType::kTaskStateChanged,
                     EventType::kOfferRescinded}) {
     names.insert(toString(type));
   }
-  CHECK(names.size() == 10);
+  CHECK(names.size() == 11);
   CHECK(names.count("task_state_changed") == 1);
 }

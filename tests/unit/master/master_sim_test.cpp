@@ -917,3 +917,50 @@ TEST_CASE("sim: the state watcher hears each change once: launches, agents resta
   auto lines = watcher.take();
   CHECK(lines == Lines{"task updated t1 TASK_KILLED", "framework removed watched"});
 }
+
+TEST_CASE("sim: UPDATE_FRAMEWORK is on disk before it returns, rescinds the offers of the roles it leaves, and "
+          "changes nothing when it cannot be written") {
+  SimulatedTime time;
+  TempDir dir("cn-master-sim");
+  auto faults = std::make_shared<FileFaults>();
+  Sim sim(time, dir.path, simFlags(dir.path), std::make_shared<FaultyFileSystem>(faults));
+  sim.registerAgent("agent-1", "");
+  sim.take("agent-1");
+  FrameworkInfo info = frameworkInfo("updated");
+  info.roles = {"a"};
+  std::string id = sim.subscribe("fw-1", info);
+  sim.advance(milliseconds(100));
+  REQUIRE(offerIds(sim.take("fw-1")).size() == 1);
+
+  // The registry cannot be written: refused, and nothing changes.
+  FrameworkInfo next = info;
+  next.name = "renamed";
+  next.roles = {"b"};
+  faults->failWrites = true;
+  auto refused = sim.master().updateFramework(FrameworkID{id}, next, {});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::kInternal);
+  CHECK(sim.master().state().frameworks.at(FrameworkID{id}).info.name == "updated");
+  CHECK(sim.master().state().frameworks.at(FrameworkID{id}).offers.size() == 1);
+  CHECK(onDisk(dir.path).frameworks().at(FrameworkID{id}).info.name == "updated");
+  faults->failWrites = false;
+
+  // Changes that are not the framework's to make.
+  FrameworkInfo otherUser = next;
+  otherUser.user = "someone-else";
+  CHECK(sim.master().updateFramework(FrameworkID{id}, otherUser, {}).error().code == ErrorCode::kInvalid);
+  CHECK(sim.master().updateFramework(FrameworkID{id}, next, {"a"}).error().message.find("'a'") != std::string::npos);
+
+  // Applied: on disk when it returns; the offer to a is rescinded, the next in b.
+  REQUIRE(sim.master().updateFramework(FrameworkID{id}, next, {}).ok());
+  CHECK(onDisk(dir.path).frameworks().at(FrameworkID{id}).info.name == "renamed");
+  CHECK(sim.master().state().frameworks.at(FrameworkID{id}).info.roles == std::vector<std::string>{"b"});
+  auto toFramework = sim.take("fw-1");
+  CHECK(countOf(toFramework, wire::Envelope::RESCIND_OFFER) == 1);
+  CHECK(countOf(toFramework, wire::Envelope::SUBSCRIBED) == 0);
+  sim.advance(milliseconds(100));
+  Sent offered = sim.take("fw-1");
+  auto offers = ofKind(offered, wire::Envelope::RESOURCE_OFFERS);
+  REQUIRE(offers.size() == 1);
+  CHECK(text(offers[0].getResourceOffers().getOffers()[0].getAllocationRole()) == "b");
+}
