@@ -103,6 +103,21 @@ TEST_CASE("Mesos v1 operator API: protobuf answers, Mesos's status codes for bad
   auto metrics = post(R"({"type": "GET_METRICS"})", "application/json");
   CHECK(metrics.status == 501);
   CHECK(metrics.body.find("GET_METRICS") != std::string::npos);
+
+  // SUBSCRIBE in protobuf (Call{type = 18}): the stream stays open, and its
+  // first record is Event{type = SUBSCRIBED (1), subscribed = {...}}.
+  std::string call = cluster.dir() + "/subscribe";
+  std::ofstream(call, std::ios::binary) << std::string("\x08\x12", 2);
+  auto stream = runProgram({"/usr/bin/curl", "-sS", "-N", "--max-time", "2", "-X", "POST", "--data-binary", "@" + call,
+                            "-H", "Content-Type: application/x-protobuf", "-H", "Accept: application/x-protobuf",
+                            cluster.masterHttp() + "/api/v1"},
+                           std::chrono::seconds(20));
+  CHECK(stream.exitCode == 28);  // curl gave up waiting: the stream was still open
+  size_t newline = stream.output.find('\n');
+  REQUIRE(newline != std::string::npos);
+  size_t length = std::stoul(stream.output.substr(0, newline));
+  REQUIRE(stream.output.size() >= newline + 1 + length);
+  CHECK(stream.output.substr(newline + 1, 3) == std::string("\x08\x01\x12", 3));
 }
 
 TEST_CASE("Mesos v1 operator API: @dcos/mesos-client's event stream sees agents, a framework and its task come "
