@@ -57,6 +57,7 @@ FrameworkEntry& FrameworkBook::adopt(const FrameworkID& id, FrameworkInfo info) 
   entry.registeredAt = ctx_.wallNow();
   fw = ctx_.state.frameworks.emplace(id, std::move(entry)).first;
   ctx_.allocator.addFramework(id, {subscribedRoles(fw->second.info), false}, {});
+  ctx_.watch([&](StateWatcher& w) { w.frameworkAdded(fw->second); });
   return fw->second;
 }
 

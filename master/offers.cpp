@@ -7,7 +7,7 @@ void OfferBook::send(const FrameworkID& frameworkId, std::vector<Allocation> all
   auto fw = state.frameworks.find(frameworkId);
   if (fw == state.frameworks.end() || !fw->second.connected || fw->second.awaitingSubscribed) {
     for (const auto& a : allocations) {
-      ctx_.allocator.recoverResources(frameworkId, a.agentId, a.resources, std::nullopt);
+      ctx_.allocator.recoverResources(frameworkId, a.agentId, a.resources, std::nullopt, a.role);
     }
     return;
   }
@@ -65,7 +65,7 @@ void OfferBook::rescind(const OfferID& id, bool recover) {
     ctx_.send(fw->second.peer, message);
   }
   if (recover) {
-    ctx_.allocator.recoverResources(offer.frameworkId, offer.agentId, offer.resources, std::nullopt);
+    ctx_.allocator.recoverResources(offer.frameworkId, offer.agentId, offer.resources, std::nullopt, offer.role);
     ctx_.requestAllocation();
   }
 }
@@ -95,7 +95,7 @@ void OfferBook::decline(const FrameworkEntry& framework, const std::vector<Offer
     ++ctx_.state.metrics.offersDeclined;
     std::optional<Filters> filters;
     if (refuseSeconds > 0) filters = Filters{refuseSeconds};
-    ctx_.allocator.recoverResources(framework.id, offer.agentId, offer.resources, filters);
+    ctx_.allocator.recoverResources(framework.id, offer.agentId, offer.resources, filters, offer.role);
   }
   ctx_.requestAllocation();
 }

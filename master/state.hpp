@@ -20,6 +20,9 @@ struct Task {
   FrameworkID frameworkId;
   TaskState state = TaskState::kStaging;
   TaskStatus lastStatus;
+  // The role its resources were offered to; "" when not known (a task an
+  // agent reported to a master that had not launched it).
+  std::string role;
   double createdAt = 0;  // wall clock
   // A kill asked for while the agent was unreachable, sent when it returns.
   bool killPending = false;

@@ -96,16 +96,18 @@ void TaskBook::release(FrameworkEntry& framework, Task& task) {
   agent->second.used -= task.info.resources;
   agent->second.tasks.erase({framework.id, task.info.taskId});
   if (agent->second.reachable) {
-    ctx_.allocator.recoverResources(framework.id, agent->first, task.info.resources, std::nullopt);
+    ctx_.allocator.recoverResources(framework.id, agent->first, task.info.resources, std::nullopt, task.role);
     ctx_.requestAllocation();
   }
 }
 
 // ------------------------------------------------------------ launches
 
-void TaskBook::launch(FrameworkEntry& framework, AgentEntry& agent, const TaskInfo& taskInfo) {
+void TaskBook::launch(FrameworkEntry& framework, AgentEntry& agent, const TaskInfo& taskInfo,
+                      const std::string& role) {
   Task task;
   task.info = taskInfo;
+  task.role = role;
   task.frameworkId = framework.id;
   task.state = TaskState::kStaging;
   task.createdAt = ctx_.wallNow();
@@ -209,7 +211,7 @@ void TaskBook::accept(FrameworkEntry& fw, wire::Accept::Reader message) {
     }
     if (!operation.isLaunch()) continue;
     for (auto taskReader : operation.getLaunch()) {
-      launchOne(fw, agent, taken.error, wire::fromWire(taskReader), remaining, used);
+      launchOne(fw, agent, taken.error, role, wire::fromWire(taskReader), remaining, used);
     }
   }
 
@@ -218,13 +220,14 @@ void TaskBook::accept(FrameworkEntry& fw, wire::Accept::Reader message) {
     double refuse = message.getRefuseSeconds();
     std::optional<Filters> filters;
     if (refuse > 0) filters = Filters{refuse};
-    ctx_.allocator.recoverResources(fw.id, agent->id, remaining, filters);
+    ctx_.allocator.recoverResources(fw.id, agent->id, remaining, filters, role);
     ctx_.requestAllocation();
   }
 }
 
 void TaskBook::launchOne(FrameworkEntry& fw, AgentEntry* agent, const std::string& offerError,
-                         const TaskInfo& task, Resources& remaining, std::set<TaskID>& used) {
+                         const std::string& role, const TaskInfo& task, Resources& remaining,
+                         std::set<TaskID>& used) {
   Task record;
   record.info = task;
   record.frameworkId = fw.id;
@@ -253,7 +256,7 @@ void TaskBook::launchOne(FrameworkEntry& fw, AgentEntry* agent, const std::strin
   }
   remaining -= task.resources;
   used.insert(task.taskId);
-  launch(fw, *agent, task);
+  launch(fw, *agent, task, role);
 }
 
 Result<void> TaskBook::authorizeRun(const FrameworkEntry& fw, const TaskInfo& task) const {

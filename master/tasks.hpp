@@ -64,8 +64,9 @@ class TaskBook {
   // then what `how` says. The only place a task ends.
   void endTask(FrameworkEntry& framework, Task& task, TaskStatus status, TaskEnd how);
 
-  // Records a task of `framework` as staging on `agent` and sends it there.
-  void launch(FrameworkEntry& framework, AgentEntry& agent, const TaskInfo& task);
+  // Records a task of `framework` as staging on `agent`, its resources
+  // offered to `role`, and sends it there.
+  void launch(FrameworkEntry& framework, AgentEntry& agent, const TaskInfo& task, const std::string& role);
   void sendRunTask(const FrameworkEntry& framework, const AgentEntry& agent, const TaskInfo& task);
   void killOnAgent(const AgentEntry& agent, const FrameworkID& frameworkId, const TaskID& taskId,
                    int64_t gracePeriodMs);
@@ -108,9 +109,9 @@ class TaskBook {
   // Whether the ACLs let the framework's principal run the task as its
   // user (common/users.hpp taskUser); the error is the TASK_ERROR's message.
   Result<void> authorizeRun(const FrameworkEntry& framework, const TaskInfo& task) const;
-  // One LAUNCH's task, against what is left of the offers.
-  void launchOne(FrameworkEntry& framework, AgentEntry* agent, const std::string& offerError, const TaskInfo& task,
-                 Resources& remaining, std::set<TaskID>& used);
+  // One LAUNCH's task, against what is left of the offers (to `role`).
+  void launchOne(FrameworkEntry& framework, AgentEntry* agent, const std::string& offerError, const std::string& role,
+                 const TaskInfo& task, Resources& remaining, std::set<TaskID>& used);
   // What the master can say of a task it does not know on `agentId`, or
   // nothing when the agent will report it.
   std::optional<TaskStatus> unknownTaskStatus(const FrameworkEntry& framework, const TaskID& taskId,

@@ -91,9 +91,12 @@ class Allocator {
   virtual void removeAgent(const AgentID& id) = 0;
 
   // Hands resources back. With a filter, they are not re-offered to that
-  // framework on that agent for filters->refuseSeconds.
+  // framework on that agent for filters->refuseSeconds. `role`: the role
+  // they were offered to, when the master knows it (an offer's, a task's):
+  // that role is uncharged first, then the framework's others in order.
   virtual void recoverResources(const FrameworkID& frameworkId, const AgentID& agentId,
-                                const Resources& resources, const std::optional<Filters>& filters) = 0;
+                                const Resources& resources, const std::optional<Filters>& filters,
+                                const std::string& role = {}) = 0;
 
   // The framework turned `from`, allocated to it on the agent, into `to`
   // (RESERVE and UNRESERVE): the agent's total changes the same way.

@@ -290,7 +290,7 @@ class DrfAllocator final : public Allocator {
   // ----------------------------------------------------------- resources
 
   void recoverResources(const FrameworkID& frameworkId, const AgentID& agentId, const Resources& resources,
-                        const std::optional<Filters>& filters) override {
+                        const std::optional<Filters>& filters, const std::string& role) override {
     auto found = agentIndex_.find(agentId.value);
     if (found == agentIndex_.end() || resources.empty()) return;
     uint32_t agentIndex = found->second;
@@ -298,14 +298,25 @@ class DrfAllocator final : public Allocator {
     Resources recovered = resources;
     std::vector<std::pair<uint32_t, Resources>> taken;  // by client
     if (auto* fw = find(frameworkId)) {
-      for (uint32_t client : fw->clients) {
+      auto takeFrom = [&](uint32_t client) {
         auto held = clients_[client].allocated.find(agentIndex);
-        if (held == clients_[client].allocated.end() || recovered.empty()) continue;
+        if (held == clients_[client].allocated.end() || recovered.empty()) return;
         Resources part = held->second - (held->second - recovered);  // what of `recovered` it holds
-        if (part.empty()) continue;
+        if (part.empty()) return;
         uncharge(client, agentIndex, part);
         recovered -= part;
         taken.emplace_back(client, std::move(part));
+      };
+      // The role that held them first, when it is known; then the others.
+      uint32_t first = kNone;
+      if (!role.empty() && fw->clients.size() > 1) {
+        for (uint32_t client : fw->clients) {
+          if (sorter_.path(clients_[client].role) == role) first = client;
+        }
+      }
+      if (first != kNone) takeFrom(first);
+      for (uint32_t client : fw->clients) {
+        if (client != first) takeFrom(client);
       }
     }
     // Whatever no role of the framework held (a framework not back yet).

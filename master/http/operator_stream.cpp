@@ -34,6 +34,10 @@ OperatorStreams::~OperatorStreams() {
 }
 
 HttpResponse OperatorStreams::subscribe(bool protobuf) {
+  if (streams_.size() >= kMaxStreams) {
+    return HttpResponse::text(503, "Maximum number of operator event streams (" + std::to_string(kMaxStreams) +
+                                       ") reached");
+  }
   HttpResponse response;
   response.contentType = protobuf ? v1::kProtobufType : v1::kJsonType;
   response.stream = [this, protobuf](std::shared_ptr<HttpStream> http) {

@@ -38,6 +38,10 @@ class OperatorStreams : public StateWatcher {
  public:
   // Mesos's: 15 seconds, not configurable there either.
   static constexpr std::chrono::seconds kHeartbeatInterval{15};
+  // Open streams at most; one more SUBSCRIBE is answered 503. Each holds a
+  // connection and up to the server's stream queue of unread events, which
+  // HTTP schedulers would otherwise compete with.
+  static constexpr size_t kMaxStreams = 100;
 
   OperatorStreams(Loop& loop, const Master& master);
   // Closes every stream.
@@ -45,7 +49,8 @@ class OperatorStreams : public StateWatcher {
   OperatorStreams(const OperatorStreams&) = delete;
   OperatorStreams& operator=(const OperatorStreams&) = delete;
 
-  // The SUBSCRIBE call's answer: a stream whose first event is SUBSCRIBED.
+  // The SUBSCRIBE call's answer: a stream whose first event is SUBSCRIBED,
+  // or 503 past kMaxStreams.
   HttpResponse subscribe(bool protobuf);
 
   size_t streams() const { return streams_.size(); }

@@ -60,7 +60,12 @@ std::optional<std::string> validateCall(const V1Call& call) {
     case V1Call::ACKNOWLEDGE: return needs(call.has_acknowledge(), "acknowledge");
     case V1Call::RECONCILE: return needs(call.has_reconcile(), "reconcile");
     case V1Call::MESSAGE: return needs(call.has_message(), "message");
-    case V1Call::UPDATE_FRAMEWORK: return needs(call.has_update_framework(), "update_framework");
+    case V1Call::UPDATE_FRAMEWORK:
+      if (!call.has_update_framework()) return "Expecting 'update_framework' to be present";
+      if (call.update_framework().framework_info().id().value() != call.framework_id().value()) {
+        return "'framework_id' differs from 'update_framework.framework_info.id'";
+      }
+      return std::nullopt;
     default: return std::nullopt;
   }
 }
@@ -289,7 +294,10 @@ HttpResponse SchedulerApi::handle(const HttpRequest& request) {
     auto own = subscribedRoles(framework->second.info);
     for (const auto& role : roles) {
       if (std::find(own.begin(), own.end(), role) == own.end()) {
-        return refuse(400, "Failed to validate scheduler::Call: role '" + role + "' is not one of the framework's roles");
+        // Mesos accepts the call and ignores it whole.
+        spdlog::warn("framework {}: ignoring {} of role '{}', which is not one of its roles", framework->first.value,
+                     V1Call::Type_Name(call.type()), role);
+        return HttpResponse::text(202, "");
       }
     }
   }

@@ -654,6 +654,7 @@ TEST_CASE("a framework that suppressed its offers stays suppressed when it subsc
   cluster.stopMaster(SIGKILL);
   cluster.startMaster();
   REQUIRE(eventually([&] { return masterEntry(cluster, "frameworks", id).value("connected", false); }, 30s));
+  cluster.waitForAgents(1);  // its resources are there to offer
   CHECK(masterEntry(cluster, "frameworks", id)["suppressed"] == true);
   size_t before = scheduler.offers().size();
   std::this_thread::sleep_for(2s);  // allocation rounds run every few milliseconds

@@ -193,12 +193,17 @@ TEST_CASE("Mesos v1 operator API: @dcos/mesos-client's event stream sees agents,
   await("HEARTBEAT", nlohmann::json::object(), std::chrono::seconds(25));
   CHECK(follower.alive());
   // Each once: nothing the test did not cause.
-  std::map<std::string, int> counts;
-  for (const auto& event : events()) ++counts[event["type"].get<std::string>()];
+  std::map<std::string, int> counts;  // by type, and TASK_UPDATED by state
+  for (const auto& event : events()) {
+    std::string type = event["type"];
+    ++counts[type == "TASK_UPDATED" ? type + " " + event["state"].get<std::string>() : type];
+  }
   CHECK(counts["SUBSCRIBED"] == 1);
   CHECK(counts["AGENT_ADDED"] == 1);
   CHECK(counts["AGENT_REMOVED"] == 1);
   CHECK(counts["FRAMEWORK_ADDED"] == 1);
   CHECK(counts["FRAMEWORK_REMOVED"] == 1);
   CHECK(counts["TASK_ADDED"] == 1);
+  CHECK(counts["TASK_UPDATED TASK_RUNNING"] == 1);
+  CHECK(counts["TASK_UPDATED TASK_FINISHED"] == 1);
 }

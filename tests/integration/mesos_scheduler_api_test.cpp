@@ -136,8 +136,7 @@ TEST_CASE("Mesos v1 scheduler API: suppressed_roles, REVIVE and SUPPRESS by role
   CHECK(seen["subscribed suppressing r1"] == nlohmann::json({"r2"}));
   CHECK(seen["r1 and r2 suppressed"] == nlohmann::json::array());
   CHECK(seen["r1 revived"] == nlohmann::json({"r1"}));
-  CHECK(seen["suppress of a role not its own"][0] == 400);
-  CHECK(seen["suppress of a role not its own"][1].get<std::string>().find("not-mine") != std::string::npos);
+  CHECK(seen["suppress naming a role not its own"] == nlohmann::json({202, {"r1"}}));
   CHECK(seen["updated to r1 and r3, r1 suppressed"] == nlohmann::json({"r3"}));
   const auto& refused = seen["refused updates"];
   CHECK(refused["another user"][0] == 400);
@@ -145,6 +144,8 @@ TEST_CASE("Mesos v1 scheduler API: suppressed_roles, REVIVE and SUPPRESS by role
   CHECK(refused["a suppressed role outside its roles"][0] == 400);
   CHECK(refused["a suppressed role outside its roles"][1].get<std::string>().find("r9") != std::string::npos);
   CHECK(refused["an invalid role"][0] == 400);
+  CHECK(refused["no framework_info.id"][0] == 400);
+  CHECK(refused["no framework_info.id"][1].get<std::string>().find("framework_info.id") != std::string::npos);
   // The master's own view of the update, before the framework tore itself
   // down: its event log.
   auto events = nlohmann::json::parse(c.cluster.masterGet("/api/v1/events"));

@@ -656,6 +656,35 @@ TEST_CASE("updateFramework: roles joined are offered, roles left keep what they 
   }
 }
 
+TEST_CASE("recoverResources: resources handed back with their role uncharge that role, not another of the "
+          "framework's on the same agent") {
+  Harness h;
+  h.addFramework("fw", std::vector<std::string>{"a", "b"});
+  h.addAgent("agent-1", "cpus:4;mem:4096");
+  h.allocator->suppressOffers(fwId("fw"), {"b"});
+  auto toA = h.round();
+  REQUIRE(describe(toA) == expect({"fw@agent-1(a):cpus:4;mem:4096"}));
+  // a hands half back; b, revived, is offered that half.
+  h.allocator->recoverResources(fwId("fw"), agentId("agent-1"), res("cpus:2;mem:2048"), std::nullopt, "a");
+  h.allocator->suppressOffers(fwId("fw"), {"a"});
+  h.allocator->reviveOffers(fwId("fw"), {"b"});
+  REQUIRE(describe(h.round()) == expect({"fw@agent-1(b):cpus:2;mem:2048"}));
+  CHECK(h.allocatedToRole("a") == res("cpus:2;mem:2048"));
+  CHECK(h.allocatedToRole("b") == res("cpus:2;mem:2048"));
+
+  // b's half comes back named as b's: a keeps its own.
+  h.allocator->recoverResources(fwId("fw"), agentId("agent-1"), res("cpus:2;mem:2048"), std::nullopt, "b");
+  CHECK(h.allocatedToRole("a") == res("cpus:2;mem:2048"));
+  CHECK(h.allocatedToRole("b").empty());
+
+  // A role it left keeps its part until that part comes back named as its.
+  h.allocator->updateFramework(fwId("fw"), {"b"}, {});
+  CHECK(h.allocatedToRole("a") == res("cpus:2;mem:2048"));
+  h.allocator->recoverResources(fwId("fw"), agentId("agent-1"), res("cpus:2;mem:2048"), std::nullopt, "a");
+  CHECK(h.allocatedToRole("a").empty());
+  CHECK(describe(h.round()) == expect({"fw@agent-1(b):cpus:4;mem:4096"}));
+}
+
 TEST_CASE("updateFramework: sets the suppressed roles exactly, and a role taken out of suppression loses its filters") {
   Harness h;
   h.addFramework("fw", std::vector<std::string>{"a", "b"});

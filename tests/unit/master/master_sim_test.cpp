@@ -916,6 +916,13 @@ TEST_CASE("sim: the state watcher hears each change once: launches, agents resta
   second.advance(seconds(3600));
   auto lines = watcher.take();
   CHECK(lines == Lines{"task updated t1 TASK_KILLED", "framework removed watched"});
+
+  // An agent reports a task of a framework the registry never held: the
+  // framework is added before its task.
+  FrameworkInfo stranger = frameworkInfo("stranger");
+  stranger.id = FrameworkID{"stranger-fw"};
+  second.registerAgent("agent-2", "agent-2-id", {{stranger, sleeper("s1", "agent-2-id")}});
+  CHECK(watcher.take() == Lines{"framework added stranger", "task added s1 TASK_RUNNING", "agent added agent-2.example"});
 }
 
 TEST_CASE("sim: UPDATE_FRAMEWORK is on disk before it returns, rescinds the offers of the roles it leaves, and "
