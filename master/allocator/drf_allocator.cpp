@@ -108,6 +108,7 @@ struct FrameworkState {
   // One per role, in options.roles order; then those of roles it left
   // that still hold resources.
   std::vector<uint32_t> clients;
+  uint32_t leftRoles = 0;  // clients of roles it left (subscribed = false)
   double lastOffered = 0;  // when it last got an offer, or began to want one
 };
 
@@ -197,6 +198,7 @@ class DrfAllocator final : public Allocator {
         clients.push_back(addClient(index, role));
         continue;
       }
+      if (!clients_[client->second].subscribed) --fw.leftRoles;  // rejoined
       clients_[client->second].subscribed = true;
       clients.push_back(client->second);
       had.erase(client);
@@ -205,11 +207,14 @@ class DrfAllocator final : public Allocator {
     // (their share, their quota) until it is freed.
     for (const auto& [role, client] : had) {
       clearFilters(client);
+      bool wasSubscribed = clients_[client].subscribed;
       if (clients_[client].allocated.empty()) {
+        if (!wasSubscribed) --fw.leftRoles;
         clients_[client] = ClientState();
         sorter_.removeClient(client);
         continue;
       }
+      if (wasSubscribed) ++fw.leftRoles;
       clients_[client].subscribed = false;
       clients.push_back(client);
     }
@@ -511,8 +516,10 @@ class DrfAllocator final : public Allocator {
   // After resources were freed: the clients of roles the framework left
   // that hold nothing now go.
   void dropLeftRoles(FrameworkState& fw) {
+    if (fw.leftRoles == 0) return;
     auto left = [&](uint32_t client) {
       if (clients_[client].subscribed || !clients_[client].allocated.empty()) return false;
+      --fw.leftRoles;
       clearFilters(client);
       clients_[client] = ClientState();
       sorter_.removeClient(client);
