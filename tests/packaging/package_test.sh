@@ -306,8 +306,9 @@ deb() { find "$work/packages" -maxdepth 1 -name "$1_*_$arch.deb"; }  # deb NAME:
 master_deb=$(deb clusternodes-master)
 agent_deb=$(deb clusternodes-agent)
 cli_deb=$(deb clusternodes-cli)
-[ -f "$master_deb" ] && [ -f "$agent_deb" ] && [ -f "$cli_deb" ] ||
-  fail "cpack -G DEB makes clusternodes-master, -agent and -cli" "$work/cpack.log"
+dev_deb=$(deb clusternodes-dev)
+[ -f "$master_deb" ] && [ -f "$agent_deb" ] && [ -f "$cli_deb" ] && [ -f "$dev_deb" ] ||
+  fail "cpack -G DEB makes clusternodes-master, -agent, -cli and -dev" "$work/cpack.log"
 echo "ok   cpack -G DEB made $(cd "$work/packages" && echo *.deb)"
 check "the agent's dependencies come from dpkg-shlibdeps (libzmq5, libcapnp)" \
   sh -c "dpkg-deb -f '$agent_deb' Depends | tee /dev/stderr | grep libzmq5 | grep -q libcapnp"
@@ -319,7 +320,7 @@ mkdir "$root"
 tar -C "$root" -xf "$tarball"
 check "a fresh Debian $suite root" test -x "$root/usr/bin/apt-get" -a ! -e "$root/usr/bin/clusternodes-agent"
 mkdir "$root/tmp/packages"
-cp "$master_deb" "$agent_deb" "$cli_deb" "$root/tmp/packages/"
+cp "$master_deb" "$agent_deb" "$cli_deb" "$dev_deb" "$root/tmp/packages/"
 in_root_deb() { echo "/tmp/packages/${1##*/}"; }
 
 # --- the agent package ---------------------------------------------------------
@@ -504,6 +505,21 @@ in_root /usr/bin/clusternodes-master --help >"$work/master-help.txt" 2>&1 ||
 check "every key of master.toml, commented out or not, is a master flag" \
   keys_are_flags "$root/etc/clusternodes/master.toml" "$work/master-help.txt"
 check "clusternodes --help runs in the root" sh -c "chroot '$root' /usr/bin/clusternodes --help | grep -q Usage"
+
+# --- the SDK package ------------------------------------------------------------
+# (Building against it is tests/integration/sdk_package_test.cpp's, from an
+# install prefix: this root has no compiler.)
+
+apt_install "$(in_root_deb "$dev_deb")" || fail "apt-get install clusternodes-dev in the root" "$work/apt.log"
+sdk_lib=$(cd "$root" && find usr/lib -name 'libclusternodes_sdk.so.1' | head -1)
+check "clusternodes-dev installs the SDK's headers, libraries, CMake package and pkg-config file" \
+  test -f "$root/usr/include/clusternodes/scheduler.hpp" -a -f "$root/usr/include/clusternodes/version.hpp" \
+  -a -n "$sdk_lib" -a -f "$root/${sdk_lib%.so.1}.a" -a -L "$root/${sdk_lib%.1}" \
+  -a -f "$root/$(dirname "$sdk_lib")/cmake/Clusternodes/ClusternodesConfig.cmake" \
+  -a -f "$root/$(dirname "$sdk_lib")/pkgconfig/clusternodes.pc"
+check "every library of the SDK's shared library is installed" libraries_resolve "/$sdk_lib"
+check "clusternodes-dev suggests the -dev packages its static archive links against" \
+  sh -c "dpkg-deb -f '$dev_deb' Suggests | grep libzmq3-dev | grep -q libcapnp-dev"
 
 # --- purge -----------------------------------------------------------------------
 
