@@ -18,6 +18,7 @@ packages=(
   zlib1g-dev  # CRC-32 of the agent's checkpoint records
   docker.io busybox-static
   python3  # the tests' Mesos v1 scheduler (tests/integration/programs/v1_scheduler.py), from Debian
+  python3-pytest python3-kazoo python3-venv  # the Python SDK (python/): its tests, zk:// masters, pip install in a venv
   fortunes jq  # English text for the MapReduce tests and benchmarks; bench/mapreduce.sh reads JSON
   prometheus  # promtool checks the /metrics endpoints in the tests
   chromium fonts-dejavu-core  # the web UI's tests load its pages in headless Chromium

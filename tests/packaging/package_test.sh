@@ -307,8 +307,9 @@ master_deb=$(deb clusternodes-master)
 agent_deb=$(deb clusternodes-agent)
 cli_deb=$(deb clusternodes-cli)
 dev_deb=$(deb clusternodes-dev)
-[ -f "$master_deb" ] && [ -f "$agent_deb" ] && [ -f "$cli_deb" ] && [ -f "$dev_deb" ] ||
-  fail "cpack -G DEB makes clusternodes-master, -agent, -cli and -dev" "$work/cpack.log"
+python_deb=$(find "$work/packages" -maxdepth 1 -name "python3-clusternodes_*_all.deb")
+[ -f "$master_deb" ] && [ -f "$agent_deb" ] && [ -f "$cli_deb" ] && [ -f "$dev_deb" ] && [ -f "$python_deb" ] ||
+  fail "cpack -G DEB makes clusternodes-master, -agent, -cli, -dev and python3-clusternodes" "$work/cpack.log"
 echo "ok   cpack -G DEB made $(cd "$work/packages" && echo *.deb)"
 check "the agent's dependencies come from dpkg-shlibdeps (libzmq5, libcapnp)" \
   sh -c "dpkg-deb -f '$agent_deb' Depends | tee /dev/stderr | grep libzmq5 | grep -q libcapnp"
@@ -320,7 +321,7 @@ mkdir "$root"
 tar -C "$root" -xf "$tarball"
 check "a fresh Debian $suite root" test -x "$root/usr/bin/apt-get" -a ! -e "$root/usr/bin/clusternodes-agent"
 mkdir "$root/tmp/packages"
-cp "$master_deb" "$agent_deb" "$cli_deb" "$dev_deb" "$root/tmp/packages/"
+cp "$master_deb" "$agent_deb" "$cli_deb" "$dev_deb" "$python_deb" "$root/tmp/packages/"
 in_root_deb() { echo "/tmp/packages/${1##*/}"; }
 
 # --- the agent package ---------------------------------------------------------
@@ -520,6 +521,14 @@ check "clusternodes-dev installs the SDK's headers, libraries, CMake package and
 check "every library of the SDK's shared library is installed" libraries_resolve "/$sdk_lib"
 check "clusternodes-dev suggests the -dev packages its static archive links against" \
   sh -c "dpkg-deb -f '$dev_deb' Suggests | grep libzmq3-dev | grep -q libcapnp-dev"
+
+# --- the Python package -----------------------------------------------------------
+
+apt_install "$(in_root_deb "$python_deb")" || fail "apt-get install python3-clusternodes in the root" "$work/apt.log"
+check "Debian's python3 imports clusternodes, with its messages, from python3-clusternodes" \
+  sh -c "chroot '$root' python3 -c 'import clusternodes; from clusternodes import mesos_pb2; \
+           assert clusternodes.__file__.startswith(\"/usr/lib/python3/dist-packages/\"); \
+           print(mesos_pb2.TaskState.Name(mesos_pb2.TASK_FINISHED))' | grep -qx TASK_FINISHED"
 
 # --- purge -----------------------------------------------------------------------
 
