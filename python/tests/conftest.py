@@ -61,11 +61,19 @@ class Cluster(object):
     def start_master(self, *flags):
         binary = os.path.join(BIN, "clusternodes-master")
         assert os.access(binary, os.X_OK), "no %s: build the tree first (scripts/build.sh build)" % binary
+        self.master_flags = flags
         self.master_process = self._start("master", [
             binary, "--ip=127.0.0.1", "--port=%d" % self.master_port, "--http-port=%d" % self.http_port,
             "--work-dir=" + os.path.join(self.dir, "master"), "--agent-ping-timeout=500ms",
             "--max-agent-ping-timeouts=4", "--framework-heartbeat-interval=500ms"] + list(flags))
         eventually(lambda: self.get("/health") is not None, what="the master's /health")
+
+    def restart_master(self):
+        """Kills the master (SIGKILL) and starts it again: the same ports, work dir and flags."""
+        os.killpg(self.master_process.pid, signal.SIGKILL)
+        self.master_process.wait()
+        self.processes.remove(self.master_process)
+        self.start_master(*self.master_flags)
 
     def start_agent(self, resources="cpus:2;mem:1024;disk:1024", *flags):
         index = self.agents

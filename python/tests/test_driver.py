@@ -14,8 +14,9 @@ from conftest import BIN, eventually
 class Recorder(Scheduler):
     """Records every callback; launches what `plan` returns for each offer."""
 
-    def __init__(self, plan=None):
+    def __init__(self, plan=None, hold=False):
         self.plan = plan
+        self.hold = hold  # keep offers unanswered
         self.lock = threading.Lock()
         self.calls = []
         self.statuses = []
@@ -42,6 +43,8 @@ class Recorder(Scheduler):
             if tasks:
                 driver.launchTasks(offer.id, tasks)
                 self.plan = None  # once
+            elif self.hold:
+                continue
             else:
                 driver.declineOffer(offer.id, mesos_pb2.Filters(refuse_seconds=0.5))
 
@@ -170,6 +173,50 @@ def test_framework_messages_to_and_from_a_custom_executor(cluster):
     message = [c for c in scheduler.calls if c[0] == "frameworkMessage"][0]
     assert message[1:] == ("echoer", agent.value, b"echo:ping")
     driver.stop()
+
+
+def example_executor_task(offer, task_id, data):
+    task = command_task(offer, task_id, "")
+    task.ClearField("command")
+    task.executor.executor_id.value = task_id + "-executor"
+    task.executor.command.value = os.path.join(BIN, "example-executor")
+    task.data = data
+    return task
+
+
+def test_callbacks_for_a_rescinded_offer_a_lost_executor_a_lost_agent_and_a_master_restart():
+    from conftest import Cluster
+    c = Cluster()
+    try:
+        c.start_master("--offer-timeout=1s")
+        agent = c.start_agent()
+        c.wait_for_agents(1)
+        scheduler = Recorder(lambda offer: [example_executor_task(offer, "crasher", b"exit:3")], hold=True)
+        driver = started(c, scheduler, framework("py-callbacks", failover_timeout=60))
+        # The executor exits with status 3: its task fails, and the
+        # scheduler hears of the executor.
+        eventually(lambda: "executorLost" in scheduler.names(), what="executorLost()")
+        lost = [call for call in scheduler.calls if call[0] == "executorLost"][0]
+        assert lost[1] == "crasher-executor" and lost[2] and lost[3] != 0
+        assert scheduler.states("crasher")[-1] == "TASK_FAILED"
+        # An offer left unanswered past --offer-timeout is rescinded.
+        eventually(lambda: "offerRescinded" in scheduler.names(), what="offerRescinded()")
+        # The master restarts: the driver is disconnected, and re-registers.
+        c.restart_master()
+        eventually(lambda: "disconnected" in scheduler.names(), what="disconnected()")
+        eventually(lambda: "reregistered" in scheduler.names(), timeout=30, what="reregistered()")
+        c.wait_for_agents(1)
+        # The agent is killed: after its pings are missed, the scheduler
+        # hears it is lost (slaveLost's default calls agentLost).
+        os.killpg(agent.pid, 9)
+        eventually(lambda: "agentLost" in scheduler.names(), timeout=30, what="agentLost()")
+        assert driver.stop() == mesos_pb2.DRIVER_STOPPED
+        names = scheduler.names()
+        assert names.index("registered") < names.index("executorLost")
+        assert names.index("disconnected") < names.index("reregistered") < names.index("agentLost")
+        assert "error" not in names
+    finally:
+        c.stop()
 
 
 def test_bad_input_to_every_method_is_a_clear_exception(cluster):
