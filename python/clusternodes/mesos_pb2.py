@@ -44,6 +44,13 @@ class EnumType(object):
         for name, number in desc.values:
             self._by_number.setdefault(number, name)
             setattr(self, name, number)
+        # Mesos 0.x's names for what v1 calls agents (SOURCE_SLAVE, REASON_SLAVE_REMOVED, ...).
+        for name, number in desc.values:
+            if "AGENT" in name:
+                old = name.replace("AGENT", "SLAVE")
+                self._by_name.setdefault(old, number)
+                setattr(self, old, number)
+        self.aliases = [(n, v) for n, v in self._by_name.items() if (n, v) not in desc.values]
 
     def Name(self, number):
         if number not in self._by_number:
@@ -262,6 +269,15 @@ class Message(object):
     def copy(self):
         return type(self).from_json(self.to_json())
 
+    def __copy__(self):
+        return self.copy()
+
+    def __deepcopy__(self, memo):
+        return self.copy()
+
+    def __reduce__(self):
+        return (_restore, (self.DESCRIPTOR.full_name, self.to_json()))
+
     def ListFields(self):
         out = []
         for field in self.DESCRIPTOR.fields:
@@ -302,10 +318,14 @@ class Message(object):
                     raise TypeError("%s.%s: a list, not %r" % (cls.DESCRIPTOR.name, name, value))
                 items = getattr(message, field.name)
                 for v in value:
-                    super(RepeatedField, items).append(_from_json(field, v))
+                    v = _from_json(field, v)
+                    if v is not _UNKNOWN:
+                        super(RepeatedField, items).append(v)
                 message._mark()
             else:
-                setattr(message, field.name, _from_json(field, value))
+                value = _from_json(field, value)
+                if value is not _UNKNOWN:
+                    setattr(message, field.name, value)
         return message
 
     # ---- the rest of a value
@@ -323,6 +343,13 @@ class Message(object):
 
     def __str__(self):
         return repr(self)
+
+
+_UNKNOWN = object()
+
+
+def _restore(full_name, data):  # pickle's way back
+    return _CLASSES[full_name].from_json(data)
 
 
 def _default(field):
@@ -362,7 +389,7 @@ def _from_json(field, value):
         return message
     if field.kind == "enum":
         if isinstance(value, str) and value not in _ENUMS[field.type_name]._by_name:
-            return _ENUMS[field.type_name].DESCRIPTOR.values[0][1]  # a value of a newer master
+            return _UNKNOWN  # a value of a newer master: the field stays unset, as in proto2
         return value
     if field.type_name == "bytes":
         if not isinstance(value, str):
@@ -390,7 +417,7 @@ def _make(desc):
     for nested in desc.enums:
         enum = _ENUMS[nested.full_name]
         setattr(cls, nested.name, enum)
-        for name, number in nested.values:  # protobuf puts a nested enum's values on its message too
+        for name, number in nested.values + enum.aliases:  # protobuf puts a nested enum's values on its message
             setattr(cls, name, number)
     return cls
 
@@ -399,7 +426,7 @@ for _desc in _SCHEMA.top_messages:
     globals()[_desc.name] = _make(_desc)
 for _desc in _SCHEMA.top_enums:
     globals()[_desc.name] = _ENUMS[_desc.full_name]
-    for _name, _number in _desc.values:
+    for _name, _number in _desc.values + _ENUMS[_desc.full_name].aliases:
         globals()[_name] = _number
 
 # Mesos 0.x's names for what v1 calls agents.

@@ -27,6 +27,7 @@ import http.client
 import json
 import logging
 import os
+import pwd
 import random
 import socket
 import ssl
@@ -155,8 +156,12 @@ class MesosSchedulerDriver(object):
         if credential is not None:
             raise ValueError("credential: Clusternodes authenticates HTTP calls with a bearer token "
                              "(CLUSTERNODES_TOKEN), not a Mesos credential")
+        _check_master(master)
         self.scheduler = scheduler
         self.framework = framework.copy()
+        if not self.framework.user:
+            # As Mesos's driver: the user the scheduler runs as.
+            self.framework.user = pwd.getpwuid(os.geteuid()).pw_name
         self.master = master
         self.implicit_acknowledgements = bool(implicitAcknowledgements)
         self._lock = threading.Condition()
@@ -170,6 +175,9 @@ class MesosSchedulerDriver(object):
         self._registered = False
         self._heartbeat = 15.0
         self._token = _token()
+        self._redirect = None  # a standby's Location, tried next
+        self._suppressed = set()  # roles suppressOffers() silenced: each subscription says so again
+        self._callbacks = threading.Lock()  # one callback at a time
 
     # ---- lifecycle
 
@@ -204,6 +212,9 @@ class MesosSchedulerDriver(object):
         return DRIVER_ABORTED
 
     def join(self):
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("join() and run() cannot be called from a callback: they wait for the driver's "
+                               "thread, which runs it")
         with self._lock:
             while self._status == DRIVER_RUNNING:
                 self._lock.wait()
@@ -235,10 +246,27 @@ class MesosSchedulerDriver(object):
         return self._call({"type": "DECLINE", "decline": decline})
 
     def reviveOffers(self, roles=None):
-        return self._call({"type": "REVIVE", "revive": {"roles": _roles(roles)}})
+        """Offers again, filters cleared, for `roles` (all the framework's when None)."""
+        listed = self._roles_of(roles)
+        if not listed:
+            return self._status_now()  # as Mesos: no roles, nothing to do
+        with self._lock:
+            self._suppressed -= set(listed)
+        return self._call({"type": "REVIVE", "revive": {"roles": listed}})
 
     def suppressOffers(self, roles=None):
-        return self._call({"type": "SUPPRESS", "suppress": {"roles": _roles(roles)}})
+        """No offers for `roles` (all the framework's when None) until revived, across re-subscriptions."""
+        listed = self._roles_of(roles)
+        if not listed:
+            return self._status_now()
+        with self._lock:
+            self._suppressed |= set(listed)
+        return self._call({"type": "SUPPRESS", "suppress": {"roles": listed}})
+
+    def _roles_of(self, roles):
+        if roles is None:
+            return _framework_roles(self.framework)
+        return _roles(roles)
 
     def killTask(self, taskId):
         task = _ids(taskId, mesos_pb2.TaskID, "taskId")
@@ -247,6 +275,12 @@ class MesosSchedulerDriver(object):
         return self._call({"type": "KILL", "kill": {"task_id": task[0].to_json()}})
 
     def acknowledgeStatusUpdate(self, status):
+        if self.implicit_acknowledgements:
+            raise RuntimeError("acknowledgeStatusUpdate: this driver acknowledges every update itself "
+                               "(implicitAcknowledgements=True)")
+        return self._acknowledge(status)
+
+    def _acknowledge(self, status):
         status = _message(status, mesos_pb2.TaskStatus, "status")
         if not status.uuid:
             return self._status_now()  # an update that asks for no acknowledgement
@@ -288,19 +322,44 @@ class MesosSchedulerDriver(object):
         accept = {"offer_ids": [o.to_json() for o in offer_ids], "operations": operations}
         if filters is not None:
             accept["filters"] = _filters(filters)
-        return self._call({"type": "ACCEPT", "accept": accept})
+        return self._call({"type": "ACCEPT", "accept": accept}, on_failure=lambda why: self._lost(operations, why))
 
-    def _call(self, call):
-        """Sends a call on a connection of its own; the driver's status."""
+    def _lost(self, operations, why):
+        """A launch that never reached the master: each task is reported lost (dropped, to a
+        partition-aware framework), from another thread once the running callback returns, as Mesos's
+        driver does."""
+        aware = any(c.type == mesos_pb2.FrameworkInfo.Capability.PARTITION_AWARE
+                    for c in self.framework.capabilities)
+        statuses = []
+        for operation in operations:
+            for task in operation.get("launch", {}).get("task_infos", []):
+                status = mesos_pb2.TaskStatus(state=mesos_pb2.TASK_DROPPED if aware else mesos_pb2.TASK_LOST,
+                                              source=mesos_pb2.TaskStatus.SOURCE_MASTER,
+                                              reason=mesos_pb2.TaskStatus.REASON_MASTER_DISCONNECTED,
+                                              message="the launch did not reach the master: " + why)
+                status.task_id.value = task["task_id"]["value"]
+                status.agent_id.value = task.get("agent_id", {}).get("value", "")
+                statuses.append(status)
+        if statuses:
+            threading.Thread(target=lambda: [self._callback("statusUpdate", s) for s in statuses],
+                             name="clusternodes-lost", daemon=True).start()
+
+    def _call(self, call, on_failure=None):
+        """Sends a call on a connection of its own; the driver's status. `on_failure(why)` runs when the
+        call does not reach the master or the master refuses it."""
         with self._lock:
             status = self._status
             stream_id = self._stream_id
             endpoint = self._endpoint
             framework_id = self.framework.id.value
         if status != DRIVER_RUNNING and call["type"] != "TEARDOWN":
+            if on_failure:
+                on_failure("the driver is not running")
             return status
         if stream_id is None or not framework_id:
             log.warning("%s dropped: the driver is not subscribed", call["type"])
+            if on_failure:
+                on_failure("the driver is not subscribed")
             return status
         call = dict(call, framework_id={"value": framework_id})
         try:
@@ -315,8 +374,12 @@ class MesosSchedulerDriver(object):
             connection.close()
             if response.status not in (200, 202):
                 log.warning("%s refused by the master (%d): %s", call["type"], response.status, body)
+                if on_failure:
+                    on_failure("the master refused it (%d): %s" % (response.status, body))
         except (OSError, http.client.HTTPException) as failure:
             log.warning("%s not sent: %s", call["type"], failure)
+            if on_failure:
+                on_failure(str(failure))
         return status
 
     def _close(self):
@@ -340,10 +403,13 @@ class MesosSchedulerDriver(object):
             try:
                 self._subscribe()
                 backoff = 0.5
+            except (ValueError, RuntimeError) as failure:  # what no retry mends: a bad URL, no kazoo
+                self._fail(str(failure))
+                break
             except Exception as failure:  # noqa: BLE001 (the driver keeps trying, as Mesos's does)
                 if self._status_now() != DRIVER_RUNNING:
                     break
-                log.info("the connection to the master ended: %s", failure)
+                log.warning("no connection to the master (retrying): %s", failure)
             with self._lock:
                 was = self._stream_id is not None
                 self._stream_id = None
@@ -355,11 +421,26 @@ class MesosSchedulerDriver(object):
             backoff = min(backoff * 2, 8.0)
 
     def _subscribe(self):
-        endpoint = _leader(self.master)
+        endpoint, self._redirect = self._redirect or _leader(self.master), None
         connection = _connect(endpoint, 15)
+        try:
+            self._subscribe_on(connection, endpoint)
+        finally:
+            connection.close()
+            with self._lock:
+                sock, self._sock, self._connection, self._response = self._sock, None, None, None
+            if sock is not None:
+                sock.close()
+
+    def _subscribe_on(self, connection, endpoint):
         connection.connect()
         sock = connection.sock  # the response takes it from the connection: it stays ours to time out
-        call = {"type": "SUBSCRIBE", "subscribe": {"framework_info": self.framework.to_json()}}
+        subscribe = {"framework_info": self.framework.to_json()}
+        with self._lock:
+            suppressed = [r for r in _framework_roles(self.framework) if r in self._suppressed]
+        if suppressed:
+            subscribe["suppressed_roles"] = suppressed
+        call = {"type": "SUBSCRIBE", "subscribe": subscribe}
         if self.framework.id.value:
             call["framework_id"] = self.framework.id.to_json()
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -369,7 +450,10 @@ class MesosSchedulerDriver(object):
         response = connection.getresponse()
         if response.status in (301, 302, 303, 307):
             location = response.getheader("Location", "")
-            connection.close()
+            if location.startswith("//"):
+                location = endpoint[0] + ":" + location
+            if location:
+                self._redirect = _endpoint(location)  # the leader, tried next
             raise OSError("the master at %s stands by; the leader is %s" % (endpoint[1], location or "not known"))
         if response.status != 200:
             body = response.read().decode("utf-8", "replace")
@@ -379,6 +463,8 @@ class MesosSchedulerDriver(object):
                 self._fail("the master refused the subscription (%d): %s" % (response.status, body))
             raise OSError("SUBSCRIBE answered %d: %s" % (response.status, body))
         with self._lock:
+            if self._status != DRIVER_RUNNING:
+                return  # stopped while subscribing: the stream closes here
             self._connection, self._response, self._sock = connection, response, sock
             self._endpoint = endpoint
             self._stream_id = response.getheader("Mesos-Stream-Id")
@@ -392,10 +478,11 @@ class MesosSchedulerDriver(object):
         self.abort()
 
     def _callback(self, name, *args):
-        try:
-            getattr(self.scheduler, name)(self, *args)
-        except Exception:  # noqa: BLE001 (a scheduler's bug must not kill the driver's thread silently)
-            log.exception("the scheduler's %s raised", name)
+        with self._callbacks:
+            try:
+                getattr(self.scheduler, name)(self, *args)
+            except Exception:  # noqa: BLE001 (a scheduler's bug must not kill the driver's thread silently)
+                log.exception("the scheduler's %s raised", name)
 
     def _dispatch(self, event):
         kind = event.get("type")
@@ -420,7 +507,7 @@ class MesosSchedulerDriver(object):
             status = mesos_pb2.TaskStatus.from_json(event["update"]["status"])
             self._callback("statusUpdate", status)
             if self.implicit_acknowledgements:
-                self.acknowledgeStatusUpdate(status)
+                self._acknowledge(status)
         elif kind == "MESSAGE":
             message = mesos_pb2.TaskStatus.from_json({"data": event["message"].get("data", "")}).data
             self._callback("frameworkMessage", mesos_pb2.ExecutorID.from_json(event["message"]["executor_id"]),
@@ -454,6 +541,24 @@ def _roles(roles):
         if not isinstance(role, str) or not role:
             raise TypeError("roles: role names, not %r" % (role,))
     return roles
+
+
+def _framework_roles(framework):
+    return list(framework.roles) if framework.roles else [framework.role]
+
+
+def _check_master(master):
+    """Refuses at once what no retry mends: a URL of another kind, zk:// without kazoo."""
+    if master.startswith("zk://"):
+        hosts, _, path = master[len("zk://"):].partition("/")
+        if not hosts or not path.strip("/"):
+            raise ValueError("master: zk://HOST:PORT[,HOST:PORT...]/PATH, not %r" % master)
+        try:
+            import kazoo.client  # noqa: F401 (Debian's python3-kazoo)
+        except ImportError:
+            raise RuntimeError("a zk:// master needs kazoo (Debian: python3-kazoo)")
+        return
+    _endpoint(master)
 
 
 def _token():

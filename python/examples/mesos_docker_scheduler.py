@@ -84,7 +84,7 @@ if __name__ == "__main__":
         print(__doc__.split("\n\n")[-1])
         sys.exit(2)
     framework = mesos_pb2.FrameworkInfo()
-    framework.user = ""  # the master fills in the current user
+    framework.user = ""  # Have Mesos fill in the current user.
     framework.name = "Docker scheduler (Python)"
     driver = MesosSchedulerDriver(DockerScheduler(sys.argv[2] if len(sys.argv) > 2 else "busybox"), framework,
                                   sys.argv[1])

@@ -110,8 +110,9 @@ def test_registers_is_offered_launches_and_sees_its_task_finish(cluster):
     assert {r.name for r in offer.resources} >= {"cpus", "mem"}
     assert offer.hostname and offer.slave_id.value
     framework_id = scheduler.calls[0][1]
-    assert any(f["id"] == framework_id for f in cluster.state()["frameworks"])
-    # Acknowledged implicitly: the master holds no update waiting for it.
+    entry = [f for f in cluster.state()["frameworks"] if f["id"] == framework_id][0]
+    import pwd
+    assert entry["user"] == pwd.getpwuid(os.geteuid()).pw_name  # "" is the scheduler's own user, as in Mesos
     assert driver.stop() == mesos_pb2.DRIVER_STOPPED
     assert driver.join() == mesos_pb2.DRIVER_STOPPED
     eventually(lambda: not any(f["id"] == framework_id for f in cluster.state()["frameworks"]),
@@ -229,6 +230,10 @@ def test_bad_input_to_every_method_is_a_clear_exception(cluster):
         MesosSchedulerDriver(scheduler, framework("x"), None)
     with pytest.raises(ValueError):
         MesosSchedulerDriver(scheduler, framework("x"), cluster.master, credential=object())
+    with pytest.raises(ValueError):
+        MesosSchedulerDriver(scheduler, framework("x"), "ftp://127.0.0.1:1")
+    with pytest.raises(ValueError):
+        MesosSchedulerDriver(scheduler, framework("x"), "zk://127.0.0.1:2181")
     driver = started(cluster, scheduler, framework("py-bad-input"))
     offer_id = mesos_pb2.OfferID(value="o")
     bad = [
@@ -242,7 +247,7 @@ def test_bad_input_to_every_method_is_a_clear_exception(cluster):
         (lambda: driver.suppressOffers(roles=[""]), TypeError),
         (lambda: driver.killTask(None), TypeError),
         (lambda: driver.killTask([mesos_pb2.TaskID(value="a"), mesos_pb2.TaskID(value="b")]), TypeError),
-        (lambda: driver.acknowledgeStatusUpdate("status"), TypeError),
+        (lambda: driver.acknowledgeStatusUpdate(mesos_pb2.TaskStatus()), RuntimeError),  # implicit acks on
         (lambda: driver.reconcileTasks(mesos_pb2.TaskStatus()), TypeError),
         (lambda: driver.sendFrameworkMessage(mesos_pb2.ExecutorID(value="e"), mesos_pb2.AgentID(value="a"), 5),
          TypeError),
@@ -275,3 +280,68 @@ def test_no_master_there_keeps_trying_until_stopped():
     threading.Timer(1.0, driver.stop).start()
     assert driver.join() == mesos_pb2.DRIVER_STOPPED
     assert scheduler.names() == []
+
+
+def test_suppression_lasts_across_a_master_restart_and_an_empty_role_list_changes_nothing():
+    from conftest import Cluster
+    c = Cluster()
+    try:
+        c.start_master()
+        c.start_agent()
+        c.wait_for_agents(1)
+        scheduler = Recorder(hold=True)
+        driver = started(c, scheduler, framework("py-suppress", failover_timeout=60))
+        framework_id = scheduler.calls[0][1]
+        suppressed = lambda: [f for f in c.state().get("frameworks", []) if f["id"] == framework_id and f["suppressed"]]
+        driver.suppressOffers([])  # no roles: nothing to do
+        assert not suppressed()
+        driver.suppressOffers()
+        eventually(suppressed, what="the framework suppressed")
+        c.restart_master()
+        eventually(lambda: "reregistered" in scheduler.names(), timeout=30, what="reregistered()")
+        eventually(suppressed, what="the framework suppressed after the restart")
+        driver.reviveOffers()
+        eventually(lambda: not suppressed(), what="the framework revived")
+        driver.stop()
+    finally:
+        c.stop()
+
+
+def test_a_launch_that_cannot_reach_the_master_is_reported_lost():
+    scheduler = Recorder()
+    driver = MesosSchedulerDriver(scheduler, framework("py-unreachable"), "127.0.0.1:1")
+    assert driver.start() == mesos_pb2.DRIVER_RUNNING
+    offer = mesos_pb2.Offer(id={"value": "o"}, framework_id={"value": "f"}, agent_id={"value": "a"}, hostname="h")
+    driver.launchTasks(offer.id, [command_task(offer, "never-sent", "true")])
+    eventually(lambda: scheduler.states("never-sent"), what="an update for the launch")
+    status = scheduler.statuses[0]
+    assert status.state == mesos_pb2.TASK_LOST
+    assert status.reason == mesos_pb2.TaskStatus.REASON_MASTER_DISCONNECTED
+    assert status.source == mesos_pb2.TaskStatus.SOURCE_MASTER
+    driver.stop()
+
+
+def test_join_from_a_callback_is_an_error_not_a_deadlock(cluster):
+    outcome = []
+
+    class Joiner(Scheduler):
+        def registered(self, driver, frameworkId, masterInfo):
+            try:
+                driver.join()
+            except RuntimeError as error:
+                outcome.append(str(error))
+            driver.stop()
+
+    driver = MesosSchedulerDriver(Joiner(), framework("py-join"), cluster.master)
+    assert driver.run() == mesos_pb2.DRIVER_STOPPED
+    assert outcome and "callback" in outcome[0]
+
+
+def test_stop_right_after_start_leaves_no_framework(cluster):
+    for _ in range(5):
+        driver = MesosSchedulerDriver(Recorder(), framework("py-quick-stop"), cluster.master)
+        driver.start()
+        driver.stop()
+        assert driver.join() == mesos_pb2.DRIVER_STOPPED
+    eventually(lambda: not [f for f in cluster.state().get("frameworks", []) if f["name"] == "py-quick-stop"],
+               what="no py-quick-stop framework left")

@@ -61,7 +61,26 @@ def test_what_a_newer_master_adds_is_ignored():
                                        "a_field_from_the_future": 1})
     assert offer.hostname == "h"
     status = mesos_pb2.TaskStatus.from_json({"task_id": {"value": "t"}, "state": "TASK_FROM_THE_FUTURE"})
-    assert status.state == mesos_pb2.TaskState.values()[0]
+    assert not status.HasField("state")  # as proto2 leaves an unknown enum value
+
+
+def test_mesos_0x_names_of_agents():
+    assert mesos_pb2.TaskStatus.SOURCE_SLAVE == mesos_pb2.TaskStatus.SOURCE_AGENT
+    assert mesos_pb2.TaskStatus.REASON_SLAVE_REMOVED == mesos_pb2.TaskStatus.REASON_AGENT_REMOVED
+    assert mesos_pb2.TaskStatus.Source.Value("SOURCE_SLAVE") == mesos_pb2.TaskStatus.SOURCE_AGENT
+    assert mesos_pb2.SlaveID is mesos_pb2.AgentID
+
+
+def test_copy_deepcopy_and_pickle_are_independent_copies():
+    import copy
+    import pickle
+    task = mesos_pb2.TaskInfo(name="t", task_id={"value": "1"})
+    task.resources.add(name="cpus", type=mesos_pb2.Value.SCALAR, scalar={"value": 1})
+    for other in (copy.copy(task), copy.deepcopy(task), pickle.loads(pickle.dumps(task))):
+        assert other == task
+        other.resources[0].scalar.value = 2
+        other.name = "changed"
+        assert task.resources[0].scalar.value == 1 and task.name == "t"
 
 
 def test_copy_merge_clear():
