@@ -247,9 +247,9 @@ nlohmann::json quotasJson(const Master& master) {
 // one), as the server's gate found it.
 const std::string& requestPrincipal(const HttpRequest& request) { return request.principal; }
 
-// An operator call's failure: 403 for what the ACLs deny, else 400.
+// An operator call's failure, in JSON.
 HttpResponse operatorError(const Error& error) {
-  return HttpResponse::jsonError(error.code == ErrorCode::kDenied ? 403 : 400, error.message);
+  return HttpResponse::jsonError(operatorRefusalStatus(error), error.message);
 }
 
 // PUT /api/v1/weights {"eng": 2, "ops": 1}

@@ -167,11 +167,8 @@ std::vector<std::pair<std::string, std::string>> masterFlagValues(const MasterFl
   };
 }
 
-// An operator call's failure as Mesos answers it: 403 for what the ACLs
-// deny, else 400.
-HttpResponse refusal(const Error& error) {
-  return HttpResponse::text(error.code == ErrorCode::kDenied ? 403 : 400, error.message);
-}
+// An operator call's failure as Mesos answers it: in text.
+HttpResponse refusal(const Error& error) { return HttpResponse::text(operatorRefusalStatus(error), error.message); }
 
 Result<void> updateWeights(Master& master, const HttpRequest& request, const OperatorCall::UpdateWeights& call) {
   std::map<std::string, double> weights;

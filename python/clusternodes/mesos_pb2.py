@@ -125,7 +125,7 @@ class Message(object):
     """A message of the schema; its class gives DESCRIPTOR and the field names."""
 
     DESCRIPTOR = None
-    _ALIASES = {}
+    _FIELDS = {}  # by name, and by Mesos 0.x alias (slave_id for agent_id)
 
     def __init__(self, **fields):
         object.__setattr__(self, "_values", {})
@@ -138,11 +138,7 @@ class Message(object):
 
     @classmethod
     def _field(cls, name):
-        name = cls._ALIASES.get(name, name)
-        for field in cls.DESCRIPTOR.fields:
-            if field.name == name:
-                return field
-        return None
+        return cls._FIELDS.get(name)
 
     def _mark(self):
         message = self
@@ -406,11 +402,12 @@ _ENUMS = {full_name: EnumType(desc) for full_name, desc in _SCHEMA.enums.items()
 
 
 def _make(desc):
-    aliases = {}
+    fields = {}
     for field in desc.fields:
+        fields[field.name] = field
         if field.name.startswith("agent_"):
-            aliases["slave_" + field.name[len("agent_"):]] = field.name
-    cls = type(str(desc.name), (Message,), {"DESCRIPTOR": desc, "_ALIASES": aliases, "__slots__": ()})
+            fields["slave_" + field.name[len("agent_"):]] = field
+    cls = type(str(desc.name), (Message,), {"DESCRIPTOR": desc, "_FIELDS": fields, "__slots__": ()})
     _CLASSES[desc.full_name] = cls
     for nested in desc.messages:
         setattr(cls, nested.name, _make(nested))

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include <google/protobuf/descriptor.h>
+#include <openssl/evp.h>
 #include <google/protobuf/descriptor.pb.h>
 
 namespace clusternodes::master::v1 {
@@ -18,8 +19,6 @@ using Json = nlohmann::ordered_json;
 // Messages may nest (ContainerID.parent): input deeper than this is refused
 // rather than recursed into.
 constexpr int kMaxDepth = 32;
-
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int base64Value(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -274,23 +273,10 @@ Result<void> fromJson(const nlohmann::json& json, Message& message) {
 }
 
 std::string base64Encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    uint32_t n = (uint32_t{static_cast<unsigned char>(bytes[i])} << 16) |
-                 (uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8) | static_cast<unsigned char>(bytes[i + 2]);
-    for (int shift : {18, 12, 6, 0}) out.push_back(kAlphabet[(n >> shift) & 63]);
-  }
-  size_t rest = bytes.size() - i;
-  if (rest > 0) {
-    uint32_t n = uint32_t{static_cast<unsigned char>(bytes[i])} << 16;
-    if (rest == 2) n |= uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8;
-    out.push_back(kAlphabet[(n >> 18) & 63]);
-    out.push_back(kAlphabet[(n >> 12) & 63]);
-    out.push_back(rest == 2 ? kAlphabet[(n >> 6) & 63] : '=');
-    out.push_back('=');
-  }
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');  // with EVP_EncodeBlock's terminating NUL
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
   return out;
 }
 
